@@ -1,0 +1,93 @@
+#include "common/cli.hpp"
+
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "common/version.hpp"
+
+namespace parley {
+
+namespace {
+
+struct ModeInfo {
+    const char* name;
+    const char* description;
+};
+
+constexpr ModeInfo kModes[] = {
+    {"server", "Run the Parley server: accounts, profiles, images and chat over HTTP + WebSocket."},
+    {"manager", "Run the host manager: systemd over D-Bus, maintenance, forwarding and backups."},
+    {"imageproc", "Run the image child process (started by the server; requests on stdin)."},
+    {"botclient", "Run bots against a Parley server (local bots, remote bots, load generation)."},
+};
+
+}  // namespace
+
+CliResult parse_command_line(int argc, const char* const* argv) {
+    CliResult result;
+    CommandLine cmd;
+
+    CLI::App app{"Parley: a self-hosted real-time backend.", "parley"};
+    app.set_version_flag("--version", std::string("parley ") + kVersion);
+    app.require_subcommand(1, 1);
+    app.fallthrough(false);
+
+    for (const auto& mode : kModes) {
+        CLI::App* sub = app.add_subcommand(mode.name, mode.description);
+        sub->add_option("-c,--config", cmd.config_path,
+                        "TOML configuration file (default: embedded defaults)")
+            ->check(CLI::ExistingFile);
+        sub->add_option("-d,--data-dir", cmd.data_dir, "Data directory (overrides the config)");
+        sub->add_option("-l,--log-level", cmd.log_level, "Log level (overrides the config)")
+            ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+        sub->add_flag("--print-default-config", cmd.print_default_config,
+                      "Print the documented default configuration and exit");
+        sub->callback([&cmd, name = mode.name] { cmd.mode = name; });
+    }
+
+    if (argc > 1 && argv[1][0] != '-') {
+        bool known = false;
+        for (const auto& mode : kModes) known = known || std::string(argv[1]) == mode.name;
+        if (!known) {
+            result.exit_code = kExitUsage;
+            result.err = std::string("parley: unknown mode '") + argv[1] +
+                         "' (expected server, manager, imageproc or botclient)\n"
+                         "Run 'parley --help' for usage.\n";
+            return result;
+        }
+    }
+
+    std::vector<std::string> args;
+    for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);  // CLI11 wants them reversed
+
+    std::ostringstream out, err;
+    try {
+        app.parse(args);
+    } catch (const CLI::CallForHelp& e) {
+        result.exit_code = app.exit(e, out, err);
+        result.out = out.str();
+        result.err = err.str();
+        return result;
+    } catch (const CLI::CallForVersion& e) {
+        result.exit_code = 0;
+        result.out = std::string(e.what()) + "\n";
+        return result;
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) {  // --help on a subcommand
+            app.exit(e, out, err);
+            result.exit_code = 0;
+        } else {
+            err << "parley: " << e.what() << "\n";
+            err << "Run 'parley --help' or 'parley <mode> --help' for usage.\n";
+            result.exit_code = kExitUsage;
+        }
+        result.out = out.str();
+        result.err = err.str();
+        return result;
+    }
+    result.command = cmd;
+    return result;
+}
+
+}  // namespace parley

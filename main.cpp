@@ -1,0 +1,57 @@
+// parley: one binary, four modes (server, manager, imageproc, botclient).
+// main parses the command line, loads the mode's configuration (all or nothing), sets up
+// logging and hands over to the mode's run function.
+#include <cstdio>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "botclient/botclient_app.hpp"
+#include "common/cli.hpp"
+#include "common/logging.hpp"
+#include "common/mode_config.hpp"
+#include "imageproc/imageproc_app.hpp"
+#include "manager/manager_app.hpp"
+#include "server/server_app.hpp"
+
+namespace {
+
+template <class Config, class Run>
+int run_mode(const parley::CommandLine& cmd, Run run) {
+    if (cmd.print_default_config) {
+        std::cout << parley::render_default_config<Config>();
+        return 0;
+    }
+    Config config;
+    try {
+        config = parley::load_mode_config<Config>(cmd);
+    } catch (const parley::ConfigError& e) {
+        std::cerr << "parley " << cmd.mode << ": " << e.what() << "\n";
+        return parley::kExitConfig;
+    }
+    parley::init_logging(cmd.mode, config.log_level);
+    try {
+        return run(config);
+    } catch (const std::exception& e) {
+        spdlog::critical("fatal: {}", e.what());
+        return 1;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    parley::CliResult cli = parley::parse_command_line(argc, argv);
+    if (!cli.command) {
+        std::cout << cli.out;
+        std::cerr << cli.err;
+        return cli.exit_code;
+    }
+    const parley::CommandLine& cmd = *cli.command;
+    if (cmd.mode == "server") return run_mode<parley::ServerConfig>(cmd, parley::run_server);
+    if (cmd.mode == "manager") return run_mode<parley::ManagerConfig>(cmd, parley::run_manager);
+    if (cmd.mode == "imageproc") return run_mode<parley::ImageprocConfig>(cmd, parley::run_imageproc);
+    if (cmd.mode == "botclient") return run_mode<parley::BotclientConfig>(cmd, parley::run_botclient);
+    std::cerr << "parley: unknown mode '" << cmd.mode << "'\n";
+    return parley::kExitUsage;
+}

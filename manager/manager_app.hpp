@@ -1,0 +1,10 @@
+// `parley manager`: builds the manager's objects from its config and runs them until a signal.
+#pragma once
+
+#include "manager/manager_config.hpp"
+
+namespace parley {
+
+int run_manager(const ManagerConfig& config);
+
+}  // namespace parley

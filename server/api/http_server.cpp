@@ -1,0 +1,271 @@
+#include "server/api/http_server.hpp"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+namespace parley {
+
+struct HttpServer::Connection {
+    explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+    beast::tcp_stream stream;
+    bool idle = true;  // waiting for the first byte of a request; touched on the strand only
+};
+
+HttpServer::HttpServer(net::io_context& context, const ServerConfig& config, const Router& router)
+    : context_(context), config_(config), router_(router), acceptor_(net::make_strand(context)) {}
+
+HttpServer::~HttpServer() = default;
+
+boost::system::error_code HttpServer::listen() {
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(config_.listen_address, ec);
+    if (ec) return ec;
+    tcp::endpoint endpoint(address, static_cast<unsigned short>(config_.port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (ec) return ec;
+    acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (ec) return ec;
+    acceptor_.bind(endpoint, ec);
+    if (ec) return ec;
+    acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return ec;
+    port_ = acceptor_.local_endpoint().port();
+    return {};
+}
+
+void HttpServer::start() {
+    net::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            spdlog::critical("http accept loop failed: {}", ex.what());
+        }
+    });
+}
+
+void HttpServer::stop(std::function<void()> drained) {
+    stopping_ = true;
+    net::post(acceptor_.get_executor(), [this] {
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+    });
+    std::vector<std::shared_ptr<Connection>> conns;
+    {
+        std::lock_guard lock(mutex_);
+        conns.assign(connections_.begin(), connections_.end());
+        if (conns.empty()) {
+            net::post(context_, std::move(drained));
+            return;
+        }
+        drained_ = std::move(drained);
+    }
+    for (auto& conn : conns) {
+        net::post(conn->stream.get_executor(), [conn] {
+            if (conn->idle) conn->stream.cancel();
+        });
+    }
+}
+
+awaitable<void> HttpServer::accept_loop() {
+    for (;;) {
+        boost::system::error_code ec;
+        tcp::socket socket = co_await acceptor_.async_accept(
+            net::make_strand(context_), net::redirect_error(use_awaitable, ec));
+        if (ec == net::error::operation_aborted || stopping_) co_return;
+        if (ec) {
+            // Out of file descriptors or similar: back off instead of spinning.
+            spdlog::warn("accept failed: {}", ec.message());
+            net::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+            co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
+            continue;
+        }
+        auto conn = std::make_shared<Connection>(std::move(socket));
+        {
+            std::lock_guard lock(mutex_);
+            connections_.insert(conn);
+        }
+        ++open_;
+        auto executor = conn->stream.get_executor();
+        net::co_spawn(executor, serve(conn), [this, conn](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    spdlog::error("http connection failed: {}", ex.what());
+                }
+            }
+            connection_ended(conn);
+        });
+    }
+}
+
+void HttpServer::connection_ended(const std::shared_ptr<Connection>& conn) {
+    --open_;
+    std::function<void()> drained;
+    {
+        std::lock_guard lock(mutex_);
+        connections_.erase(conn);
+        if (connections_.empty() && drained_) drained = std::exchange(drained_, nullptr);
+    }
+    if (drained) drained();
+}
+
+namespace {
+
+// Sends `res` with the write deadline; returns false when the connection is unusable.
+awaitable<bool> send(beast::tcp_stream& stream, HttpResponse& res, int timeout_ms) {
+    boost::system::error_code ec;
+    stream.expires_after(std::chrono::milliseconds(timeout_ms));
+    co_await http::async_write(stream, res, net::redirect_error(use_awaitable, ec));
+    co_return !ec;
+}
+
+}  // namespace
+
+awaitable<bool> HttpServer::finish(beast::tcp_stream& stream, HttpResponse& res,
+                                   std::chrono::steady_clock::time_point started,
+                                   const std::string& route) {
+    if (stopping_) res.keep_alive(false);
+    bool ok = co_await send(stream, res, config_.http.write_timeout_ms);
+    if (observer_) {
+        observer_(route, res.result_int(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    co_return ok && res.keep_alive();
+}
+
+awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
+    auto& stream = conn->stream;
+    boost::system::error_code ec;
+    std::string remote;
+    {
+        auto ep = stream.socket().remote_endpoint(ec);
+        remote = ec ? "unknown" : ep.address().to_string();
+    }
+    if (open_.load() > static_cast<std::size_t>(config_.http.max_connections)) {
+        HttpResponse res = error_response(http::status::service_unavailable, "unavailable",
+                                          "too many open connections; try again later");
+        res.keep_alive(false);
+        co_await send(stream, res, config_.http.write_timeout_ms);
+        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        co_return;
+    }
+
+    beast::flat_buffer buffer;
+    bool first = true;
+    while (!stopping_ || !first) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(config_.http.header_limit_bytes));
+        parser.body_limit(static_cast<std::uint64_t>(config_.http.body_limit_bytes));
+
+        // Between keep-alive requests the idle deadline applies; once bytes arrive, the read one.
+        conn->idle = buffer.size() == 0;
+        stream.expires_after(std::chrono::milliseconds(
+            first || !conn->idle ? config_.http.read_timeout_ms : config_.http.idle_timeout_ms));
+        first = false;
+        co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+        conn->idle = false;
+        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+            ec == beast::error::timeout || ec == net::error::connection_reset ||
+            ec == net::error::eof) {
+            break;
+        }
+        auto started = std::chrono::steady_clock::now();
+        if (ec) {
+            // Malformed or oversized header: answer and close; the stream is out of sync.
+            HttpResponse res =
+                ec == http::error::header_limit
+                    ? error_response(http::status::request_header_fields_too_large, "too_large",
+                                     "request header is larger than the limit")
+                    : error_response(http::status::bad_request, "bad_request",
+                                     "malformed HTTP request: " + ec.message());
+            res.keep_alive(false);
+            co_await finish(stream, res, started, "unmatched");
+            break;
+        }
+
+        const auto& header = parser.get();
+        std::string_view target = header.target();
+        std::string_view path = target.substr(0, target.find('?'));
+        RouteMatch match = router_.match(header.method(), path);
+        bool upgrade = websocket::is_upgrade(parser.get()) && upgrade_;
+
+        if (match.route && match.route->body_limit >= 0) {
+            parser.body_limit(static_cast<std::uint64_t>(match.route->body_limit));
+        }
+        if (auto length = parser.content_length();
+            length && *length > static_cast<std::uint64_t>(
+                                    match.route && match.route->body_limit >= 0
+                                        ? match.route->body_limit
+                                        : config_.http.body_limit_bytes)) {
+            HttpResponse res = error_response(http::status::payload_too_large, "too_large",
+                                              "request body is larger than the limit of this route");
+            res.keep_alive(false);
+            co_await finish(stream, res, started, match.route ? match.route->name : "unmatched");
+            break;
+        }
+
+        stream.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+        if (ec) {
+            if (ec == http::error::body_limit) {
+                HttpResponse res = error_response(http::status::payload_too_large, "too_large",
+                                                  "request body is larger than the limit of this route");
+                res.keep_alive(false);
+                co_await finish(stream, res, started, match.route ? match.route->name : "unmatched");
+            } else if (ec != beast::error::timeout && ec != http::error::end_of_stream &&
+                       ec != net::error::operation_aborted && ec != net::error::eof) {
+                HttpResponse res = error_response(http::status::bad_request, "bad_request",
+                                                  "malformed HTTP request: " + ec.message());
+                res.keep_alive(false);
+                co_await finish(stream, res, started, "unmatched");
+            }
+            break;
+        }
+
+        HttpRequest req = parser.release();
+        if (upgrade && match.route) {
+            // The route decides (auth, topic); the socket leaves the HTTP server here.
+            stream.expires_never();
+            upgrade_(std::move(stream), std::move(req), std::move(buffer));
+            co_return;
+        }
+
+        HttpResponse res;
+        std::string route_name = "unmatched";
+        if (!match.route) {
+            res = match.path_known
+                      ? error_response(http::status::method_not_allowed, "bad_request",
+                                       "method not allowed on this path")
+                      : error_response(http::status::not_found, "not_found", "no such route");
+        } else {
+            route_name = match.route->name;
+            res = co_await dispatch(req, match, remote);
+        }
+        res.version(req.version());
+        if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
+        res.keep_alive(res.keep_alive() && req.keep_alive());
+        if (!co_await finish(stream, res, started, route_name)) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+awaitable<HttpResponse> HttpServer::dispatch(const HttpRequest& req, const RouteMatch& match,
+                                             const std::string& remote) {
+    std::string_view target = req.target();
+    std::size_t q = target.find('?');
+    RequestContext ctx{req, match.params,
+                       q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1)),
+                       remote};
+    try {
+        co_return co_await match.route->handler(ctx);
+    } catch (const std::exception& e) {
+        spdlog::error("route {} failed: {}", match.route->name, e.what());
+    }
+    co_return error_response(http::status::internal_server_error, "internal",
+                             "internal error; the request was not completed");
+}
+
+}  // namespace parley

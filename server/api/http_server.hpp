@@ -1,0 +1,73 @@
+// HttpServer: the public HTTP/1.1 listener (Boost.Beast, C++20 coroutines).
+//
+// One coroutine per connection on its own strand. Every read has a deadline (header and body:
+// http.read_timeout_ms; between keep-alive requests: http.idle_timeout_ms), headers and bodies
+// are bounded (the body limit per route, checked from Content-Length before any body byte is
+// read), and every failure is answered with the JSON error of api.md or a close; a handler
+// that throws produces a 500, never a crash. WebSocket upgrades are handed to the upgrade
+// handler with the already-read request. stop() closes the listener, lets requests in flight
+// finish (their responses say Connection: close), closes idle connections and calls `drained`
+// once the last connection has ended. Created and started on the loop's thread; thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "server/api/router.hpp"
+#include "server/server_config.hpp"
+
+namespace parley {
+
+class HttpServer {
+public:
+    // Takes a WebSocket upgrade request with its stream; the HttpServer forgets the connection.
+    using UpgradeHandler = std::function<void(beast::tcp_stream, HttpRequest, beast::flat_buffer)>;
+    // Called for each finished request (route name or "unmatched", status, seconds taken).
+    using RequestObserver = std::function<void(const std::string&, unsigned, double)>;
+
+    HttpServer(net::io_context& context, const ServerConfig& config, const Router& router);
+    ~HttpServer();
+
+    // Binds and listens; on failure returns the error and the server is unusable.
+    boost::system::error_code listen();
+    unsigned short port() const { return port_; }
+    void start();
+    void stop(std::function<void()> drained);
+
+    void set_upgrade_handler(UpgradeHandler handler) { upgrade_ = std::move(handler); }
+    void set_request_observer(RequestObserver observer) { observer_ = std::move(observer); }
+
+    std::size_t open_connections() const { return open_.load(); }
+
+private:
+    struct Connection;
+
+    awaitable<void> accept_loop();
+    awaitable<void> serve(std::shared_ptr<Connection> conn);
+    awaitable<HttpResponse> dispatch(const HttpRequest& req, const RouteMatch& match,
+                                     const std::string& remote);
+    // Sends a response and reports it; returns whether the connection may serve another.
+    awaitable<bool> finish(beast::tcp_stream& stream, HttpResponse& res,
+                           std::chrono::steady_clock::time_point started, const std::string& route);
+    void connection_ended(const std::shared_ptr<Connection>& conn);
+
+    net::io_context& context_;
+    const ServerConfig& config_;
+    const Router& router_;
+    tcp::acceptor acceptor_;
+    unsigned short port_ = 0;
+    UpgradeHandler upgrade_;
+    RequestObserver observer_;
+
+    std::mutex mutex_;  // guards connections_ and drained_
+    std::set<std::shared_ptr<Connection>> connections_;
+    std::function<void()> drained_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> open_{0};
+};
+
+}  // namespace parley
