@@ -1,0 +1,73 @@
+#include "common/cli.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using parley::parse_command_line;
+
+namespace {
+parley::CliResult parse(std::vector<const char*> args) {
+    args.insert(args.begin(), "parley");
+    return parse_command_line(static_cast<int>(args.size()), args.data());
+}
+}  // namespace
+
+TEST_CASE("cli: each mode parses with its options", "[cli]") {
+    for (const char* mode : {"server", "manager", "imageproc", "botclient"}) {
+        auto r = parse({mode, "--data-dir", "/tmp/x", "--log-level", "debug"});
+        REQUIRE(r.command);
+        CHECK(r.command->mode == mode);
+        CHECK(r.command->data_dir == "/tmp/x");
+        CHECK(r.command->log_level == "debug");
+        CHECK(r.command->config_path.empty());
+    }
+}
+
+TEST_CASE("cli: --version prints the version and exits 0", "[cli]") {
+    auto r = parse({"--version"});
+    CHECK_FALSE(r.command);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::StartsWith("parley "));
+}
+
+TEST_CASE("cli: --help on a mode describes that mode", "[cli]") {
+    auto r = parse({"manager", "--help"});
+    CHECK_FALSE(r.command);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("parley manager"));
+    CHECK_THAT(r.out, Catch::Contains("--print-default-config"));
+}
+
+TEST_CASE("cli: usage errors exit 2 with a clear message", "[cli]") {
+    SECTION("unknown mode") {
+        auto r = parse({"servr"});
+        CHECK(r.exit_code == parley::kExitUsage);
+        CHECK_THAT(r.err, Catch::Contains("unknown mode 'servr'"));
+    }
+    SECTION("unknown flag") {
+        auto r = parse({"server", "--frobnicate"});
+        CHECK(r.exit_code == parley::kExitUsage);
+        CHECK_THAT(r.err, Catch::Contains("--frobnicate"));
+    }
+    SECTION("no mode") {
+        auto r = parse({});
+        CHECK(r.exit_code == parley::kExitUsage);
+    }
+    SECTION("bad log level") {
+        auto r = parse({"server", "--log-level", "loud"});
+        CHECK(r.exit_code == parley::kExitUsage);
+        CHECK_THAT(r.err, Catch::Contains("loud"));
+    }
+    SECTION("missing config file") {
+        auto r = parse({"server", "--config", "/nonexistent.toml"});
+        CHECK(r.exit_code == parley::kExitUsage);
+        CHECK_THAT(r.err, Catch::Contains("/nonexistent.toml"));
+    }
+}
+
+TEST_CASE("cli: --print-default-config is a flag of every mode", "[cli]") {
+    auto r = parse({"botclient", "--print-default-config"});
+    REQUIRE(r.command);
+    CHECK(r.command->print_default_config);
+}
