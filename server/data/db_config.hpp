@@ -1,0 +1,18 @@
+// DbSettings: tuning of the server's database access (the writer's group commit and the reader
+// pool). Plain data, filled from the server configuration at start-up and copied into
+// DbWriter and DbReaderPool; read-only afterwards.
+#pragma once
+
+#include <string>
+
+namespace parley {
+
+struct DbSettings {
+    int reader_threads = 2;              // read-only connections, one thread each
+    int max_batch = 256;                 // jobs committed together in one transaction, at most
+    int queue_limit = 10000;             // queued jobs (writer, and readers) before `unavailable`
+    int busy_timeout_ms = 5000;          // waiting for a lock held by another connection/process
+    std::string synchronous = "NORMAL";  // NORMAL: crash-safe; FULL: power-loss-safe
+};
+
+}  // namespace parley

@@ -1,0 +1,275 @@
+#include "server/data/db_writer.hpp"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include <strings.h>
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace parley {
+
+namespace {
+
+// The writer's own savepoint around each job; jobs may not touch it.
+constexpr const char* job_savepoint = "parley_job";
+
+DbErrc errc_for(int sqlite_code) {
+    switch (sqlite_code & 0xff) {
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return DbErrc::busy;
+        case SQLITE_CONSTRAINT:
+            return DbErrc::constraint;
+        default:
+            return DbErrc::failed;
+    }
+}
+
+}  // namespace
+
+const char* to_string(DbErrc code) noexcept {
+    switch (code) {
+        case DbErrc::unavailable:
+            return "unavailable";
+        case DbErrc::busy:
+            return "busy";
+        case DbErrc::constraint:
+            return "constraint";
+        case DbErrc::failed:
+            return "failed";
+        case DbErrc::job_failed:
+            return "job_failed";
+    }
+    return "unknown";
+}
+
+DbFailure to_failure(const DbError& error) {
+    return DbFailure{errc_for(error.code()), error.code(), error.what()};
+}
+
+namespace detail {
+
+DbFailure current_exception_failure() noexcept {
+    try {
+        throw;
+    } catch (const DbError& error) {
+        return to_failure(error);
+    } catch (const std::exception& error) {
+        return DbFailure{DbErrc::job_failed, 0, error.what()};
+    } catch (...) {
+        return DbFailure{DbErrc::job_failed, 0, "database job threw a non-exception"};
+    }
+}
+
+bool DbJobQueue::push(std::unique_ptr<DbJob>& job) {
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_ || jobs_.size() >= limit_) return false;
+        jobs_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+    return true;
+}
+
+bool DbJobQueue::pop(std::vector<std::unique_ptr<DbJob>>& out, std::size_t max) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return closed_ || !jobs_.empty(); });
+    if (jobs_.empty()) return false;  // closed and drained
+    std::size_t n = std::min(max, jobs_.size());
+    for (std::size_t i = 0; i < n; ++i) {
+        out.push_back(std::move(jobs_.front()));
+        jobs_.pop_front();
+    }
+    // Several consumers (the reader pool): wake the next one if work is left.
+    if (!jobs_.empty()) ready_.notify_one();
+    return true;
+}
+
+void DbJobQueue::close() {
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+    }
+    ready_.notify_all();
+}
+
+std::size_t DbJobQueue::size() const {
+    std::lock_guard lock(mutex_);
+    return jobs_.size();
+}
+
+}  // namespace detail
+
+DbWriter::DbWriter(SqliteDb connection, const DbSettings& settings)
+    : db_(std::move(connection)),
+      settings_(settings),
+      queue_(static_cast<std::size_t>(std::max(1, settings.queue_limit))) {
+    if (db_.read_only()) throw DbError(SQLITE_MISUSE, "DbWriter needs a read-write connection");
+    db_.set_busy_timeout(settings_.busy_timeout_ms);
+    sqlite3_set_authorizer(db_.handle(), &DbWriter::authorize, this);
+    thread_ = std::thread([this] { run(); });
+    thread_id_ = thread_.get_id();
+}
+
+DbWriter::~DbWriter() {
+    stop();
+    // The authorizer points at this object; the connection dies with it, but be tidy.
+    sqlite3_set_authorizer(db_.handle(), nullptr, nullptr);
+}
+
+int DbWriter::authorize(void* self, int action, const char* a, const char* b, const char*,
+                        const char*) {
+    auto* writer = static_cast<DbWriter*>(self);
+    if (!writer->in_job_) return SQLITE_OK;
+    if (action == SQLITE_TRANSACTION) return SQLITE_DENY;  // BEGIN, COMMIT, ROLLBACK
+    // For SQLITE_SAVEPOINT, `a` is the operation and `b` the savepoint's name.
+    if (action == SQLITE_SAVEPOINT && a != nullptr && b != nullptr &&
+        strcasecmp(b, job_savepoint) == 0) {
+        return SQLITE_DENY;
+    }
+    return SQLITE_OK;
+}
+
+void DbWriter::submit(std::unique_ptr<detail::DbJob> job) {
+    if (queue_.push(job)) return;
+    {
+        std::lock_guard lock(stats_mutex_);
+        ++stats_.rejected;
+    }
+    job->fail(DbFailure{DbErrc::unavailable, 0, "database writer queue is full or stopped"});
+    job->complete(detail::DbJob::Completion::post);
+}
+
+void DbWriter::stop() {
+    std::lock_guard lock(stop_mutex_);
+    if (!thread_.joinable()) return;
+    if (std::this_thread::get_id() == thread_id_) {
+        // Joining ourselves would deadlock; close the queue and let the thread end on its own.
+        queue_.close();
+        spdlog::error("DbWriter::stop called from a database job; the writer was not joined");
+        return;
+    }
+    queue_.close();
+    thread_.join();
+}
+
+CommitStats DbWriter::commit_stats() const {
+    std::lock_guard lock(stats_mutex_);
+    return stats_;
+}
+
+void DbWriter::run() {
+    pthread_setname_np(pthread_self(), "parley-dbwrite");
+    std::vector<std::unique_ptr<detail::DbJob>> batch;
+    batch.reserve(static_cast<std::size_t>(std::max(1, settings_.max_batch)));
+    // After close(), pop() keeps returning queued jobs until none are left: that is the drain.
+    while (queue_.pop(batch, static_cast<std::size_t>(std::max(1, settings_.max_batch)))) {
+        run_batch(batch);
+        batch.clear();
+    }
+}
+
+void DbWriter::record_commit(double seconds, std::size_t jobs_ok, std::size_t jobs_failed) {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.commits;
+    stats_.latency_sum_seconds += seconds;
+    for (std::size_t i = 0; i < CommitStats::bucket_bounds.size(); ++i) {
+        if (seconds <= CommitStats::bucket_bounds[i]) ++stats_.buckets[i];
+    }
+    ++stats_.buckets.back();
+    stats_.jobs_committed += jobs_ok;
+    stats_.jobs_failed += jobs_failed;
+}
+
+void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
+    using Clock = std::chrono::steady_clock;
+    static const std::string savepoint_sql = fmt::format("SAVEPOINT {}", job_savepoint);
+    static const std::string rollback_to_sql = fmt::format("ROLLBACK TO {}", job_savepoint);
+    static const std::string release_sql = fmt::format("RELEASE {}", job_savepoint);
+
+    const auto started = Clock::now();
+    // Jobs that failed on their own keep their error when the whole batch fails.
+    std::vector<bool> failed(batch.size(), false);
+    std::size_t failed_jobs = 0;
+
+    auto fail_batch = [&](const DbFailure& failure) {
+        spdlog::warn("database batch of {} jobs failed: {}", batch.size(), failure.message);
+        if (db_.in_transaction()) {
+            try {
+                db_.exec("ROLLBACK");
+            } catch (const DbError& error) {
+                spdlog::error("ROLLBACK after a failed batch: {}", error.what());
+            }
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            if (!failed[i]) batch[i]->fail(failure);
+        }
+        {
+            std::lock_guard lock(stats_mutex_);
+            ++stats_.batches_failed;
+            stats_.jobs_failed += batch.size();
+        }
+        for (auto& job : batch)
+            job->complete(detail::DbJob::Completion::dispatch);
+    };
+
+    try {
+        db_.cached("BEGIN IMMEDIATE")->run();
+    } catch (const DbError& error) {
+        fail_batch(to_failure(error));
+        return;
+    }
+
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        try {
+            db_.cached(savepoint_sql)->run();
+        } catch (const DbError& error) {
+            batch[i]->fail(to_failure(error));
+            failed[i] = true;
+            ++failed_jobs;
+            continue;
+        }
+        in_job_ = true;
+        failed[i] = !batch[i]->run(db_);
+        in_job_ = false;
+
+        if (!db_.in_transaction()) {
+            // SQLite rolls the whole transaction back by itself after some errors (disk full,
+            // I/O error): the work of the jobs before this one is gone too.
+            fail_batch(DbFailure{DbErrc::failed, 0,
+                                 "the batch's transaction was rolled back by SQLite after a job "
+                                 "failed"});
+            return;
+        }
+        try {
+            if (failed[i]) {
+                ++failed_jobs;
+                db_.cached(rollback_to_sql)->run();
+            }
+            db_.cached(release_sql)->run();
+        } catch (const DbError& error) {
+            fail_batch(to_failure(error));
+            return;
+        }
+    }
+
+    try {
+        db_.cached("COMMIT")->run();
+    } catch (const DbError& error) {
+        // A failed COMMIT (deferred foreign key violation, SQLITE_BUSY, I/O) can leave the
+        // transaction open; fail_batch rolls it back.
+        fail_batch(to_failure(error));
+        return;
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    record_commit(seconds, batch.size() - failed_jobs, failed_jobs);
+    // Only now is every successful job committed: complete the callers.
+    for (auto& job : batch)
+        job->complete(detail::DbJob::Completion::dispatch);
+}
+
+}  // namespace parley

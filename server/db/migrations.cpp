@@ -1,0 +1,194 @@
+#include "server/db/migrations.hpp"
+
+#include <sqlite3.h>
+
+#include <array>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace parley {
+
+namespace {
+
+// sessions(account_id) and metrics_history(name, at) are indexed beyond the column lists:
+// SQLite does not index child keys, so ON DELETE CASCADE from accounts would scan every
+// session, and metrics history is always read and pruned by name and time.
+constexpr std::string_view current_v1 = R"sql(
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'user',
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    access_hash BLOB NOT NULL UNIQUE,
+    refresh_hash BLOB NOT NULL UNIQUE,
+    previous_refresh_hash BLOB,
+    created_at INTEGER NOT NULL,
+    access_expires_at INTEGER NOT NULL,
+    refresh_expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX sessions_account ON sessions(account_id);
+CREATE TABLE profiles (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    name TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL DEFAULT '',
+    visibility TEXT NOT NULL DEFAULT 'public',
+    avatar TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE rooms (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    require_signatures INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE members (
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    display_name TEXT NOT NULL DEFAULT '',
+    public_key BLOB,
+    joined_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, account_id)
+);
+CREATE INDEX members_account ON members(account_id);
+CREATE TABLE messages (
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    signature BLOB,
+    sent_at INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (room_id, seq),
+    UNIQUE (room_id, sender_id, client_msg_id)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::string_view history_v1 = R"sql(
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE metrics_history (
+    at INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX metrics_history_name_at ON metrics_history(name, at);
+)sql";
+
+constexpr std::array current_list{
+    Migration{1, "accounts, sessions, profiles, rooms, members, messages", current_v1},
+};
+
+constexpr std::array history_list{
+    Migration{1, "audit log and metrics history", history_v1},
+};
+
+void check_list(std::span<const Migration> migrations, std::string_view db_name) {
+    for (std::size_t i = 0; i < migrations.size(); ++i) {
+        if (migrations[i].version != static_cast<int>(i) + 1) {
+            throw DbError(SQLITE_MISUSE,
+                          fmt::format("{}.db migration list is not numbered 1..{} (entry {} has "
+                                      "version {})",
+                                      db_name, migrations.size(), i, migrations[i].version));
+        }
+    }
+}
+
+void apply_one(SqliteDb& db, const Migration& migration, std::string_view db_name) {
+    if (migration.foreign_keys_off) db.exec("PRAGMA foreign_keys=OFF");
+    // Foreign keys come back on whichever way this function leaves.
+    struct RestoreForeignKeys {
+        SqliteDb& db;
+        bool needed;
+        ~RestoreForeignKeys() {
+            if (!needed) return;
+            try {
+                db.exec("PRAGMA foreign_keys=ON");
+            } catch (...) {
+            }
+        }
+    } restore{db, migration.foreign_keys_off};
+    try {
+        Transaction transaction(db, Transaction::Kind::immediate);
+        // Read again under the write lock: another process may have migrated meanwhile.
+        int version = schema_version(db);
+        if (version >= migration.version) return;
+        db.exec(migration.sql);
+        if (migration.foreign_keys_off) {
+            Statement check = db.prepare("PRAGMA foreign_key_check");
+            if (check.step() == StepResult::row) {
+                throw DbError(SQLITE_CONSTRAINT_FOREIGNKEY,
+                              fmt::format("{}.db migration {} breaks a foreign key (table {})",
+                                          db_name, migration.version, check.column_text(0)));
+            }
+        }
+        // PRAGMA takes no bound parameters; the version is an integer we produce ourselves.
+        db.exec(fmt::format("PRAGMA user_version={}", migration.version));
+        transaction.commit();
+    } catch (const DbError& error) {
+        throw DbError(error.code(),
+                      fmt::format("{}.db migration {} ({}) failed: {}", db_name, migration.version,
+                                  migration.description, error.what()));
+    }
+}
+
+}  // namespace
+
+std::span<const Migration> current_migrations() {
+    return current_list;
+}
+
+std::span<const Migration> history_migrations() {
+    return history_list;
+}
+
+int schema_version(SqliteDb& db) {
+    return static_cast<int>(db.query_int64("PRAGMA user_version"));
+}
+
+int apply_migrations(SqliteDb& db, std::span<const Migration> migrations,
+                     std::string_view db_name) {
+    check_list(migrations, db_name);
+    const int known = static_cast<int>(migrations.size());
+    int version = schema_version(db);
+    if (version > known) {
+        throw SchemaVersionError(
+            SQLITE_ERROR,
+            fmt::format("{}.db ({}) has schema version {}, newer than the newest this parley "
+                        "knows ({}); it was written by a newer parley: upgrade parley or restore "
+                        "a backup made by this version",
+                        db_name, db.path(), version, known));
+    }
+    for (const Migration& migration : migrations) {
+        if (migration.version <= version) continue;
+        spdlog::info("{}.db: applying migration {} ({})", db_name, migration.version,
+                     migration.description);
+        apply_one(db, migration, db_name);
+    }
+    // Another process may have gone further while we waited for the lock.
+    version = schema_version(db);
+    if (version > known) {
+        throw SchemaVersionError(
+            SQLITE_ERROR,
+            fmt::format("{}.db was migrated to version {} by a newer parley", db_name, version));
+    }
+    return version;
+}
+
+}  // namespace parley
