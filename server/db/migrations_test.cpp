@@ -1,0 +1,220 @@
+// Tests of the schema migrations of current.db and history.db on real files.
+#include "server/db/migrations.hpp"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <array>
+#include <filesystem>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+namespace parley {
+namespace {
+
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "parley-migrations-test-XXXXXX").string();
+        REQUIRE(mkdtemp(pattern.data()) != nullptr);
+        path = pattern;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+bool has_table(SqliteDb& db, const std::string& name) {
+    auto query = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?");
+    query.bind(1, name);
+    REQUIRE(query.step() == StepResult::row);
+    return query.column_int64(0) == 1;
+}
+
+int constraint_code(SqliteDb& db, const std::string& sql) {
+    try {
+        db.exec(sql);
+    } catch (const DbError& error) {
+        return error.code();
+    }
+    return SQLITE_OK;
+}
+
+}  // namespace
+
+TEST_CASE("current.db migrations create the schema once and are idempotent on reopen", "[db]") {
+    TempDir dir;
+    const int latest = static_cast<int>(current_migrations().size());
+    REQUIRE(latest >= 1);
+    {
+        SqliteDb db(dir.file("current.db"));
+        CHECK(schema_version(db) == 0);
+        CHECK(apply_migrations(db, current_migrations(), "current") == latest);
+        CHECK(schema_version(db) == latest);
+        for (const char* table :
+             {"accounts", "sessions", "profiles", "rooms", "members", "messages"}) {
+            CHECK(has_table(db, table));
+        }
+        CHECK_THAT(db.query_text("SELECT sql FROM sqlite_schema WHERE name = 'messages'"),
+                   Catch::Contains("WITHOUT ROWID"));
+        CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
+                             "tbl_name = 'members' AND name = 'members_account'") == 1);
+        db.exec("INSERT INTO accounts VALUES ('a1', 'alice', 'hash', 'user', 1)");
+    }
+    {
+        // Reopening applies nothing (a re-run of CREATE TABLE would throw) and keeps the data.
+        SqliteDb db(dir.file("current.db"));
+        CHECK(apply_migrations(db, current_migrations(), "current") == latest);
+        CHECK(apply_migrations(db, current_migrations(), "current") == latest);
+        CHECK(db.query_int64("SELECT count(*) FROM accounts") == 1);
+    }
+}
+
+TEST_CASE("current.db schema enforces its keys and cascades", "[db]") {
+    TempDir dir;
+    SqliteDb db(dir.file("current.db"));
+    apply_migrations(db, current_migrations(), "current");
+    db.exec(
+        "INSERT INTO accounts(id, username, password_hash, created_at) VALUES ('a1', 'Alice', "
+        "'h', 1);"
+        "INSERT INTO sessions VALUES ('s1', 'a1', x'01', x'02', NULL, 1, 2, 3, NULL);"
+        "INSERT INTO profiles(account_id, updated_at) VALUES ('a1', 1);"
+        "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'room', 't', "
+        "'a1', 1);"
+        "INSERT INTO members(room_id, account_id, role, joined_at) VALUES ('r1', 'a1', 'owner', "
+        "1);"
+        "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+        "('r1', 1, 'a1', 'c1', 'hi', 1);");
+
+    CHECK(db.query_text("SELECT role FROM accounts") == "user");
+    CHECK(db.query_text("SELECT visibility FROM profiles") == "public");
+    // Usernames are unique regardless of case.
+    CHECK(constraint_code(db,
+                          "INSERT INTO accounts(id, username, password_hash, created_at) "
+                          "VALUES ('a2', 'ALICE', 'h', 1)") == SQLITE_CONSTRAINT_UNIQUE);
+    // A client's retry of the same message is caught by the schema.
+    CHECK(constraint_code(db,
+                          "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, "
+                          "text, sent_at) VALUES ('r1', 2, 'a1', 'c1', 'hi', 1)") ==
+          SQLITE_CONSTRAINT_UNIQUE);
+    CHECK(constraint_code(db,
+                          "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, "
+                          "text, sent_at) VALUES ('r1', 1, 'a1', 'c2', 'hi', 1)") ==
+          SQLITE_CONSTRAINT_PRIMARYKEY);
+    CHECK(constraint_code(db,
+                          "INSERT INTO members(room_id, account_id, role, joined_at) VALUES "
+                          "('nope', 'a1', 'member', 1)") == SQLITE_CONSTRAINT_FOREIGNKEY);
+
+    db.exec("DELETE FROM rooms WHERE id = 'r1'");
+    CHECK(db.query_int64("SELECT count(*) FROM messages") == 0);
+    CHECK(db.query_int64("SELECT count(*) FROM members") == 0);
+    db.exec("DELETE FROM accounts WHERE id = 'a1'");
+    CHECK(db.query_int64("SELECT count(*) FROM sessions") == 0);
+    CHECK(db.query_int64("SELECT count(*) FROM profiles") == 0);
+}
+
+TEST_CASE("history.db migrations create the audit log and metrics history", "[db]") {
+    TempDir dir;
+    SqliteDb db(dir.file("history.db"));
+    CHECK(apply_migrations(db, history_migrations(), "history") ==
+          static_cast<int>(history_migrations().size()));
+    CHECK(has_table(db, "audit_log"));
+    CHECK(has_table(db, "metrics_history"));
+    db.exec("INSERT INTO audit_log(at, actor, action, detail) VALUES (1, 'admin', 'x', '{}')");
+    CHECK(db.last_insert_rowid() == 1);
+}
+
+TEST_CASE("a database newer than the binary is refused untouched", "[db]") {
+    TempDir dir;
+    const int newer = static_cast<int>(current_migrations().size()) + 1;
+    {
+        SqliteDb db(dir.file("current.db"));
+        db.exec("PRAGMA user_version=" + std::to_string(newer));
+    }
+    SqliteDb db(dir.file("current.db"));
+    try {
+        apply_migrations(db, current_migrations(), "current");
+        FAIL("a newer database was accepted");
+    } catch (const SchemaVersionError& error) {
+        CHECK_THAT(error.what(), Catch::Contains("newer"));
+        CHECK_THAT(error.what(), Catch::Contains(std::to_string(newer)));
+    }
+    CHECK(schema_version(db) == newer);
+    CHECK_FALSE(has_table(db, "accounts"));
+}
+
+TEST_CASE("a failing migration is rolled back alone and resumed later", "[db]") {
+    TempDir dir;
+    SqliteDb db(dir.file("x.db"));
+    const std::array broken{
+        Migration{1, "first", "CREATE TABLE one(x)"},
+        Migration{2, "broken", "CREATE TABLE two(x); INSERT INTO nowhere VALUES (1)"},
+    };
+    try {
+        apply_migrations(db, broken, "x");
+        FAIL("the broken migration was applied");
+    } catch (const DbError& error) {
+        CHECK_THAT(error.what(), Catch::Contains("migration 2"));
+    }
+    CHECK(schema_version(db) == 1);
+    CHECK(has_table(db, "one"));
+    CHECK_FALSE(has_table(db, "two"));
+    CHECK_FALSE(db.in_transaction());
+
+    const std::array fixed{
+        Migration{1, "first", "CREATE TABLE one(x)"},
+        Migration{2, "fixed", "CREATE TABLE two(x)"},
+    };
+    CHECK(apply_migrations(db, fixed, "x") == 2);
+    CHECK(has_table(db, "two"));
+}
+
+TEST_CASE("migration lists must be numbered without gaps", "[db]") {
+    TempDir dir;
+    SqliteDb db(dir.file("x.db"));
+    const std::array gap{
+        Migration{1, "first", "CREATE TABLE one(x)"},
+        Migration{3, "third", "CREATE TABLE three(x)"},
+    };
+    CHECK_THROWS_AS(apply_migrations(db, gap, "x"), DbError);
+    CHECK(schema_version(db) == 0);
+}
+
+TEST_CASE("a table-rebuilding migration is checked for broken foreign keys", "[db]") {
+    TempDir dir;
+    SqliteDb db(dir.file("x.db"));
+    constexpr std::string_view base =
+        "CREATE TABLE parent(id INTEGER PRIMARY KEY);"
+        "CREATE TABLE child(parent_id INTEGER REFERENCES parent(id));"
+        "INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1);";
+    // Rebuilding `parent` without its row would pass with foreign keys off; the check fails it.
+    const std::array rebuild{
+        Migration{1, "base", base},
+        Migration{2, "rebuild parent",
+                  "CREATE TABLE parent_new(id INTEGER PRIMARY KEY);"
+                  "DROP TABLE parent; ALTER TABLE parent_new RENAME TO parent;",
+                  true},
+    };
+    CHECK_THROWS_WITH(apply_migrations(db, rebuild, "x"), Catch::Contains("foreign key"));
+    CHECK(schema_version(db) == 1);
+    CHECK(db.query_int64("SELECT count(*) FROM parent") == 1);
+    CHECK(db.query_int64("PRAGMA foreign_keys") == 1);
+
+    const std::array good{
+        Migration{1, "base", base},
+        Migration{2, "rebuild parent",
+                  "CREATE TABLE parent_new(id INTEGER PRIMARY KEY, name TEXT);"
+                  "INSERT INTO parent_new(id) SELECT id FROM parent;"
+                  "DROP TABLE parent; ALTER TABLE parent_new RENAME TO parent;",
+                  true},
+    };
+    CHECK(apply_migrations(db, good, "x") == 2);
+    CHECK(db.query_int64("PRAGMA foreign_keys") == 1);
+    CHECK(db.query_int64("SELECT count(*) FROM child") == 1);
+}
+
+}  // namespace parley
