@@ -1,5 +1,6 @@
 #include "common/crypto.hpp"
 
+#include <argon2.h>
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -164,14 +165,15 @@ TEST_CASE("base64 and base64url use their own alphabets", "[crypto]") {
 }
 
 TEST_CASE("base64 decoders reject invalid input", "[crypto]") {
-    for (const char* bad : {"Zg", "Zg=", "Z===", "====", "=Zg=", "Zg==Zg==", "Zm9v====", "Zh==",
-                            "Zm9=", "Zm9v\n", "Zm 9v", "Zm9v YmFy", "Zm*v", "Zm9v\r\n"}) {
+    for (const char* bad :
+         {"Zg", "Zg=", "A===", "AAAAA===", "Z===", "====", "=Zg=", "Zg==Zg==", "Zm9v====", "Zh==",
+          "Zm9=", "Zm9v\n", "Zm 9v", "Zm9v YmFy", "Zm*v", "Zm9v\r\n"}) {
         CAPTURE(bad);
         CHECK_FALSE(base64_decode(bad));
     }
     CHECK_FALSE(base64_decode(std::string_view("Zm\0v", 4)));
-    for (const char* bad :
-         {"Z", "Zg==", "Zg=", "Zh", "Zm9", "Zm9v=", "Zm+v", "Zm/v", "Zm9v\n", "Zm9vY", "a b"}) {
+    for (const char* bad : {"Z", "A", "AAAAA", "Zg==", "Zg=", "Zh", "Zm9", "Zm9v=", "Zm+v", "Zm/v",
+                            "Zm9v\n", "Zm9vY", "a b"}) {
         CAPTURE(bad);
         CHECK_FALSE(base64url_decode(bad));
     }
@@ -282,6 +284,25 @@ TEST_CASE("verify_password returns false for malformed stored hashes", "[crypto]
     // An embedded NUL must not make libargon2 accept the prefix before it.
     CHECK_FALSE(verify_password("pw", good + std::string(1, '\0')));
     CHECK_FALSE(password_needs_rehash(good, kFastParams));
+}
+
+TEST_CASE("verify_password refuses stored hashes whose costs exceed the bounds", "[crypto]") {
+    // Real argon2id hashes, made with libargon2 directly since hash_password refuses these
+    // parameters; each is cheap to compute, so only the bounds check can reject it.
+    auto encode = [](std::uint32_t t, std::uint32_t m, std::uint32_t p) {
+        const std::string salt = "0123456789abcdef";
+        std::string out(argon2_encodedlen(t, m, p, 16, 32, Argon2_id), '\0');
+        REQUIRE(argon2id_hash_encoded(t, m, p, "pw", 2, salt.data(), salt.size(), 32, out.data(),
+                                      out.size()) == ARGON2_OK);
+        out.resize(out.find('\0'));
+        REQUIRE(argon2id_verify(out.c_str(), "pw", 2) == ARGON2_OK);
+        return out;
+    };
+    CHECK(verify_password("pw", encode(kMaxPasswordTimeCost, 64, 1)));
+    CHECK_FALSE(verify_password("pw", encode(kMaxPasswordTimeCost + 1, 64, 1)));
+    CHECK(verify_password("pw", encode(1, 8 * kMaxPasswordParallelism, kMaxPasswordParallelism)));
+    CHECK_FALSE(verify_password(
+        "pw", encode(1, 8 * (kMaxPasswordParallelism + 1), kMaxPasswordParallelism + 1)));
 }
 
 TEST_CASE("hash_password rejects parameters it could not verify", "[crypto]") {

@@ -189,12 +189,12 @@ TEST_CASE("token bucket with the real clock", "[ratelimit]") {
 }
 
 TEST_CASE("token bucket is thread-safe: concurrent callers never exceed the quota", "[ratelimit]") {
-    TokenBucketLimiter limiter({.rate_per_second = 0.0, .burst = 1000.0, .max_keys = 64});
+    TokenBucketLimiter limiter({.rate_per_second = 0.0, .burst = 10000.0, .max_keys = 64});
     std::atomic<int> allowed{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
-            for (int i = 0; i < 1000; ++i) {
+            for (int i = 0; i < 5000; ++i) {
                 if (limiter.try_acquire("shared")) ++allowed;
                 limiter.try_acquire("t" + std::to_string(t) + "-" + std::to_string(i % 100));
             }
@@ -202,7 +202,7 @@ TEST_CASE("token bucket is thread-safe: concurrent callers never exceed the quot
     }
     for (auto& th : threads)
         th.join();
-    CHECK(allowed == 1000);
+    CHECK(allowed == 10000);
     CHECK(limiter.size() <= 64);
 }
 
@@ -406,7 +406,7 @@ TEST_CASE("failure backoff is thread-safe", "[ratelimit]") {
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
-            for (int i = 0; i < 500; ++i) {
+            for (int i = 0; i < 5000; ++i) {
                 backoff.record_failure("shared");
                 backoff.record_failure("t" + std::to_string(t) + "-" + std::to_string(i));
                 (void)backoff.is_locked("shared");
@@ -417,6 +417,6 @@ TEST_CASE("failure backoff is thread-safe", "[ratelimit]") {
         th.join();
     auto shared = backoff.snapshot("shared");
     REQUIRE(shared);
-    CHECK(shared->failures == 2000);
+    CHECK(shared->failures == 20000);
     CHECK(backoff.size() <= 64);
 }
