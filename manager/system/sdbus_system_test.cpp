@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -276,6 +277,30 @@ TEST_CASE_METHOD(MockSystemBus, "start_unit and stop_unit wait for JobRemoved se
     CHECK(calls("systemd", "StartUnit") == R"([["parley-server.service", "replace"]])");
     CHECK(calls("systemd", "StopUnit") == R"([["parley-server.service", "replace"]])");
     // One connection, one subscription.
+    CHECK(calls("systemd", "Subscribe") == "[[]]");
+}
+
+TEST_CASE_METHOD(MockSystemBus, "concurrent jobs each get their own JobRemoved", "[dbus]") {
+    SdbusSystem system(quick_options());
+    constexpr int kThreads = 4;
+    std::vector<JobOutcome> outcomes(kThreads);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+        threads.emplace_back([&, i] { outcomes[i] = system.restart_unit(kUnit); });
+    }
+    for (auto& thread : threads)
+        thread.join();
+    std::set<std::string> paths;
+    for (const auto& outcome : outcomes) {
+        INFO(outcome.error);
+        CHECK(outcome.ok);
+        CHECK(outcome.result == "done");
+        paths.insert(outcome.job_path);
+    }
+    CHECK(paths.size() == kThreads);
+    CHECK(calls("systemd", "RestartUnit") ==
+          R"([["parley-server.service", "replace"], ["parley-server.service", "replace"], )"
+          R"(["parley-server.service", "replace"], ["parley-server.service", "replace"]])");
     CHECK(calls("systemd", "Subscribe") == "[[]]");
 }
 
