@@ -1,21 +1,56 @@
 #include "server/server_app.hpp"
 
+#include <filesystem>
+
 #include <spdlog/spdlog.h>
 
 #include "common/dir_lock.hpp"
+#include "common/metrics.hpp"
+#include "common/rate_limiter.hpp"
 #include "common/service_loop.hpp"
 #include "common/version.hpp"
+#include "server/api/account_routes.hpp"
+#include "server/api/api_context.hpp"
 #include "server/api/http_server.hpp"
 #include "server/api/router.hpp"
+#include "server/api/ws_connection.hpp"
+#include "server/data/account_store.hpp"
+#include "server/data/db_readers.hpp"
+#include "server/data/db_writer.hpp"
+#include "server/db/migrations.hpp"
+#include "server/features/client_registry.hpp"
 
 namespace parley {
 
 namespace {
 
-void add_system_routes(Router& router) {
+void add_system_routes(Router& router, MetricsRegistry& metrics) {
     router.add(http::verb::get, "/api/v1/health", [](RequestContext&) -> awaitable<HttpResponse> {
         co_return json_response(http::status::ok, {{"status", "ok"}, {"version", kVersion}});
     });
+    router.add(http::verb::get, "/metrics", [&metrics](RequestContext&) -> awaitable<HttpResponse> {
+        HttpResponse res{http::status::ok, 11};
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.body() = metrics.render();
+        res.prepare_payload();
+        co_return res;
+    });
+}
+
+// A plain GET on a WebSocket route (no Upgrade header).
+void add_socket_routes(Router& router) {
+    router.add(http::verb::get, "/api/v1/ws", [](RequestContext&) -> awaitable<HttpResponse> {
+        co_return error_response(http::status::bad_request, "bad_request",
+                                 "this route expects a WebSocket upgrade");
+    });
+}
+
+FailureBackoffConfig login_backoff(const AuthSettings& auth) {
+    FailureBackoffConfig c;
+    c.threshold = static_cast<std::uint32_t>(auth.login_failure_threshold);
+    c.base = std::chrono::milliseconds(auth.login_lockout_base_ms);
+    c.max = std::chrono::milliseconds(auth.login_lockout_max_ms);
+    return c;
 }
 
 }  // namespace
@@ -28,13 +63,101 @@ int run_server(const ServerConfig& config) {
         return 1;
     }
 
-    int threads = resolve_thread_count(config.threads);
-    ServiceLoop loop(threads);
+    // Databases: migrations first, then the writer and readers, then the caches.
+    std::string db_dir = config.data_dir + "/db";
+    std::filesystem::create_directories(db_dir);
+    SqliteOptions options;
+    options.busy_timeout_ms = config.db.busy_timeout_ms;
+    options.synchronous = config.db.synchronous;
+    SqliteDb current_db(db_dir + "/current.db", options);
+    apply_migrations(current_db, current_migrations(), "current");
+    {
+        SqliteDb history_db(db_dir + "/history.db", options);
+        apply_migrations(history_db, history_migrations(), "history");
+    }
+    MetricsRegistry metrics;
+    DbWriter writer(std::move(current_db), config.db);
+    DbReaderPool readers(db_dir + "/current.db", config.db);
+    AccountStore accounts(writer);
+    {
+        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
+        accounts.load(loader);
+    }
+    spdlog::info("loaded {} accounts from {}", accounts.account_count(), db_dir);
+
+    ClientRegistry clients;
+    net::thread_pool hash_pool(static_cast<std::size_t>(config.auth.hash_threads));
+    FailureBackoff login_by_account(login_backoff(config.auth));
+    FailureBackoff login_by_address(login_backoff(config.auth));
+    TokenBucketLimiter register_by_address(
+        TokenBucketConfig{config.auth.register_per_minute / 60.0, config.auth.register_per_minute});
+    ApiContext api{config, accounts, clients, metrics, hash_pool,
+                   login_by_account, login_by_address, register_by_address};
+
+    auto& http_requests = metrics.counter("parley_http_requests_total", "HTTP requests by route and status.");
+    auto& http_latency = metrics.histogram("parley_http_request_seconds", "HTTP request latency by route.",
+                                           latency_buckets());
+    WsMetrics ws_metrics{
+        metrics.gauge("parley_ws_connections", "Open authenticated WebSocket connections.").with({}),
+        metrics.counter("parley_ws_messages_received_total", "WebSocket frames received from clients.").with({}),
+        metrics.counter("parley_ws_messages_sent_total", "WebSocket frames sent to clients.").with({}),
+        metrics.counter("parley_ws_reconnects_total", "Sockets opened by a session that had one before.").with({}),
+        metrics.counter("parley_ws_slow_consumers_total", "Sockets closed with 1013 for reading too slowly.").with({}),
+        metrics.histogram("parley_ws_connection_duration_seconds", "How long WebSocket connections stay open.",
+                          duration_buckets())
+            .with({})};
+    metrics.add_collector([&writer] {
+        CommitStats st = writer.commit_stats();
+        std::string out =
+            "# HELP parley_db_commit_seconds Latency of one group commit (BEGIN to COMMIT).\n"
+            "# TYPE parley_db_commit_seconds histogram\n";
+        for (std::size_t i = 0; i < CommitStats::bucket_bounds.size(); ++i) {
+            out += fmt::format("parley_db_commit_seconds_bucket{{le=\"{}\"}} {}\n",
+                               CommitStats::bucket_bounds[i], st.buckets[i]);
+        }
+        out += fmt::format("parley_db_commit_seconds_bucket{{le=\"+Inf\"}} {}\n", st.buckets.back());
+        out += fmt::format("parley_db_commit_seconds_sum {}\nparley_db_commit_seconds_count {}\n",
+                           st.latency_sum_seconds, st.commits);
+        out += fmt::format(
+            "# HELP parley_db_writes_total Writes by outcome.\n# TYPE parley_db_writes_total counter\n"
+            "parley_db_writes_total{{outcome=\"committed\"}} {}\n"
+            "parley_db_writes_total{{outcome=\"failed\"}} {}\n"
+            "parley_db_writes_total{{outcome=\"rejected\"}} {}\n",
+            st.jobs_committed, st.jobs_failed, st.rejected);
+        return out;
+    });
+
+    FeatureTable features;
 
     Router router;
-    add_system_routes(router);
+    add_system_routes(router, metrics);
+    add_socket_routes(router);
+    add_account_routes(router, api);
+    add_profile_routes(router, api, readers);
 
+    int threads = resolve_thread_count(config.threads);
+    ServiceLoop loop(threads);
     HttpServer http(loop.context(), config, router);
+    http.set_request_observer([&](const std::string& route, unsigned status, double seconds) {
+        http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
+        http_latency.with({{"route", route}}).observe(seconds);
+    });
+    WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
+    http.set_upgrade_handler([&](beast::tcp_stream stream, HttpRequest req, beast::flat_buffer) {
+        std::string_view target = req.target();
+        std::size_t q = target.find('?');
+        RequestContext ctx{req, {}, q == std::string_view::npos ? "" : std::string(target.substr(q + 1)), ""};
+        auto auth = authenticate(api, ctx, false, true);
+        if (!auth.caller) {
+            WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
+                                 "missing, invalid or expired access token", config.websocket);
+            return;
+        }
+        auto conn = std::make_shared<WsConnection>(std::move(stream), auth.caller->account.id,
+                                                   auth.caller->session.id, ws_context);
+        conn->start(std::move(req));
+    });
+
     if (auto ec = http.listen()) {
         spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port, ec.message());
         return 1;
@@ -44,8 +167,25 @@ int run_server(const ServerConfig& config) {
                  config.listen_address, http.port(), config.data_dir, threads);
     loop.notifier().ready();
 
-    loop.run([&] { http.stop([&] { loop.stop_complete(); }); },
-             std::chrono::milliseconds(config.shutdown_timeout_ms));
+    net::steady_timer drain_timer(loop.context());
+    std::function<void()> wait_for_sockets = [&] {
+        if (clients.size() == 0) {
+            loop.stop_complete();
+            return;
+        }
+        drain_timer.expires_after(std::chrono::milliseconds(20));
+        drain_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) wait_for_sockets();
+        });
+    };
+    loop.run(
+        [&] {
+            for (auto& client : clients.all()) client->close(close_code::going_away, "server shutting down");
+            http.stop([&] { net::post(loop.context(), wait_for_sockets); });
+        },
+        std::chrono::milliseconds(config.shutdown_timeout_ms));
+    hash_pool.join();
+    writer.stop();
     spdlog::info("parley server stopped");
     return 0;
 }

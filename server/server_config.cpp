@@ -40,6 +40,61 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 "Open connections (HTTP and WebSocket) beyond which new ones are refused.", 1,
                 1'000'000);
 
+    schema.section("websocket", "Limits on every WebSocket connection.");
+    schema.bind("max_frame_bytes", websocket.max_frame_bytes,
+                "Largest client message; a larger one closes the socket with 1009.", 1024,
+                16 * 1024 * 1024);
+    schema.bind("send_queue_limit", websocket.send_queue_limit,
+                "Frames queued for a client that reads too slowly before it is closed with 1013.",
+                8, 1'000'000);
+    schema.bind("max_connections_per_account", websocket.max_connections_per_account,
+                "Open sockets per account; one more is closed with 1008.", 1, 10'000);
+    schema.bind("rate_per_second", websocket.rate_per_second,
+                "Client frames per second per connection (token bucket refill).", 0.1, 100'000.0);
+    schema.bind("rate_burst", websocket.rate_burst, "Token bucket size for client frames.", 1,
+                1'000'000);
+    schema.bind("idle_timeout_ms", websocket.idle_timeout_ms,
+                "A ping is sent after half of this without traffic; the socket closes after all of "
+                "it.",
+                1000, 3'600'000);
+    schema.bind("close_timeout_ms", websocket.close_timeout_ms,
+                "How long a closing peer gets to take its close frame before the TCP connection is "
+                "cut.",
+                100, 600'000);
+    schema.bind("permessage_deflate", websocket.permessage_deflate,
+                "Offer permessage-deflate compression (RFC 7692).");
+
+    schema.section("auth", "Accounts, sessions and login protection.");
+    schema.bind("access_ttl_s", auth.access_ttl_s, "Lifetime of an access token.", 60, 7 * 86400);
+    schema.bind("refresh_ttl_s", auth.refresh_ttl_s, "Lifetime of a refresh token.", 300,
+                365 * 86400);
+    schema.bind("argon2_t_cost", auth.argon2_t_cost, "argon2id passes.", 1, 64);
+    schema.bind("argon2_m_cost_kib", auth.argon2_m_cost_kib, "argon2id memory in KiB.", 8,
+                1024 * 1024);
+    schema.bind("argon2_parallelism", auth.argon2_parallelism, "argon2id lanes.", 1, 64);
+    schema.bind("hash_threads", auth.hash_threads,
+                "Threads that hash passwords (kept off the network threads).", 1, 64);
+    schema.bind("login_failure_threshold", auth.login_failure_threshold,
+                "Consecutive failed logins (per account and per address) before a lock-out.", 1,
+                1000);
+    schema.bind("login_lockout_base_ms", auth.login_lockout_base_ms,
+                "First lock-out; each further failure doubles it.", 10, 3'600'000);
+    schema.bind("login_lockout_max_ms", auth.login_lockout_max_ms, "Longest lock-out.", 10,
+                86'400'000);
+    schema.bind("register_per_minute", auth.register_per_minute,
+                "Account creations allowed per client address per minute.", 0.1, 100'000.0);
+
+    schema.section("db", "SQLite (data/db/current.db and history.db).");
+    schema.bind("reader_threads", db.reader_threads, "Threads with read-only connections.", 1, 64);
+    schema.bind("max_batch", db.max_batch, "Most writes committed in one transaction.", 1, 100'000);
+    schema.bind("queue_limit", db.queue_limit,
+                "Writes waiting beyond this are refused with 503 unavailable.", 1, 10'000'000);
+    schema.bind("busy_timeout_ms", db.busy_timeout_ms, "SQLite busy timeout.", 0, 600'000);
+    schema.bind_choice("synchronous", db.synchronous,
+                       "PRAGMA synchronous of the writer. NORMAL (WAL) survives a process crash; "
+                       "FULL also survives power loss at the cost of an fsync per commit.",
+                       {"NORMAL", "FULL", "EXTRA"});
+
     schema.section("tls", "Optional TLS on the public listener (OpenSSL).");
     schema.bind("enabled", tls.enabled, "Serve HTTPS / WSS instead of plain HTTP.");
     schema.bind("certificate_file", tls.certificate_file, "PEM certificate chain.");
@@ -47,6 +102,9 @@ void ServerConfig::describe(ConfigSchema& schema) {
 }
 
 std::string ServerConfig::validate() const {
+    if (auth.login_lockout_base_ms > auth.login_lockout_max_ms) {
+        return "auth.login_lockout_base_ms is larger than auth.login_lockout_max_ms";
+    }
     if (tls.enabled && (tls.certificate_file.empty() || tls.private_key_file.empty())) {
         return "tls.enabled is true but tls.certificate_file or tls.private_key_file is empty";
     }

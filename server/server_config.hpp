@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/config_schema.hpp"
+#include "server/data/db_config.hpp"
 
 namespace parley {
 
@@ -26,6 +27,30 @@ struct TlsSettings {
     std::string private_key_file;
 };
 
+struct WebSocketSettings {
+    std::int64_t max_frame_bytes = 64 * 1024;  // larger messages are closed with 1009
+    int send_queue_limit = 1024;               // queued frames beyond this: close with 1013
+    int max_connections_per_account = 8;
+    double rate_per_second = 20;  // client frames per second (token bucket)
+    int rate_burst = 40;
+    int idle_timeout_ms = 30'000;  // a ping goes out at half of it; silence beyond it closes
+    int close_timeout_ms = 5'000;  // a peer that does not read its close frame is cut off
+    bool permessage_deflate = false;
+};
+
+struct AuthSettings {
+    int access_ttl_s = 3600;
+    int refresh_ttl_s = 30 * 24 * 3600;
+    int argon2_t_cost = 2;
+    int argon2_m_cost_kib = 19456;
+    int argon2_parallelism = 1;
+    int hash_threads = 2;          // password hashing runs here, off the network threads
+    int login_failure_threshold = 5;  // consecutive failures before a lock-out
+    int login_lockout_base_ms = 1000;
+    int login_lockout_max_ms = 15 * 60 * 1000;
+    double register_per_minute = 10;  // account creations per address
+};
+
 struct ServerConfig {
     std::string log_level = "info";
     std::string data_dir = "data";
@@ -36,6 +61,9 @@ struct ServerConfig {
     int shutdown_timeout_ms = 10'000;
 
     HttpLimits http;
+    WebSocketSettings websocket;
+    AuthSettings auth;
+    DbSettings db;
     TlsSettings tls;
 
     void describe(ConfigSchema& schema);

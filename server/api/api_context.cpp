@@ -1,0 +1,82 @@
+#include "server/api/api_context.hpp"
+
+#include "common/crypto.hpp"
+
+namespace parley {
+
+std::string token_hash(std::string_view token) {
+    auto digest = sha256(token);
+    return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool require_socket,
+                       bool allow_query) {
+    AuthCheck check;
+    std::string token;
+    auto header = ctx.request[http::field::authorization];
+    if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
+        token = std::string(header.substr(7));
+    } else if (allow_query) {
+        token = query_param(ctx.query, "token");
+    }
+    if (token.empty()) {
+        check.refusal = error_response(http::status::unauthorized, "unauthorized",
+                                       "missing access token (Authorization: Bearer <token>)");
+        return check;
+    }
+    if (token.size() > 256) {
+        check.refusal = error_response(http::status::unauthorized, "unauthorized", "invalid access token");
+        return check;
+    }
+    auto session = api.accounts.session_by_access_hash(token_hash(token), now_ms());
+    if (!session) {
+        check.refusal = error_response(http::status::unauthorized, "unauthorized",
+                                       "invalid or expired access token");
+        return check;
+    }
+    auto account = api.accounts.account_by_id(session->account_id);
+    if (!account) {
+        check.refusal = error_response(http::status::unauthorized, "unauthorized", "account no longer exists");
+        return check;
+    }
+    if (require_socket && !api.clients.session_has_socket(session->id)) {
+        check.refusal = error_response(
+            http::status::unauthorized, "unauthorized",
+            "this session has no live WebSocket: connect GET /api/v1/ws with the access token "
+            "first, then retry");
+        return check;
+    }
+    check.caller = Caller{std::move(*account), std::move(*session)};
+    return check;
+}
+
+JsonBody parse_json_body(const RequestContext& ctx) {
+    JsonBody out;
+    auto type = ctx.request[http::field::content_type];
+    std::string_view media = type.substr(0, type.find(';'));
+    while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+    if (media != "application/json") {
+        out.refusal = error_response(http::status::unsupported_media_type, "bad_request",
+                                     "expected Content-Type: application/json");
+        return out;
+    }
+    auto json = nlohmann::json::parse(ctx.request.body(), nullptr, false);
+    if (json.is_discarded()) {
+        out.refusal = error_response(http::status::bad_request, "bad_request", "the body is not valid JSON");
+        return out;
+    }
+    if (!json.is_object()) {
+        out.refusal = error_response(http::status::bad_request, "bad_request", "the body must be a JSON object");
+        return out;
+    }
+    out.json = std::move(json);
+    return out;
+}
+
+std::optional<std::string> string_field(const nlohmann::json& body, const char* key) {
+    auto it = body.find(key);
+    if (it == body.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+}
+
+}  // namespace parley

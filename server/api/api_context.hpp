@@ -1,0 +1,55 @@
+// ApiContext: what the HTTP routes and the WebSocket upgrade need, built by the server app at
+// start-up and passed by reference to each route group. Every member is thread-safe.
+#pragma once
+
+#include "common/metrics.hpp"
+#include "common/rate_limiter.hpp"
+#include "server/api/http_types.hpp"
+#include "server/data/account_store.hpp"
+#include "server/features/client_registry.hpp"
+#include "server/server_config.hpp"
+
+namespace parley {
+
+struct ApiContext {
+    const ServerConfig& config;
+    AccountStore& accounts;
+    ClientRegistry& clients;
+    MetricsRegistry& metrics;
+    net::thread_pool& hash_pool;   // argon2id runs here
+    FailureBackoff& login_by_account;
+    FailureBackoff& login_by_address;
+    TokenBucketLimiter& register_by_address;
+};
+
+// Who made an authenticated request.
+struct Caller {
+    Account account;
+    Session session;
+};
+
+// The result of checking a request's bearer token: a caller, or the response to send.
+struct AuthCheck {
+    std::optional<Caller> caller;
+    HttpResponse refusal;
+};
+
+// Checks `Authorization: Bearer <token>` (or ?token= when `allow_query`). With
+// `require_socket`, the session must also have a live WebSocket (api.md's REST rule).
+AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool require_socket,
+                       bool allow_query = false);
+
+// The SHA-256 under which a token is stored.
+std::string token_hash(std::string_view token);
+
+// Parses a JSON object body; on failure returns the 4xx response in `refusal`.
+struct JsonBody {
+    std::optional<nlohmann::json> json;
+    HttpResponse refusal;
+};
+JsonBody parse_json_body(const RequestContext& ctx);
+
+// Field helpers: the string at `key` or nullopt when absent or not a string.
+std::optional<std::string> string_field(const nlohmann::json& body, const char* key);
+
+}  // namespace parley

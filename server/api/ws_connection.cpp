@@ -1,0 +1,260 @@
+#include "server/api/ws_connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/version.hpp"
+
+namespace parley {
+
+namespace {
+
+std::atomic<std::uint64_t> next_connection_id{1};
+
+websocket::close_reason make_close(std::uint16_t code, std::string_view reason) {
+    websocket::close_reason r;
+    r.code = code;
+    r.reason = std::string(reason.substr(0, 120));  // a close frame carries at most 123 bytes
+    return r;
+}
+
+void configure(websocket::stream<beast::tcp_stream>& ws, const WebSocketSettings& settings) {
+    beast::get_lowest_layer(ws).expires_never();  // Beast's websocket timeout takes over
+    websocket::stream_base::timeout timeout{};
+    timeout.handshake_timeout = std::chrono::seconds(10);
+    timeout.idle_timeout = std::chrono::milliseconds(settings.idle_timeout_ms);
+    timeout.keep_alive_pings = true;
+    ws.set_option(timeout);
+    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+        res.set(http::field::server, std::string("parley/") + kVersion);
+    }));
+    ws.read_message_max(static_cast<std::uint64_t>(settings.max_frame_bytes));
+    if (settings.permessage_deflate) {
+        websocket::permessage_deflate pmd;
+        pmd.server_enable = true;
+        ws.set_option(pmd);
+    }
+    ws.text(true);
+}
+
+void log_failure(std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("websocket connection failed: {}", ex.what());
+    }
+}
+
+}  // namespace
+
+WsConnection::WsConnection(beast::tcp_stream stream, std::string account_id,
+                           std::string session_id, Context context)
+    : ws_(std::move(stream)),
+      account_id_(std::move(account_id)),
+      session_id_(std::move(session_id)),
+      ctx_(context),
+      id_(next_connection_id++),
+      tokens_(context.settings.rate_burst),
+      last_refill_(std::chrono::steady_clock::now()),
+      close_timer_(ws_.get_executor()) {}
+
+void WsConnection::start(HttpRequest request) {
+    net::co_spawn(ws_.get_executor(), run(std::move(request)), log_failure);
+}
+
+namespace {
+
+awaitable<void> accept_and_close(std::shared_ptr<websocket::stream<beast::tcp_stream>> ws,
+                                 HttpRequest request, websocket::close_reason reason) {
+    boost::system::error_code ec;
+    co_await ws->async_accept(request, net::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    co_await ws->async_close(reason, net::redirect_error(use_awaitable, ec));
+    // Drain until the peer's close frame (or the idle timeout) ends the stream.
+    beast::flat_buffer buffer;
+    while (!ec) co_await ws->async_read(buffer, net::redirect_error(use_awaitable, ec));
+}
+
+}  // namespace
+
+void WsConnection::reject(beast::tcp_stream stream, HttpRequest request, std::uint16_t code,
+                          std::string reason, const WebSocketSettings& settings) {
+    auto ws = std::make_shared<websocket::stream<beast::tcp_stream>>(std::move(stream));
+    configure(*ws, settings);
+    auto executor = ws->get_executor();
+    net::co_spawn(executor, accept_and_close(ws, std::move(request), make_close(code, reason)),
+                  log_failure);
+}
+
+void WsConnection::send(std::shared_ptr<const std::string> frame) {
+    net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+        if (self->closing_) return;
+        if (static_cast<int>(self->queue_.size()) >= self->ctx_.settings.send_queue_limit) {
+            self->ctx_.metrics.slow_consumers.inc();
+            spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
+                         self->id_, self->account_id_, self->queue_.size());
+            self->queue_.clear();
+            self->begin_close(make_close(close_code::try_again_later,
+                                                      "too slow: the send queue is full"));
+            return;
+        }
+        self->queue_.push_back(std::move(frame));
+        if (!self->writing_) {
+            self->writing_ = true;
+            net::co_spawn(self->ws_.get_executor(), self->write_loop(), log_failure);
+        }
+    });
+}
+
+void WsConnection::close(std::uint16_t code, std::string reason) {
+    net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+        self->begin_close(make_close(code, reason));
+    });
+}
+
+void WsConnection::begin_close(websocket::close_reason reason) {
+    if (closing_) return;
+    closing_ = true;
+    pending_close_ = reason;
+    // A peer that never takes its close frame is cut off after close_timeout_ms.
+    close_timer_.expires_after(std::chrono::milliseconds(ctx_.settings.close_timeout_ms));
+    close_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec) return;
+        beast::get_lowest_layer(self->ws_).close();
+    });
+    if (!writing_) {
+        writing_ = true;
+        net::co_spawn(ws_.get_executor(), write_loop(), log_failure);
+    }
+}
+
+awaitable<void> WsConnection::write_loop() {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    while (!queue_.empty() && !ec) {
+        auto frame = queue_.front();
+        queue_.pop_front();
+        co_await ws_.async_write(net::buffer(*frame), net::redirect_error(use_awaitable, ec));
+        if (!ec) ctx_.metrics.sent.inc();
+    }
+    if (ec) {
+        queue_.clear();
+        closing_ = true;
+    }
+    if (pending_close_ && !close_sent_ && !ec) {
+        close_sent_ = true;
+        co_await ws_.async_close(*pending_close_, net::redirect_error(use_awaitable, ec));
+    }
+    writing_ = false;
+}
+
+bool WsConnection::take_token() {
+    auto now = std::chrono::steady_clock::now();
+    double elapsed = std::chrono::duration<double>(now - last_refill_).count();
+    last_refill_ = now;
+    tokens_ = std::min<double>(ctx_.settings.rate_burst,
+                               tokens_ + elapsed * ctx_.settings.rate_per_second);
+    if (tokens_ < 1.0) return false;
+    tokens_ -= 1.0;
+    return true;
+}
+
+awaitable<void> WsConnection::handle_frame(std::string_view text) {
+    auto self = shared_from_this();
+    if (!take_token()) {
+        // Past twice the burst in rejected frames the client is ignoring the errors.
+        if (++over_limit_ > ctx_.settings.rate_burst * 2) {
+            begin_close(make_close(close_code::policy_violation,
+                                                "rate limit exceeded repeatedly"));
+        } else {
+            reply_error(nullptr, "rate_limited", "too many frames; slow down");
+        }
+        co_return;
+    }
+    over_limit_ = 0;
+    nlohmann::json msg = nlohmann::json::parse(text, nullptr, false);
+    if (msg.is_discarded() || !msg.is_object()) {
+        begin_close(make_close(close_code::unsupported_data,
+                                            "every frame must be a JSON object"));
+        co_return;
+    }
+    nlohmann::json id = msg.contains("id") ? msg["id"] : nlohmann::json();
+    auto type_it = msg.find("type");
+    if (type_it == msg.end() || !type_it->is_string()) {
+        reply_error(id, "bad_request", "a frame needs a string field \"type\"");
+        co_return;
+    }
+    std::string type = type_it->get<std::string>();
+    if (type == "ping") {
+        nlohmann::json pong{{"type", "pong"}};
+        if (!id.is_null()) pong["id"] = id;
+        send_json(pong);
+        co_return;
+    }
+    Feature* feature = ctx_.features.find(type);
+    if (!feature) {
+        reply_error(id, "bad_request", "unknown message type \"" + type + "\"");
+        co_return;
+    }
+    ClientMessage message{std::move(type), id, std::move(msg)};
+    try {
+        co_await feature->on_message(self, std::move(message));
+    } catch (const std::exception& e) {
+        spdlog::error("ws {} account {}: feature {} failed: {}", id_, account_id_, feature->name(),
+                      e.what());
+        reply_error(id, "internal", "internal error; the request was not completed");
+    }
+}
+
+awaitable<void> WsConnection::run(HttpRequest request) {
+    auto self = shared_from_this();
+    configure(ws_, ctx_.settings);
+    boost::system::error_code ec;
+    co_await ws_.async_accept(request, net::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+
+    auto result = ctx_.registry.add(self, ctx_.settings.max_connections_per_account);
+    if (result == ClientRegistry::AddResult::over_account_cap) {
+        spdlog::info("ws account {}: over the cap of {} sockets; closing with 1008", account_id_,
+                     ctx_.settings.max_connections_per_account);
+        begin_close(make_close(close_code::policy_violation,
+                                            "too many connections for this account"));
+        beast::flat_buffer buffer;
+        while (!ec) co_await ws_.async_read(buffer, net::redirect_error(use_awaitable, ec));
+        co_return;
+    }
+    if (result == ClientRegistry::AddResult::reconnected) ctx_.metrics.reconnects.inc();
+    ctx_.metrics.open.add(1);
+    auto opened = std::chrono::steady_clock::now();
+    spdlog::debug("ws {} account {} session {}: open", id_, account_id_, session_id_);
+    for (const auto& f : ctx_.features.all()) f->on_open(self);
+
+    beast::flat_buffer buffer;
+    for (;;) {
+        buffer.clear();
+        co_await ws_.async_read(buffer, net::redirect_error(use_awaitable, ec));
+        if (ec) break;
+        ctx_.metrics.received.inc();
+        if (closing_) continue;  // wait for the peer's close frame
+        if (!ws_.got_text()) {
+            begin_close(make_close(close_code::unsupported_data,
+                                                "binary frames are not supported"));
+            continue;
+        }
+        auto data = buffer.data();
+        co_await handle_frame(
+            std::string_view(static_cast<const char*>(data.data()), data.size()));
+    }
+
+    closing_ = true;
+    queue_.clear();
+    close_timer_.cancel();
+    ctx_.registry.remove(*this);
+    for (const auto& f : ctx_.features.all()) f->on_close(self);
+    ctx_.metrics.open.add(-1);
+    ctx_.metrics.duration.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - opened).count());
+    spdlog::debug("ws {} account {}: closed ({})", id_, account_id_, ec.message());
+}
+
+}  // namespace parley

@@ -1,0 +1,97 @@
+// WsConnection: one client WebSocket (RFC 6455 over Beast), authenticated at the upgrade.
+//
+// Runs on the strand of its TCP connection: one coroutine reads frames and hands each JSON
+// object to the feature that claims its `type` (one at a time, in order); a second coroutine
+// drains the bounded send queue with one write in flight. A client that falls behind (queue
+// over websocket.send_queue_limit) is closed with 1013 — never silently skipped. Binary or
+// non-JSON frames close with 1003, oversized ones with 1009; frames beyond the rate limit get a
+// `rate_limited` error and a client far over it is closed with 1008. Beast's timeout option
+// pings an idle peer and closes a silent one. send() and close() are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "common/metrics.hpp"
+#include "server/api/http_types.hpp"
+#include "server/features/client_registry.hpp"
+#include "server/features/feature.hpp"
+#include "server/server_config.hpp"
+
+namespace parley {
+
+// The metrics every connection updates; owned by the server app.
+struct WsMetrics {
+    Gauge& open;
+    Counter& received;
+    Counter& sent;
+    Counter& reconnects;
+    Counter& slow_consumers;
+    Histogram& duration;
+};
+
+// The close codes of api.md.
+namespace close_code {
+inline constexpr std::uint16_t normal = 1000;
+inline constexpr std::uint16_t going_away = 1001;
+inline constexpr std::uint16_t unsupported_data = 1003;
+inline constexpr std::uint16_t policy_violation = 1008;
+inline constexpr std::uint16_t too_big = 1009;
+inline constexpr std::uint16_t internal_error = 1011;
+inline constexpr std::uint16_t try_again_later = 1013;
+inline constexpr std::uint16_t token_revoked = 4001;
+}  // namespace close_code
+
+class WsConnection : public Client, public std::enable_shared_from_this<WsConnection> {
+public:
+    struct Context {
+        const WebSocketSettings& settings;
+        const FeatureTable& features;
+        ClientRegistry& registry;
+        WsMetrics& metrics;
+    };
+
+    WsConnection(beast::tcp_stream stream, std::string account_id, std::string session_id,
+                 Context context);
+
+    // Completes the handshake for `request` and serves the socket until it closes. Call once.
+    void start(HttpRequest request);
+    // Completes the handshake, then closes at once with `code` (authentication failures).
+    static void reject(beast::tcp_stream stream, HttpRequest request, std::uint16_t code,
+                       std::string reason, const WebSocketSettings& settings);
+
+    std::uint64_t id() const override { return id_; }
+    const std::string& account_id() const override { return account_id_; }
+    const std::string& session_id() const override { return session_id_; }
+    void send(std::shared_ptr<const std::string> frame) override;
+    void close(std::uint16_t code, std::string reason) override;
+
+private:
+    awaitable<void> run(HttpRequest request);
+    awaitable<void> write_loop();
+    awaitable<void> handle_frame(std::string_view text);
+    void begin_close(websocket::close_reason reason);
+    bool take_token();
+
+    websocket::stream<beast::tcp_stream> ws_;
+    std::string account_id_;
+    std::string session_id_;
+    Context ctx_;
+    std::uint64_t id_;
+
+    // Touched on the strand only.
+    std::deque<std::shared_ptr<const std::string>> queue_;
+    bool writing_ = false;
+    bool closing_ = false;
+    bool close_sent_ = false;
+    std::optional<websocket::close_reason> pending_close_;
+    double tokens_;
+    std::chrono::steady_clock::time_point last_refill_;
+    int over_limit_ = 0;
+    net::steady_timer close_timer_;
+};
+
+}  // namespace parley

@@ -1,0 +1,282 @@
+#include "server/data/account_store.hpp"
+
+#include <cctype>
+#include <mutex>
+
+namespace parley {
+
+std::string ascii_lower(std::string s) {
+    for (char& c : s)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+namespace {
+
+std::string blob_text(const Statement& st, int col) {
+    if (st.column_is_null(col)) return {};
+    auto view = st.column_blob_view(col);
+    return std::string(reinterpret_cast<const char*>(view.data()), view.size());
+}
+
+void bind_hash(Statement& st, int index, const std::string& hash) {
+    if (hash.empty()) {
+        st.bind_null(index);
+    } else {
+        st.bind_blob(index, hash.data(), hash.size());
+    }
+}
+
+Session read_session(const Statement& st) {
+    Session s;
+    s.id = st.column_text(0);
+    s.account_id = st.column_text(1);
+    s.access_hash = blob_text(st, 2);
+    s.refresh_hash = blob_text(st, 3);
+    s.previous_refresh_hash = blob_text(st, 4);
+    s.created_at = st.column_int64(5);
+    s.access_expires_at = st.column_int64(6);
+    s.refresh_expires_at = st.column_int64(7);
+    s.revoked = !st.column_is_null(8);
+    return s;
+}
+
+constexpr const char* kSessionColumns =
+    "id, account_id, access_hash, refresh_hash, previous_refresh_hash, created_at, "
+    "access_expires_at, refresh_expires_at, revoked_at";
+
+}  // namespace
+
+AccountStore::AccountStore(DbWriter& writer) : writer_(writer) {}
+
+void AccountStore::load(SqliteDb& db) {
+    std::unique_lock lock(mutex_);
+    auto accounts =
+        db.prepare("SELECT id, username, password_hash, role, created_at FROM accounts");
+    while (accounts.step() == StepResult::row) {
+        Account a{accounts.column_text(0), accounts.column_text(1), accounts.column_text(2),
+                  accounts.column_text(3), accounts.column_int64(4)};
+        by_username_[ascii_lower(a.username)] = a.id;
+        accounts_[a.id] = std::move(a);
+    }
+    auto sessions =
+        db.prepare(std::string("SELECT ") + kSessionColumns +
+                   " FROM sessions WHERE revoked_at IS NULL AND refresh_expires_at > ?");
+    sessions.bind(1, now_ms());
+    while (sessions.step() == StepResult::row) {
+        Session s = read_session(sessions);
+        sessions_[s.id] = s;
+        by_access_[s.access_hash] = s.id;
+        by_refresh_[s.refresh_hash] = s.id;
+    }
+    auto profiles =
+        db.prepare("SELECT account_id, name, text, visibility, avatar, updated_at FROM profiles");
+    while (profiles.step() == StepResult::row) {
+        Profile p{profiles.column_text(0),
+                  profiles.column_text(1),
+                  profiles.column_text(2),
+                  profiles.column_text(3),
+                  profiles.column_is_null(4) ? std::nullopt
+                                             : std::optional<std::string>(profiles.column_text(4)),
+                  profiles.column_int64(5)};
+        profiles_[p.account_id] = std::move(p);
+    }
+}
+
+std::optional<Account> AccountStore::account_by_id(const std::string& id) const {
+    std::shared_lock lock(mutex_);
+    auto it = accounts_.find(id);
+    if (it == accounts_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<Account> AccountStore::account_by_username(const std::string& username) const {
+    std::shared_lock lock(mutex_);
+    auto it = by_username_.find(ascii_lower(username));
+    if (it == by_username_.end()) return std::nullopt;
+    return accounts_.at(it->second);
+}
+
+std::size_t AccountStore::account_count() const {
+    std::shared_lock lock(mutex_);
+    return accounts_.size();
+}
+
+awaitable<DbResult<Account>> AccountStore::create_account(Account account) {
+    auto job = [account](SqliteDb& db) {
+        auto ins = db.cached(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) "
+            "VALUES (?, ?, ?, ?, ?)");
+        ins->bind(1, account.id).bind(2, account.username).bind(3, account.password_hash);
+        ins->bind(4, account.role).bind(5, account.created_at);
+        ins->run();
+        auto prof = db.cached("INSERT INTO profiles(account_id, updated_at) VALUES (?, ?)");
+        prof->bind(1, account.id).bind(2, account.created_at);
+        prof->run();
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    by_username_[ascii_lower(account.username)] = account.id;
+    accounts_[account.id] = account;
+    Profile p;
+    p.account_id = account.id;
+    p.updated_at = account.created_at;
+    profiles_[account.id] = p;
+    co_return account;
+}
+
+void AccountStore::cache_session(const Session& s) {
+    if (auto it = sessions_.find(s.id); it != sessions_.end()) {
+        by_access_.erase(it->second.access_hash);
+        by_refresh_.erase(it->second.refresh_hash);
+    }
+    sessions_[s.id] = s;
+    by_access_[s.access_hash] = s.id;
+    by_refresh_[s.refresh_hash] = s.id;
+}
+
+void AccountStore::uncache_session(const std::string& session_id) {
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return;
+    by_access_.erase(it->second.access_hash);
+    by_refresh_.erase(it->second.refresh_hash);
+    sessions_.erase(it);
+}
+
+awaitable<DbResult<Session>> AccountStore::create_session(Session session) {
+    auto job = [session](SqliteDb& db) {
+        auto ins = db.cached(
+            "INSERT INTO sessions(id, account_id, access_hash, refresh_hash, created_at, "
+            "access_expires_at, refresh_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        ins->bind(1, session.id).bind(2, session.account_id);
+        bind_hash(*ins, 3, session.access_hash);
+        bind_hash(*ins, 4, session.refresh_hash);
+        ins->bind(5, session.created_at).bind(6, session.access_expires_at);
+        ins->bind(7, session.refresh_expires_at);
+        ins->run();
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    cache_session(session);
+    co_return session;
+}
+
+std::optional<Session> AccountStore::session_by_access_hash(const std::string& hash,
+                                                            std::int64_t now) const {
+    std::shared_lock lock(mutex_);
+    auto it = by_access_.find(hash);
+    if (it == by_access_.end()) return std::nullopt;
+    const Session& s = sessions_.at(it->second);
+    if (s.revoked || s.access_expires_at <= now) return std::nullopt;
+    return s;
+}
+
+std::optional<Session> AccountStore::session_by_id(const std::string& id) const {
+    std::shared_lock lock(mutex_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return std::nullopt;
+    return it->second;
+}
+
+awaitable<DbResult<RefreshOutcome>> AccountStore::rotate(const std::string& presented,
+                                                         Session next) {
+    auto job = [presented, next](SqliteDb& db) {
+        RefreshOutcome out;
+        auto find = db.cached(std::string("SELECT ") + kSessionColumns +
+                              " FROM sessions WHERE refresh_hash = ?");
+        bind_hash(*find, 1, presented);
+        if (find->step() == StepResult::row) {
+            Session s = read_session(*find);
+            if (s.revoked || s.refresh_expires_at <= next.created_at) return out;  // invalid
+            Session rotated = s;
+            rotated.previous_refresh_hash = s.refresh_hash;
+            rotated.access_hash = next.access_hash;
+            rotated.refresh_hash = next.refresh_hash;
+            rotated.access_expires_at = next.access_expires_at;
+            rotated.refresh_expires_at = next.refresh_expires_at;
+            auto upd = db.cached(
+                "UPDATE sessions SET access_hash = ?, refresh_hash = ?, previous_refresh_hash = ?, "
+                "access_expires_at = ?, refresh_expires_at = ? WHERE id = ?");
+            bind_hash(*upd, 1, rotated.access_hash);
+            bind_hash(*upd, 2, rotated.refresh_hash);
+            bind_hash(*upd, 3, rotated.previous_refresh_hash);
+            upd->bind(4, rotated.access_expires_at).bind(5, rotated.refresh_expires_at);
+            upd->bind(6, rotated.id);
+            upd->run();
+            out.status = RefreshStatus::rotated;
+            out.session = rotated;
+            return out;
+        }
+        auto reuse = db.cached(std::string("SELECT ") + kSessionColumns +
+                               " FROM sessions WHERE previous_refresh_hash = ?");
+        bind_hash(*reuse, 1, presented);
+        if (reuse->step() == StepResult::row) {
+            Session s = read_session(*reuse);
+            auto rev =
+                db.cached("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+            rev->bind(1, next.created_at).bind(2, s.id);
+            rev->run();
+            s.revoked = true;
+            out.status = RefreshStatus::reused;
+            out.session = s;
+        }
+        return out;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    if (result->status == RefreshStatus::rotated) cache_session(result->session);
+    if (result->status == RefreshStatus::reused) uncache_session(result->session.id);
+    co_return std::move(result).value();
+}
+
+awaitable<DbResult<bool>> AccountStore::revoke_session(const std::string& session_id) {
+    std::int64_t at = now_ms();
+    auto job = [session_id, at](SqliteDb& db) {
+        auto rev =
+            db.cached("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+        rev->bind(1, at).bind(2, session_id);
+        rev->run();
+        return db.changes() > 0;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    uncache_session(session_id);
+    co_return result.value();
+}
+
+std::optional<Profile> AccountStore::profile(const std::string& account_id) const {
+    std::shared_lock lock(mutex_);
+    auto it = profiles_.find(account_id);
+    if (it == profiles_.end()) return std::nullopt;
+    return it->second;
+}
+
+awaitable<DbResult<Profile>> AccountStore::update_profile(Profile profile) {
+    auto job = [profile](SqliteDb& db) {
+        auto upd = db.cached(
+            "UPDATE profiles SET name = ?, text = ?, visibility = ?, avatar = ?, updated_at = ? "
+            "WHERE account_id = ?");
+        upd->bind(1, profile.name).bind(2, profile.text).bind(3, profile.visibility);
+        if (profile.avatar) {
+            upd->bind(4, *profile.avatar);
+        } else {
+            upd->bind_null(4);
+        }
+        upd->bind(5, profile.updated_at).bind(6, profile.account_id);
+        upd->run();
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    profiles_[profile.account_id] = profile;
+    co_return profile;
+}
+
+}  // namespace parley

@@ -1,0 +1,71 @@
+// AccountStore: accounts, sessions and profiles — the in-memory cache in front of current.db.
+//
+// Everything is loaded at start (load()), reads are served from memory, and every change is
+// write-through: the DbWriter commits it, and only then is the cache updated and the caller
+// answered. Sessions are indexed by the SHA-256 of their access and refresh tokens, so a token
+// check is one hash and one lookup. Refresh rotation runs as one writer job, so two refreshes
+// with the same token are serialized: the second sees a rotated-away token, which is reuse and
+// revokes the session. Owned by the server app; thread-safe (shared mutex over the maps).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "server/data/db_writer.hpp"
+#include "server/model/account.hpp"
+
+namespace parley {
+
+enum class RefreshStatus { rotated, invalid, reused };
+
+struct RefreshOutcome {
+    RefreshStatus status = RefreshStatus::invalid;
+    Session session;  // the rotated session, or the revoked one on reuse
+};
+
+class AccountStore {
+  public:
+    explicit AccountStore(DbWriter& writer);
+
+    // Fills the cache from the database (start-up, before serving).
+    void load(SqliteDb& db);
+
+    std::optional<Account> account_by_id(const std::string& id) const;
+    std::optional<Account> account_by_username(const std::string& username) const;
+    std::size_t account_count() const;
+
+    // Inserts the account and its empty profile. DbErrc::constraint when the name is taken.
+    awaitable<DbResult<Account>> create_account(Account account);
+
+    awaitable<DbResult<Session>> create_session(Session session);
+    // The live (not revoked, not expired) session of an access-token hash.
+    std::optional<Session> session_by_access_hash(const std::string& hash, std::int64_t now) const;
+    std::optional<Session> session_by_id(const std::string& id) const;
+    // Rotates: the session whose refresh hash is `presented` gets the new hashes and expiries.
+    awaitable<DbResult<RefreshOutcome>> rotate(const std::string& presented, Session next);
+    awaitable<DbResult<bool>> revoke_session(const std::string& session_id);
+
+    std::optional<Profile> profile(const std::string& account_id) const;
+    awaitable<DbResult<Profile>> update_profile(Profile profile);
+
+  private:
+    void cache_session(const Session& s);
+    void uncache_session(const std::string& session_id);
+
+    DbWriter& writer_;
+    mutable std::shared_mutex mutex_;
+    std::unordered_map<std::string, Account> accounts_;         // by id
+    std::unordered_map<std::string, std::string> by_username_;  // lower-case name -> id
+    std::unordered_map<std::string, Session> sessions_;         // by id
+    std::unordered_map<std::string, std::string> by_access_;    // access hash -> session id
+    std::unordered_map<std::string, std::string> by_refresh_;   // refresh hash -> session id
+    std::unordered_map<std::string, Profile> profiles_;         // by account id
+};
+
+// ASCII lower case (usernames are ASCII; see the username rules in account routes).
+std::string ascii_lower(std::string s);
+
+}  // namespace parley

@@ -1,0 +1,47 @@
+// ClientRegistry: every open, authenticated WebSocket of the server, by account and session.
+//
+// The REST rule of api.md (an access token works only while its session has a live socket)
+// asks session_has_socket(); the per-account connection cap is enforced by add(); features
+// find an account's sockets here to deliver notifications. Owned by the server app, shared by
+// the api and features layers; thread-safe (one shared mutex, short critical sections).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "server/features/feature.hpp"
+
+namespace parley {
+
+class ClientRegistry {
+public:
+    enum class AddResult { added, reconnected, over_account_cap };
+
+    // Registers an authenticated socket unless its account already has `account_cap` sockets.
+    // `reconnected` means the session had a socket before (for the reconnects metric).
+    AddResult add(const std::shared_ptr<Client>& client, int account_cap);
+    void remove(const Client& client);
+
+    bool session_has_socket(const std::string& session_id) const;
+    std::vector<std::shared_ptr<Client>> for_account(const std::string& account_id) const;
+    std::vector<std::shared_ptr<Client>> for_session(const std::string& session_id) const;
+    std::vector<std::shared_ptr<Client>> all() const;
+    std::shared_ptr<Client> find(std::uint64_t client_id) const;
+    std::size_t size() const;
+    // Forgets that a session ever connected (on logout), so memory follows live sessions.
+    void forget_session(const std::string& session_id);
+
+private:
+    mutable std::shared_mutex mutex_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<Client>> by_id_;
+    std::unordered_map<std::string, std::vector<std::uint64_t>> by_account_;
+    std::unordered_map<std::string, std::vector<std::uint64_t>> by_session_;
+    std::unordered_set<std::string> sessions_seen_;
+};
+
+}  // namespace parley

@@ -1,0 +1,72 @@
+// The contract of a real-time feature (chat, presence, typing, notifications, documents).
+//
+// A client has one WebSocket; every frame is a JSON object with a `type`. Each Feature claims
+// some types and gets three calls per connection: on_open when the socket is authenticated,
+// on_message for each frame of its types (awaited in order: one frame of a connection is
+// handled at a time), on_close when the socket is gone. Features see a connection only as a
+// Client. They are registered in one FeatureTable (server/features/feature_table.cpp), built
+// at start-up and read-only afterwards; a feature guards its own state (it is called from
+// every network thread).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/net.hpp"
+
+namespace parley {
+
+// What a feature sees of one connected socket. Thread-safe.
+class Client {
+public:
+    virtual ~Client() = default;
+    virtual std::uint64_t id() const = 0;
+    virtual const std::string& account_id() const = 0;
+    virtual const std::string& session_id() const = 0;
+    // Queues a text frame. A client whose queue is full is closed with 1013, never skipped.
+    virtual void send(std::shared_ptr<const std::string> frame) = 0;
+    virtual void close(std::uint16_t code, std::string reason) = 0;
+
+    void send_json(const nlohmann::json& message);
+    // {"type":"ok","id":...} plus `extra` fields.
+    void reply_ok(const nlohmann::json& request_id, nlohmann::json extra = nlohmann::json::object());
+    // {"type":"error","id":...,"error":code,"message":...}
+    void reply_error(const nlohmann::json& request_id, const std::string& code,
+                     const std::string& message);
+};
+
+// One client frame, already parsed.
+struct ClientMessage {
+    std::string type;
+    nlohmann::json id;  // null when the client sent none
+    nlohmann::json body;
+};
+
+class Feature {
+public:
+    virtual ~Feature() = default;
+    virtual std::string_view name() const = 0;
+    virtual std::vector<std::string> message_types() const = 0;
+    virtual void on_open(const std::shared_ptr<Client>&) {}
+    virtual awaitable<void> on_message(std::shared_ptr<Client> client, ClientMessage message) = 0;
+    virtual void on_close(const std::shared_ptr<Client>&) {}
+};
+
+class FeatureTable {
+public:
+    void add(std::shared_ptr<Feature> feature);
+    // The feature that handles `type`, or null.
+    Feature* find(std::string_view type) const;
+    const std::vector<std::shared_ptr<Feature>>& all() const { return features_; }
+
+private:
+    std::vector<std::shared_ptr<Feature>> features_;
+    std::vector<std::pair<std::string, Feature*>> by_type_;
+};
+
+}  // namespace parley
