@@ -56,9 +56,9 @@ class DbReaderPool {
         if (is_reader_thread()) {
             return DbFailure{DbErrc::failed, 0, "read_sync called from a database job"};
         }
-        std::promise<DbResult<Result>> promise;
-        auto future = promise.get_future();
-        submit(std::make_unique<detail::SyncJob<Result, F>>(std::move(job), promise));
+        auto sync_job = std::make_unique<detail::SyncJob<Result, F>>(std::move(job));
+        auto future = sync_job->future();
+        submit(std::move(sync_job));
         return future.get();
     }
 

@@ -160,12 +160,13 @@ TEST_CASE("reader threads run jobs concurrently", "[db]") {
 TEST_CASE("readers are not blocked by an open write transaction and see only commits", "[db]") {
     TempDir dir;
     const std::string path = dir.file("r.db");
-    DbWriter writer(make_db(path), DbSettings{});
-    DbReaderPool readers(path, DbSettings{});
-
+    // Declared before the writer: its thread uses them until it is joined.
     Signal inserted;
     Signal release;
     Signal committed;
+    DbWriter writer(make_db(path), DbSettings{});
+    DbReaderPool readers(path, DbSettings{});
+
     writer.async_write(
         [&](SqliteDb& db) {
             insert_item(1)(db);
@@ -219,11 +220,12 @@ TEST_CASE("a full reader queue refuses at once; stop drains it", "[db]") {
     DbSettings settings;
     settings.reader_threads = 1;
     settings.queue_limit = 2;
-    DbReaderPool readers(path, settings);
-
+    // Declared before the pool: its thread uses them until it is joined.
     Signal started;
     Signal release;
     std::atomic<int> completed{0};
+    DbReaderPool readers(path, settings);
+
     readers.async_read(
         [&](SqliteDb&) {
             started.set();

@@ -110,6 +110,8 @@ DbWriter::DbWriter(SqliteDb connection, const DbSettings& settings)
       queue_(static_cast<std::size_t>(std::max(1, settings.queue_limit))) {
     if (db_.read_only()) throw DbError(SQLITE_MISUSE, "DbWriter needs a read-write connection");
     db_.set_busy_timeout(settings_.busy_timeout_ms);
+    // DbSettings is the authority for durability, whatever the connection was opened with.
+    db_.set_synchronous(settings_.synchronous);
     sqlite3_set_authorizer(db_.handle(), &DbWriter::authorize, this);
     thread_ = std::thread([this] { run(); });
     thread_id_ = thread_.get_id();

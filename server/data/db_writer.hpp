@@ -223,16 +223,17 @@ class AsyncJob final : public TypedJob<R, F> {
     net::executor_work_guard<net::associated_executor_t<Handler>> work_;
 };
 
-// Completes a blocked caller (write_sync/read_sync) without involving Asio.
+// Completes a blocked caller (write_sync/read_sync) without involving Asio. The job owns the
+// promise, so set_value() never runs on a promise the woken caller has already destroyed.
 template <class R, class F>
 class SyncJob final : public TypedJob<R, F> {
   public:
-    explicit SyncJob(F job, std::promise<DbResult<R>>& promise)
-        : TypedJob<R, F>(std::move(job)), promise_(promise) {}
+    explicit SyncJob(F job) : TypedJob<R, F>(std::move(job)) {}
+    std::future<DbResult<R>> future() { return promise_.get_future(); }
     void complete(DbJob::Completion) noexcept override { promise_.set_value(this->take_result()); }
 
   private:
-    std::promise<DbResult<R>>& promise_;
+    std::promise<DbResult<R>> promise_;
 };
 
 // A bounded multi-producer queue of jobs, closed by stop().
@@ -290,9 +291,9 @@ class DbWriter {
         if (std::this_thread::get_id() == thread_id_) {
             return DbFailure{DbErrc::failed, 0, "write_sync called from a database job"};
         }
-        std::promise<DbResult<Result>> promise;
-        auto future = promise.get_future();
-        submit(std::make_unique<detail::SyncJob<Result, F>>(std::move(job), promise));
+        auto sync_job = std::make_unique<detail::SyncJob<Result, F>>(std::move(job));
+        auto future = sync_job->future();
+        submit(std::move(sync_job));
         return future.get();
     }
 

@@ -163,14 +163,28 @@ TEST_CASE("DbWriter runs a job and returns its value", "[db]") {
     CHECK(committed_rows(path) == 0);
 }
 
+TEST_CASE("DbWriter applies DbSettings::synchronous to its connection", "[db]") {
+    TempDir dir;
+    DbSettings settings;
+    settings.synchronous = "FULL";
+    DbWriter writer(make_db(dir.file("w.db")), settings);  // opened with NORMAL
+    auto level =
+        writer.write_sync([](SqliteDb& db) { return db.query_int64("PRAGMA synchronous"); });
+    CHECK(level.value() == 2);
+
+    settings.synchronous = "sometimes";
+    CHECK_THROWS_AS(DbWriter(make_db(dir.file("w.db")), settings), DbError);
+}
+
 TEST_CASE("DbWriter groups concurrent coroutine writes into few commits", "[db]") {
     TempDir dir;
     const std::string path = dir.file("w.db");
+    // Declared before the writer: its thread runs their handlers until it is joined.
+    Blocker blocker;
     DbWriter writer(make_db(path), DbSettings{});
     constexpr int coroutines = 64;
     constexpr int rounds = 10;
 
-    Blocker blocker;
     blocker.hold(writer);
     net::io_context context;
     Tally tally;
@@ -208,11 +222,12 @@ TEST_CASE("DbWriter commits everything queued as one batch, up to max_batch", "[
         settings.max_batch = 4;
         expected_commits = 1 + 3;
     }
-    DbWriter writer(make_db(path), settings);
+    // Declared before the writer: its thread runs their handlers until it is joined.
     Blocker blocker;
-    blocker.hold(writer);
     Completions completions;
     completions.expected = static_cast<std::size_t>(jobs);
+    DbWriter writer(make_db(path), settings);
+    blocker.hold(writer);
     for (int i = 0; i < jobs; ++i)
         writer.async_write(insert_item(i), completions.handler(i));
     REQUIRE(writer.queued() == static_cast<std::size_t>(jobs));
@@ -228,12 +243,13 @@ TEST_CASE("DbWriter commits everything queued as one batch, up to max_batch", "[
 TEST_CASE("a failing job rolls back only itself; the rest of its batch commits", "[db]") {
     TempDir dir;
     const std::string path = dir.file("w.db");
-    DbWriter writer(make_db(path), DbSettings{});
+    // Declared before the writer: its thread runs their handlers until it is joined.
     Blocker blocker;
-    blocker.hold(writer);
-
     Completions completions;
     completions.expected = 10;
+    DbWriter writer(make_db(path), DbSettings{});
+    blocker.hold(writer);
+
     for (int i = 0; i < 10; ++i) {
         if (i == 5) {
             // Writes, then throws: its row must not survive.
@@ -274,6 +290,8 @@ TEST_CASE("a failing job rolls back only itself; the rest of its batch commits",
 TEST_CASE("a write completes only after its transaction has committed", "[db]") {
     TempDir dir;
     const std::string path = dir.file("w.db");
+    Signal done;  // before the writer, whose thread sets it
+    std::int64_t seen = -1;
     DbWriter writer(make_db(path), DbSettings{});
 
     SECTION("coroutine") {
@@ -300,8 +318,6 @@ TEST_CASE("a write completes only after its transaction has committed", "[db]") 
         CHECK(seen_on_completion == 1);
     }
     SECTION("callback") {
-        Signal done;
-        std::int64_t seen = -1;
         writer.async_write(insert_item(2), [&](DbResult<int> result) {
             seen = result.ok() ? committed_rows(path) : -2;
             done.set();
@@ -314,12 +330,13 @@ TEST_CASE("a write completes only after its transaction has committed", "[db]") 
 TEST_CASE("a failed COMMIT fails every job of the batch", "[db]") {
     TempDir dir;
     const std::string path = dir.file("w.db");
-    DbWriter writer(make_db(path), DbSettings{});
+    // Declared before the writer: its thread runs their handlers until it is joined.
     Blocker blocker;
-    blocker.hold(writer);
-
     Completions completions;
     completions.expected = 2;
+    DbWriter writer(make_db(path), DbSettings{});
+    blocker.hold(writer);
+
     writer.async_write(insert_item(1), completions.handler(1));
     // A deferred foreign key is only checked at COMMIT: the job itself succeeds.
     writer.async_write(
@@ -348,12 +365,13 @@ TEST_CASE("a failed COMMIT fails every job of the batch", "[db]") {
 TEST_CASE("a job cannot end the writer's transaction", "[db]") {
     TempDir dir;
     const std::string path = dir.file("w.db");
-    DbWriter writer(make_db(path), DbSettings{});
+    // Declared before the writer: its thread runs their handlers until it is joined.
     Blocker blocker;
-    blocker.hold(writer);
-
     Completions completions;
     completions.expected = 4;
+    DbWriter writer(make_db(path), DbSettings{});
+    blocker.hold(writer);
+
     writer.async_write(insert_item(1), completions.handler(1));
     writer.async_write(
         [](SqliteDb& db) {
@@ -395,12 +413,13 @@ TEST_CASE("a full writer queue refuses at once with unavailable", "[db]") {
     const std::string path = dir.file("w.db");
     DbSettings settings;
     settings.queue_limit = 3;
-    DbWriter writer(make_db(path), settings);
+    // Declared before the writer: its thread runs their handlers until it is joined.
     Blocker blocker;
-    blocker.hold(writer);
-
     Completions completions;
     completions.expected = 3;
+    DbWriter writer(make_db(path), settings);
+    blocker.hold(writer);
+
     for (int i = 0; i < 3; ++i)
         writer.async_write(insert_item(i), completions.handler(i));
 
@@ -429,12 +448,13 @@ TEST_CASE("a full writer queue refuses at once with unavailable", "[db]") {
 TEST_CASE("DbWriter::stop drains and commits the queue, then refuses", "[db]") {
     TempDir dir;
     const std::string path = dir.file("w.db");
-    DbWriter writer(make_db(path), DbSettings{});
+    // Declared before the writer: its thread runs their handlers until it is joined.
     Blocker blocker;
-    blocker.hold(writer);
-
     Completions completions;
     completions.expected = 20;
+    DbWriter writer(make_db(path), DbSettings{});
+    blocker.hold(writer);
+
     for (int i = 0; i < 20; ++i)
         writer.async_write(insert_item(i), completions.handler(i));
     std::thread releaser([&] {

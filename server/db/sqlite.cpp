@@ -189,16 +189,6 @@ CachedStatement::~CachedStatement() {
 
 SqliteDb::SqliteDb(const std::string& path, const SqliteOptions& options)
     : path_(path), read_only_(options.mode == OpenMode::read_only) {
-    std::string synchronous = options.synchronous;
-    std::transform(synchronous.begin(), synchronous.end(), synchronous.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    if (synchronous != "OFF" && synchronous != "NORMAL" && synchronous != "FULL" &&
-        synchronous != "EXTRA") {
-        throw DbError(SQLITE_MISUSE,
-                      fmt::format("invalid synchronous setting '{}' (OFF, NORMAL, FULL or EXTRA)",
-                                  options.synchronous));
-    }
-
     // NOMUTEX: a connection belongs to one thread at a time (see the header), so SQLite's
     // per-connection mutex would only cost time.
     int flags = SQLITE_OPEN_NOMUTEX;
@@ -234,7 +224,7 @@ SqliteDb::SqliteDb(const std::string& path, const SqliteOptions& options)
                     SQLITE_ERROR,
                     fmt::format("cannot enable WAL on {} (journal_mode is {})", path, mode));
             }
-            exec("PRAGMA synchronous=" + synchronous);
+            set_synchronous(options.synchronous);
         }
     } catch (...) {
         close();
@@ -350,6 +340,19 @@ std::string SqliteDb::query_text(std::string_view sql) {
 void SqliteDb::set_busy_timeout(int milliseconds) {
     int rc = sqlite3_busy_timeout(db_, milliseconds);
     if (rc != SQLITE_OK) fail(rc, "busy_timeout");
+}
+
+void SqliteDb::set_synchronous(std::string_view level) {
+    std::string upper(level);
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (upper != "OFF" && upper != "NORMAL" && upper != "FULL" && upper != "EXTRA") {
+        throw DbError(
+            SQLITE_MISUSE,
+            fmt::format("invalid synchronous setting '{}' (OFF, NORMAL, FULL or EXTRA)", level));
+    }
+    // Checked against a fixed list above: safe to splice into the pragma.
+    exec("PRAGMA synchronous=" + upper);
 }
 
 bool SqliteDb::in_transaction() const noexcept {

@@ -155,6 +155,8 @@ class SqliteDb {
     std::string query_text(std::string_view sql);
 
     void set_busy_timeout(int milliseconds);
+    // OFF, NORMAL, FULL or EXTRA (any case); DbError SQLITE_MISUSE for anything else.
+    void set_synchronous(std::string_view level);
     bool in_transaction() const noexcept;
     std::int64_t changes() const noexcept;
     std::int64_t last_insert_rowid() const noexcept;
