@@ -10,6 +10,7 @@
 //                      [--dir DIR]
 #include <stdlib.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -45,6 +46,22 @@ const std::string message_text(96, 'm');
 constexpr const char* insert_sql =
     "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, sent_at) "
     "VALUES (?, ?, ?, ?, ?, NULL, ?)";
+
+// CPU time of the whole process (all threads): the figure that matters on a shared machine,
+// where wall-clock rates depend on what else runs.
+double cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+struct Figures {
+    double rate = 0;  // committed writes per wall-clock second
+    double cpu_us_per_write = 0;
+    double mean_batch = 1;
+    double mean_commit_ms = 0;
+    std::uint64_t failed = 0;
+};
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -86,12 +103,13 @@ void insert_message(Statement& insert, const std::string& room, std::int64_t seq
     insert.reset();
 }
 
-double run_raw(const std::string& path, const std::string& synchronous, double seconds) {
+Figures run_raw(const std::string& path, const std::string& synchronous, double seconds) {
     SqliteDb db = prepare_db(path, synchronous, 1);
     auto insert = db.prepare(insert_sql);
     const std::string room = "room-0";
     const std::string sender = "acct-0";
     std::int64_t seq = 0;
+    const double cpu_start = cpu_seconds();
     const auto start = Clock::now();
     const auto deadline =
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -99,7 +117,10 @@ double run_raw(const std::string& path, const std::string& synchronous, double s
         insert_message(insert, room, ++seq, sender);  // autocommit: one transaction each
     }
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    return static_cast<double>(seq) / elapsed;
+    Figures figures;
+    figures.rate = static_cast<double>(seq) / elapsed;
+    figures.cpu_us_per_write = 1e6 * (cpu_seconds() - cpu_start) / static_cast<double>(seq);
+    return figures;
 }
 
 awaitable<void> submitter(DbWriter& writer, int index, Clock::time_point deadline,
@@ -121,21 +142,15 @@ awaitable<void> submitter(DbWriter& writer, int index, Clock::time_point deadlin
     }
 }
 
-struct GroupFigures {
-    double rate = 0;
-    double mean_batch = 0;
-    double mean_commit_ms = 0;
-    std::uint64_t failed = 0;
-};
-
-GroupFigures run_group(const std::string& path, const std::string& synchronous, double seconds,
-                       int submitters) {
+Figures run_group(const std::string& path, const std::string& synchronous, double seconds,
+                  int submitters) {
     DbSettings settings;
     settings.synchronous = synchronous;
     DbWriter writer(prepare_db(path, synchronous, submitters), settings);
     net::io_context context(1);
     std::uint64_t committed = 0;
     std::uint64_t failed = 0;
+    const double cpu_start = cpu_seconds();
     const auto start = Clock::now();
     const auto deadline =
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -144,10 +159,12 @@ GroupFigures run_group(const std::string& path, const std::string& synchronous, 
     }
     context.run();
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const double cpu = cpu_seconds() - cpu_start;
     writer.stop();
     CommitStats stats = writer.commit_stats();
-    GroupFigures figures;
+    Figures figures;
     figures.rate = static_cast<double>(committed) / elapsed;
+    figures.cpu_us_per_write = committed > 0 ? 1e6 * cpu / static_cast<double>(committed) : 0;
     if (stats.commits > 0) {
         figures.mean_batch =
             static_cast<double>(stats.jobs_committed) / static_cast<double>(stats.commits);
@@ -211,17 +228,20 @@ int main(int argc, char** argv) {
         options.seconds, options.submitters);
     std::printf("host %s %s, %u cores, database dir %s\n\n", host.nodename, host.release,
                 std::thread::hardware_concurrency(), dir.c_str());
-    std::printf("%-12s %16s %16s %8s %10s %12s\n", "synchronous", "raw loop w/s", "DbWriter w/s",
-                "ratio", "avg batch", "avg commit");
+    std::printf("%-12s %-9s %12s %8s %14s %10s %12s\n", "synchronous", "method", "writes/s",
+                "ratio", "CPU us/write", "avg batch", "avg commit");
 
     bool ok = true;
     for (const std::string& mode : options.modes) {
         const std::string path = dir + "/current.db";
-        double raw = run_raw(path, mode, options.seconds);
-        GroupFigures group = run_group(path, mode, options.seconds, options.submitters);
-        double ratio = group.rate / raw;
-        std::printf("%-12s %16.0f %16.0f %8.2f %10.1f %9.3f ms\n", mode.c_str(), raw, group.rate,
-                    ratio, group.mean_batch, group.mean_commit_ms);
+        Figures raw = run_raw(path, mode, options.seconds);
+        Figures group = run_group(path, mode, options.seconds, options.submitters);
+        double ratio = group.rate / raw.rate;
+        std::printf("%-12s %-9s %12.0f %8s %14.1f %10s %12s\n", mode.c_str(), "raw loop", raw.rate,
+                    "", raw.cpu_us_per_write, "1", "");
+        std::printf("%-12s %-9s %12.0f %8.2f %14.1f %10.1f %9.3f ms\n", mode.c_str(), "DbWriter",
+                    group.rate, ratio, group.cpu_us_per_write, group.mean_batch,
+                    group.mean_commit_ms);
         if (group.failed > 0) {
             std::printf("  %llu writes failed\n", static_cast<unsigned long long>(group.failed));
             ok = false;
