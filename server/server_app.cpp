@@ -143,17 +143,17 @@ int run_server(const ServerConfig& config) {
         http_latency.with({{"route", route}}).observe(seconds);
     });
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
-    http.set_upgrade_handler([&](beast::tcp_stream stream, HttpRequest req, beast::flat_buffer) {
+    http.set_upgrade_handler([&](tcp::socket socket, HttpRequest req) {
         std::string_view target = req.target();
         std::size_t q = target.find('?');
         RequestContext ctx{req, {}, q == std::string_view::npos ? "" : std::string(target.substr(q + 1)), ""};
         auto auth = authenticate(api, ctx, false, true);
         if (!auth.caller) {
-            WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
+            WsConnection::reject(std::move(socket), std::move(req), close_code::policy_violation,
                                  "missing, invalid or expired access token", config.websocket);
             return;
         }
-        auto conn = std::make_shared<WsConnection>(std::move(stream), auth.caller->account.id,
+        auto conn = std::make_shared<WsConnection>(std::move(socket), auth.caller->account.id,
                                                    auth.caller->session.id, ws_context);
         conn->start(std::move(req));
     });

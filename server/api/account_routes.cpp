@@ -197,7 +197,8 @@ void add_account_routes(Router& router, ApiContext& api) {
                                      "refresh_token is a required string");
         }
         IssuedTokens next = issue_tokens(api.config.auth, Session{});
-        auto outcome = co_await api.accounts.rotate(token_hash(*refresh), next.session);
+        std::string presented = token_hash(*refresh);
+        auto outcome = co_await api.accounts.rotate(presented, next.session);
         if (!outcome) co_return db_failure_response(outcome.error(), "token refresh");
         switch (outcome->status) {
             case RefreshStatus::rotated: {

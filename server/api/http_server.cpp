@@ -1,6 +1,8 @@
 #include "server/api/http_server.hpp"
 
+#include <array>
 #include <chrono>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 
@@ -126,15 +128,22 @@ awaitable<bool> send(beast::tcp_stream& stream, HttpResponse& res, int timeout_m
 
 awaitable<bool> HttpServer::finish(beast::tcp_stream& stream, HttpResponse& res,
                                    std::chrono::steady_clock::time_point started,
-                                   const std::string& route) {
+                                   std::string_view route) {
     if (stopping_) res.keep_alive(false);
     bool ok = co_await send(stream, res, config_.http.write_timeout_ms);
     if (observer_) {
-        observer_(route, res.result_int(),
+        observer_(std::string(route), res.result_int(),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
     co_return ok && res.keep_alive();
 }
+
+namespace {
+// The metrics label of a request: its route pattern, never the raw path.
+std::string_view route_label(const RouteMatch& match) {
+    return match.route ? std::string_view(match.route->name) : std::string_view("unmatched");
+}
+}  // namespace
 
 awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
     auto& stream = conn->stream;
@@ -158,7 +167,10 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
     while (!stopping_ || !first) {
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(config_.http.header_limit_bytes));
-        parser.body_limit(static_cast<std::uint64_t>(config_.http.body_limit_bytes));
+        // The body limit depends on the route, known only once the header is read; Beast would
+        // otherwise check Content-Length against a default limit while parsing the header.
+        // (Not boost::none: Boost 1.74 compares Content-Length > none, which is always true.)
+        parser.body_limit(std::numeric_limits<std::uint64_t>::max());
 
         // Between keep-alive requests the idle deadline applies; once bytes arrive, the read one.
         conn->idle = buffer.size() == 0;
@@ -192,18 +204,15 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
         RouteMatch match = router_.match(header.method(), path);
         bool upgrade = websocket::is_upgrade(parser.get()) && upgrade_;
 
-        if (match.route && match.route->body_limit >= 0) {
-            parser.body_limit(static_cast<std::uint64_t>(match.route->body_limit));
-        }
-        if (auto length = parser.content_length();
-            length && *length > static_cast<std::uint64_t>(
-                                    match.route && match.route->body_limit >= 0
-                                        ? match.route->body_limit
-                                        : config_.http.body_limit_bytes)) {
+        auto body_limit = static_cast<std::uint64_t>(match.route && match.route->body_limit >= 0
+                                                         ? match.route->body_limit
+                                                         : config_.http.body_limit_bytes);
+        parser.body_limit(body_limit);
+        if (auto length = parser.content_length(); length && *length > body_limit) {
             HttpResponse res = error_response(http::status::payload_too_large, "too_large",
                                               "request body is larger than the limit of this route");
             res.keep_alive(false);
-            co_await finish(stream, res, started, match.route ? match.route->name : "unmatched");
+            co_await finish(stream, res, started, route_label(match));
             break;
         }
 
@@ -214,7 +223,7 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
                 HttpResponse res = error_response(http::status::payload_too_large, "too_large",
                                                   "request body is larger than the limit of this route");
                 res.keep_alive(false);
-                co_await finish(stream, res, started, match.route ? match.route->name : "unmatched");
+                co_await finish(stream, res, started, route_label(match));
             } else if (ec != beast::error::timeout && ec != http::error::end_of_stream &&
                        ec != net::error::operation_aborted && ec != net::error::eof) {
                 HttpResponse res = error_response(http::status::bad_request, "bad_request",
@@ -229,12 +238,12 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
         if (upgrade && match.route) {
             // The route decides (auth, topic); the socket leaves the HTTP server here.
             stream.expires_never();
-            upgrade_(std::move(stream), std::move(req), std::move(buffer));
+            upgrade_(stream.release_socket(), std::move(req));
             co_return;
         }
 
         HttpResponse res;
-        std::string route_name = "unmatched";
+        std::string_view route_name = "unmatched";
         if (!match.route) {
             res = match.path_known
                       ? error_response(http::status::method_not_allowed, "bad_request",
@@ -249,7 +258,17 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
         res.keep_alive(res.keep_alive() && req.keep_alive());
         if (!co_await finish(stream, res, started, route_name)) break;
     }
+    // Lingering close: stop sending, then drain what the client still sends for a moment, so
+    // that an error response is not destroyed by a reset caused by unread request bytes.
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    std::array<char, 8192> scratch;
+    std::size_t drained = 0;
+    stream.expires_after(std::chrono::seconds(1));
+    while (!ec && drained < 1024 * 1024) {
+        std::size_t n = co_await stream.async_read_some(net::buffer(scratch),
+                                                        net::redirect_error(use_awaitable, ec));
+        drained += n;
+    }
 }
 
 awaitable<HttpResponse> HttpServer::dispatch(const HttpRequest& req, const RouteMatch& match,

@@ -24,8 +24,10 @@ namespace parley {
 
 class HttpServer {
 public:
-    // Takes a WebSocket upgrade request with its stream; the HttpServer forgets the connection.
-    using UpgradeHandler = std::function<void(beast::tcp_stream, HttpRequest, beast::flat_buffer)>;
+    // Takes a WebSocket upgrade request with its socket; the HttpServer forgets the connection.
+    // (A socket, not the tcp_stream: Boost 1.74's basic_stream cannot be destroyed once moved
+    // from, so streams are never moved.)
+    using UpgradeHandler = std::function<void(tcp::socket, HttpRequest)>;
     // Called for each finished request (route name or "unmatched", status, seconds taken).
     using RequestObserver = std::function<void(const std::string&, unsigned, double)>;
 
@@ -52,7 +54,7 @@ private:
                                      const std::string& remote);
     // Sends a response and reports it; returns whether the connection may serve another.
     awaitable<bool> finish(beast::tcp_stream& stream, HttpResponse& res,
-                           std::chrono::steady_clock::time_point started, const std::string& route);
+                           std::chrono::steady_clock::time_point started, std::string_view route);
     void connection_ended(const std::shared_ptr<Connection>& conn);
 
     net::io_context& context_;

@@ -47,9 +47,9 @@ void log_failure(std::exception_ptr e) {
 
 }  // namespace
 
-WsConnection::WsConnection(beast::tcp_stream stream, std::string account_id,
+WsConnection::WsConnection(tcp::socket socket, std::string account_id,
                            std::string session_id, Context context)
-    : ws_(std::move(stream)),
+    : ws_(std::move(socket)),
       account_id_(std::move(account_id)),
       session_id_(std::move(session_id)),
       ctx_(context),
@@ -59,7 +59,7 @@ WsConnection::WsConnection(beast::tcp_stream stream, std::string account_id,
       close_timer_(ws_.get_executor()) {}
 
 void WsConnection::start(HttpRequest request) {
-    net::co_spawn(ws_.get_executor(), run(std::move(request)), log_failure);
+    net::co_spawn(ws_.get_executor(), run(shared_from_this(), std::move(request)), log_failure);
 }
 
 namespace {
@@ -77,9 +77,9 @@ awaitable<void> accept_and_close(std::shared_ptr<websocket::stream<beast::tcp_st
 
 }  // namespace
 
-void WsConnection::reject(beast::tcp_stream stream, HttpRequest request, std::uint16_t code,
+void WsConnection::reject(tcp::socket socket, HttpRequest request, std::uint16_t code,
                           std::string reason, const WebSocketSettings& settings) {
-    auto ws = std::make_shared<websocket::stream<beast::tcp_stream>>(std::move(stream));
+    auto ws = std::make_shared<websocket::stream<beast::tcp_stream>>(std::move(socket));
     configure(*ws, settings);
     auto executor = ws->get_executor();
     net::co_spawn(executor, accept_and_close(ws, std::move(request), make_close(code, reason)),
@@ -101,7 +101,7 @@ void WsConnection::send(std::shared_ptr<const std::string> frame) {
         self->queue_.push_back(std::move(frame));
         if (!self->writing_) {
             self->writing_ = true;
-            net::co_spawn(self->ws_.get_executor(), self->write_loop(), log_failure);
+            net::co_spawn(self->ws_.get_executor(), self->write_loop(self), log_failure);
         }
     });
 }
@@ -124,12 +124,11 @@ void WsConnection::begin_close(websocket::close_reason reason) {
     });
     if (!writing_) {
         writing_ = true;
-        net::co_spawn(ws_.get_executor(), write_loop(), log_failure);
+        net::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), log_failure);
     }
 }
 
-awaitable<void> WsConnection::write_loop() {
-    auto self = shared_from_this();
+awaitable<void> WsConnection::write_loop([[maybe_unused]] std::shared_ptr<WsConnection> self) {
     boost::system::error_code ec;
     while (!queue_.empty() && !ec) {
         auto frame = queue_.front();
@@ -206,8 +205,7 @@ awaitable<void> WsConnection::handle_frame(std::string_view text) {
     }
 }
 
-awaitable<void> WsConnection::run(HttpRequest request) {
-    auto self = shared_from_this();
+awaitable<void> WsConnection::run(std::shared_ptr<WsConnection> self, HttpRequest request) {
     configure(ws_, ctx_.settings);
     boost::system::error_code ec;
     co_await ws_.async_accept(request, net::redirect_error(use_awaitable, ec));

@@ -54,13 +54,13 @@ public:
         WsMetrics& metrics;
     };
 
-    WsConnection(beast::tcp_stream stream, std::string account_id, std::string session_id,
+    WsConnection(tcp::socket socket, std::string account_id, std::string session_id,
                  Context context);
 
     // Completes the handshake for `request` and serves the socket until it closes. Call once.
     void start(HttpRequest request);
     // Completes the handshake, then closes at once with `code` (authentication failures).
-    static void reject(beast::tcp_stream stream, HttpRequest request, std::uint16_t code,
+    static void reject(tcp::socket socket, HttpRequest request, std::uint16_t code,
                        std::string reason, const WebSocketSettings& settings);
 
     std::uint64_t id() const override { return id_; }
@@ -70,8 +70,9 @@ public:
     void close(std::uint16_t code, std::string reason) override;
 
 private:
-    awaitable<void> run(HttpRequest request);
-    awaitable<void> write_loop();
+    // Both coroutines hold `self` so the connection lives as long as either runs.
+    awaitable<void> run(std::shared_ptr<WsConnection> self, HttpRequest request);
+    awaitable<void> write_loop(std::shared_ptr<WsConnection> self);
     awaitable<void> handle_frame(std::string_view text);
     void begin_close(websocket::close_reason reason);
     bool take_token();

@@ -16,6 +16,10 @@ import subprocess
 import tempfile
 import time
 import unittest
+import warnings
+
+# Tests close what matters; a socket left to the garbage collector is not a failure.
+warnings.simplefilter("ignore", ResourceWarning)
 
 BINARY = os.environ.get("PARLEY_BINARY", os.path.join(os.path.dirname(__file__), "../../build/parley"))
 SOURCE_DIR = os.environ.get("PARLEY_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
@@ -328,3 +332,49 @@ class ParleyTestCase(unittest.TestCase):
         if wait and mode == "server":
             p.wait_ready()
         return p
+
+
+# Fast password hashing for tests (the production defaults take ~50 ms per hash).
+FAST_AUTH = "[auth]\nargon2_t_cost = 1\nargon2_m_cost_kib = 1024\n"
+
+
+class Api:
+    """A small client of the public API for tests."""
+
+    def __init__(self, port):
+        self.port = port
+
+    def call(self, method, path, body=None, token=None, headers=None, raw_body=None):
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        return http_request(method, self.port, path, body=body, headers=hdrs, raw_body=raw_body)
+
+    def register(self, username, password="correct horse"):
+        status, _, body = self.call("POST", "/api/v1/accounts", {"username": username, "password": password})
+        assert status == 201, (status, body)
+        return body["account_id"]
+
+    def login(self, username, password="correct horse"):
+        status, _, body = self.call("POST", "/api/v1/sessions", {"username": username, "password": password})
+        assert status == 200, (status, body)
+        return body
+
+    def user(self, username, password="correct horse"):
+        """Registers and logs in; returns the session body."""
+        self.register(username, password)
+        return self.login(username, password)
+
+    def socket(self, token, path="/api/v1/ws", via_query=False):
+        if via_query:
+            return WebSocket(self.port, f"{path}?token={token}")
+        return WebSocket(self.port, path, headers={"Authorization": f"Bearer {token}"})
+
+    def connected(self, username):
+        """A logged-in user with a live socket: (session body, WebSocket)."""
+        s = self.user(username)
+        ws = self.socket(s["access_token"])
+        # A ping round trip proves the socket is registered before REST calls rely on it.
+        ws.send_json({"type": "ping", "id": 0})
+        ws.recv_until(lambda m: m.get("type") == "pong")
+        return s, ws
