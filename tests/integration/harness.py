@@ -170,6 +170,7 @@ class WebSocket:
                 raise ConnectionError("connection closed during the WebSocket handshake")
             self.buf += chunk
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        self.response_head = head.decode(errors="replace")
         status_line = head.split(b"\r\n")[0].decode()
         self.status = int(status_line.split()[1])
         self.handshake_body = b""
@@ -212,6 +213,7 @@ class WebSocket:
 
     def recv_frame(self):
         b0, b1 = self._read_exact(2)
+        self.last_fin = bool(b0 & 0x80)
         opcode = b0 & 0x0F
         n = b1 & 0x7F
         if n == 126:
@@ -240,7 +242,7 @@ class WebSocket:
                 self.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
                 raise Closed(self.close_code, data[2:].decode(errors="replace"))
             text += data
-            if opcode in (0x1, 0x0):
+            if opcode in (0x1, 0x0) and self.last_fin:
                 return json.loads(text)
 
     def recv_until(self, predicate, timeout=10):

@@ -1,0 +1,185 @@
+"""The WebSocket protocol of api.md against the real server: framing, request ids, error frames,
+close codes 1001/1003/1008/1009/1013, the rate limit, the per-account cap, a slow consumer,
+permessage-deflate, and the connection metrics."""
+
+import json
+import re
+import signal
+import time
+import unittest
+
+from harness import FAST_AUTH, Api, Closed, HandshakeRefused, ParleyTestCase, WebSocket, http_request
+
+
+def metric(port, name):
+    status, _, body = http_request("GET", port, "/metrics")
+    assert status == 200
+    m = re.search(rf"^{re.escape(name)} (\S+)$", body.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+class WebSocketTest(ParleyTestCase):
+    config = FAST_AUTH + "[websocket]\nmax_frame_bytes = 8192\nrate_per_second = 50\nrate_burst = 50\n"
+
+    def setUp(self):
+        super().setUp()
+        self.server = self.start("server", config=self.config)
+        self.api = Api(self.server.port)
+
+    def test_ping_pong_and_request_ids(self):
+        s = self.api.user("ann")
+        ws = self.api.socket(s["access_token"])
+        ws.send_json({"type": "ping", "id": 7})
+        self.assertEqual(ws.recv(), {"type": "pong", "id": 7})
+        ws.send_json({"type": "ping", "id": {"nested": [1, 2]}})
+        self.assertEqual(ws.recv(), {"type": "pong", "id": {"nested": [1, 2]}})
+        ws.send_json({"type": "frobnicate", "id": "q1"})
+        err = ws.recv()
+        self.assertEqual((err["type"], err["id"], err["error"]), ("error", "q1", "bad_request"))
+        self.assertIn("frobnicate", err["message"])
+        ws.send_json({"id": 3})
+        err = ws.recv()
+        self.assertEqual((err["type"], err["id"], err["error"]), ("error", 3, "bad_request"))
+        ws.send_json({"type": "ping"})
+        self.assertEqual(ws.recv(), {"type": "pong"}, "the socket still works after errors")
+
+    def test_not_json_closes_1003(self):
+        s = self.api.user("ben")
+        ws = self.api.socket(s["access_token"])
+        ws.send_text("hello there")
+        self.assertEqual(ws.expect_close(), 1003)
+        ws2 = self.api.socket(s["access_token"])
+        ws2.send_text("[1, 2, 3]")
+        self.assertEqual(ws2.expect_close(), 1003)
+        ws3 = self.api.socket(s["access_token"])
+        ws3.send_frame(0x2, b"\x00\x01binary")
+        self.assertEqual(ws3.expect_close(), 1003)
+
+    def test_oversized_frame_closes_1009(self):
+        s = self.api.user("cat")
+        ws = self.api.socket(s["access_token"])
+        ws.send_json({"type": "ping", "id": "x" * 10000})
+        self.assertEqual(ws.expect_close(), 1009)
+        other = self.api.socket(s["access_token"])
+        other.send_json({"type": "ping", "id": 1})
+        self.assertEqual(other.recv()["type"], "pong", "the server still serves others")
+
+    def test_bad_or_missing_token_closes_1008(self):
+        for headers, path in [({}, "/api/v1/ws"),
+                              ({"Authorization": "Bearer " + "x" * 43}, "/api/v1/ws"),
+                              ({}, "/api/v1/ws?token=nonsense")]:
+            ws = WebSocket(self.server.port, path, headers=headers)
+            self.assertEqual(ws.expect_close(), 1008, path)
+        # Without an Upgrade header the socket route explains itself.
+        status, _, body = http_request("GET", self.server.port, "/api/v1/ws")
+        self.assertEqual((status, body["error"]), (400, "bad_request"))
+
+    def test_rate_limit(self):
+        s = self.api.user("dan")
+        ws = self.api.socket(s["access_token"])
+        for i in range(80):
+            ws.send_json({"type": "ping", "id": i})
+        replies = [ws.recv() for _ in range(80)]
+        limited = [r for r in replies if r.get("error") == "rate_limited"]
+        pongs = [r for r in replies if r["type"] == "pong"]
+        self.assertGreater(len(limited), 0)
+        self.assertGreaterEqual(len(pongs), 50)
+        # A client that keeps going far past the limit is closed with 1008.
+        for i in range(400):
+            try:
+                ws.send_json({"type": "ping", "id": i})
+            except OSError:
+                break
+        self.assertEqual(ws.expect_close(), 1008)
+
+    def test_per_account_connection_cap(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[websocket]\nmax_connections_per_account = 2\n")
+        self.api = Api(self.server.port)
+        s = self.api.user("eve")
+        a = self.api.socket(s["access_token"])
+        b = self.api.socket(s["access_token"])
+        for ws in (a, b):
+            ws.send_json({"type": "ping"})
+            ws.recv()
+        c = self.api.socket(s["access_token"])
+        self.assertEqual(c.expect_close(), 1008)
+        a.close()
+        time.sleep(0.2)
+        d = self.api.socket(s["access_token"])
+        d.send_json({"type": "ping"})
+        self.assertEqual(d.recv()["type"], "pong", "a slot frees up when a socket closes")
+
+    def test_slow_consumer_is_closed_1013_others_keep_going(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[websocket]\nsend_queue_limit = 8\n"
+                                 "rate_per_second = 100000\nrate_burst = 100000\nmax_frame_bytes = 70000\n"
+                                 "close_timeout_ms = 20000\n")
+        self.api = Api(self.server.port)
+        slow_session = self.api.user("slow")
+        fast_session = self.api.user("fast")
+        slow = self.api.socket(slow_session["access_token"])
+        fast = self.api.socket(fast_session["access_token"])
+        big = "y" * 60000
+        # The slow client asks for ~12 MB of pongs and reads none of them.
+        for i in range(200):
+            try:
+                slow.send_json({"type": "ping", "id": big})
+            except OSError:
+                break
+        fast.send_json({"type": "ping", "id": "still here"})
+        self.assertEqual(fast.recv(timeout=5), {"type": "pong", "id": "still here"})
+        self.assertEqual(slow.expect_close(timeout=20), 1013)
+        self.assertIn("closing with 1013", self.server.log())
+        self.assertGreaterEqual(metric(self.server.port, "parley_ws_slow_consumers_total"), 1)
+
+    def test_permessage_deflate_when_enabled(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[websocket]\npermessage_deflate = true\n")
+        self.api = Api(self.server.port)
+        s = self.api.user("fay")
+        ws = WebSocket(self.server.port, "/api/v1/ws", headers={
+            "Authorization": f"Bearer {s['access_token']}",
+            "Sec-WebSocket-Extensions": "permessage-deflate"})
+        self.assertIn("permessage-deflate", ws.response_head.lower())
+        off = self.start("server", config=FAST_AUTH)
+        api2 = Api(off.port)
+        s2 = api2.user("gus")
+        ws2 = WebSocket(off.port, "/api/v1/ws", headers={
+            "Authorization": f"Bearer {s2['access_token']}",
+            "Sec-WebSocket-Extensions": "permessage-deflate"})
+        self.assertNotIn("permessage-deflate", ws2.response_head.lower())
+
+    def test_metrics(self):
+        s = self.api.user("hal")
+        self.assertEqual(metric(self.server.port, "parley_ws_connections"), 0)
+        ws = self.api.socket(s["access_token"])
+        ws.send_json({"type": "ping"})
+        ws.recv()
+        self.assertEqual(metric(self.server.port, "parley_ws_connections"), 1)
+        ws.close()
+        ws = self.api.socket(s["access_token"])
+        ws.send_json({"type": "ping"})
+        ws.recv()
+        self.assertEqual(metric(self.server.port, "parley_ws_reconnects_total"), 1)
+        self.assertGreaterEqual(metric(self.server.port, "parley_ws_messages_received_total"), 2)
+        self.assertGreaterEqual(metric(self.server.port, "parley_ws_messages_sent_total"), 2)
+        _, _, text = http_request("GET", self.server.port, "/metrics")
+        text = text.decode()
+        self.assertIn('parley_http_requests_total{route="POST /api/v1/accounts",status="201"} 1', text)
+        self.assertIn("parley_db_commit_seconds_count", text)
+        self.assertIn("parley_ws_connection_duration_seconds_count 1", text)
+        self.assertIn("parley_http_request_seconds_bucket", text)
+
+    def test_shutdown_closes_sockets_with_1001(self):
+        s = self.api.user("ivy")
+        ws = self.api.socket(s["access_token"])
+        ws.send_json({"type": "ping"})
+        ws.recv()
+        self.server.send_signal(signal.SIGTERM)
+        self.assertEqual(ws.expect_close(), 1001)
+        self.assertEqual(self.server.proc.wait(10), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
