@@ -1,7 +1,9 @@
 """Server core over HTTP: accounts, sessions (rotation, reuse, logout), the live-socket rule,
 profiles and their visibility, bad input, and persistence across a restart."""
 
+import os
 import socket
+import sqlite3
 import time
 import unittest
 
@@ -128,6 +130,23 @@ class AccountsTest(ParleyTestCase):
         status, _, body = self.api.call("GET", f"/api/v1/profiles/{a['account_id']}", token=b["access_token"])
         self.assertEqual(status, 404, "a stranger does not")
         self.assertEqual(body["error"], "not_found")
+        # Sharing a room makes it visible. Rooms have no API yet in this test's scope, so the
+        # membership rows go straight into the server's database (WAL allows a second writer).
+        db = sqlite3.connect(os.path.join(self.server.data_dir, "db", "current.db"), timeout=10)
+        now = int(time.time() * 1000)
+        db.execute("INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'group', 't', ?, ?)",
+                   (a["account_id"], now))
+        for acc in (a["account_id"], b["account_id"]):
+            db.execute("INSERT INTO members(room_id, account_id, role, joined_at) VALUES ('r1', ?, 'member', ?)", (acc, now))
+        db.commit()
+        status, _, p = self.api.call("GET", f"/api/v1/profiles/{a['account_id']}", token=b["access_token"])
+        self.assertEqual(status, 200, "a room-mate sees a private profile")
+        self.assertEqual(p["visibility"], "private")
+        db.execute("DELETE FROM members WHERE account_id = ?", (b["account_id"],))
+        db.commit()
+        db.close()
+        status, _, _ = self.api.call("GET", f"/api/v1/profiles/{a['account_id']}", token=b["access_token"])
+        self.assertEqual(status, 404, "not after leaving the room")
         self.api.call("PUT", "/api/v1/profiles/me", {"visibility": "public"}, token=a["access_token"])
         status, _, p = self.api.call("GET", f"/api/v1/profiles/{a['account_id']}", token=b["access_token"])
         self.assertEqual(status, 200)
