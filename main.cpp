@@ -11,6 +11,7 @@
 #include "common/logging.hpp"
 #include "common/mode_config.hpp"
 #include "imageproc/imageproc_app.hpp"
+#include "manager/api/api_cli.hpp"
 #include "manager/manager_app.hpp"
 #include "server/server_app.hpp"
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     if (cmd.mode == "manager") return run_mode<parley::ManagerConfig>(cmd, parley::run_manager);
     if (cmd.mode == "imageproc") return run_mode<parley::ImageprocConfig>(cmd, parley::run_imageproc);
     if (cmd.mode == "botclient") return run_mode<parley::BotclientConfig>(cmd, parley::run_botclient);
+    if (cmd.mode == "manager-api") return parley::run_manager_api(cmd);
     std::cerr << "parley: unknown mode '" << cmd.mode << "'\n";
     return parley::kExitUsage;
 }

@@ -46,13 +46,43 @@ CliResult parse_command_line(int argc, const char* const* argv) {
         sub->callback([&cmd, name = mode.name] { cmd.mode = name; });
     }
 
+    CLI::App* api = app.add_subcommand(
+        "manager-api", "Send one request to a manager's API and print the JSON answer.");
+    api->add_option(
+           "method", cmd.manager_api.method,
+           "system.info, service.start|stop|restart, host.reboot, schedule.add|remove|list, "
+           "managers.list or ping")
+        ->required();
+    api->add_option("params", cmd.manager_api.args,
+                    "Parameters as key=value; the value is read as JSON when it parses (3, true, "
+                    "\"x\"), else as a string; at=+10m means 10 minutes from now (s, m, h, d)");
+    api->add_option("--params", cmd.manager_api.params_json, "Parameters as a JSON object");
+    api->add_option("-c,--config", cmd.config_path,
+                    "The manager's TOML configuration (where its unix socket is)")
+        ->check(CLI::ExistingFile);
+    api->add_option("-d,--data-dir", cmd.data_dir,
+                    "The manager's data directory (where its unix socket is)");
+    api->add_option(
+        "--url", cmd.manager_api.url,
+        "unix:/path/to/manager.sock or tls://host:port (default: the manager's socket)");
+    api->add_option("--key-file", cmd.manager_api.key_file,
+                    "File holding the API key (default: $PARLEY_MANAGER_KEY)");
+    api->add_option("--cert", cmd.manager_api.cert_file, "Client certificate (PEM) for tls://");
+    api->add_option("--cert-key", cmd.manager_api.cert_key_file,
+                    "Its private key (PEM) for tls://");
+    api->add_option("--ca", cmd.manager_api.ca_file,
+                    "CA the manager's certificate chains to, for tls://");
+    api->add_option("--timeout-ms", cmd.manager_api.timeout_ms, "Deadline of the whole call")
+        ->check(CLI::Range(100, 3'600'000));
+    api->callback([&cmd] { cmd.mode = "manager-api"; });
+
     if (argc > 1 && argv[1][0] != '-') {
-        bool known = false;
+        bool known = std::string(argv[1]) == "manager-api";
         for (const auto& mode : kModes) known = known || std::string(argv[1]) == mode.name;
         if (!known) {
             result.exit_code = kExitUsage;
             result.err = std::string("parley: unknown mode '") + argv[1] +
-                         "' (expected server, manager, imageproc or botclient)\n"
+                         "' (expected server, manager, imageproc, botclient or manager-api)\n"
                          "Run 'parley --help' for usage.\n";
             return result;
         }

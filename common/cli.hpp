@@ -1,4 +1,5 @@
-// The `parley` command line: one binary, four modes as subcommands.
+// The `parley` command line: one binary, four modes as subcommands, plus `manager-api`, the
+// command-line client of the manager API (manager/api/api_cli.hpp).
 //
 // parse_command_line() turns argv into a CommandLine or into an exit with text to print
 // (help and --version exit 0; a usage error exits 2 with a clear message). It does no I/O
@@ -14,12 +15,26 @@ namespace parley {
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitConfig = 3;
 
+// `parley manager-api <method> [key=value ...]`: one request to a manager.
+struct ManagerApiCall {
+    std::string method;
+    std::vector<std::string> args;  // key=value parameters
+    std::string params_json;        // --params: a JSON object the key=value pairs add to
+    std::string url;                // empty: the unix socket of the manager's configuration
+    std::string key_file;           // empty: $PARLEY_MANAGER_KEY
+    std::string cert_file;          // tls:// only: client certificate, its key, the CA
+    std::string cert_key_file;
+    std::string ca_file;
+    int timeout_ms = 120'000;
+};
+
 struct CommandLine {
-    std::string mode;         // "server", "manager", "imageproc" or "botclient"
+    std::string mode;         // "server", "manager", "imageproc", "botclient" or "manager-api"
     std::string config_path;  // empty: embedded defaults
     std::string data_dir;     // empty: from the configuration
     std::string log_level;    // empty: from the configuration
     bool print_default_config = false;
+    ManagerApiCall manager_api;  // mode "manager-api"
 };
 
 struct CliResult {

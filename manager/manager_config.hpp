@@ -1,24 +1,80 @@
-// ManagerConfig: what `parley manager` reads from its TOML file, with embedded defaults.
+// ManagerConfig: what `parley manager` (and the `parley manager-api` client, for its defaults)
+// reads from its TOML file, with embedded defaults that start a working manager with no file:
+// the unix socket in the data directory, the TLS listener off until certificates are set.
 // Plain data, read-only after start-up.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/config_schema.hpp"
 
 namespace parley {
 
+// A key that may use the manager API. Only the SHA-256 of the key is stored; the key itself
+// (high-entropy, e.g. from `openssl rand -base64 32`) is given to the client.
+struct ManagerApiKey {
+    std::string name;              // who holds it, for logs and the audit table
+    std::string sha256;            // lowercase hex of SHA-256(key)
+    std::string access = "admin";  // "admin": every request; "read": only what changes nothing
+};
+
+// Another manager this one knows (managers.list; the target of forwarding, later).
+struct ManagerPeer {
+    std::string name;
+    std::string url;  // tls://host:port, or empty for a peer that only dials in over a link
+};
+
+// TLS of the TCP listener. Mutual: clients must present a certificate signed by `ca_file`.
+struct ManagerTls {
+    std::string certificate_file;
+    std::string private_key_file;
+    std::string ca_file;
+
+    bool enabled() const { return !certificate_file.empty(); }
+};
+
 struct ManagerConfig {
     std::string log_level = "info";
     std::string data_dir = "manager-data";
 
+    // [manager]
+    std::string name;  // empty: the host name
     std::string listen_address = "127.0.0.1";
     int port = 8443;
+    std::string socket_path;  // empty: <data dir>/manager.sock
     std::string server_unit = "parley-server.service";
     int shutdown_timeout_ms = 10'000;
+    std::vector<ManagerApiKey> api_keys;
+    std::vector<ManagerPeer> peers;
+
+    // [manager.tls]
+    ManagerTls tls;
+
+    // [manager.api]
+    int auth_timeout_ms = 10'000;
+    int read_timeout_ms = 10'000;
+    int idle_timeout_ms = 300'000;
+    int max_connections = 64;
+    int auth_failure_threshold = 5;
+    int lockout_base_ms = 1'000;
+    int lockout_max_ms = 900'000;
+
+    // [manager.schedule]
+    int schedule_poll_ms = 5'000;
+    int schedule_grace_ms = 600'000;
+
+    // [manager.system]
+    int dbus_job_timeout_ms = 90'000;
+    int dbus_call_timeout_ms = 25'000;
+    std::vector<std::string> disk_paths{"/"};
+    int journal_lines = 20;
 
     void describe(ConfigSchema& schema);
     std::string validate() const;
+
+    // The unix socket the manager serves and `parley manager-api` connects to by default.
+    std::string resolved_socket_path() const;
 };
 
 }  // namespace parley

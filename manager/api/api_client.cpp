@@ -1,0 +1,181 @@
+#include "manager/api/api_client.hpp"
+
+#include <openssl/ssl.h>
+
+#include "manager/api/api_protocol.hpp"
+#include "manager/api/api_server.hpp"
+#include "manager/api/frame_codec.hpp"
+#include "manager/api/manager_tls.hpp"
+
+namespace parley {
+
+std::optional<ManagerApiTarget> parse_manager_api_url(std::string_view url, std::string& error) {
+    ManagerApiTarget target;
+    if (url.starts_with("unix:") || url.starts_with("/")) {
+        target.path = std::string(url.starts_with("unix:") ? url.substr(5) : url);
+        if (target.path.empty()) {
+            error = "unix: needs a socket path";
+            return std::nullopt;
+        }
+        return target;
+    }
+    if (url.starts_with("tls://")) {
+        std::string_view rest = url.substr(6);
+        std::size_t colon = rest.rfind(':');
+        if (colon == std::string_view::npos || colon == 0 || colon + 1 == rest.size()) {
+            error = "a TLS URL looks like tls://host:port";
+            return std::nullopt;
+        }
+        target.tls = true;
+        target.host = std::string(rest.substr(0, colon));
+        target.port = std::string(rest.substr(colon + 1));
+        // [::1]:8443
+        if (target.host.size() > 2 && target.host.front() == '[' && target.host.back() == ']') {
+            target.host = target.host.substr(1, target.host.size() - 2);
+        }
+        return target;
+    }
+    error =
+        "expected unix:/path/to/manager.sock or tls://host:port, got '" + std::string(url) + "'";
+    return std::nullopt;
+}
+
+namespace {
+
+std::string describe(const FrameResult& frame) {
+    switch (frame.status) {
+        case FrameStatus::closed:
+        case FrameStatus::truncated:
+            return "the manager closed the connection";
+        case FrameStatus::timeout:
+            return "timed out waiting for the manager";
+        case FrameStatus::too_large:
+            return "the manager's answer is larger than the frame limit";
+        case FrameStatus::error:
+            return frame.error.message();
+        case FrameStatus::ok:
+            return "ok";
+    }
+    return "?";
+}
+
+// Sends `message` and reads frames until the answer with the same id.
+template <class Stream>
+awaitable<std::optional<nlohmann::json>> round_trip(Stream& stream, const nlohmann::json& message,
+                                                    std::string& error) {
+    std::string text = serialize(message);
+    boost::system::error_code ec = co_await write_frame(stream, text);
+    if (ec) {
+        error = "cannot send: " +
+                (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+        co_return std::nullopt;
+    }
+    for (;;) {
+        FrameResult frame = co_await read_frame(stream, kMaxFrameAfterAuth);
+        if (frame.status != FrameStatus::ok) {
+            error = describe(frame);
+            co_return std::nullopt;
+        }
+        nlohmann::json answer = nlohmann::json::parse(frame.payload, nullptr, false);
+        if (!answer.is_object()) {
+            error = "the manager sent a frame that is not a JSON object";
+            co_return std::nullopt;
+        }
+        // An error about the connection itself (oversized frame) carries no id.
+        if (answer.value("id", nlohmann::json()) == message.at("id") || answer["id"].is_null()) {
+            co_return answer;
+        }
+    }
+}
+
+template <class Stream>
+awaitable<ManagerApiCallResult> exchange(Stream& stream, const std::string& key,
+                                         const nlohmann::json& request) {
+    ManagerApiCallResult result;
+    nlohmann::json auth{{"id", "auth"}, {"method", "auth"}, {"params", {{"key", key}}}};
+    std::optional<nlohmann::json> answer =
+        co_await round_trip(stream, auth, result.transport_error);
+    if (!answer) co_return result;
+    if (!answer->value("ok", false)) {
+        result.answer = std::move(*answer);
+        co_return result;
+    }
+    answer = co_await round_trip(stream, request, result.transport_error);
+    if (answer) result.answer = std::move(*answer);
+    co_return result;
+}
+
+// The callers below pass references into their own frames, never by-value temporaries (see
+// docs/foundation.md, coroutine rules).
+awaitable<ManagerApiCallResult> call_unix(const ManagerApiTarget& target,
+                                          const ManagerApiCallOptions& options,
+                                          const nlohmann::json& request) {
+    auto executor = co_await net::this_coro::executor;
+    UnixApiStream stream(executor);
+    stream.expires_after(options.timeout);
+    boost::system::error_code ec;
+    net::local::stream_protocol::endpoint endpoint(target.path);
+    co_await stream.async_connect(endpoint, net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        ManagerApiCallResult result;
+        result.transport_error = "cannot connect to unix:" + target.path + ": " + ec.message();
+        co_return result;
+    }
+    ManagerApiCallResult result = co_await exchange(stream, options.key, request);
+    stream.socket().shutdown(net::socket_base::shutdown_both, ec);
+    stream.close();
+    co_return result;
+}
+
+awaitable<ManagerApiCallResult> call_tls(const ManagerApiTarget& target,
+                                         const ManagerApiCallOptions& options,
+                                         const nlohmann::json& request) {
+    ManagerApiCallResult result;
+    if (!options.tls) {
+        result.transport_error = "a tls:// target needs a client certificate, key and CA";
+        co_return result;
+    }
+    auto executor = co_await net::this_coro::executor;
+    ManagerTlsStream stream(executor, *options.tls);
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(options.timeout);
+    boost::system::error_code ec;
+    tcp::resolver resolver(executor);
+    auto endpoints = co_await resolver.async_resolve(target.host, target.port,
+                                                     net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        result.transport_error = "cannot resolve " + target.host + ": " + ec.message();
+        co_return result;
+    }
+    co_await lowest.async_connect(endpoints, net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        result.transport_error = "cannot connect to " + target.to_string() + ": " + ec.message();
+        co_return result;
+    }
+    // The manager's certificate must name the host we dialled (DNS name or IP address).
+    SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str());
+    stream.set_verify_callback(net::ssl::host_name_verification(target.host), ec);
+    co_await stream.async_handshake(net::ssl::stream_base::client,
+                                    net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        result.transport_error =
+            "TLS handshake with " + target.to_string() + " failed: " + ec.message();
+        co_return result;
+    }
+    result = co_await exchange(stream, options.key, request);
+    lowest.expires_after(std::chrono::milliseconds(500));
+    co_await stream.async_shutdown(net::redirect_error(use_awaitable, ec));
+    if (lowest.socket().is_open()) lowest.close();
+    co_return result;
+}
+
+}  // namespace
+
+awaitable<ManagerApiCallResult> call_manager_api(ManagerApiTarget target,
+                                                 ManagerApiCallOptions options,
+                                                 nlohmann::json request) {
+    if (target.tls) co_return co_await call_tls(target, options, request);
+    co_return co_await call_unix(target, options, request);
+}
+
+}  // namespace parley

@@ -1,0 +1,104 @@
+#include "manager/api/api_protocol.hpp"
+
+namespace parley {
+
+const char* api_error_code_name(ApiErrorCode code) {
+    switch (code) {
+        case ApiErrorCode::bad_request:
+            return "bad_request";
+        case ApiErrorCode::unauthorized:
+            return "unauthorized";
+        case ApiErrorCode::forbidden:
+            return "forbidden";
+        case ApiErrorCode::not_found:
+            return "not_found";
+        case ApiErrorCode::rate_limited:
+            return "rate_limited";
+        case ApiErrorCode::unavailable:
+            return "unavailable";
+        case ApiErrorCode::failed:
+            return "failed";
+        case ApiErrorCode::internal:
+            return "internal";
+    }
+    return "internal";
+}
+
+namespace {
+
+// Ids are echoed and logged: keep them small and simple.
+constexpr std::size_t kMaxIdLength = 128;
+
+bool valid_id(const json& id) {
+    if (id.is_number_integer()) return true;
+    return id.is_string() && !id.get_ref<const std::string&>().empty() &&
+           id.get_ref<const std::string&>().size() <= kMaxIdLength;
+}
+
+}  // namespace
+
+std::optional<ApiRequest> parse_request(std::string_view payload, ApiError& error, json& id) {
+    id = nullptr;
+    error = ApiError{ApiErrorCode::bad_request, "", nullptr};
+    json doc = json::parse(payload, nullptr, false);
+    if (doc.is_discarded()) {
+        error.message = "the frame is not valid JSON";
+        return std::nullopt;
+    }
+    if (!doc.is_object()) {
+        error.message = "a request must be a JSON object";
+        return std::nullopt;
+    }
+    auto it = doc.find("id");
+    if (it == doc.end() || !valid_id(*it)) {
+        error.message = "a request needs an \"id\": an integer or a string of 1 to 128 characters";
+        return std::nullopt;
+    }
+    id = *it;
+    auto method = doc.find("method");
+    if (method == doc.end() || !method->is_string() ||
+        method->get_ref<const std::string&>().empty()) {
+        error.message = "a request needs a \"method\" string";
+        return std::nullopt;
+    }
+    ApiRequest request;
+    request.id = id;
+    request.method = method->get<std::string>();
+    auto params = doc.find("params");
+    if (params == doc.end() || params->is_null()) {
+        request.params = json::object();
+    } else if (params->is_object()) {
+        request.params = std::move(*params);
+    } else {
+        error.message = "\"params\" must be an object";
+        return std::nullopt;
+    }
+    return request;
+}
+
+json make_ok(const json& id, json result) {
+    return json{{"id", id}, {"ok", true}, {"result", std::move(result)}};
+}
+
+json make_error(const json& id, const ApiError& error) {
+    json err{{"code", api_error_code_name(error.code)}, {"message", error.message}};
+    if (!error.details.is_null()) err["details"] = error.details;
+    return json{{"id", id}, {"ok", false}, {"error", std::move(err)}};
+}
+
+json make_error(const json& id, ApiErrorCode code, std::string message) {
+    return make_error(id, ApiError{code, std::move(message), nullptr});
+}
+
+std::string serialize(const json& message) {
+    return message.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string id_for_log(const json& id) {
+    if (id.is_null()) return "-";
+    std::string text = id.dump(-1, ' ', true, json::error_handler_t::replace);
+    if (text.size() > kMaxIdLength + 2) text.resize(kMaxIdLength + 2);
+    return text;
+}
+
+}  // namespace parley

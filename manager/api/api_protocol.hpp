@@ -1,0 +1,60 @@
+// The messages of the manager API (docs/manager-api.md): requests
+// {"id", "method", "params"} and answers {"id", "ok": true, "result"} or
+// {"id", "ok": false, "error": {"code", "message", "details"?}}, one JSON object per frame.
+// ApiError carries a machine code through the request handlers; parse_request() checks a
+// frame's shape before any handler sees it. Plain functions and values, thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace parley {
+
+using json = nlohmann::json;
+
+enum class ApiErrorCode {
+    bad_request,   // malformed frame or JSON, missing or wrong parameters
+    unauthorized,  // no, wrong or unusable API key; the first frame was not `auth`
+    forbidden,     // the key may not run this method (read-only key)
+    not_found,     // unknown method, or no such schedule
+    rate_limited,  // this peer address is locked out after failed authentications
+    unavailable,   // the manager is stopping or full, or D-Bus could not be reached in time
+    failed,        // systemd/logind refused the action, or the job did not end in "done"
+    internal,      // a bug or an unexpected local failure (database)
+};
+
+const char* api_error_code_name(ApiErrorCode code);
+
+// An error answer on its way out of a handler. `details` (an object or null) adds structured
+// context such as a job's result; it never carries secrets.
+struct ApiError {
+    ApiErrorCode code = ApiErrorCode::internal;
+    std::string message;
+    json details;
+};
+
+struct ApiRequest {
+    json id;  // a string or an integer, echoed verbatim in the answer
+    std::string method;
+    json params;  // always an object (an absent "params" is {})
+};
+
+// Parses one frame's payload. On failure returns nullopt and sets `error` (bad_request) and
+// `id` to whatever id could be recovered (null otherwise), so the answer can still echo it.
+std::optional<ApiRequest> parse_request(std::string_view payload, ApiError& error, json& id);
+
+json make_ok(const json& id, json result);
+json make_error(const json& id, const ApiError& error);
+json make_error(const json& id, ApiErrorCode code, std::string message);
+
+// The compact text of an answer or request. Invalid UTF-8 (journal lines may hold any bytes)
+// becomes U+FFFD instead of an exception.
+std::string serialize(const json& message);
+
+// The id rendered for a log line (bounded: ids come from peers).
+std::string id_for_log(const json& id);
+
+}  // namespace parley

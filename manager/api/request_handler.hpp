@@ -1,0 +1,78 @@
+// RequestHandler: what each manager API method does, once the connection has authenticated —
+// system.info, service.start|stop|restart, host.reboot, schedule.add|remove|list,
+// managers.list and ping (docs/manager-api.md). It turns a parsed request into a complete
+// answer (never throws): parameters are checked, read-only keys are refused admin methods
+// (forbidden), and every admin action is logged (one line with the connection and request ids)
+// and written to the audit table before its answer leaves.
+//
+// Owned by the manager's run function; handle() is blocking (a systemd job can take
+// dbus_job_timeout_ms) and is called on the manager's blocking pool, from several threads at
+// once: it keeps no state of its own beyond what ManagerStore and the D-Bus layer guard.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "manager/api/api_keys.hpp"
+#include "manager/api/api_protocol.hpp"
+#include "manager/manager_config.hpp"
+#include "manager/state/manager_store.hpp"
+#include "manager/system/service_control.hpp"
+
+namespace parley {
+
+// Who sent a request: the connection, the peer and the key it authenticated with.
+struct ApiCaller {
+    std::uint64_t connection_id = 0;
+    std::string peer;  // "tcp:<address>" or "unix:uid=<uid>"
+    std::string key_name;
+    ApiAccess access = ApiAccess::read;
+
+    std::string actor() const { return key_name + "@" + peer; }
+};
+
+// Wall-clock milliseconds since the Unix epoch; injectable for tests.
+using WallClock = std::function<std::int64_t()>;
+WallClock system_wall_clock();
+
+// Maps a D-Bus layer error to an answer code: the bus could not be reached or did not answer
+// in time -> unavailable; systemd or logind answered with an error -> failed.
+ApiErrorCode classify_system_error(const std::string& error);
+
+class RequestHandler {
+  public:
+    RequestHandler(const ManagerConfig& config, std::string manager_name, ServiceControl& service,
+                   PowerControl& power, Journal& journal, ManagerStore& store,
+                   WallClock clock = system_wall_clock());
+
+    json handle(const ApiRequest& request, const ApiCaller& caller);
+
+    const std::string& manager_name() const { return name_; }
+
+    // At most this many pending schedules at once.
+    static constexpr std::size_t kMaxPendingSchedules = 100;
+    // schedule.add refuses times further ahead than this.
+    static constexpr std::int64_t kMaxScheduleAheadMs = 366LL * 24 * 3600 * 1000;
+
+  private:
+    json system_info(const json& params);
+    json service_job(const std::string& verb, const ApiRequest& request, const ApiCaller& caller);
+    json host_reboot(const ApiRequest& request, const ApiCaller& caller);
+    json schedule_add(const ApiRequest& request, const ApiCaller& caller);
+    json schedule_remove(const ApiRequest& request, const ApiCaller& caller);
+    json schedule_list(const json& params);
+    json managers_list();
+    void record(const ApiRequest& request, const ApiCaller& caller, const json& detail,
+                const std::string& outcome);
+
+    const ManagerConfig& config_;
+    const std::string name_;
+    ServiceControl& service_;
+    PowerControl& power_;
+    Journal& journal_;
+    ManagerStore& store_;
+    WallClock clock_;
+};
+
+}  // namespace parley
