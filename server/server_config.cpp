@@ -84,6 +84,35 @@ void ServerConfig::describe(ConfigSchema& schema) {
     schema.bind("register_per_minute", auth.register_per_minute,
                 "Account creations allowed per client address per minute.", 0.1, 100'000.0);
 
+    schema.section("chat", "Rooms, messages and their limits.");
+    schema.bind("message_max_chars", chat.message_max_chars,
+                "Longest message text, in Unicode code points.", 1, 100'000);
+    schema.bind("max_members", chat.max_members, "Members per room.", 2, 100'000);
+    schema.bind("rooms_per_account", chat.rooms_per_account, "Rooms one account may create.", 1,
+                1'000'000);
+    schema.bind("history_limit", chat.history_limit,
+                "Messages kept per room; a background task prunes older ones.", 10,
+                1'000'000'000);
+    schema.bind("recent_messages", chat.recent_messages,
+                "Messages in a room document (and kept in memory per room).", 1, 10'000);
+    schema.bind("doc_history", chat.doc_history,
+                "Document versions kept per room for resume; older clients get the whole "
+                "document.",
+                1, 100'000);
+    schema.bind("presence_interval_ms", chat.presence_interval_ms,
+                "Presence changes of a room are sent at most once per interval.", 10, 60'000);
+    schema.bind("typing_interval_ms", chat.typing_interval_ms,
+                "Typing events per member and room are sent at most once per interval.", 10,
+                60'000);
+    schema.bind("ephemeral_idle_s", chat.ephemeral_idle_s,
+                "An ephemeral room with no member connected for this long is deleted.", 1,
+                7 * 86400);
+    schema.bind("ephemeral_max_age_s", chat.ephemeral_max_age_s,
+                "An ephemeral room is deleted at the latest this long after its creation.", 1,
+                30 * 86400);
+    schema.bind("janitor_interval_ms", chat.janitor_interval_ms,
+                "How often expiry and history pruning run.", 10, 3'600'000);
+
     schema.section("db", "SQLite (data/db/current.db and history.db).");
     schema.bind("reader_threads", db.reader_threads, "Threads with read-only connections.", 1, 64);
     schema.bind("max_batch", db.max_batch, "Most writes committed in one transaction.", 1, 100'000);

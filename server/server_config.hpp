@@ -51,6 +51,20 @@ struct AuthSettings {
     double register_per_minute = 10;  // account creations per address
 };
 
+struct ChatSettings {
+    int message_max_chars = 1000;    // Unicode code points
+    int max_members = 500;
+    int rooms_per_account = 100;     // rooms an account may create
+    std::int64_t history_limit = 10'000;  // messages kept per room; older ones are pruned
+    int recent_messages = 50;        // messages in the room document and the memory cache
+    int doc_history = 256;           // document versions kept for resume
+    int presence_interval_ms = 1000; // presence updates per room are coalesced over this
+    int typing_interval_ms = 1000;   // one typing event per member per room per interval
+    int ephemeral_idle_s = 300;      // an ephemeral room with no one connected this long is deleted
+    int ephemeral_max_age_s = 12 * 3600;
+    int janitor_interval_ms = 10'000;  // expiry and pruning pass
+};
+
 struct ServerConfig {
     std::string log_level = "info";
     std::string data_dir = "data";
@@ -63,6 +77,7 @@ struct ServerConfig {
     HttpLimits http;
     WebSocketSettings websocket;
     AuthSettings auth;
+    ChatSettings chat;
     DbSettings db;
     TlsSettings tls;
 

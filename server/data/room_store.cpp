@@ -1,0 +1,332 @@
+#include "server/data/room_store.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace parley {
+
+namespace {
+
+std::string blob_or_empty(const Statement& st, int col) {
+    if (st.column_is_null(col)) return {};
+    auto v = st.column_blob_view(col);
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size());
+}
+
+void bind_blob_or_null(Statement& st, int index, const std::string& bytes) {
+    if (bytes.empty()) {
+        st.bind_null(index);
+    } else {
+        st.bind_blob(index, bytes.data(), bytes.size());
+    }
+}
+
+Message read_message(const Statement& st) {
+    Message m;
+    m.room_id = st.column_text(0);
+    m.seq = st.column_int64(1);
+    m.sender_id = st.column_text(2);
+    m.client_msg_id = st.column_text(3);
+    m.text = st.column_text(4);
+    m.signature = blob_or_empty(st, 5);
+    m.sent_at = st.column_int64(6);
+    return m;
+}
+
+constexpr const char* kMessageColumns =
+    "room_id, seq, sender_id, client_msg_id, text, signature, sent_at";
+
+void insert_member(SqliteDb& db, const Member& m) {
+    auto st = db.cached(
+        "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE SET "
+        "role = excluded.role, display_name = excluded.display_name, "
+        "public_key = excluded.public_key");
+    st->bind(1, m.room_id).bind(2, m.account_id).bind(3, m.role).bind(4, m.display_name);
+    bind_blob_or_null(*st, 5, m.public_key);
+    st->bind(6, m.joined_at);
+    st->run();
+}
+
+}  // namespace
+
+RoomStore::RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit)
+    : writer_(writer), readers_(readers), recent_limit_(static_cast<std::size_t>(recent_limit)) {}
+
+void RoomStore::load(SqliteDb& db) {
+    std::unique_lock lock(mutex_);
+    auto rooms = db.prepare(
+        "SELECT id, kind, title, require_signatures, created_by, created_at, last_seq FROM rooms");
+    while (rooms.step() == StepResult::row) {
+        State s;
+        s.room = Room{rooms.column_text(0), rooms.column_text(1), rooms.column_text(2),
+                      rooms.column_int64(3) != 0, rooms.column_text(4), rooms.column_int64(5),
+                      rooms.column_int64(6)};
+        rooms_[s.room.id] = std::move(s);
+    }
+    auto members = db.prepare(
+        "SELECT room_id, account_id, role, display_name, public_key, joined_at FROM members");
+    while (members.step() == StepResult::row) {
+        Member m{members.column_text(0), members.column_text(1), members.column_text(2),
+                 members.column_text(3), blob_or_empty(members, 4), members.column_int64(5)};
+        auto it = rooms_.find(m.room_id);
+        if (it == rooms_.end()) continue;
+        by_account_[m.account_id].insert(m.room_id);
+        it->second.members[m.account_id] = std::move(m);
+    }
+    auto recent = db.prepare(std::string("SELECT ") + kMessageColumns +
+                             " FROM messages WHERE room_id = ? AND deleted = 0 ORDER BY seq DESC LIMIT ?");
+    for (auto& [id, s] : rooms_) {
+        recent.reset();
+        recent.bind(1, id).bind(2, static_cast<std::int64_t>(recent_limit_));
+        while (recent.step() == StepResult::row) s.recent.push_front(read_message(recent));
+    }
+}
+
+std::optional<Room> RoomStore::room(const std::string& room_id) const {
+    std::shared_lock lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) return std::nullopt;
+    return it->second.room;
+}
+
+std::optional<Member> RoomStore::member(const std::string& room_id, const std::string& account_id) const {
+    std::shared_lock lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) return std::nullopt;
+    auto m = it->second.members.find(account_id);
+    if (m == it->second.members.end()) return std::nullopt;
+    return m->second;
+}
+
+std::vector<Member> RoomStore::members(const std::string& room_id) const {
+    std::shared_lock lock(mutex_);
+    std::vector<Member> out;
+    if (auto it = rooms_.find(room_id); it != rooms_.end()) {
+        for (const auto& [id, m] : it->second.members) out.push_back(m);
+    }
+    return out;
+}
+
+std::size_t RoomStore::member_count(const std::string& room_id) const {
+    std::shared_lock lock(mutex_);
+    auto it = rooms_.find(room_id);
+    return it == rooms_.end() ? 0 : it->second.members.size();
+}
+
+std::vector<std::string> RoomStore::rooms_of(const std::string& account_id) const {
+    std::shared_lock lock(mutex_);
+    auto it = by_account_.find(account_id);
+    if (it == by_account_.end()) return {};
+    std::vector<std::string> out(it->second.begin(), it->second.end());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::size_t RoomStore::rooms_created_by(const std::string& account_id) const {
+    std::shared_lock lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [id, s] : rooms_) n += s.room.created_by == account_id;
+    return n;
+}
+
+std::vector<Room> RoomStore::all_rooms() const {
+    std::shared_lock lock(mutex_);
+    std::vector<Room> out;
+    for (const auto& [id, s] : rooms_) out.push_back(s.room);
+    return out;
+}
+
+std::vector<Message> RoomStore::recent_after(const std::string& room_id, std::int64_t after,
+                                             bool& complete) const {
+    std::shared_lock lock(mutex_);
+    std::vector<Message> out;
+    complete = false;
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) return out;
+    const auto& recent = it->second.recent;
+    complete = recent.empty() ? it->second.room.last_seq <= after : recent.front().seq <= after + 1;
+    for (const auto& m : recent) {
+        if (m.seq > after) out.push_back(m);
+    }
+    return out;
+}
+
+bool RoomStore::shares_room(const std::string& a, const std::string& b) const {
+    std::shared_lock lock(mutex_);
+    auto ia = by_account_.find(a);
+    auto ib = by_account_.find(b);
+    if (ia == by_account_.end() || ib == by_account_.end()) return false;
+    for (const auto& r : ia->second) {
+        if (ib->second.contains(r)) return true;
+    }
+    return false;
+}
+
+void RoomStore::remember_locked(State& s, const Message& m) {
+    auto pos = std::upper_bound(s.recent.begin(), s.recent.end(), m.seq,
+                                [](std::int64_t seq, const Message& x) { return seq < x.seq; });
+    s.recent.insert(pos, m);
+    while (s.recent.size() > recent_limit_) s.recent.pop_front();
+    s.room.last_seq = std::max(s.room.last_seq, m.seq);
+}
+
+void RoomStore::remember(const Message& message) {
+    std::unique_lock lock(mutex_);
+    if (auto it = rooms_.find(message.room_id); it != rooms_.end()) remember_locked(it->second, message);
+}
+
+awaitable<DbResult<Room>> RoomStore::create_room(Room room, std::vector<Member> members) {
+    auto job = [room, members](SqliteDb& db) {
+        auto st = db.cached(
+            "INSERT INTO rooms(id, kind, title, require_signatures, created_by, created_at, last_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0)");
+        st->bind(1, room.id).bind(2, room.kind).bind(3, room.title);
+        st->bind(4, room.require_signatures ? 1 : 0).bind(5, room.created_by).bind(6, room.created_at);
+        st->run();
+        for (const auto& m : members) insert_member(db, m);
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    State& s = rooms_[room.id];
+    s.room = room;
+    for (const auto& m : members) {
+        s.members[m.account_id] = m;
+        by_account_[m.account_id].insert(room.id);
+    }
+    co_return room;
+}
+
+awaitable<DbResult<Member>> RoomStore::put_member(Member member) {
+    auto job = [member](SqliteDb& db) {
+        insert_member(db, member);
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    auto it = rooms_.find(member.room_id);
+    if (it != rooms_.end()) {
+        auto existing = it->second.members.find(member.account_id);
+        if (existing != it->second.members.end()) member.joined_at = existing->second.joined_at;
+        it->second.members[member.account_id] = member;
+        by_account_[member.account_id].insert(member.room_id);
+    }
+    co_return member;
+}
+
+awaitable<DbResult<bool>> RoomStore::remove_member(std::string room_id, std::string account_id) {
+    auto job = [room_id, account_id](SqliteDb& db) {
+        auto st = db.cached("DELETE FROM members WHERE room_id = ? AND account_id = ?");
+        st->bind(1, room_id).bind(2, account_id);
+        st->run();
+        return db.changes() > 0;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    if (auto it = rooms_.find(room_id); it != rooms_.end()) it->second.members.erase(account_id);
+    if (auto it = by_account_.find(account_id); it != by_account_.end()) {
+        it->second.erase(room_id);
+        if (it->second.empty()) by_account_.erase(it);
+    }
+    co_return *result;
+}
+
+awaitable<DbResult<Room>> RoomStore::rename(std::string room_id, std::string title) {
+    auto job = [room_id, title](SqliteDb& db) {
+        auto st = db.cached("UPDATE rooms SET title = ? WHERE id = ?");
+        st->bind(1, title).bind(2, room_id);
+        st->run();
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) co_return DbFailure{DbErrc::failed, 0, "room vanished"};
+    it->second.room.title = title;
+    co_return it->second.room;
+}
+
+awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
+    auto job = [message](SqliteDb& db) {
+        AppendResult out;
+        auto existing = db.cached(std::string("SELECT ") + kMessageColumns +
+                                  " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?");
+        existing->bind(1, message.room_id).bind(2, message.sender_id).bind(3, message.client_msg_id);
+        if (existing->step() == StepResult::row) {
+            out.message = read_message(*existing);
+            out.duplicate = true;
+            return out;
+        }
+        auto next = db.cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
+        next->bind(1, message.room_id);
+        if (next->step() != StepResult::row) throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
+        out.message = message;
+        out.message.seq = next->column_int64(0);
+        next->reset();
+        auto ins = db.cached(
+            "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, sent_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)");
+        ins->bind(1, out.message.room_id).bind(2, out.message.seq).bind(3, out.message.sender_id);
+        ins->bind(4, out.message.client_msg_id).bind(5, out.message.text);
+        bind_blob_or_null(*ins, 6, out.message.signature);
+        ins->bind(7, out.message.sent_at);
+        ins->run();
+        return out;
+    };
+    co_return co_await writer_.write(std::move(job));
+}
+
+awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
+    auto job = [room_id](SqliteDb& db) {
+        auto st = db.cached("DELETE FROM rooms WHERE id = ?");
+        st->bind(1, room_id);
+        st->run();
+        return db.changes() > 0;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    if (auto it = rooms_.find(room_id); it != rooms_.end()) {
+        for (const auto& [account, m] : it->second.members) {
+            if (auto a = by_account_.find(account); a != by_account_.end()) {
+                a->second.erase(room_id);
+                if (a->second.empty()) by_account_.erase(a);
+            }
+        }
+        rooms_.erase(it);
+    }
+    co_return *result;
+}
+
+awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string room_id,
+                                                                    std::int64_t after, int limit) {
+    auto job = [room_id, after, limit](SqliteDb& db) {
+        std::vector<Message> out;
+        auto st = db.cached(std::string("SELECT ") + kMessageColumns +
+                            " FROM messages WHERE room_id = ? AND seq > ? AND deleted = 0 "
+                            "ORDER BY seq LIMIT ?");
+        st->bind(1, room_id).bind(2, after).bind(3, limit);
+        while (st->step() == StepResult::row) out.push_back(read_message(*st));
+        return out;
+    };
+    co_return co_await readers_.read(std::move(job));
+}
+
+awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int64_t keep) {
+    auto job = [room_id, keep](SqliteDb& db) {
+        auto st = db.cached(
+            "DELETE FROM messages WHERE room_id = ? AND seq <= "
+            "(SELECT last_seq FROM rooms WHERE id = ?) - ?");
+        st->bind(1, room_id).bind(2, room_id).bind(3, keep);
+        st->run();
+        return db.changes();
+    };
+    co_return co_await writer_.write(std::move(job));
+}
+
+}  // namespace parley

@@ -1,0 +1,82 @@
+// RoomStore: rooms, their members and the recent messages of each room — the in-memory cache
+// in front of current.db's rooms, members and messages tables.
+//
+// Loaded at start; reads are served from memory; every change is write-through (the DbWriter
+// commits it, then the cache changes, then the caller is answered). append() assigns the
+// room's next sequence number inside the writer's job (UPDATE rooms SET last_seq = last_seq+1),
+// so numbers are gap-free: a job that fails rolls back its savepoint and consumes none, and a
+// failed COMMIT consumes none of its batch. A resend with the same (sender, client_msg_id)
+// returns the stored message and assigns nothing. Older history is read from the database.
+// Owned by the server app; thread-safe (one shared mutex).
+#pragma once
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "server/data/db_readers.hpp"
+#include "server/data/db_writer.hpp"
+#include "server/model/room.hpp"
+
+namespace parley {
+
+struct AppendResult {
+    Message message;
+    bool duplicate = false;  // a resend: nothing new was stored
+};
+
+class RoomStore {
+public:
+    RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit);
+
+    void load(SqliteDb& db);
+
+    std::optional<Room> room(const std::string& room_id) const;
+    std::optional<Member> member(const std::string& room_id, const std::string& account_id) const;
+    std::vector<Member> members(const std::string& room_id) const;
+    std::size_t member_count(const std::string& room_id) const;
+    std::vector<std::string> rooms_of(const std::string& account_id) const;
+    std::size_t rooms_created_by(const std::string& account_id) const;
+    std::vector<Room> all_rooms() const;
+    // The cached recent messages with seq > after (oldest first), and whether the cache covers
+    // everything after `after` (false: older ones must come from the database).
+    std::vector<Message> recent_after(const std::string& room_id, std::int64_t after, bool& complete) const;
+    bool shares_room(const std::string& a, const std::string& b) const;
+
+    awaitable<DbResult<Room>> create_room(Room room, std::vector<Member> members);
+    awaitable<DbResult<Member>> put_member(Member member);  // insert or update role/name/key
+    awaitable<DbResult<bool>> remove_member(std::string room_id, std::string account_id);
+    awaitable<DbResult<Room>> rename(std::string room_id, std::string title);
+    // Stores the message with the room's next sequence number. The memory cache is NOT updated
+    // here: RoomHub calls remember() in sequence order once every lower number is released, so
+    // the cache always holds a gap-free prefix.
+    awaitable<DbResult<AppendResult>> append(Message message);
+    void remember(const Message& message);
+    awaitable<DbResult<bool>> delete_room(std::string room_id);
+    awaitable<DbResult<std::vector<Message>>> messages_after(std::string room_id, std::int64_t after,
+                                                             int limit);
+    // Deletes all but the newest `keep` messages of a room; returns how many were deleted.
+    awaitable<DbResult<std::int64_t>> prune(std::string room_id, std::int64_t keep);
+
+private:
+    struct State {
+        Room room;
+        std::map<std::string, Member> members;
+        std::deque<Message> recent;  // ascending seq, at most recent_limit_
+    };
+    void remember_locked(State& s, const Message& m);
+
+    DbWriter& writer_;
+    DbReaderPool& readers_;
+    std::size_t recent_limit_;
+    mutable std::shared_mutex mutex_;
+    std::unordered_map<std::string, State> rooms_;
+    std::unordered_map<std::string, std::unordered_set<std::string>> by_account_;
+};
+
+}  // namespace parley

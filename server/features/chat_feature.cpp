@@ -1,0 +1,122 @@
+#include "server/features/chat_feature.hpp"
+
+namespace parley {
+
+ChatFeature::ChatFeature(RoomStore& rooms, RoomHub& hub, ChatService& chat, Notifier& notifier)
+    : rooms_(rooms), hub_(hub), chat_(chat), notifier_(notifier) {}
+
+std::vector<std::string> ChatFeature::message_types() const {
+    return {"subscribe", "unsubscribe", "send", "typing", "request_sync", "sync", "ack"};
+}
+
+namespace {
+std::string room_field(const nlohmann::json& body) {
+    auto it = body.find("room_id");
+    return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+}  // namespace
+
+awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMessage msg) {
+    const auto& body = msg.body;
+    if (msg.type == "subscribe" || msg.type == "unsubscribe") {
+        auto t = body.find("topic");
+        if (t == body.end() || !t->is_string()) {
+            client->reply_error(msg.id, "bad_request", "topic is a required string");
+            co_return;
+        }
+        std::string topic = t->get<std::string>();
+        if (topic == "account:me:notifications") {
+            if (msg.type == "subscribe") {
+                notifier_.subscribe(*client);
+            } else {
+                notifier_.unsubscribe(*client);
+            }
+            client->reply_ok(msg.id, {{"topic", topic}});
+            co_return;
+        }
+        auto parsed = parse_room_topic(topic);
+        if (!parsed) {
+            client->reply_error(msg.id, "bad_request", "unknown topic \"" + topic + "\"");
+            co_return;
+        }
+        const auto& [room_id, kind] = *parsed;
+        if (msg.type == "unsubscribe") {
+            hub_.unsubscribe(*client, room_id, kind);
+            client->reply_ok(msg.id, {{"topic", topic}});
+            co_return;
+        }
+        if (!rooms_.member(room_id, client->account_id())) {
+            client->reply_error(msg.id, "forbidden", "not a member of this room");
+            co_return;
+        }
+        std::optional<std::int64_t> version;
+        if (auto v = body.find("version"); v != body.end() && v->is_number_integer()) {
+            version = v->get<std::int64_t>();
+        }
+        hub_.subscribe(client, room_id, kind, version);
+        client->reply_ok(msg.id, {{"topic", topic}});
+        co_return;
+    }
+
+    std::string room_id = room_field(body);
+    if (room_id.empty()) {
+        client->reply_error(msg.id, "bad_request", "room_id is a required string");
+        co_return;
+    }
+    auto member = rooms_.member(room_id, client->account_id());
+
+    if (msg.type == "send") {
+        SendOutcome out = co_await chat_.send(client->account_id(), room_id, body);
+        if (!out.ok) {
+            client->reply_error(msg.id, out.code, out.error);
+        } else {
+            client->reply_ok(msg.id, {{"room_id", room_id},
+                                      {"seq", out.message.seq},
+                                      {"sent_at", out.message.sent_at},
+                                      {"duplicate", out.duplicate}});
+        }
+        co_return;
+    }
+    if (!member) {
+        client->reply_error(msg.id, "not_found", "no such room");
+        co_return;
+    }
+    if (msg.type == "typing") {
+        if (member->role == "viewer") {
+            client->reply_error(msg.id, "forbidden", "viewers cannot type");
+            co_return;
+        }
+        hub_.typing(*client, room_id);
+        if (!msg.id.is_null()) client->reply_ok(msg.id);
+    } else if (msg.type == "request_sync") {
+        // The controller/viewer flow: a viewer asks the owners for a fresh state.
+        hub_.send_to_role(room_id, "owner",
+                          {{"type", "request_sync"}, {"room_id", room_id}, {"from", client->account_id()}});
+        client->reply_ok(msg.id);
+    } else if (msg.type == "sync") {
+        if (member->role != "owner") {
+            client->reply_error(msg.id, "forbidden", "only owners answer sync requests");
+            co_return;
+        }
+        hub_.send_to_role(room_id, "viewer",
+                          {{"type", "sync"},
+                           {"room_id", room_id},
+                           {"from", client->account_id()},
+                           {"state", body.contains("state") ? body["state"] : nlohmann::json()}});
+        client->reply_ok(msg.id);
+    } else if (msg.type == "ack") {
+        auto seq = body.find("seq");
+        if (seq == body.end() || !seq->is_number_integer()) {
+            client->reply_error(msg.id, "bad_request", "seq is a required integer");
+            co_return;
+        }
+        client->reply_ok(msg.id, {{"room_id", room_id}, {"seq", *seq}});
+    }
+}
+
+void ChatFeature::on_close(const std::shared_ptr<Client>& client) {
+    hub_.drop_client(*client);
+    notifier_.unsubscribe(*client);
+}
+
+}  // namespace parley

@@ -1,0 +1,28 @@
+// ChatFeature: the room frames of the WebSocket — subscribe, unsubscribe, send, typing,
+// request_sync, sync and ack (api.md). Subscriptions to room topics need membership; viewers
+// may read and ask for sync but not send or type. account:me:notifications subscribes the
+// socket to the Notifier. Stateless itself (the state lives in RoomHub and Notifier).
+#pragma once
+
+#include "server/features/chat_service.hpp"
+#include "server/features/feature.hpp"
+
+namespace parley {
+
+class ChatFeature : public Feature {
+public:
+    ChatFeature(RoomStore& rooms, RoomHub& hub, ChatService& chat, Notifier& notifier);
+
+    std::string_view name() const override { return "chat"; }
+    std::vector<std::string> message_types() const override;
+    awaitable<void> on_message(std::shared_ptr<Client> client, ClientMessage message) override;
+    void on_close(const std::shared_ptr<Client>& client) override;
+
+private:
+    RoomStore& rooms_;
+    RoomHub& hub_;
+    ChatService& chat_;
+    Notifier& notifier_;
+};
+
+}  // namespace parley

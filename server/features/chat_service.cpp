@@ -1,0 +1,179 @@
+#include "server/features/chat_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+
+namespace parley {
+
+std::string canonical_message_bytes(const std::string& room_id, const std::string& sender_id,
+                                    const std::string& client_msg_id, const std::string& text) {
+    return "parley-message-v1\n" + room_id + "\n" + sender_id + "\n" + client_msg_id + "\n" + text;
+}
+
+long utf8_code_points(std::string_view text) {
+    long count = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        auto c = static_cast<unsigned char>(text[i]);
+        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        if (len == 0 || i + len > text.size()) return -1;
+        std::uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        for (std::size_t k = 1; k < len; ++k) {
+            auto cc = static_cast<unsigned char>(text[i + k]);
+            if ((cc & 0xC0) != 0x80) return -1;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+            return -1;
+        }
+        i += len;
+        ++count;
+    }
+    return count;
+}
+
+void Notifier::subscribe(const Client& client) {
+    std::lock_guard lock(mutex_);
+    subscribed_.insert(client.id());
+}
+
+void Notifier::unsubscribe(const Client& client) {
+    std::lock_guard lock(mutex_);
+    subscribed_.erase(client.id());
+}
+
+void Notifier::notify(const std::string& account_id, nlohmann::json body) {
+    body["type"] = "notification";
+    auto frame = std::make_shared<const std::string>(body.dump());
+    for (auto& c : clients_.for_account(account_id)) {
+        bool wants;
+        {
+            std::lock_guard lock(mutex_);
+            wants = subscribed_.contains(c->id());
+        }
+        if (wants) c->send(frame);
+    }
+}
+
+void Notifier::notify_all(nlohmann::json body) {
+    body["type"] = "notification";
+    auto frame = std::make_shared<const std::string>(body.dump());
+    for (auto& c : clients_.all()) {
+        bool wants;
+        {
+            std::lock_guard lock(mutex_);
+            wants = subscribed_.contains(c->id());
+        }
+        if (wants) c->send(frame);
+    }
+}
+
+ChatService::ChatService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
+                         RoomHub& hub, Notifier& notifier)
+    : settings_(settings), rooms_(rooms), accounts_(accounts), hub_(hub), notifier_(notifier) {}
+
+namespace {
+SendOutcome refuse(unsigned status, std::string code, std::string error) {
+    SendOutcome o;
+    o.status = status;
+    o.code = std::move(code);
+    o.error = std::move(error);
+    return o;
+}
+}  // namespace
+
+awaitable<SendOutcome> ChatService::send(std::string account_id, std::string room_id,
+                                         nlohmann::json body) {
+    auto room = rooms_.room(room_id);
+    auto member = rooms_.member(room_id, account_id);
+    if (!room || !member) co_return refuse(404, "not_found", "no such room");
+    if (member->role == "viewer") co_return refuse(403, "forbidden", "viewers cannot send messages");
+
+    auto text_it = body.find("text");
+    auto cmid_it = body.find("client_msg_id");
+    if (text_it == body.end() || !text_it->is_string()) {
+        co_return refuse(400, "bad_request", "text is a required string");
+    }
+    if (cmid_it == body.end() || !cmid_it->is_string() || cmid_it->get_ref<const std::string&>().empty() ||
+        cmid_it->get_ref<const std::string&>().size() > 64) {
+        co_return refuse(400, "bad_request", "client_msg_id is a required string of 1 to 64 bytes");
+    }
+    const std::string& text = text_it->get_ref<const std::string&>();
+    long chars = utf8_code_points(text);
+    if (chars < 0) co_return refuse(400, "bad_request", "text is not valid UTF-8");
+    if (chars == 0) co_return refuse(400, "bad_request", "text is empty");
+    if (chars > settings_.message_max_chars) {
+        co_return refuse(413, "too_large",
+                         "text is longer than " + std::to_string(settings_.message_max_chars) + " characters");
+    }
+
+    Message m;
+    m.room_id = room_id;
+    m.sender_id = account_id;
+    m.client_msg_id = cmid_it->get<std::string>();
+    m.text = text;
+    m.sent_at = now_ms();
+
+    auto sig_it = body.find("signature");
+    bool has_sig = sig_it != body.end() && !sig_it->is_null();
+    if (room->require_signatures || has_sig) {
+        if (!has_sig || !sig_it->is_string()) {
+            co_return refuse(400, "invalid_signature", "this room requires a signature on every message");
+        }
+        auto sig = base64_decode(sig_it->get<std::string>());
+        if (!sig || sig->size() != kEd25519SignatureSize) {
+            co_return refuse(400, "invalid_signature", "signature must be 64 bytes in base64");
+        }
+        if (member->public_key.empty()) {
+            co_return refuse(400, "invalid_signature", "no public key registered for you in this room");
+        }
+        if (!ed25519_verify(member->public_key, canonical_message_bytes(room_id, account_id, m.client_msg_id, text),
+                            *sig)) {
+            spdlog::info("room {}: message from {} refused: invalid signature", room_id, account_id);
+            co_return refuse(400, "invalid_signature", "the signature does not match the message");
+        }
+        m.signature = *sig;
+    }
+
+    auto stored = co_await rooms_.append(m);
+    if (!stored) {
+        if (stored.error().code == DbErrc::constraint) co_return refuse(404, "not_found", "no such room");
+        if (stored.error().code == DbErrc::unavailable || stored.error().code == DbErrc::busy) {
+            co_return refuse(503, "unavailable", "the server is busy; resend with the same client_msg_id");
+        }
+        spdlog::error("room {}: storing a message failed: {}", room_id, stored.error().message);
+        co_return refuse(500, "internal", "the message was not stored");
+    }
+    SendOutcome out;
+    out.ok = true;
+    out.message = stored->message;
+    out.duplicate = stored->duplicate;
+    if (!out.duplicate) {
+        hub_.message_committed(out.message);
+        notify_mentions(out.message);
+    }
+    co_return out;
+}
+
+void ChatService::notify_mentions(const Message& m) {
+    if (m.text.find('@') == std::string::npos) return;
+    for (const auto& member : rooms_.members(m.room_id)) {
+        if (member.account_id == m.sender_id) continue;
+        auto account = accounts_.account_by_id(member.account_id);
+        if (!account) continue;
+        std::string needle = "@" + account->username;
+        auto pos = m.text.find(needle);
+        if (pos == std::string::npos) continue;
+        char after = pos + needle.size() < m.text.size() ? m.text[pos + needle.size()] : ' ';
+        if (std::isalnum(static_cast<unsigned char>(after)) || after == '_') continue;
+        notifier_.notify(member.account_id, {{"kind", "mention"},
+                                             {"room_id", m.room_id},
+                                             {"seq", m.seq},
+                                             {"from", m.sender_id}});
+    }
+}
+
+}  // namespace parley

@@ -1,0 +1,405 @@
+#include "server/features/room_hub.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+
+namespace parley {
+
+namespace {
+
+const char* topic_field(RoomTopic t) {
+    switch (t) {
+        case RoomTopic::chat: return "chat";
+        case RoomTopic::doc: return "doc";
+        case RoomTopic::presence: return "presence";
+        case RoomTopic::typing: return "typing";
+    }
+    return "chat";
+}
+
+std::shared_ptr<const std::string> serialize(const nlohmann::json& frame) {
+    return std::make_shared<const std::string>(
+        frame.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// Document versions start at the load time in milliseconds, so a version held from before a
+// restart never matches a version of the new process: such a client gets the whole document.
+std::int64_t version_base() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, RoomTopic>> parse_room_topic(const std::string& topic) {
+    if (!topic.starts_with("room:")) return std::nullopt;
+    auto second = topic.find(':', 5);
+    if (second == std::string::npos || second == 5) return std::nullopt;
+    std::string id = topic.substr(5, second - 5);
+    std::string field = topic.substr(second + 1);
+    if (field == "chat") return std::pair{id, RoomTopic::chat};
+    if (field == "doc") return std::pair{id, RoomTopic::doc};
+    if (field == "presence") return std::pair{id, RoomTopic::presence};
+    if (field == "typing") return std::pair{id, RoomTopic::typing};
+    return std::nullopt;
+}
+
+std::string room_topic_name(const std::string& room_id, RoomTopic topic) {
+    return "room:" + room_id + ":" + topic_field(topic);
+}
+
+nlohmann::json message_json(const Message& m) {
+    nlohmann::json j{{"room_id", m.room_id},     {"seq", m.seq},   {"sender_id", m.sender_id},
+                     {"client_msg_id", m.client_msg_id}, {"text", m.text}, {"sent_at", m.sent_at}};
+    if (!m.signature.empty()) j["signature"] = base64_encode(m.signature);
+    return j;
+}
+
+RoomHub::RoomHub(net::any_io_executor executor, const ChatSettings& settings, RoomStore& rooms,
+                 AccountStore& accounts, ClientRegistry& clients)
+    : executor_(std::move(executor)),
+      settings_(settings),
+      rooms_(rooms),
+      accounts_(accounts),
+      clients_(clients) {}
+
+std::shared_ptr<RoomHub::Live> RoomHub::live(const std::string& room_id) {
+    std::lock_guard lock(table_mutex_);
+    auto& slot = live_[room_id];
+    if (!slot) slot = std::make_shared<Live>();
+    return slot;
+}
+
+std::shared_ptr<RoomHub::Live> RoomHub::find_live(const std::string& room_id) const {
+    std::lock_guard lock(table_mutex_);
+    auto it = live_.find(room_id);
+    return it == live_.end() ? nullptr : it->second;
+}
+
+nlohmann::json RoomHub::build_document(const std::string& room_id) {
+    auto room = rooms_.room(room_id);
+    if (!room) return nlohmann::json();
+    nlohmann::json members = nlohmann::json::object();
+    for (const auto& m : rooms_.members(room_id)) {
+        auto account = accounts_.account_by_id(m.account_id);
+        members[m.account_id] = {{"display_name", m.display_name},
+                                 {"role", m.role},
+                                 {"username", account ? account->username : ""},
+                                 {"public_key", m.public_key.empty() ? nlohmann::json()
+                                                                     : nlohmann::json(base64_encode(m.public_key))}};
+    }
+    bool complete = false;
+    nlohmann::json messages = nlohmann::json::array();
+    for (const auto& m : rooms_.recent_after(room_id, 0, complete)) messages.push_back(message_json(m));
+    return {{"id", room->id},
+            {"kind", room->kind},
+            {"title", room->title},
+            {"require_signatures", room->require_signatures},
+            {"created_by", room->created_by},
+            {"created_at", room->created_at},
+            {"last_seq", room->last_seq},
+            {"members", members},
+            {"messages", messages}};
+}
+
+void RoomHub::ensure_loaded(const std::string& room_id, Live& l) {
+    if (l.loaded) return;
+    l.doc = build_document(room_id);
+    l.version = version_base();
+    auto room = rooms_.room(room_id);
+    l.next_release = (room ? room->last_seq : 0) + 1;
+    l.loaded = true;
+}
+
+void RoomHub::send_to(Live& l, RoomTopic topic, const std::shared_ptr<const std::string>& frame,
+                      std::uint64_t except) {
+    for (auto& [id, sub] : l.subscribers) {
+        if (id == except || !sub.topics.contains(topic)) continue;
+        if (auto c = sub.client.lock()) c->send(frame);
+    }
+}
+
+void RoomHub::apply_ops(const std::string& room_id, Live& l, nlohmann::json ops) {
+    if (ops.empty()) return;
+    l.doc = l.doc.patch(ops);
+    ++l.version;
+    nlohmann::json frame{{"type", "patch"},
+                         {"topic", room_topic_name(room_id, RoomTopic::doc)},
+                         {"version", l.version},
+                         {"ops", ops}};
+    l.history.emplace_back(l.version, std::move(ops));
+    while (l.history.size() > static_cast<std::size_t>(settings_.doc_history)) l.history.pop_front();
+    send_to(l, RoomTopic::doc, serialize(frame));
+}
+
+void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
+                        RoomTopic topic, std::optional<std::int64_t> version) {
+    auto l = live(room_id);
+    {
+        std::lock_guard lock(table_mutex_);
+        rooms_of_client_[client->id()].insert(room_id);
+    }
+    bool new_subscriber = false;
+    {
+        std::lock_guard lock(l->mutex);
+        ensure_loaded(room_id, *l);
+        auto& sub = l->subscribers[client->id()];
+        new_subscriber = sub.topics.empty();
+        sub.client = client;
+        sub.account_id = client->account_id();
+        sub.topics.insert(topic);
+        if (topic == RoomTopic::doc) {
+            std::string name = room_topic_name(room_id, RoomTopic::doc);
+            bool resumed = false;
+            if (version && *version == l->version) {
+                resumed = true;  // up to date: nothing to send
+            } else if (version && !l->history.empty() && *version >= l->history.front().first - 1 &&
+                       *version < l->version) {
+                for (const auto& [v, ops] : l->history) {
+                    if (v <= *version) continue;
+                    client->send_json({{"type", "patch"}, {"topic", name}, {"version", v}, {"ops", ops}});
+                }
+                resumed = true;
+            }
+            if (!resumed) {
+                nlohmann::json ops = nlohmann::json::array();
+                ops.push_back({{"op", "replace"}, {"path", ""}, {"value", l->doc}});
+                client->send_json({{"type", "patch"}, {"topic", name}, {"version", l->version}, {"ops", ops}});
+            }
+        }
+        if (topic == RoomTopic::presence) {
+            std::set<std::string> online;
+            for (const auto& [id, s] : l->subscribers) online.insert(s.account_id);
+            client->send_json({{"type", "presence"},
+                               {"room_id", room_id},
+                               {"online", std::vector<std::string>(online.begin(), online.end())}});
+        }
+    }
+    if (new_subscriber) schedule_presence(room_id, l);
+}
+
+void RoomHub::unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic) {
+    auto l = find_live(room_id);
+    if (!l) return;
+    bool gone = false;
+    {
+        std::lock_guard lock(l->mutex);
+        auto it = l->subscribers.find(client.id());
+        if (it == l->subscribers.end()) return;
+        it->second.topics.erase(topic);
+        if (it->second.topics.empty()) {
+            l->subscribers.erase(it);
+            gone = true;
+        }
+    }
+    if (gone) {
+        {
+            std::lock_guard lock(table_mutex_);
+            if (auto r = rooms_of_client_.find(client.id()); r != rooms_of_client_.end()) {
+                r->second.erase(room_id);
+            }
+        }
+        schedule_presence(room_id, l);
+    }
+}
+
+void RoomHub::drop_client(const Client& client) {
+    std::set<std::string> rooms;
+    {
+        std::lock_guard lock(table_mutex_);
+        auto it = rooms_of_client_.find(client.id());
+        if (it == rooms_of_client_.end()) return;
+        rooms = std::move(it->second);
+        rooms_of_client_.erase(it);
+    }
+    for (const auto& room_id : rooms) {
+        auto l = find_live(room_id);
+        if (!l) continue;
+        {
+            std::lock_guard lock(l->mutex);
+            l->subscribers.erase(client.id());
+        }
+        schedule_presence(room_id, l);
+    }
+}
+
+void RoomHub::message_committed(const Message& message) {
+    auto l = live(message.room_id);
+    std::lock_guard lock(l->mutex);
+    if (!l->loaded) {
+        // Not loaded yet: the release point is the store's last released seq.
+        auto room = rooms_.room(message.room_id);
+        l->next_release = (room ? room->last_seq : 0) + 1;
+    }
+    if (message.seq < l->next_release) return;  // already part of the released prefix
+    l->pending.emplace(message.seq, message);
+    while (!l->pending.empty() && l->pending.begin()->first == l->next_release) {
+        Message m = std::move(l->pending.begin()->second);
+        l->pending.erase(l->pending.begin());
+        ++l->next_release;
+        rooms_.remember(m);
+        nlohmann::json mj = message_json(m);
+        nlohmann::json frame = mj;
+        frame["type"] = "message";
+        send_to(*l, RoomTopic::chat, serialize(frame));
+        if (l->loaded) {
+            nlohmann::json ops = nlohmann::json::array();
+            ops.push_back({{"op", "add"}, {"path", "/messages/-"}, {"value", mj}});
+            std::size_t count = l->doc["messages"].size() + 1;
+            for (; count > static_cast<std::size_t>(settings_.recent_messages); --count) {
+                ops.push_back({{"op", "remove"}, {"path", "/messages/0"}});
+            }
+            ops.push_back({{"op", "replace"}, {"path", "/last_seq"}, {"value", m.seq}});
+            apply_ops(m.room_id, *l, std::move(ops));
+        }
+    }
+}
+
+void RoomHub::room_changed(const std::string& room_id) {
+    auto l = find_live(room_id);
+    if (!l) return;
+    std::lock_guard lock(l->mutex);
+    if (!l->loaded) return;
+    nlohmann::json fresh = build_document(room_id);
+    // Messages are maintained by message_committed; compare everything else.
+    fresh["messages"] = l->doc["messages"];
+    fresh["last_seq"] = l->doc["last_seq"];
+    apply_ops(room_id, *l, nlohmann::json::diff(l->doc, fresh));
+}
+
+void RoomHub::room_deleted(const std::string& room_id) {
+    std::shared_ptr<Live> l;
+    {
+        std::lock_guard lock(table_mutex_);
+        auto it = live_.find(room_id);
+        if (it == live_.end()) return;
+        l = it->second;
+        live_.erase(it);
+    }
+    std::lock_guard lock(l->mutex);
+    auto frame = serialize({{"type", "room_deleted"}, {"room_id", room_id}});
+    for (auto& [id, sub] : l->subscribers) {
+        if (auto c = sub.client.lock()) c->send(frame);
+    }
+    l->subscribers.clear();
+}
+
+void RoomHub::member_removed(const std::string& room_id, const std::string& account_id) {
+    auto l = find_live(room_id);
+    if (!l) return;
+    {
+        std::lock_guard lock(l->mutex);
+        auto frame = serialize({{"type", "removed"}, {"room_id", room_id}});
+        for (auto it = l->subscribers.begin(); it != l->subscribers.end();) {
+            if (it->second.account_id == account_id) {
+                if (auto c = it->second.client.lock()) c->send(frame);
+                it = l->subscribers.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    schedule_presence(room_id, l);
+}
+
+void RoomHub::typing(const Client& client, const std::string& room_id) {
+    auto l = live(room_id);
+    std::lock_guard lock(l->mutex);
+    auto now = std::chrono::steady_clock::now();
+    auto& last = l->last_typing[client.account_id()];
+    if (now - last < std::chrono::milliseconds(settings_.typing_interval_ms)) return;
+    last = now;
+    send_to(*l, RoomTopic::typing,
+            serialize({{"type", "typing"}, {"room_id", room_id}, {"account_id", client.account_id()}}),
+            client.id());
+}
+
+void RoomHub::send_to_role(const std::string& room_id, const std::string& role,
+                           const nlohmann::json& frame) {
+    auto data = serialize(frame);
+    for (const auto& m : rooms_.members(room_id)) {
+        if (m.role != role) continue;
+        for (auto& c : clients_.for_account(m.account_id)) c->send(data);
+    }
+}
+
+void RoomHub::broadcast(const std::string& room_id, const nlohmann::json& frame) {
+    auto l = find_live(room_id);
+    if (!l) return;
+    auto data = serialize(frame);
+    std::lock_guard lock(l->mutex);
+    for (auto& [id, sub] : l->subscribers) {
+        if (auto c = sub.client.lock()) c->send(data);
+    }
+}
+
+std::vector<std::string> RoomHub::online(const std::string& room_id) const {
+    auto l = find_live(room_id);
+    if (!l) return {};
+    std::lock_guard lock(l->mutex);
+    std::set<std::string> accounts;
+    for (const auto& [id, sub] : l->subscribers) accounts.insert(sub.account_id);
+    return {accounts.begin(), accounts.end()};
+}
+
+bool RoomHub::has_subscribers(const std::string& room_id) const { return subscriber_count(room_id) > 0; }
+
+std::size_t RoomHub::subscriber_count(const std::string& room_id) const {
+    auto l = find_live(room_id);
+    if (!l) return 0;
+    std::lock_guard lock(l->mutex);
+    return l->subscribers.size();
+}
+
+std::map<std::string, std::size_t> RoomHub::subscriber_counts() const {
+    std::vector<std::pair<std::string, std::shared_ptr<Live>>> all;
+    {
+        std::lock_guard lock(table_mutex_);
+        all.assign(live_.begin(), live_.end());
+    }
+    std::map<std::string, std::size_t> out;
+    for (auto& [id, l] : all) {
+        std::lock_guard lock(l->mutex);
+        if (!l->subscribers.empty()) out[id] = l->subscribers.size();
+    }
+    return out;
+}
+
+std::pair<nlohmann::json, std::int64_t> RoomHub::document(const std::string& room_id) {
+    auto l = live(room_id);
+    std::lock_guard lock(l->mutex);
+    ensure_loaded(room_id, *l);
+    return {l->doc, l->version};
+}
+
+void RoomHub::schedule_presence(const std::string& room_id, const std::shared_ptr<Live>& l) {
+    {
+        std::lock_guard lock(l->mutex);
+        if (l->presence_scheduled) return;
+        l->presence_scheduled = true;
+    }
+    auto timer = std::make_shared<net::steady_timer>(executor_,
+                                                     std::chrono::milliseconds(settings_.presence_interval_ms));
+    timer->async_wait([this, room_id, l, timer](const boost::system::error_code& ec) {
+        if (ec) return;
+        send_presence(room_id, l);
+    });
+}
+
+void RoomHub::send_presence(const std::string& room_id, const std::shared_ptr<Live>& l) {
+    std::lock_guard lock(l->mutex);
+    l->presence_scheduled = false;
+    std::set<std::string> accounts;
+    for (const auto& [id, sub] : l->subscribers) accounts.insert(sub.account_id);
+    std::vector<std::string> online(accounts.begin(), accounts.end());
+    if (online == l->last_presence) return;
+    l->last_presence = online;
+    send_to(*l, RoomTopic::presence,
+            serialize({{"type", "presence"}, {"room_id", room_id}, {"online", online}}));
+}
+
+}  // namespace parley

@@ -1,0 +1,120 @@
+// RoomHub: the live side of rooms — who is subscribed to which topic, the room document and
+// its versions, ordered fan-out of committed messages, presence and typing.
+//
+// Topics (api.md): room:{id}:chat (message frames), room:{id}:doc (patch frames: the first is a
+// whole-document replace, then RFC 6902 ops, each with the new version), room:{id}:presence,
+// room:{id}:typing. Committed messages may complete out of order on different threads;
+// message_committed() holds each until every lower sequence number has been released, so every
+// subscriber receives the same order. Each frame is serialized once and shared by all
+// recipients. A document keeps its last chat.doc_history versions of ops: a client resuming
+// from a version in that window gets exactly the missed patches, an older one the whole
+// document. Presence changes are coalesced per room over chat.presence_interval_ms.
+// Owned by the server app; thread-safe (a mutex per room, one for the room table).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "server/data/account_store.hpp"
+#include "server/data/room_store.hpp"
+#include "server/features/client_registry.hpp"
+#include "server/server_config.hpp"
+
+namespace parley {
+
+enum class RoomTopic { chat, doc, presence, typing };
+
+// Parses "room:{id}:{field}"; nullopt when it is not a room topic.
+std::optional<std::pair<std::string, RoomTopic>> parse_room_topic(const std::string& topic);
+std::string room_topic_name(const std::string& room_id, RoomTopic topic);
+
+nlohmann::json message_json(const Message& m);
+
+class RoomHub {
+public:
+    RoomHub(net::any_io_executor executor, const ChatSettings& settings, RoomStore& rooms,
+            AccountStore& accounts, ClientRegistry& clients);
+
+    // Subscribes; for doc topics sends the document (or the patches since `version`).
+    void subscribe(const std::shared_ptr<Client>& client, const std::string& room_id, RoomTopic topic,
+                   std::optional<std::int64_t> version);
+    void unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic);
+    // Everything of a closing socket.
+    void drop_client(const Client& client);
+
+    // A message is committed: deliver it (in sequence order) and patch the document.
+    void message_committed(const Message& message);
+    // Members or title changed in the store: diff the document and broadcast the patch.
+    void room_changed(const std::string& room_id);
+    // The room is gone: tell subscribers and forget it.
+    void room_deleted(const std::string& room_id);
+    // A member left: their sockets stop receiving the room.
+    void member_removed(const std::string& room_id, const std::string& account_id);
+
+    void typing(const Client& client, const std::string& room_id);
+    // Sends `frame` to every socket of the room's members that have `role`, subscribed or not.
+    void send_to_role(const std::string& room_id, const std::string& role, const nlohmann::json& frame);
+    // Sends to every socket subscribed to any topic of the room.
+    void broadcast(const std::string& room_id, const nlohmann::json& frame);
+
+    // Accounts with a socket subscribed to the room (presence).
+    std::vector<std::string> online(const std::string& room_id) const;
+    // Whether any socket is subscribed to any topic of the room.
+    bool has_subscribers(const std::string& room_id) const;
+    std::size_t subscriber_count(const std::string& room_id) const;
+    std::map<std::string, std::size_t> subscriber_counts() const;
+
+    // The current document and its version (for GET /rooms/{id}).
+    std::pair<nlohmann::json, std::int64_t> document(const std::string& room_id);
+
+private:
+    struct Subscriber {
+        std::weak_ptr<Client> client;
+        std::string account_id;
+        std::set<RoomTopic> topics;
+    };
+    struct Live {
+        std::mutex mutex;
+        bool loaded = false;
+        nlohmann::json doc;
+        std::int64_t version = 0;
+        std::deque<std::pair<std::int64_t, nlohmann::json>> history;  // (version, ops)
+        std::int64_t next_release = 0;                                // next seq to deliver
+        std::map<std::int64_t, Message> pending;                      // committed, held back
+        std::unordered_map<std::uint64_t, Subscriber> subscribers;
+        std::map<std::string, std::chrono::steady_clock::time_point> last_typing;
+        bool presence_scheduled = false;
+        std::vector<std::string> last_presence;
+    };
+
+    std::shared_ptr<Live> live(const std::string& room_id);
+    std::shared_ptr<Live> find_live(const std::string& room_id) const;
+    void ensure_loaded(const std::string& room_id, Live& l);  // under l.mutex
+    nlohmann::json build_document(const std::string& room_id);
+    void apply_ops(const std::string& room_id, Live& l, nlohmann::json ops);  // under l.mutex
+    void send_to(Live& l, RoomTopic topic, const std::shared_ptr<const std::string>& frame,
+                 std::uint64_t except = 0);
+    void schedule_presence(const std::string& room_id, const std::shared_ptr<Live>& l);
+    void send_presence(const std::string& room_id, const std::shared_ptr<Live>& l);
+
+    net::any_io_executor executor_;
+    const ChatSettings& settings_;
+    RoomStore& rooms_;
+    AccountStore& accounts_;
+    ClientRegistry& clients_;
+    mutable std::mutex table_mutex_;
+    std::unordered_map<std::string, std::shared_ptr<Live>> live_;
+    std::unordered_map<std::uint64_t, std::set<std::string>> rooms_of_client_;
+};
+
+}  // namespace parley
