@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <sstream>
 
 #include "common/file_util.hpp"
 

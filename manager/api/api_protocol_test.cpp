@@ -1,0 +1,93 @@
+// The manager API's request parsing and answer shapes, and the API key ring.
+#include "manager/api/api_protocol.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "common/crypto.hpp"
+#include "manager/api/api_keys.hpp"
+
+namespace parley {
+
+namespace {
+
+std::optional<ApiRequest> parse(const std::string& text, ApiError& error, json& id) {
+    return parse_request(text, error, id);
+}
+
+}  // namespace
+
+TEST_CASE("parse_request accepts well-formed requests", "[manager][protocol]") {
+    ApiError error;
+    json id;
+    auto r = parse(R"({"id": 3, "method": "ping"})", error, id);
+    REQUIRE(r);
+    CHECK(r->id == 3);
+    CHECK(r->method == "ping");
+    CHECK(r->params == json::object());
+    r = parse(R"({"id": "a-1", "method": "schedule.add", "params": {"at": 5}})", error, id);
+    REQUIRE(r);
+    CHECK(r->id == "a-1");
+    CHECK(r->params["at"] == 5);
+    CHECK(parse(R"({"id": 1, "method": "ping", "params": null})", error, id));
+}
+
+TEST_CASE("parse_request refuses malformed requests, keeping the id when it can",
+          "[manager][protocol]") {
+    ApiError error;
+    json id;
+    CHECK_FALSE(parse("{nope", error, id));
+    CHECK(error.code == ApiErrorCode::bad_request);
+    CHECK(id.is_null());
+    CHECK_FALSE(parse("[1,2]", error, id));
+    CHECK_FALSE(parse(R"({"method": "ping"})", error, id));
+    CHECK_FALSE(parse(R"({"id": 1.5, "method": "ping"})", error, id));
+    CHECK_FALSE(parse(R"({"id": "", "method": "ping"})", error, id));
+    CHECK_FALSE(
+        parse(R"({"id": ")" + std::string(129, 'x') + R"(", "method": "ping"})", error, id));
+    CHECK_FALSE(parse(R"({"id": {"a": 1}, "method": "ping"})", error, id));
+    CHECK_FALSE(parse(R"({"id": 9, "method": ""})", error, id));
+    CHECK(id == 9);
+    CHECK_FALSE(parse(R"({"id": 9, "method": "ping", "params": [1]})", error, id));
+    CHECK(id == 9);
+    CHECK_THAT(error.message, Catch::Contains("params"));
+}
+
+TEST_CASE("answers have the documented shape", "[manager][protocol]") {
+    CHECK(make_ok(4, {{"x", 1}}) == json{{"id", 4}, {"ok", true}, {"result", {{"x", 1}}}});
+    CHECK(make_error("a", ApiErrorCode::rate_limited, "wait") ==
+          json{{"id", "a"},
+               {"ok", false},
+               {"error", {{"code", "rate_limited"}, {"message", "wait"}}}});
+    json with_details =
+        make_error(nullptr, ApiError{ApiErrorCode::failed, "m", {{"result", "failed"}}});
+    CHECK(with_details["error"]["details"]["result"] == "failed");
+    CHECK(with_details["id"].is_null());
+    for (auto code : {ApiErrorCode::bad_request, ApiErrorCode::unauthorized,
+                      ApiErrorCode::forbidden, ApiErrorCode::not_found, ApiErrorCode::rate_limited,
+                      ApiErrorCode::unavailable, ApiErrorCode::failed, ApiErrorCode::internal}) {
+        CHECK(std::string(api_error_code_name(code)).find('_') != 0);
+    }
+    // Invalid UTF-8 from a journal line does not throw.
+    CHECK(serialize(json{{"m", std::string("a\xff")}}) == "{\"m\":\"a\xEF\xBF\xBD\"}");
+    CHECK(id_for_log(nullptr) == "-");
+    CHECK(id_for_log("x") == "\"x\"");
+}
+
+TEST_CASE("ApiKeyRing matches keys by their SHA-256", "[manager][protocol]") {
+    ApiKeyRing ring(
+        {{"server", sha256_hex("key-one"), "admin"}, {"monitor", sha256_hex("key-two"), "read"}});
+    auto one = ring.authenticate("key-one");
+    REQUIRE(one);
+    CHECK(one->name == "server");
+    CHECK(one->access == ApiAccess::admin);
+    auto two = ring.authenticate("key-two");
+    REQUIRE(two);
+    CHECK(two->access == ApiAccess::read);
+    CHECK_FALSE(ring.authenticate("key-three"));
+    CHECK_FALSE(ring.authenticate(""));
+    CHECK_FALSE(ring.authenticate(sha256_hex("key-one")));  // the hash is not the key
+    CHECK(ApiKeyRing({}).empty());
+    CHECK_FALSE(ApiKeyRing({}).authenticate("anything"));
+}
+
+}  // namespace parley
