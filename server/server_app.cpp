@@ -137,25 +137,34 @@ int run_server(const ServerConfig& config) {
 
     int threads = resolve_thread_count(config.threads);
     ServiceLoop loop(threads);
-    HttpServer http(loop.context(), config, router);
+    // TLS material is loaded before anything listens: a bad file stops start-up here.
+    std::unique_ptr<net::ssl::context> tls;
+    if (config.tls.enabled) {
+        std::string tls_error;
+        tls = load_tls_context(config.tls, tls_error);
+        if (!tls) {
+            spdlog::critical("{}", tls_error);
+            return 1;
+        }
+    }
+    HttpServer http(loop.context(), config, router, tls.get());
     http.set_request_observer([&](const std::string& route, unsigned status, double seconds) {
         http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
         http_latency.with({{"route", route}}).observe(seconds);
     });
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
-    http.set_upgrade_handler([&](tcp::socket socket, HttpRequest req) {
+    http.set_upgrade_handler([&](UpgradedStream stream, HttpRequest req) {
         std::string_view target = req.target();
         std::size_t q = target.find('?');
         RequestContext ctx{req, {}, q == std::string_view::npos ? "" : std::string(target.substr(q + 1)), ""};
         auto auth = authenticate(api, ctx, false, true);
         if (!auth.caller) {
-            WsConnection::reject(std::move(socket), std::move(req), close_code::policy_violation,
+            WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
                                  "missing, invalid or expired access token", config.websocket);
             return;
         }
-        auto conn = std::make_shared<WsConnection>(std::move(socket), auth.caller->account.id,
-                                                   auth.caller->session.id, ws_context);
-        conn->start(std::move(req));
+        WsConnection::start(std::move(stream), std::move(req), auth.caller->account.id,
+                            auth.caller->session.id, ws_context);
     });
 
     if (auto ec = http.listen()) {

@@ -3,19 +3,51 @@
 #include <array>
 #include <chrono>
 #include <limits>
+#include <type_traits>
 
 #include <spdlog/spdlog.h>
 
 namespace parley {
 
+namespace {
+template <class Stream>
+inline constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
+}  // namespace
+
 struct HttpServer::Connection {
-    explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-    beast::tcp_stream stream;
-    bool idle = true;  // waiting for the first byte of a request; touched on the strand only
+    Connection(net::any_io_executor strand, std::uint64_t id)
+        : executor(std::move(strand)), id(id) {}
+    virtual ~Connection() = default;
+    // Cancels the pending read of a connection that waits for a request (graceful stop).
+    // On the strand only, and only while `idle`: a handed-over TLS stream is empty.
+    virtual void cancel_read() = 0;
+
+    // Kept apart from the stream because a TLS stream moved to a WebSocket has no executor.
+    const net::any_io_executor executor;
+    const std::uint64_t id;
+    // Waiting for the first byte of a request (or for the TLS handshake); on the strand only.
+    bool idle = true;
 };
 
-HttpServer::HttpServer(net::io_context& context, const ServerConfig& config, const Router& router)
-    : context_(context), config_(config), router_(router), acceptor_(net::make_strand(context)) {}
+template <class Stream>
+struct HttpServer::StreamConnection final : HttpServer::Connection {
+    // The stream is built in place from the accepted socket (and the TLS context): a
+    // tcp_stream must never be moved.
+    template <class... Args>
+    StreamConnection(tcp::socket socket, std::uint64_t id, Args&... args)
+        : Connection(socket.get_executor(), id), stream(std::move(socket), args...) {}
+    void cancel_read() override { beast::get_lowest_layer(stream).cancel(); }
+
+    Stream stream;
+};
+
+HttpServer::HttpServer(net::io_context& context, const ServerConfig& config, const Router& router,
+                       net::ssl::context* tls)
+    : context_(context),
+      config_(config),
+      router_(router),
+      tls_(tls),
+      acceptor_(net::make_strand(context)) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -64,8 +96,8 @@ void HttpServer::stop(std::function<void()> drained) {
         drained_ = std::move(drained);
     }
     for (auto& conn : conns) {
-        net::post(conn->stream.get_executor(), [conn] {
-            if (conn->idle) conn->stream.cancel();
+        net::post(conn->executor, [conn] {
+            if (conn->idle) conn->cancel_read();
         });
     }
 }
@@ -83,24 +115,32 @@ awaitable<void> HttpServer::accept_loop() {
             co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
             continue;
         }
-        auto conn = std::make_shared<Connection>(std::move(socket));
-        {
-            std::lock_guard lock(mutex_);
-            connections_.insert(conn);
+        std::uint64_t id = next_id_++;
+        if (tls_) {
+            launch(std::make_shared<StreamConnection<TlsStream>>(std::move(socket), id, *tls_));
+        } else {
+            launch(std::make_shared<StreamConnection<beast::tcp_stream>>(std::move(socket), id));
         }
-        ++open_;
-        auto executor = conn->stream.get_executor();
-        net::co_spawn(executor, serve(conn), [this, conn](std::exception_ptr e) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    spdlog::error("http connection failed: {}", ex.what());
-                }
-            }
-            connection_ended(conn);
-        });
     }
+}
+
+template <class Stream>
+void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
+    {
+        std::lock_guard lock(mutex_);
+        connections_.insert(conn);
+    }
+    ++open_;
+    net::co_spawn(conn->executor, serve(conn), [this, conn](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error("http {}: connection failed: {}", conn->id, ex.what());
+            }
+        }
+        connection_ended(conn);
+    });
 }
 
 void HttpServer::connection_ended(const std::shared_ptr<Connection>& conn) {
@@ -117,25 +157,61 @@ void HttpServer::connection_ended(const std::shared_ptr<Connection>& conn) {
 namespace {
 
 // Sends `res` with the write deadline; returns false when the connection is unusable.
-awaitable<bool> send(beast::tcp_stream& stream, HttpResponse& res, int timeout_ms) {
+template <class Stream>
+awaitable<bool> send(Stream& stream, HttpResponse& res, int timeout_ms) {
     boost::system::error_code ec;
-    stream.expires_after(std::chrono::milliseconds(timeout_ms));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::milliseconds(timeout_ms));
     co_await http::async_write(stream, res, net::redirect_error(use_awaitable, ec));
     co_return !ec;
 }
 
+// A TLS-level failure after the handshake: a peer that left without close_notify, or a broken
+// record. Nothing can be answered over such a session. (Never true on a plain stream.)
+bool tls_broken(const boost::system::error_code& ec) {
+    return ec == net::ssl::error::stream_truncated ||
+           ec.category() == net::error::get_ssl_category();
+}
+
+// Lingering close: stop sending, then drain what the client still sends for a moment, so
+// that an error response is not destroyed by a reset caused by unread request bytes.
+awaitable<void> linger(beast::tcp_stream& stream) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    std::array<char, 8192> scratch;
+    std::size_t drained = 0;
+    stream.expires_after(std::chrono::seconds(1));
+    while (!ec && drained < 1024 * 1024) {
+        std::size_t n = co_await stream.async_read_some(net::buffer(scratch),
+                                                        net::redirect_error(use_awaitable, ec));
+        drained += n;
+    }
+}
+
+// The TLS form: send close_notify and wait (1 s at most) for the peer's. OpenSSL 3 ends that
+// wait with an error when application data arrives first ("application data after close
+// notify": typically the body of a request refused by its header), so then the rest is drained
+// below TLS, as on a plain connection; the close_notify has gone out by then.
+awaitable<void> linger(TlsStream& stream) {
+    boost::system::error_code ec;
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(net::redirect_error(use_awaitable, ec));
+    if (ec && ec != beast::error::timeout) co_await linger(beast::get_lowest_layer(stream));
+}
+
 }  // namespace
 
-awaitable<bool> HttpServer::finish(beast::tcp_stream& stream, HttpResponse& res,
+template <class Stream>
+awaitable<bool> HttpServer::finish(Stream& stream, HttpResponse& res,
                                    std::chrono::steady_clock::time_point started,
                                    std::string_view route) {
     if (stopping_) res.keep_alive(false);
     bool ok = co_await send(stream, res, config_.http.write_timeout_ms);
     if (observer_) {
-        observer_(std::string(route), res.result_int(),
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        observer_(
+            std::string(route), res.result_int(),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
-    co_return ok && res.keep_alive();
+    co_return (ok && res.keep_alive());
 }
 
 namespace {
@@ -145,20 +221,36 @@ std::string_view route_label(const RouteMatch& match) {
 }
 }  // namespace
 
-awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
+template <class Stream>
+awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn) {
     auto& stream = conn->stream;
+    auto& transport = beast::get_lowest_layer(stream);  // the tcp_stream: deadlines, socket
     boost::system::error_code ec;
     std::string remote;
     {
-        auto ep = stream.socket().remote_endpoint(ec);
+        auto ep = transport.socket().remote_endpoint(ec);
         remote = ec ? "unknown" : ep.address().to_string();
     }
+    if constexpr (is_tls<Stream>) {
+        // The handshake is the client's first read: the same deadline as a request header, and
+        // a stop() while it runs cancels it like an idle read.
+        transport.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
+        co_await stream.async_handshake(net::ssl::stream_base::server,
+                                        net::redirect_error(use_awaitable, ec));
+        if (ec) {
+            spdlog::debug("http {}: TLS handshake with {} failed: {}", conn->id, remote,
+                          ec.message());
+            co_return;
+        }
+    }
     if (open_.load() > static_cast<std::size_t>(config_.http.max_connections)) {
+        // Over TLS the answer comes after the handshake: a refusal in clear text would read as
+        // garbage to the client.
         HttpResponse res = error_response(http::status::service_unavailable, "unavailable",
                                           "too many open connections; try again later");
         res.keep_alive(false);
         co_await send(stream, res, config_.http.write_timeout_ms);
-        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        transport.socket().shutdown(tcp::socket::shutdown_both, ec);
         co_return;
     }
 
@@ -174,14 +266,15 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
 
         // Between keep-alive requests the idle deadline applies; once bytes arrive, the read one.
         conn->idle = buffer.size() == 0;
-        stream.expires_after(std::chrono::milliseconds(
+        transport.expires_after(std::chrono::milliseconds(
             first || !conn->idle ? config_.http.read_timeout_ms : config_.http.idle_timeout_ms));
         first = false;
-        co_await http::async_read_header(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+        co_await http::async_read_header(stream, buffer, parser,
+                                         net::redirect_error(use_awaitable, ec));
         conn->idle = false;
         if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
             ec == beast::error::timeout || ec == net::error::connection_reset ||
-            ec == net::error::eof) {
+            ec == net::error::eof || tls_broken(ec)) {
             break;
         }
         auto started = std::chrono::steady_clock::now();
@@ -209,23 +302,26 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
                                                          : config_.http.body_limit_bytes);
         parser.body_limit(body_limit);
         if (auto length = parser.content_length(); length && *length > body_limit) {
-            HttpResponse res = error_response(http::status::payload_too_large, "too_large",
-                                              "request body is larger than the limit of this route");
+            HttpResponse res =
+                error_response(http::status::payload_too_large, "too_large",
+                               "request body is larger than the limit of this route");
             res.keep_alive(false);
             co_await finish(stream, res, started, route_label(match));
             break;
         }
 
-        stream.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
+        transport.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
         co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
         if (ec) {
             if (ec == http::error::body_limit) {
-                HttpResponse res = error_response(http::status::payload_too_large, "too_large",
-                                                  "request body is larger than the limit of this route");
+                HttpResponse res =
+                    error_response(http::status::payload_too_large, "too_large",
+                                   "request body is larger than the limit of this route");
                 res.keep_alive(false);
                 co_await finish(stream, res, started, route_label(match));
             } else if (ec != beast::error::timeout && ec != http::error::end_of_stream &&
-                       ec != net::error::operation_aborted && ec != net::error::eof) {
+                       ec != net::error::operation_aborted && ec != net::error::eof &&
+                       !tls_broken(ec)) {
                 HttpResponse res = error_response(http::status::bad_request, "bad_request",
                                                   "malformed HTTP request: " + ec.message());
                 res.keep_alive(false);
@@ -236,9 +332,16 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
 
         HttpRequest req = parser.release();
         if (upgrade && match.route) {
-            // The route decides (auth, topic); the socket leaves the HTTP server here.
-            stream.expires_never();
-            upgrade_(stream.release_socket(), std::move(req));
+            // The route decides (auth, topic); the connection leaves the HTTP server here.
+            // `idle` is false, so stop() no longer touches the (moved-from) TLS stream.
+            transport.expires_never();
+            if constexpr (is_tls<Stream>) {
+                upgrade_(UpgradedStream(std::in_place_type<TlsStream>, std::move(stream)),
+                         std::move(req));
+            } else {
+                upgrade_(UpgradedStream(std::in_place_type<tcp::socket>, stream.release_socket()),
+                         std::move(req));
+            }
             co_return;
         }
 
@@ -258,26 +361,16 @@ awaitable<void> HttpServer::serve(std::shared_ptr<Connection> conn) {
         res.keep_alive(res.keep_alive() && req.keep_alive());
         if (!co_await finish(stream, res, started, route_name)) break;
     }
-    // Lingering close: stop sending, then drain what the client still sends for a moment, so
-    // that an error response is not destroyed by a reset caused by unread request bytes.
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    std::array<char, 8192> scratch;
-    std::size_t drained = 0;
-    stream.expires_after(std::chrono::seconds(1));
-    while (!ec && drained < 1024 * 1024) {
-        std::size_t n = co_await stream.async_read_some(net::buffer(scratch),
-                                                        net::redirect_error(use_awaitable, ec));
-        drained += n;
-    }
+    co_await linger(stream);
 }
 
 awaitable<HttpResponse> HttpServer::dispatch(const HttpRequest& req, const RouteMatch& match,
                                              const std::string& remote) {
     std::string_view target = req.target();
     std::size_t q = target.find('?');
-    RequestContext ctx{req, match.params,
-                       q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1)),
-                       remote};
+    RequestContext ctx{
+        req, match.params,
+        q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1)), remote};
     try {
         co_return co_await match.route->handler(ctx);
     } catch (const std::exception& e) {

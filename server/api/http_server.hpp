@@ -1,13 +1,17 @@
-// HttpServer: the public HTTP/1.1 listener (Boost.Beast, C++20 coroutines).
+// HttpServer: the public HTTP/1.1 listener (Boost.Beast, C++20 coroutines), plain or TLS.
 //
-// One coroutine per connection on its own strand. Every read has a deadline (header and body:
+// One coroutine per connection on its own strand. With a TLS context every connection is
+// HTTPS/WSS only: the handshake comes first, under the read deadline (http.read_timeout_ms),
+// and a failed one is logged at debug and dropped. Every read has a deadline (header and body:
 // http.read_timeout_ms; between keep-alive requests: http.idle_timeout_ms), headers and bodies
 // are bounded (the body limit per route, checked from Content-Length before any body byte is
 // read), and every failure is answered with the JSON error of api.md or a close; a handler
 // that throws produces a 500, never a crash. WebSocket upgrades are handed to the upgrade
 // handler with the already-read request. stop() closes the listener, lets requests in flight
 // finish (their responses say Connection: close), closes idle connections and calls `drained`
-// once the last connection has ended. Created and started on the loop's thread; thread-safe.
+// once the last connection has ended. The per-connection code is one template over the stream
+// type (beast::tcp_stream or TlsStream), so both kinds behave alike by construction.
+// Created and started on the loop's thread; thread-safe.
 #pragma once
 
 #include <atomic>
@@ -18,25 +22,29 @@
 #include <set>
 
 #include "server/api/router.hpp"
+#include "server/api/tls_context.hpp"
 #include "server/server_config.hpp"
 
 namespace parley {
 
 class HttpServer {
-public:
-    // Takes a WebSocket upgrade request with its socket; the HttpServer forgets the connection.
-    // (A socket, not the tcp_stream: Boost 1.74's basic_stream cannot be destroyed once moved
-    // from, so streams are never moved.)
-    using UpgradeHandler = std::function<void(tcp::socket, HttpRequest)>;
+  public:
+    // Takes a WebSocket upgrade request with its connection; the HttpServer forgets it. A plain
+    // connection comes as its socket, not the tcp_stream (Boost 1.74's basic_stream cannot be
+    // destroyed once moved from, so tcp_streams are never moved); a TLS one as its TlsStream.
+    using UpgradeHandler = std::function<void(UpgradedStream, HttpRequest)>;
     // Called for each finished request (route name or "unmatched", status, seconds taken).
     using RequestObserver = std::function<void(const std::string&, unsigned, double)>;
 
-    HttpServer(net::io_context& context, const ServerConfig& config, const Router& router);
+    // `tls`: null for plain HTTP; otherwise every connection is TLS. It must outlive the server.
+    HttpServer(net::io_context& context, const ServerConfig& config, const Router& router,
+               net::ssl::context* tls = nullptr);
     ~HttpServer();
 
     // Binds and listens; on failure returns the error and the server is unusable.
     boost::system::error_code listen();
     unsigned short port() const { return port_; }
+    bool tls() const { return tls_ != nullptr; }
     void start();
     void stop(std::function<void()> drained);
 
@@ -45,21 +53,28 @@ public:
 
     std::size_t open_connections() const { return open_.load(); }
 
-private:
-    struct Connection;
+  private:
+    struct Connection;  // what stop() needs of any connection
+    template <class Stream>
+    struct StreamConnection;  // a connection over Stream (beast::tcp_stream or TlsStream)
 
     awaitable<void> accept_loop();
-    awaitable<void> serve(std::shared_ptr<Connection> conn);
+    template <class Stream>
+    void launch(std::shared_ptr<StreamConnection<Stream>> conn);
+    template <class Stream>
+    awaitable<void> serve(std::shared_ptr<StreamConnection<Stream>> conn);
     awaitable<HttpResponse> dispatch(const HttpRequest& req, const RouteMatch& match,
                                      const std::string& remote);
     // Sends a response and reports it; returns whether the connection may serve another.
-    awaitable<bool> finish(beast::tcp_stream& stream, HttpResponse& res,
+    template <class Stream>
+    awaitable<bool> finish(Stream& stream, HttpResponse& res,
                            std::chrono::steady_clock::time_point started, std::string_view route);
     void connection_ended(const std::shared_ptr<Connection>& conn);
 
     net::io_context& context_;
     const ServerConfig& config_;
     const Router& router_;
+    net::ssl::context* tls_;
     tcp::acceptor acceptor_;
     unsigned short port_ = 0;
     UpgradeHandler upgrade_;
@@ -70,6 +85,7 @@ private:
     std::function<void()> drained_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> open_{0};
+    std::atomic<std::uint64_t> next_id_{1};  // connection ids for the logs
 };
 
 }  // namespace parley

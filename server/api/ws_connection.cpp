@@ -17,7 +17,8 @@ websocket::close_reason make_close(std::uint16_t code, std::string_view reason) 
     return r;
 }
 
-void configure(websocket::stream<beast::tcp_stream>& ws, const WebSocketSettings& settings) {
+template <class NextLayer>
+void configure(websocket::stream<NextLayer>& ws, const WebSocketSettings& settings) {
     beast::get_lowest_layer(ws).expires_never();  // Beast's websocket timeout takes over
     websocket::stream_base::timeout timeout{};
     timeout.handshake_timeout = std::chrono::seconds(10);
@@ -47,9 +48,11 @@ void log_failure(std::exception_ptr e) {
 
 }  // namespace
 
-WsConnection::WsConnection(tcp::socket socket, std::string account_id,
-                           std::string session_id, Context context)
-    : ws_(std::move(socket)),
+template <class NextLayer>
+BasicWsConnection<NextLayer>::BasicWsConnection(typename WsTransport<NextLayer>::type transport,
+                                                std::string account_id, std::string session_id,
+                                                WsConnection::Context context)
+    : ws_(std::move(transport)),
       account_id_(std::move(account_id)),
       session_id_(std::move(session_id)),
       ctx_(context),
@@ -58,13 +61,16 @@ WsConnection::WsConnection(tcp::socket socket, std::string account_id,
       last_refill_(std::chrono::steady_clock::now()),
       close_timer_(ws_.get_executor()) {}
 
-void WsConnection::start(HttpRequest request) {
-    net::co_spawn(ws_.get_executor(), run(shared_from_this(), std::move(request)), log_failure);
+template <class NextLayer>
+void BasicWsConnection<NextLayer>::start(HttpRequest request) {
+    net::co_spawn(ws_.get_executor(), run(this->shared_from_this(), std::move(request)),
+                  log_failure);
 }
 
 namespace {
 
-awaitable<void> accept_and_close(std::shared_ptr<websocket::stream<beast::tcp_stream>> ws,
+template <class NextLayer>
+awaitable<void> accept_and_close(std::shared_ptr<websocket::stream<NextLayer>> ws,
                                  HttpRequest request, websocket::close_reason reason) {
     boost::system::error_code ec;
     co_await ws->async_accept(request, net::redirect_error(use_awaitable, ec));
@@ -72,63 +78,99 @@ awaitable<void> accept_and_close(std::shared_ptr<websocket::stream<beast::tcp_st
     co_await ws->async_close(reason, net::redirect_error(use_awaitable, ec));
     // Drain until the peer's close frame (or the idle timeout) ends the stream.
     beast::flat_buffer buffer;
-    while (!ec) co_await ws->async_read(buffer, net::redirect_error(use_awaitable, ec));
+    while (!ec)
+        co_await ws->async_read(buffer, net::redirect_error(use_awaitable, ec));
+}
+
+template <class NextLayer, class Transport>
+void reject_over(Transport transport, HttpRequest request, websocket::close_reason reason,
+                 const WebSocketSettings& settings) {
+    auto ws = std::make_shared<websocket::stream<NextLayer>>(std::move(transport));
+    configure(*ws, settings);
+    auto executor = ws->get_executor();
+    net::co_spawn(executor, accept_and_close(ws, std::move(request), std::move(reason)),
+                  log_failure);
 }
 
 }  // namespace
 
-void WsConnection::reject(tcp::socket socket, HttpRequest request, std::uint16_t code,
+void WsConnection::start(UpgradedStream stream, HttpRequest request, std::string account_id,
+                         std::string session_id, Context context) {
+    // The moved-from alternative left in `stream` is safe to destroy: a socket, or a
+    // TlsStream whose only member is the (now null) pointer to its OpenSSL stream.
+    if (auto* socket = std::get_if<tcp::socket>(&stream)) {
+        std::make_shared<BasicWsConnection<beast::tcp_stream>>(
+            std::move(*socket), std::move(account_id), std::move(session_id), context)
+            ->start(std::move(request));
+    } else {
+        std::make_shared<BasicWsConnection<TlsStream>>(std::get<TlsStream>(std::move(stream)),
+                                                       std::move(account_id), std::move(session_id),
+                                                       context)
+            ->start(std::move(request));
+    }
+}
+
+void WsConnection::reject(UpgradedStream stream, HttpRequest request, std::uint16_t code,
                           std::string reason, const WebSocketSettings& settings) {
-    auto ws = std::make_shared<websocket::stream<beast::tcp_stream>>(std::move(socket));
-    configure(*ws, settings);
-    auto executor = ws->get_executor();
-    net::co_spawn(executor, accept_and_close(ws, std::move(request), make_close(code, reason)),
-                  log_failure);
+    if (auto* socket = std::get_if<tcp::socket>(&stream)) {
+        reject_over<beast::tcp_stream>(std::move(*socket), std::move(request),
+                                       make_close(code, reason), settings);
+    } else {
+        reject_over<TlsStream>(std::get<TlsStream>(std::move(stream)), std::move(request),
+                               make_close(code, reason), settings);
+    }
 }
 
-void WsConnection::send(std::shared_ptr<const std::string> frame) {
-    net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
-        if (self->closing_) return;
-        if (static_cast<int>(self->queue_.size()) >= self->ctx_.settings.send_queue_limit) {
-            self->ctx_.metrics.slow_consumers.inc();
-            spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
-                         self->id_, self->account_id_, self->queue_.size());
-            self->queue_.clear();
-            self->begin_close(make_close(close_code::try_again_later,
-                                                      "too slow: the send queue is full"));
-            return;
-        }
-        self->queue_.push_back(std::move(frame));
-        if (!self->writing_) {
-            self->writing_ = true;
-            net::co_spawn(self->ws_.get_executor(), self->write_loop(self), log_failure);
-        }
-    });
+template <class NextLayer>
+void BasicWsConnection<NextLayer>::send(std::shared_ptr<const std::string> frame) {
+    net::post(
+        ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
+            if (self->closing_) return;
+            if (static_cast<int>(self->queue_.size()) >= self->ctx_.settings.send_queue_limit) {
+                self->ctx_.metrics.slow_consumers.inc();
+                spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
+                             self->id_, self->account_id_, self->queue_.size());
+                self->queue_.clear();
+                self->begin_close(
+                    make_close(close_code::try_again_later, "too slow: the send queue is full"));
+                return;
+            }
+            self->queue_.push_back(std::move(frame));
+            if (!self->writing_) {
+                self->writing_ = true;
+                net::co_spawn(self->ws_.get_executor(), self->write_loop(self), log_failure);
+            }
+        });
 }
 
-void WsConnection::close(std::uint16_t code, std::string reason) {
-    net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
-        self->begin_close(make_close(code, reason));
-    });
+template <class NextLayer>
+void BasicWsConnection<NextLayer>::close(std::uint16_t code, std::string reason) {
+    net::post(ws_.get_executor(),
+              [self = this->shared_from_this(), code, reason = std::move(reason)] {
+                  self->begin_close(make_close(code, reason));
+              });
 }
 
-void WsConnection::begin_close(websocket::close_reason reason) {
+template <class NextLayer>
+void BasicWsConnection<NextLayer>::begin_close(websocket::close_reason reason) {
     if (closing_) return;
     closing_ = true;
     pending_close_ = reason;
     // A peer that never takes its close frame is cut off after close_timeout_ms.
     close_timer_.expires_after(std::chrono::milliseconds(ctx_.settings.close_timeout_ms));
-    close_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    close_timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
         if (ec) return;
         beast::get_lowest_layer(self->ws_).close();
     });
     if (!writing_) {
         writing_ = true;
-        net::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), log_failure);
+        net::co_spawn(ws_.get_executor(), write_loop(this->shared_from_this()), log_failure);
     }
 }
 
-awaitable<void> WsConnection::write_loop([[maybe_unused]] std::shared_ptr<WsConnection> self) {
+template <class NextLayer>
+awaitable<void> BasicWsConnection<NextLayer>::write_loop(
+    [[maybe_unused]] std::shared_ptr<BasicWsConnection> self) {
     boost::system::error_code ec;
     while (!queue_.empty() && !ec) {
         auto frame = queue_.front();
@@ -147,7 +189,8 @@ awaitable<void> WsConnection::write_loop([[maybe_unused]] std::shared_ptr<WsConn
     writing_ = false;
 }
 
-bool WsConnection::take_token() {
+template <class NextLayer>
+bool BasicWsConnection<NextLayer>::take_token() {
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - last_refill_).count();
     last_refill_ = now;
@@ -158,13 +201,13 @@ bool WsConnection::take_token() {
     return true;
 }
 
-awaitable<void> WsConnection::handle_frame(std::string_view text) {
-    auto self = shared_from_this();
+template <class NextLayer>
+awaitable<void> BasicWsConnection<NextLayer>::handle_frame(std::string_view text) {
+    auto self = this->shared_from_this();
     if (!take_token()) {
         // Past twice the burst in rejected frames the client is ignoring the errors.
         if (++over_limit_ > ctx_.settings.rate_burst * 2) {
-            begin_close(make_close(close_code::policy_violation,
-                                                "rate limit exceeded repeatedly"));
+            begin_close(make_close(close_code::policy_violation, "rate limit exceeded repeatedly"));
         } else {
             reply_error(nullptr, "rate_limited", "too many frames; slow down");
         }
@@ -173,8 +216,7 @@ awaitable<void> WsConnection::handle_frame(std::string_view text) {
     over_limit_ = 0;
     nlohmann::json msg = nlohmann::json::parse(text, nullptr, false);
     if (msg.is_discarded() || !msg.is_object()) {
-        begin_close(make_close(close_code::unsupported_data,
-                                            "every frame must be a JSON object"));
+        begin_close(make_close(close_code::unsupported_data, "every frame must be a JSON object"));
         co_return;
     }
     nlohmann::json id = msg.contains("id") ? msg["id"] : nlohmann::json();
@@ -205,7 +247,9 @@ awaitable<void> WsConnection::handle_frame(std::string_view text) {
     }
 }
 
-awaitable<void> WsConnection::run(std::shared_ptr<WsConnection> self, HttpRequest request) {
+template <class NextLayer>
+awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnection> self,
+                                                  HttpRequest request) {
     configure(ws_, ctx_.settings);
     boost::system::error_code ec;
     co_await ws_.async_accept(request, net::redirect_error(use_awaitable, ec));
@@ -215,17 +259,19 @@ awaitable<void> WsConnection::run(std::shared_ptr<WsConnection> self, HttpReques
     if (result == ClientRegistry::AddResult::over_account_cap) {
         spdlog::info("ws account {}: over the cap of {} sockets; closing with 1008", account_id_,
                      ctx_.settings.max_connections_per_account);
-        begin_close(make_close(close_code::policy_violation,
-                                            "too many connections for this account"));
+        begin_close(
+            make_close(close_code::policy_violation, "too many connections for this account"));
         beast::flat_buffer buffer;
-        while (!ec) co_await ws_.async_read(buffer, net::redirect_error(use_awaitable, ec));
+        while (!ec)
+            co_await ws_.async_read(buffer, net::redirect_error(use_awaitable, ec));
         co_return;
     }
     if (result == ClientRegistry::AddResult::reconnected) ctx_.metrics.reconnects.inc();
     ctx_.metrics.open.add(1);
     auto opened = std::chrono::steady_clock::now();
     spdlog::debug("ws {} account {} session {}: open", id_, account_id_, session_id_);
-    for (const auto& f : ctx_.features.all()) f->on_open(self);
+    for (const auto& f : ctx_.features.all())
+        f->on_open(self);
 
     beast::flat_buffer buffer;
     for (;;) {
@@ -235,24 +281,27 @@ awaitable<void> WsConnection::run(std::shared_ptr<WsConnection> self, HttpReques
         ctx_.metrics.received.inc();
         if (closing_) continue;  // wait for the peer's close frame
         if (!ws_.got_text()) {
-            begin_close(make_close(close_code::unsupported_data,
-                                                "binary frames are not supported"));
+            begin_close(
+                make_close(close_code::unsupported_data, "binary frames are not supported"));
             continue;
         }
         auto data = buffer.data();
-        co_await handle_frame(
-            std::string_view(static_cast<const char*>(data.data()), data.size()));
+        co_await handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
     }
 
     closing_ = true;
     queue_.clear();
     close_timer_.cancel();
     ctx_.registry.remove(*this);
-    for (const auto& f : ctx_.features.all()) f->on_close(self);
+    for (const auto& f : ctx_.features.all())
+        f->on_close(self);
     ctx_.metrics.open.add(-1);
     ctx_.metrics.duration.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - opened).count());
     spdlog::debug("ws {} account {}: closed ({})", id_, account_id_, ec.message());
 }
+
+template class BasicWsConnection<beast::tcp_stream>;
+template class BasicWsConnection<TlsStream>;
 
 }  // namespace parley

@@ -1,4 +1,5 @@
-// WsConnection: one client WebSocket (RFC 6455 over Beast), authenticated at the upgrade.
+// WsConnection: one client WebSocket (RFC 6455 over Beast), authenticated at the upgrade, over
+// a plain socket or TLS.
 //
 // Runs on the strand of its TCP connection: one coroutine reads frames and hands each JSON
 // object to the feature that claims its `type` (one at a time, in order); a second coroutine
@@ -6,7 +7,10 @@
 // over websocket.send_queue_limit) is closed with 1013 — never silently skipped. Binary or
 // non-JSON frames close with 1003, oversized ones with 1009; frames beyond the rate limit get a
 // `rate_limited` error and a client far over it is closed with 1008. Beast's timeout option
-// pings an idle peer and closes a silent one. send() and close() are thread-safe.
+// pings an idle peer and closes a silent one. The connection is one class template over the
+// next layer (BasicWsConnection<beast::tcp_stream> or <TlsStream>, instantiated in
+// ws_connection.cpp); WsConnection::start/reject pick the instantiation for an UpgradedStream,
+// and features see either only as a Client. send() and close() are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -17,6 +21,7 @@
 
 #include "common/metrics.hpp"
 #include "server/api/http_types.hpp"
+#include "server/api/tls_context.hpp"
 #include "server/features/client_registry.hpp"
 #include "server/features/feature.hpp"
 #include "server/server_config.hpp"
@@ -45,8 +50,9 @@ inline constexpr std::uint16_t try_again_later = 1013;
 inline constexpr std::uint16_t token_revoked = 4001;
 }  // namespace close_code
 
-class WsConnection : public Client, public std::enable_shared_from_this<WsConnection> {
-public:
+// The entry points: what the upgrade handler calls for a plain or a TLS connection.
+class WsConnection {
+  public:
     struct Context {
         const WebSocketSettings& settings;
         const FeatureTable& features;
@@ -54,14 +60,37 @@ public:
         WsMetrics& metrics;
     };
 
-    WsConnection(tcp::socket socket, std::string account_id, std::string session_id,
-                 Context context);
+    // Completes the handshake for `request` and serves the connection of an authenticated
+    // account until it closes.
+    static void start(UpgradedStream stream, HttpRequest request, std::string account_id,
+                      std::string session_id, Context context);
+    // Completes the handshake, then closes at once with `code` (authentication failures).
+    static void reject(UpgradedStream stream, HttpRequest request, std::uint16_t code,
+                       std::string reason, const WebSocketSettings& settings);
+};
+
+// What a BasicWsConnection<NextLayer> is built from: the socket for a plain connection (a
+// tcp_stream is never moved, see HttpServer), the whole stream for TLS (its session state).
+template <class NextLayer>
+struct WsTransport;
+template <>
+struct WsTransport<beast::tcp_stream> {
+    using type = tcp::socket;
+};
+template <>
+struct WsTransport<TlsStream> {
+    using type = TlsStream;
+};
+
+template <class NextLayer>
+class BasicWsConnection final : public Client,
+                                public std::enable_shared_from_this<BasicWsConnection<NextLayer>> {
+  public:
+    BasicWsConnection(typename WsTransport<NextLayer>::type transport, std::string account_id,
+                      std::string session_id, WsConnection::Context context);
 
     // Completes the handshake for `request` and serves the socket until it closes. Call once.
     void start(HttpRequest request);
-    // Completes the handshake, then closes at once with `code` (authentication failures).
-    static void reject(tcp::socket socket, HttpRequest request, std::uint16_t code,
-                       std::string reason, const WebSocketSettings& settings);
 
     std::uint64_t id() const override { return id_; }
     const std::string& account_id() const override { return account_id_; }
@@ -69,18 +98,18 @@ public:
     void send(std::shared_ptr<const std::string> frame) override;
     void close(std::uint16_t code, std::string reason) override;
 
-private:
+  private:
     // Both coroutines hold `self` so the connection lives as long as either runs.
-    awaitable<void> run(std::shared_ptr<WsConnection> self, HttpRequest request);
-    awaitable<void> write_loop(std::shared_ptr<WsConnection> self);
+    awaitable<void> run(std::shared_ptr<BasicWsConnection> self, HttpRequest request);
+    awaitable<void> write_loop(std::shared_ptr<BasicWsConnection> self);
     awaitable<void> handle_frame(std::string_view text);
     void begin_close(websocket::close_reason reason);
     bool take_token();
 
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<NextLayer> ws_;
     std::string account_id_;
     std::string session_id_;
-    Context ctx_;
+    WsConnection::Context ctx_;
     std::uint64_t id_;
 
     // Touched on the strand only.
@@ -94,5 +123,8 @@ private:
     int over_limit_ = 0;
     net::steady_timer close_timer_;
 };
+
+extern template class BasicWsConnection<beast::tcp_stream>;
+extern template class BasicWsConnection<TlsStream>;
 
 }  // namespace parley

@@ -155,8 +155,11 @@ class WebSocket:
     """A minimal RFC 6455 client (text frames, ping/pong, close), enough to test the server
     and to send deliberately bad frames."""
 
-    def __init__(self, port, path, headers=None, timeout=10):
+    def __init__(self, port, path, headers=None, timeout=10, ssl_context=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if ssl_context is not None:
+            # WSS: the same protocol over a TLS socket (the test certificates name localhost).
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
