@@ -39,6 +39,8 @@ int run_manager(const ManagerConfig& config) {
         return 1;
     }
     const std::string name = manager_name(config);
+    // First, so that it outlives every object holding an I/O object of its context.
+    ServiceLoop loop(1);
 
     ManagerStore store(config.data_dir + "/manager.db");
     SdbusSystemOptions dbus_options;
@@ -56,7 +58,6 @@ int run_manager(const ManagerConfig& config) {
     Scheduler scheduler(store, system, system, config.server_unit,
                         std::chrono::milliseconds(config.schedule_grace_ms));
 
-    ServiceLoop loop(1);
     // D-Bus jobs and database writes block: they run here, never on the event loop. Declared
     // after everything its work uses, so it is joined before they are destroyed.
     net::thread_pool blocking(4);

@@ -99,10 +99,10 @@ TEST_CASE("a cancelled schedule never runs", "[manager][scheduler]") {
 }
 
 TEST_CASE("the poll loop fires a schedule on its own and stops", "[manager][scheduler]") {
+    net::io_context context;  // outlives the scheduler's timer
     Fixture f;
     f.store.add_schedule("restart", f.clock.now_ms + 10, f.clock.now_ms, "ops");
     f.clock.now_ms += 20;
-    net::io_context context;
     net::thread_pool pool(1);
     f.scheduler.start(context.get_executor(), pool, std::chrono::milliseconds(10));
     net::steady_timer stop(context, std::chrono::milliseconds(200));
