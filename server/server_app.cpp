@@ -18,7 +18,11 @@
 #include "server/data/db_readers.hpp"
 #include "server/data/db_writer.hpp"
 #include "server/db/migrations.hpp"
+#include "server/api/room_routes.hpp"
+#include "server/data/room_store.hpp"
+#include "server/features/chat_feature.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/room_janitor.hpp"
 
 namespace parley {
 
@@ -39,10 +43,12 @@ void add_system_routes(Router& router, MetricsRegistry& metrics) {
 
 // A plain GET on a WebSocket route (no Upgrade header).
 void add_socket_routes(Router& router) {
-    router.add(http::verb::get, "/api/v1/ws", [](RequestContext&) -> awaitable<HttpResponse> {
-        co_return error_response(http::status::bad_request, "bad_request",
-                                 "this route expects a WebSocket upgrade");
-    });
+    for (const char* path : {"/api/v1/ws", "/api/v1/rooms/{id}/ws"}) {
+        router.add(http::verb::get, path, [](RequestContext&) -> awaitable<HttpResponse> {
+            co_return error_response(http::status::bad_request, "bad_request",
+                                     "this route expects a WebSocket upgrade");
+        });
+    }
 }
 
 FailureBackoffConfig login_backoff(const AuthSettings& auth) {
@@ -127,16 +133,40 @@ int run_server(const ServerConfig& config) {
         return out;
     });
 
+    int threads = resolve_thread_count(config.threads);
+    ServiceLoop loop(threads);
+
+    // Chat: rooms in memory, the live hub, the send path, and the WebSocket features table.
+    RoomStore rooms(writer, readers, config.chat.recent_messages);
+    {
+        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
+        rooms.load(loader);
+    }
+    spdlog::info("loaded {} rooms", rooms.all_rooms().size());
+    RoomHub hub(loop.context().get_executor(), config.chat, rooms, accounts, clients);
+    Notifier notifier(clients);
+    ChatService chat_service(config.chat, rooms, accounts, hub, notifier);
+    RoomJanitor janitor(loop.context().get_executor(), config.chat, rooms, hub, clients);
+    ChatContext chat{rooms, hub, chat_service, notifier};
+    metrics.add_collector([&hub] {
+        std::string out =
+            "# HELP parley_room_connections Sockets subscribed to each room.\n"
+            "# TYPE parley_room_connections gauge\n";
+        for (const auto& [room, count] : hub.subscriber_counts()) {
+            out += fmt::format("parley_room_connections{{room=\"{}\"}} {}\n", room, count);
+        }
+        return out;
+    });
+
     FeatureTable features;
+    features.add(std::make_shared<ChatFeature>(rooms, hub, chat_service, notifier));
 
     Router router;
     add_system_routes(router, metrics);
     add_socket_routes(router);
     add_account_routes(router, api);
     add_profile_routes(router, api, readers);
-
-    int threads = resolve_thread_count(config.threads);
-    ServiceLoop loop(threads);
+    add_room_routes(router, api, chat);
     // TLS material is loaded before anything listens: a bad file stops start-up here.
     std::unique_ptr<net::ssl::context> tls;
     if (config.tls.enabled) {
@@ -175,6 +205,7 @@ int run_server(const ServerConfig& config) {
     spdlog::info("parley server {} listening on http://{}:{} (data {}, {} threads)", kVersion,
                  config.listen_address, http.port(), config.data_dir, threads);
     loop.notifier().ready();
+    janitor.start();
 
     net::steady_timer drain_timer(loop.context());
     std::function<void()> wait_for_sockets = [&] {
@@ -189,6 +220,7 @@ int run_server(const ServerConfig& config) {
     };
     loop.run(
         [&] {
+            janitor.stop();
             for (auto& client : clients.all()) client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });
         },

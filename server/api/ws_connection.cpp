@@ -269,6 +269,10 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
     if (result == ClientRegistry::AddResult::reconnected) ctx_.metrics.reconnects.inc();
     ctx_.metrics.open.add(1);
     auto opened = std::chrono::steady_clock::now();
+    {
+        std::string_view target = request.target();
+        open_path_ = std::string(target.substr(0, target.find('?')));
+    }
     spdlog::debug("ws {} account {} session {}: open", id_, account_id_, session_id_);
     for (const auto& f : ctx_.features.all())
         f->on_open(self);

@@ -95,6 +95,7 @@ class BasicWsConnection final : public Client,
     std::uint64_t id() const override { return id_; }
     const std::string& account_id() const override { return account_id_; }
     const std::string& session_id() const override { return session_id_; }
+    const std::string& open_path() const override { return open_path_; }
     void send(std::shared_ptr<const std::string> frame) override;
     void close(std::uint16_t code, std::string reason) override;
 
@@ -109,6 +110,7 @@ class BasicWsConnection final : public Client,
     websocket::stream<NextLayer> ws_;
     std::string account_id_;
     std::string session_id_;
+    std::string open_path_;  // the upgrade request's path, set before on_open
     WsConnection::Context ctx_;
     std::uint64_t id_;
 

@@ -114,6 +114,23 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
     }
 }
 
+void ChatFeature::on_open(const std::shared_ptr<Client>& client) {
+    constexpr std::string_view prefix = "/api/v1/rooms/";
+    constexpr std::string_view suffix = "/ws";
+    const std::string& path = client->open_path();
+    if (!path.starts_with(prefix) || !path.ends_with(suffix) || path.size() <= prefix.size() + suffix.size()) {
+        return;
+    }
+    std::string room_id = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    if (!rooms_.member(room_id, client->account_id())) {
+        client->send_json({{"type", "error"}, {"error", "not_found"}, {"message", "no such room"}});
+        return;
+    }
+    for (RoomTopic t : {RoomTopic::doc, RoomTopic::chat, RoomTopic::presence, RoomTopic::typing}) {
+        hub_.subscribe(client, room_id, t, std::nullopt);
+    }
+}
+
 void ChatFeature::on_close(const std::shared_ptr<Client>& client) {
     hub_.drop_client(*client);
     notifier_.unsubscribe(*client);

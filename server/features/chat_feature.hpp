@@ -15,6 +15,8 @@ public:
 
     std::string_view name() const override { return "chat"; }
     std::vector<std::string> message_types() const override;
+    // A socket opened on /api/v1/rooms/{id}/ws starts subscribed to that room's topics.
+    void on_open(const std::shared_ptr<Client>& client) override;
     awaitable<void> on_message(std::shared_ptr<Client> client, ClientMessage message) override;
     void on_close(const std::shared_ptr<Client>& client) override;
 

@@ -28,6 +28,8 @@ public:
     virtual std::uint64_t id() const = 0;
     virtual const std::string& account_id() const = 0;
     virtual const std::string& session_id() const = 0;
+    // The path the socket was opened on ("/api/v1/ws", "/api/v1/rooms/{id}/ws").
+    virtual const std::string& open_path() const = 0;
     // Queues a text frame. A client whose queue is full is closed with 1013, never skipped.
     virtual void send(std::shared_ptr<const std::string> frame) = 0;
     virtual void close(std::uint16_t code, std::string reason) = 0;

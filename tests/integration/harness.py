@@ -155,8 +155,16 @@ class WebSocket:
     """A minimal RFC 6455 client (text frames, ping/pong, close), enough to test the server
     and to send deliberately bad frames."""
 
-    def __init__(self, port, path, headers=None, timeout=10, ssl_context=None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, path, headers=None, timeout=10, ssl_context=None, rcvbuf=None):
+        if rcvbuf:
+            # A small receive buffer (set before connecting, so the window stays small) makes a
+            # client that stops reading fill up quickly: the slow-consumer tests use it.
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
+        else:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         if ssl_context is not None:
             # WSS: the same protocol over a TLS socket (the test certificates name localhost).
             self.sock = ssl_context.wrap_socket(self.sock, server_hostname="localhost")

@@ -278,6 +278,59 @@ class ChatTest(ParleyTestCase):
         p = wa.recv_until(lambda m: m["type"] == "presence" and b["account_id"] not in m["online"], timeout=5)
         self.assertEqual(p["online"], [a["account_id"]])
 
+    def test_room_socket_starts_subscribed(self):
+        a, wa = self.api.connected("tara")
+        rid = self.room(a)
+        ws = self.api.socket(a["access_token"], path=f"/api/v1/rooms/{rid}/ws")
+        first = ws.recv_until(lambda m: m["type"] == "patch")
+        self.assertEqual(first["ops"][0]["value"]["id"], rid)
+        self.api.call("POST", f"/api/v1/rooms/{rid}/messages", {"text": "hello", "client_msg_id": "h"},
+                      token=a["access_token"])
+        m = ws.recv_until(lambda m: m["type"] == "message")
+        self.assertEqual(m["text"], "hello")
+        other = self.api.socket(a["access_token"], path="/api/v1/rooms/nosuchroom/ws")
+        self.assertEqual(other.recv_until(lambda m: m["type"] == "error")["error"], "not_found")
+
+    def test_slow_reader_closed_1013_others_keep_receiving(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[websocket]\nsend_queue_limit = 16\n"
+                                 "rate_per_second = 100000\nrate_burst = 100000\nclose_timeout_ms = 20000\n")
+        self.api = Api(self.server.port)
+        a, wa = self.api.connected("uma")
+        b, wb = self.api.connected("vic")
+        c, wc = self.api.connected("wes")
+        rid = self.room(a, [b["account_id"], c["account_id"]])
+        self.subscribe(wb, f"room:{rid}:chat")
+        slow = WebSocket(self.server.port, "/api/v1/ws", headers={"Authorization": f"Bearer {c['access_token']}"},
+                         rcvbuf=4096)
+        self.subscribe(slow, f"room:{rid}:chat")
+        text = "\U0001F600" * 1000  # 4 KB of UTF-8 per message
+        # ~3 MB of messages: more than the slow reader's socket buffers plus 16 queued frames.
+        # The other member reads as they come (in a thread); the slow one reads nothing.
+        n = 1500
+        received = []
+
+        def read_all():
+            try:
+                while len(received) < n:
+                    m = wb.recv(timeout=30)
+                    if m["type"] == "message":
+                        received.append(m["seq"])
+            except Exception as e:  # noqa: BLE001 - reported by the assertion below
+                received.append(repr(e))
+
+        reader = threading.Thread(target=read_all)
+        reader.start()
+        for batch in range(0, n, 100):
+            for i in range(batch, batch + 100):
+                wa.send_json({"type": "send", "room_id": rid, "text": text, "client_msg_id": str(i)})
+            for _ in range(100):
+                wa.recv_until(lambda m: m["type"] in ("ok", "error"), timeout=30)
+        reader.join(60)
+        self.assertEqual(received, list(range(1, n + 1)), "the reading member got every message in order")
+        self.assertEqual(slow.expect_close(timeout=30), 1013)
+        self.assertIn("closing with 1013", self.server.log())
+
     def test_mention_notification(self):
         a, wa = self.api.connected("olga")
         b, wb = self.api.connected("pete")
