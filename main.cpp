@@ -51,8 +51,10 @@ int main(int argc, char** argv) {
     const parley::CommandLine& cmd = *cli.command;
     if (cmd.mode == "server") return run_mode<parley::ServerConfig>(cmd, parley::run_server);
     if (cmd.mode == "manager") return run_mode<parley::ManagerConfig>(cmd, parley::run_manager);
-    if (cmd.mode == "imageproc") return run_mode<parley::ImageprocConfig>(cmd, parley::run_imageproc);
-    if (cmd.mode == "botclient") return run_mode<parley::BotclientConfig>(cmd, parley::run_botclient);
+    if (cmd.mode == "imageproc")
+        return run_mode<parley::ImageprocConfig>(cmd, parley::run_imageproc);
+    if (cmd.mode == "botclient")
+        return run_mode<parley::BotclientConfig>(cmd, parley::run_botclient);
     if (cmd.mode == "manager-api") return parley::run_manager_api(cmd);
     std::cerr << "parley: unknown mode '" << cmd.mode << "'\n";
     return parley::kExitUsage;

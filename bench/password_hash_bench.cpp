@@ -42,8 +42,10 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     stop = true;
-    for (auto& t : pool) t.join();
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (auto& t : pool)
+        t.join();
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("argon2id verify (t=%d, m=%d KiB, p=%d) on %d threads: %.1f per second\n",
                 auth.argon2_t_cost, auth.argon2_m_cost_kib, auth.argon2_parallelism, threads,
                 done.load() / elapsed);

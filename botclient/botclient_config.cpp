@@ -18,6 +18,8 @@ void BotclientConfig::describe(ConfigSchema& schema) {
                 600'000);
 }
 
-std::string BotclientConfig::validate() const { return {}; }
+std::string BotclientConfig::validate() const {
+    return {};
+}
 
 }  // namespace parley

@@ -78,7 +78,8 @@ CliResult parse_command_line(int argc, const char* const* argv) {
 
     if (argc > 1 && argv[1][0] != '-') {
         bool known = std::string(argv[1]) == "manager-api";
-        for (const auto& mode : kModes) known = known || std::string(argv[1]) == mode.name;
+        for (const auto& mode : kModes)
+            known = known || std::string(argv[1]) == mode.name;
         if (!known) {
             result.exit_code = kExitUsage;
             result.err = std::string("parley: unknown mode '") + argv[1] +
@@ -89,7 +90,8 @@ CliResult parse_command_line(int argc, const char* const* argv) {
     }
 
     std::vector<std::string> args;
-    for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);  // CLI11 wants them reversed
+    for (int i = argc - 1; i > 0; --i)
+        args.emplace_back(argv[i]);  // CLI11 wants them reversed
 
     std::ostringstream out, err;
     try {

@@ -36,7 +36,8 @@ std::string format_double(double v) {
 void append_comment(std::string& out, const std::string& doc, const std::string& indent = "") {
     std::istringstream lines(doc);
     std::string line;
-    while (std::getline(lines, line)) out += indent + "# " + line + "\n";
+    while (std::getline(lines, line))
+        out += indent + "# " + line + "\n";
 }
 
 }  // namespace
@@ -45,11 +46,21 @@ std::string toml_quote(const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
             default:
                 if (c < 0x20 || c == 0x7f) {
                     out += fmt::format("\\u{:04X}", c);
@@ -192,7 +203,8 @@ void ConfigSchema::bind_choice(const std::string& key, std::string& target, std:
                                std::initializer_list<const char*> choices) {
     std::vector<std::string> allowed(choices.begin(), choices.end());
     std::string list;
-    for (const auto& c : allowed) list += (list.empty() ? "" : ", ") + toml_quote(c);
+    for (const auto& c : allowed)
+        list += (list.empty() ? "" : ", ") + toml_quote(c);
     bind(key, target, std::move(doc) + "\nOne of: " + list + ".",
          [allowed, list](const std::string& v) -> std::string {
              for (const auto& c : allowed) {
@@ -248,7 +260,8 @@ std::string ConfigSchema::render() const {
 void ConfigSchema::walk(const toml::table& table, const std::string& prefix,
                         std::vector<std::string>& errors) {
     for (const auto& [k, node] : table) {
-        std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+        std::string key =
+            prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
         if (const Field* f = find(key)) {
             if (std::string problem = f->assign(node); !problem.empty()) {
                 errors.push_back(fmt::format("key '{}': {}", key, problem));
@@ -272,7 +285,8 @@ void ConfigSchema::load(const toml::table& root, const std::string& origin) {
     walk(root, "", errors);
     if (!errors.empty()) {
         std::string msg = "invalid configuration in " + origin + ":";
-        for (const auto& e : errors) msg += "\n  " + e;
+        for (const auto& e : errors)
+            msg += "\n  " + e;
         throw ConfigError(msg);
     }
 }

@@ -25,12 +25,12 @@ class table;
 namespace parley {
 
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class ConfigSchema {
-public:
+  public:
     // Starts a `[name]` section; the keys bound after it live in that section.
     void section(std::string name, std::string doc);
 
@@ -64,7 +64,7 @@ public:
     // Applies TOML text (used by tests and by --config -).
     void load_string(const std::string& text, const std::string& origin);
 
-private:
+  private:
     struct Field {
         std::string key;  // dotted, including the section
         std::string section;
@@ -79,9 +79,11 @@ private:
     };
 
     std::string full_key(const std::string& key) const;
-    void add(const std::string& key, std::string doc, std::function<std::string(const toml::node&)> assign,
+    void add(const std::string& key, std::string doc,
+             std::function<std::string(const toml::node&)> assign,
              std::function<std::string()> render, bool custom = false);
-    void walk(const toml::table& table, const std::string& prefix, std::vector<std::string>& errors);
+    void walk(const toml::table& table, const std::string& prefix,
+              std::vector<std::string>& errors);
     const Field* find(const std::string& key) const;
 
     std::vector<Section> sections_;

@@ -35,9 +35,10 @@ TEST_CASE("config: a valid file sets every bound key", "[config]") {
     Sample c;
     ConfigSchema s;
     c.describe(s);
-    s.load_string("ratio = 0.25\n[net]\nflag = true\nport = 9000\nname = \"n\"\nwords = [\"p\", \"q\"]\n"
-                  "level = \"debug\"\n",
-                  "test.toml");
+    s.load_string(
+        "ratio = 0.25\n[net]\nflag = true\nport = 9000\nname = \"n\"\nwords = [\"p\", \"q\"]\n"
+        "level = \"debug\"\n",
+        "test.toml");
     CHECK(c.ratio == 0.25);
     CHECK(c.flag);
     CHECK(c.port == 9000);
@@ -61,9 +62,10 @@ TEST_CASE("config: every problem names its key", "[config]") {
     ConfigSchema s;
     c.describe(s);
     try {
-        s.load_string("[net]\nport = 70000\nflag = \"yes\"\nname = \"\"\nlevel = \"loud\"\nprot = 1\n"
-                      "[nope]\nx = 1\n",
-                      "bad.toml");
+        s.load_string(
+            "[net]\nport = 70000\nflag = \"yes\"\nname = \"\"\nlevel = \"loud\"\nprot = 1\n"
+            "[nope]\nx = 1\n",
+            "bad.toml");
         FAIL("no error raised");
     } catch (const ConfigError& e) {
         std::string msg = e.what();

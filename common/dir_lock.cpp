@@ -29,7 +29,8 @@ std::optional<DirectoryLock> DirectoryLock::acquire(const std::string& dir, std:
         char buf[32] = {};
         ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
         std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "unknown";
-        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' '))
+            holder.pop_back();
         ::close(fd);
         if (err == EWOULDBLOCK) {
             error = "data directory " + dir + " is in use by another parley process (pid " +
@@ -46,7 +47,9 @@ std::optional<DirectoryLock> DirectoryLock::acquire(const std::string& dir, std:
     return DirectoryLock(fd);
 }
 
-DirectoryLock::DirectoryLock(DirectoryLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+DirectoryLock::DirectoryLock(DirectoryLock&& other) noexcept : fd_(other.fd_) {
+    other.fd_ = -1;
+}
 
 DirectoryLock& DirectoryLock::operator=(DirectoryLock&& other) noexcept {
     if (this != &other) {

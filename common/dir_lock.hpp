@@ -11,7 +11,7 @@
 namespace parley {
 
 class DirectoryLock {
-public:
+  public:
     // Creates `dir` if needed and takes the lock. On failure returns nullopt and sets `error`.
     static std::optional<DirectoryLock> acquire(const std::string& dir, std::string& error);
 
@@ -21,7 +21,7 @@ public:
     DirectoryLock& operator=(const DirectoryLock&) = delete;
     ~DirectoryLock();
 
-private:
+  private:
     explicit DirectoryLock(int fd) : fd_(fd) {}
     int fd_ = -1;
 };

@@ -10,7 +10,9 @@
 namespace parley {
 
 namespace {
-std::error_code last_error() { return {errno, std::generic_category()}; }
+std::error_code last_error() {
+    return {errno, std::generic_category()};
+}
 }  // namespace
 
 std::error_code fsync_directory(const std::string& dir) {

@@ -10,7 +10,8 @@
 
 namespace parley {
 
-std::error_code write_file_atomic(const std::string& path, std::string_view content, int mode = 0600);
+std::error_code write_file_atomic(const std::string& path, std::string_view content,
+                                  int mode = 0600);
 
 // fsyncs a directory so that a rename or create in it is durable.
 std::error_code fsync_directory(const std::string& dir);

@@ -11,7 +11,7 @@ namespace {
 
 // Prefixes each line with <N> (sd-daemon(3) priority) so journald records the level.
 class SyslogPriorityFlag : public spdlog::custom_flag_formatter {
-public:
+  public:
     void format(const spdlog::details::log_msg& msg, const std::tm&,
                 spdlog::memory_buf_t& dest) override {
         static constexpr char kPriority[] = {'7', '7', '6', '4', '3', '2', '6'};
@@ -52,7 +52,8 @@ void init_logging(const std::string& mode, const std::string& level) {
 
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
     auto base = spdlog::default_logger();
-    auto logger = std::make_shared<spdlog::logger>(name, base->sinks().begin(), base->sinks().end());
+    auto logger =
+        std::make_shared<spdlog::logger>(name, base->sinks().begin(), base->sinks().end());
     logger->set_level(base->level());
     logger->flush_on(spdlog::level::info);
     return logger;

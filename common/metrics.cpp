@@ -23,8 +23,8 @@ Histogram::Histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)), buckets_(bounds_.size() + 1, 0) {}
 
 void Histogram::observe(double v) {
-    std::size_t i = static_cast<std::size_t>(
-        std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
+    std::size_t i = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
+                                             bounds_.begin());
     std::lock_guard lock(mutex_);
     ++buckets_[i];
     sum_ += v;
@@ -95,10 +95,14 @@ namespace {
 std::string escape_label(const std::string& v) {
     std::string out;
     for (char c : v) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -160,13 +164,14 @@ std::string MetricsRegistry::render() const {
             out += f->name() + "_count" + render_labels(l) + " " + std::to_string(s.count) + "\n";
         });
     }
-    for (const auto& collect : collectors_) out += collect();
+    for (const auto& collect : collectors_)
+        out += collect();
     return out;
 }
 
 std::vector<double> latency_buckets() {
     return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-            0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+            0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 std::vector<double> duration_buckets() {

@@ -21,26 +21,26 @@ namespace parley {
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class Counter {
-public:
+  public:
     void inc(double v = 1.0);
     double value() const { return value_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::atomic<double> value_{0.0};
 };
 
 class Gauge {
-public:
+  public:
     void set(double v) { value_.store(v, std::memory_order_relaxed); }
     void add(double v);
     double value() const { return value_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::atomic<double> value_{0.0};
 };
 
 class Histogram {
-public:
+  public:
     explicit Histogram(std::vector<double> bounds);
     void observe(double v);
     struct Snapshot {
@@ -51,7 +51,7 @@ public:
     };
     Snapshot snapshot() const;
 
-private:
+  private:
     std::vector<double> bounds_;
     mutable std::mutex mutex_;
     std::vector<std::uint64_t> buckets_;  // non-cumulative, size bounds_ + 1
@@ -62,7 +62,7 @@ private:
 // A named family of series that differ by label values.
 template <class Metric>
 class Family {
-public:
+  public:
     Family(std::string name, std::string help, std::vector<double> bounds = {})
         : name_(std::move(name)), help_(std::move(help)), bounds_(std::move(bounds)) {}
 
@@ -73,12 +73,13 @@ public:
     template <class F>
     void each(F&& f) const {
         std::lock_guard lock(mutex_);
-        for (const auto& [labels, metric] : series_) f(labels, *metric);
+        for (const auto& [labels, metric] : series_)
+            f(labels, *metric);
     }
     // Drops a series (for example a room that no longer exists).
     void remove(const Labels& labels);
 
-private:
+  private:
     std::string name_;
     std::string help_;
     std::vector<double> bounds_;
@@ -87,7 +88,7 @@ private:
 };
 
 class MetricsRegistry {
-public:
+  public:
     Family<Counter>& counter(const std::string& name, const std::string& help);
     Family<Gauge>& gauge(const std::string& name, const std::string& help);
     Family<Histogram>& histogram(const std::string& name, const std::string& help,
@@ -100,7 +101,7 @@ public:
 
     std::string render() const;
 
-private:
+  private:
     std::vector<std::function<std::string()>> collectors_;
     mutable std::mutex mutex_;  // guards the lists, not the values
     std::vector<std::unique_ptr<Family<Counter>>> counters_;

@@ -20,7 +20,8 @@ TEST_CASE("metrics: counters, gauges and histograms render in Prometheus text", 
 
     std::string text = reg.render();
     CHECK_THAT(text, Catch::Contains("# TYPE parley_http_requests_total counter"));
-    CHECK_THAT(text, Catch::Contains("parley_http_requests_total{route=\"GET /a\",status=\"200\"} 3"));
+    CHECK_THAT(text,
+               Catch::Contains("parley_http_requests_total{route=\"GET /a\",status=\"200\"} 3"));
     CHECK_THAT(text, Catch::Contains("parley_ws_connections 3"));
     CHECK_THAT(text, Catch::Contains("parley_db_commit_seconds_bucket{le=\"0.001\"} 1"));
     CHECK_THAT(text, Catch::Contains("parley_db_commit_seconds_bucket{le=\"0.01\"} 2"));
@@ -40,9 +41,11 @@ TEST_CASE("metrics: concurrent increments are not lost", "[metrics]") {
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&] {
-            for (int i = 0; i < 10000; ++i) c.inc();
+            for (int i = 0; i < 10000; ++i)
+                c.inc();
         });
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     CHECK(c.value() == 40000);
 }

@@ -20,10 +20,10 @@ auto async_offload(net::thread_pool& pool, F f, CompletionToken&& token) {
                              work = std::move(work)]() mutable {
                 R result = fn();
                 auto executor = work.get_executor();
-                net::dispatch(executor, [handler = std::move(handler),
-                                         result = std::move(result)]() mutable {
-                    std::move(handler)(std::move(result));
-                });
+                net::dispatch(executor,
+                              [handler = std::move(handler), result = std::move(result)]() mutable {
+                                  std::move(handler)(std::move(result));
+                              });
             });
         },
         token, std::move(f));

@@ -67,9 +67,11 @@ void ServiceLoop::run(std::function<void()> on_stop, std::chrono::milliseconds d
     wait_signal();
     notifier_.start_watchdog();
     std::vector<std::thread> pool;
-    for (int i = 1; i < threads_; ++i) pool.emplace_back([this] { context_.run(); });
+    for (int i = 1; i < threads_; ++i)
+        pool.emplace_back([this] { context_.run(); });
     context_.run();
-    for (auto& t : pool) t.join();
+    for (auto& t : pool)
+        t.join();
 }
 
 }  // namespace parley

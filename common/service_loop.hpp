@@ -18,7 +18,7 @@
 namespace parley {
 
 class ServiceLoop {
-public:
+  public:
     explicit ServiceLoop(int threads);
 
     net::io_context& context() { return context_; }
@@ -36,7 +36,7 @@ public:
     // Requests the same graceful stop as a signal (for a fatal condition found at run time).
     void request_stop();
 
-private:
+  private:
     void begin_stop();
     void wait_signal();
 

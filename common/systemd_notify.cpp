@@ -8,9 +8,13 @@ namespace parley {
 
 SystemdNotifier::SystemdNotifier(net::any_io_executor executor) : timer_(executor) {}
 
-void SystemdNotifier::ready() { sd_notify(0, "READY=1"); }
+void SystemdNotifier::ready() {
+    sd_notify(0, "READY=1");
+}
 
-void SystemdNotifier::stopping() { sd_notify(0, "STOPPING=1"); }
+void SystemdNotifier::stopping() {
+    sd_notify(0, "STOPPING=1");
+}
 
 void SystemdNotifier::status(const std::string& text) {
     std::string line = "STATUS=" + text;

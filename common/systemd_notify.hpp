@@ -15,7 +15,7 @@
 namespace parley {
 
 class SystemdNotifier {
-public:
+  public:
     explicit SystemdNotifier(net::any_io_executor executor);
 
     void ready();
@@ -27,7 +27,7 @@ public:
     // The configured interval between pings (zero when no watchdog was asked for).
     std::chrono::microseconds watchdog_interval() const { return interval_; }
 
-private:
+  private:
     void arm();
 
     net::steady_timer timer_;

@@ -16,6 +16,8 @@ void ImageprocConfig::describe(ConfigSchema& schema) {
                 1, 86400);
 }
 
-std::string ImageprocConfig::validate() const { return {}; }
+std::string ImageprocConfig::validate() const {
+    return {};
+}
 
 }  // namespace parley

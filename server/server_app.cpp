@@ -12,14 +12,14 @@
 #include "server/api/account_routes.hpp"
 #include "server/api/api_context.hpp"
 #include "server/api/http_server.hpp"
+#include "server/api/room_routes.hpp"
 #include "server/api/router.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/db_readers.hpp"
 #include "server/data/db_writer.hpp"
-#include "server/db/migrations.hpp"
-#include "server/api/room_routes.hpp"
 #include "server/data/room_store.hpp"
+#include "server/db/migrations.hpp"
 #include "server/features/chat_feature.hpp"
 #include "server/features/client_registry.hpp"
 #include "server/features/room_janitor.hpp"
@@ -97,20 +97,32 @@ int run_server(const ServerConfig& config) {
     FailureBackoff login_by_address(login_backoff(config.auth));
     TokenBucketLimiter register_by_address(
         TokenBucketConfig{config.auth.register_per_minute / 60.0, config.auth.register_per_minute});
-    ApiContext api{config, accounts, clients, metrics, hash_pool,
-                   login_by_account, login_by_address, register_by_address};
+    ApiContext api{config,    accounts,         clients,          metrics,
+                   hash_pool, login_by_account, login_by_address, register_by_address};
 
-    auto& http_requests = metrics.counter("parley_http_requests_total", "HTTP requests by route and status.");
-    auto& http_latency = metrics.histogram("parley_http_request_seconds", "HTTP request latency by route.",
-                                           latency_buckets());
+    auto& http_requests =
+        metrics.counter("parley_http_requests_total", "HTTP requests by route and status.");
+    auto& http_latency = metrics.histogram("parley_http_request_seconds",
+                                           "HTTP request latency by route.", latency_buckets());
     WsMetrics ws_metrics{
-        metrics.gauge("parley_ws_connections", "Open authenticated WebSocket connections.").with({}),
-        metrics.counter("parley_ws_messages_received_total", "WebSocket frames received from clients.").with({}),
-        metrics.counter("parley_ws_messages_sent_total", "WebSocket frames sent to clients.").with({}),
-        metrics.counter("parley_ws_reconnects_total", "Sockets opened by a session that had one before.").with({}),
-        metrics.counter("parley_ws_slow_consumers_total", "Sockets closed with 1013 for reading too slowly.").with({}),
-        metrics.histogram("parley_ws_connection_duration_seconds", "How long WebSocket connections stay open.",
-                          duration_buckets())
+        metrics.gauge("parley_ws_connections", "Open authenticated WebSocket connections.")
+            .with({}),
+        metrics
+            .counter("parley_ws_messages_received_total", "WebSocket frames received from clients.")
+            .with({}),
+        metrics.counter("parley_ws_messages_sent_total", "WebSocket frames sent to clients.")
+            .with({}),
+        metrics
+            .counter("parley_ws_reconnects_total",
+                     "Sockets opened by a session that had one before.")
+            .with({}),
+        metrics
+            .counter("parley_ws_slow_consumers_total",
+                     "Sockets closed with 1013 for reading too slowly.")
+            .with({}),
+        metrics
+            .histogram("parley_ws_connection_duration_seconds",
+                       "How long WebSocket connections stay open.", duration_buckets())
             .with({})};
     metrics.add_collector([&writer] {
         CommitStats st = writer.commit_stats();
@@ -121,11 +133,13 @@ int run_server(const ServerConfig& config) {
             out += fmt::format("parley_db_commit_seconds_bucket{{le=\"{}\"}} {}\n",
                                CommitStats::bucket_bounds[i], st.buckets[i]);
         }
-        out += fmt::format("parley_db_commit_seconds_bucket{{le=\"+Inf\"}} {}\n", st.buckets.back());
+        out +=
+            fmt::format("parley_db_commit_seconds_bucket{{le=\"+Inf\"}} {}\n", st.buckets.back());
         out += fmt::format("parley_db_commit_seconds_sum {}\nparley_db_commit_seconds_count {}\n",
                            st.latency_sum_seconds, st.commits);
         out += fmt::format(
-            "# HELP parley_db_writes_total Writes by outcome.\n# TYPE parley_db_writes_total counter\n"
+            "# HELP parley_db_writes_total Writes by outcome.\n# TYPE parley_db_writes_total "
+            "counter\n"
             "parley_db_writes_total{{outcome=\"committed\"}} {}\n"
             "parley_db_writes_total{{outcome=\"failed\"}} {}\n"
             "parley_db_writes_total{{outcome=\"rejected\"}} {}\n",
@@ -186,7 +200,8 @@ int run_server(const ServerConfig& config) {
     http.set_upgrade_handler([&](UpgradedStream stream, HttpRequest req) {
         std::string_view target = req.target();
         std::size_t q = target.find('?');
-        RequestContext ctx{req, {}, q == std::string_view::npos ? "" : std::string(target.substr(q + 1)), ""};
+        RequestContext ctx{
+            req, {}, q == std::string_view::npos ? "" : std::string(target.substr(q + 1)), ""};
         auto auth = authenticate(api, ctx, false, true);
         if (!auth.caller) {
             WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
@@ -198,7 +213,8 @@ int run_server(const ServerConfig& config) {
     });
 
     if (auto ec = http.listen()) {
-        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port, ec.message());
+        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
+                         ec.message());
         return 1;
     }
     http.start();
@@ -221,7 +237,8 @@ int run_server(const ServerConfig& config) {
     loop.run(
         [&] {
             janitor.stop();
-            for (auto& client : clients.all()) client->close(close_code::going_away, "server shutting down");
+            for (auto& client : clients.all())
+                client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });
         },
         std::chrono::milliseconds(config.shutdown_timeout_ms));

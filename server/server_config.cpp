@@ -91,8 +91,7 @@ void ServerConfig::describe(ConfigSchema& schema) {
     schema.bind("rooms_per_account", chat.rooms_per_account, "Rooms one account may create.", 1,
                 1'000'000);
     schema.bind("history_limit", chat.history_limit,
-                "Messages kept per room; a background task prunes older ones.", 10,
-                1'000'000'000);
+                "Messages kept per room; a background task prunes older ones.", 10, 1'000'000'000);
     schema.bind("recent_messages", chat.recent_messages,
                 "Messages in a room document (and kept in memory per room).", 1, 10'000);
     schema.bind("doc_history", chat.doc_history,

@@ -44,7 +44,7 @@ struct AuthSettings {
     int argon2_t_cost = 2;
     int argon2_m_cost_kib = 19456;
     int argon2_parallelism = 1;
-    int hash_threads = 2;          // password hashing runs here, off the network threads
+    int hash_threads = 2;             // password hashing runs here, off the network threads
     int login_failure_threshold = 5;  // consecutive failures before a lock-out
     int login_lockout_base_ms = 1000;
     int login_lockout_max_ms = 15 * 60 * 1000;
@@ -52,15 +52,15 @@ struct AuthSettings {
 };
 
 struct ChatSettings {
-    int message_max_chars = 1000;    // Unicode code points
+    int message_max_chars = 1000;  // Unicode code points
     int max_members = 500;
-    int rooms_per_account = 100;     // rooms an account may create
+    int rooms_per_account = 100;          // rooms an account may create
     std::int64_t history_limit = 10'000;  // messages kept per room; older ones are pruned
-    int recent_messages = 50;        // messages in the room document and the memory cache
-    int doc_history = 256;           // document versions kept for resume
-    int presence_interval_ms = 1000; // presence updates per room are coalesced over this
-    int typing_interval_ms = 1000;   // one typing event per member per room per interval
-    int ephemeral_idle_s = 300;      // an ephemeral room with no one connected this long is deleted
+    int recent_messages = 50;             // messages in the room document and the memory cache
+    int doc_history = 256;                // document versions kept for resume
+    int presence_interval_ms = 1000;      // presence updates per room are coalesced over this
+    int typing_interval_ms = 1000;        // one typing event per member per room per interval
+    int ephemeral_idle_s = 300;  // an ephemeral room with no one connected this long is deleted
     int ephemeral_max_age_s = 12 * 3600;
     int janitor_interval_ms = 10'000;  // expiry and pruning pass
 };

@@ -16,7 +16,8 @@ std::string check_username(const std::string& name) {
         if (!ok) return "username may only contain letters, digits, '_', '.' and '-'";
     }
     char first = name.front();
-    if (first == '_' || first == '.' || first == '-') return "username must start with a letter or digit";
+    if (first == '_' || first == '.' || first == '-')
+        return "username must start with a letter or digit";
     return {};
 }
 
@@ -28,7 +29,8 @@ std::string check_password(const std::string& password) {
 
 std::size_t count_code_points(std::string_view text) {
     std::size_t n = 0;
-    for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+    for (unsigned char c : text)
+        n += (c & 0xC0) != 0x80;
     return n;
 }
 
@@ -97,141 +99,155 @@ void close_session_sockets(ApiContext& api, const std::string& session_id, const
 }  // namespace
 
 void add_account_routes(Router& router, ApiContext& api) {
-    router.add(http::verb::post, "/api/v1/accounts", [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto body = parse_json_body(ctx);
-        if (!body.json) co_return body.refusal;
-        auto username = string_field(*body.json, "username");
-        auto password = string_field(*body.json, "password");
-        if (!username || !password) {
-            co_return error_response(http::status::bad_request, "bad_request",
-                                     "username and password are required strings");
-        }
-        if (auto p = check_username(*username); !p.empty()) {
-            co_return error_response(http::status::bad_request, "bad_request", p);
-        }
-        if (auto p = check_password(*password); !p.empty()) {
-            co_return error_response(http::status::bad_request, "bad_request", p);
-        }
-        if (auto d = api.register_by_address.acquire(ctx.remote_address); !d.allowed) {
-            co_return rate_limited(d.retry_after, "too many accounts created from this address");
-        }
-        if (api.accounts.account_by_username(*username)) {
-            co_return error_response(http::status::conflict, "conflict", "username is taken");
-        }
-        auto params = hash_params(api.config.auth);
-        auto hash_job = [pw = *password, params]() noexcept {
-            try {
-                return hash_password(pw, params);
-            } catch (const std::exception& e) {
-                spdlog::error("password hashing failed: {}", e.what());
-                return std::string();
-            }
-        };
-        std::string hash = co_await offload(api.hash_pool, std::move(hash_job));
-        if (hash.empty()) {
-            co_return error_response(http::status::internal_server_error, "internal",
-                                     "could not create the account");
-        }
-        Account account{random_id(), *username, std::move(hash), "user", now_ms()};
-        auto created = co_await api.accounts.create_account(account);
-        if (!created) {
-            if (created.error().code == DbErrc::constraint) {
-                co_return error_response(http::status::conflict, "conflict", "username is taken");
-            }
-            co_return db_failure_response(created.error(), "account creation");
-        }
-        spdlog::info("account {} created", created->id);
-        co_return json_response(http::status::created, {{"account_id", created->id}});
-    });
+    router.add(http::verb::post, "/api/v1/accounts",
+               [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto body = parse_json_body(ctx);
+                   if (!body.json) co_return body.refusal;
+                   auto username = string_field(*body.json, "username");
+                   auto password = string_field(*body.json, "password");
+                   if (!username || !password) {
+                       co_return error_response(http::status::bad_request, "bad_request",
+                                                "username and password are required strings");
+                   }
+                   if (auto p = check_username(*username); !p.empty()) {
+                       co_return error_response(http::status::bad_request, "bad_request", p);
+                   }
+                   if (auto p = check_password(*password); !p.empty()) {
+                       co_return error_response(http::status::bad_request, "bad_request", p);
+                   }
+                   if (auto d = api.register_by_address.acquire(ctx.remote_address); !d.allowed) {
+                       co_return rate_limited(d.retry_after,
+                                              "too many accounts created from this address");
+                   }
+                   if (api.accounts.account_by_username(*username)) {
+                       co_return error_response(http::status::conflict, "conflict",
+                                                "username is taken");
+                   }
+                   auto params = hash_params(api.config.auth);
+                   auto hash_job = [pw = *password, params]() noexcept {
+                       try {
+                           return hash_password(pw, params);
+                       } catch (const std::exception& e) {
+                           spdlog::error("password hashing failed: {}", e.what());
+                           return std::string();
+                       }
+                   };
+                   std::string hash = co_await offload(api.hash_pool, std::move(hash_job));
+                   if (hash.empty()) {
+                       co_return error_response(http::status::internal_server_error, "internal",
+                                                "could not create the account");
+                   }
+                   Account account{random_id(), *username, std::move(hash), "user", now_ms()};
+                   auto created = co_await api.accounts.create_account(account);
+                   if (!created) {
+                       if (created.error().code == DbErrc::constraint) {
+                           co_return error_response(http::status::conflict, "conflict",
+                                                    "username is taken");
+                       }
+                       co_return db_failure_response(created.error(), "account creation");
+                   }
+                   spdlog::info("account {} created", created->id);
+                   co_return json_response(http::status::created, {{"account_id", created->id}});
+               });
 
-    router.add(http::verb::post, "/api/v1/sessions", [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto body = parse_json_body(ctx);
-        if (!body.json) co_return body.refusal;
-        auto username = string_field(*body.json, "username");
-        auto password = string_field(*body.json, "password");
-        if (!username || !password || password->size() > 1024 || username->size() > 64) {
-            co_return error_response(http::status::bad_request, "bad_request",
-                                     "username and password are required strings");
-        }
-        std::string account_key = "account:" + ascii_lower(*username);
-        std::string address_key = "address:" + ctx.remote_address;
-        auto wait = std::max(api.login_by_account.retry_after(account_key),
-                             api.login_by_address.retry_after(address_key));
-        if (wait.count() > 0) {
-            spdlog::warn("login refused during lock-out (address {})", ctx.remote_address);
-            co_return rate_limited(wait, "too many failed logins; try again later");
-        }
-        auto account = api.accounts.account_by_username(*username);
-        // Unknown names still cost one verification, so timing does not reveal which exist.
-        static const std::string dummy = hash_password("parley-dummy-password", {1, 8, 1});
-        std::string stored = account ? account->password_hash : dummy;
-        auto verify_job = [pw = *password, stored]() noexcept { return verify_password(pw, stored); };
-        bool ok = co_await offload(api.hash_pool, std::move(verify_job));
-        if (!ok || !account || account->role == "bot") {
-            auto a = api.login_by_account.record_failure(account_key);
-            api.login_by_address.record_failure(address_key);
-            spdlog::info("failed login for {} from {} ({} in a row)",
-                         account ? account->id : std::string("unknown account"), ctx.remote_address,
-                         a.failures);
-            co_return error_response(http::status::unauthorized, "unauthorized",
-                                     "wrong username or password");
-        }
-        api.login_by_account.record_success(account_key);
-        api.login_by_address.record_success(address_key);
-        Session base;
-        base.id = random_id();
-        base.account_id = account->id;
-        IssuedTokens tokens = issue_tokens(api.config.auth, base);
-        auto created = co_await api.accounts.create_session(tokens.session);
-        if (!created) co_return db_failure_response(created.error(), "login");
-        spdlog::info("account {} logged in: session {}", account->id, tokens.session.id);
-        co_return json_response(http::status::ok, token_body(tokens));
-    });
-
-    router.add(http::verb::post, "/api/v1/sessions/refresh", [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto body = parse_json_body(ctx);
-        if (!body.json) co_return body.refusal;
-        auto refresh = string_field(*body.json, "refresh_token");
-        if (!refresh || refresh->empty() || refresh->size() > 256) {
-            co_return error_response(http::status::bad_request, "bad_request",
-                                     "refresh_token is a required string");
-        }
-        IssuedTokens next = issue_tokens(api.config.auth, Session{});
-        std::string presented = token_hash(*refresh);
-        auto outcome = co_await api.accounts.rotate(presented, next.session);
-        if (!outcome) co_return db_failure_response(outcome.error(), "token refresh");
-        switch (outcome->status) {
-            case RefreshStatus::rotated: {
-                next.session = outcome->session;
-                spdlog::info("session {} refreshed", next.session.id);
-                co_return json_response(http::status::ok, token_body(next));
+    router.add(
+        http::verb::post, "/api/v1/sessions",
+        [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            auto username = string_field(*body.json, "username");
+            auto password = string_field(*body.json, "password");
+            if (!username || !password || password->size() > 1024 || username->size() > 64) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "username and password are required strings");
             }
-            case RefreshStatus::reused:
-                spdlog::warn("session {} of account {}: a rotated refresh token was presented again; "
-                             "session revoked",
-                             outcome->session.id, outcome->session.account_id);
-                close_session_sockets(api, outcome->session.id, "session revoked: refresh token reuse");
+            std::string account_key = "account:" + ascii_lower(*username);
+            std::string address_key = "address:" + ctx.remote_address;
+            auto wait = std::max(api.login_by_account.retry_after(account_key),
+                                 api.login_by_address.retry_after(address_key));
+            if (wait.count() > 0) {
+                spdlog::warn("login refused during lock-out (address {})", ctx.remote_address);
+                co_return rate_limited(wait, "too many failed logins; try again later");
+            }
+            auto account = api.accounts.account_by_username(*username);
+            // Unknown names still cost one verification, so timing does not reveal which exist.
+            static const std::string dummy = hash_password("parley-dummy-password", {1, 8, 1});
+            std::string stored = account ? account->password_hash : dummy;
+            auto verify_job = [pw = *password, stored]() noexcept {
+                return verify_password(pw, stored);
+            };
+            bool ok = co_await offload(api.hash_pool, std::move(verify_job));
+            if (!ok || !account || account->role == "bot") {
+                auto a = api.login_by_account.record_failure(account_key);
+                api.login_by_address.record_failure(address_key);
+                spdlog::info("failed login for {} from {} ({} in a row)",
+                             account ? account->id : std::string("unknown account"),
+                             ctx.remote_address, a.failures);
                 co_return error_response(http::status::unauthorized, "unauthorized",
-                                         "refresh token was already used; the session is revoked");
-            case RefreshStatus::invalid:
-                break;
-        }
-        co_return error_response(http::status::unauthorized, "unauthorized",
-                                 "invalid or expired refresh token");
-    });
+                                         "wrong username or password");
+            }
+            api.login_by_account.record_success(account_key);
+            api.login_by_address.record_success(address_key);
+            Session base;
+            base.id = random_id();
+            base.account_id = account->id;
+            IssuedTokens tokens = issue_tokens(api.config.auth, base);
+            auto created = co_await api.accounts.create_session(tokens.session);
+            if (!created) co_return db_failure_response(created.error(), "login");
+            spdlog::info("account {} logged in: session {}", account->id, tokens.session.id);
+            co_return json_response(http::status::ok, token_body(tokens));
+        });
+
+    router.add(
+        http::verb::post, "/api/v1/sessions/refresh",
+        [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            auto refresh = string_field(*body.json, "refresh_token");
+            if (!refresh || refresh->empty() || refresh->size() > 256) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "refresh_token is a required string");
+            }
+            IssuedTokens next = issue_tokens(api.config.auth, Session{});
+            std::string presented = token_hash(*refresh);
+            auto outcome = co_await api.accounts.rotate(presented, next.session);
+            if (!outcome) co_return db_failure_response(outcome.error(), "token refresh");
+            switch (outcome->status) {
+                case RefreshStatus::rotated: {
+                    next.session = outcome->session;
+                    spdlog::info("session {} refreshed", next.session.id);
+                    co_return json_response(http::status::ok, token_body(next));
+                }
+                case RefreshStatus::reused:
+                    spdlog::warn(
+                        "session {} of account {}: a rotated refresh token was presented again; "
+                        "session revoked",
+                        outcome->session.id, outcome->session.account_id);
+                    close_session_sockets(api, outcome->session.id,
+                                          "session revoked: refresh token reuse");
+                    co_return error_response(
+                        http::status::unauthorized, "unauthorized",
+                        "refresh token was already used; the session is revoked");
+                case RefreshStatus::invalid:
+                    break;
+            }
+            co_return error_response(http::status::unauthorized, "unauthorized",
+                                     "invalid or expired refresh token");
+        });
 
     // Logout works without a live socket: a client must always be able to end its session.
-    router.add(http::verb::delete_, "/api/v1/sessions/current", [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = authenticate(api, ctx, false);
-        if (!auth.caller) co_return auth.refusal;
-        auto revoked = co_await api.accounts.revoke_session(auth.caller->session.id);
-        if (!revoked) co_return db_failure_response(revoked.error(), "logout");
-        close_session_sockets(api, auth.caller->session.id, "logged out");
-        spdlog::info("session {} of account {} logged out", auth.caller->session.id,
-                     auth.caller->account.id);
-        HttpResponse res{http::status::no_content, 11};
-        co_return res;
-    });
+    router.add(http::verb::delete_, "/api/v1/sessions/current",
+               [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, false);
+                   if (!auth.caller) co_return auth.refusal;
+                   auto revoked = co_await api.accounts.revoke_session(auth.caller->session.id);
+                   if (!revoked) co_return db_failure_response(revoked.error(), "logout");
+                   close_session_sockets(api, auth.caller->session.id, "logged out");
+                   spdlog::info("session {} of account {} logged out", auth.caller->session.id,
+                                auth.caller->account.id);
+                   HttpResponse res{http::status::no_content, 11};
+                   co_return res;
+               });
 }
 
 namespace {
@@ -249,93 +265,102 @@ nlohmann::json profile_json(const Profile& p, const Account& a) {
 }  // namespace
 
 void add_profile_routes(Router& router, ApiContext& api, DbReaderPool& readers) {
-    router.add(http::verb::get, "/api/v1/profiles/me", [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = authenticate(api, ctx, true);
-        if (!auth.caller) co_return auth.refusal;
-        auto p = api.accounts.profile(auth.caller->account.id);
-        if (!p) co_return error_response(http::status::not_found, "not_found", "no profile");
-        co_return json_response(http::status::ok, profile_json(*p, auth.caller->account));
-    });
+    router.add(http::verb::get, "/api/v1/profiles/me",
+               [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   auto p = api.accounts.profile(auth.caller->account.id);
+                   if (!p)
+                       co_return error_response(http::status::not_found, "not_found", "no profile");
+                   co_return json_response(http::status::ok,
+                                           profile_json(*p, auth.caller->account));
+               });
 
-    router.add(http::verb::put, "/api/v1/profiles/me", [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = authenticate(api, ctx, true);
-        if (!auth.caller) co_return auth.refusal;
-        auto body = parse_json_body(ctx);
-        if (!body.json) co_return body.refusal;
-        auto current = api.accounts.profile(auth.caller->account.id);
-        Profile p = current.value_or(Profile{auth.caller->account.id});
-        const auto& j = *body.json;
-        for (const auto& [key, value] : j.items()) {
-            if (key != "name" && key != "text" && key != "visibility" && key != "avatar") {
-                co_return error_response(http::status::bad_request, "bad_request",
-                                         "unknown profile field \"" + key + "\"");
-            }
-        }
-        if (j.contains("name")) {
-            auto v = string_field(j, "name");
-            if (!v || count_code_points(*v) > 64) {
-                co_return error_response(http::status::bad_request, "bad_request",
-                                         "name must be a string of at most 64 characters");
-            }
-            p.name = *v;
-        }
-        if (j.contains("text")) {
-            auto v = string_field(j, "text");
-            if (!v || count_code_points(*v) > 1000) {
-                co_return error_response(http::status::bad_request, "bad_request",
-                                         "text must be a string of at most 1000 characters");
-            }
-            p.text = *v;
-        }
-        if (j.contains("visibility")) {
-            auto v = string_field(j, "visibility");
-            if (!v || (*v != "public" && *v != "private")) {
-                co_return error_response(http::status::bad_request, "bad_request",
-                                         "visibility must be \"public\" or \"private\"");
-            }
-            p.visibility = *v;
-        }
-        if (j.contains("avatar")) {
-            if (j["avatar"].is_null()) {
-                p.avatar.reset();
-            } else {
-                auto v = string_field(j, "avatar");
-                if (!v || v->empty() || v->size() > 128) {
+    router.add(
+        http::verb::put, "/api/v1/profiles/me",
+        [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            auto current = api.accounts.profile(auth.caller->account.id);
+            Profile p = current.value_or(Profile{auth.caller->account.id});
+            const auto& j = *body.json;
+            for (const auto& [key, value] : j.items()) {
+                if (key != "name" && key != "text" && key != "visibility" && key != "avatar") {
                     co_return error_response(http::status::bad_request, "bad_request",
-                                             "avatar must be a content id or null");
+                                             "unknown profile field \"" + key + "\"");
                 }
-                p.avatar = *v;
             }
-        }
-        p.updated_at = now_ms();
-        auto saved = co_await api.accounts.update_profile(p);
-        if (!saved) co_return db_failure_response(saved.error(), "profile update");
-        co_return json_response(http::status::ok, profile_json(*saved, auth.caller->account));
-    });
+            if (j.contains("name")) {
+                auto v = string_field(j, "name");
+                if (!v || count_code_points(*v) > 64) {
+                    co_return error_response(http::status::bad_request, "bad_request",
+                                             "name must be a string of at most 64 characters");
+                }
+                p.name = *v;
+            }
+            if (j.contains("text")) {
+                auto v = string_field(j, "text");
+                if (!v || count_code_points(*v) > 1000) {
+                    co_return error_response(http::status::bad_request, "bad_request",
+                                             "text must be a string of at most 1000 characters");
+                }
+                p.text = *v;
+            }
+            if (j.contains("visibility")) {
+                auto v = string_field(j, "visibility");
+                if (!v || (*v != "public" && *v != "private")) {
+                    co_return error_response(http::status::bad_request, "bad_request",
+                                             "visibility must be \"public\" or \"private\"");
+                }
+                p.visibility = *v;
+            }
+            if (j.contains("avatar")) {
+                if (j["avatar"].is_null()) {
+                    p.avatar.reset();
+                } else {
+                    auto v = string_field(j, "avatar");
+                    if (!v || v->empty() || v->size() > 128) {
+                        co_return error_response(http::status::bad_request, "bad_request",
+                                                 "avatar must be a content id or null");
+                    }
+                    p.avatar = *v;
+                }
+            }
+            p.updated_at = now_ms();
+            auto saved = co_await api.accounts.update_profile(p);
+            if (!saved) co_return db_failure_response(saved.error(), "profile update");
+            co_return json_response(http::status::ok, profile_json(*saved, auth.caller->account));
+        });
 
     router.add(http::verb::get, "/api/v1/profiles/{account_id}",
                [&api, &readers](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = authenticate(api, ctx, true);
-        if (!auth.caller) co_return auth.refusal;
-        const std::string& owner = ctx.params["account_id"];
-        auto account = api.accounts.account_by_id(owner);
-        auto p = api.accounts.profile(owner);
-        if (!account || !p) co_return error_response(http::status::not_found, "not_found", "no such profile");
-        if (p->visibility == "private" && owner != auth.caller->account.id) {
-            // The one place that looks at both profiles and chat membership.
-            auto query = [viewer = auth.caller->account.id, owner](SqliteDb& db) {
-                auto q = db.cached(
-                    "SELECT 1 FROM members a JOIN members b ON a.room_id = b.room_id "
-                    "WHERE a.account_id = ? AND b.account_id = ? LIMIT 1");
-                q->bind(1, viewer).bind(2, owner);
-                return q->step() == StepResult::row;
-            };
-            auto shared = co_await readers.read(std::move(query));
-            if (!shared) co_return db_failure_response(shared.error(), "profile read");
-            if (!*shared) co_return error_response(http::status::not_found, "not_found", "no such profile");
-        }
-        co_return json_response(http::status::ok, profile_json(*p, *account));
-    });
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   const std::string& owner = ctx.params["account_id"];
+                   auto account = api.accounts.account_by_id(owner);
+                   auto p = api.accounts.profile(owner);
+                   if (!account || !p)
+                       co_return error_response(http::status::not_found, "not_found",
+                                                "no such profile");
+                   if (p->visibility == "private" && owner != auth.caller->account.id) {
+                       // The one place that looks at both profiles and chat membership.
+                       auto query = [viewer = auth.caller->account.id, owner](SqliteDb& db) {
+                           auto q = db.cached(
+                               "SELECT 1 FROM members a JOIN members b ON a.room_id = b.room_id "
+                               "WHERE a.account_id = ? AND b.account_id = ? LIMIT 1");
+                           q->bind(1, viewer).bind(2, owner);
+                           return q->step() == StepResult::row;
+                       };
+                       auto shared = co_await readers.read(std::move(query));
+                       if (!shared) co_return db_failure_response(shared.error(), "profile read");
+                       if (!*shared)
+                           co_return error_response(http::status::not_found, "not_found",
+                                                    "no such profile");
+                   }
+                   co_return json_response(http::status::ok, profile_json(*p, *account));
+               });
 }
 
 }  // namespace parley

@@ -14,7 +14,8 @@ AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool re
     AuthCheck check;
     std::string token;
     auto header = ctx.request[http::field::authorization];
-    if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
+    if (header.size() > 7 &&
+        (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer ")) {
         token = std::string(header.substr(7));
     } else if (allow_query) {
         token = query_param(ctx.query, "token");
@@ -25,7 +26,8 @@ AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool re
         return check;
     }
     if (token.size() > 256) {
-        check.refusal = error_response(http::status::unauthorized, "unauthorized", "invalid access token");
+        check.refusal =
+            error_response(http::status::unauthorized, "unauthorized", "invalid access token");
         return check;
     }
     auto session = api.accounts.session_by_access_hash(token_hash(token), now_ms());
@@ -36,7 +38,8 @@ AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool re
     }
     auto account = api.accounts.account_by_id(session->account_id);
     if (!account) {
-        check.refusal = error_response(http::status::unauthorized, "unauthorized", "account no longer exists");
+        check.refusal =
+            error_response(http::status::unauthorized, "unauthorized", "account no longer exists");
         return check;
     }
     if (require_socket && !api.clients.session_has_socket(session->id)) {
@@ -54,7 +57,8 @@ JsonBody parse_json_body(const RequestContext& ctx) {
     JsonBody out;
     auto type = ctx.request[http::field::content_type];
     std::string_view media = type.substr(0, type.find(';'));
-    while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+    while (!media.empty() && media.back() == ' ')
+        media.remove_suffix(1);
     if (media != "application/json") {
         out.refusal = error_response(http::status::unsupported_media_type, "bad_request",
                                      "expected Content-Type: application/json");
@@ -62,11 +66,13 @@ JsonBody parse_json_body(const RequestContext& ctx) {
     }
     auto json = nlohmann::json::parse(ctx.request.body(), nullptr, false);
     if (json.is_discarded()) {
-        out.refusal = error_response(http::status::bad_request, "bad_request", "the body is not valid JSON");
+        out.refusal =
+            error_response(http::status::bad_request, "bad_request", "the body is not valid JSON");
         return out;
     }
     if (!json.is_object()) {
-        out.refusal = error_response(http::status::bad_request, "bad_request", "the body must be a JSON object");
+        out.refusal = error_response(http::status::bad_request, "bad_request",
+                                     "the body must be a JSON object");
         return out;
     }
     out.json = std::move(json);

@@ -16,7 +16,7 @@ struct ApiContext {
     AccountStore& accounts;
     ClientRegistry& clients;
     MetricsRegistry& metrics;
-    net::thread_pool& hash_pool;   // argon2id runs here
+    net::thread_pool& hash_pool;  // argon2id runs here
     FailureBackoff& login_by_account;
     FailureBackoff& login_by_address;
     TokenBucketLimiter& register_by_address;

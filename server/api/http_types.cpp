@@ -11,7 +11,8 @@ HttpResponse json_response(http::status status, const nlohmann::json& body) {
     return res;
 }
 
-HttpResponse error_response(http::status status, const std::string& code, const std::string& message) {
+HttpResponse error_response(http::status status, const std::string& code,
+                            const std::string& message) {
     return json_response(status, {{"error", code}, {"message", message}});
 }
 
@@ -48,7 +49,8 @@ std::string query_param(const std::string& query, const std::string& name) {
         std::string_view pair = q.substr(0, amp);
         std::size_t eq = pair.find('=');
         if (percent_decode(pair.substr(0, eq)) == name) {
-            return eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+            return eq == std::string_view::npos ? std::string()
+                                                : percent_decode(pair.substr(eq + 1));
         }
         if (amp == std::string_view::npos) break;
         q.remove_prefix(amp + 1);

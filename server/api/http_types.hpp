@@ -23,7 +23,8 @@ struct RequestContext {
 };
 
 HttpResponse json_response(http::status status, const nlohmann::json& body);
-HttpResponse error_response(http::status status, const std::string& code, const std::string& message);
+HttpResponse error_response(http::status status, const std::string& code,
+                            const std::string& message);
 
 // The value of `name` in a query string (percent-decoded), or empty.
 std::string query_param(const std::string& query, const std::string& name);

@@ -32,12 +32,12 @@ struct RouteMatch {
 };
 
 class Router {
-public:
+  public:
     Router& add(http::verb method, std::string pattern, RouteHandler handler,
                 std::int64_t body_limit = -1);
     RouteMatch match(http::verb method, std::string_view path) const;
 
-private:
+  private:
     std::vector<Route> routes_;
 };
 

@@ -59,7 +59,7 @@ void RoomStore::load(SqliteDb& db) {
         "SELECT id, kind, title, require_signatures, created_by, created_at, last_seq FROM rooms");
     while (rooms.step() == StepResult::row) {
         State s;
-        s.room = Room{rooms.column_text(0), rooms.column_text(1), rooms.column_text(2),
+        s.room = Room{rooms.column_text(0),       rooms.column_text(1), rooms.column_text(2),
                       rooms.column_int64(3) != 0, rooms.column_text(4), rooms.column_int64(5),
                       rooms.column_int64(6)};
         rooms_[s.room.id] = std::move(s);
@@ -67,19 +67,21 @@ void RoomStore::load(SqliteDb& db) {
     auto members = db.prepare(
         "SELECT room_id, account_id, role, display_name, public_key, joined_at FROM members");
     while (members.step() == StepResult::row) {
-        Member m{members.column_text(0), members.column_text(1), members.column_text(2),
+        Member m{members.column_text(0), members.column_text(1),    members.column_text(2),
                  members.column_text(3), blob_or_empty(members, 4), members.column_int64(5)};
         auto it = rooms_.find(m.room_id);
         if (it == rooms_.end()) continue;
         by_account_[m.account_id].insert(m.room_id);
         it->second.members[m.account_id] = std::move(m);
     }
-    auto recent = db.prepare(std::string("SELECT ") + kMessageColumns +
-                             " FROM messages WHERE room_id = ? AND deleted = 0 ORDER BY seq DESC LIMIT ?");
+    auto recent =
+        db.prepare(std::string("SELECT ") + kMessageColumns +
+                   " FROM messages WHERE room_id = ? AND deleted = 0 ORDER BY seq DESC LIMIT ?");
     for (auto& [id, s] : rooms_) {
         recent.reset();
         recent.bind(1, id).bind(2, static_cast<std::int64_t>(recent_limit_));
-        while (recent.step() == StepResult::row) s.recent.push_front(read_message(recent));
+        while (recent.step() == StepResult::row)
+            s.recent.push_front(read_message(recent));
     }
 }
 
@@ -90,7 +92,8 @@ std::optional<Room> RoomStore::room(const std::string& room_id) const {
     return it->second.room;
 }
 
-std::optional<Member> RoomStore::member(const std::string& room_id, const std::string& account_id) const {
+std::optional<Member> RoomStore::member(const std::string& room_id,
+                                        const std::string& account_id) const {
     std::shared_lock lock(mutex_);
     auto it = rooms_.find(room_id);
     if (it == rooms_.end()) return std::nullopt;
@@ -103,7 +106,8 @@ std::vector<Member> RoomStore::members(const std::string& room_id) const {
     std::shared_lock lock(mutex_);
     std::vector<Member> out;
     if (auto it = rooms_.find(room_id); it != rooms_.end()) {
-        for (const auto& [id, m] : it->second.members) out.push_back(m);
+        for (const auto& [id, m] : it->second.members)
+            out.push_back(m);
     }
     return out;
 }
@@ -126,14 +130,16 @@ std::vector<std::string> RoomStore::rooms_of(const std::string& account_id) cons
 std::size_t RoomStore::rooms_created_by(const std::string& account_id) const {
     std::shared_lock lock(mutex_);
     std::size_t n = 0;
-    for (const auto& [id, s] : rooms_) n += s.room.created_by == account_id;
+    for (const auto& [id, s] : rooms_)
+        n += s.room.created_by == account_id;
     return n;
 }
 
 std::vector<Room> RoomStore::all_rooms() const {
     std::shared_lock lock(mutex_);
     std::vector<Room> out;
-    for (const auto& [id, s] : rooms_) out.push_back(s.room);
+    for (const auto& [id, s] : rooms_)
+        out.push_back(s.room);
     return out;
 }
 
@@ -167,24 +173,30 @@ void RoomStore::remember_locked(State& s, const Message& m) {
     auto pos = std::upper_bound(s.recent.begin(), s.recent.end(), m.seq,
                                 [](std::int64_t seq, const Message& x) { return seq < x.seq; });
     s.recent.insert(pos, m);
-    while (s.recent.size() > recent_limit_) s.recent.pop_front();
+    while (s.recent.size() > recent_limit_)
+        s.recent.pop_front();
     s.room.last_seq = std::max(s.room.last_seq, m.seq);
 }
 
 void RoomStore::remember(const Message& message) {
     std::unique_lock lock(mutex_);
-    if (auto it = rooms_.find(message.room_id); it != rooms_.end()) remember_locked(it->second, message);
+    if (auto it = rooms_.find(message.room_id); it != rooms_.end())
+        remember_locked(it->second, message);
 }
 
 awaitable<DbResult<Room>> RoomStore::create_room(Room room, std::vector<Member> members) {
     auto job = [room, members](SqliteDb& db) {
         auto st = db.cached(
-            "INSERT INTO rooms(id, kind, title, require_signatures, created_by, created_at, last_seq) "
+            "INSERT INTO rooms(id, kind, title, require_signatures, created_by, created_at, "
+            "last_seq) "
             "VALUES (?, ?, ?, ?, ?, ?, 0)");
         st->bind(1, room.id).bind(2, room.kind).bind(3, room.title);
-        st->bind(4, room.require_signatures ? 1 : 0).bind(5, room.created_by).bind(6, room.created_at);
+        st->bind(4, room.require_signatures ? 1 : 0)
+            .bind(5, room.created_by)
+            .bind(6, room.created_at);
         st->run();
-        for (const auto& m : members) insert_member(db, m);
+        for (const auto& m : members)
+            insert_member(db, m);
         return true;
     };
     auto result = co_await writer_.write(std::move(job));
@@ -254,22 +266,28 @@ awaitable<DbResult<Room>> RoomStore::rename(std::string room_id, std::string tit
 awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
     auto job = [message](SqliteDb& db) {
         AppendResult out;
-        auto existing = db.cached(std::string("SELECT ") + kMessageColumns +
-                                  " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?");
-        existing->bind(1, message.room_id).bind(2, message.sender_id).bind(3, message.client_msg_id);
+        auto existing =
+            db.cached(std::string("SELECT ") + kMessageColumns +
+                      " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?");
+        existing->bind(1, message.room_id)
+            .bind(2, message.sender_id)
+            .bind(3, message.client_msg_id);
         if (existing->step() == StepResult::row) {
             out.message = read_message(*existing);
             out.duplicate = true;
             return out;
         }
-        auto next = db.cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
+        auto next =
+            db.cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
         next->bind(1, message.room_id);
-        if (next->step() != StepResult::row) throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
+        if (next->step() != StepResult::row)
+            throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
         out.message = message;
         out.message.seq = next->column_int64(0);
         next->reset();
         auto ins = db.cached(
-            "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, sent_at) "
+            "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, "
+            "sent_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)");
         ins->bind(1, out.message.room_id).bind(2, out.message.seq).bind(3, out.message.sender_id);
         ins->bind(4, out.message.client_msg_id).bind(5, out.message.text);
@@ -311,7 +329,8 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
                             " FROM messages WHERE room_id = ? AND seq > ? AND deleted = 0 "
                             "ORDER BY seq LIMIT ?");
         st->bind(1, room_id).bind(2, after).bind(3, limit);
-        while (st->step() == StepResult::row) out.push_back(read_message(*st));
+        while (st->step() == StepResult::row)
+            out.push_back(read_message(*st));
         return out;
     };
     co_return co_await readers_.read(std::move(job));

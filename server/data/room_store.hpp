@@ -31,7 +31,7 @@ struct AppendResult {
 };
 
 class RoomStore {
-public:
+  public:
     RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit);
 
     void load(SqliteDb& db);
@@ -45,7 +45,8 @@ public:
     std::vector<Room> all_rooms() const;
     // The cached recent messages with seq > after (oldest first), and whether the cache covers
     // everything after `after` (false: older ones must come from the database).
-    std::vector<Message> recent_after(const std::string& room_id, std::int64_t after, bool& complete) const;
+    std::vector<Message> recent_after(const std::string& room_id, std::int64_t after,
+                                      bool& complete) const;
     bool shares_room(const std::string& a, const std::string& b) const;
 
     awaitable<DbResult<Room>> create_room(Room room, std::vector<Member> members);
@@ -58,12 +59,12 @@ public:
     awaitable<DbResult<AppendResult>> append(Message message);
     void remember(const Message& message);
     awaitable<DbResult<bool>> delete_room(std::string room_id);
-    awaitable<DbResult<std::vector<Message>>> messages_after(std::string room_id, std::int64_t after,
-                                                             int limit);
+    awaitable<DbResult<std::vector<Message>>> messages_after(std::string room_id,
+                                                             std::int64_t after, int limit);
     // Deletes all but the newest `keep` messages of a room; returns how many were deleted.
     awaitable<DbResult<std::int64_t>> prune(std::string room_id, std::int64_t keep);
 
-private:
+  private:
     struct State {
         Room room;
         std::map<std::string, Member> members;

@@ -90,8 +90,9 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
         if (!msg.id.is_null()) client->reply_ok(msg.id);
     } else if (msg.type == "request_sync") {
         // The controller/viewer flow: a viewer asks the owners for a fresh state.
-        hub_.send_to_role(room_id, "owner",
-                          {{"type", "request_sync"}, {"room_id", room_id}, {"from", client->account_id()}});
+        hub_.send_to_role(
+            room_id, "owner",
+            {{"type", "request_sync"}, {"room_id", room_id}, {"from", client->account_id()}});
         client->reply_ok(msg.id);
     } else if (msg.type == "sync") {
         if (member->role != "owner") {
@@ -118,7 +119,8 @@ void ChatFeature::on_open(const std::shared_ptr<Client>& client) {
     constexpr std::string_view prefix = "/api/v1/rooms/";
     constexpr std::string_view suffix = "/ws";
     const std::string& path = client->open_path();
-    if (!path.starts_with(prefix) || !path.ends_with(suffix) || path.size() <= prefix.size() + suffix.size()) {
+    if (!path.starts_with(prefix) || !path.ends_with(suffix) ||
+        path.size() <= prefix.size() + suffix.size()) {
         return;
     }
     std::string room_id = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());

@@ -10,7 +10,7 @@
 namespace parley {
 
 class ChatFeature : public Feature {
-public:
+  public:
     ChatFeature(RoomStore& rooms, RoomHub& hub, ChatService& chat, Notifier& notifier);
 
     std::string_view name() const override { return "chat"; }
@@ -20,7 +20,7 @@ public:
     awaitable<void> on_message(std::shared_ptr<Client> client, ClientMessage message) override;
     void on_close(const std::shared_ptr<Client>& client) override;
 
-private:
+  private:
     RoomStore& rooms_;
     RoomHub& hub_;
     ChatService& chat_;

@@ -16,7 +16,11 @@ long utf8_code_points(std::string_view text) {
     std::size_t i = 0;
     while (i < text.size()) {
         auto c = static_cast<unsigned char>(text[i]);
-        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        std::size_t len = c < 0x80           ? 1
+                          : (c >> 5) == 0x6  ? 2
+                          : (c >> 4) == 0xE  ? 3
+                          : (c >> 3) == 0x1E ? 4
+                                             : 0;
         if (len == 0 || i + len > text.size()) return -1;
         std::uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
         for (std::size_t k = 1; k < len; ++k) {
@@ -90,14 +94,16 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
     auto room = rooms_.room(room_id);
     auto member = rooms_.member(room_id, account_id);
     if (!room || !member) co_return refuse(404, "not_found", "no such room");
-    if (member->role == "viewer") co_return refuse(403, "forbidden", "viewers cannot send messages");
+    if (member->role == "viewer")
+        co_return refuse(403, "forbidden", "viewers cannot send messages");
 
     auto text_it = body.find("text");
     auto cmid_it = body.find("client_msg_id");
     if (text_it == body.end() || !text_it->is_string()) {
         co_return refuse(400, "bad_request", "text is a required string");
     }
-    if (cmid_it == body.end() || !cmid_it->is_string() || cmid_it->get_ref<const std::string&>().empty() ||
+    if (cmid_it == body.end() || !cmid_it->is_string() ||
+        cmid_it->get_ref<const std::string&>().empty() ||
         cmid_it->get_ref<const std::string&>().size() > 64) {
         co_return refuse(400, "bad_request", "client_msg_id is a required string of 1 to 64 bytes");
     }
@@ -106,8 +112,9 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
     if (chars < 0) co_return refuse(400, "bad_request", "text is not valid UTF-8");
     if (chars == 0) co_return refuse(400, "bad_request", "text is empty");
     if (chars > settings_.message_max_chars) {
-        co_return refuse(413, "too_large",
-                         "text is longer than " + std::to_string(settings_.message_max_chars) + " characters");
+        co_return refuse(
+            413, "too_large",
+            "text is longer than " + std::to_string(settings_.message_max_chars) + " characters");
     }
 
     Message m;
@@ -121,18 +128,22 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
     bool has_sig = sig_it != body.end() && !sig_it->is_null();
     if (room->require_signatures || has_sig) {
         if (!has_sig || !sig_it->is_string()) {
-            co_return refuse(400, "invalid_signature", "this room requires a signature on every message");
+            co_return refuse(400, "invalid_signature",
+                             "this room requires a signature on every message");
         }
         auto sig = base64_decode(sig_it->get<std::string>());
         if (!sig || sig->size() != kEd25519SignatureSize) {
             co_return refuse(400, "invalid_signature", "signature must be 64 bytes in base64");
         }
         if (member->public_key.empty()) {
-            co_return refuse(400, "invalid_signature", "no public key registered for you in this room");
+            co_return refuse(400, "invalid_signature",
+                             "no public key registered for you in this room");
         }
-        if (!ed25519_verify(member->public_key, canonical_message_bytes(room_id, account_id, m.client_msg_id, text),
+        if (!ed25519_verify(member->public_key,
+                            canonical_message_bytes(room_id, account_id, m.client_msg_id, text),
                             *sig)) {
-            spdlog::info("room {}: message from {} refused: invalid signature", room_id, account_id);
+            spdlog::info("room {}: message from {} refused: invalid signature", room_id,
+                         account_id);
             co_return refuse(400, "invalid_signature", "the signature does not match the message");
         }
         m.signature = *sig;
@@ -140,9 +151,11 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
 
     auto stored = co_await rooms_.append(m);
     if (!stored) {
-        if (stored.error().code == DbErrc::constraint) co_return refuse(404, "not_found", "no such room");
+        if (stored.error().code == DbErrc::constraint)
+            co_return refuse(404, "not_found", "no such room");
         if (stored.error().code == DbErrc::unavailable || stored.error().code == DbErrc::busy) {
-            co_return refuse(503, "unavailable", "the server is busy; resend with the same client_msg_id");
+            co_return refuse(503, "unavailable",
+                             "the server is busy; resend with the same client_msg_id");
         }
         spdlog::error("room {}: storing a message failed: {}", room_id, stored.error().message);
         co_return refuse(500, "internal", "the message was not stored");
@@ -169,10 +182,9 @@ void ChatService::notify_mentions(const Message& m) {
         if (pos == std::string::npos) continue;
         char after = pos + needle.size() < m.text.size() ? m.text[pos + needle.size()] : ' ';
         if (std::isalnum(static_cast<unsigned char>(after)) || after == '_') continue;
-        notifier_.notify(member.account_id, {{"kind", "mention"},
-                                             {"room_id", m.room_id},
-                                             {"seq", m.seq},
-                                             {"from", m.sender_id}});
+        notifier_.notify(
+            member.account_id,
+            {{"kind", "mention"}, {"room_id", m.room_id}, {"seq", m.seq}, {"from", m.sender_id}});
     }
 }
 

@@ -35,7 +35,7 @@ struct SendOutcome {
 
 // Sockets subscribed to account:me:notifications.
 class Notifier {
-public:
+  public:
     explicit Notifier(ClientRegistry& clients) : clients_(clients) {}
     void subscribe(const Client& client);
     void unsubscribe(const Client& client);
@@ -44,20 +44,20 @@ public:
     // Sends to every subscribed socket (maintenance notices).
     void notify_all(nlohmann::json body);
 
-private:
+  private:
     ClientRegistry& clients_;
     std::mutex mutex_;
     std::set<std::uint64_t> subscribed_;
 };
 
 class ChatService {
-public:
+  public:
     ChatService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
                 RoomHub& hub, Notifier& notifier);
 
     awaitable<SendOutcome> send(std::string account_id, std::string room_id, nlohmann::json body);
 
-private:
+  private:
     void notify_mentions(const Message& m);
 
     const ChatSettings& settings_;

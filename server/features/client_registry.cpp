@@ -15,7 +15,8 @@ void erase_id(std::unordered_map<std::string, std::vector<std::uint64_t>>& index
 }
 }  // namespace
 
-ClientRegistry::AddResult ClientRegistry::add(const std::shared_ptr<Client>& client, int account_cap) {
+ClientRegistry::AddResult ClientRegistry::add(const std::shared_ptr<Client>& client,
+                                              int account_cap) {
     std::unique_lock lock(mutex_);
     auto& account = by_account_[client->account_id()];
     if (static_cast<int>(account.size()) >= account_cap) {
@@ -41,20 +42,24 @@ bool ClientRegistry::session_has_socket(const std::string& session_id) const {
     return by_session_.contains(session_id);
 }
 
-std::vector<std::shared_ptr<Client>> ClientRegistry::for_account(const std::string& account_id) const {
+std::vector<std::shared_ptr<Client>> ClientRegistry::for_account(
+    const std::string& account_id) const {
     std::shared_lock lock(mutex_);
     std::vector<std::shared_ptr<Client>> out;
     if (auto it = by_account_.find(account_id); it != by_account_.end()) {
-        for (auto id : it->second) out.push_back(by_id_.at(id));
+        for (auto id : it->second)
+            out.push_back(by_id_.at(id));
     }
     return out;
 }
 
-std::vector<std::shared_ptr<Client>> ClientRegistry::for_session(const std::string& session_id) const {
+std::vector<std::shared_ptr<Client>> ClientRegistry::for_session(
+    const std::string& session_id) const {
     std::shared_lock lock(mutex_);
     std::vector<std::shared_ptr<Client>> out;
     if (auto it = by_session_.find(session_id); it != by_session_.end()) {
-        for (auto id : it->second) out.push_back(by_id_.at(id));
+        for (auto id : it->second)
+            out.push_back(by_id_.at(id));
     }
     return out;
 }
@@ -63,7 +68,8 @@ std::vector<std::shared_ptr<Client>> ClientRegistry::all() const {
     std::shared_lock lock(mutex_);
     std::vector<std::shared_ptr<Client>> out;
     out.reserve(by_id_.size());
-    for (const auto& [id, c] : by_id_) out.push_back(c);
+    for (const auto& [id, c] : by_id_)
+        out.push_back(c);
     return out;
 }
 

@@ -19,7 +19,7 @@
 namespace parley {
 
 class ClientRegistry {
-public:
+  public:
     enum class AddResult { added, reconnected, over_account_cap };
 
     // Registers an authenticated socket unless its account already has `account_cap` sockets.
@@ -36,7 +36,7 @@ public:
     // Forgets that a session ever connected (on logout), so memory follows live sessions.
     void forget_session(const std::string& session_id);
 
-private:
+  private:
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Client>> by_id_;
     std::unordered_map<std::string, std::vector<std::uint64_t>> by_account_;

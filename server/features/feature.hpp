@@ -23,7 +23,7 @@ namespace parley {
 
 // What a feature sees of one connected socket. Thread-safe.
 class Client {
-public:
+  public:
     virtual ~Client() = default;
     virtual std::uint64_t id() const = 0;
     virtual const std::string& account_id() const = 0;
@@ -36,7 +36,8 @@ public:
 
     void send_json(const nlohmann::json& message);
     // {"type":"ok","id":...} plus `extra` fields.
-    void reply_ok(const nlohmann::json& request_id, nlohmann::json extra = nlohmann::json::object());
+    void reply_ok(const nlohmann::json& request_id,
+                  nlohmann::json extra = nlohmann::json::object());
     // {"type":"error","id":...,"error":code,"message":...}
     void reply_error(const nlohmann::json& request_id, const std::string& code,
                      const std::string& message);
@@ -50,7 +51,7 @@ struct ClientMessage {
 };
 
 class Feature {
-public:
+  public:
     virtual ~Feature() = default;
     virtual std::string_view name() const = 0;
     virtual std::vector<std::string> message_types() const = 0;
@@ -60,13 +61,13 @@ public:
 };
 
 class FeatureTable {
-public:
+  public:
     void add(std::shared_ptr<Feature> feature);
     // The feature that handles `type`, or null.
     Feature* find(std::string_view type) const;
     const std::vector<std::shared_ptr<Feature>>& all() const { return features_; }
 
-private:
+  private:
     std::vector<std::shared_ptr<Feature>> features_;
     std::vector<std::pair<std::string, Feature*>> by_type_;
 };

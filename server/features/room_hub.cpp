@@ -12,10 +12,14 @@ namespace {
 
 const char* topic_field(RoomTopic t) {
     switch (t) {
-        case RoomTopic::chat: return "chat";
-        case RoomTopic::doc: return "doc";
-        case RoomTopic::presence: return "presence";
-        case RoomTopic::typing: return "typing";
+        case RoomTopic::chat:
+            return "chat";
+        case RoomTopic::doc:
+            return "doc";
+        case RoomTopic::presence:
+            return "presence";
+        case RoomTopic::typing:
+            return "typing";
     }
     return "chat";
 }
@@ -53,8 +57,9 @@ std::string room_topic_name(const std::string& room_id, RoomTopic topic) {
 }
 
 nlohmann::json message_json(const Message& m) {
-    nlohmann::json j{{"room_id", m.room_id},     {"seq", m.seq},   {"sender_id", m.sender_id},
-                     {"client_msg_id", m.client_msg_id}, {"text", m.text}, {"sent_at", m.sent_at}};
+    nlohmann::json j{{"room_id", m.room_id},     {"seq", m.seq},
+                     {"sender_id", m.sender_id}, {"client_msg_id", m.client_msg_id},
+                     {"text", m.text},           {"sent_at", m.sent_at}};
     if (!m.signature.empty()) j["signature"] = base64_encode(m.signature);
     return j;
 }
@@ -86,15 +91,17 @@ nlohmann::json RoomHub::build_document(const std::string& room_id) {
     nlohmann::json members = nlohmann::json::object();
     for (const auto& m : rooms_.members(room_id)) {
         auto account = accounts_.account_by_id(m.account_id);
-        members[m.account_id] = {{"display_name", m.display_name},
-                                 {"role", m.role},
-                                 {"username", account ? account->username : ""},
-                                 {"public_key", m.public_key.empty() ? nlohmann::json()
-                                                                     : nlohmann::json(base64_encode(m.public_key))}};
+        members[m.account_id] = {
+            {"display_name", m.display_name},
+            {"role", m.role},
+            {"username", account ? account->username : ""},
+            {"public_key", m.public_key.empty() ? nlohmann::json()
+                                                : nlohmann::json(base64_encode(m.public_key))}};
     }
     bool complete = false;
     nlohmann::json messages = nlohmann::json::array();
-    for (const auto& m : rooms_.recent_after(room_id, 0, complete)) messages.push_back(message_json(m));
+    for (const auto& m : rooms_.recent_after(room_id, 0, complete))
+        messages.push_back(message_json(m));
     return {{"id", room->id},
             {"kind", room->kind},
             {"title", room->title},
@@ -132,7 +139,8 @@ void RoomHub::apply_ops(const std::string& room_id, Live& l, nlohmann::json ops)
                          {"version", l.version},
                          {"ops", ops}};
     l.history.emplace_back(l.version, std::move(ops));
-    while (l.history.size() > static_cast<std::size_t>(settings_.doc_history)) l.history.pop_front();
+    while (l.history.size() > static_cast<std::size_t>(settings_.doc_history))
+        l.history.pop_front();
     send_to(l, RoomTopic::doc, serialize(frame));
 }
 
@@ -161,19 +169,22 @@ void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string
                        *version < l->version) {
                 for (const auto& [v, ops] : l->history) {
                     if (v <= *version) continue;
-                    client->send_json({{"type", "patch"}, {"topic", name}, {"version", v}, {"ops", ops}});
+                    client->send_json(
+                        {{"type", "patch"}, {"topic", name}, {"version", v}, {"ops", ops}});
                 }
                 resumed = true;
             }
             if (!resumed) {
                 nlohmann::json ops = nlohmann::json::array();
                 ops.push_back({{"op", "replace"}, {"path", ""}, {"value", l->doc}});
-                client->send_json({{"type", "patch"}, {"topic", name}, {"version", l->version}, {"ops", ops}});
+                client->send_json(
+                    {{"type", "patch"}, {"topic", name}, {"version", l->version}, {"ops", ops}});
             }
         }
         if (topic == RoomTopic::presence) {
             std::set<std::string> online;
-            for (const auto& [id, s] : l->subscribers) online.insert(s.account_id);
+            for (const auto& [id, s] : l->subscribers)
+                online.insert(s.account_id);
             client->send_json({{"type", "presence"},
                                {"room_id", room_id},
                                {"online", std::vector<std::string>(online.begin(), online.end())}});
@@ -313,9 +324,10 @@ void RoomHub::typing(const Client& client, const std::string& room_id) {
     auto& last = l->last_typing[client.account_id()];
     if (now - last < std::chrono::milliseconds(settings_.typing_interval_ms)) return;
     last = now;
-    send_to(*l, RoomTopic::typing,
-            serialize({{"type", "typing"}, {"room_id", room_id}, {"account_id", client.account_id()}}),
-            client.id());
+    send_to(
+        *l, RoomTopic::typing,
+        serialize({{"type", "typing"}, {"room_id", room_id}, {"account_id", client.account_id()}}),
+        client.id());
 }
 
 void RoomHub::send_to_role(const std::string& room_id, const std::string& role,
@@ -323,7 +335,8 @@ void RoomHub::send_to_role(const std::string& room_id, const std::string& role,
     auto data = serialize(frame);
     for (const auto& m : rooms_.members(room_id)) {
         if (m.role != role) continue;
-        for (auto& c : clients_.for_account(m.account_id)) c->send(data);
+        for (auto& c : clients_.for_account(m.account_id))
+            c->send(data);
     }
 }
 
@@ -342,11 +355,14 @@ std::vector<std::string> RoomHub::online(const std::string& room_id) const {
     if (!l) return {};
     std::lock_guard lock(l->mutex);
     std::set<std::string> accounts;
-    for (const auto& [id, sub] : l->subscribers) accounts.insert(sub.account_id);
+    for (const auto& [id, sub] : l->subscribers)
+        accounts.insert(sub.account_id);
     return {accounts.begin(), accounts.end()};
 }
 
-bool RoomHub::has_subscribers(const std::string& room_id) const { return subscriber_count(room_id) > 0; }
+bool RoomHub::has_subscribers(const std::string& room_id) const {
+    return subscriber_count(room_id) > 0;
+}
 
 std::size_t RoomHub::subscriber_count(const std::string& room_id) const {
     auto l = find_live(room_id);
@@ -382,8 +398,8 @@ void RoomHub::schedule_presence(const std::string& room_id, const std::shared_pt
         if (l->presence_scheduled) return;
         l->presence_scheduled = true;
     }
-    auto timer = std::make_shared<net::steady_timer>(executor_,
-                                                     std::chrono::milliseconds(settings_.presence_interval_ms));
+    auto timer = std::make_shared<net::steady_timer>(
+        executor_, std::chrono::milliseconds(settings_.presence_interval_ms));
     timer->async_wait([this, room_id, l, timer](const boost::system::error_code& ec) {
         if (ec) return;
         send_presence(room_id, l);
@@ -394,7 +410,8 @@ void RoomHub::send_presence(const std::string& room_id, const std::shared_ptr<Li
     std::lock_guard lock(l->mutex);
     l->presence_scheduled = false;
     std::set<std::string> accounts;
-    for (const auto& [id, sub] : l->subscribers) accounts.insert(sub.account_id);
+    for (const auto& [id, sub] : l->subscribers)
+        accounts.insert(sub.account_id);
     std::vector<std::string> online(accounts.begin(), accounts.end());
     if (online == l->last_presence) return;
     l->last_presence = online;

@@ -41,13 +41,13 @@ std::string room_topic_name(const std::string& room_id, RoomTopic topic);
 nlohmann::json message_json(const Message& m);
 
 class RoomHub {
-public:
+  public:
     RoomHub(net::any_io_executor executor, const ChatSettings& settings, RoomStore& rooms,
             AccountStore& accounts, ClientRegistry& clients);
 
     // Subscribes; for doc topics sends the document (or the patches since `version`).
-    void subscribe(const std::shared_ptr<Client>& client, const std::string& room_id, RoomTopic topic,
-                   std::optional<std::int64_t> version);
+    void subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
+                   RoomTopic topic, std::optional<std::int64_t> version);
     void unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic);
     // Everything of a closing socket.
     void drop_client(const Client& client);
@@ -63,7 +63,8 @@ public:
 
     void typing(const Client& client, const std::string& room_id);
     // Sends `frame` to every socket of the room's members that have `role`, subscribed or not.
-    void send_to_role(const std::string& room_id, const std::string& role, const nlohmann::json& frame);
+    void send_to_role(const std::string& room_id, const std::string& role,
+                      const nlohmann::json& frame);
     // Sends to every socket subscribed to any topic of the room.
     void broadcast(const std::string& room_id, const nlohmann::json& frame);
 
@@ -77,7 +78,7 @@ public:
     // The current document and its version (for GET /rooms/{id}).
     std::pair<nlohmann::json, std::int64_t> document(const std::string& room_id);
 
-private:
+  private:
     struct Subscriber {
         std::weak_ptr<Client> client;
         std::string account_id;

@@ -59,7 +59,8 @@ awaitable<void> RoomJanitor::pass() {
                     spdlog::info("ephemeral room {} deleted ({})", room.id,
                                  old ? "maximum age reached" : "no one connected");
                 } else {
-                    spdlog::warn("ephemeral room {}: delete failed: {}", room.id, deleted.error().message);
+                    spdlog::warn("ephemeral room {}: delete failed: {}", room.id,
+                                 deleted.error().message);
                 }
                 continue;
             }
@@ -68,7 +69,8 @@ awaitable<void> RoomJanitor::pass() {
             std::string id = room.id;
             std::int64_t keep = settings_.history_limit;
             auto pruned = co_await rooms_.prune(id, keep);
-            if (pruned && *pruned > 0) spdlog::info("room {}: pruned {} old messages", room.id, *pruned);
+            if (pruned && *pruned > 0)
+                spdlog::info("room {}: pruned {} old messages", room.id, *pruned);
         }
     }
 }

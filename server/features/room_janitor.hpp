@@ -14,13 +14,13 @@
 namespace parley {
 
 class RoomJanitor {
-public:
+  public:
     RoomJanitor(net::any_io_executor executor, const ChatSettings& settings, RoomStore& rooms,
                 RoomHub& hub, ClientRegistry& clients);
     void start();
     void stop();
 
-private:
+  private:
     awaitable<void> run();
     awaitable<void> pass();
 
