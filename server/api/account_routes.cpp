@@ -5,6 +5,7 @@
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
 #include "server/api/ws_connection.hpp"
+#include "server/features/chat_service.hpp"
 
 namespace parley {
 
@@ -25,13 +26,6 @@ std::string check_password(const std::string& password) {
     if (password.size() < 8) return "password must be at least 8 characters";
     if (password.size() > 1024) return "password must be at most 1024 bytes";
     return {};
-}
-
-std::size_t count_code_points(std::string_view text) {
-    std::size_t n = 0;
-    for (unsigned char c : text)
-        n += (c & 0xC0) != 0x80;
-    return n;
 }
 
 namespace {
@@ -294,7 +288,7 @@ void add_profile_routes(Router& router, ApiContext& api, DbReaderPool& readers) 
             }
             if (j.contains("name")) {
                 auto v = string_field(j, "name");
-                if (!v || count_code_points(*v) > 64) {
+                if (!v || utf8_code_points(*v) > 64) {
                     co_return error_response(http::status::bad_request, "bad_request",
                                              "name must be a string of at most 64 characters");
                 }
@@ -302,7 +296,7 @@ void add_profile_routes(Router& router, ApiContext& api, DbReaderPool& readers) 
             }
             if (j.contains("text")) {
                 auto v = string_field(j, "text");
-                if (!v || count_code_points(*v) > 1000) {
+                if (!v || utf8_code_points(*v) > 1000) {
                     co_return error_response(http::status::bad_request, "bad_request",
                                              "text must be a string of at most 1000 characters");
                 }

@@ -16,7 +16,5 @@ void add_profile_routes(Router& router, ApiContext& api, DbReaderPool& readers);
 std::string check_username(const std::string& name);
 // Password rules: 8 to 1024 bytes.
 std::string check_password(const std::string& password);
-// Unicode code points in valid UTF-8 text.
-std::size_t count_code_points(std::string_view text);
 
 }  // namespace parley

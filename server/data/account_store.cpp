@@ -3,6 +3,8 @@
 #include <cctype>
 #include <mutex>
 
+#include "server/data/sql_bytes.hpp"
+
 namespace parley {
 
 std::string ascii_lower(std::string s) {
@@ -13,27 +15,13 @@ std::string ascii_lower(std::string s) {
 
 namespace {
 
-std::string blob_text(const Statement& st, int col) {
-    if (st.column_is_null(col)) return {};
-    auto view = st.column_blob_view(col);
-    return std::string(reinterpret_cast<const char*>(view.data()), view.size());
-}
-
-void bind_hash(Statement& st, int index, const std::string& hash) {
-    if (hash.empty()) {
-        st.bind_null(index);
-    } else {
-        st.bind_blob(index, hash.data(), hash.size());
-    }
-}
-
 Session read_session(const Statement& st) {
     Session s;
     s.id = st.column_text(0);
     s.account_id = st.column_text(1);
-    s.access_hash = blob_text(st, 2);
-    s.refresh_hash = blob_text(st, 3);
-    s.previous_refresh_hash = blob_text(st, 4);
+    s.access_hash = column_bytes(st, 2);
+    s.refresh_hash = column_bytes(st, 3);
+    s.previous_refresh_hash = column_bytes(st, 4);
     s.created_at = st.column_int64(5);
     s.access_expires_at = st.column_int64(6);
     s.refresh_expires_at = st.column_int64(7);
@@ -151,8 +139,8 @@ awaitable<DbResult<Session>> AccountStore::create_session(Session session) {
             "INSERT INTO sessions(id, account_id, access_hash, refresh_hash, created_at, "
             "access_expires_at, refresh_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
         ins->bind(1, session.id).bind(2, session.account_id);
-        bind_hash(*ins, 3, session.access_hash);
-        bind_hash(*ins, 4, session.refresh_hash);
+        bind_bytes_or_null(*ins, 3, session.access_hash);
+        bind_bytes_or_null(*ins, 4, session.refresh_hash);
         ins->bind(5, session.created_at).bind(6, session.access_expires_at);
         ins->bind(7, session.refresh_expires_at);
         ins->run();
@@ -188,7 +176,7 @@ awaitable<DbResult<RefreshOutcome>> AccountStore::rotate(const std::string& pres
         RefreshOutcome out;
         auto find = db.cached(std::string("SELECT ") + kSessionColumns +
                               " FROM sessions WHERE refresh_hash = ?");
-        bind_hash(*find, 1, presented);
+        bind_bytes_or_null(*find, 1, presented);
         if (find->step() == StepResult::row) {
             Session s = read_session(*find);
             if (s.revoked || s.refresh_expires_at <= next.created_at) return out;  // invalid
@@ -201,9 +189,9 @@ awaitable<DbResult<RefreshOutcome>> AccountStore::rotate(const std::string& pres
             auto upd = db.cached(
                 "UPDATE sessions SET access_hash = ?, refresh_hash = ?, previous_refresh_hash = ?, "
                 "access_expires_at = ?, refresh_expires_at = ? WHERE id = ?");
-            bind_hash(*upd, 1, rotated.access_hash);
-            bind_hash(*upd, 2, rotated.refresh_hash);
-            bind_hash(*upd, 3, rotated.previous_refresh_hash);
+            bind_bytes_or_null(*upd, 1, rotated.access_hash);
+            bind_bytes_or_null(*upd, 2, rotated.refresh_hash);
+            bind_bytes_or_null(*upd, 3, rotated.previous_refresh_hash);
             upd->bind(4, rotated.access_expires_at).bind(5, rotated.refresh_expires_at);
             upd->bind(6, rotated.id);
             upd->run();
@@ -213,7 +201,7 @@ awaitable<DbResult<RefreshOutcome>> AccountStore::rotate(const std::string& pres
         }
         auto reuse = db.cached(std::string("SELECT ") + kSessionColumns +
                                " FROM sessions WHERE previous_refresh_hash = ?");
-        bind_hash(*reuse, 1, presented);
+        bind_bytes_or_null(*reuse, 1, presented);
         if (reuse->step() == StepResult::row) {
             Session s = read_session(*reuse);
             auto rev =

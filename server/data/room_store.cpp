@@ -3,23 +3,11 @@
 #include <algorithm>
 #include <mutex>
 
+#include "server/data/sql_bytes.hpp"
+
 namespace parley {
 
 namespace {
-
-std::string blob_or_empty(const Statement& st, int col) {
-    if (st.column_is_null(col)) return {};
-    auto v = st.column_blob_view(col);
-    return std::string(reinterpret_cast<const char*>(v.data()), v.size());
-}
-
-void bind_blob_or_null(Statement& st, int index, const std::string& bytes) {
-    if (bytes.empty()) {
-        st.bind_null(index);
-    } else {
-        st.bind_blob(index, bytes.data(), bytes.size());
-    }
-}
 
 Message read_message(const Statement& st) {
     Message m;
@@ -28,7 +16,7 @@ Message read_message(const Statement& st) {
     m.sender_id = st.column_text(2);
     m.client_msg_id = st.column_text(3);
     m.text = st.column_text(4);
-    m.signature = blob_or_empty(st, 5);
+    m.signature = column_bytes(st, 5);
     m.sent_at = st.column_int64(6);
     return m;
 }
@@ -43,7 +31,7 @@ void insert_member(SqliteDb& db, const Member& m) {
         "role = excluded.role, display_name = excluded.display_name, "
         "public_key = excluded.public_key");
     st->bind(1, m.room_id).bind(2, m.account_id).bind(3, m.role).bind(4, m.display_name);
-    bind_blob_or_null(*st, 5, m.public_key);
+    bind_bytes_or_null(*st, 5, m.public_key);
     st->bind(6, m.joined_at);
     st->run();
 }
@@ -67,8 +55,8 @@ void RoomStore::load(SqliteDb& db) {
     auto members = db.prepare(
         "SELECT room_id, account_id, role, display_name, public_key, joined_at FROM members");
     while (members.step() == StepResult::row) {
-        Member m{members.column_text(0), members.column_text(1),    members.column_text(2),
-                 members.column_text(3), blob_or_empty(members, 4), members.column_int64(5)};
+        Member m{members.column_text(0), members.column_text(1),   members.column_text(2),
+                 members.column_text(3), column_bytes(members, 4), members.column_int64(5)};
         auto it = rooms_.find(m.room_id);
         if (it == rooms_.end()) continue;
         by_account_[m.account_id].insert(m.room_id);
@@ -291,7 +279,7 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
             "VALUES (?, ?, ?, ?, ?, ?, ?)");
         ins->bind(1, out.message.room_id).bind(2, out.message.seq).bind(3, out.message.sender_id);
         ins->bind(4, out.message.client_msg_id).bind(5, out.message.text);
-        bind_blob_or_null(*ins, 6, out.message.signature);
+        bind_bytes_or_null(*ins, 6, out.message.signature);
         ins->bind(7, out.message.sent_at);
         ins->run();
         return out;
