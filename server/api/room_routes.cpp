@@ -119,7 +119,10 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                                         {"kind", r->kind},
                                         {"title", r->title},
                                         {"role", m->role},
-                                        {"last_seq", r->last_seq}});
+                                        {"last_seq", r->last_seq},
+                                        {"read_seq", m->read_seq},
+                                        {"unread", std::max<std::int64_t>(
+                                                       0, r->last_seq - m->read_seq)}});
                    }
                    co_return json_response(http::status::ok, {{"rooms", rooms}});
                });
@@ -194,6 +197,27 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                    chat.hub.member_removed(id, auth.caller->account.id);
                    chat.hub.room_changed(id);
                    co_return json_response(http::status::ok, {{"room_id", id}, {"left", true}});
+               });
+
+    router.add(http::verb::post, "/api/v1/rooms/{id}/read",
+               [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   auto body = parse_json_body(ctx);
+                   if (!body.json) co_return body.refusal;
+                   const std::string& id = ctx.params["id"];
+                   if (!chat.rooms.member(id, auth.caller->account.id)) co_return not_a_room();
+                   auto seq = body.json->find("seq");
+                   if (seq == body.json->end() || !seq->is_number_integer() ||
+                       seq->get<std::int64_t>() < 0) {
+                       co_return error_response(http::status::bad_request, "bad_request",
+                                                "seq must be a non-negative integer");
+                   }
+                   std::int64_t wanted = seq->get<std::int64_t>();
+                   auto stored = co_await chat.rooms.mark_read(id, auth.caller->account.id, wanted);
+                   if (!stored) co_return store_failure(stored.error());
+                   co_return json_response(http::status::ok,
+                                           {{"room_id", id}, {"read_seq", *stored}});
                });
 
     router.add(

@@ -53,10 +53,12 @@ void RoomStore::load(SqliteDb& db) {
         rooms_[s.room.id] = std::move(s);
     }
     auto members = db.prepare(
-        "SELECT room_id, account_id, role, display_name, public_key, joined_at FROM members");
+        "SELECT room_id, account_id, role, display_name, public_key, joined_at, read_seq "
+        "FROM members");
     while (members.step() == StepResult::row) {
-        Member m{members.column_text(0), members.column_text(1),   members.column_text(2),
-                 members.column_text(3), column_bytes(members, 4), members.column_int64(5)};
+        Member m{members.column_text(0),  members.column_text(1),   members.column_text(2),
+                 members.column_text(3),  column_bytes(members, 4), members.column_int64(5),
+                 members.column_int64(6)};
         auto it = rooms_.find(m.room_id);
         if (it == rooms_.end()) continue;
         by_account_[m.account_id].insert(m.room_id);
@@ -210,7 +212,10 @@ awaitable<DbResult<Member>> RoomStore::put_member(Member member) {
     auto it = rooms_.find(member.room_id);
     if (it != rooms_.end()) {
         auto existing = it->second.members.find(member.account_id);
-        if (existing != it->second.members.end()) member.joined_at = existing->second.joined_at;
+        if (existing != it->second.members.end()) {
+            member.joined_at = existing->second.joined_at;
+            member.read_seq = existing->second.read_seq;
+        }
         it->second.members[member.account_id] = member;
         by_account_[member.account_id].insert(member.room_id);
     }
@@ -233,6 +238,35 @@ awaitable<DbResult<bool>> RoomStore::remove_member(std::string room_id, std::str
         if (it->second.empty()) by_account_.erase(it);
     }
     co_return *result;
+}
+
+awaitable<DbResult<std::int64_t>> RoomStore::mark_read(std::string room_id,
+                                                       std::string account_id, std::int64_t seq) {
+    {
+        std::shared_lock lock(mutex_);
+        auto it = rooms_.find(room_id);
+        if (it == rooms_.end()) co_return DbFailure{DbErrc::failed, 0, "no such room"};
+        auto m = it->second.members.find(account_id);
+        if (m == it->second.members.end()) co_return DbFailure{DbErrc::failed, 0, "not a member"};
+        seq = std::min(seq, it->second.room.last_seq);
+        if (seq <= m->second.read_seq) co_return m->second.read_seq;  // nothing to store
+    }
+    auto job = [room_id, account_id, seq](SqliteDb& db) {
+        auto st = db.cached(
+            "UPDATE members SET read_seq = max(read_seq, ?) WHERE room_id = ? AND account_id = ?");
+        st->bind(1, seq).bind(2, room_id).bind(3, account_id);
+        st->run();
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) co_return seq;
+    auto m = it->second.members.find(account_id);
+    if (m == it->second.members.end()) co_return seq;
+    m->second.read_seq = std::max(m->second.read_seq, seq);
+    co_return m->second.read_seq;
 }
 
 awaitable<DbResult<Room>> RoomStore::rename(std::string room_id, std::string title) {

@@ -52,6 +52,10 @@ class RoomStore {
     awaitable<DbResult<Room>> create_room(Room room, std::vector<Member> members);
     awaitable<DbResult<Member>> put_member(Member member);  // insert or update role/name/key
     awaitable<DbResult<bool>> remove_member(std::string room_id, std::string account_id);
+    // Moves the member's read marker forward to `seq` (clamped to the room's last_seq; never
+    // backwards) and returns the marker now stored. Writes nothing when it would not move.
+    awaitable<DbResult<std::int64_t>> mark_read(std::string room_id, std::string account_id,
+                                                std::int64_t seq);
     awaitable<DbResult<Room>> rename(std::string room_id, std::string title);
     // Stores the message with the room's next sequence number. The memory cache is NOT updated
     // here: RoomHub calls remember() in sequence order once every lower number is released, so

@@ -75,6 +75,11 @@ CREATE TABLE messages (
 ) WITHOUT ROWID;
 )sql";
 
+// Read markers: the highest sequence number a member has acknowledged in the room.
+constexpr std::string_view current_v2 = R"sql(
+ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -93,6 +98,7 @@ CREATE INDEX metrics_history_name_at ON metrics_history(name, at);
 
 constexpr std::array current_list{
     Migration{1, "accounts, sessions, profiles, rooms, members, messages", current_v1},
+    Migration{2, "read markers on members", current_v2},
 };
 
 constexpr std::array history_list{

@@ -111,7 +111,17 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
             client->reply_error(msg.id, "bad_request", "seq is a required integer");
             co_return;
         }
-        client->reply_ok(msg.id, {{"room_id", room_id}, {"seq", *seq}});
+        if (seq->get<std::int64_t>() < 0) {
+            client->reply_error(msg.id, "bad_request", "seq must not be negative");
+            co_return;
+        }
+        std::int64_t wanted = seq->get<std::int64_t>();
+        auto stored = co_await rooms_.mark_read(room_id, client->account_id(), wanted);
+        if (!stored) {
+            client->reply_error(msg.id, "unavailable", "the read marker could not be stored");
+            co_return;
+        }
+        client->reply_ok(msg.id, {{"room_id", room_id}, {"read_seq", *stored}});
     }
 }
 

@@ -25,6 +25,7 @@ struct Member {
     std::string display_name;
     std::string public_key;  // raw 32-byte Ed25519 key, or empty
     std::int64_t joined_at = 0;
+    std::int64_t read_seq = 0;  // the highest sequence number this member acknowledged
 };
 
 struct Message {

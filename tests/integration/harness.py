@@ -383,9 +383,9 @@ class Api:
             return WebSocket(self.port, f"{path}?token={token}")
         return WebSocket(self.port, path, headers={"Authorization": f"Bearer {token}"})
 
-    def connected(self, username):
+    def connected(self, username, register=True):
         """A logged-in user with a live socket: (session body, WebSocket)."""
-        s = self.user(username)
+        s = self.user(username) if register else self.login(username)
         ws = self.socket(s["access_token"])
         # A ping round trip proves the socket is registered before REST calls rely on it.
         ws.send_json({"type": "ping", "id": 0})

@@ -342,6 +342,45 @@ class ChatTest(ParleyTestCase):
         self.assertEqual((n["kind"], n["room_id"], n["seq"]), ("mention", rid, 1))
 
 
+class ReadMarkerTest(ParleyTestCase):
+    def test_ack_stores_read_marker_that_survives_restart(self):
+        p = self.start("server", config=FAST_AUTH)
+        api = Api(p.port)
+        a, wa = api.connected("tara")
+        status, _, r = api.call("POST", "/api/v1/rooms", {"title": "r"}, token=a["access_token"])
+        rid = r["room_id"]
+        for n in range(5):
+            status, _, _ = api.call("POST", f"/api/v1/rooms/{rid}/messages", {"text": f"m{n}", "client_msg_id": f"c{n}"},
+                                    token=a["access_token"])
+            self.assertEqual(status, 200)
+        wa.send_json({"type": "ack", "id": 1, "room_id": rid, "seq": 3})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == 1)["read_seq"], 3)
+        wa.send_json({"type": "ack", "id": 2, "room_id": rid, "seq": 2})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == 2)["read_seq"], 3, "a marker never moves back")
+        wa.send_json({"type": "ack", "id": 3, "room_id": rid, "seq": 99})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == 3)["read_seq"], 5, "clamped to the last message")
+        wa.send_json({"type": "ack", "id": 4, "room_id": rid, "seq": -1})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == 4)["error"], "bad_request")
+        status, _, r = api.call("POST", f"/api/v1/rooms/{rid}/messages", {"text": "m5", "client_msg_id": "c5"},
+                                token=a["access_token"])
+        status, _, rooms = api.call("GET", "/api/v1/rooms", token=a["access_token"])
+        mine = [x for x in rooms["rooms"] if x["room_id"] == rid][0]
+        self.assertEqual((mine["last_seq"], mine["read_seq"], mine["unread"]), (6, 5, 1))
+        status, _, r = api.call("POST", f"/api/v1/rooms/{rid}/read", {"seq": "x"}, token=a["access_token"])
+        self.assertEqual((status, r["error"]), (400, "bad_request"))
+        status, _, r = api.call("POST", "/api/v1/rooms/nope/read", {"seq": 1}, token=a["access_token"])
+        self.assertEqual(status, 404)
+        wa.close()
+        p.stop()
+        q = self.start("server", config=FAST_AUTH, data_dir=p.data_dir)
+        api = Api(q.port)
+        a2, wa2 = api.connected("tara", register=False)
+        status, _, rooms = api.call("GET", "/api/v1/rooms", token=a2["access_token"])
+        self.assertEqual(rooms["rooms"][0]["read_seq"], 5, "the marker survives a restart")
+        status, _, r = api.call("POST", f"/api/v1/rooms/{rid}/read", {"seq": 6}, token=a2["access_token"])
+        self.assertEqual((status, r["read_seq"]), (200, 6))
+
+
 class EphemeralTest(ParleyTestCase):
     def test_ephemeral_room_expires_when_no_one_is_connected(self):
         p = self.start("server", config=FAST_AUTH + "[chat]\nephemeral_idle_s = 1\njanitor_interval_ms = 200\n")
