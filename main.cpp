@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "botclient/botclient_app.hpp"
+#include "botclient/load/load_runner.hpp"
 #include "common/cli.hpp"
 #include "common/logging.hpp"
 #include "common/mode_config.hpp"
@@ -53,6 +54,10 @@ int main(int argc, char** argv) {
     if (cmd.mode == "manager") return run_mode<parley::ManagerConfig>(cmd, parley::run_manager);
     if (cmd.mode == "imageproc")
         return run_mode<parley::ImageprocConfig>(cmd, parley::run_imageproc);
+    if (cmd.mode == "botclient" && !cmd.load_plan.empty()) {
+        parley::init_logging(cmd.mode, cmd.log_level.empty() ? "info" : cmd.log_level);
+        return parley::run_load_file(cmd.load_plan);
+    }
     if (cmd.mode == "botclient")
         return run_mode<parley::BotclientConfig>(cmd, parley::run_botclient);
     if (cmd.mode == "manager-api") return parley::run_manager_api(cmd);

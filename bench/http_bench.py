@@ -21,6 +21,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import harness  # noqa: E402
 from harness import Api, ParleyProcess  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
-    os.environ["PARLEY_BINARY"] = os.path.join(args.build, "parley")
+    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.join(args.build, "parley")
 
     with ParleyProcess("server", config="[log]\nlevel = \"warn\"\n") as server:
         server.wait_ready()

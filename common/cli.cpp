@@ -46,6 +46,11 @@ CliResult parse_command_line(int argc, const char* const* argv) {
         sub->callback([&cmd, name = mode.name] { cmd.mode = name; });
     }
 
+    app.get_subcommand("botclient")
+        ->add_option("--load", cmd.load_plan,
+                     "Run the load client with this JSON plan instead of bots (see bench/)")
+        ->check(CLI::ExistingFile);
+
     CLI::App* api = app.add_subcommand(
         "manager-api", "Send one request to a manager's API and print the JSON answer.");
     api->add_option(

@@ -35,6 +35,7 @@ struct CommandLine {
     std::string log_level;    // empty: from the configuration
     bool print_default_config = false;
     ManagerApiCall manager_api;  // mode "manager-api"
+    std::string load_plan;       // botclient --load: the load client's plan (botclient/load/)
 };
 
 struct CliResult {

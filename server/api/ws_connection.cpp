@@ -135,7 +135,7 @@ void BasicWsConnection<NextLayer>::send(std::shared_ptr<const std::string> frame
                     make_close(close_code::try_again_later, "too slow: the send queue is full"));
                 return;
             }
-            self->queue_.push_back(std::move(frame));
+            self->queue_.push(std::move(frame));
             if (!self->writing_) {
                 self->writing_ = true;
                 net::co_spawn(self->ws_.get_executor(), self->write_loop(self), log_failure);
@@ -173,8 +173,7 @@ awaitable<void> BasicWsConnection<NextLayer>::write_loop(
     [[maybe_unused]] std::shared_ptr<BasicWsConnection> self) {
     boost::system::error_code ec;
     while (!queue_.empty() && !ec) {
-        auto frame = queue_.front();
-        queue_.pop_front();
+        auto frame = queue_.pop();
         co_await ws_.async_write(net::buffer(*frame), net::redirect_error(use_awaitable, ec));
         if (!ec) ctx_.metrics.sent.inc();
     }
@@ -205,7 +204,14 @@ template <class NextLayer>
 awaitable<void> BasicWsConnection<NextLayer>::handle_frame(std::string_view text) {
     auto self = this->shared_from_this();
     if (!take_token()) {
-        // Past twice the burst in rejected frames the client is ignoring the errors.
+        // More than twice the burst refused within one second: the client is ignoring the
+        // errors. Counted per window, not per run of refusals, so a trickle of refilled
+        // tokens (a slow server) does not hide a client that keeps flooding.
+        auto now = std::chrono::steady_clock::now();
+        if (now - over_limit_window_ > std::chrono::seconds(1)) {
+            over_limit_window_ = now;
+            over_limit_ = 0;
+        }
         if (++over_limit_ > ctx_.settings.rate_burst * 2) {
             begin_close(make_close(close_code::policy_violation, "rate limit exceeded repeatedly"));
         } else {
@@ -213,7 +219,6 @@ awaitable<void> BasicWsConnection<NextLayer>::handle_frame(std::string_view text
         }
         co_return;
     }
-    over_limit_ = 0;
     nlohmann::json msg = nlohmann::json::parse(text, nullptr, false);
     if (msg.is_discarded() || !msg.is_object()) {
         begin_close(make_close(close_code::unsupported_data, "every frame must be a JSON object"));
@@ -273,6 +278,9 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
         std::string_view target = request.target();
         open_path_ = std::string(target.substr(0, target.find('?')));
     }
+    // The upgrade request lives in this frame as long as the socket does: free its header
+    // fields now (an idle connection should cost a few KiB, not a copy of its handshake).
+    request = HttpRequest{};
     spdlog::debug("ws {} account {} session {}: open", id_, account_id_, session_id_);
     for (const auto& f : ctx_.features.all())
         f->on_open(self);
@@ -291,6 +299,9 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
         }
         auto data = buffer.data();
         co_await handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+        // Most sockets sit idle between frames: hold no read buffer while waiting.
+        buffer.clear();
+        buffer.shrink_to_fit();
     }
 
     closing_ = true;

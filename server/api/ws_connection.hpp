@@ -15,7 +15,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <deque>
+#include <string>
+#include <vector>
 #include <memory>
 #include <optional>
 
@@ -82,6 +83,30 @@ struct WsTransport<TlsStream> {
     using type = TlsStream;
 };
 
+// The send queue of one connection: a FIFO on a vector that holds no memory while empty
+// (std::deque allocates a 512-byte block even then, which idle sockets would all pay).
+class FrameQueue {
+  public:
+    using Frame = std::shared_ptr<const std::string>;
+    bool empty() const { return head_ == frames_.size(); }
+    std::size_t size() const { return frames_.size() - head_; }
+    void push(Frame frame) { frames_.push_back(std::move(frame)); }
+    Frame pop() {
+        Frame f = std::move(frames_[head_++]);
+        if (empty()) clear();
+        return f;
+    }
+    void clear() {
+        frames_.clear();
+        head_ = 0;
+        if (frames_.capacity() > 64) frames_.shrink_to_fit();
+    }
+
+  private:
+    std::vector<Frame> frames_;
+    std::size_t head_ = 0;
+};
+
 template <class NextLayer>
 class BasicWsConnection final : public Client,
                                 public std::enable_shared_from_this<BasicWsConnection<NextLayer>> {
@@ -115,14 +140,15 @@ class BasicWsConnection final : public Client,
     std::uint64_t id_;
 
     // Touched on the strand only.
-    std::deque<std::shared_ptr<const std::string>> queue_;
+    FrameQueue queue_;
     bool writing_ = false;
     bool closing_ = false;
     bool close_sent_ = false;
     std::optional<websocket::close_reason> pending_close_;
     double tokens_;
     std::chrono::steady_clock::time_point last_refill_;
-    int over_limit_ = 0;
+    int over_limit_ = 0;  // frames refused in the current one-second window
+    std::chrono::steady_clock::time_point over_limit_window_;
     net::steady_timer close_timer_;
 };
 

@@ -132,16 +132,25 @@ void RoomHub::send_to(Live& l, RoomTopic topic, const std::shared_ptr<const std:
 
 void RoomHub::apply_ops(const std::string& room_id, Live& l, nlohmann::json ops) {
     if (ops.empty()) return;
-    l.doc = l.doc.patch(ops);
+    // In place: the ops touch a few nodes, while a copying patch() would copy the whole
+    // document (every member, the recent messages) for every message.
+    l.doc.patch_inplace(ops);
     ++l.version;
-    nlohmann::json frame{{"type", "patch"},
-                         {"topic", room_topic_name(room_id, RoomTopic::doc)},
-                         {"version", l.version},
-                         {"ops", ops}};
+    if (has_topic_subscriber(l, RoomTopic::doc)) {
+        nlohmann::json frame{{"type", "patch"},
+                             {"topic", room_topic_name(room_id, RoomTopic::doc)},
+                             {"version", l.version},
+                             {"ops", ops}};
+        send_to(l, RoomTopic::doc, serialize(frame));
+    }
     l.history.emplace_back(l.version, std::move(ops));
     while (l.history.size() > static_cast<std::size_t>(settings_.doc_history))
         l.history.pop_front();
-    send_to(l, RoomTopic::doc, serialize(frame));
+}
+
+bool RoomHub::has_topic_subscriber(const Live& l, RoomTopic topic) {
+    return std::any_of(l.subscribers.begin(), l.subscribers.end(),
+                       [topic](const auto& entry) { return entry.second.topics.contains(topic); });
 }
 
 void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,

@@ -102,6 +102,7 @@ class RoomHub {
     std::shared_ptr<Live> find_live(const std::string& room_id) const;
     void ensure_loaded(const std::string& room_id, Live& l);  // under l.mutex
     nlohmann::json build_document(const std::string& room_id);
+    static bool has_topic_subscriber(const Live& l, RoomTopic topic);
     void apply_ops(const std::string& room_id, Live& l, nlohmann::json ops);  // under l.mutex
     void send_to(Live& l, RoomTopic topic, const std::shared_ptr<const std::string>& frame,
                  std::uint64_t except = 0);

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""WebSocket benchmarks of the Parley server against a Node.js `ws` broadcast server
+(bench/reference/broadcast-server.js), side by side in one run, driven by the native load client
+(`parley botclient --load PLAN`, botclient/load/):
+
+  fanout   1 room x 200 members, and 200 rooms x 5 members. Senders keep `window` messages in
+           flight each (a message leaves the window when its sender receives it back); every
+           member counts deliveries and the send-to-receive latency. Parley commits every
+           message to SQLite before it broadcasts it (persistence on); the reference keeps
+           nothing. Figure: deliveries per second, p50/p99 latency, Parley / reference ratio.
+  idle     N authenticated sockets held open (15,000 by default; open files are capped at
+           20,000 per process here). Figure: server RSS growth per connection.
+
+  bench/ws_bench.py [--build build] [--only fanout|idle] [--seconds 10] [--idle 15000]
+
+Absolute numbers on a shared machine are noise; the ratios are the figures to compare. The
+load client runs on the same machine as the server it measures, for both servers alike.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import harness  # noqa: E402
+from harness import Api, ParleyProcess, free_port  # noqa: E402
+
+REFERENCE_DIR = os.path.join(HERE, "reference")
+
+SERVER_CONFIG = """
+[log]
+level = "warn"
+[auth]
+argon2_t_cost = 1
+argon2_m_cost_kib = 1024
+register_per_minute = 100000
+[http]
+max_connections = 19000
+[websocket]
+max_connections_per_account = 200
+rate_per_second = 100000
+rate_burst = 100000
+[chat]
+rooms_per_account = 1000
+"""
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+class NodeReference:
+    """bench/reference/broadcast-server.js on a free port (npm ci on first use)."""
+
+    def __init__(self):
+        if not os.path.isdir(os.path.join(REFERENCE_DIR, "node_modules", "ws")):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=REFERENCE_DIR,
+                           check=True, stdout=subprocess.DEVNULL)
+        self.port = free_port()
+        self.proc = subprocess.Popen(["node", os.path.join(REFERENCE_DIR, "broadcast-server.js"), str(self.port)],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening"):
+            raise RuntimeError(f"the reference server did not start: {line!r}")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def run_load(build, plan, on_ready=None):
+    """Runs the load client on `plan`; returns its final JSON report. For the idle scenario
+    `on_ready(report)` is called once every socket is open; the sockets close when it returns."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(plan, f)
+    try:
+        proc = subprocess.Popen([os.path.join(build, "parley"), "botclient", "--load", f.name, "--log-level", "warn"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if plan["scenario"] == "idle":
+            ready = json.loads(proc.stdout.readline())
+            if on_ready:
+                on_ready(ready)
+            proc.stdin.close()  # ends the hold
+            out = proc.stdout.read()
+            proc.wait(timeout=600)
+        else:
+            out, _ = proc.communicate(timeout=600)
+        return json.loads(out.strip().splitlines()[-1])
+    finally:
+        os.unlink(f.name)
+
+
+class ParleySetup:
+    """Accounts, tokens and rooms made over the public API before the load starts."""
+
+    def __init__(self, server, accounts):
+        self.api = Api(server.port)
+        self.port = server.port
+        self.owner, self.owner_ws = self.api.connected("bench-owner")
+        self.users = []
+        lock = threading.Lock()
+
+        def make(i):
+            s = self.api.user(f"bench{i:05d}")
+            with lock:
+                self.users.append(s)
+
+        threads = [threading.Thread(target=lambda k=k: [make(i) for i in range(k, accounts, 8)]) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.users.sort(key=lambda s: s["account_id"])
+
+    def room(self, members):
+        status, _, r = self.api.call("POST", "/api/v1/rooms",
+                                     {"title": "bench", "kind": "group", "members": [m["account_id"] for m in members]},
+                                     token=self.owner["access_token"])
+        assert status == 201, r
+        return r["room_id"]
+
+    def url(self, user):
+        return f"ws://127.0.0.1:{self.port}/api/v1/ws?token={user['access_token']}"
+
+
+def fanout_plans(setup, ref_port, rooms, members, senders_per_room, window, seconds):
+    """The same load twice: against Parley (setup's rooms and tokens) and the reference."""
+    users = setup.users
+    conns_p, conns_r, senders = [], [], []
+    for r in range(rooms):
+        room_members = [users[(r * members + k) % len(users)] for k in range(members)]
+        rid = setup.room(room_members)
+        for k, user in enumerate(room_members):
+            if k < senders_per_room:
+                senders.append({"connection": len(conns_p), "room_id": rid})
+            conns_p.append({"url": setup.url(user), "subscribe": [f"room:{rid}:chat"]})
+            conns_r.append({"url": f"ws://127.0.0.1:{ref_port}/", "subscribe": [f"room:{rid}:chat"]})
+    base = {"scenario": "fanout", "threads": 1, "window": window, "warmup_s": 2, "seconds": seconds,
+            "text_bytes": 64, "senders": senders}
+    return dict(base, connections=conns_p), dict(base, connections=conns_r)
+
+
+def fmt_ms(us):
+    return f"{us / 1000:.2f}"
+
+
+def bench_fanout(args, server, setup, ref):
+    rows = []
+    shapes = [("1 room x 200", 1, 200, args.senders_big), ("200 rooms x 5", 200, 5, 1)]
+    if args.shape:
+        shapes = [s for s in shapes if s[0].startswith(args.shape)]
+    for name, rooms, members, senders in shapes:
+        plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds)
+        perf = None
+        if args.profile:
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
+                                     "-p", str(server.proc.pid)], stderr=subprocess.DEVNULL)
+        rp = run_load(args.build, plan_p)
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
+        rr = run_load(args.build, plan_r)
+        rows.append((name, senders * rooms, rp, rr))
+    print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for name, senders, rp, rr in rows:
+        for target, r in (("parley", rp), ("node-ws", rr)):
+            print(f"{name:<15} {target:<10} {senders:>7} {r['deliveries_per_s']:>13.0f} "
+                  f"{fmt_ms(r['latency_us']['p50']):>8} {fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6}")
+            if r.get("first_error"):
+                print(f"    first error: {r['first_error']}")
+    for name, _, rp, rr in rows:
+        ratio = rp["deliveries_per_s"] / max(rr["deliveries_per_s"], 1)
+        lower = rp["latency_us"]["p99"] < rr["latency_us"]["p99"]
+        print(f"ratio parley / node-ws, {name}: {ratio:.2f}x deliveries/s; p99 "
+              f"{'lower' if lower else 'HIGHER'} ({fmt_ms(rp['latency_us']['p99'])} vs {fmt_ms(rr['latency_us']['p99'])} ms)")
+
+
+def idle_plan(url_for, n):
+    return {"scenario": "idle", "threads": 1, "connect_concurrency": 256, "hold_s": 600,
+            "connections": [{"url": url_for(i)} for i in range(n)]}
+
+
+def measure_idle(args, pid, plan):
+    before = rss_kib(pid)
+    seen = {}
+
+    def on_ready(ready):
+        time.sleep(2)  # let the server settle (allocator, queues)
+        seen["after"] = rss_kib(pid)
+        seen["ready"] = ready["ready"]
+
+    report = run_load(args.build, plan, on_ready)
+    growth = (seen["after"] - before) / max(seen["ready"], 1)
+    return before, seen["after"], seen["ready"], report, growth
+
+
+def bench_idle(args, server, setup, ref):
+    per_account = 100
+    tokens = [u["access_token"] for u in setup.users[: (args.idle + per_account - 1) // per_account]]
+    plan_p = idle_plan(lambda i: f"ws://127.0.0.1:{server.port}/api/v1/ws?token={tokens[i // per_account]}", args.idle)
+    plan_r = idle_plan(lambda i: f"ws://127.0.0.1:{ref.port}/", args.idle)
+    results = [("parley", *measure_idle(args, server.proc.pid, plan_p)),
+               ("node-ws", *measure_idle(args, ref.proc.pid, plan_r))]
+    print(f"{'idle sockets':<12} {'open':>6} {'lost':>5} {'RSS before':>11} {'RSS after':>10} {'per socket':>11}")
+    for target, before, after, ready, report, growth in results:
+        print(f"{target:<12} {ready:>6} {report.get('lost', 0):>5} {before / 1024:>9.1f}Mi {after / 1024:>8.1f}Mi "
+              f"{growth:>8.2f}KiB")
+    print(f"ratio parley / node-ws RSS per socket: {results[0][-1] / max(results[1][-1], 0.001):.2f} "
+          f"(target: parley <= 4 KiB and <= node-ws)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--only", choices=["fanout", "idle"])
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--window", type=int, default=8)
+    ap.add_argument("--senders-big", type=int, default=20, help="senders in the 200-member room")
+    ap.add_argument("--idle", type=int, default=15000)
+    ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
+    ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.join(args.build, "parley")
+
+    accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
+    with ParleyProcess("server", config=SERVER_CONFIG) as server:
+        server.wait_ready()
+        setup = ParleySetup(server, accounts)
+        ref = NodeReference()
+        try:
+            if args.only in (None, "fanout"):
+                bench_fanout(args, server, setup, ref)
+            if args.only in (None, "idle"):
+                bench_idle(args, server, setup, ref)
+        finally:
+            ref.close()
+    print(f"machine: {os.cpu_count()} cores; reproduce: bench/ws_bench.py --seconds {args.seconds:g} "
+          f"--window {args.window} --senders-big {args.senders_big} --idle {args.idle}")
+
+
+if __name__ == "__main__":
+    main()

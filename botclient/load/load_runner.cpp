@@ -1,0 +1,363 @@
+#include "botclient/load/load_runner.hpp"
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "botclient/load/latency_histogram.hpp"
+#include "botclient/load/ws_url.hpp"
+#include "common/net.hpp"
+
+namespace parley {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// State every thread reads; written by the coordinating (main) thread before it is read.
+struct RunState {
+    const LoadPlan& plan;
+    Clock::time_point epoch = Clock::now();
+    std::atomic<std::int64_t> measure_from_ns{INT64_MAX};
+    std::atomic<std::int64_t> measure_to_ns{INT64_MAX};
+    std::atomic<bool> sending{false};
+    std::atomic<std::size_t> ready{0};
+    std::atomic<std::size_t> failed{0};
+    std::atomic<std::size_t> lost{0};  // opened, then closed by the server
+
+    explicit RunState(const LoadPlan& p) : plan(p) {}
+    std::int64_t now_ns() const {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch).count();
+    }
+};
+
+struct Worker {
+    net::io_context ioc{1};
+    LatencyHistogram latency;
+    std::uint64_t deliveries = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t errors = 0;
+    std::string first_error;
+};
+
+class Conn : public std::enable_shared_from_this<Conn> {
+  public:
+    Conn(Worker& worker, RunState& run, std::size_t index)
+        : worker_(worker), run_(run), index_(index), ws_(worker.ioc) {}
+
+    void make_sender(std::size_t sender_id, std::string room_id) {
+        sender_id_ = static_cast<std::int64_t>(sender_id);
+        room_id_ = std::move(room_id);
+    }
+    bool is_sender() const { return sender_id_ >= 0; }
+    bool open() const { return open_; }
+    net::any_io_executor executor() { return ws_.get_executor(); }
+
+    // Connects, upgrades, subscribes (or pings) and waits for every answer. True when ready.
+    awaitable<bool> setup();
+    awaitable<void> read_loop();
+    void start_sending();
+
+  private:
+    void send(std::string text);
+    void send_next();
+    void on_frame(std::string_view frame);
+    static awaitable<void> write_loop(std::shared_ptr<Conn> self);
+
+    Worker& worker_;
+    RunState& run_;
+    std::size_t index_;
+    websocket::stream<beast::tcp_stream> ws_;
+    beast::flat_buffer buffer_;
+    std::deque<std::string> out_;
+    bool writing_ = false;
+    bool open_ = false;
+    std::int64_t sender_id_ = -1;
+    std::string room_id_;
+    int in_flight_ = 0;
+    std::uint64_t next_msg_ = 0;
+};
+
+awaitable<bool> Conn::setup() {
+    const LoadConnection& spec = run_.plan.connections[index_];
+    auto url = parse_ws_url(spec.url);
+    try {
+        tcp::resolver resolver(worker_.ioc);
+        auto endpoints = co_await resolver.async_resolve(url->host, url->port, use_awaitable);
+        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
+        co_await beast::get_lowest_layer(ws_).async_connect(endpoints, use_awaitable);
+        beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
+        beast::get_lowest_layer(ws_).expires_never();
+        ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30),
+                                                       websocket::stream_base::none(), false});
+        std::string host = url->host + ":" + url->port;
+        co_await ws_.async_handshake(host, url->target, use_awaitable);
+        ws_.text(true);
+        // One request per topic (or a ping when there is none); ready once all are answered,
+        // which also proves the server accepted the token.
+        std::size_t pending = std::max<std::size_t>(spec.subscribe.size(), 1);
+        if (spec.subscribe.empty()) {
+            send(R"({"type":"ping","id":"setup"})");
+        } else {
+            for (const auto& topic : spec.subscribe) {
+                send(nlohmann::json{{"type", "subscribe"}, {"topic", topic}, {"id", "setup"}}.dump());
+            }
+        }
+        while (pending > 0) {
+            co_await ws_.async_read(buffer_, use_awaitable);
+            auto data = buffer_.cdata();
+            std::string_view frame(static_cast<const char*>(data.data()), data.size());
+            if (frame.find(R"("id":"setup")") != std::string_view::npos) {
+                if (frame.find(R"("type":"error")") != std::string_view::npos) {
+                    spdlog::warn("connection {}: setup refused: {}", index_, frame);
+                    co_return false;
+                }
+                --pending;
+            }
+            buffer_.consume(buffer_.size());
+        }
+        open_ = true;
+        co_return true;
+    } catch (const std::exception& e) {
+        if (run_.failed.load() < 5) spdlog::warn("connection {}: {}", index_, e.what());
+        co_return false;
+    }
+}
+
+awaitable<void> Conn::read_loop() {
+    auto self = shared_from_this();
+    try {
+        for (;;) {
+            co_await ws_.async_read(buffer_, use_awaitable);
+            auto data = buffer_.cdata();
+            on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+            buffer_.consume(buffer_.size());
+        }
+    } catch (const std::exception&) {
+        if (open_) run_.lost.fetch_add(1);
+        open_ = false;
+    }
+}
+
+void Conn::on_frame(std::string_view frame) {
+    if (frame.find(R"("type":"message")") != std::string_view::npos) {
+        // text is "S<sender>:<send time ns>:<padding>"
+        auto at = frame.find(R"("text":"S)");
+        if (at == std::string_view::npos) return;
+        const char* p = frame.data() + at + 9;
+        const char* end = frame.data() + frame.size();
+        std::int64_t sender = -1, sent_ns = 0;
+        auto r1 = std::from_chars(p, end, sender);
+        if (r1.ec != std::errc() || r1.ptr == end || *r1.ptr != ':') return;
+        auto r2 = std::from_chars(r1.ptr + 1, end, sent_ns);
+        if (r2.ec != std::errc()) return;
+        std::int64_t now = run_.now_ns();
+        if (now >= run_.measure_from_ns.load(std::memory_order_relaxed) &&
+            now < run_.measure_to_ns.load(std::memory_order_relaxed)) {
+            ++worker_.deliveries;
+            worker_.latency.record((now - sent_ns) / 1000);
+        }
+        if (sender == sender_id_) {
+            --in_flight_;
+            send_next();
+        }
+    } else if (frame.find(R"("type":"error")") != std::string_view::npos) {
+        if (worker_.errors++ == 0) worker_.first_error = std::string(frame.substr(0, 300));
+    }
+}
+
+void Conn::start_sending() {
+    for (int i = 0; i < run_.plan.window; ++i)
+        send_next();
+}
+
+void Conn::send_next() {
+    if (!open_ || !is_sender() || !run_.sending.load(std::memory_order_relaxed)) return;
+    if (in_flight_ >= run_.plan.window) return;
+    ++in_flight_;
+    ++worker_.sent;
+    std::string text = "S" + std::to_string(sender_id_) + ":" + std::to_string(run_.now_ns()) + ":";
+    text.resize(static_cast<std::size_t>(run_.plan.text_bytes), 'x');
+    std::string frame;
+    frame.reserve(text.size() + room_id_.size() + 80);
+    frame += R"({"type":"send","room_id":")";
+    frame += room_id_;
+    frame += R"(","client_msg_id":"m)";
+    frame += std::to_string(sender_id_) + "-" + std::to_string(next_msg_++);
+    frame += R"(","text":")";
+    frame += text;
+    frame += "\"}";
+    send(std::move(frame));
+}
+
+void Conn::send(std::string text) {
+    out_.push_back(std::move(text));
+    if (writing_) return;
+    writing_ = true;
+    net::co_spawn(worker_.ioc, write_loop(shared_from_this()), net::detached);
+}
+
+awaitable<void> Conn::write_loop(std::shared_ptr<Conn> self) {
+    try {
+        while (!self->out_.empty()) {
+            co_await self->ws_.async_write(net::buffer(self->out_.front()), use_awaitable);
+            self->out_.pop_front();
+        }
+    } catch (const std::exception&) {
+        self->out_.clear();
+    }
+    self->writing_ = false;
+}
+
+// Opens this worker's connections, `slots` at a time.
+awaitable<void> opener(Worker& worker, RunState& run, std::vector<std::shared_ptr<Conn>>& conns,
+                       std::shared_ptr<std::size_t> next) {
+    while (*next < conns.size()) {
+        std::shared_ptr<Conn> conn = conns[(*next)++];
+        bool ok = co_await conn->setup();
+        if (ok) {
+            run.ready.fetch_add(1);
+            net::co_spawn(worker.ioc, conn->read_loop(), net::detached);
+        } else {
+            run.failed.fetch_add(1);
+        }
+    }
+}
+
+bool stdin_closed() {
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    char c;
+    return ::read(STDIN_FILENO, &c, 1) <= 0;
+}
+
+}  // namespace
+
+int run_load(const LoadPlan& plan) {
+    RunState run(plan);
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (int i = 0; i < plan.threads; ++i)
+        workers.push_back(std::make_unique<Worker>());
+    std::vector<std::vector<std::shared_ptr<Conn>>> per_worker(workers.size());
+    std::vector<std::shared_ptr<Conn>> all;
+    for (std::size_t i = 0; i < plan.connections.size(); ++i) {
+        Worker& w = *workers[i % workers.size()];
+        auto conn = std::make_shared<Conn>(w, run, i);
+        per_worker[i % workers.size()].push_back(conn);
+        all.push_back(conn);
+    }
+    for (std::size_t s = 0; s < plan.senders.size(); ++s)
+        all[plan.senders[s].connection]->make_sender(s, plan.senders[s].room_id);
+
+    auto opened_at = Clock::now();
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        Worker& w = *workers[i];
+        auto next = std::make_shared<std::size_t>(0);
+        int slots = std::max(1, plan.connect_concurrency / static_cast<int>(workers.size()));
+        for (int s = 0; s < slots; ++s)
+            net::co_spawn(w.ioc, opener(w, run, per_worker[i], next), net::detached);
+        threads.emplace_back([&w] {
+            auto guard = net::make_work_guard(w.ioc);
+            w.ioc.run();
+        });
+    }
+    while (run.ready.load() + run.failed.load() < plan.connections.size())
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    double open_s = std::chrono::duration<double>(Clock::now() - opened_at).count();
+    std::size_t ready = run.ready.load();
+    spdlog::info("load: {} of {} connections ready in {:.1f} s", ready, plan.connections.size(),
+                 open_s);
+
+    nlohmann::json report{{"scenario", plan.scenario},
+                          {"connections", plan.connections.size()},
+                          {"ready", ready},
+                          {"failed", run.failed.load()},
+                          {"open_s", open_s}};
+    if (plan.scenario == "idle") {
+        std::cout << nlohmann::json{{"event", "ready"}, {"ready", ready}, {"failed", run.failed.load()}}
+                         .dump()
+                  << std::endl;
+        auto until = Clock::now() + std::chrono::duration<double>(plan.hold_s);
+        while (Clock::now() < until && !stdin_closed())
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        report["lost"] = run.lost.load();
+    } else {
+        std::int64_t start = run.now_ns();
+        auto warm = static_cast<std::int64_t>(plan.warmup_s * 1e9);
+        auto len = static_cast<std::int64_t>(plan.seconds * 1e9);
+        run.measure_from_ns = start + warm;
+        run.measure_to_ns = start + warm + len;
+        run.sending = true;
+        for (const auto& conn : all) {
+            if (!conn->is_sender()) continue;
+            net::post(conn->executor(), [conn] { conn->start_sending(); });
+        }
+        std::this_thread::sleep_for(std::chrono::nanoseconds(warm + len));
+        run.sending = false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let in-flight ones land
+    }
+    for (auto& w : workers)
+        w->ioc.stop();
+    for (auto& t : threads)
+        t.join();
+
+    if (plan.scenario == "fanout") {
+        LatencyHistogram latency;
+        std::uint64_t deliveries = 0, sent = 0, errors = 0;
+        std::string first_error;
+        for (const auto& w : workers) {
+            latency.merge(w->latency);
+            deliveries += w->deliveries;
+            sent += w->sent;
+            errors += w->errors;
+            if (first_error.empty()) first_error = w->first_error;
+        }
+        report["senders"] = plan.senders.size();
+        report["window"] = plan.window;
+        report["seconds"] = plan.seconds;
+        report["sent"] = sent;
+        report["deliveries"] = deliveries;
+        report["deliveries_per_s"] = static_cast<double>(deliveries) / plan.seconds;
+        report["latency_us"] = {{"p50", latency.percentile(0.50)},
+                                {"p99", latency.percentile(0.99)},
+                                {"max", latency.max()}};
+        report["errors"] = errors;
+        if (!first_error.empty()) report["first_error"] = first_error;
+        report["lost"] = run.lost.load();
+    }
+    std::cout << report.dump() << std::endl;
+    return ready == plan.connections.size() ? 0 : 1;
+}
+
+int run_load_file(const std::string& plan_path) {
+    std::ifstream in(plan_path);
+    if (!in) {
+        std::cerr << "parley botclient: cannot read the load plan " << plan_path << "\n";
+        return 2;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    LoadPlan plan;
+    try {
+        plan = parse_load_plan(text.str());
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "parley botclient: bad load plan " << plan_path << ": " << e.what() << "\n";
+        return 2;
+    }
+    return run_load(plan);
+}
+
+}  // namespace parley
