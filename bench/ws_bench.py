@@ -13,8 +13,9 @@
 
   bench/ws_bench.py [--build build] [--only fanout|idle] [--seconds 10] [--idle 15000]
 
-Absolute numbers on a shared machine are noise; the ratios are the figures to compare. The
-load client runs on the same machine as the server it measures, for both servers alike.
+Absolute numbers on a shared machine are noise; the ratios are the figures to compare. Both
+servers are pinned to CPU 0 and the load client to CPU 1, so each server has one core and the
+client never takes it from them.
 """
 
 import argparse
@@ -32,6 +33,10 @@ import harness  # noqa: E402
 from harness import Api, ParleyProcess, free_port  # noqa: E402
 
 REFERENCE_DIR = os.path.join(HERE, "reference")
+# Both servers get CPU 0 and the load client CPU 1 (on a machine with at least two), so the
+# client never competes with the server it measures and both servers have the same core.
+SERVER_CPUS = {0}
+CLIENT_CPUS = {1}
 
 SERVER_CONFIG = """
 [log]
@@ -78,14 +83,26 @@ class NodeReference:
         self.proc.wait()
 
 
-def run_load(build, plan, on_ready=None):
+def pin(pid, cpus):
+    """Moves every thread of `pid` onto `cpus` (no-op when the machine has fewer)."""
+    if not cpus or max(cpus) >= os.cpu_count():
+        return
+    if pid == 0:
+        os.sched_setaffinity(0, cpus)
+        return
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(tid), cpus)
+
+
+def run_load(build, plan, on_ready=None, cpus=None):
     """Runs the load client on `plan`; returns its final JSON report. For the idle scenario
     `on_ready(report)` is called once every socket is open; the sockets close when it returns."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(plan, f)
     try:
         proc = subprocess.Popen([os.path.join(build, "parley"), "botclient", "--load", f.name, "--log-level", "warn"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                preexec_fn=(lambda: pin(0, cpus)) if cpus else None)
         if plan["scenario"] == "idle":
             ready = json.loads(proc.stdout.readline())
             if on_ready:
@@ -165,11 +182,11 @@ def bench_fanout(args, server, setup, ref):
         if args.profile:
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
                                      "-p", str(server.proc.pid)], stderr=subprocess.DEVNULL)
-        rp = run_load(args.build, plan_p)
+        rp = run_load(args.build, plan_p, cpus=CLIENT_CPUS)
         if perf:
             perf.send_signal(2)
             perf.wait()
-        rr = run_load(args.build, plan_r)
+        rr = run_load(args.build, plan_r, cpus=CLIENT_CPUS)
         rows.append((name, senders * rooms, rp, rr))
     print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for name, senders, rp, rr in rows:
@@ -199,7 +216,7 @@ def measure_idle(args, pid, plan):
         seen["after"] = rss_kib(pid)
         seen["ready"] = ready["ready"]
 
-    report = run_load(args.build, plan, on_ready)
+    report = run_load(args.build, plan, on_ready, cpus=CLIENT_CPUS)
     growth = (seen["after"] - before) / max(seen["ready"], 1)
     return before, seen["after"], seen["ready"], report, growth
 
@@ -238,6 +255,8 @@ def main():
         server.wait_ready()
         setup = ParleySetup(server, accounts)
         ref = NodeReference()
+        pin(server.proc.pid, SERVER_CPUS)
+        pin(ref.proc.pid, SERVER_CPUS)
         try:
             if args.only in (None, "fanout"):
                 bench_fanout(args, server, setup, ref)
