@@ -39,6 +39,9 @@ SERVER_CPUS = {0}
 CLIENT_CPUS = {1}
 
 SERVER_CONFIG = """
+[server]
+port = {port}
+threads = {threads}
 [log]
 level = "warn"
 [auth]
@@ -244,6 +247,7 @@ def main():
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--senders-big", type=int, default=20, help="senders in the 200-member room")
     ap.add_argument("--idle", type=int, default=15000)
+    ap.add_argument("--threads", type=int, default=1, help="server event-loop threads (one core each)")
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
     args = ap.parse_args()
@@ -251,7 +255,9 @@ def main():
     os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.join(args.build, "parley")
 
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
-    with ParleyProcess("server", config=SERVER_CONFIG) as server:
+    port = free_port()
+    config = SERVER_CONFIG.format(port=port, threads=args.threads)
+    with ParleyProcess("server", config=config, port=port) as server:
         server.wait_ready()
         setup = ParleySetup(server, accounts)
         ref = NodeReference()
