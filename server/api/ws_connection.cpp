@@ -3,12 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include "common/version.hpp"
+#include "server/api/lean_ws_connection.hpp"
 
 namespace parley {
 
 namespace {
-
-std::atomic<std::uint64_t> next_connection_id{1};
 
 websocket::close_reason make_close(std::uint16_t code, std::string_view reason) {
     websocket::close_reason r;
@@ -52,14 +51,14 @@ template <class NextLayer>
 BasicWsConnection<NextLayer>::BasicWsConnection(typename WsTransport<NextLayer>::type transport,
                                                 std::string account_id, std::string session_id,
                                                 WsConnection::Context context)
-    : ws_(std::move(transport)),
-      account_id_(std::move(account_id)),
-      session_id_(std::move(session_id)),
-      ctx_(context),
-      id_(next_connection_id++),
-      tokens_(context.settings.rate_burst),
-      last_refill_(std::chrono::steady_clock::now()),
+    : WsSession(std::move(account_id), std::move(session_id), context),
+      ws_(std::move(transport)),
       close_timer_(ws_.get_executor()) {}
+
+template <class NextLayer>
+void BasicWsConnection<NextLayer>::close_with(std::uint16_t code, std::string_view reason) {
+    begin_close(make_close(code, reason));
+}
 
 template <class NextLayer>
 void BasicWsConnection<NextLayer>::start(HttpRequest request) {
@@ -98,7 +97,12 @@ void WsConnection::start(UpgradedStream stream, HttpRequest request, std::string
                          std::string session_id, Context context) {
     // The moved-from alternative left in `stream` is safe to destroy: a socket, or a
     // TlsStream whose only member is the (now null) pointer to its OpenSSL stream.
-    if (auto* socket = std::get_if<tcp::socket>(&stream)) {
+    if (auto* socket = std::get_if<tcp::socket>(&stream);
+        socket && !context.settings.permessage_deflate) {
+        std::make_shared<LeanWsConnection>(std::move(*socket), std::move(account_id),
+                                           std::move(session_id), context)
+            ->start(std::move(request));
+    } else if (socket) {
         std::make_shared<BasicWsConnection<beast::tcp_stream>>(
             std::move(*socket), std::move(account_id), std::move(session_id), context)
             ->start(std::move(request));
@@ -129,7 +133,7 @@ void BasicWsConnection<NextLayer>::send(std::shared_ptr<const std::string> frame
             if (static_cast<int>(self->queue_.size()) >= self->ctx_.settings.send_queue_limit) {
                 self->ctx_.metrics.slow_consumers.inc();
                 spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
-                             self->id_, self->account_id_, self->queue_.size());
+                             self->id(), self->account_id(), self->queue_.size());
                 self->queue_.clear();
                 self->begin_close(
                     make_close(close_code::try_again_later, "too slow: the send queue is full"));
@@ -189,70 +193,6 @@ awaitable<void> BasicWsConnection<NextLayer>::write_loop(
 }
 
 template <class NextLayer>
-bool BasicWsConnection<NextLayer>::take_token() {
-    auto now = std::chrono::steady_clock::now();
-    double elapsed = std::chrono::duration<double>(now - last_refill_).count();
-    last_refill_ = now;
-    tokens_ = std::min<double>(ctx_.settings.rate_burst,
-                               tokens_ + elapsed * ctx_.settings.rate_per_second);
-    if (tokens_ < 1.0) return false;
-    tokens_ -= 1.0;
-    return true;
-}
-
-template <class NextLayer>
-awaitable<void> BasicWsConnection<NextLayer>::handle_frame(std::string_view text) {
-    auto self = this->shared_from_this();
-    if (!take_token()) {
-        // More than twice the burst refused within one second: the client is ignoring the
-        // errors. Counted per window, not per run of refusals, so a trickle of refilled
-        // tokens (a slow server) does not hide a client that keeps flooding.
-        auto now = std::chrono::steady_clock::now();
-        if (now - over_limit_window_ > std::chrono::seconds(1)) {
-            over_limit_window_ = now;
-            over_limit_ = 0;
-        }
-        if (++over_limit_ > ctx_.settings.rate_burst * 2) {
-            begin_close(make_close(close_code::policy_violation, "rate limit exceeded repeatedly"));
-        } else {
-            reply_error(nullptr, "rate_limited", "too many frames; slow down");
-        }
-        co_return;
-    }
-    nlohmann::json msg = nlohmann::json::parse(text, nullptr, false);
-    if (msg.is_discarded() || !msg.is_object()) {
-        begin_close(make_close(close_code::unsupported_data, "every frame must be a JSON object"));
-        co_return;
-    }
-    nlohmann::json id = msg.contains("id") ? msg["id"] : nlohmann::json();
-    auto type_it = msg.find("type");
-    if (type_it == msg.end() || !type_it->is_string()) {
-        reply_error(id, "bad_request", "a frame needs a string field \"type\"");
-        co_return;
-    }
-    std::string type = type_it->get<std::string>();
-    if (type == "ping") {
-        nlohmann::json pong{{"type", "pong"}};
-        if (!id.is_null()) pong["id"] = id;
-        send_json(pong);
-        co_return;
-    }
-    Feature* feature = ctx_.features.find(type);
-    if (!feature) {
-        reply_error(id, "bad_request", "unknown message type \"" + type + "\"");
-        co_return;
-    }
-    ClientMessage message{std::move(type), id, std::move(msg)};
-    try {
-        co_await feature->on_message(self, std::move(message));
-    } catch (const std::exception& e) {
-        spdlog::error("ws {} account {}: feature {} failed: {}", id_, account_id_, feature->name(),
-                      e.what());
-        reply_error(id, "internal", "internal error; the request was not completed");
-    }
-}
-
-template <class NextLayer>
 awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnection> self,
                                                   HttpRequest request) {
     configure(ws_, ctx_.settings);
@@ -260,37 +200,21 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
     co_await ws_.async_accept(request, net::redirect_error(use_awaitable, ec));
     if (ec) co_return;
 
-    auto result = ctx_.registry.add(self, ctx_.settings.max_connections_per_account);
-    if (result == ClientRegistry::AddResult::over_account_cap) {
-        spdlog::info("ws account {}: over the cap of {} sockets; closing with 1008", account_id_,
-                     ctx_.settings.max_connections_per_account);
-        begin_close(
-            make_close(close_code::policy_violation, "too many connections for this account"));
+    if (!opened(self, request.target())) {
         beast::flat_buffer buffer;
         while (!ec)
             co_await ws_.async_read(buffer, net::redirect_error(use_awaitable, ec));
         co_return;
     }
-    if (result == ClientRegistry::AddResult::reconnected) ctx_.metrics.reconnects.inc();
-    ctx_.metrics.open.add(1);
-    auto opened = std::chrono::steady_clock::now();
-    {
-        std::string_view target = request.target();
-        open_path_ = std::string(target.substr(0, target.find('?')));
-    }
     // The upgrade request lives in this frame as long as the socket does: free its header
     // fields now (an idle connection should cost a few KiB, not a copy of its handshake).
     request = HttpRequest{};
-    spdlog::debug("ws {} account {} session {}: open", id_, account_id_, session_id_);
-    for (const auto& f : ctx_.features.all())
-        f->on_open(self);
 
     beast::flat_buffer buffer;
     for (;;) {
         buffer.clear();
         co_await ws_.async_read(buffer, net::redirect_error(use_awaitable, ec));
         if (ec) break;
-        ctx_.metrics.received.inc();
         if (closing_) continue;  // wait for the peer's close frame
         if (!ws_.got_text()) {
             begin_close(
@@ -298,7 +222,7 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
             continue;
         }
         auto data = buffer.data();
-        co_await handle_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
+        co_await handle_text(self, std::string_view(static_cast<const char*>(data.data()), data.size()));
         // Most sockets sit idle between frames: hold no read buffer while waiting.
         buffer.clear();
         buffer.shrink_to_fit();
@@ -307,13 +231,7 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
     closing_ = true;
     queue_.clear();
     close_timer_.cancel();
-    ctx_.registry.remove(*this);
-    for (const auto& f : ctx_.features.all())
-        f->on_close(self);
-    ctx_.metrics.open.add(-1);
-    ctx_.metrics.duration.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - opened).count());
-    spdlog::debug("ws {} account {}: closed ({})", id_, account_id_, ec.message());
+    closed(self, ec.message());
 }
 
 template class BasicWsConnection<beast::tcp_stream>;

@@ -20,46 +20,16 @@
 #include <memory>
 #include <optional>
 
-#include "common/metrics.hpp"
 #include "server/api/http_types.hpp"
 #include "server/api/tls_context.hpp"
-#include "server/features/client_registry.hpp"
-#include "server/features/feature.hpp"
-#include "server/server_config.hpp"
+#include "server/api/ws_session.hpp"
 
 namespace parley {
-
-// The metrics every connection updates; owned by the server app.
-struct WsMetrics {
-    Gauge& open;
-    Counter& received;
-    Counter& sent;
-    Counter& reconnects;
-    Counter& slow_consumers;
-    Histogram& duration;
-};
-
-// The close codes of api.md.
-namespace close_code {
-inline constexpr std::uint16_t normal = 1000;
-inline constexpr std::uint16_t going_away = 1001;
-inline constexpr std::uint16_t unsupported_data = 1003;
-inline constexpr std::uint16_t policy_violation = 1008;
-inline constexpr std::uint16_t too_big = 1009;
-inline constexpr std::uint16_t internal_error = 1011;
-inline constexpr std::uint16_t try_again_later = 1013;
-inline constexpr std::uint16_t token_revoked = 4001;
-}  // namespace close_code
 
 // The entry points: what the upgrade handler calls for a plain or a TLS connection.
 class WsConnection {
   public:
-    struct Context {
-        const WebSocketSettings& settings;
-        const FeatureTable& features;
-        ClientRegistry& registry;
-        WsMetrics& metrics;
-    };
+    using Context = WsContext;
 
     // Completes the handshake for `request` and serves the connection of an authenticated
     // account until it closes.
@@ -83,32 +53,8 @@ struct WsTransport<TlsStream> {
     using type = TlsStream;
 };
 
-// The send queue of one connection: a FIFO on a vector that holds no memory while empty
-// (std::deque allocates a 512-byte block even then, which idle sockets would all pay).
-class FrameQueue {
-  public:
-    using Frame = std::shared_ptr<const std::string>;
-    bool empty() const { return head_ == frames_.size(); }
-    std::size_t size() const { return frames_.size() - head_; }
-    void push(Frame frame) { frames_.push_back(std::move(frame)); }
-    Frame pop() {
-        Frame f = std::move(frames_[head_++]);
-        if (empty()) clear();
-        return f;
-    }
-    void clear() {
-        frames_.clear();
-        head_ = 0;
-        if (frames_.capacity() > 64) frames_.shrink_to_fit();
-    }
-
-  private:
-    std::vector<Frame> frames_;
-    std::size_t head_ = 0;
-};
-
 template <class NextLayer>
-class BasicWsConnection final : public Client,
+class BasicWsConnection final : public WsSession,
                                 public std::enable_shared_from_this<BasicWsConnection<NextLayer>> {
   public:
     BasicWsConnection(typename WsTransport<NextLayer>::type transport, std::string account_id,
@@ -117,10 +63,6 @@ class BasicWsConnection final : public Client,
     // Completes the handshake for `request` and serves the socket until it closes. Call once.
     void start(HttpRequest request);
 
-    std::uint64_t id() const override { return id_; }
-    const std::string& account_id() const override { return account_id_; }
-    const std::string& session_id() const override { return session_id_; }
-    const std::string& open_path() const override { return open_path_; }
     void send(std::shared_ptr<const std::string> frame) override;
     void close(std::uint16_t code, std::string reason) override;
 
@@ -128,27 +70,17 @@ class BasicWsConnection final : public Client,
     // Both coroutines hold `self` so the connection lives as long as either runs.
     awaitable<void> run(std::shared_ptr<BasicWsConnection> self, HttpRequest request);
     awaitable<void> write_loop(std::shared_ptr<BasicWsConnection> self);
-    awaitable<void> handle_frame(std::string_view text);
+    void close_with(std::uint16_t code, std::string_view reason) override;
     void begin_close(websocket::close_reason reason);
-    bool take_token();
 
     websocket::stream<NextLayer> ws_;
-    std::string account_id_;
-    std::string session_id_;
-    std::string open_path_;  // the upgrade request's path, set before on_open
-    WsConnection::Context ctx_;
-    std::uint64_t id_;
 
     // Touched on the strand only.
-    FrameQueue queue_;
+    SmallFifo<std::shared_ptr<const std::string>> queue_;
     bool writing_ = false;
     bool closing_ = false;
     bool close_sent_ = false;
     std::optional<websocket::close_reason> pending_close_;
-    double tokens_;
-    std::chrono::steady_clock::time_point last_refill_;
-    int over_limit_ = 0;  // frames refused in the current one-second window
-    std::chrono::steady_clock::time_point over_limit_window_;
     net::steady_timer close_timer_;
 };
 

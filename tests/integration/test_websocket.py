@@ -4,6 +4,7 @@ permessage-deflate, and the connection metrics."""
 
 import json
 import re
+import struct
 import signal
 import time
 import unittest
@@ -54,6 +55,73 @@ class WebSocketTest(ParleyTestCase):
         ws3 = self.api.socket(s["access_token"])
         ws3.send_frame(0x2, b"\x00\x01binary")
         self.assertEqual(ws3.expect_close(), 1003)
+
+    def test_protocol_framing(self):
+        """RFC 6455 details of the plain-socket engine: fragments, control frames between
+        them, ping/pong, close echo, and each protocol error's close code."""
+        s = self.api.user("fay")
+        ws = self.api.socket(s["access_token"])
+        msg = json.dumps({"type": "ping", "id": "frag"}).encode()
+        ws.send_frame(0x1, msg[:5], fin=False)
+        ws.send_frame(0x9, b"between")           # a control frame inside a fragmented message
+        ws.send_frame(0x0, msg[5:12], fin=False)
+        ws.send_frame(0x0, msg[12:], fin=True)
+        self.assertEqual(ws.recv_frame(), (0xA, b"between"), "a ping is answered with its payload")
+        self.assertEqual(ws.recv(), {"type": "pong", "id": "frag"})
+        ws.send_frame(0x8, struct.pack("!H", 1000) + b"bye")
+        op, data = ws.recv_frame()
+        self.assertEqual((op, struct.unpack("!H", data[:2])[0]), (0x8, 1000), "the close is echoed")
+        ws.sock.settimeout(5)
+        self.assertEqual(ws.sock.recv(10), b"", "and the server closes the TCP connection")
+
+        cases = [
+            ("unmasked", lambda w: w.send_frame(0x1, b'{"type":"ping"}', mask=False), 1002),
+            ("reserved bit", lambda w: w.sock.sendall(bytes([0xC1, 0x80]) + b"\0\0\0\0"), 1002),
+            ("bad opcode", lambda w: w.send_frame(0x3, b""), 1002),
+            ("long control", lambda w: w.send_frame(0x9, b"x" * 126), 1002),
+            ("lone continuation", lambda w: w.send_frame(0x0, b"{}"), 1002),
+            ("invalid UTF-8", lambda w: w.send_frame(0x1, b'{"type":"ping","id":"\xff"}'), 1007),
+            ("fragments too big", lambda w: [w.send_frame(0x1, b"x" * 5000, fin=False),
+                                             w.send_frame(0x0, b"x" * 5000)], 1009),
+        ]
+        for name, act, code in cases:
+            with self.subTest(name):
+                w = self.api.socket(s["access_token"])
+                act(w)
+                self.assertEqual(w.expect_close(), code)
+        ok = self.api.socket(s["access_token"])
+        ok.send_json({"type": "ping", "id": 1})
+        self.assertEqual(ok.recv()["type"], "pong", "the server still serves others")
+
+    def test_idle_socket_is_pinged_then_closed(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[websocket]\nidle_timeout_ms = 1000\n")
+        self.api = Api(self.server.port)
+        s = self.api.user("gil")
+        ws = self.api.socket(s["access_token"])
+        ws.sock.settimeout(3)
+        started = time.monotonic()
+        op, _ = ws.recv_frame()
+        self.assertEqual(op, 0x9, "a silent client is pinged")
+        self.assertGreater(time.monotonic() - started, 0.4)
+        ws.send_frame(0xA, b"")  # answering keeps it open
+        ws.sock.settimeout(0.8)
+        try:
+            op, _ = ws.recv_frame()
+            self.assertEqual(op, 0x9, "only pings while the client answers")
+        except TimeoutError:
+            pass
+        ws2 = self.api.socket(s["access_token"])
+        ws2.sock.settimeout(5)
+        t0 = time.monotonic()
+        frames = []
+        try:
+            while True:
+                frames.append(ws2.recv_frame()[0])  # never answers
+        except ConnectionError:
+            pass
+        self.assertIn(0x9, frames)
+        self.assertLess(time.monotonic() - t0, 3, "closed after the idle timeout")
 
     def test_oversized_frame_closes_1009(self):
         s = self.api.user("cat")

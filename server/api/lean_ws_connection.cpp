@@ -1,0 +1,312 @@
+#include "server/api/lean_ws_connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/version.hpp"
+#include "server/features/chat_service.hpp"  // utf8_code_points
+
+namespace parley {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 4096;
+constexpr std::size_t kMaxGather = 64;  // frames per writev
+
+void log_failure(std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("websocket connection failed: {}", ex.what());
+    }
+}
+
+std::shared_ptr<const std::string> close_payload(std::uint16_t code, std::string_view reason) {
+    std::string p;
+    p.push_back(static_cast<char>(code >> 8));
+    p.push_back(static_cast<char>(code & 0xFF));
+    p.append(reason.substr(0, 120));  // a close frame's payload is at most 125 bytes
+    return std::make_shared<const std::string>(std::move(p));
+}
+
+// The handshake's answer, or an empty string when the request is not a valid version-13
+// upgrade (the caller then answers 400).
+std::string handshake_response(const HttpRequest& request) {
+    if (request.method() != http::verb::get) return {};
+    if (request[http::field::sec_websocket_version] != "13") return {};
+    std::string_view key = request[http::field::sec_websocket_key];
+    if (key.size() != 24) return {};  // base64 of 16 bytes
+    std::string out = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+    out += wsframe::accept_key(key);
+    out += "\r\nServer: parley/";
+    out += kVersion;
+    out += "\r\n\r\n";
+    return out;
+}
+
+}  // namespace
+
+LeanWsConnection::LeanWsConnection(tcp::socket socket, std::string account_id,
+                                   std::string session_id, WsContext context)
+    : WsSession(std::move(account_id), std::move(session_id), context),
+      socket_(std::move(socket)),
+      settings_(context.settings),
+      timer_(socket_.get_executor()) {}
+
+void LeanWsConnection::start(HttpRequest request) {
+    net::co_spawn(socket_.get_executor(), run(shared_from_this(), std::move(request)),
+                  log_failure);
+}
+
+void LeanWsConnection::send(std::shared_ptr<const std::string> frame) {
+    net::post(socket_.get_executor(),
+              [self = shared_from_this(), frame = std::move(frame)]() mutable {
+                  if (self->closing_) return;
+                  if (static_cast<int>(self->queue_.size()) >= self->settings_.send_queue_limit) {
+                      self->ctx_.metrics.slow_consumers.inc();
+                      spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
+                                   self->id(), self->account_id(), self->queue_.size());
+                      self->queue_.clear();
+                      self->close_with(close_code::try_again_later,
+                                       "too slow: the send queue is full");
+                      return;
+                  }
+                  self->enqueue(Out{std::move(frame), wsframe::Opcode::text});
+              });
+}
+
+void LeanWsConnection::close(std::uint16_t code, std::string reason) {
+    net::post(socket_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
+        self->close_with(code, reason);
+    });
+}
+
+void LeanWsConnection::close_with(std::uint16_t code, std::string_view reason) {
+    if (closing_) return;
+    closing_ = true;
+    enqueue(Out{close_payload(code, reason), wsframe::Opcode::close});
+    // A peer that never answers our close frame is cut off after close_timeout_ms.
+    timer_.expires_after(std::chrono::milliseconds(settings_.close_timeout_ms));
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) self->shut();
+    });
+}
+
+void LeanWsConnection::shut() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+}
+
+void LeanWsConnection::enqueue(Out out) {
+    queue_.push(std::move(out));
+    if (!writing_) {
+        writing_ = true;
+        net::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), log_failure);
+    }
+}
+
+awaitable<void> LeanWsConnection::write_loop([[maybe_unused]] std::shared_ptr<LeanWsConnection> self) {
+    boost::system::error_code ec;
+    std::vector<net::const_buffer> buffers;
+    std::vector<std::shared_ptr<const std::string>> held;
+    std::array<std::uint8_t, kMaxGather * wsframe::kMaxHeader> headers;
+    while (!queue_.empty() && !ec && !close_written_) {
+        buffers.clear();
+        held.clear();
+        std::size_t data_frames = 0;
+        bool has_close = false;
+        for (std::size_t i = 0; i < kMaxGather && !queue_.empty() && !has_close; ++i) {
+            Out out = queue_.pop();
+            std::uint8_t* h = headers.data() + i * wsframe::kMaxHeader;
+            std::size_t n = wsframe::encode_header(h, out.op, out.payload->size());
+            buffers.emplace_back(h, n);
+            if (!out.payload->empty()) buffers.emplace_back(net::buffer(*out.payload));
+            if (out.op == wsframe::Opcode::text) ++data_frames;
+            has_close = out.op == wsframe::Opcode::close;
+            held.push_back(std::move(out.payload));
+        }
+        co_await net::async_write(socket_, buffers, net::redirect_error(use_awaitable, ec));
+        if (!ec) ctx_.metrics.sent.inc(static_cast<double>(data_frames));
+        if (!ec && has_close) close_written_ = true;
+    }
+    writing_ = false;
+    if (ec) {
+        queue_.clear();
+        closing_ = true;
+        shut();
+    } else if (close_written_) {
+        queue_.clear();
+        // Both close frames exchanged: the server closes the TCP connection (RFC 6455 7.1.1).
+        if (peer_closed_) shut();
+    }
+}
+
+void LeanWsConnection::arm_idle_timer() {
+    if (closing_) return;
+    auto idle = std::chrono::milliseconds(settings_.idle_timeout_ms);
+    auto silent = std::chrono::steady_clock::now() - last_read_;
+    auto wait = silent < idle / 2 ? idle / 2 - silent : idle - silent;
+    timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(wait) +
+                         std::chrono::milliseconds(1));
+    timer_.async_wait([self = shared_from_this(), idle](const boost::system::error_code& ec) {
+        if (ec || self->closing_) return;
+        auto silent_now = std::chrono::steady_clock::now() - self->last_read_;
+        if (silent_now >= idle) {
+            spdlog::debug("ws {} account {}: idle timeout", self->id(), self->account_id());
+            self->shut();
+            return;
+        }
+        if (silent_now >= idle / 2 && !self->ping_sent_) {
+            self->ping_sent_ = true;
+            self->enqueue(Out{std::make_shared<const std::string>(), wsframe::Opcode::ping});
+        }
+        self->arm_idle_timer();
+    });
+}
+
+awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe::Parsed f) {
+    using wsframe::Opcode;
+    switch (f.op) {
+        case Opcode::ping:
+            if (!closing_) {
+                enqueue(Out{std::make_shared<const std::string>(f.payload, f.length), Opcode::pong});
+            }
+            co_return true;
+        case Opcode::pong:
+            co_return true;
+        case Opcode::close: {
+            peer_closed_ = true;
+            if (!closing_) {
+                // Echo the peer's code (RFC 6455 5.5.1); the TCP close follows our frame.
+                std::uint16_t code = close_code::normal;
+                if (f.length >= 2) {
+                    code = static_cast<std::uint16_t>(
+                        (static_cast<std::uint8_t>(f.payload[0]) << 8) |
+                        static_cast<std::uint8_t>(f.payload[1]));
+                }
+                close_with(code, "");
+            } else if (close_written_) {
+                shut();
+            }
+            co_return false;
+        }
+        case Opcode::binary:
+        case Opcode::text:
+            if (in_message_) {
+                close_with(close_code::protocol_error, "a new message inside a fragmented one");
+                co_return false;
+            }
+            if (f.op == Opcode::binary) {
+                close_with(close_code::unsupported_data, "binary frames are not supported");
+                co_return false;
+            }
+            if (!f.fin) {
+                in_message_ = true;
+                message_.assign(f.payload, f.length);
+                co_return true;
+            }
+            break;
+        case Opcode::continuation:
+            if (!in_message_) {
+                close_with(close_code::protocol_error, "a continuation without a message");
+                co_return false;
+            }
+            if (message_.size() + f.length > static_cast<std::size_t>(settings_.max_frame_bytes)) {
+                close_with(close_code::too_big, "message too big");
+                co_return false;
+            }
+            message_.append(f.payload, f.length);
+            if (!f.fin) co_return true;
+            break;
+    }
+    std::string whole;
+    std::string_view text(f.payload, f.length);
+    if (in_message_) {
+        whole = std::move(message_);
+        std::string().swap(message_);
+        in_message_ = false;
+        text = whole;
+    }
+    if (utf8_code_points(text) < 0) {
+        close_with(close_code::invalid_payload, "text frames must be valid UTF-8");
+        co_return false;
+    }
+    if (closing_) co_return true;  // waiting for the peer's close frame
+    co_await handle_text(self, text);
+    co_return true;
+}
+
+awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self,
+                                      HttpRequest request) {
+    boost::system::error_code ec;
+    std::string answer = handshake_response(request);
+    if (answer.empty()) {
+        answer =
+            "HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n";
+        co_await net::async_write(socket_, net::buffer(answer), net::redirect_error(use_awaitable, ec));
+        shut();
+        co_return;
+    }
+    co_await net::async_write(socket_, net::buffer(answer), net::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    std::string().swap(answer);
+    std::shared_ptr<Client> client = self;
+    bool registered = opened(client, request.target());
+    // The upgrade request lives in this frame as long as the socket does: free its fields.
+    request = HttpRequest{};
+    last_read_ = std::chrono::steady_clock::now();
+    if (registered) arm_idle_timer();
+
+    std::string buffer;  // unparsed bytes; empty (and unallocated) while the socket is idle
+    for (;;) {
+        if (buffer.empty()) {
+            std::string().swap(buffer);  // (move-assigning an empty string keeps the capacity)
+            co_await socket_.async_wait(tcp::socket::wait_read,
+                                        net::redirect_error(use_awaitable, ec));
+            if (ec) break;
+        }
+        std::size_t held = buffer.size();
+        buffer.resize(held + kReadChunk);
+        std::size_t n = co_await socket_.async_read_some(
+            net::buffer(buffer.data() + held, kReadChunk), net::redirect_error(use_awaitable, ec));
+        buffer.resize(held + n);
+        if (ec) break;
+        last_read_ = std::chrono::steady_clock::now();
+        ping_sent_ = false;
+        if (broken_) {
+            buffer.clear();
+            continue;
+        }
+        std::size_t offset = 0;
+        bool keep_reading = true;
+        while (keep_reading) {
+            auto f = wsframe::parse_client_frame(buffer.data() + offset, buffer.size() - offset,
+                                                 static_cast<std::uint64_t>(settings_.max_frame_bytes));
+            if (f.status == wsframe::Parsed::need_more) break;
+            if (f.status == wsframe::Parsed::error) {
+                broken_ = true;
+                close_with(f.close_code, f.why);
+                break;
+            }
+            offset += f.consumed;
+            keep_reading = co_await on_frame(client, f);
+        }
+        if (broken_ || peer_closed_) {
+            buffer.clear();
+        } else {
+            buffer.erase(0, offset);
+        }
+        if (peer_closed_ && close_written_) break;
+        if (!keep_reading && !closing_) break;
+    }
+    closing_ = true;
+    queue_.clear();
+    timer_.cancel();
+    shut();
+    if (registered) closed(client, ec ? ec.message() : "closed");
+}
+
+}  // namespace parley

@@ -1,0 +1,68 @@
+// LeanWsConnection: Parley's own WebSocket engine for plain (non-TLS) sockets without
+// permessage-deflate — the common case behind a TLS-terminating proxy, and the one that holds
+// tens of thousands of sockets. RFC 6455 framing (server/api/ws_frame.hpp) directly on the TCP
+// socket:
+// - an idle socket holds no read buffer and no pending read operation: the reader waits for
+//   readiness, then reads what is there and parses every complete frame in it;
+// - queued frames go out together, headers and payloads gathered into one writev, so a socket
+//   that receives many messages at once costs one system call, not one per message;
+// - one timer per socket pings a silent peer after half of websocket.idle_timeout_ms and
+//   closes it after the whole of it.
+// Protocol errors close with 1002, oversized messages with 1009, invalid UTF-8 with 1007,
+// binary messages with 1003. Everything above the framing (features, rate limit, registry)
+// is WsSession's, shared with the Beast engine used for TLS and compression.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/api/http_types.hpp"
+#include "server/api/ws_frame.hpp"
+#include "server/api/ws_session.hpp"
+
+namespace parley {
+
+class LeanWsConnection final : public WsSession,
+                               public std::enable_shared_from_this<LeanWsConnection> {
+  public:
+    LeanWsConnection(tcp::socket socket, std::string account_id, std::string session_id,
+                     WsContext context);
+
+    // Answers the upgrade `request` and serves the socket until it closes. Call once.
+    void start(HttpRequest request);
+
+    void send(std::shared_ptr<const std::string> frame) override;
+    void close(std::uint16_t code, std::string reason) override;
+
+  private:
+    struct Out {
+        std::shared_ptr<const std::string> payload;
+        wsframe::Opcode op;
+    };
+    awaitable<void> run(std::shared_ptr<LeanWsConnection> self, HttpRequest request);
+    awaitable<void> write_loop(std::shared_ptr<LeanWsConnection> self);
+    // Handles one parsed frame; false when reading should stop.
+    awaitable<bool> on_frame(std::shared_ptr<Client> self, wsframe::Parsed frame);
+    void close_with(std::uint16_t code, std::string_view reason) override;
+    void enqueue(Out out);
+    void arm_idle_timer();
+    void shut();
+
+    tcp::socket socket_;
+    const WebSocketSettings& settings_;
+    SmallFifo<Out> queue_;
+    std::string message_;  // a fragmented message being assembled
+    bool in_message_ = false;
+    bool writing_ = false;
+    bool closing_ = false;       // our close frame is queued (or sent)
+    bool close_written_ = false;
+    bool peer_closed_ = false;   // the peer's close frame arrived
+    bool broken_ = false;        // a protocol error: the rest of the stream is ignored
+    bool ping_sent_ = false;
+    std::chrono::steady_clock::time_point last_read_;
+    net::steady_timer timer_;  // idle pings and timeout, then the close deadline
+};
+
+}  // namespace parley

@@ -1,0 +1,85 @@
+#include "server/api/ws_frame.hpp"
+
+#include <openssl/sha.h>
+
+#include "common/crypto.hpp"
+
+namespace parley::wsframe {
+
+std::string accept_key(std::string_view client_key) {
+    static constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    std::string input;
+    input.reserve(client_key.size() + kGuid.size());
+    input.append(client_key).append(kGuid);
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+    return base64_encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+}
+
+std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n) {
+    out[0] = static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(op));
+    if (n < 126) {
+        out[1] = static_cast<std::uint8_t>(n);
+        return 2;
+    }
+    if (n <= 0xFFFF) {
+        out[1] = 126;
+        out[2] = static_cast<std::uint8_t>(n >> 8);
+        out[3] = static_cast<std::uint8_t>(n);
+        return 4;
+    }
+    out[1] = 127;
+    for (int i = 0; i < 8; ++i)
+        out[2 + i] = static_cast<std::uint8_t>(n >> (56 - 8 * i));
+    return 10;
+}
+
+Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload) {
+    Parsed p;
+    auto fail = [&p](std::uint16_t code, const char* why) {
+        p.status = Parsed::error;
+        p.close_code = code;
+        p.why = why;
+        return p;
+    };
+    if (size < 2) return p;
+    auto b0 = static_cast<std::uint8_t>(data[0]);
+    auto b1 = static_cast<std::uint8_t>(data[1]);
+    if (b0 & 0x70) return fail(1002, "reserved bits set without an extension");
+    std::uint8_t op = b0 & 0x0F;
+    if (op != 0x0 && op != 0x1 && op != 0x2 && op != 0x8 && op != 0x9 && op != 0xA)
+        return fail(1002, "unknown opcode");
+    p.op = static_cast<Opcode>(op);
+    p.fin = (b0 & 0x80) != 0;
+    if (!(b1 & 0x80)) return fail(1002, "client frames must be masked");
+    std::uint64_t length = b1 & 0x7F;
+    std::size_t pos = 2;
+    if (length == 126) {
+        if (size < 4) return p;
+        length = (std::uint64_t{static_cast<std::uint8_t>(data[2])} << 8) |
+                 static_cast<std::uint8_t>(data[3]);
+        pos = 4;
+    } else if (length == 127) {
+        if (size < 10) return p;
+        length = 0;
+        for (int i = 0; i < 8; ++i)
+            length = (length << 8) | static_cast<std::uint8_t>(data[2 + i]);
+        if (length >> 63) return fail(1002, "frame length out of range");
+        pos = 10;
+    }
+    if (op >= 0x8 && (!p.fin || length > 125))
+        return fail(1002, "control frames must be final and at most 125 bytes");
+    if (length > max_payload) return fail(1009, "message too big");
+    if (size - pos < 4 || size - pos - 4 < length) return p;
+    const char* mask = data + pos;
+    char* payload = data + pos + 4;
+    for (std::uint64_t i = 0; i < length; ++i)
+        payload[i] = static_cast<char>(payload[i] ^ mask[i & 3]);
+    p.status = Parsed::frame;
+    p.payload = payload;
+    p.length = static_cast<std::size_t>(length);
+    p.consumed = pos + 4 + p.length;
+    return p;
+}
+
+}  // namespace parley::wsframe

@@ -1,0 +1,46 @@
+// RFC 6455 framing for the server side of Parley's own WebSocket engine (lean_ws_connection):
+// the handshake's accept key, server frame headers (never masked) and an incremental parser of
+// client frames (always masked; the payload is unmasked in place). Pure functions, no I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace parley::wsframe {
+
+enum class Opcode : std::uint8_t {
+    continuation = 0x0,
+    text = 0x1,
+    binary = 0x2,
+    close = 0x8,
+    ping = 0x9,
+    pong = 0xA,
+};
+
+inline constexpr std::size_t kMaxHeader = 10;
+
+// The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key.
+std::string accept_key(std::string_view client_key);
+
+// Writes the header of a final, unmasked server frame with an `n`-byte payload into `out`;
+// returns its length (2 to 10 bytes).
+std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n);
+
+struct Parsed {
+    enum Status { frame, need_more, error } status = need_more;
+    std::size_t consumed = 0;  // bytes of the buffer this frame took (status == frame)
+    Opcode op = Opcode::text;
+    bool fin = true;
+    char* payload = nullptr;  // unmasked, inside the caller's buffer
+    std::size_t length = 0;
+    std::uint16_t close_code = 0;  // status == error: 1002 (protocol) or 1009 (too big)
+    const char* why = "";
+};
+
+// Parses the client frame at the start of `data`. A payload above `max_payload` is an error
+// (1009) as soon as its header is read, before any of it is buffered.
+Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload);
+
+}  // namespace parley::wsframe

@@ -1,0 +1,89 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "server/api/ws_frame.hpp"
+
+using namespace parley::wsframe;
+
+namespace {
+
+// A masked client frame, as a browser sends it.
+std::string client_frame(std::uint8_t first, const std::string& payload, bool mask = true) {
+    std::string f;
+    f.push_back(static_cast<char>(first));
+    std::uint8_t m = mask ? 0x80 : 0;
+    std::size_t n = payload.size();
+    if (n < 126) {
+        f.push_back(static_cast<char>(m | n));
+    } else if (n <= 0xFFFF) {
+        f.push_back(static_cast<char>(m | 126));
+        f.push_back(static_cast<char>(n >> 8));
+        f.push_back(static_cast<char>(n & 0xFF));
+    } else {
+        f.push_back(static_cast<char>(m | 127));
+        for (int i = 7; i >= 0; --i)
+            f.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
+    }
+    const char key[4] = {0x12, 0x34, 0x56, 0x78};
+    if (mask) f.append(key, 4);
+    for (std::size_t i = 0; i < n; ++i)
+        f.push_back(mask ? static_cast<char>(payload[i] ^ key[i & 3]) : payload[i]);
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("the handshake accept key is RFC 6455's", "[ws]") {
+    // The worked example of RFC 6455 section 1.3.
+    CHECK(accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+TEST_CASE("server headers use the shortest length form", "[ws]") {
+    std::uint8_t h[kMaxHeader];
+    CHECK(encode_header(h, Opcode::text, 5) == 2);
+    CHECK((h[0] == 0x81 && h[1] == 5));
+    CHECK(encode_header(h, Opcode::pong, 126) == 4);
+    CHECK((h[0] == 0x8A && h[1] == 126 && h[2] == 0 && h[3] == 126));
+    CHECK(encode_header(h, Opcode::text, 70000) == 10);
+    CHECK((h[1] == 127 && h[7] == 0x01 && h[8] == 0x11 && h[9] == 0x70));
+}
+
+TEST_CASE("client frames are parsed and unmasked in place, in pieces", "[ws]") {
+    for (std::size_t n : {0u, 5u, 125u, 126u, 65535u, 65536u, 100000u}) {
+        std::string payload(n, 'a');
+        for (std::size_t i = 0; i < n; ++i)
+            payload[i] = static_cast<char>('a' + i % 26);
+        std::string f = client_frame(0x81, payload) + "tail";
+        // Every prefix shorter than the frame asks for more.
+        for (std::size_t cut : {std::size_t{0}, std::size_t{1}, f.size() / 2, f.size() - 5}) {
+            std::string part = f.substr(0, cut);
+            CHECK(parse_client_frame(part.data(), part.size(), 1 << 20).status == Parsed::need_more);
+        }
+        auto p = parse_client_frame(f.data(), f.size(), 1 << 20);
+        REQUIRE(p.status == Parsed::frame);
+        CHECK(p.op == Opcode::text);
+        CHECK(p.fin);
+        CHECK(std::string(p.payload, p.length) == payload);
+        CHECK(p.consumed == f.size() - 4);
+    }
+}
+
+TEST_CASE("protocol errors name their close code", "[ws]") {
+    auto error_of = [](std::string f, std::uint64_t max = 1000) {
+        auto p = parse_client_frame(f.data(), f.size(), max);
+        REQUIRE(p.status == Parsed::error);
+        return p.close_code;
+    };
+    CHECK(error_of(client_frame(0x81, "x", false)) == 1002);          // unmasked
+    CHECK(error_of(client_frame(0xC1, "x")) == 1002);                 // RSV1 without extension
+    CHECK(error_of(client_frame(0x83, "x")) == 1002);                 // reserved opcode
+    CHECK(error_of(client_frame(0x09, "x")) == 1002);                 // fragmented control
+    CHECK(error_of(client_frame(0x89, std::string(126, 'x'))) == 1002);  // long control
+    CHECK(error_of(client_frame(0x81, std::string(1001, 'x'))) == 1009);
+    // Too big is known from the header alone, before the payload arrives.
+    std::string header = client_frame(0x81, std::string(70000, 'x')).substr(0, 14);
+    CHECK(error_of(header, 65536) == 1009);
+    std::string huge("\x81\xFF\x80\x00\x00\x00\x00\x00\x00\x00", 10);
+    CHECK(error_of(huge) == 1002);
+}
