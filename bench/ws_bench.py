@@ -247,11 +247,16 @@ def main():
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--senders-big", type=int, default=20, help="senders in the 200-member room")
     ap.add_argument("--idle", type=int, default=15000)
-    ap.add_argument("--threads", type=int, default=1, help="server event-loop threads (one core each)")
+    ap.add_argument("--threads", type=int, default=1, help="Parley's event-loop threads")
+    ap.add_argument("--server-cpus", default="0", help="CPUs both servers are pinned to (e.g. 0,1)")
+    ap.add_argument("--client-cpus", default="1", help="CPUs the load client is pinned to")
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
+    global SERVER_CPUS, CLIENT_CPUS
+    SERVER_CPUS = {int(c) for c in args.server_cpus.split(",") if c != ""}
+    CLIENT_CPUS = {int(c) for c in args.client_cpus.split(",") if c != ""}
     os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.join(args.build, "parley")
 
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
@@ -270,8 +275,10 @@ def main():
                 bench_idle(args, server, setup, ref)
         finally:
             ref.close()
-    print(f"machine: {os.cpu_count()} cores; reproduce: bench/ws_bench.py --seconds {args.seconds:g} "
-          f"--window {args.window} --senders-big {args.senders_big} --idle {args.idle}")
+    print(f"machine: {os.cpu_count()} cores; servers on CPUs {args.server_cpus}, client on {args.client_cpus}; "
+          f"reproduce: bench/ws_bench.py --seconds {args.seconds:g} --window {args.window} "
+          f"--senders-big {args.senders_big} --idle {args.idle} --threads {args.threads} "
+          f"--server-cpus {args.server_cpus} --client-cpus {args.client_cpus}")
 
 
 if __name__ == "__main__":
