@@ -153,7 +153,7 @@ class ParleySetup:
         return f"ws://127.0.0.1:{self.port}/api/v1/ws?token={user['access_token']}"
 
 
-def fanout_plans(setup, ref_port, rooms, members, senders_per_room, window, seconds):
+def fanout_plans(setup, ref_port, rooms, members, senders_per_room, window, seconds, client_threads=1):
     """The same load twice: against Parley (setup's rooms and tokens) and the reference."""
     users = setup.users
     conns_p, conns_r, senders = [], [], []
@@ -165,7 +165,7 @@ def fanout_plans(setup, ref_port, rooms, members, senders_per_room, window, seco
                 senders.append({"connection": len(conns_p), "room_id": rid})
             conns_p.append({"url": setup.url(user), "subscribe": [f"room:{rid}:chat"]})
             conns_r.append({"url": f"ws://127.0.0.1:{ref_port}/", "subscribe": [f"room:{rid}:chat"]})
-    base = {"scenario": "fanout", "threads": 1, "window": window, "warmup_s": 2, "seconds": seconds,
+    base = {"scenario": "fanout", "threads": client_threads, "window": window, "warmup_s": 2, "seconds": seconds,
             "text_bytes": 64, "senders": senders}
     return dict(base, connections=conns_p), dict(base, connections=conns_r)
 
@@ -180,7 +180,8 @@ def bench_fanout(args, server, setup, ref):
     if args.shape:
         shapes = [s for s in shapes if s[0].startswith(args.shape)]
     for name, rooms, members, senders in shapes:
-        plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds)
+        plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
+                                      args.client_threads)
         perf = None
         if args.profile:
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
@@ -250,6 +251,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="Parley's event-loop threads")
     ap.add_argument("--server-cpus", default="0", help="CPUs both servers are pinned to (e.g. 0,1)")
     ap.add_argument("--client-cpus", default="1", help="CPUs the load client is pinned to")
+    ap.add_argument("--client-threads", type=int, default=1, help="the load client's event-loop threads")
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
     args = ap.parse_args()
