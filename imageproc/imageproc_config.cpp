@@ -14,6 +14,11 @@ void ImageprocConfig::describe(ConfigSchema& schema) {
                 64, 65536);
     schema.bind("cpu_limit_seconds", cpu_limit_seconds, "CPU-time limit of the child (setrlimit).",
                 1, 86400);
+    schema.bind("max_output_mb", max_output_mb,
+                "Largest file the child may write (setrlimit RLIMIT_FSIZE).", 1, 4096);
+    schema.bind("workers", workers, "Requests processed at the same time.", 1, 64);
+    schema.bind("vips_threads", vips_threads,
+                "libvips threads per image; 0 means libvips' default (one per core).", 0, 64);
 }
 
 std::string ImageprocConfig::validate() const {
