@@ -1,10 +1,14 @@
 #include "server/server_app.hpp"
 
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
 
 #include "common/dir_lock.hpp"
+#include "common/file_util.hpp"
 #include "common/metrics.hpp"
 #include "common/rate_limiter.hpp"
 #include "common/service_loop.hpp"
@@ -12,17 +16,22 @@
 #include "server/api/account_routes.hpp"
 #include "server/api/api_context.hpp"
 #include "server/api/http_server.hpp"
+#include "server/api/media_routes.hpp"
 #include "server/api/room_routes.hpp"
 #include "server/api/router.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/db_readers.hpp"
 #include "server/data/db_writer.hpp"
+#include "server/data/media_store.hpp"
 #include "server/data/room_store.hpp"
 #include "server/db/migrations.hpp"
 #include "server/features/chat_feature.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/media_service.hpp"
 #include "server/features/room_janitor.hpp"
+#include "server/media/child_process.hpp"
+#include "server/media/imageproc_client.hpp"
 
 namespace parley {
 
@@ -59,9 +68,39 @@ FailureBackoffConfig login_backoff(const AuthSettings& auth) {
     return c;
 }
 
+// The image child runs this binary in imageproc mode with a config file written from [media].
+ImageprocOptions imageproc_options(const ServerConfig& config) {
+    const MediaSettings& m = config.media;
+    std::string media_dir = config.data_dir + "/media";
+    std::filesystem::create_directories(media_dir);
+    std::string child_config = media_dir + "/imageproc.toml";
+    std::string toml = fmt::format(
+        "# Written by parley server from its [media] section at each start; edit that instead.\n"
+        "[imageproc]\nmax_pixels = {}\nmemory_limit_mb = {}\ncpu_limit_seconds = {}\n"
+        "workers = {}\n",
+        m.max_pixels, m.child_memory_limit_mb, m.child_cpu_limit_seconds, m.concurrency);
+    if (auto ec = write_file_atomic(child_config, toml)) {
+        throw std::runtime_error("cannot write " + child_config + ": " + ec.message());
+    }
+    std::error_code ec;
+    std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) throw std::runtime_error("cannot find the parley binary: " + ec.message());
+    ImageprocOptions o;
+    o.argv = {self,         "imageproc",     "--config",    child_config,
+              "--data-dir", config.data_dir, "--log-level", config.log_level};
+    o.concurrency = m.concurrency;
+    o.queue_limit = m.queue_limit;
+    o.request_timeout = std::chrono::milliseconds(m.request_timeout_ms);
+    o.backoff_base = std::chrono::milliseconds(m.restart_backoff_ms);
+    o.backoff_max = std::chrono::milliseconds(m.restart_backoff_max_ms);
+    return o;
+}
+
 }  // namespace
 
 int run_server(const ServerConfig& config) {
+    // A write to an image child that just died must fail with EPIPE, not end the server.
+    std::signal(SIGPIPE, SIG_IGN);
     std::string error;
     auto lock = DirectoryLock::acquire(config.data_dir, error);
     if (!lock) {
@@ -172,6 +211,22 @@ int run_server(const ServerConfig& config) {
         return out;
     });
 
+    // Media: records, the image child and the upload path.
+    MediaStore media_store(writer);
+    {
+        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
+        media_store.load(loader);
+    }
+    net::thread_pool media_files(2);
+    auto launcher = make_process_launcher();
+    ImageprocClient imageproc(loop.context().get_executor(), *launcher, imageproc_options(config));
+    MediaService media(config.media, config.data_dir, media_store, imageproc, clients, media_files,
+                       loop.context().get_executor());
+    media.prepare();
+    api.avatar_check = [&media_store](const std::string& account, const std::string& content) {
+        return check_avatar(media_store, account, content);
+    };
+
     FeatureTable features;
     features.add(std::make_shared<ChatFeature>(rooms, hub, chat_service, notifier));
 
@@ -181,6 +236,7 @@ int run_server(const ServerConfig& config) {
     add_account_routes(router, api);
     add_profile_routes(router, api, readers);
     add_room_routes(router, api, chat);
+    add_media_routes(router, api, media, media_store, readers, media_files);
     // TLS material is loaded before anything listens: a bad file stops start-up here.
     std::unique_ptr<net::ssl::context> tls;
     if (config.tls.enabled) {
@@ -222,6 +278,8 @@ int run_server(const ServerConfig& config) {
                  config.listen_address, http.port(), config.data_dir, threads);
     loop.notifier().ready();
     janitor.start();
+    imageproc.start();
+    media.resume();
 
     net::steady_timer drain_timer(loop.context());
     std::function<void()> wait_for_sockets = [&] {
@@ -237,12 +295,14 @@ int run_server(const ServerConfig& config) {
     loop.run(
         [&] {
             janitor.stop();
+            imageproc.stop();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });
         },
         std::chrono::milliseconds(config.shutdown_timeout_ms));
     hash_pool.join();
+    media_files.join();
     writer.stop();
     spdlog::info("parley server stopped");
     return 0;

@@ -123,6 +123,44 @@ void ServerConfig::describe(ConfigSchema& schema) {
                        "FULL also survives power loss at the cost of an fsync per commit.",
                        {"NORMAL", "FULL", "EXTRA"});
 
+    schema.section("media", "Image uploads and the image child process (parley imageproc).");
+    schema.bind("max_upload_bytes", media.max_upload_bytes,
+                "Largest upload (POST /api/v1/media); 413 too_large beyond it.", 1024,
+                1024LL * 1024 * 1024);
+    schema.bind("quota_bytes", media.quota_bytes,
+                "Media bytes an account may hold (processed files, plus uploads in processing).",
+                1024, 1024LL * 1024 * 1024 * 1024);
+    schema.bind("max_pixels", media.max_pixels,
+                "Images with more pixels than this (read from the header) are refused.", 1,
+                1'000'000'000);
+    schema.bind("max_side", media.max_side, "Processed images fit into max_side x max_side.", 64,
+                16384);
+    schema.bind("thumbnail_side", media.thumbnail_side,
+                "Thumbnails fit into thumbnail_side x thumbnail_side.", 16, 4096);
+    schema.bind("min_side", media.min_side, "Images with a side shorter than this are refused.", 1,
+                4096);
+    schema.bind("jpeg_quality", media.jpeg_quality, "JPEG quality of images and thumbnails.", 1,
+                100);
+    schema.bind("concurrency", media.concurrency,
+                "Images processed at the same time by the image child.", 1, 64);
+    schema.bind("queue_limit", media.queue_limit,
+                "Uploads waiting for the image child beyond which uploads get 503 unavailable.", 1,
+                100'000);
+    schema.bind("request_timeout_ms", media.request_timeout_ms,
+                "An image not done in this time fails, and the image child is restarted.", 100,
+                3'600'000);
+    schema.bind("restart_backoff_ms", media.restart_backoff_ms,
+                "Wait before restarting a failed image child; doubles per failure in a row.", 10,
+                600'000);
+    schema.bind("restart_backoff_max_ms", media.restart_backoff_max_ms,
+                "Longest wait before restarting the image child.", 10, 3'600'000);
+    schema.bind("child_memory_limit_mb", media.child_memory_limit_mb,
+                "Address-space limit of the image child (setrlimit RLIMIT_AS).", 64, 65536);
+    schema.bind("child_cpu_limit_seconds", media.child_cpu_limit_seconds,
+                "CPU-time limit of one image child (setrlimit RLIMIT_CPU); it is restarted "
+                "after.",
+                1, 86400 * 30);
+
     schema.section("tls", "Optional TLS on the public listener (OpenSSL).");
     schema.bind("enabled", tls.enabled, "Serve HTTPS / WSS instead of plain HTTP.");
     schema.bind("certificate_file", tls.certificate_file, "PEM certificate chain.");
@@ -135,6 +173,12 @@ std::string ServerConfig::validate() const {
     }
     if (tls.enabled && (tls.certificate_file.empty() || tls.private_key_file.empty())) {
         return "tls.enabled is true but tls.certificate_file or tls.private_key_file is empty";
+    }
+    if (media.restart_backoff_ms > media.restart_backoff_max_ms) {
+        return "media.restart_backoff_ms is larger than media.restart_backoff_max_ms";
+    }
+    if (media.thumbnail_side > media.max_side) {
+        return "media.thumbnail_side is larger than media.max_side";
     }
     return {};
 }

@@ -65,6 +65,23 @@ struct ChatSettings {
     int janitor_interval_ms = 10'000;  // expiry and pruning pass
 };
 
+struct MediaSettings {
+    std::int64_t max_upload_bytes = 20 * 1024 * 1024;  // 413 too_large beyond it
+    std::int64_t quota_bytes = 200 * 1024 * 1024;      // per account
+    std::int64_t max_pixels = 50'000'000;              // width x height from the header
+    int max_side = 1920;
+    int thumbnail_side = 256;
+    int min_side = 16;
+    int jpeg_quality = 85;
+    int concurrency = 2;  // requests in the image child at once
+    int queue_limit = 64;
+    int request_timeout_ms = 30'000;
+    int restart_backoff_ms = 200;
+    int restart_backoff_max_ms = 30'000;
+    int child_memory_limit_mb = 1024;
+    int child_cpu_limit_seconds = 3600;
+};
+
 struct ServerConfig {
     std::string log_level = "info";
     std::string data_dir = "data";
@@ -80,6 +97,7 @@ struct ServerConfig {
     ChatSettings chat;
     DbSettings db;
     TlsSettings tls;
+    MediaSettings media;
 
     void describe(ConfigSchema& schema);
     std::string validate() const;

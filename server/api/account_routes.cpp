@@ -319,6 +319,13 @@ void add_profile_routes(Router& router, ApiContext& api, DbReaderPool& readers) 
                         co_return error_response(http::status::bad_request, "bad_request",
                                                  "avatar must be a content id or null");
                     }
+                    if (api.avatar_check) {
+                        auto problem = api.avatar_check(auth.caller->account.id, *v);
+                        if (!problem.empty()) {
+                            co_return error_response(http::status::bad_request, "bad_request",
+                                                     problem);
+                        }
+                    }
                     p.avatar = *v;
                 }
             }

@@ -2,6 +2,8 @@
 // start-up and passed by reference to each route group. Every member is thread-safe.
 #pragma once
 
+#include <functional>
+
 #include "common/metrics.hpp"
 #include "common/rate_limiter.hpp"
 #include "server/api/http_types.hpp"
@@ -20,6 +22,10 @@ struct ApiContext {
     FailureBackoff& login_by_account;
     FailureBackoff& login_by_address;
     TokenBucketLimiter& register_by_address;
+    // Whether an account may use a content id as its avatar: empty when it may, else why not.
+    // Unset: any id is accepted.
+    std::function<std::string(const std::string& account_id, const std::string& content_id)>
+        avatar_check;
 };
 
 // Who made an authenticated request.

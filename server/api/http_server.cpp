@@ -1,11 +1,16 @@
 #include "server/api/http_server.hpp"
 
+#include <unistd.h>
+
 #include <array>
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
 #include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
 
 namespace parley {
 
@@ -311,7 +316,35 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
         }
 
         transport.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
-        co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+        // Upload routes stream the body to a new file instead of memory.
+        std::string spool_path;
+        std::optional<http::request_parser<http::file_body>> file_parser;
+        if (match.route && !match.route->spool_dir.empty() && !upgrade) {
+            spool_path = match.route->spool_dir + "/body-" + random_id();
+            file_parser.emplace(std::move(parser));
+            file_parser->body_limit(body_limit);
+            file_parser->get().body().open(spool_path.c_str(), beast::file_mode::write_new, ec);
+            if (ec) {
+                spdlog::error("http {}: cannot create {}: {}", conn->id, spool_path, ec.message());
+                HttpResponse res = error_response(http::status::internal_server_error, "internal",
+                                                  "cannot store the request body");
+                res.keep_alive(false);
+                co_await finish(stream, res, started, route_label(match));
+                break;
+            }
+            co_await http::async_read(stream, buffer, *file_parser,
+                                      net::redirect_error(use_awaitable, ec));
+        } else {
+            co_await http::async_read(stream, buffer, parser,
+                                      net::redirect_error(use_awaitable, ec));
+        }
+        // Removed after the handler, which renames it if it keeps it.
+        struct RemoveSpool {
+            const std::string& path;
+            ~RemoveSpool() {
+                if (!path.empty()) ::unlink(path.c_str());
+            }
+        } remove_spool{spool_path};
         if (ec) {
             if (ec == http::error::body_limit) {
                 HttpResponse res =
@@ -330,7 +363,8 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
             break;
         }
 
-        HttpRequest req = parser.release();
+        HttpRequest req =
+            file_parser ? HttpRequest(std::move(file_parser->release().base())) : parser.release();
         if (upgrade && match.route) {
             // The route decides (auth, topic); the connection leaves the HTTP server here.
             // `idle` is false, so stop() no longer touches the (moved-from) TLS stream.
@@ -354,7 +388,7 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
                       : error_response(http::status::not_found, "not_found", "no such route");
         } else {
             route_name = match.route->name;
-            res = co_await dispatch(req, match, remote);
+            res = co_await dispatch(req, match, remote, spool_path);
         }
         res.version(req.version());
         if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
@@ -365,12 +399,14 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
 }
 
 awaitable<HttpResponse> HttpServer::dispatch(const HttpRequest& req, const RouteMatch& match,
-                                             const std::string& remote) {
+                                             const std::string& remote,
+                                             const std::string& body_file) {
     std::string_view target = req.target();
     std::size_t q = target.find('?');
     RequestContext ctx{
         req, match.params,
-        q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1)), remote};
+        q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1)), remote,
+        body_file};
     try {
         co_return co_await match.route->handler(ctx);
     } catch (const std::exception& e) {

@@ -64,7 +64,7 @@ class HttpServer {
     template <class Stream>
     awaitable<void> serve(std::shared_ptr<StreamConnection<Stream>> conn);
     awaitable<HttpResponse> dispatch(const HttpRequest& req, const RouteMatch& match,
-                                     const std::string& remote);
+                                     const std::string& remote, const std::string& body_file);
     // Sends a response and reports it; returns whether the connection may serve another.
     template <class Stream>
     awaitable<bool> finish(Stream& stream, HttpResponse& res,

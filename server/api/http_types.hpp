@@ -20,6 +20,7 @@ struct RequestContext {
     std::map<std::string, std::string> params;  // from {name} segments of the route
     std::string query;                          // raw query string, without '?'
     std::string remote_address;
+    std::string body_file;  // upload routes (Router::add_upload): the file holding the body
 };
 
 HttpResponse json_response(http::status status, const nlohmann::json& body);

@@ -37,6 +37,13 @@ Router& Router::add(http::verb method, std::string pattern, RouteHandler handler
     return *this;
 }
 
+Router& Router::add_upload(http::verb method, std::string pattern, RouteHandler handler,
+                           std::int64_t body_limit, std::string spool_dir) {
+    add(method, std::move(pattern), std::move(handler), body_limit);
+    routes_.back().spool_dir = std::move(spool_dir);
+    return *this;
+}
+
 RouteMatch Router::match(http::verb method, std::string_view path) const {
     std::vector<std::string> segs = split_path(path);
     RouteMatch best;

@@ -23,6 +23,7 @@ struct Route {
     RouteHandler handler;
     std::int64_t body_limit = -1;  // -1: the server's default
     std::string name;              // used as the metrics label
+    std::string spool_dir;         // non-empty: the body is streamed to a file in this directory
 };
 
 struct RouteMatch {
@@ -35,6 +36,10 @@ class Router {
   public:
     Router& add(http::verb method, std::string pattern, RouteHandler handler,
                 std::int64_t body_limit = -1);
+    // A route whose body is streamed to a new file in `spool_dir` instead of memory; the
+    // handler finds it in RequestContext::body_file (removed after the handler, unless moved).
+    Router& add_upload(http::verb method, std::string pattern, RouteHandler handler,
+                       std::int64_t body_limit, std::string spool_dir);
     RouteMatch match(http::verb method, std::string_view path) const;
 
   private:

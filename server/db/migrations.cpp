@@ -80,6 +80,30 @@ constexpr std::string_view current_v2 = R"sql(
 ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Media: uploaded images, their processing state and their content-addressed files.
+constexpr std::string_view current_v3 = R"sql(
+CREATE TABLE media (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    upload_bytes INTEGER NOT NULL,
+    format TEXT NOT NULL DEFAULT '',
+    image_sha256 TEXT,
+    image_bytes INTEGER NOT NULL DEFAULT 0,
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    thumb_sha256 TEXT,
+    thumb_bytes INTEGER NOT NULL DEFAULT 0,
+    thumb_width INTEGER NOT NULL DEFAULT 0,
+    thumb_height INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    message TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX media_owner ON media(owner_id);
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -99,6 +123,7 @@ CREATE INDEX metrics_history_name_at ON metrics_history(name, at);
 constexpr std::array current_list{
     Migration{1, "accounts, sessions, profiles, rooms, members, messages", current_v1},
     Migration{2, "read markers on members", current_v2},
+    Migration{3, "media", current_v3},
 };
 
 constexpr std::array history_list{

@@ -1,0 +1,157 @@
+#include "server/api/media_routes.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/file_util.hpp"
+#include "common/offload.hpp"
+
+namespace parley {
+
+namespace {
+
+HttpResponse not_found() {
+    return error_response(http::status::not_found, "not_found", "no such media");
+}
+
+// Whether `viewer` may see `m` (see the header). A private profile's owner shares a room with
+// the viewer: the one place media looks at chat membership.
+// The references are the caller's named locals, alive across the co_await.
+awaitable<DbResult<bool>> may_see(ApiContext& api, DbReaderPool& readers, const std::string& viewer,
+                                  const MediaRecord& m) {
+    if (m.owner_id == viewer) co_return true;
+    auto profile = api.accounts.profile(m.owner_id);
+    if (!profile || !profile->avatar || *profile->avatar != m.id) co_return false;
+    if (profile->visibility != "private") co_return true;
+    auto query = [viewer, owner = m.owner_id](SqliteDb& db) {
+        auto q = db.cached(
+            "SELECT 1 FROM members a JOIN members b ON a.room_id = b.room_id "
+            "WHERE a.account_id = ? AND b.account_id = ? LIMIT 1");
+        q->bind(1, viewer).bind(2, owner);
+        return q->step() == StepResult::row;
+    };
+    co_return co_await readers.read(std::move(query));
+}
+
+HttpResponse db_failure(const DbFailure& f) {
+    if (f.code == DbErrc::unavailable || f.code == DbErrc::busy) {
+        return error_response(http::status::service_unavailable, "unavailable",
+                              "the server is busy; retry");
+    }
+    spdlog::error("database failure reading media visibility: {}", f.message);
+    return error_response(http::status::internal_server_error, "internal", "could not read");
+}
+
+struct FileRead {
+    std::string bytes;
+    std::string problem;
+};
+
+// GET of the image or its thumbnail.
+awaitable<HttpResponse> serve_file(ApiContext& api, MediaService& media, MediaStore& store,
+                                   DbReaderPool& readers, net::thread_pool& files,
+                                   RequestContext& ctx, bool thumbnail) {
+    auto auth = authenticate(api, ctx, true, true);
+    if (!auth.caller) co_return auth.refusal;
+    auto m = store.get(ctx.params["id"]);
+    if (!m) co_return not_found();
+    std::string viewer = auth.caller->account.id;
+    const MediaRecord& record = *m;
+    auto allowed = co_await may_see(api, readers, viewer, record);
+    if (!allowed) co_return db_failure(allowed.error());
+    if (!*allowed) co_return not_found();
+    if (m->state != "ready") {
+        co_return error_response(http::status::conflict, "conflict",
+                                 m->state == "processing" ? "the image is still being processed"
+                                                          : "the image could not be processed");
+    }
+    const std::string& sha = thumbnail ? m->thumb_sha256 : m->image_sha256;
+    std::string etag = "\"" + sha + "\"";
+    // Content-addressed files never change, but who may see them can (a profile turning
+    // private): caches keep the bytes and ask again each time, which costs a 304.
+    auto cache_control = "private, no-cache";
+    if (ctx.request[http::field::if_none_match] == etag) {
+        HttpResponse res{http::status::not_modified, 11};
+        res.set(http::field::etag, etag);
+        res.set(http::field::cache_control, cache_control);
+        co_return res;
+    }
+    std::string path = media.file_path(sha);
+    auto read_job = [path]() noexcept {
+        FileRead r;
+        try {
+            if (auto ec = read_file(path, r.bytes)) r.problem = ec.message();
+        } catch (const std::exception& e) {
+            r.problem = e.what();
+        }
+        return r;
+    };
+    FileRead file = co_await offload(files, std::move(read_job));
+    if (!file.problem.empty()) {
+        spdlog::error("media {}: cannot read {}: {}", m->id, path, file.problem);
+        co_return error_response(http::status::internal_server_error, "internal",
+                                 "could not read the image");
+    }
+    HttpResponse res{http::status::ok, 11};
+    res.set(http::field::content_type, "image/jpeg");
+    res.set(http::field::etag, etag);
+    res.set(http::field::cache_control, cache_control);
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body() = std::move(file.bytes);
+    res.prepare_payload();
+    co_return res;
+}
+
+}  // namespace
+
+std::string check_avatar(const MediaStore& store, const std::string& account_id,
+                         const std::string& content_id) {
+    auto m = store.get(content_id);
+    if (!m || m->owner_id != account_id) return "avatar must be the content id of your own image";
+    if (m->state != "ready") return "avatar must be an image that has finished processing";
+    return {};
+}
+
+void add_media_routes(Router& router, ApiContext& api, MediaService& media, MediaStore& store,
+                      DbReaderPool& readers, net::thread_pool& files) {
+    router.add_upload(
+        http::verb::post, "/api/v1/media",
+        [&api, &media](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            std::string account = auth.caller->account.id;
+            std::string body_file = ctx.body_file;
+            UploadOutcome out = co_await media.accept(account, body_file);
+            if (out.status != 202) {
+                co_return error_response(static_cast<http::status>(out.status), out.code,
+                                         out.message);
+            }
+            co_return json_response(http::status::accepted,
+                                    {{"content_id", out.record.id}, {"state", "processing"}});
+        },
+        api.config.media.max_upload_bytes, media.spool_dir());
+
+    router.add(http::verb::get, "/api/v1/media/{id}/info",
+               [&api, &store, &readers](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   auto m = store.get(ctx.params["id"]);
+                   if (!m) co_return not_found();
+                   std::string viewer = auth.caller->account.id;
+                   const MediaRecord& record = *m;
+                   auto allowed = co_await may_see(api, readers, viewer, record);
+                   if (!allowed) co_return db_failure(allowed.error());
+                   if (!*allowed) co_return not_found();
+                   co_return json_response(http::status::ok, media_json(*m));
+               });
+
+    router.add(http::verb::get, "/api/v1/media/{id}",
+               [&api, &media, &store, &readers, &files](RequestContext& ctx) {
+                   return serve_file(api, media, store, readers, files, ctx, false);
+               });
+    router.add(http::verb::get, "/api/v1/media/{id}/thumbnail",
+               [&api, &media, &store, &readers, &files](RequestContext& ctx) {
+                   return serve_file(api, media, store, readers, files, ctx, true);
+               });
+}
+
+}  // namespace parley

@@ -1,0 +1,24 @@
+// The media routes of api.md: upload (POST /api/v1/media, body streamed to a file, 202 with a
+// content id in state `processing`), info, and the image and thumbnail bytes with ETag and
+// Cache-Control. Who may see a content id: its owner; and when it is its owner's avatar, whoever
+// may see the owner's profile (a private profile: people who share a room with its owner).
+// Everyone else gets 404, as for a content id that does not exist.
+#pragma once
+
+#include "server/api/api_context.hpp"
+#include "server/api/router.hpp"
+#include "server/data/db_readers.hpp"
+#include "server/data/media_store.hpp"
+#include "server/features/media_service.hpp"
+
+namespace parley {
+
+void add_media_routes(Router& router, ApiContext& api, MediaService& media, MediaStore& store,
+                      DbReaderPool& readers, net::thread_pool& files);
+
+// Whether `account_id` may use `content_id` as its avatar: empty when it may, else why not
+// (it must be the account's own image, processed and ready).
+std::string check_avatar(const MediaStore& store, const std::string& account_id,
+                         const std::string& content_id);
+
+}  // namespace parley

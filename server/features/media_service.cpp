@@ -1,0 +1,316 @@
+#include "server/features/media_service.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/file_util.hpp"
+#include "common/offload.hpp"
+#include "server/model/account.hpp"
+
+namespace parley {
+
+namespace fs = std::filesystem;
+
+nlohmann::json media_json(const MediaRecord& m) {
+    nlohmann::json j{{"content_id", m.id},
+                     {"state", m.state},
+                     {"created_at", m.created_at},
+                     {"updated_at", m.updated_at}};
+    if (m.state == "ready") {
+        j["format"] = m.format;
+        j["width"] = m.width;
+        j["height"] = m.height;
+        j["bytes"] = m.image_bytes;
+        j["etag"] = m.image_sha256;
+        j["thumbnail"] = {{"width", m.thumb_width},
+                          {"height", m.thumb_height},
+                          {"bytes", m.thumb_bytes},
+                          {"etag", m.thumb_sha256}};
+    } else if (m.state == "failed") {
+        j["error"] = m.error;
+        j["message"] = m.message;
+    }
+    return j;
+}
+
+namespace {
+
+std::string errno_text(const char* what) {
+    return std::string(what) + ": " + std::strerror(errno);
+}
+
+// fsyncs a file's data; empty on success, else the problem.
+std::string fsync_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_text("open");
+    std::string problem;
+    if (::fsync(fd) != 0) problem = errno_text("fsync");
+    ::close(fd);
+    return problem;
+}
+
+struct StoredFile {
+    std::string sha256;
+    std::int64_t bytes = 0;
+};
+
+struct StoreOutcome {
+    std::string problem;  // empty on success
+    StoredFile image;
+    StoredFile thumb;
+};
+
+// Hashes `tmp` and renames it to <media>/<aa>/<sha256>.jpg (or drops it when that content is
+// already stored), then fsyncs the directory so the rename is durable.
+std::string store_file(const std::string& media_dir, const std::string& tmp, StoredFile& out) {
+    std::string bytes;
+    if (auto ec = read_file(tmp, bytes)) return "cannot read a processed file: " + ec.message();
+    out.sha256 = sha256_hex(bytes);
+    out.bytes = static_cast<std::int64_t>(bytes.size());
+    std::string dir = media_dir + "/" + out.sha256.substr(0, 2);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return "cannot create " + dir + ": " + ec.message();
+    std::string target = dir + "/" + out.sha256 + ".jpg";
+    if (fs::exists(target, ec)) {
+        ::unlink(tmp.c_str());
+        return {};
+    }
+    if (::rename(tmp.c_str(), target.c_str()) != 0) return errno_text("rename");
+    if (auto dec = fsync_directory(dir)) return "cannot fsync " + dir + ": " + dec.message();
+    return {};
+}
+
+}  // namespace
+
+MediaService::MediaService(const MediaSettings& settings, const std::string& data_dir,
+                           MediaStore& store, ImageprocClient& imageproc, ClientRegistry& clients,
+                           net::thread_pool& files, net::any_io_executor executor)
+    : settings_(settings),
+      media_dir_(fs::absolute(fs::path(data_dir) / "media").lexically_normal().string()),
+      tmp_dir_(media_dir_ + "/tmp"),
+      uploads_dir_(media_dir_ + "/uploads"),
+      store_(store),
+      imageproc_(imageproc),
+      clients_(clients),
+      files_(files),
+      executor_(std::move(executor)) {}
+
+void MediaService::prepare() {
+    fs::create_directories(tmp_dir_);
+    fs::create_directories(uploads_dir_);
+    std::size_t removed = 0;
+    for (const auto& entry : fs::directory_iterator(tmp_dir_)) {
+        std::error_code ec;
+        fs::remove(entry.path(), ec);
+        if (!ec) ++removed;
+    }
+    if (removed) spdlog::info("media: removed {} leftover temporary files", removed);
+}
+
+void MediaService::resume() {
+    auto pending = store_.in_state("processing");
+    for (const auto& m : pending) {
+        spdlog::info("media {} of account {}: processing again after a restart", m.id, m.owner_id);
+        submit(m);
+    }
+}
+
+std::string MediaService::file_path(const std::string& sha256) const {
+    return media_dir_ + "/" + sha256.substr(0, 2) + "/" + sha256 + ".jpg";
+}
+
+std::string MediaService::upload_path(const std::string& id) const {
+    return uploads_dir_ + "/" + id;
+}
+
+std::string MediaService::output_path(const std::string& id, const char* suffix) const {
+    return tmp_dir_ + "/" + id + suffix;
+}
+
+awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::string spool_path) {
+    UploadOutcome out;
+    struct stat st {};
+    if (::stat(spool_path.c_str(), &st) != 0) {
+        spdlog::error("media upload of account {}: spooled body missing: {}", account_id,
+                      std::strerror(errno));
+        out.status = 500;
+        out.code = "internal";
+        out.message = "the upload was lost; retry";
+        co_return out;
+    }
+    if (st.st_size == 0) {
+        out.status = 400;
+        out.code = "bad_request";
+        out.message = "the body is empty; send the image bytes";
+        co_return out;
+    }
+    if (imageproc_.stats().queued >= static_cast<std::size_t>(settings_.queue_limit)) {
+        out.status = 503;
+        out.code = "unavailable";
+        out.message = "too many images are waiting to be processed; retry later";
+        co_return out;
+    }
+    MediaRecord m;
+    m.id = random_id();
+    m.owner_id = account_id;
+    m.state = "processing";
+    m.upload_bytes = st.st_size;
+    m.created_at = m.updated_at = now_ms();
+    auto created = co_await store_.create(m, settings_.quota_bytes);
+    if (!created) {
+        bool busy =
+            created.error().code == DbErrc::unavailable || created.error().code == DbErrc::busy;
+        if (!busy) spdlog::error("media upload: database failure: {}", created.error().message);
+        out.status = busy ? 503 : 500;
+        out.code = busy ? "unavailable" : "internal";
+        out.message = busy ? "the server is busy; retry" : "could not store the upload";
+        co_return out;
+    }
+    if (!*created) {
+        spdlog::info("media upload of account {} refused: quota of {} bytes", account_id,
+                     settings_.quota_bytes);
+        out.status = 403;
+        out.code = "quota_exceeded";
+        out.message = "this upload would exceed the account's media quota of " +
+                      std::to_string(settings_.quota_bytes) + " bytes";
+        co_return out;
+    }
+    // Durable before acknowledged: the upload survives a crash and is processed on restart.
+    std::string target = upload_path(m.id);
+    std::string uploads = uploads_dir_;
+    auto keep = [spool_path, target, uploads]() noexcept -> std::string {
+        try {
+            if (auto p = fsync_file(spool_path); !p.empty()) return p;
+            if (::rename(spool_path.c_str(), target.c_str()) != 0) return errno_text("rename");
+            if (auto ec = fsync_directory(uploads)) return "fsync: " + ec.message();
+            return {};
+        } catch (const std::exception& e) {
+            return e.what();
+        }
+    };
+    std::string problem = co_await offload(files_, std::move(keep));
+    if (!problem.empty()) {
+        spdlog::error("media {}: cannot keep the upload: {}", m.id, problem);
+        m.state = "failed";
+        m.error = image_error::io_error;
+        m.message = "the server could not store the upload";
+        m.updated_at = now_ms();
+        co_await store_.update(m);
+        out.status = 500;
+        out.code = "internal";
+        out.message = "could not store the upload";
+        co_return out;
+    }
+    spdlog::info("media {} of account {}: {} bytes accepted, processing", m.id, account_id,
+                 m.upload_bytes);
+    submit(m);
+    out.record = m;
+    co_return out;
+}
+
+void MediaService::submit(const MediaRecord& record) {
+    ImageRequest req;
+    req.input = upload_path(record.id);
+    req.output = output_path(record.id, ".jpg");
+    req.thumbnail = output_path(record.id, ".thumb.jpg");
+    req.max_side = settings_.max_side;
+    req.thumb_side = settings_.thumbnail_side;
+    req.min_side = settings_.min_side;
+    req.quality = settings_.jpeg_quality;
+    req.max_pixels = settings_.max_pixels;
+    std::string id = record.id;
+    bool queued = imageproc_.submit(req, [this, id](ImageResponse response) {
+        net::co_spawn(executor_, finish(id, std::move(response)), net::detached);
+    });
+    if (!queued) {
+        auto failure = image_failure(0, image_error::unavailable,
+                                     "too many images are waiting to be processed");
+        net::co_spawn(executor_, finish(id, std::move(failure)), net::detached);
+    }
+}
+
+awaitable<void> MediaService::finish(std::string content_id, ImageResponse response) {
+    try {
+        auto current = store_.get(content_id);
+        if (!current || current->state != "processing") co_return;
+        MediaRecord m = *current;
+        std::string image_tmp = output_path(m.id, ".jpg");
+        std::string thumb_tmp = output_path(m.id, ".thumb.jpg");
+        if (response.ok) {
+            std::string media_dir = media_dir_;
+            auto store_job = [media_dir, image_tmp, thumb_tmp]() noexcept {
+                StoreOutcome o;
+                try {
+                    o.problem = store_file(media_dir, image_tmp, o.image);
+                    if (o.problem.empty()) o.problem = store_file(media_dir, thumb_tmp, o.thumb);
+                } catch (const std::exception& e) {
+                    o.problem = e.what();
+                }
+                return o;
+            };
+            StoreOutcome stored = co_await offload(files_, std::move(store_job));
+            if (stored.problem.empty()) {
+                m.state = "ready";
+                m.format = response.format;
+                m.width = response.width;
+                m.height = response.height;
+                m.thumb_width = response.thumb_width;
+                m.thumb_height = response.thumb_height;
+                m.image_sha256 = stored.image.sha256;
+                m.image_bytes = stored.image.bytes;
+                m.thumb_sha256 = stored.thumb.sha256;
+                m.thumb_bytes = stored.thumb.bytes;
+            } else {
+                spdlog::error("media {}: cannot store the processed files: {}", m.id,
+                              stored.problem);
+                m.state = "failed";
+                m.error = image_error::io_error;
+                m.message = "the server could not store the processed image";
+            }
+        } else {
+            m.state = "failed";
+            m.error = response.error;
+            m.message = response.message;
+        }
+        m.updated_at = now_ms();
+        auto saved = co_await store_.update(m);
+        if (!saved) {
+            // The record stays `processing` with its upload kept: the next start retries it.
+            spdlog::error("media {}: cannot record the result: {}", m.id, saved.error().message);
+            co_return;
+        }
+        ::unlink(upload_path(m.id).c_str());
+        ::unlink(image_tmp.c_str());
+        ::unlink(thumb_tmp.c_str());
+        if (m.state == "ready") {
+            spdlog::info("media {} of account {}: ready, {} {}x{} ({} bytes), thumbnail {}x{}",
+                         m.id, m.owner_id, m.format, m.width, m.height, m.image_bytes,
+                         m.thumb_width, m.thumb_height);
+        } else {
+            spdlog::info("media {} of account {}: failed ({}): {}", m.id, m.owner_id, m.error,
+                         m.message);
+        }
+        notify(m);
+    } catch (const std::exception& e) {
+        spdlog::error("media {}: finishing failed: {}", content_id, e.what());
+    }
+}
+
+void MediaService::notify(const MediaRecord& record) {
+    nlohmann::json event = media_json(record);
+    event["type"] = "media";
+    auto frame = std::make_shared<const std::string>(event.dump());
+    for (auto& client : clients_.for_account(record.owner_id))
+        client->send(frame);
+}
+
+}  // namespace parley

@@ -1,0 +1,72 @@
+// MediaService: the life of an uploaded image, from the spooled request body to the stored,
+// content-addressed JPEG and thumbnail and the `media` event on the owner's sockets.
+//
+// accept() takes the upload the HTTP layer streamed to data/media/tmp/, checks and reserves
+// the owner's quota (MediaStore::create), fsyncs the upload and moves it to
+// data/media/uploads/<content id> (kept until processing ends, so a restart resumes it), and
+// queues it for the image child (ImageprocClient). When the child answers, each output is
+// hashed (SHA-256), renamed to data/media/<first two hex digits>/<sha256>.jpg and its
+// directory fsynced (the child fsynced the file itself), the record becomes `ready` or
+// `failed`, and every socket of the owner gets {"type":"media","content_id",...}.
+// File work runs on the `files` pool, never on network threads. Owned by the server app;
+// thread-safe.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "server/data/media_store.hpp"
+#include "server/features/client_registry.hpp"
+#include "server/media/imageproc_client.hpp"
+#include "server/server_config.hpp"
+
+namespace parley {
+
+struct UploadOutcome {
+    unsigned status = 202;  // HTTP status
+    std::string code;       // machine code when not 202
+    std::string message;
+    MediaRecord record;
+};
+
+// The public view of a record: GET /api/v1/media/{id}/info and the `media` event.
+nlohmann::json media_json(const MediaRecord& m);
+
+class MediaService {
+  public:
+    MediaService(const MediaSettings& settings, const std::string& data_dir, MediaStore& store,
+                 ImageprocClient& imageproc, ClientRegistry& clients, net::thread_pool& files,
+                 net::any_io_executor executor);
+
+    // Creates the media directories and empties tmp/ (bodies of interrupted uploads). Start-up.
+    void prepare();
+    // Queues again every record still `processing` (a restart interrupted it); start-up.
+    void resume();
+
+    // Where the HTTP layer streams upload bodies.
+    const std::string& spool_dir() const { return tmp_dir_; }
+    // The stored file of a SHA-256 (lowercase hex).
+    std::string file_path(const std::string& sha256) const;
+
+    awaitable<UploadOutcome> accept(std::string account_id, std::string spool_path);
+
+  private:
+    void submit(const MediaRecord& record);
+    awaitable<void> finish(std::string content_id, ImageResponse response);
+    void notify(const MediaRecord& record);
+    std::string upload_path(const std::string& id) const;
+    std::string output_path(const std::string& id, const char* suffix) const;
+
+    const MediaSettings& settings_;
+    std::string media_dir_;  // absolute
+    std::string tmp_dir_;
+    std::string uploads_dir_;
+    MediaStore& store_;
+    ImageprocClient& imageproc_;
+    ClientRegistry& clients_;
+    net::thread_pool& files_;
+    net::any_io_executor executor_;
+};
+
+}  // namespace parley

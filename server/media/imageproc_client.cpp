@@ -1,0 +1,273 @@
+#include "server/media/imageproc_client.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+namespace parley {
+
+ImageprocClient::ImageprocClient(net::any_io_executor executor, ChildLauncher& launcher,
+                                 ImageprocOptions options)
+    : strand_(net::make_strand(executor)),
+      launcher_(launcher),
+      options_(std::move(options)),
+      restart_timer_(strand_),
+      hello_timer_(strand_) {}
+
+ImageprocClient::~ImageprocClient() {
+    // The loop has stopped: no handler runs any more, so the child can be ended here.
+    if (child_) {
+        child_->kill();
+        child_->wait();
+    }
+}
+
+void ImageprocClient::start() {
+    net::post(strand_, [this] { launch(); });
+}
+
+void ImageprocClient::stop() {
+    net::post(strand_, [this] {
+        stopped_ = true;
+        ++generation_;
+        restart_timer_.cancel();
+        hello_timer_.cancel();
+        for (auto& [id, f] : in_flight_)
+            f.deadline->cancel();
+        in_flight_.clear();
+        queue_.clear();
+        queued_ = 0;
+        in_flight_count_ = 0;
+        close_child();
+    });
+}
+
+bool ImageprocClient::submit(ImageRequest request, Done done) {
+    std::size_t n = queued_.load();
+    do {
+        if (n >= static_cast<std::size_t>(options_.queue_limit)) return false;
+    } while (!queued_.compare_exchange_weak(n, n + 1));
+    request.id = next_id_++;
+    net::post(strand_, [this, w = Waiting{std::move(request), std::move(done)}]() mutable {
+        if (stopped_) return;
+        queue_.push_back(std::move(w));
+        dispatch();
+    });
+    return true;
+}
+
+ImageprocClient::Stats ImageprocClient::stats() const {
+    return Stats{pid_.load(), restarts_.load(), queued_.load(), in_flight_count_.load()};
+}
+
+void ImageprocClient::launch() {
+    if (stopped_) return;
+    ++generation_;
+    LaunchedChild c = launcher_.launch(options_.argv);
+    if (!c.process) {
+        spdlog::error("imageproc: cannot start the child: {}", c.error);
+        fail_queue(image_error::unavailable, "the image processor cannot be started");
+        schedule_restart();
+        return;
+    }
+    child_ = std::move(c.process);
+    stdin_ = std::make_unique<net::posix::stream_descriptor>(strand_, c.stdin_fd);
+    stdout_ = std::make_unique<net::posix::stream_descriptor>(strand_, c.stdout_fd);
+    decoder_ = ChildFrameDecoder(kChildFrameDefaultLimit);
+    ready_ = false;
+    writing_ = false;
+    writes_.clear();
+    pid_ = child_->pid();
+    spdlog::info("imageproc child started: pid {}", child_->pid());
+    auto generation = generation_;
+    hello_timer_.expires_after(options_.request_timeout);
+    hello_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
+        if (!ec && generation == generation_ && !ready_)
+            child_failed("no hello within the request timeout");
+    });
+    read();
+}
+
+void ImageprocClient::read() {
+    auto generation = generation_;
+    stdout_->async_read_some(
+        net::buffer(read_buffer_),
+        net::bind_executor(strand_,
+                           [this, generation](const boost::system::error_code& ec, std::size_t n) {
+                               on_read(generation, ec, n);
+                           }));
+}
+
+void ImageprocClient::on_read(std::uint64_t generation, const boost::system::error_code& ec,
+                              std::size_t n) {
+    if (generation != generation_ || stopped_) return;
+    if (ec) {
+        child_failed(ec == net::error::eof ? "the child closed its stdout"
+                                           : "reading from the child: " + ec.message());
+        return;
+    }
+    decoder_.feed(std::string_view(read_buffer_.data(), n));
+    while (auto frame = decoder_.next()) {
+        handle_frame(*frame);
+        if (generation != generation_) return;  // the frame ended this child
+    }
+    if (decoder_.failed()) {
+        child_failed("protocol error: " + decoder_.error());
+        return;
+    }
+    read();
+}
+
+void ImageprocClient::handle_frame(const ChildFrame& frame) {
+    if (frame.type == ChildFrameType::hello) {
+        auto j = nlohmann::json::parse(frame.payload, nullptr, false);
+        if (!j.is_object() || j.value("version", 0) != kChildFrameVersion || ready_) {
+            child_failed("bad hello");
+            return;
+        }
+        ready_ = true;
+        hello_timer_.cancel();
+        spdlog::info("imageproc child pid {} ready", child_->pid());
+        dispatch();
+        return;
+    }
+    if (frame.type != ChildFrameType::response || !ready_) {
+        child_failed("unexpected frame type from the child");
+        return;
+    }
+    std::string error;
+    auto response = decode_image_response(frame.payload, error);
+    if (!response) {
+        child_failed("malformed answer: " + error);
+        return;
+    }
+    auto it = in_flight_.find(response->id);
+    if (it == in_flight_.end()) {
+        child_failed("answer to request " + std::to_string(response->id) + ", not in flight");
+        return;
+    }
+    it->second.deadline->cancel();
+    Done done = std::move(it->second.done);
+    in_flight_.erase(it);
+    in_flight_count_ = in_flight_.size();
+    failures_ = 0;
+    done(std::move(*response));
+    dispatch();
+}
+
+void ImageprocClient::dispatch() {
+    while (ready_ && !stopped_ && !queue_.empty() &&
+           in_flight_.size() < static_cast<std::size_t>(options_.concurrency)) {
+        Waiting w = std::move(queue_.front());
+        queue_.pop_front();
+        --queued_;
+        std::uint64_t id = w.request.id;
+        write(encode_child_frame(ChildFrameType::request, encode_image_request(w.request)));
+        auto timer = std::make_unique<net::steady_timer>(strand_);
+        timer->expires_after(options_.request_timeout);
+        auto generation = generation_;
+        timer->async_wait([this, generation, id](const boost::system::error_code& ec) {
+            if (!ec && generation == generation_ && in_flight_.count(id)) on_timeout(id);
+        });
+        in_flight_.emplace(id, InFlight{std::move(w.done), std::move(timer)});
+        in_flight_count_ = in_flight_.size();
+    }
+}
+
+void ImageprocClient::write(std::string frame) {
+    writes_.push_back(std::move(frame));
+    if (!writing_) write_next();
+}
+
+void ImageprocClient::write_next() {
+    writing_ = true;
+    auto generation = generation_;
+    net::async_write(
+        *stdin_, net::buffer(writes_.front()),
+        net::bind_executor(strand_,
+                           [this, generation](const boost::system::error_code& ec, std::size_t) {
+                               if (generation != generation_ || stopped_) return;
+                               if (ec) {
+                                   child_failed("writing to the child: " + ec.message());
+                                   return;
+                               }
+                               writes_.pop_front();
+                               if (writes_.empty()) {
+                                   writing_ = false;
+                               } else {
+                                   write_next();
+                               }
+                           }));
+}
+
+void ImageprocClient::on_timeout(std::uint64_t id) {
+    auto it = in_flight_.find(id);
+    Done done = std::move(it->second.done);
+    in_flight_.erase(it);
+    spdlog::warn("imageproc request {} timed out after {} ms; killing child pid {}", id,
+                 options_.request_timeout.count(), pid_.load());
+    done(image_failure(
+        id, image_error::timeout,
+        "processing took longer than " + std::to_string(options_.request_timeout.count()) + " ms"));
+    child_failed("request " + std::to_string(id) + " timed out");
+}
+
+void ImageprocClient::close_child() {
+    hello_timer_.cancel();
+    boost::system::error_code ignored;
+    if (stdin_) stdin_->close(ignored);
+    if (stdout_) stdout_->close(ignored);
+    stdin_.reset();
+    stdout_.reset();
+    if (child_) {
+        child_->kill();
+        std::string how = child_->wait();
+        spdlog::info("imageproc child pid {} ended: {}", child_->pid(), how);
+        child_.reset();
+    }
+    pid_ = 0;
+    ready_ = false;
+}
+
+void ImageprocClient::child_failed(const std::string& reason) {
+    int pid = pid_.load();
+    ++generation_;
+    auto dead = std::move(in_flight_);
+    in_flight_.clear();
+    in_flight_count_ = 0;
+    spdlog::error("imageproc child pid {} failed: {}; {} requests in it fail", pid, reason,
+                  dead.size());
+    close_child();
+    for (auto& [id, f] : dead) {
+        f.deadline->cancel();
+        f.done(image_failure(id, image_error::child_failed,
+                             "the image processor stopped while working on this image"));
+    }
+    ++restarts_;
+    schedule_restart();
+}
+
+void ImageprocClient::schedule_restart() {
+    if (stopped_) return;
+    auto shift = std::min(failures_, 16);
+    auto delay = std::min<std::chrono::milliseconds>(options_.backoff_base * (1LL << shift),
+                                                     options_.backoff_max);
+    ++failures_;
+    spdlog::info("imageproc child restarts in {} ms (failure {} in a row)", delay.count(),
+                 failures_);
+    restart_timer_.expires_after(delay);
+    restart_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec && !stopped_) launch();
+    });
+}
+
+void ImageprocClient::fail_queue(const char* code, const std::string& message) {
+    auto waiting = std::move(queue_);
+    queue_.clear();
+    queued_ -= waiting.size();
+    for (auto& w : waiting)
+        w.done(image_failure(w.request.id, code, message));
+}
+
+}  // namespace parley

@@ -1,0 +1,339 @@
+"""Media over HTTP and WebSocket with the real image child: uploads of real images in several
+formats (generated here with libvips' `vips` command), EXIF orientation, metadata stripped,
+refusals (truncated, a decompression bomb, random bytes, text named .jpg, too small, too
+large), the quota, a killed and a hung child (restarted, the server keeps serving), ETag and
+Cache-Control, and who may see an image (the owner; an avatar follows its profile)."""
+
+import os
+import random
+import re
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+import zlib
+
+from harness import FAST_AUTH, Api, ParleyTestCase, wait_until
+
+VIPS = shutil.which("vips") or "/usr/bin/vips"
+
+MEDIA = """
+[media]
+max_upload_bytes = 2000000
+restart_backoff_ms = 50
+restart_backoff_max_ms = 200
+"""
+
+
+def vips(*args):
+    subprocess.run([VIPS, *map(str, args)], check=True, capture_output=True, timeout=60)
+
+
+class Images:
+    """Test images made in a temporary directory."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="parley-media-images-")
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def make(self, name, width, height, bands=3):
+        """A width x height image with some structure, in the format of name's suffix."""
+        base = self.path(f"base-{width}x{height}-{bands}.v")
+        if not os.path.exists(base):
+            xyz = self.path("xyz.v")
+            vips("xyz", xyz, width, height)
+            vips("extract_band", xyz, self.path("x.v"), 0)
+            joined = self.path("joined.v")
+            vips("bandjoin", f"{self.path('x.v')} {self.path('x.v')} {self.path('x.v')}", joined)
+            vips("extract_band", joined, self.path("banded.v"), 0, "--n", bands)
+            vips("cast", self.path("banded.v"), base, "uchar")
+        out = self.path(name)
+        vips("copy", base, out)
+        return self.read(name)
+
+    def read(self, name):
+        with open(self.path(name), "rb") as f:
+            return f.read()
+
+
+def with_exif_orientation(jpeg, orientation):
+    """The JPEG with an APP1 Exif segment holding only an Orientation tag, after SOI."""
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + struct.pack(">H", 1)
+    tiff += struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    assert jpeg[:2] == b"\xff\xd8"
+    return jpeg[:2] + app1 + jpeg[2:]
+
+
+def png_bomb(width, height):
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb's header)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 65536)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def jpeg_size(data):
+    """(width, height) from a JPEG's SOF marker."""
+    i = 2
+    while i < len(data):
+        assert data[i] == 0xFF
+        marker = data[i + 1]
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    raise AssertionError("no SOF marker")
+
+
+class MediaTestBase(ParleyTestCase):
+    config = FAST_AUTH + MEDIA
+
+    @classmethod
+    def setUpClass(cls):
+        cls.images = Images()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.images.tmp.cleanup()
+
+    def setUp(self):
+        super().setUp()
+        self.server = self.start("server", config=self.config)
+        self.api = Api(self.server.port)
+        self.server.wait_log("imageproc child pid", timeout=15)
+
+    def upload(self, token, data, expect=202):
+        status, headers, body = self.api.call("POST", "/api/v1/media", token=token, raw_body=data,
+                                              headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, expect, body)
+        return body
+
+    def processed(self, ws, content_id, timeout=30):
+        return ws.recv_until(lambda m: m.get("type") == "media" and m.get("content_id") == content_id,
+                             timeout=timeout)
+
+    def upload_and_wait(self, token, ws, data):
+        body = self.upload(token, data)
+        self.assertEqual(body["state"], "processing")
+        return self.processed(ws, body["content_id"])
+
+    def child_pids(self):
+        return [int(p) for p in re.findall(r"imageproc child started: pid (\d+)", self.server.log())]
+
+
+class MediaTest(MediaTestBase):
+    def test_formats_are_fitted_thumbnailed_and_stripped(self):
+        s, ws = self.api.connected("alice")
+        token = s["access_token"]
+        cases = [("big.png", 3000, 1000, "png", (1920, 640), (256, 85)),
+                 ("small.jpg", 400, 300, "jpeg", (400, 300), (256, 192)),
+                 ("w.webp", 500, 1000, "webp", (500, 1000), (128, 256)),
+                 ("g.gif", 300, 300, "gif", (300, 300), (256, 256))]
+        for name, w, h, fmt, size, thumb in cases:
+            with self.subTest(name):
+                event = self.upload_and_wait(token, ws, self.images.make(name, w, h))
+                self.assertEqual(event["state"], "ready", event)
+                self.assertEqual(event["format"], fmt)
+                self.assertEqual((event["width"], event["height"]), size)
+                self.assertEqual((event["thumbnail"]["width"], event["thumbnail"]["height"]), thumb)
+                cid = event["content_id"]
+                status, headers, data = self.api.call("GET", f"/api/v1/media/{cid}", token=token)
+                self.assertEqual(status, 200)
+                self.assertEqual(headers["content-type"], "image/jpeg")
+                self.assertEqual(jpeg_size(data), size)
+                status, _, tdata = self.api.call("GET", f"/api/v1/media/{cid}/thumbnail", token=token)
+                self.assertEqual(status, 200)
+                self.assertEqual(jpeg_size(tdata), thumb)
+                status, _, info = self.api.call("GET", f"/api/v1/media/{cid}/info", token=token)
+                self.assertEqual(status, 200)
+                self.assertEqual(info["state"], "ready")
+                self.assertEqual(info["bytes"], len(data))
+        # Content-addressed files under data/media/<aa>/<sha256>.jpg; no upload left behind.
+        media_dir = os.path.join(self.server.data_dir, "media")
+        stored = [f for d in os.listdir(media_dir) if len(d) == 2
+                  for f in os.listdir(os.path.join(media_dir, d))]
+        self.assertEqual(len(stored), 2 * len(cases))
+        self.assertEqual(os.listdir(os.path.join(media_dir, "uploads")), [])
+
+    def test_exif_orientation_applied_and_metadata_removed(self):
+        s, ws = self.api.connected("olive")
+        token = s["access_token"]
+        jpeg = with_exif_orientation(self.images.make("landscape.jpg", 600, 400), 6)
+        self.assertIn(b"Exif\x00\x00", jpeg)
+        event = self.upload_and_wait(token, ws, jpeg)
+        self.assertEqual(event["state"], "ready", event)
+        self.assertEqual((event["width"], event["height"]), (400, 600), "rotated upright")
+        _, _, data = self.api.call("GET", f"/api/v1/media/{event['content_id']}", token=token)
+        self.assertEqual(jpeg_size(data), (400, 600))
+        self.assertNotIn(b"Exif", data, "no EXIF in the output")
+        self.assertNotIn(b"ICC_PROFILE", data)
+
+    def test_bad_inputs_fail_with_clear_errors(self):
+        s, ws = self.api.connected("bob")
+        token = s["access_token"]
+        full = self.images.make("full.jpg", 800, 600)
+        rng = random.Random(5)
+        cases = [
+            ("truncated JPEG", full[: len(full) // 2], "corrupt"),
+            ("decompression bomb", png_bomb(100_000, 100_000), "too_many_pixels"),
+            ("random bytes", bytes(rng.getrandbits(8) for _ in range(20000)), "not_an_image"),
+            ("text called .jpg", b"this is a text file, not a picture\n" * 20, "not_an_image"),
+            ("too small", self.images.make("tiny.png", 8, 8), "too_small"),
+        ]
+        for what, data, code in cases:
+            with self.subTest(what):
+                event = self.upload_and_wait(token, ws, data)
+                self.assertEqual(event["state"], "failed", event)
+                self.assertEqual(event["error"], code, event)
+                self.assertTrue(event["message"])
+                status, _, body = self.api.call("GET", f"/api/v1/media/{event['content_id']}", token=token)
+                self.assertEqual(status, 409)
+        # The server and the child still work.
+        event = self.upload_and_wait(token, ws, self.images.make("ok.jpg", 100, 100))
+        self.assertEqual(event["state"], "ready")
+        self.assertEqual(len(self.child_pids()), 1, "bad images do not cost a child restart")
+
+    def test_upload_limits(self):
+        s, ws = self.api.connected("carol")
+        token = s["access_token"]
+        body = self.upload(token, b"\x00" * 2_000_001, expect=413)
+        self.assertEqual(body["error"], "too_large")
+        body = self.upload(token, b"", expect=400)
+        self.assertEqual(body["error"], "bad_request")
+        status, _, body = self.api.call("POST", "/api/v1/media", raw_body=b"x")
+        self.assertEqual(status, 401)
+
+    def test_etag_cache_control_and_visibility(self):
+        a, wa = self.api.connected("anna")
+        b, wb = self.api.connected("ben")
+        c, wc = self.api.connected("cleo")
+        event = self.upload_and_wait(a["access_token"], wa, self.images.make("face.jpg", 300, 300))
+        cid = event["content_id"]
+        path = f"/api/v1/media/{cid}"
+        status, headers, _ = self.api.call("GET", path, token=a["access_token"])
+        self.assertEqual(status, 200)
+        etag = headers["etag"]
+        self.assertEqual(etag, f'"{event["etag"]}"')
+        self.assertIn("private", headers["cache-control"])
+        status, _, _ = self.api.call("GET", path, token=a["access_token"], headers={"If-None-Match": etag})
+        self.assertEqual(status, 304)
+        # Not an avatar: only the owner sees it.
+        for suffix in ("", "/thumbnail", "/info"):
+            status, _, body = self.api.call("GET", path + suffix, token=b["access_token"])
+            self.assertEqual(status, 404, suffix)
+        # Only one's own, processed image can be an avatar.
+        status, _, body = self.api.call("PUT", "/api/v1/profiles/me", {"avatar": cid}, token=b["access_token"])
+        self.assertEqual(status, 400, body)
+        status, _, body = self.api.call("PUT", "/api/v1/profiles/me", {"avatar": "nosuchid"}, token=a["access_token"])
+        self.assertEqual(status, 400, body)
+        status, _, body = self.api.call("PUT", "/api/v1/profiles/me", {"avatar": cid}, token=a["access_token"])
+        self.assertEqual(status, 200, body)
+        # An avatar of a public profile: everyone.
+        status, _, _ = self.api.call("GET", path + "/thumbnail", token=b["access_token"])
+        self.assertEqual(status, 200)
+        # The token may come in the query, for <img src>.
+        status, _, _ = self.api.call("GET", f"{path}?token={b['access_token']}")
+        self.assertEqual(status, 200)
+        # Private profile: room-mates only.
+        self.api.call("PUT", "/api/v1/profiles/me", {"visibility": "private"}, token=a["access_token"])
+        status, _, _ = self.api.call("GET", path, token=b["access_token"])
+        self.assertEqual(status, 404)
+        db = sqlite3.connect(os.path.join(self.server.data_dir, "db", "current.db"), timeout=10)
+        now = int(time.time() * 1000)
+        db.execute("INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'group', 't', ?, ?)",
+                   (a["account_id"], now))
+        for acc in (a["account_id"], c["account_id"]):
+            db.execute("INSERT INTO members(room_id, account_id, role, joined_at) VALUES ('r1', ?, 'member', ?)", (acc, now))
+        db.commit()
+        db.close()
+        status, _, _ = self.api.call("GET", path, token=c["access_token"])
+        self.assertEqual(status, 200, "a room-mate sees a private profile's avatar")
+        status, _, _ = self.api.call("GET", path + "/info", token=b["access_token"])
+        self.assertEqual(status, 404)
+
+
+class MediaQuotaTest(MediaTestBase):
+    config = FAST_AUTH + MEDIA + "quota_bytes = 8000\n"
+
+    def test_quota(self):
+        s, ws = self.api.connected("dora")
+        token = s["access_token"]
+        body = self.upload(token, os.urandom(9000), expect=403)
+        self.assertEqual(body["error"], "quota_exceeded")
+        used = 0
+        for i in range(20):
+            data = self.images.make(f"q{i}.jpg", 64 + i, 64)
+            status, _, body = self.api.call("POST", "/api/v1/media", token=token, raw_body=data)
+            if status == 403:
+                self.assertEqual(body["error"], "quota_exceeded")
+                break
+            self.assertEqual(status, 202, body)
+            event = self.processed(ws, body["content_id"])
+            self.assertEqual(event["state"], "ready")
+            used += event["bytes"] + event["thumbnail"]["bytes"]
+        else:
+            self.fail("the quota never applied")
+        self.assertLessEqual(used, 8000)
+        # Another account has its own quota.
+        s2, ws2 = self.api.connected("emil")
+        event = self.upload_and_wait(s2["access_token"], ws2, self.images.make("e.jpg", 64, 64))
+        self.assertEqual(event["state"], "ready")
+
+
+class MediaChildFailureTest(MediaTestBase):
+    config = FAST_AUTH + MEDIA + "request_timeout_ms = 1500\n"
+
+    def wait_ready_child(self, count):
+        wait_until(lambda: len(re.findall(r"imageproc child pid \d+ ready", self.server.log())) >= count,
+                   timeout=15, what=f"{count} imageproc children ready")
+        return self.child_pids()[-1]
+
+    def test_child_killed_mid_request_and_hung_child(self):
+        s, ws = self.api.connected("fred")
+        token = s["access_token"]
+        image = self.images.make("k.jpg", 500, 500)
+        # Killed: stop the child so the request is surely in it, then kill it.
+        pid = self.wait_ready_child(1)
+        os.kill(pid, signal.SIGSTOP)
+        body = self.upload(token, image)
+        self.server.wait_log("accepted, processing")
+        time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        event = self.processed(ws, body["content_id"])
+        self.assertEqual(event["state"], "failed")
+        self.assertEqual(event["error"], "child_failed")
+        # A new child takes the next image; the server kept serving meanwhile.
+        pid2 = self.wait_ready_child(2)
+        self.assertNotEqual(pid, pid2)
+        event = self.upload_and_wait(token, ws, image)
+        self.assertEqual(event["state"], "ready")
+
+        # Hung: a stopped child times the request out; it is killed and replaced.
+        os.kill(pid2, signal.SIGSTOP)
+        started = time.monotonic()
+        body = self.upload(token, image)
+        status, _, health = self.api.call("GET", "/api/v1/health")
+        self.assertEqual(status, 200)
+        event = self.processed(ws, body["content_id"])
+        self.assertEqual(event["error"], "timeout")
+        self.assertGreaterEqual(time.monotonic() - started, 1.0)
+        pid3 = self.wait_ready_child(3)
+        self.assertNotIn(pid3, (pid, pid2))
+        event = self.upload_and_wait(token, ws, image)
+        self.assertEqual(event["state"], "ready")
+        self.assertFalse(os.path.exists(f"/proc/{pid2}/status") and
+                         "zombie" not in open(f"/proc/{pid2}/status").read(), "the hung child is gone")
+
+
+if __name__ == "__main__":
+    unittest.main()
