@@ -5,10 +5,12 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 10
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test test-asan bench soak format clean
+.PHONY: all setup build run test test-asan bench soak fuzz format clean
 
 all: build
 
@@ -39,8 +41,15 @@ bench: build
 	cmake --build $(BUILD) --target benches -j $(JOBS)
 	scripts/run-benches $(BUILD)
 
+# libFuzzer targets (fuzz/, clang): build, then run each for FUZZ_SECONDS. Once built, `make test`
+# runs them briefly too (ctest fuzz.brief).
+fuzz: setup
+	cmake -S fuzz -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
