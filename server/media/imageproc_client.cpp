@@ -207,10 +207,11 @@ void ImageprocClient::on_timeout(std::uint64_t id) {
     in_flight_.erase(it);
     spdlog::warn("imageproc request {} timed out after {} ms; killing child pid {}", id,
                  options_.request_timeout.count(), pid_.load());
+    // The child goes first, so whoever hears of the timeout finds it already replaced.
+    child_failed("request " + std::to_string(id) + " timed out");
     done(image_failure(
         id, image_error::timeout,
         "processing took longer than " + std::to_string(options_.request_timeout.count()) + " ms"));
-    child_failed("request " + std::to_string(id) + " timed out");
 }
 
 void ImageprocClient::close_child() {
