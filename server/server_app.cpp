@@ -223,6 +223,7 @@ int run_server(const ServerConfig& config) {
     MediaService media(config.media, config.data_dir, media_store, imageproc, clients, media_files,
                        loop.context().get_executor());
     media.prepare();
+    metrics.add_collector([&imageproc] { return imageproc.render_metrics(); });
     api.avatar_check = [&media_store](const std::string& account, const std::string& content) {
         return check_avatar(media_store, account, content);
     };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -59,6 +60,22 @@ bool ImageprocClient::submit(ImageRequest request, Done done) {
 
 ImageprocClient::Stats ImageprocClient::stats() const {
     return Stats{pid_.load(), restarts_.load(), queued_.load(), in_flight_count_.load()};
+}
+
+std::string ImageprocClient::render_metrics() const {
+    Stats st = stats();
+    return fmt::format(
+        "# HELP parley_imageproc_restarts_total Image child restarts after a failure.\n"
+        "# TYPE parley_imageproc_restarts_total counter\n"
+        "parley_imageproc_restarts_total {}\n"
+        "# HELP parley_imageproc_requests Image requests waiting and in the child.\n"
+        "# TYPE parley_imageproc_requests gauge\n"
+        "parley_imageproc_requests{{state=\"queued\"}} {}\n"
+        "parley_imageproc_requests{{state=\"in_flight\"}} {}\n"
+        "# HELP parley_imageproc_up Whether an image child is running.\n"
+        "# TYPE parley_imageproc_up gauge\n"
+        "parley_imageproc_up {}\n",
+        st.restarts, st.queued, st.in_flight, st.pid != 0 ? 1 : 0);
 }
 
 void ImageprocClient::launch() {

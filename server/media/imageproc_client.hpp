@@ -63,6 +63,8 @@ class ImageprocClient {
     // the queue is full.
     bool submit(ImageRequest request, Done done);
     Stats stats() const;
+    // Prometheus text: restarts, queued and in-flight requests, whether a child runs.
+    std::string render_metrics() const;
 
   private:
     struct Waiting {

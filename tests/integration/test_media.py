@@ -335,5 +335,33 @@ class MediaChildFailureTest(MediaTestBase):
                          "zombie" not in open(f"/proc/{pid2}/status").read(), "the hung child is gone")
 
 
+class MediaRestartTest(MediaTestBase):
+    def test_upload_in_processing_survives_a_restart(self):
+        s, ws = self.api.connected("gina")
+        image = self.images.make("r.jpg", 300, 200)
+        pid = self.child_pids()[-1]
+        wait_until(lambda: "ready" in self.server.log(), what="child ready")
+        os.kill(pid, signal.SIGSTOP)  # the upload stays `processing`
+        body = self.upload(s["access_token"], image)
+        self.server.wait_log("accepted, processing")
+        status, _, info = self.api.call("GET", f"/api/v1/media/{body['content_id']}/info", token=s["access_token"])
+        self.assertEqual(info["state"], "processing")
+        status, _, metrics = self.api.call("GET", "/metrics")
+        self.assertIn(b"parley_imageproc_up 1", metrics)
+        self.server.stop()
+        self.assertFalse(os.path.exists(f"/proc/{pid}/cmdline") and open(f"/proc/{pid}/cmdline", "rb").read(),
+                         "the child ended with the server")
+        again = self.start("server", config=self.config, data_dir=self.server.data_dir, port=self.server.port)
+        again.wait_log("processing again after a restart")
+        api = Api(again.port)
+        s2, ws2 = api.connected("gina", register=False)
+        def ready():
+            _, _, info = api.call("GET", f"/api/v1/media/{body['content_id']}/info", token=s2["access_token"])
+            return info["state"] == "ready" and info
+        info = wait_until(ready, timeout=20, what="the resumed upload processed")
+        self.assertEqual((info["width"], info["height"]), (300, 200))
+        self.assertEqual(os.listdir(os.path.join(again.data_dir, "media", "uploads")), [])
+
+
 if __name__ == "__main__":
     unittest.main()
