@@ -72,9 +72,12 @@ def bench_child(build, photo, tmp, runs):
     kind, hello = read_frame(child.stdout)
     assert kind == 1, hello
     times = []
+    media = os.path.join(tmp, "media")  # the child works only under <data>/media/
+    os.makedirs(media, exist_ok=True)
+    shutil.copy(photo, os.path.join(media, "photo.jpg"))
     for i in range(runs):
-        req = {"id": i + 1, "op": "process", "input": photo, "output": os.path.join(tmp, "c.jpg"),
-               "thumbnail": os.path.join(tmp, "c.thumb.jpg"), "max_side": 1920, "thumb_side": 256,
+        req = {"id": i + 1, "op": "process", "input": os.path.join(media, "photo.jpg"),
+               "output": os.path.join(media, "c.jpg"), "thumbnail": os.path.join(media, "c.thumb.jpg"), "max_side": 1920, "thumb_side": 256,
                "min_side": 16, "quality": 85, "max_pixels": 50_000_000}
         started = time.perf_counter()
         child.stdin.write(frame(2, json.dumps(req).encode()))

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -120,6 +121,11 @@ void worker(WorkQueue& queue, Output& out) {
     }
 }
 
+bool under(const std::string& path, const std::string& dir) {
+    return path.size() > dir.size() + 1 && path.compare(0, dir.size(), dir) == 0 &&
+           path[dir.size()] == '/';
+}
+
 // The id of a request whose other fields are bad, so its answer can name it.
 std::optional<std::uint64_t> request_id(const std::string& payload) {
     auto j = nlohmann::json::parse(payload, nullptr, false);
@@ -142,6 +148,13 @@ int run_imageproc(const ImageprocConfig& config) {
     spdlog::info("parley imageproc started: pid {}, {} workers, max {} pixels, {} MiB, {} s CPU",
                  ::getpid(), config.workers, config.max_pixels, config.memory_limit_mb,
                  config.cpu_limit_seconds);
+
+    // Requests may name files under <data>/media/ only (validated paths have no "..").
+    std::string media_dir =
+        std::filesystem::absolute(std::filesystem::path(config.data_dir) / "media")
+            .lexically_normal()
+            .string();
+    if (!media_dir.empty() && media_dir.back() == '/') media_dir.pop_back();
 
     Output out;
     nlohmann::json hello{{"version", kChildFrameVersion}, {"pid", ::getpid()}};
@@ -182,6 +195,15 @@ int run_imageproc(const ImageprocConfig& config) {
                 if (!id) std::_Exit(2);
                 out.write(ChildFrameType::response, encode_image_response(image_failure(
                                                         *id, image_error::bad_request, error)));
+                continue;
+            }
+            if (!under(req->input, media_dir) || !under(req->output, media_dir) ||
+                !under(req->thumbnail, media_dir)) {
+                spdlog::warn("request {}: a path outside {}", req->id, media_dir);
+                out.write(ChildFrameType::response,
+                          encode_image_response(image_failure(
+                              req->id, image_error::bad_request,
+                              "paths must be inside the media directory " + media_dir)));
                 continue;
             }
             req->max_pixels = std::min(req->max_pixels, config.max_pixels);

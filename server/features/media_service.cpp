@@ -120,7 +120,7 @@ void MediaService::resume() {
     auto pending = store_.in_state("processing");
     for (const auto& m : pending) {
         spdlog::info("media {} of account {}: processing again after a restart", m.id, m.owner_id);
-        submit(m);
+        submit(m, false);
     }
 }
 
@@ -212,12 +212,12 @@ awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::strin
     }
     spdlog::info("media {} of account {}: {} bytes accepted, processing", m.id, account_id,
                  m.upload_bytes);
-    submit(m);
+    submit(m, true);
     out.record = m;
     co_return out;
 }
 
-void MediaService::submit(const MediaRecord& record) {
+void MediaService::submit(const MediaRecord& record, bool bounded) {
     ImageRequest req;
     req.input = upload_path(record.id);
     req.output = output_path(record.id, ".jpg");
@@ -228,9 +228,12 @@ void MediaService::submit(const MediaRecord& record) {
     req.quality = settings_.jpeg_quality;
     req.max_pixels = settings_.max_pixels;
     std::string id = record.id;
-    bool queued = imageproc_.submit(req, [this, id](ImageResponse response) {
-        net::co_spawn(executor_, finish(id, std::move(response)), net::detached);
-    });
+    bool queued = imageproc_.submit(
+        req,
+        [this, id](ImageResponse response) {
+            net::co_spawn(executor_, finish(id, std::move(response)), net::detached);
+        },
+        bounded);
     if (!queued) {
         auto failure = image_failure(0, image_error::unavailable,
                                      "too many images are waiting to be processed");

@@ -52,7 +52,8 @@ class MediaService {
     awaitable<UploadOutcome> accept(std::string account_id, std::string spool_path);
 
   private:
-    void submit(const MediaRecord& record);
+    // `bounded`: subject to media.queue_limit (new uploads), or not (work resumed at start).
+    void submit(const MediaRecord& record, bool bounded);
     awaitable<void> finish(std::string content_id, ImageResponse response);
     void notify(const MediaRecord& record);
     std::string upload_path(const std::string& id) const;

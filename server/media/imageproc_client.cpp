@@ -44,10 +44,10 @@ void ImageprocClient::stop() {
     });
 }
 
-bool ImageprocClient::submit(ImageRequest request, Done done) {
+bool ImageprocClient::submit(ImageRequest request, Done done, bool bounded) {
     std::size_t n = queued_.load();
     do {
-        if (n >= static_cast<std::size_t>(options_.queue_limit)) return false;
+        if (bounded && n >= static_cast<std::size_t>(options_.queue_limit)) return false;
     } while (!queued_.compare_exchange_weak(n, n + 1));
     request.id = next_id_++;
     net::post(strand_, [this, w = Waiting{std::move(request), std::move(done)}]() mutable {

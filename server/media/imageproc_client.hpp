@@ -60,8 +60,8 @@ class ImageprocClient {
     void stop();
 
     // Queues a request (its id is assigned here). Returns false, without calling `done`, when
-    // the queue is full.
-    bool submit(ImageRequest request, Done done);
+    // the queue is full; `bounded = false` queues anyway (work resumed at start-up).
+    bool submit(ImageRequest request, Done done, bool bounded = true);
     Stats stats() const;
     // Prometheus text: restarts, queued and in-flight requests, whether a child runs.
     std::string render_metrics() const;

@@ -17,7 +17,9 @@ import time
 import unittest
 import zlib
 
-from harness import FAST_AUTH, Api, ParleyTestCase, wait_until
+import json
+
+from harness import BINARY, FAST_AUTH, Api, ParleyTestCase, wait_until
 
 VIPS = shutil.which("vips") or "/usr/bin/vips"
 
@@ -333,6 +335,47 @@ class MediaChildFailureTest(MediaTestBase):
         self.assertEqual(event["state"], "ready")
         self.assertFalse(os.path.exists(f"/proc/{pid2}/status") and
                          "zombie" not in open(f"/proc/{pid2}/status").read(), "the hung child is gone")
+
+
+class ImageprocChildTest(unittest.TestCase):
+    """parley imageproc alone, on its stdin and stdout."""
+
+    def frame(self, kind, payload):
+        return b"PX\x01" + bytes([kind]) + struct.pack(">I", len(payload)) + payload
+
+    def read_frame(self, f):
+        header = f.read(8)
+        self.assertEqual(header[:3], b"PX\x01")
+        return header[3], json.loads(f.read(struct.unpack(">I", header[4:])[0]))
+
+    def test_paths_outside_media_and_protocol_errors(self):
+        with tempfile.TemporaryDirectory() as data:
+            child = subprocess.Popen([BINARY, "imageproc", "--data-dir", data], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                kind, hello = self.read_frame(child.stdout)
+                self.assertEqual((kind, hello["version"]), (1, 1))
+                media = os.path.join(data, "media")
+                req = {"id": 3, "op": "process", "input": "/etc/passwd", "output": f"{media}/o.jpg",
+                       "thumbnail": f"{media}/t.jpg", "max_side": 1920, "thumb_side": 256, "min_side": 16,
+                       "quality": 85, "max_pixels": 1000000}
+                child.stdin.write(self.frame(2, json.dumps(req).encode()))
+                child.stdin.flush()
+                kind, answer = self.read_frame(child.stdout)
+                self.assertEqual((answer["id"], answer["ok"], answer["error"]), (3, False, "bad_request"))
+                req.update(id=4, input=f"{media}/in", quality=0)
+                child.stdin.write(self.frame(2, json.dumps(req).encode()))
+                child.stdin.flush()
+                kind, answer = self.read_frame(child.stdout)
+                self.assertEqual((answer["id"], answer["error"]), (4, "bad_request"))
+                # A frame over the limit ends the child: the stream is out of step.
+                child.stdin.write(b"PX\x01\x02" + struct.pack(">I", 1 << 30))
+                child.stdin.flush()
+                self.assertEqual(child.wait(timeout=10), 2)
+                self.assertIn(b"over the limit", child.stderr.read())
+            finally:
+                child.kill()
+                child.wait()
 
 
 class MediaRestartTest(MediaTestBase):
