@@ -11,8 +11,8 @@ constexpr double kGrowth = 1.01;
 
 std::size_t bucket_of(std::int64_t micros, std::size_t buckets) {
     if (micros <= 1) return 0;
-    auto b = static_cast<std::size_t>(std::ceil(std::log(static_cast<double>(micros)) /
-                                                std::log(kGrowth)));
+    auto b = static_cast<std::size_t>(
+        std::ceil(std::log(static_cast<double>(micros)) / std::log(kGrowth)));
     return std::min(b, buckets - 1);
 }
 

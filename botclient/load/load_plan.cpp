@@ -65,8 +65,9 @@ LoadPlan parse_load_plan(const std::string& json_text) {
     if (auto senders = plan.find("senders"); senders != plan.end()) {
         if (!senders->is_array()) throw std::invalid_argument("senders must be an array");
         for (const auto& s : *senders) {
-            if (!s.is_object() || !s.contains("connection") || !s["connection"].is_number_unsigned() ||
-                !s.contains("room_id") || !s["room_id"].is_string()) {
+            if (!s.is_object() || !s.contains("connection") ||
+                !s["connection"].is_number_unsigned() || !s.contains("room_id") ||
+                !s["room_id"].is_string()) {
                 throw std::invalid_argument("a sender needs connection (index) and room_id");
             }
             LoadSender ls{s["connection"].get<std::size_t>(), s["room_id"].get<std::string>()};

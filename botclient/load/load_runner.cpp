@@ -11,10 +11,10 @@
 #include <sstream>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include "botclient/load/latency_histogram.hpp"
 #include "botclient/load/ws_url.hpp"
@@ -112,7 +112,8 @@ awaitable<bool> Conn::setup() {
             send(R"({"type":"ping","id":"setup"})");
         } else {
             for (const auto& topic : spec.subscribe) {
-                send(nlohmann::json{{"type", "subscribe"}, {"topic", topic}, {"id", "setup"}}.dump());
+                send(nlohmann::json{{"type", "subscribe"}, {"topic", topic}, {"id", "setup"}}
+                         .dump());
             }
         }
         while (pending > 0) {
@@ -287,7 +288,9 @@ int run_load(const LoadPlan& plan) {
                           {"failed", run.failed.load()},
                           {"open_s", open_s}};
     if (plan.scenario == "idle") {
-        std::cout << nlohmann::json{{"event", "ready"}, {"ready", ready}, {"failed", run.failed.load()}}
+        std::cout << nlohmann::json{{"event", "ready"},
+                                    {"ready", ready},
+                                    {"failed", run.failed.load()}}
                          .dump()
                   << std::endl;
         auto until = Clock::now() + std::chrono::duration<double>(plan.hold_s);

@@ -25,7 +25,8 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
         out.host = std::string(authority.substr(0, colon));
         out.port = std::string(authority.substr(colon + 1));
         if (out.port.empty() || out.port.size() > 5 ||
-            !std::all_of(out.port.begin(), out.port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+            !std::all_of(out.port.begin(), out.port.end(),
+                         [](char c) { return c >= '0' && c <= '9'; }) ||
             std::stoi(out.port) == 0 || std::stoi(out.port) > 65535) {
             return std::nullopt;
         }

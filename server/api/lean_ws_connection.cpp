@@ -12,15 +12,6 @@ namespace {
 constexpr std::size_t kReadChunk = 4096;
 constexpr std::size_t kMaxGather = 64;  // frames per writev
 
-void log_failure(std::exception_ptr e) {
-    if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("websocket connection failed: {}", ex.what());
-    }
-}
-
 std::shared_ptr<const std::string> close_payload(std::uint16_t code, std::string_view reason) {
     std::string p;
     p.push_back(static_cast<char>(code >> 8));
@@ -36,8 +27,9 @@ std::string handshake_response(const HttpRequest& request) {
     if (request[http::field::sec_websocket_version] != "13") return {};
     std::string_view key = request[http::field::sec_websocket_key];
     if (key.size() != 24) return {};  // base64 of 16 bytes
-    std::string out = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+    std::string out =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
     out += wsframe::accept_key(key);
     out += "\r\nServer: parley/";
     out += kVersion;
@@ -56,30 +48,30 @@ LeanWsConnection::LeanWsConnection(tcp::socket socket, std::string account_id,
 
 void LeanWsConnection::start(HttpRequest request) {
     net::co_spawn(socket_.get_executor(), run(shared_from_this(), std::move(request)),
-                  log_failure);
+                  log_ws_failure);
 }
 
 void LeanWsConnection::send(std::shared_ptr<const std::string> frame) {
-    net::post(socket_.get_executor(),
-              [self = shared_from_this(), frame = std::move(frame)]() mutable {
-                  if (self->closing_) return;
-                  if (static_cast<int>(self->queue_.size()) >= self->settings_.send_queue_limit) {
-                      self->ctx_.metrics.slow_consumers.inc();
-                      spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
-                                   self->id(), self->account_id(), self->queue_.size());
-                      self->queue_.clear();
-                      self->close_with(close_code::try_again_later,
-                                       "too slow: the send queue is full");
-                      return;
-                  }
-                  self->enqueue(Out{std::move(frame), wsframe::Opcode::text});
-              });
+    net::post(
+        socket_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+            if (self->closing_) return;
+            if (static_cast<int>(self->queue_.size()) >= self->settings_.send_queue_limit) {
+                self->ctx_.metrics.slow_consumers.inc();
+                spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
+                             self->id(), self->account_id(), self->queue_.size());
+                self->queue_.clear();
+                self->close_with(close_code::try_again_later, "too slow: the send queue is full");
+                return;
+            }
+            self->enqueue(Out{std::move(frame), wsframe::Opcode::text});
+        });
 }
 
 void LeanWsConnection::close(std::uint16_t code, std::string reason) {
-    net::post(socket_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
-        self->close_with(code, reason);
-    });
+    net::post(socket_.get_executor(),
+              [self = shared_from_this(), code, reason = std::move(reason)] {
+                  self->close_with(code, reason);
+              });
 }
 
 void LeanWsConnection::close_with(std::uint16_t code, std::string_view reason) {
@@ -103,11 +95,12 @@ void LeanWsConnection::enqueue(Out out) {
     queue_.push(std::move(out));
     if (!writing_) {
         writing_ = true;
-        net::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), log_failure);
+        net::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), log_ws_failure);
     }
 }
 
-awaitable<void> LeanWsConnection::write_loop([[maybe_unused]] std::shared_ptr<LeanWsConnection> self) {
+awaitable<void> LeanWsConnection::write_loop(
+    [[maybe_unused]] std::shared_ptr<LeanWsConnection> self) {
     boost::system::error_code ec;
     std::vector<net::const_buffer> buffers;
     std::vector<std::shared_ptr<const std::string>> held;
@@ -171,7 +164,8 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
     switch (f.op) {
         case Opcode::ping:
             if (!closing_) {
-                enqueue(Out{std::make_shared<const std::string>(f.payload, f.length), Opcode::pong});
+                enqueue(
+                    Out{std::make_shared<const std::string>(f.payload, f.length), Opcode::pong});
             }
             co_return true;
         case Opcode::pong:
@@ -182,9 +176,9 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
                 // Echo the peer's code (RFC 6455 5.5.1); the TCP close follows our frame.
                 std::uint16_t code = close_code::normal;
                 if (f.length >= 2) {
-                    code = static_cast<std::uint16_t>(
-                        (static_cast<std::uint8_t>(f.payload[0]) << 8) |
-                        static_cast<std::uint8_t>(f.payload[1]));
+                    code =
+                        static_cast<std::uint16_t>((static_cast<std::uint8_t>(f.payload[0]) << 8) |
+                                                   static_cast<std::uint8_t>(f.payload[1]));
                 }
                 close_with(code, "");
             } else if (close_written_) {
@@ -238,15 +232,15 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
     co_return true;
 }
 
-awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self,
-                                      HttpRequest request) {
+awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self, HttpRequest request) {
     boost::system::error_code ec;
     std::string answer = handshake_response(request);
     if (answer.empty()) {
         answer =
             "HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n"
             "Connection: close\r\n\r\n";
-        co_await net::async_write(socket_, net::buffer(answer), net::redirect_error(use_awaitable, ec));
+        co_await net::async_write(socket_, net::buffer(answer),
+                                  net::redirect_error(use_awaitable, ec));
         shut();
         co_return;
     }
@@ -283,8 +277,9 @@ awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self,
         std::size_t offset = 0;
         bool keep_reading = true;
         while (keep_reading) {
-            auto f = wsframe::parse_client_frame(buffer.data() + offset, buffer.size() - offset,
-                                                 static_cast<std::uint64_t>(settings_.max_frame_bytes));
+            auto f =
+                wsframe::parse_client_frame(buffer.data() + offset, buffer.size() - offset,
+                                            static_cast<std::uint64_t>(settings_.max_frame_bytes));
             if (f.status == wsframe::Parsed::need_more) break;
             if (f.status == wsframe::Parsed::error) {
                 broken_ = true;

@@ -56,10 +56,10 @@ class LeanWsConnection final : public WsSession,
     std::string message_;  // a fragmented message being assembled
     bool in_message_ = false;
     bool writing_ = false;
-    bool closing_ = false;       // our close frame is queued (or sent)
+    bool closing_ = false;  // our close frame is queued (or sent)
     bool close_written_ = false;
-    bool peer_closed_ = false;   // the peer's close frame arrived
-    bool broken_ = false;        // a protocol error: the rest of the stream is ignored
+    bool peer_closed_ = false;  // the peer's close frame arrived
+    bool broken_ = false;       // a protocol error: the rest of the stream is ignored
     bool ping_sent_ = false;
     std::chrono::steady_clock::time_point last_read_;
     net::steady_timer timer_;  // idle pings and timeout, then the close deadline

@@ -106,26 +106,26 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             co_return json_response(http::status::created, {{"room_id", room.id}});
         });
 
-    router.add(http::verb::get, "/api/v1/rooms",
-               [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto auth = authenticate(api, ctx, true);
-                   if (!auth.caller) co_return auth.refusal;
-                   nlohmann::json rooms = nlohmann::json::array();
-                   for (const auto& id : chat.rooms.rooms_of(auth.caller->account.id)) {
-                       auto r = chat.rooms.room(id);
-                       auto m = chat.rooms.member(id, auth.caller->account.id);
-                       if (!r || !m) continue;
-                       rooms.push_back({{"room_id", r->id},
-                                        {"kind", r->kind},
-                                        {"title", r->title},
-                                        {"role", m->role},
-                                        {"last_seq", r->last_seq},
-                                        {"read_seq", m->read_seq},
-                                        {"unread", std::max<std::int64_t>(
-                                                       0, r->last_seq - m->read_seq)}});
-                   }
-                   co_return json_response(http::status::ok, {{"rooms", rooms}});
-               });
+    router.add(
+        http::verb::get, "/api/v1/rooms",
+        [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            nlohmann::json rooms = nlohmann::json::array();
+            for (const auto& id : chat.rooms.rooms_of(auth.caller->account.id)) {
+                auto r = chat.rooms.room(id);
+                auto m = chat.rooms.member(id, auth.caller->account.id);
+                if (!r || !m) continue;
+                rooms.push_back({{"room_id", r->id},
+                                 {"kind", r->kind},
+                                 {"title", r->title},
+                                 {"role", m->role},
+                                 {"last_seq", r->last_seq},
+                                 {"read_seq", m->read_seq},
+                                 {"unread", std::max<std::int64_t>(0, r->last_seq - m->read_seq)}});
+            }
+            co_return json_response(http::status::ok, {{"rooms", rooms}});
+        });
 
     router.add(
         http::verb::get, "/api/v1/rooms/{id}",
@@ -199,26 +199,26 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                    co_return json_response(http::status::ok, {{"room_id", id}, {"left", true}});
                });
 
-    router.add(http::verb::post, "/api/v1/rooms/{id}/read",
-               [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto auth = authenticate(api, ctx, true);
-                   if (!auth.caller) co_return auth.refusal;
-                   auto body = parse_json_body(ctx);
-                   if (!body.json) co_return body.refusal;
-                   const std::string& id = ctx.params["id"];
-                   if (!chat.rooms.member(id, auth.caller->account.id)) co_return not_a_room();
-                   auto seq = body.json->find("seq");
-                   if (seq == body.json->end() || !seq->is_number_integer() ||
-                       seq->get<std::int64_t>() < 0) {
-                       co_return error_response(http::status::bad_request, "bad_request",
-                                                "seq must be a non-negative integer");
-                   }
-                   std::int64_t wanted = seq->get<std::int64_t>();
-                   auto stored = co_await chat.rooms.mark_read(id, auth.caller->account.id, wanted);
-                   if (!stored) co_return store_failure(stored.error());
-                   co_return json_response(http::status::ok,
-                                           {{"room_id", id}, {"read_seq", *stored}});
-               });
+    router.add(
+        http::verb::post, "/api/v1/rooms/{id}/read",
+        [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            const std::string& id = ctx.params["id"];
+            if (!chat.rooms.member(id, auth.caller->account.id)) co_return not_a_room();
+            auto seq = body.json->find("seq");
+            if (seq == body.json->end() || !seq->is_number_integer() ||
+                seq->get<std::int64_t>() < 0) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "seq must be a non-negative integer");
+            }
+            std::int64_t wanted = seq->get<std::int64_t>();
+            auto stored = co_await chat.rooms.mark_read(id, auth.caller->account.id, wanted);
+            if (!stored) co_return store_failure(stored.error());
+            co_return json_response(http::status::ok, {{"room_id", id}, {"read_seq", *stored}});
+        });
 
     router.add(
         http::verb::patch, "/api/v1/rooms/{id}",

@@ -36,15 +36,6 @@ void configure(websocket::stream<NextLayer>& ws, const WebSocketSettings& settin
     ws.text(true);
 }
 
-void log_failure(std::exception_ptr e) {
-    if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("websocket connection failed: {}", ex.what());
-    }
-}
-
 }  // namespace
 
 template <class NextLayer>
@@ -63,7 +54,7 @@ void BasicWsConnection<NextLayer>::close_with(std::uint16_t code, std::string_vi
 template <class NextLayer>
 void BasicWsConnection<NextLayer>::start(HttpRequest request) {
     net::co_spawn(ws_.get_executor(), run(this->shared_from_this(), std::move(request)),
-                  log_failure);
+                  log_ws_failure);
 }
 
 namespace {
@@ -88,7 +79,7 @@ void reject_over(Transport transport, HttpRequest request, websocket::close_reas
     configure(*ws, settings);
     auto executor = ws->get_executor();
     net::co_spawn(executor, accept_and_close(ws, std::move(request), std::move(reason)),
-                  log_failure);
+                  log_ws_failure);
 }
 
 }  // namespace
@@ -142,7 +133,7 @@ void BasicWsConnection<NextLayer>::send(std::shared_ptr<const std::string> frame
             self->queue_.push(std::move(frame));
             if (!self->writing_) {
                 self->writing_ = true;
-                net::co_spawn(self->ws_.get_executor(), self->write_loop(self), log_failure);
+                net::co_spawn(self->ws_.get_executor(), self->write_loop(self), log_ws_failure);
             }
         });
 }
@@ -168,7 +159,7 @@ void BasicWsConnection<NextLayer>::begin_close(websocket::close_reason reason) {
     });
     if (!writing_) {
         writing_ = true;
-        net::co_spawn(ws_.get_executor(), write_loop(this->shared_from_this()), log_failure);
+        net::co_spawn(ws_.get_executor(), write_loop(this->shared_from_this()), log_ws_failure);
     }
 }
 
@@ -222,7 +213,8 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
             continue;
         }
         auto data = buffer.data();
-        co_await handle_text(self, std::string_view(static_cast<const char*>(data.data()), data.size()));
+        co_await handle_text(self,
+                             std::string_view(static_cast<const char*>(data.data()), data.size()));
         // Most sockets sit idle between frames: hold no read buffer while waiting.
         buffer.clear();
         buffer.shrink_to_fit();

@@ -15,10 +15,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <string>
-#include <vector>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "server/api/http_types.hpp"
 #include "server/api/tls_context.hpp"

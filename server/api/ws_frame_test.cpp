@@ -58,7 +58,8 @@ TEST_CASE("client frames are parsed and unmasked in place, in pieces", "[ws]") {
         // Every prefix shorter than the frame asks for more.
         for (std::size_t cut : {std::size_t{0}, std::size_t{1}, f.size() / 2, f.size() - 5}) {
             std::string part = f.substr(0, cut);
-            CHECK(parse_client_frame(part.data(), part.size(), 1 << 20).status == Parsed::need_more);
+            CHECK(parse_client_frame(part.data(), part.size(), 1 << 20).status ==
+                  Parsed::need_more);
         }
         auto p = parse_client_frame(f.data(), f.size(), 1 << 20);
         REQUIRE(p.status == Parsed::frame);
@@ -75,10 +76,10 @@ TEST_CASE("protocol errors name their close code", "[ws]") {
         REQUIRE(p.status == Parsed::error);
         return p.close_code;
     };
-    CHECK(error_of(client_frame(0x81, "x", false)) == 1002);          // unmasked
-    CHECK(error_of(client_frame(0xC1, "x")) == 1002);                 // RSV1 without extension
-    CHECK(error_of(client_frame(0x83, "x")) == 1002);                 // reserved opcode
-    CHECK(error_of(client_frame(0x09, "x")) == 1002);                 // fragmented control
+    CHECK(error_of(client_frame(0x81, "x", false)) == 1002);             // unmasked
+    CHECK(error_of(client_frame(0xC1, "x")) == 1002);                    // RSV1 without extension
+    CHECK(error_of(client_frame(0x83, "x")) == 1002);                    // reserved opcode
+    CHECK(error_of(client_frame(0x09, "x")) == 1002);                    // fragmented control
     CHECK(error_of(client_frame(0x89, std::string(126, 'x'))) == 1002);  // long control
     CHECK(error_of(client_frame(0x81, std::string(1001, 'x'))) == 1009);
     // Too big is known from the header alone, before the payload arrives.

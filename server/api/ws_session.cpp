@@ -8,6 +8,15 @@ namespace {
 std::atomic<std::uint64_t> next_connection_id{1};
 }  // namespace
 
+void log_ws_failure(std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("websocket connection failed: {}", ex.what());
+    }
+}
+
 WsSession::WsSession(std::string account_id, std::string session_id, WsContext context)
     : ctx_(context),
       account_id_(std::move(account_id)),

@@ -78,6 +78,9 @@ class SmallFifo {
     std::size_t head_ = 0;
 };
 
+// The completion handler of a connection's coroutines: logs what escaped them.
+void log_ws_failure(std::exception_ptr e);
+
 class WsSession : public Client {
   public:
     std::uint64_t id() const override { return id_; }

@@ -56,8 +56,8 @@ void RoomStore::load(SqliteDb& db) {
         "SELECT room_id, account_id, role, display_name, public_key, joined_at, read_seq "
         "FROM members");
     while (members.step() == StepResult::row) {
-        Member m{members.column_text(0),  members.column_text(1),   members.column_text(2),
-                 members.column_text(3),  column_bytes(members, 4), members.column_int64(5),
+        Member m{members.column_text(0), members.column_text(1),   members.column_text(2),
+                 members.column_text(3), column_bytes(members, 4), members.column_int64(5),
                  members.column_int64(6)};
         auto it = rooms_.find(m.room_id);
         if (it == rooms_.end()) continue;
@@ -240,8 +240,8 @@ awaitable<DbResult<bool>> RoomStore::remove_member(std::string room_id, std::str
     co_return *result;
 }
 
-awaitable<DbResult<std::int64_t>> RoomStore::mark_read(std::string room_id,
-                                                       std::string account_id, std::int64_t seq) {
+awaitable<DbResult<std::int64_t>> RoomStore::mark_read(std::string room_id, std::string account_id,
+                                                       std::int64_t seq) {
     {
         std::shared_lock lock(mutex_);
         auto it = rooms_.find(room_id);
