@@ -261,7 +261,7 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
 
     beast::flat_buffer buffer;
     bool first = true;
-    while (!stopping_ || !first) {
+    while (first || !stopping_) {  // after stop(), no further keep-alive request
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(config_.http.header_limit_bytes));
         // The body limit depends on the route, known only once the header is read; Beast would
