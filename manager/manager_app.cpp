@@ -4,6 +4,9 @@
 
 #include <array>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -13,6 +16,9 @@
 #include "manager/api/api_keys.hpp"
 #include "manager/api/api_server.hpp"
 #include "manager/api/request_handler.hpp"
+#include "manager/api/request_router.hpp"
+#include "manager/links/link_dialer.hpp"
+#include "manager/schedule_watch.hpp"
 #include "manager/scheduler.hpp"
 #include "manager/state/manager_store.hpp"
 #include "manager/system/sdbus_system.hpp"
@@ -27,6 +33,49 @@ std::string manager_name(const ManagerConfig& config) {
     std::array<char, 256> buf{};
     if (::gethostname(buf.data(), buf.size() - 1) != 0 || buf[0] == '\0') return "manager";
     return buf.data();
+}
+
+// The API keys this manager presents to its peers, read from their key_file (trailing
+// whitespace dropped). A missing or empty file stops start-up, naming the file, never the key.
+bool load_peer_keys(const ManagerConfig& config, std::map<std::string, std::string>& keys) {
+    for (const auto& peer : config.peers) {
+        if (peer.key_file.empty()) continue;
+        std::ifstream in(peer.key_file, std::ios::binary);
+        std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
+            key.pop_back();
+        }
+        if (!in.good() && !in.eof()) key.clear();
+        if (key.empty() || key.size() > 1024) {
+            spdlog::critical("manager.peers '{}': key_file '{}' is missing, empty or too long",
+                             peer.name, peer.key_file);
+            return false;
+        }
+        keys[peer.name] = std::move(key);
+    }
+    return true;
+}
+
+// The certificate used when dialling peers: [manager.client_tls], else [manager.tls]'s.
+std::unique_ptr<net::ssl::context> client_tls_context(const ManagerConfig& config, bool& failed) {
+    failed = false;
+    std::string error;
+    std::unique_ptr<net::ssl::context> ctx;
+    if (!config.client_tls.certificate_file.empty()) {
+        ctx = make_manager_client_tls(config.client_tls.certificate_file,
+                                      config.client_tls.private_key_file,
+                                      config.client_tls.ca_file, error);
+    } else if (config.tls.enabled()) {
+        ctx = make_manager_client_tls(config.tls.certificate_file, config.tls.private_key_file,
+                                      config.tls.ca_file, error);
+    } else {
+        return nullptr;
+    }
+    if (!ctx) {
+        spdlog::critical("manager client TLS: {}", error);
+        failed = true;
+    }
+    return ctx;
 }
 
 }  // namespace
@@ -54,19 +103,39 @@ int run_manager(const ManagerConfig& config) {
     if (keys.empty()) {
         spdlog::warn("no [[manager.api_keys]] configured: the manager API refuses every client");
     }
+    std::map<std::string, std::string> peer_keys;
+    if (!load_peer_keys(config, peer_keys)) return 1;
+    bool tls_failed = false;
+    std::unique_ptr<net::ssl::context> client_tls = client_tls_context(config, tls_failed);
+    if (tls_failed) return 1;
+
     RequestHandler handler(config, name, system, system, journal, store);
     Scheduler scheduler(store, system, system, config.server_unit,
                         std::chrono::milliseconds(config.schedule_grace_ms));
+    // The maintenance notice follows every change of the pending schedules.
+    ScheduleWatch watch(store);
+    watch.refresh();
+    handler.set_schedule_observer([&watch] { watch.refresh(); });
+    scheduler.set_schedule_observer([&watch] { watch.refresh(); });
+    LinkRegistry links;
 
     // D-Bus jobs and database writes block: they run here, never on the event loop. Declared
     // after everything its work uses, so it is joined before they are destroyed.
     net::thread_pool blocking(4);
-    ApiServer api(loop.context(), config, handler, keys, blocking);
+    RequestRouter router(config, name, handler, watch, links, blocking, client_tls.get(),
+                         peer_keys);
+    LinkDialer dialer(loop.context(), config, name, router, links, client_tls.get(), peer_keys);
+    if (std::string problem = dialer.check(); !problem.empty()) {
+        spdlog::critical("{}", problem);
+        return 1;
+    }
+    ApiServer api(loop.context(), config, handler, router, links, keys, blocking);
     if (std::string problem = api.listen(); !problem.empty()) {
         spdlog::critical("{}", problem);
         return 1;
     }
     api.start();
+    dialer.start();
     scheduler.start(loop.context().get_executor(), blocking,
                     std::chrono::milliseconds(config.schedule_poll_ms));
     spdlog::info("parley manager {} '{}' started (data {}, controls {})", kVersion, name,
@@ -79,7 +148,8 @@ int run_manager(const ManagerConfig& config) {
     loop.run(
         [&] {
             scheduler.stop();
-            api.stop([&] { loop.stop_complete(); });
+            watch.stop();
+            dialer.stop([&] { api.stop([&] { loop.stop_complete(); }); });
         },
         std::chrono::milliseconds(config.shutdown_timeout_ms));
     blocking.join();

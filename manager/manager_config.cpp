@@ -108,22 +108,45 @@ bool valid_peer_url(const std::string& url) {
 }
 
 std::string parse_peers(const toml::node& node, std::vector<ManagerPeer>& out) {
-    std::vector<std::vector<std::pair<std::string, std::string>>> rows;
-    if (auto problem = read_string_tables(node, {"name", "url"}, {"name"}, rows);
-        !problem.empty()) {
-        return problem;
-    }
+    const toml::array* array = node.as_array();
+    if (!array) return "expected an array of tables ([[...]] sections)";
     std::vector<ManagerPeer> peers;
     std::set<std::string> names;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::table* table = array->get(i)->as_table();
+        if (!table) return fmt::format("entry {}: expected a table", i + 1);
         ManagerPeer peer;
-        for (const auto& [k, v] : rows[i]) {
+        for (const auto& [key, value] : *table) {
+            std::string k(key.str());
+            if (k == "link") {
+                if (!value.is_boolean()) return fmt::format("entry {}: 'link' must be true or false", i + 1);
+                peer.link = value.as_boolean()->get();
+                continue;
+            }
+            if (k != "name" && k != "url" && k != "key_file" && k != "access") {
+                return fmt::format("entry {}: unknown key '{}'", i + 1, k);
+            }
+            if (!value.is_string()) return fmt::format("entry {}: '{}' must be a string", i + 1, k);
+            const std::string& v = value.as_string()->get();
             if (k == "name") peer.name = v;
             if (k == "url") peer.url = v;
+            if (k == "key_file") peer.key_file = v;
+            if (k == "access") peer.access = v;
+        }
+        if (peer.name.empty() || peer.name.size() > 64) {
+            return fmt::format("entry {}: 'name' is required (1 to 64 characters)", i + 1);
         }
         if (!peer.url.empty() && !valid_peer_url(peer.url)) {
             return fmt::format("entry {} ('{}'): 'url' must look like tls://host:port, got {}",
                                i + 1, peer.name, toml_quote(peer.url));
+        }
+        if (peer.access != "admin" && peer.access != "read") {
+            return fmt::format("entry {} ('{}'): 'access' must be \"admin\" or \"read\"", i + 1,
+                               peer.name);
+        }
+        if (peer.link && (peer.url.empty() || peer.key_file.empty())) {
+            return fmt::format("entry {} ('{}'): link = true needs 'url' and 'key_file'", i + 1,
+                               peer.name);
         }
         if (!names.insert(peer.name).second) {
             return fmt::format("entry {}: the name '{}' is used twice", i + 1, peer.name);
@@ -153,12 +176,16 @@ std::string render_peers(const std::vector<ManagerPeer>& peers) {
     if (peers.empty()) {
         return "# [[manager.peers]]\n"
                "# name = \"backup-host\"\n"
-               "# url = \"tls://backup.example.org:8443\"\n";
+               "# url = \"tls://backup.example.org:8443\"\n"
+               "# key_file = \"/etc/parley/backup-host.key\"\n"
+               "# link = false\n"
+               "# access = \"read\"\n";
     }
     std::string out;
     for (const auto& p : peers) {
         out += "[[manager.peers]]\nname = " + toml_quote(p.name) + "\nurl = " + toml_quote(p.url) +
-               "\n";
+               "\nkey_file = " + toml_quote(p.key_file) + "\nlink = " + (p.link ? "true" : "false") +
+               "\naccess = " + toml_quote(p.access) + "\n";
     }
     return out;
 }
@@ -195,7 +222,11 @@ void ManagerConfig::describe(ConfigSchema& schema) {
         [this](const toml::node& n) { return parse_api_keys(n, api_keys); },
         [this] { return render_api_keys(api_keys); });
     schema.bind_custom(
-        "peers", "Other managers this one knows (managers.list).",
+        "peers",
+        "Other managers this one knows (managers.list), targets of forwarding.\n"
+        "url: tls://host:port to reach it (empty: it links in). key_file: the API key to present "
+        "to it.\nlink = true: dial out to url and keep a link open (no open port needed here).\n"
+        "access: what requests it sends over a link this manager dialled may do (read/admin).",
         [this](const toml::node& n) { return parse_peers(n, peers); },
         [this] { return render_peers(peers); });
 
@@ -206,6 +237,37 @@ void ManagerConfig::describe(ConfigSchema& schema) {
     schema.bind("private_key_file", tls.private_key_file, "PEM private key (unencrypted).");
     schema.bind("ca_file", tls.ca_file,
                 "PEM CA certificate(s) that client certificates must chain to.");
+
+    schema.section("manager.client_tls",
+                   "The certificate this manager presents when it dials a peer (forwarding by URL, "
+                   "links). Empty: the files of [manager.tls].");
+    schema.bind("certificate_file", client_tls.certificate_file,
+                "PEM certificate chain (must allow client authentication).");
+    schema.bind("private_key_file", client_tls.private_key_file, "PEM private key (unencrypted).");
+    schema.bind("ca_file", client_tls.ca_file, "PEM CA certificate(s) peers' certificates chain to.");
+
+    schema.section("manager.forward", "Requests that name another manager as their target.");
+    schema.bind("timeout_ms", forward_timeout_ms,
+                "How long a forwarded request may take before it is answered `unavailable`.", 100,
+                3'600'000);
+    schema.bind("max_hops", max_hops,
+                "Managers a request may pass through; more is refused (guards against loops).", 1,
+                16);
+
+    schema.section("manager.link", "Links: connections a manager dials out and keeps open.");
+    schema.bind("ping_interval_ms", link_ping_interval_ms,
+                "Each side pings the other this often.", 50, 600'000);
+    schema.bind("timeout_ms", link_timeout_ms,
+                "A link silent for this long is closed (and redialled by the side that dialled).",
+                150, 3'600'000);
+    schema.bind("reconnect_base_ms", link_reconnect_base_ms,
+                "First redial delay; doubled per failed attempt, with jitter.", 10, 600'000);
+    schema.bind("reconnect_max_ms", link_reconnect_max_ms, "Longest redial delay.", 10,
+                3'600'000);
+    schema.bind("max_in_flight", link_max_in_flight,
+                "Requests from the peer handled at once on one link; more are answered "
+                "`unavailable`.",
+                1, 1000);
 
     schema.section("manager.api", "Connections to the manager API.");
     schema.bind("auth_timeout_ms", auth_timeout_ms,
@@ -248,6 +310,18 @@ std::string ManagerConfig::validate() const {
     if (any_tls &&
         (tls.certificate_file.empty() || tls.private_key_file.empty() || tls.ca_file.empty())) {
         return "manager.tls needs certificate_file, private_key_file and ca_file together";
+    }
+    const bool any_client_tls = !client_tls.certificate_file.empty() ||
+                                !client_tls.private_key_file.empty() || !client_tls.ca_file.empty();
+    if (any_client_tls && (client_tls.certificate_file.empty() ||
+                           client_tls.private_key_file.empty() || client_tls.ca_file.empty())) {
+        return "manager.client_tls needs certificate_file, private_key_file and ca_file together";
+    }
+    if (link_reconnect_base_ms > link_reconnect_max_ms) {
+        return "manager.link.reconnect_base_ms must not exceed manager.link.reconnect_max_ms";
+    }
+    if (link_timeout_ms < 2 * link_ping_interval_ms) {
+        return "manager.link.timeout_ms must be at least twice manager.link.ping_interval_ms";
     }
     if (lockout_base_ms > lockout_max_ms) {
         return "manager.api.lockout_base_ms must not exceed manager.api.lockout_max_ms";

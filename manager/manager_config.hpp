@@ -19,10 +19,26 @@ struct ManagerApiKey {
     std::string access = "admin";  // "admin": every request; "read": only what changes nothing
 };
 
-// Another manager this one knows (managers.list; the target of forwarding, later).
+// Another manager this one knows: listed by managers.list, a target of forwarding.
 struct ManagerPeer {
     std::string name;
     std::string url;  // tls://host:port, or empty for a peer that only dials in over a link
+    // File holding the API key this manager presents to the peer (forwarding by URL, links it
+    // dials). Empty for a peer that only dials in.
+    std::string key_file;
+    // Dial out to `url` and keep a link open (this manager needs no open port then).
+    bool link = false;
+    // What requests the peer sends over a link that *this* manager dialled may do: "read" or
+    // "admin". (Requests over a link the peer dialled in are judged by the API key it used.)
+    std::string access = "read";
+};
+
+// The client side of mutual TLS, used when this manager dials a peer. Empty: the files of
+// [manager.tls] (whose certificate must then also allow client authentication).
+struct ManagerClientTls {
+    std::string certificate_file;
+    std::string private_key_file;
+    std::string ca_file;
 };
 
 // TLS of the TCP listener. Mutual: clients must present a certificate signed by `ca_file`.
@@ -50,6 +66,19 @@ struct ManagerConfig {
 
     // [manager.tls]
     ManagerTls tls;
+    // [manager.client_tls]
+    ManagerClientTls client_tls;
+
+    // [manager.forward]
+    int forward_timeout_ms = 100'000;
+    int max_hops = 4;
+
+    // [manager.link]
+    int link_ping_interval_ms = 10'000;
+    int link_timeout_ms = 35'000;
+    int link_reconnect_base_ms = 500;
+    int link_reconnect_max_ms = 30'000;
+    int link_max_in_flight = 16;
 
     // [manager.api]
     int auth_timeout_ms = 10'000;

@@ -28,6 +28,7 @@ std::size_t Scheduler::run_due() {
                 std::string outcome = fmt::format(
                     "missed: found {} ms after its time (grace {} ms)", late, grace_.count());
                 if (store_.claim_schedule(s.id, "missed", now, outcome)) {
+                    if (observer_) observer_();
                     spdlog::warn("scheduler: schedule={} {} at {} {}", s.id, s.action, s.at_ms,
                                  outcome);
                     store_.audit(now, "scheduler", "schedule.missed",
@@ -52,6 +53,7 @@ std::size_t Scheduler::run_due() {
 
 void Scheduler::fire(const Schedule& s, std::int64_t now) {
     if (!store_.claim_schedule(s.id, "fired", now, "started")) return;  // removed meanwhile
+    if (observer_) observer_();
     json detail{
         {"schedule", s.id}, {"action", s.action}, {"at", s.at_ms}, {"created_by", s.created_by}};
     spdlog::info("scheduler: schedule={} {} (due {}, created by '{}') firing", s.id, s.action,

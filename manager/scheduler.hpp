@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "common/net.hpp"
@@ -37,6 +38,12 @@ class Scheduler {
     // failures are logged and retried at the next poll).
     std::size_t run_due();
 
+    // Called (on the blocking pool) when a schedule leaves `pending` (claimed as fired or
+    // missed), before its action runs. Set once, before start().
+    void set_schedule_observer(std::function<void()> observer) {
+        observer_ = std::move(observer);
+    }
+
     void start(net::any_io_executor executor, net::thread_pool& pool,
                std::chrono::milliseconds poll);
     // The next poll does not happen; a run in progress finishes (the loop waits for it).
@@ -54,6 +61,7 @@ class Scheduler {
     WallClock clock_;
     std::unique_ptr<net::steady_timer> timer_;
     std::atomic<bool> stopped_{false};
+    std::function<void()> observer_;
 };
 
 }  // namespace parley

@@ -4,7 +4,7 @@
 
 #include "manager/api/api_protocol.hpp"
 #include "manager/api/api_server.hpp"
-#include "manager/api/frame_codec.hpp"
+#include "common/frame_codec.hpp"
 #include "manager/api/manager_tls.hpp"
 
 namespace parley {
@@ -122,6 +122,7 @@ awaitable<ManagerApiCallResult> call_unix(const ManagerApiTarget& target,
         co_return result;
     }
     ManagerApiCallResult result = co_await exchange(stream, options.key, request);
+    result.timed_out = result.transport_error.find("timed out") != std::string::npos;
     stream.socket().shutdown(net::socket_base::shutdown_both, ec);
     stream.close();
     co_return result;
@@ -140,29 +141,14 @@ awaitable<ManagerApiCallResult> call_tls(const ManagerApiTarget& target,
     auto& lowest = beast::get_lowest_layer(stream);
     lowest.expires_after(options.timeout);
     boost::system::error_code ec;
-    tcp::resolver resolver(executor);
-    auto endpoints = co_await resolver.async_resolve(target.host, target.port,
-                                                     net::redirect_error(use_awaitable, ec));
-    if (ec) {
-        result.transport_error = "cannot resolve " + target.host + ": " + ec.message();
-        co_return result;
-    }
-    co_await lowest.async_connect(endpoints, net::redirect_error(use_awaitable, ec));
-    if (ec) {
-        result.transport_error = "cannot connect to " + target.to_string() + ": " + ec.message();
-        co_return result;
-    }
-    // The manager's certificate must name the host we dialled (DNS name or IP address).
-    SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str());
-    stream.set_verify_callback(net::ssl::host_name_verification(target.host), ec);
-    co_await stream.async_handshake(net::ssl::stream_base::client,
-                                    net::redirect_error(use_awaitable, ec));
-    if (ec) {
-        result.transport_error =
-            "TLS handshake with " + target.to_string() + " failed: " + ec.message();
+    result.transport_error = co_await connect_manager_tls(stream, target);
+    if (!result.transport_error.empty()) {
+        result.timed_out = result.transport_error.find("timed out") != std::string::npos;
+        if (lowest.socket().is_open()) lowest.close();
         co_return result;
     }
     result = co_await exchange(stream, options.key, request);
+    result.timed_out = result.transport_error.find("timed out") != std::string::npos;
     lowest.expires_after(std::chrono::milliseconds(500));
     co_await stream.async_shutdown(net::redirect_error(use_awaitable, ec));
     if (lowest.socket().is_open()) lowest.close();
@@ -170,6 +156,32 @@ awaitable<ManagerApiCallResult> call_tls(const ManagerApiTarget& target,
 }
 
 }  // namespace
+
+awaitable<std::string> connect_manager_tls(ManagerTlsStream& stream,
+                                           const ManagerApiTarget& target) {
+    auto executor = co_await net::this_coro::executor;
+    auto& lowest = beast::get_lowest_layer(stream);
+    boost::system::error_code ec;
+    tcp::resolver resolver(executor);
+    auto endpoints = co_await resolver.async_resolve(target.host, target.port,
+                                                     net::redirect_error(use_awaitable, ec));
+    if (ec) co_return "cannot resolve " + target.host + ": " + ec.message();
+    co_await lowest.async_connect(endpoints, net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        co_return "cannot connect to " + target.to_string() + ": " +
+            (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+    }
+    // The manager's certificate must name the host we dialled (DNS name or IP address).
+    SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str());
+    stream.set_verify_callback(net::ssl::host_name_verification(target.host), ec);
+    co_await stream.async_handshake(net::ssl::stream_base::client,
+                                    net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        co_return "TLS handshake with " + target.to_string() + " failed: " +
+            (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+    }
+    co_return std::string();
+}
 
 awaitable<ManagerApiCallResult> call_manager_api(ManagerApiTarget target,
                                                  ManagerApiCallOptions options,

@@ -37,9 +37,16 @@ struct ManagerApiCallOptions {
 struct ManagerApiCallResult {
     // Set when there is no answer to show: connection, TLS or framing failure, or timeout.
     std::string transport_error;
+    bool timed_out = false;  // the deadline passed (transport_error says where)
     // The answer to the request, or the error answer to `auth` when authentication failed.
     nlohmann::json answer;
 };
+
+// Resolves, connects and completes the TLS handshake (checking that the manager's certificate
+// names target.host) under the deadline already set on the stream's lowest layer. Returns the
+// problem, or "" once the stream is ready for frames.
+awaitable<std::string> connect_manager_tls(beast::ssl_stream<beast::tcp_stream>& stream,
+                                           const ManagerApiTarget& target);
 
 // `request` is a complete request object ({"id", "method", "params"}).
 awaitable<ManagerApiCallResult> call_manager_api(ManagerApiTarget target,

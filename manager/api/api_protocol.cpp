@@ -18,6 +18,8 @@ const char* api_error_code_name(ApiErrorCode code) {
             return "unavailable";
         case ApiErrorCode::failed:
             return "failed";
+        case ApiErrorCode::timeout:
+            return "timeout";
         case ApiErrorCode::internal:
             return "internal";
     }
@@ -62,6 +64,30 @@ std::optional<ApiRequest> parse_request(std::string_view payload, ApiError& erro
         return std::nullopt;
     }
     ApiRequest request;
+    auto target = doc.find("target");
+    if (target != doc.end() && !target->is_null()) {
+        if (!target->is_string() || target->get_ref<const std::string&>().empty() ||
+            target->get_ref<const std::string&>().size() > kMaxManagerNameLength) {
+            error.message = "\"target\" must be a manager name (1 to 64 characters)";
+            return std::nullopt;
+        }
+        request.target = target->get<std::string>();
+    }
+    auto via = doc.find("via");
+    if (via != doc.end() && !via->is_null()) {
+        if (!via->is_array() || via->size() > kMaxVia) {
+            error.message = "\"via\" must be an array of at most 16 manager names";
+            return std::nullopt;
+        }
+        for (const auto& hop : *via) {
+            if (!hop.is_string() || hop.get_ref<const std::string&>().empty() ||
+                hop.get_ref<const std::string&>().size() > kMaxManagerNameLength) {
+                error.message = "\"via\" must hold manager names (1 to 64 characters)";
+                return std::nullopt;
+            }
+            request.via.push_back(hop.get<std::string>());
+        }
+    }
     request.id = id;
     request.method = method->get<std::string>();
     auto params = doc.find("params");
@@ -74,6 +100,18 @@ std::optional<ApiRequest> parse_request(std::string_view payload, ApiError& erro
         return std::nullopt;
     }
     return request;
+}
+
+json forwarded_request(const ApiRequest& request, const json& new_id, const std::string& self) {
+    json via = json::array();
+    for (const auto& hop : request.via)
+        via.push_back(hop);
+    via.push_back(self);
+    return json{{"id", new_id},
+                {"method", request.method},
+                {"params", request.params},
+                {"target", request.target},
+                {"via", std::move(via)}};
 }
 
 json make_ok(const json& id, json result) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,7 @@ enum class ApiErrorCode {
     rate_limited,  // this peer address is locked out after failed authentications
     unavailable,   // the manager is stopping or full, or D-Bus could not be reached in time
     failed,        // systemd/logind refused the action, or the job did not end in "done"
+    timeout,       // a forwarded request got no answer within manager.forward.timeout_ms
     internal,      // a bug or an unexpected local failure (database)
 };
 
@@ -40,7 +42,20 @@ struct ApiRequest {
     json id;  // a string or an integer, echoed verbatim in the answer
     std::string method;
     json params;  // always an object (an absent "params" is {})
+    // The manager that should run it (empty: the one that received it).
+    std::string target;
+    // Managers it has passed through, oldest first (set by forwarding managers).
+    std::vector<std::string> via;
 };
+
+// Longest manager name in "target" and "via".
+inline constexpr std::size_t kMaxManagerNameLength = 64;
+// At most this many entries in "via", whatever max_hops a manager is configured with.
+inline constexpr std::size_t kMaxVia = 16;
+
+// The request object that forwards `request` to the next manager: a new id, and this manager
+// appended to "via".
+json forwarded_request(const ApiRequest& request, const json& new_id, const std::string& self);
 
 // Parses one frame's payload. On failure returns nullopt and sets `error` (bad_request) and
 // `id` to whatever id could be recovered (null otherwise), so the answer can still echo it.

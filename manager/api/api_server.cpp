@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -13,7 +14,8 @@
 
 #include "common/offload.hpp"
 #include "common/version.hpp"
-#include "manager/api/frame_codec.hpp"
+#include "common/frame_codec.hpp"
+#include "manager/links/link_session.hpp"
 
 namespace parley {
 
@@ -116,10 +118,13 @@ FailureBackoffConfig backoff_config(const ManagerConfig& config) {
 }  // namespace
 
 ApiServer::ApiServer(net::io_context& context, const ManagerConfig& config, RequestHandler& handler,
-                     const ApiKeyRing& keys, net::thread_pool& blocking)
+                     RequestRouter& router, LinkRegistry& links, const ApiKeyRing& keys,
+                     net::thread_pool& blocking)
     : context_(context),
       config_(config),
       handler_(handler),
+      router_(router),
+      links_(links),
       keys_(keys),
       blocking_(blocking),
       auth_timeout_(config.auth_timeout_ms),
@@ -205,6 +210,7 @@ void ApiServer::start() {
 
 void ApiServer::stop(std::function<void()> drained) {
     stopping_ = true;
+    links_.close_all("the manager is stopping");
     net::post(unix_acceptor_.get_executor(), [this] {
         boost::system::error_code ignored;
         unix_acceptor_.close(ignored);
@@ -497,15 +503,65 @@ awaitable<void> ApiServer::session(Stream& stream, Connection& conn) {
             if (!co_await send(stream, error)) break;
             continue;
         }
+        if (request->method == "link.hello") {
+            co_await serve_link(stream, conn, caller, *request);
+            co_return;
+        }
         spdlog::debug("manager api: conn={} id={} {} ({})", conn.id, id_for_log(id),
                       request->method.substr(0, 64), caller.key_name);
-        RequestHandler& handler = handler_;
-        auto work = [&handler, req = std::move(*request), caller] {
-            return handler.handle(req, caller);
-        };
-        json answer = co_await offload(blocking_, std::move(work));
+        const ApiRequest& req = *request;
+        json answer = co_await router_.dispatch(req, caller);
         if (!co_await send(stream, answer)) break;
     }
+}
+
+template <class Stream>
+awaitable<void> ApiServer::serve_link(Stream& stream, Connection& conn, const ApiCaller& caller,
+                                      const ApiRequest& hello) {
+    auto name = hello.params.find("name");
+    std::string problem;
+    ApiErrorCode code = ApiErrorCode::bad_request;
+    if (hello.params.size() != 1 || name == hello.params.end() || !name->is_string() ||
+        name->get_ref<const std::string&>().empty() ||
+        name->get_ref<const std::string&>().size() > kMaxManagerNameLength) {
+        problem = "link.hello takes one parameter, \"name\": this manager's name";
+    } else if (caller.access != ApiAccess::admin) {
+        code = ApiErrorCode::forbidden;
+        problem = fmt::format("the key '{}' may only read; a link needs an admin key",
+                              caller.key_name);
+    } else if (name->get_ref<const std::string&>() == handler_.manager_name()) {
+        problem = "a manager cannot link to itself";
+    } else {
+        const std::string& n = name->get_ref<const std::string&>();
+        bool known = std::any_of(config_.peers.begin(), config_.peers.end(),
+                                 [&n](const ManagerPeer& p) { return p.name == n; });
+        if (!known) {
+            code = ApiErrorCode::forbidden;
+            problem = fmt::format("no [[manager.peers]] entry is named '{}'", n);
+        }
+    }
+    if (!problem.empty()) {
+        spdlog::warn("manager api: conn={} ({}, {}): link.hello refused: {}", conn.id,
+                     caller.key_name, conn.peer, problem);
+        json error = make_error(hello.id, code, problem);
+        co_await send(stream, error);
+        co_return;
+    }
+    const std::string peer_name = name->get<std::string>();
+    json ok = make_ok(hello.id, {{"manager", handler_.manager_name()}, {"version", kVersion}});
+    if (!co_await send(stream, ok)) co_return;
+
+    LinkSettings settings;
+    settings.ping_interval = std::chrono::milliseconds(config_.link_ping_interval_ms);
+    settings.timeout = std::chrono::milliseconds(config_.link_timeout_ms);
+    settings.write_timeout = read_timeout_;
+    settings.max_in_flight = config_.link_max_in_flight;
+    auto link = std::make_shared<LinkSession<Stream>>(stream, conn.id, peer_name, caller, router_,
+                                                      settings);
+    links_.add(link);
+    if (stopping_) link->close("the manager is stopping");
+    co_await link->run();
+    links_.remove(*link);
 }
 
 }  // namespace parley

@@ -10,7 +10,9 @@
 //   - after that, frames of up to kMaxFrameAfterAuth bytes: the idle deadline applies while
 //     waiting for a header, the read deadline from header to last byte, and every answer is
 //     written under the read deadline too; requests on one connection run one at a time, in
-//     order, on the blocking pool (RequestHandler), never on the event loop;
+//     order (RequestRouter: here on the blocking pool, or forwarded to another manager);
+//   - `link.hello` from an admin key naming a [[manager.peers]] entry turns the connection
+//     into a link (LinkSession): from then on both sides send requests, multiplexed;
 //   - an oversized frame is answered `bad_request` and the connection closed without its
 //     payload being read; a truncated frame or an expired deadline closes the connection.
 //
@@ -32,20 +34,20 @@
 #include "common/net.hpp"
 #include "common/rate_limiter.hpp"
 #include "manager/api/api_keys.hpp"
+#include "manager/api/api_streams.hpp"
 #include "manager/api/manager_tls.hpp"
 #include "manager/api/request_handler.hpp"
+#include "manager/api/request_router.hpp"
+#include "manager/links/link.hpp"
 #include "manager/manager_config.hpp"
 
 namespace parley {
 
-// A unix stream with Beast's deadlines (the same expires_after() as the TCP streams).
-using UnixApiStream = beast::basic_stream<net::local::stream_protocol, net::any_io_executor,
-                                          beast::unlimited_rate_policy>;
-
 class ApiServer {
   public:
     ApiServer(net::io_context& context, const ManagerConfig& config, RequestHandler& handler,
-              const ApiKeyRing& keys, net::thread_pool& blocking);
+              RequestRouter& router, LinkRegistry& links, const ApiKeyRing& keys,
+              net::thread_pool& blocking);
     ~ApiServer();
 
     ApiServer(const ApiServer&) = delete;
@@ -78,6 +80,10 @@ class ApiServer {
     awaitable<bool> authenticate(Stream& stream, Connection& conn, ApiCaller& caller);
     template <class Stream>
     awaitable<bool> send(Stream& stream, const json& message);
+    // `link.hello`: turns the connection into a link to the named peer until it ends.
+    template <class Stream>
+    awaitable<void> serve_link(Stream& stream, Connection& conn, const ApiCaller& caller,
+                               const ApiRequest& hello);
 
     void spawn(std::shared_ptr<Connection> conn, awaitable<void> serve);
     void connection_ended(const std::shared_ptr<Connection>& conn);
@@ -86,6 +92,8 @@ class ApiServer {
     net::io_context& context_;
     const ManagerConfig& config_;
     RequestHandler& handler_;
+    RequestRouter& router_;
+    LinkRegistry& links_;
     const ApiKeyRing& keys_;
     net::thread_pool& blocking_;
     const std::chrono::milliseconds auth_timeout_;

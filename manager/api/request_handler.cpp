@@ -114,12 +114,23 @@ RequestHandler::RequestHandler(const ManagerConfig& config, std::string manager_
       store_(store),
       clock_(std::move(clock)) {}
 
+std::optional<ApiAccess> RequestHandler::method_access(const std::string& m) {
+    if (m == "service.start" || m == "service.stop" || m == "service.restart" ||
+        m == "host.reboot" || m == "schedule.add" || m == "schedule.remove") {
+        return ApiAccess::admin;
+    }
+    if (m == "ping" || m == "system.info" || m == "schedule.list" || m == "managers.list" ||
+        m == "schedule.watch") {
+        return ApiAccess::read;
+    }
+    return std::nullopt;
+}
+
 json RequestHandler::handle(const ApiRequest& request, const ApiCaller& caller) {
     const std::string& m = request.method;
-    const bool admin = m == "service.start" || m == "service.stop" || m == "service.restart" ||
-                       m == "host.reboot" || m == "schedule.add" || m == "schedule.remove";
-    const bool read =
-        m == "ping" || m == "system.info" || m == "schedule.list" || m == "managers.list";
+    const std::optional<ApiAccess> needs = m == "schedule.watch" ? std::nullopt : method_access(m);
+    const bool admin = needs == ApiAccess::admin;
+    const bool read = needs == ApiAccess::read;
     try {
         if (!admin && !read) {
             fail(ApiErrorCode::not_found, fmt::format("no method \"{}\"", m.substr(0, 64)));
@@ -289,6 +300,7 @@ json RequestHandler::schedule_add(const ApiRequest& request, const ApiCaller& ca
     Schedule s = store_.add_schedule(action, at, now, caller.key_name);
     json out = schedule_to_json(s);
     record(request, caller, {{"schedule", s.id}, {"action", action}, {"at", at}}, "added");
+    if (schedule_observer_) schedule_observer_();
     return out;
 }
 
@@ -305,6 +317,7 @@ json RequestHandler::schedule_remove(const ApiRequest& request, const ApiCaller&
     }
     record(request, caller, {{"schedule", id}, {"action", s->action}, {"at", s->at_ms}},
            "cancelled");
+    if (schedule_observer_) schedule_observer_();
     return schedule_to_json(*s);
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "manager/api/api_keys.hpp"
@@ -48,7 +49,16 @@ class RequestHandler {
 
     json handle(const ApiRequest& request, const ApiCaller& caller);
 
+    // The access a method needs; nullopt for a method this manager does not know.
+    static std::optional<ApiAccess> method_access(const std::string& method);
+
     const std::string& manager_name() const { return name_; }
+
+    // Called (on the handling thread) after schedule.add or schedule.remove changed the
+    // schedules. Set once, before requests arrive.
+    void set_schedule_observer(std::function<void()> observer) {
+        schedule_observer_ = std::move(observer);
+    }
 
     // At most this many pending schedules at once.
     static constexpr std::size_t kMaxPendingSchedules = 100;
@@ -73,6 +83,7 @@ class RequestHandler {
     Journal& journal_;
     ManagerStore& store_;
     WallClock clock_;
+    std::function<void()> schedule_observer_;
 };
 
 }  // namespace parley

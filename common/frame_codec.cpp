@@ -1,4 +1,4 @@
-#include "manager/api/frame_codec.hpp"
+#include "common/frame_codec.hpp"
 
 #include <limits>
 #include <stdexcept>

@@ -1,7 +1,7 @@
 // The manager API's frame format: encoding, the incremental decoder, and read_frame() over a
 // real unix socket pair — whole, split, oversized (refused before its payload is read),
 // truncated and cleanly closed streams.
-#include "manager/api/frame_codec.hpp"
+#include "common/frame_codec.hpp"
 
 #include <sys/socket.h>
 

@@ -1,4 +1,5 @@
-// Frames of the manager API: a 4-byte big-endian payload length, then that many bytes (one JSON
+// Frames of the manager API (and of the server's client of its local manager, which is why this
+// lives in common): a 4-byte big-endian payload length, then that many bytes (one JSON
 // document). The length is checked against the caller's limit before a single payload byte is
 // read or any memory is reserved, so a peer cannot make the manager allocate what it announces;
 // the limit is small before authentication and larger after it (see docs/manager-api.md).

@@ -1,0 +1,63 @@
+// RequestRouter: where a request runs (docs/manager-api.md, "Forwarding"). A request whose
+// "target" is empty or names this manager runs here (RequestHandler on the blocking pool;
+// schedule.watch as a long poll on the caller's executor). Any other target is forwarded:
+//
+//   - over the link to that manager, when one is up (either side may have dialled it);
+//   - else to the peer's `url` from [[manager.peers]], over mutual TLS with that peer's API key
+//     (one connection per request);
+//   - else `not_found` (no such manager) or `unavailable` (known, but not reachable now).
+//
+// The forwarded request carries "via" (the managers it passed through): a request that comes
+// back to a manager already in it, or that would pass more than manager.forward.max_hops
+// managers, is refused (`bad_request`) — loops end at once. Every forward is bounded by
+// manager.forward.timeout_ms: past it the answer is `timeout`. A read-only key may forward only
+// read methods: this manager's own key at the peer must not lend it admin rights.
+//
+// Owned by the manager's run function; dispatch() is called by connection and link coroutines
+// on any executor, at the same time. Never throws.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "common/net.hpp"
+#include "manager/api/api_protocol.hpp"
+#include "manager/api/request_handler.hpp"
+#include "manager/links/link.hpp"
+#include "manager/manager_config.hpp"
+#include "manager/schedule_watch.hpp"
+
+namespace parley {
+
+class RequestRouter {
+  public:
+    RequestRouter(const ManagerConfig& config, std::string self_name, RequestHandler& handler,
+                  ScheduleWatch& watch, LinkRegistry& links, net::thread_pool& blocking,
+                  net::ssl::context* client_tls, std::map<std::string, std::string> peer_keys);
+
+    // The complete answer to `request` (its id echoed).
+    awaitable<json> dispatch(const ApiRequest& request, const ApiCaller& caller);
+
+    const std::string& self_name() const { return self_; }
+
+    // Longest wait a schedule.watch may ask for.
+    static constexpr std::int64_t kMaxWatchWaitMs = 300'000;
+
+  private:
+    awaitable<json> run_local(const ApiRequest& request, const ApiCaller& caller);
+    awaitable<json> forward(const ApiRequest& request, const ApiCaller& caller);
+    awaitable<json> watch(const ApiRequest& request);
+
+    const ManagerConfig& config_;
+    const std::string self_;
+    RequestHandler& handler_;
+    ScheduleWatch& watch_;
+    LinkRegistry& links_;
+    net::thread_pool& blocking_;
+    net::ssl::context* client_tls_;
+    const std::map<std::string, std::string> peer_keys_;  // peer name -> API key (never logged)
+    std::atomic<std::uint64_t> next_forward_{0};
+};
+
+}  // namespace parley
