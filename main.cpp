@@ -14,6 +14,7 @@
 #include "imageproc/imageproc_app.hpp"
 #include "manager/api/api_cli.hpp"
 #include "manager/manager_app.hpp"
+#include "server/account_admin.hpp"
 #include "server/server_app.hpp"
 
 namespace {
@@ -50,7 +51,13 @@ int main(int argc, char** argv) {
         return cli.exit_code;
     }
     const parley::CommandLine& cmd = *cli.command;
-    if (cmd.mode == "server") return run_mode<parley::ServerConfig>(cmd, parley::run_server);
+    if (cmd.mode == "server") {
+        return run_mode<parley::ServerConfig>(cmd, [&cmd](const parley::ServerConfig& config) {
+            if (!cmd.make_admin.empty()) return parley::run_set_admin(config, cmd.make_admin, true);
+            if (!cmd.drop_admin.empty()) return parley::run_set_admin(config, cmd.drop_admin, false);
+            return parley::run_server(config);
+        });
+    }
     if (cmd.mode == "manager") return run_mode<parley::ManagerConfig>(cmd, parley::run_manager);
     if (cmd.mode == "imageproc")
         return run_mode<parley::ImageprocConfig>(cmd, parley::run_imageproc);

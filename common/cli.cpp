@@ -43,6 +43,14 @@ CliResult parse_command_line(int argc, const char* const* argv) {
             ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
         sub->add_flag("--print-default-config", cmd.print_default_config,
                       "Print the documented default configuration and exit");
+        if (std::string(mode.name) == "server") {
+            auto* make = sub->add_option("--make-admin", cmd.make_admin,
+                                         "Give this account the admin role and exit (the server "
+                                         "must not be running on the data directory)");
+            sub->add_option("--drop-admin", cmd.drop_admin,
+                            "Take the admin role from this account and exit")
+                ->excludes(make);
+        }
         sub->callback([&cmd, name = mode.name] { cmd.mode = name; });
     }
 

@@ -34,6 +34,8 @@ struct CommandLine {
     std::string data_dir;     // empty: from the configuration
     std::string log_level;    // empty: from the configuration
     bool print_default_config = false;
+    std::string make_admin;      // server: give this account the admin role, then exit
+    std::string drop_admin;      // server: take the admin role back, then exit
     ManagerApiCall manager_api;  // mode "manager-api"
     std::string load_plan;       // botclient --load: the load client's plan (botclient/load/)
 };

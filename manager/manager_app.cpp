@@ -66,13 +66,14 @@ std::unique_ptr<net::ssl::context> client_tls_context(const ManagerConfig& confi
                                       config.client_tls.private_key_file,
                                       config.client_tls.ca_file, error);
     } else if (config.tls.enabled()) {
-        ctx = make_manager_client_tls(config.tls.certificate_file, config.tls.private_key_file,
-                                      config.tls.ca_file, error);
+        // A bad [manager.tls] file is reported by the listener, naming its key.
+        return make_manager_client_tls(config.tls.certificate_file, config.tls.private_key_file,
+                                       config.tls.ca_file, error);
     } else {
         return nullptr;
     }
     if (!ctx) {
-        spdlog::critical("manager client TLS: {}", error);
+        spdlog::critical("manager.client_tls: {}", error);
         failed = true;
     }
     return ctx;

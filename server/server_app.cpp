@@ -14,6 +14,7 @@
 #include "common/service_loop.hpp"
 #include "common/version.hpp"
 #include "server/api/account_routes.hpp"
+#include "server/api/admin_routes.hpp"
 #include "server/api/api_context.hpp"
 #include "server/api/http_server.hpp"
 #include "server/api/media_routes.hpp"
@@ -28,8 +29,10 @@
 #include "server/db/migrations.hpp"
 #include "server/features/chat_feature.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/maintenance_feature.hpp"
 #include "server/features/media_service.hpp"
 #include "server/features/room_janitor.hpp"
+#include "server/manager_link/manager_client.hpp"
 #include "server/media/child_process.hpp"
 #include "server/media/imageproc_client.hpp"
 
@@ -230,6 +233,22 @@ int run_server(const ServerConfig& config) {
 
     FeatureTable features;
     features.add(std::make_shared<ChatFeature>(rooms, hub, chat_service, notifier));
+    auto maintenance = std::make_shared<MaintenanceFeature>(clients);
+    features.add(maintenance);
+
+    // The local manager, when configured: maintenance notices in, admin requests out.
+    std::unique_ptr<ManagerClient> manager;
+    if (config.manager.enabled()) {
+        std::string key_error;
+        std::string key = ManagerClient::read_key_file(config.manager.key_file, key_error);
+        if (key.empty()) {
+            spdlog::critical("{}", key_error);
+            return 1;
+        }
+        manager = std::make_unique<ManagerClient>(
+            loop.context(), config.manager, std::move(key),
+            [maintenance](const nlohmann::json& notice) { maintenance->set(notice); });
+    }
 
     Router router;
     add_system_routes(router, metrics);
@@ -238,6 +257,7 @@ int run_server(const ServerConfig& config) {
     add_profile_routes(router, api, readers);
     add_room_routes(router, api, chat);
     add_media_routes(router, api, media, media_store, readers, media_files);
+    add_admin_routes(router, api, manager.get(), *maintenance);
     // TLS material is loaded before anything listens: a bad file stops start-up here.
     std::unique_ptr<net::ssl::context> tls;
     if (config.tls.enabled) {
@@ -281,6 +301,7 @@ int run_server(const ServerConfig& config) {
     janitor.start();
     imageproc.start();
     media.resume();
+    if (manager) manager->start();
 
     net::steady_timer drain_timer(loop.context());
     std::function<void()> wait_for_sockets = [&] {
@@ -297,6 +318,7 @@ int run_server(const ServerConfig& config) {
         [&] {
             janitor.stop();
             imageproc.stop();
+            if (manager) manager->stop();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });

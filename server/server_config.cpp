@@ -165,6 +165,8 @@ void ServerConfig::describe(ConfigSchema& schema) {
     schema.bind("enabled", tls.enabled, "Serve HTTPS / WSS instead of plain HTTP.");
     schema.bind("certificate_file", tls.certificate_file, "PEM certificate chain.");
     schema.bind("private_key_file", tls.private_key_file, "PEM private key.");
+
+    manager.describe(schema);
 }
 
 std::string ServerConfig::validate() const {
@@ -180,6 +182,7 @@ std::string ServerConfig::validate() const {
     if (media.thumbnail_side > media.max_side) {
         return "media.thumbnail_side is larger than media.max_side";
     }
+    if (auto problem = manager.validate(); !problem.empty()) return problem;
     return {};
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/config_schema.hpp"
 #include "server/data/db_config.hpp"
+#include "server/manager_link/manager_client_settings.hpp"
 
 namespace parley {
 
@@ -98,6 +99,7 @@ struct ServerConfig {
     DbSettings db;
     TlsSettings tls;
     MediaSettings media;
+    ManagerClientSettings manager;  // [manager]: the optional local manager
 
     void describe(ConfigSchema& schema);
     std::string validate() const;

@@ -315,7 +315,7 @@ class AuthenticationTest(ManagerTestCase):
         self.assertTrue(pong["ok"])
         self.assertEqual(conn.call("managers.list"),
                          {"self": {"name": "test-manager"},
-                          "managers": [{"name": "backup", "url": "tls://backup.example:8443"}]})
+                          "managers": [{"name": "backup", "url": "tls://backup.example:8443", "linked": False}]})
         conn.close()
         self.assertEqual(m.stop(), 0, m.log())
         self.assertFalse(os.path.exists(m.socket_path), "the socket file is removed on stop")

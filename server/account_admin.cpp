@@ -1,0 +1,56 @@
+#include "server/account_admin.hpp"
+
+#include <filesystem>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "common/dir_lock.hpp"
+#include "server/db/migrations.hpp"
+#include "server/db/sqlite.hpp"
+
+namespace parley {
+
+int run_set_admin(const ServerConfig& config, const std::string& username, bool admin) {
+    std::string error;
+    auto lock = DirectoryLock::acquire(config.data_dir, error);
+    if (!lock) {
+        std::cerr << "parley server: " << error << " (stop the server first)\n";
+        return 1;
+    }
+    std::string path = config.data_dir + "/db/current.db";
+    if (!std::filesystem::exists(path)) {
+        std::cerr << "parley server: no database at " << path << "\n";
+        return 1;
+    }
+    try {
+        SqliteDb db(path, SqliteOptions{OpenMode::read_write});
+        apply_migrations(db, current_migrations(), "current");
+        auto find = db.prepare(
+            "SELECT id, username, role FROM accounts WHERE lower(username) = lower(?)");
+        find.bind(1, username);
+        if (find.step() != StepResult::row) {
+            std::cerr << "parley server: no account named '" << username << "'\n";
+            return 1;
+        }
+        std::string id = find.column_text(0);
+        std::string name = find.column_text(1);
+        std::string role = find.column_text(2);
+        if (role == "bot") {
+            std::cerr << "parley server: '" << name << "' is a bot account; bots cannot be admins\n";
+            return 1;
+        }
+        const char* next = admin ? "admin" : "user";
+        auto update = db.prepare("UPDATE accounts SET role = ? WHERE id = ?");
+        update.bind(1, next).bind(2, id);
+        update.run();
+        spdlog::info("account {} ('{}'): role {} -> {} (command line)", id, name, role, next);
+        std::cout << "account " << id << " (" << name << ") now has the role " << next << "\n";
+        return 0;
+    } catch (const DbError& e) {
+        std::cerr << "parley server: database error: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+}  // namespace parley

@@ -1,0 +1,134 @@
+#include "server/api/admin_routes.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "server/features/maintenance_feature.hpp"
+#include "server/manager_link/manager_client.hpp"
+
+namespace parley {
+
+http::status manager_error_status(const std::string& code) {
+    if (code == "bad_request") return http::status::bad_request;
+    if (code == "forbidden") return http::status::forbidden;
+    if (code == "not_found") return http::status::not_found;
+    if (code == "rate_limited") return http::status::too_many_requests;
+    if (code == "unavailable") return http::status::service_unavailable;
+    if (code == "timeout") return http::status::gateway_timeout;
+    // unauthorized (the server's own key was refused), failed, internal, anything new.
+    return http::status::bad_gateway;
+}
+
+namespace {
+
+HttpResponse manager_error(const nlohmann::json& error) {
+    std::string code = error.value("code", std::string("internal"));
+    nlohmann::json body{{"error", code}, {"message", error.value("message", std::string())}};
+    if (error.contains("details")) body["details"] = error["details"];
+    return json_response(manager_error_status(code), body);
+}
+
+bool is_admin(const Caller& caller) {
+    return caller.account.role == "admin";
+}
+
+}  // namespace
+
+void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
+                      MaintenanceFeature& maintenance) {
+    router.add(
+        http::verb::post, "/api/v1/admin/manager",
+        [&api, manager](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            if (!is_admin(*auth.caller)) {
+                spdlog::warn("admin: account {} (not an admin) refused on /admin/manager",
+                             auth.caller->account.id);
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "this route is for admin accounts");
+            }
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            const nlohmann::json& j = *body.json;
+            for (const auto& [key, value] : j.items()) {
+                if (key != "method" && key != "params" && key != "target") {
+                    co_return error_response(http::status::bad_request, "bad_request",
+                                             "unknown field \"" + key + "\"");
+                }
+            }
+            auto method = string_field(j, "method");
+            if (!method || method->empty() || method->size() > 64) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "method must be a manager API method name");
+            }
+            if (*method == "auth" || *method == "link.hello" || *method == "schedule.watch") {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "\"" + *method + "\" is not available here");
+            }
+            nlohmann::json request{{"method", *method}};
+            if (j.contains("params")) {
+                if (!j["params"].is_object()) {
+                    co_return error_response(http::status::bad_request, "bad_request",
+                                             "params must be an object");
+                }
+                request["params"] = j["params"];
+            }
+            if (j.contains("target") && !j["target"].is_null()) {
+                auto target = string_field(j, "target");
+                if (!target || target->empty() || target->size() > 64) {
+                    co_return error_response(http::status::bad_request, "bad_request",
+                                             "target must be a manager name");
+                }
+                request["target"] = *target;
+            }
+            if (!manager) {
+                co_return error_response(http::status::service_unavailable, "unavailable",
+                                         "no manager is configured for this server ([manager] "
+                                         "socket in its configuration)");
+            }
+            ManagerAnswer answer = co_await manager->request(request);
+            const std::string target = request.value("target", std::string("local"));
+            if (!answer.transport_error.empty()) {
+                spdlog::warn("admin: account {} {} -> {}: manager unreachable: {}",
+                             auth.caller->account.id, *method, target, answer.transport_error);
+                if (answer.timed_out) {
+                    co_return error_response(http::status::gateway_timeout, "timeout",
+                                             "the manager did not answer in time");
+                }
+                co_return error_response(http::status::service_unavailable, "unavailable",
+                                         "the manager is not reachable: " +
+                                             answer.transport_error);
+            }
+            const bool ok = answer.answer.value("ok", false);
+            spdlog::info("admin: account {} {} -> {}: {}", auth.caller->account.id, *method,
+                         target,
+                         ok ? std::string("ok")
+                            : answer.answer.value("error", nlohmann::json::object())
+                                  .value("code", std::string("?")));
+            if (!ok) {
+                co_return manager_error(answer.answer.contains("error")
+                                            ? answer.answer["error"]
+                                            : nlohmann::json::object());
+            }
+            co_return json_response(http::status::ok,
+                                    {{"result", answer.answer.contains("result")
+                                                    ? answer.answer["result"]
+                                                    : nlohmann::json()}});
+        });
+
+    router.add(http::verb::get, "/api/v1/admin/maintenance",
+               [&api, manager, &maintenance](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   if (!is_admin(*auth.caller)) {
+                       co_return error_response(http::status::forbidden, "forbidden",
+                                                "this route is for admin accounts");
+                   }
+                   nlohmann::json body = maintenance.current();
+                   body.erase("type");
+                   body["manager_configured"] = manager != nullptr;
+                   body["manager_connected"] = manager != nullptr && manager->connected();
+                   co_return json_response(http::status::ok, body);
+               });
+}
+
+}  // namespace parley

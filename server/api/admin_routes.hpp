@@ -1,0 +1,28 @@
+// Admin routes: what an account with role "admin" may ask of the host's managers through the
+// server's local manager (ManagerClient), docs/api.md "Admin":
+//
+//   POST /api/v1/admin/manager {"method", "params"?, "target"?} -> the manager's result
+//   GET  /api/v1/admin/maintenance -> the maintenance notice the server currently holds
+//
+// The caller needs a live socket (the REST rule) and role "admin" (else 403 forbidden). With no
+// [manager] configured the answer is 503 unavailable; a manager that cannot be reached is 503,
+// one that did not answer in time 504; a manager's error answer keeps its code, with an HTTP
+// status to match. Every request is logged with the account and the outcome. Built once.
+#pragma once
+
+#include "server/api/api_context.hpp"
+#include "server/api/router.hpp"
+
+namespace parley {
+
+class ManagerClient;
+class MaintenanceFeature;
+
+// `manager` may be null (no [manager] configured).
+void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
+                      MaintenanceFeature& maintenance);
+
+// The HTTP status for a manager API error code.
+http::status manager_error_status(const std::string& code);
+
+}  // namespace parley

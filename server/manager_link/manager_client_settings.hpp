@@ -1,0 +1,24 @@
+// [manager] of the server's configuration: the optional connection to the local manager
+// (maintenance notices in, admin requests out). Plain data; see ManagerClient.
+#pragma once
+
+#include <string>
+
+#include "common/config_schema.hpp"
+
+namespace parley {
+
+struct ManagerClientSettings {
+    std::string socket;    // the manager's unix socket; empty: no manager
+    std::string key_file;  // the API key the server presents (an admin key for admin routes)
+    int request_timeout_ms = 120'000;
+    int watch_wait_ms = 25'000;  // one schedule.watch long poll (below the manager's idle_timeout)
+    int reconnect_base_ms = 500;
+    int reconnect_max_ms = 30'000;
+
+    bool enabled() const { return !socket.empty(); }
+    void describe(ConfigSchema& schema);
+    std::string validate() const;
+};
+
+}  // namespace parley
