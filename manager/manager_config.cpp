@@ -123,7 +123,7 @@ std::string parse_peers(const toml::node& node, std::vector<ManagerPeer>& out) {
                 peer.link = value.as_boolean()->get();
                 continue;
             }
-            if (k != "name" && k != "url" && k != "key_file" && k != "access") {
+            if (k != "name" && k != "url" && k != "key_file" && k != "access" && k != "via") {
                 return fmt::format("entry {}: unknown key '{}'", i + 1, k);
             }
             if (!value.is_string()) return fmt::format("entry {}: '{}' must be a string", i + 1, k);
@@ -132,6 +132,7 @@ std::string parse_peers(const toml::node& node, std::vector<ManagerPeer>& out) {
             if (k == "url") peer.url = v;
             if (k == "key_file") peer.key_file = v;
             if (k == "access") peer.access = v;
+            if (k == "via") peer.via = v;
         }
         if (peer.name.empty() || peer.name.size() > 64) {
             return fmt::format("entry {}: 'name' is required (1 to 64 characters)", i + 1);
@@ -152,6 +153,17 @@ std::string parse_peers(const toml::node& node, std::vector<ManagerPeer>& out) {
             return fmt::format("entry {}: the name '{}' is used twice", i + 1, peer.name);
         }
         peers.push_back(std::move(peer));
+    }
+    for (const auto& peer : peers) {
+        if (peer.via.empty()) continue;
+        bool known = false;
+        for (const auto& other : peers)
+            known = known || (other.name == peer.via && other.name != peer.name);
+        if (!known || peer.link) {
+            return fmt::format("'{}': 'via' must name another [[manager.peers]] entry (and "
+                               "cannot go with link = true)",
+                               peer.name);
+        }
     }
     out = std::move(peers);
     return {};
@@ -185,7 +197,7 @@ std::string render_peers(const std::vector<ManagerPeer>& peers) {
     for (const auto& p : peers) {
         out += "[[manager.peers]]\nname = " + toml_quote(p.name) + "\nurl = " + toml_quote(p.url) +
                "\nkey_file = " + toml_quote(p.key_file) + "\nlink = " + (p.link ? "true" : "false") +
-               "\naccess = " + toml_quote(p.access) + "\n";
+               "\naccess = " + toml_quote(p.access) + (p.via.empty() ? "" : "\nvia = " + toml_quote(p.via)) + "\n";
     }
     return out;
 }
@@ -226,7 +238,8 @@ void ManagerConfig::describe(ConfigSchema& schema) {
         "Other managers this one knows (managers.list), targets of forwarding.\n"
         "url: tls://host:port to reach it (empty: it links in). key_file: the API key to present "
         "to it.\nlink = true: dial out to url and keep a link open (no open port needed here).\n"
-        "access: what requests it sends over a link this manager dialled may do (read/admin).",
+        "access: what requests it sends over a link this manager dialled may do (read/admin).\n"
+        "via: reach it through that other peer (which forwards on).",
         [this](const toml::node& n) { return parse_peers(n, peers); },
         [this] { return render_peers(peers); });
 

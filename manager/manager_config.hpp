@@ -31,6 +31,9 @@ struct ManagerPeer {
     // What requests the peer sends over a link that *this* manager dialled may do: "read" or
     // "admin". (Requests over a link the peer dialled in are judged by the API key it used.)
     std::string access = "read";
+    // Reach this manager through another peer (by name) instead: the request goes there with
+    // this target and that manager forwards it on (e.g. to a manager linked to it).
+    std::string via;
 };
 
 // The client side of mutual TLS, used when this manager dials a peer. Empty: the files of

@@ -140,25 +140,31 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
     std::string problem;
     bool timed_out = false;
     bool refused_key = false;
-    if (std::shared_ptr<Link> link = links_.find(target)) {
+    // The next hop: the target itself, or the peer its entry says to go through.
+    std::string hop = target;
+    const ManagerPeer* peer = find_peer(config_, target);
+    if (peer && !peer->via.empty() && !links_.find(target)) {
+        hop = peer->via;
+        peer = find_peer(config_, hop);
+    }
+    if (std::shared_ptr<Link> link = links_.find(hop)) {
         route = fmt::format("link {}", link->id());
         LinkCallResult r = co_await link->call(outgoing, timeout);
         answer = std::move(r.answer);
         problem = std::move(r.error);
         timed_out = r.timed_out;
     } else {
-        const ManagerPeer* peer = find_peer(config_, target);
         if (!peer) {
             co_return make_error(
                 request.id, ApiErrorCode::not_found,
                 fmt::format("no manager named '{}' (not in [[manager.peers]], not linked)",
-                            target.substr(0, kMaxManagerNameLength)));
+                            hop.substr(0, kMaxManagerNameLength)));
         }
         auto key = peer_keys_.find(peer->name);
         if (peer->url.empty()) {
-            problem = fmt::format("'{}' has no url and no link is up", target);
+            problem = fmt::format("'{}' has no url and no link is up", hop);
         } else if (key == peer_keys_.end()) {
-            problem = fmt::format("no key_file is configured for '{}'", target);
+            problem = fmt::format("no key_file is configured for '{}'", hop);
         } else if (!client_tls_) {
             problem = "no client certificate is configured ([manager.client_tls] or [manager.tls])";
         } else {
@@ -179,7 +185,7 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
                 if (problem.empty()) {
                     if (r.answer.value("id", json()) == json("auth")) {
                         refused_key = true;
-                        problem = fmt::format("'{}' refused this manager's key: {}", target,
+                        problem = fmt::format("'{}' refused this manager's key: {}", hop,
                                               r.answer.value("error", json::object())
                                                   .value("message", std::string("?")));
                     } else {
@@ -189,6 +195,7 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
             }
         }
     }
+    if (hop != target) route += " (via '" + hop + "')";
 
     if (answer) {
         (*answer)["id"] = request.id;
