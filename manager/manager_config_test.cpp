@@ -107,3 +107,44 @@ TEST_CASE("TLS needs all three files, and lock-out bounds must be ordered", "[ma
 }
 
 }  // namespace parley
+
+namespace parley {
+
+TEST_CASE("peers: link, key_file, access and via are read and checked", "[manager][config]") {
+    ManagerConfig c = load(R"(
+[[manager.peers]]
+name = "hub"
+url = "tls://hub.example:8443"
+key_file = "/etc/parley/hub.key"
+link = true
+access = "admin"
+
+[[manager.peers]]
+name = "edge"
+via = "hub"
+)");
+    REQUIRE(c.peers.size() == 2);
+    CHECK(c.peers[0].link);
+    CHECK(c.peers[0].access == "admin");
+    CHECK(c.peers[0].key_file == "/etc/parley/hub.key");
+    CHECK(c.peers[1].via == "hub");
+    CHECK(c.peers[1].access == "read");
+
+    CHECK_THAT(load_error("[[manager.peers]]\nname = \"x\"\nlink = true\n"),
+               Catch::Contains("link = true needs 'url' and 'key_file'"));
+    CHECK_THAT(load_error("[[manager.peers]]\nname = \"x\"\nlink = \"yes\"\n"),
+               Catch::Contains("'link' must be true or false"));
+    CHECK_THAT(load_error("[[manager.peers]]\nname = \"x\"\naccess = \"root\"\n"),
+               Catch::Contains("'access' must be"));
+    CHECK_THAT(load_error("[[manager.peers]]\nname = \"x\"\nvia = \"nobody\"\n"),
+               Catch::Contains("'via' must name another"));
+    CHECK_THAT(load_error("[[manager.peers]]\nname = \"x\"\nvia = \"x\"\n"),
+               Catch::Contains("'via' must name another"));
+    CHECK_THAT(load_error("[manager.link]\nping_interval_ms = 1000\ntimeout_ms = 1500\n"),
+               Catch::Contains("at least twice"));
+    CHECK_THAT(load_error("[manager.client_tls]\ncertificate_file = \"/x.pem\"\n"),
+               Catch::Contains("manager.client_tls needs"));
+    CHECK_THAT(load_error("[manager.forward]\nmax_hops = 0\n"), Catch::Contains("max_hops"));
+}
+
+}  // namespace parley

@@ -91,3 +91,47 @@ TEST_CASE("ApiKeyRing matches keys by their SHA-256", "[manager][protocol]") {
 }
 
 }  // namespace parley
+
+namespace parley {
+
+TEST_CASE("parse_request reads target and via; forwarded_request extends via",
+          "[manager][protocol][forward]") {
+    ApiError error;
+    json id;
+    auto r = parse_request(R"({"id": 1, "method": "ping", "target": "b", "via": ["x"]})", error, id);
+    REQUIRE(r);
+    CHECK(r->target == "b");
+    CHECK(r->via == std::vector<std::string>{"x"});
+    r = parse_request(R"({"id": 1, "method": "ping", "target": null})", error, id);
+    REQUIRE(r);
+    CHECK(r->target.empty());
+    CHECK(r->via.empty());
+
+    CHECK_FALSE(parse_request(R"({"id": 1, "method": "ping", "target": ""})", error, id));
+    CHECK_FALSE(parse_request(R"({"id": 1, "method": "ping", "target": 5})", error, id));
+    CHECK_FALSE(parse_request(
+        R"({"id": 1, "method": "ping", "target": ")" + std::string(65, 'n') + "\"}", error, id));
+    CHECK(id == 1);
+    CHECK_FALSE(parse_request(R"({"id": 1, "method": "ping", "via": "a"})", error, id));
+    CHECK_FALSE(parse_request(R"({"id": 1, "method": "ping", "via": [1]})", error, id));
+    json many = json::array();
+    for (int i = 0; i < 17; ++i)
+        many.push_back("m" + std::to_string(i));
+    json doc{{"id", 1}, {"method", "ping"}, {"via", many}};
+    CHECK_FALSE(parse_request(doc.dump(), error, id));
+    CHECK(error.code == ApiErrorCode::bad_request);
+
+    r = parse_request(R"({"id": "q", "method": "system.info", "params": {"journal_lines": 2},
+                         "target": "c", "via": ["a"]})",
+                      error, id);
+    REQUIRE(r);
+    json out = forwarded_request(*r, 42, "b");
+    CHECK(out == json{{"id", 42},
+                      {"method", "system.info"},
+                      {"params", {{"journal_lines", 2}}},
+                      {"target", "c"},
+                      {"via", {"a", "b"}}});
+    CHECK(api_error_code_name(ApiErrorCode::timeout) == std::string("timeout"));
+}
+
+}  // namespace parley
