@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
     if (cmd.mode == "server") {
         return run_mode<parley::ServerConfig>(cmd, [&cmd](const parley::ServerConfig& config) {
             if (!cmd.make_admin.empty()) return parley::run_set_admin(config, cmd.make_admin, true);
-            if (!cmd.drop_admin.empty()) return parley::run_set_admin(config, cmd.drop_admin, false);
+            if (!cmd.drop_admin.empty())
+                return parley::run_set_admin(config, cmd.drop_admin, false);
             return parley::run_server(config);
         });
     }

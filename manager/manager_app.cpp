@@ -63,8 +63,8 @@ std::unique_ptr<net::ssl::context> client_tls_context(const ManagerConfig& confi
     std::unique_ptr<net::ssl::context> ctx;
     if (!config.client_tls.certificate_file.empty()) {
         ctx = make_manager_client_tls(config.client_tls.certificate_file,
-                                      config.client_tls.private_key_file,
-                                      config.client_tls.ca_file, error);
+                                      config.client_tls.private_key_file, config.client_tls.ca_file,
+                                      error);
     } else if (config.tls.enabled()) {
         // A bad [manager.tls] file is reported by the listener, naming its key.
         return make_manager_client_tls(config.tls.certificate_file, config.tls.private_key_file,

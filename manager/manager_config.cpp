@@ -119,7 +119,8 @@ std::string parse_peers(const toml::node& node, std::vector<ManagerPeer>& out) {
         for (const auto& [key, value] : *table) {
             std::string k(key.str());
             if (k == "link") {
-                if (!value.is_boolean()) return fmt::format("entry {}: 'link' must be true or false", i + 1);
+                if (!value.is_boolean())
+                    return fmt::format("entry {}: 'link' must be true or false", i + 1);
                 peer.link = value.as_boolean()->get();
                 continue;
             }
@@ -160,9 +161,10 @@ std::string parse_peers(const toml::node& node, std::vector<ManagerPeer>& out) {
         for (const auto& other : peers)
             known = known || (other.name == peer.via && other.name != peer.name);
         if (!known || peer.link) {
-            return fmt::format("'{}': 'via' must name another [[manager.peers]] entry (and "
-                               "cannot go with link = true)",
-                               peer.name);
+            return fmt::format(
+                "'{}': 'via' must name another [[manager.peers]] entry (and "
+                "cannot go with link = true)",
+                peer.name);
         }
     }
     out = std::move(peers);
@@ -196,8 +198,9 @@ std::string render_peers(const std::vector<ManagerPeer>& peers) {
     std::string out;
     for (const auto& p : peers) {
         out += "[[manager.peers]]\nname = " + toml_quote(p.name) + "\nurl = " + toml_quote(p.url) +
-               "\nkey_file = " + toml_quote(p.key_file) + "\nlink = " + (p.link ? "true" : "false") +
-               "\naccess = " + toml_quote(p.access) + (p.via.empty() ? "" : "\nvia = " + toml_quote(p.via)) + "\n";
+               "\nkey_file = " + toml_quote(p.key_file) +
+               "\nlink = " + (p.link ? "true" : "false") + "\naccess = " + toml_quote(p.access) +
+               (p.via.empty() ? "" : "\nvia = " + toml_quote(p.via)) + "\n";
     }
     return out;
 }
@@ -257,7 +260,8 @@ void ManagerConfig::describe(ConfigSchema& schema) {
     schema.bind("certificate_file", client_tls.certificate_file,
                 "PEM certificate chain (must allow client authentication).");
     schema.bind("private_key_file", client_tls.private_key_file, "PEM private key (unencrypted).");
-    schema.bind("ca_file", client_tls.ca_file, "PEM CA certificate(s) peers' certificates chain to.");
+    schema.bind("ca_file", client_tls.ca_file,
+                "PEM CA certificate(s) peers' certificates chain to.");
 
     schema.section("manager.forward", "Requests that name another manager as their target.");
     schema.bind("timeout_ms", forward_timeout_ms,
@@ -268,15 +272,14 @@ void ManagerConfig::describe(ConfigSchema& schema) {
                 16);
 
     schema.section("manager.link", "Links: connections a manager dials out and keeps open.");
-    schema.bind("ping_interval_ms", link_ping_interval_ms,
-                "Each side pings the other this often.", 50, 600'000);
+    schema.bind("ping_interval_ms", link_ping_interval_ms, "Each side pings the other this often.",
+                50, 600'000);
     schema.bind("timeout_ms", link_timeout_ms,
                 "A link silent for this long is closed (and redialled by the side that dialled).",
                 150, 3'600'000);
     schema.bind("reconnect_base_ms", link_reconnect_base_ms,
                 "First redial delay; doubled per failed attempt, with jitter.", 10, 600'000);
-    schema.bind("reconnect_max_ms", link_reconnect_max_ms, "Longest redial delay.", 10,
-                3'600'000);
+    schema.bind("reconnect_max_ms", link_reconnect_max_ms, "Longest redial delay.", 10, 3'600'000);
     schema.bind("max_in_flight", link_max_in_flight,
                 "Requests from the peer handled at once on one link; more are answered "
                 "`unavailable`.",

@@ -40,9 +40,7 @@ class Scheduler {
 
     // Called (on the blocking pool) when a schedule leaves `pending` (claimed as fired or
     // missed), before its action runs. Set once, before start().
-    void set_schedule_observer(std::function<void()> observer) {
-        observer_ = std::move(observer);
-    }
+    void set_schedule_observer(std::function<void()> observer) { observer_ = std::move(observer); }
 
     void start(net::any_io_executor executor, net::thread_pool& pool,
                std::chrono::milliseconds poll);

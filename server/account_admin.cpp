@@ -26,8 +26,8 @@ int run_set_admin(const ServerConfig& config, const std::string& username, bool 
     try {
         SqliteDb db(path, SqliteOptions{OpenMode::read_write});
         apply_migrations(db, current_migrations(), "current");
-        auto find = db.prepare(
-            "SELECT id, username, role FROM accounts WHERE lower(username) = lower(?)");
+        auto find =
+            db.prepare("SELECT id, username, role FROM accounts WHERE lower(username) = lower(?)");
         find.bind(1, username);
         if (find.step() != StepResult::row) {
             std::cerr << "parley server: no account named '" << username << "'\n";
@@ -37,7 +37,8 @@ int run_set_admin(const ServerConfig& config, const std::string& username, bool 
         std::string name = find.column_text(1);
         std::string role = find.column_text(2);
         if (role == "bot") {
-            std::cerr << "parley server: '" << name << "' is a bot account; bots cannot be admins\n";
+            std::cerr << "parley server: '" << name
+                      << "' is a bot account; bots cannot be admins\n";
             return 1;
         }
         const char* next = admin ? "admin" : "user";

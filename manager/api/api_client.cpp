@@ -2,9 +2,9 @@
 
 #include <openssl/ssl.h>
 
+#include "common/frame_codec.hpp"
 #include "manager/api/api_protocol.hpp"
 #include "manager/api/api_server.hpp"
-#include "common/frame_codec.hpp"
 #include "manager/api/manager_tls.hpp"
 
 namespace parley {
@@ -177,8 +177,8 @@ awaitable<std::string> connect_manager_tls(ManagerTlsStream& stream,
     co_await stream.async_handshake(net::ssl::stream_base::client,
                                     net::redirect_error(use_awaitable, ec));
     if (ec) {
-        co_return "TLS handshake with " + target.to_string() + " failed: " +
-            (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+        co_return "TLS handshake with " + target.to_string() +
+            " failed: " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
     }
     co_return std::string();
 }

@@ -98,7 +98,8 @@ TEST_CASE("parse_request reads target and via; forwarded_request extends via",
           "[manager][protocol][forward]") {
     ApiError error;
     json id;
-    auto r = parse_request(R"({"id": 1, "method": "ping", "target": "b", "via": ["x"]})", error, id);
+    auto r =
+        parse_request(R"({"id": 1, "method": "ping", "target": "b", "via": ["x"]})", error, id);
     REQUIRE(r);
     CHECK(r->target == "b");
     CHECK(r->via == std::vector<std::string>{"x"});

@@ -12,9 +12,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/frame_codec.hpp"
 #include "common/offload.hpp"
 #include "common/version.hpp"
-#include "common/frame_codec.hpp"
 #include "manager/links/link_session.hpp"
 
 namespace parley {
@@ -527,8 +527,8 @@ awaitable<void> ApiServer::serve_link(Stream& stream, Connection& conn, const Ap
         problem = "link.hello takes one parameter, \"name\": this manager's name";
     } else if (caller.access != ApiAccess::admin) {
         code = ApiErrorCode::forbidden;
-        problem = fmt::format("the key '{}' may only read; a link needs an admin key",
-                              caller.key_name);
+        problem =
+            fmt::format("the key '{}' may only read; a link needs an admin key", caller.key_name);
     } else if (name->get_ref<const std::string&>() == handler_.manager_name()) {
         problem = "a manager cannot link to itself";
     } else {

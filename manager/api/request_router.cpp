@@ -73,8 +73,8 @@ awaitable<json> RequestRouter::watch(const ApiRequest& request) {
     for (const auto& [key, value] : request.params.items()) {
         if (key == "version" && value.is_number_unsigned()) {
             known = value.get<std::uint64_t>();
-        } else if (key == "wait_ms" && value.is_number_integer() && value.get<std::int64_t>() >= 0 &&
-                   value.get<std::int64_t>() <= kMaxWatchWaitMs) {
+        } else if (key == "wait_ms" && value.is_number_integer() &&
+                   value.get<std::int64_t>() >= 0 && value.get<std::int64_t>() <= kMaxWatchWaitMs) {
             wait_ms = value.get<std::int64_t>();
         } else {
             co_return make_error(
@@ -84,8 +84,7 @@ awaitable<json> RequestRouter::watch(const ApiRequest& request) {
                             kMaxWatchWaitMs, key));
         }
     }
-    ScheduleWatch::State state =
-        co_await watch_.wait(known, std::chrono::milliseconds(wait_ms));
+    ScheduleWatch::State state = co_await watch_.wait(known, std::chrono::milliseconds(wait_ms));
     co_return make_ok(request.id, {{"version", state.version},
                                    {"maintenance", state.maintenance},
                                    {"now", system_wall_clock()()}});
@@ -120,9 +119,9 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
         spdlog::warn("forward conn={} id={} {} -> '{}' refused to read-only key '{}'",
                      caller.connection_id, id_for_log(request.id), request.method.substr(0, 64),
                      target, caller.key_name);
-        co_return make_error(request.id, ApiErrorCode::forbidden,
-                             fmt::format("the key '{}' may only forward read methods",
-                                         caller.key_name));
+        co_return make_error(
+            request.id, ApiErrorCode::forbidden,
+            fmt::format("the key '{}' may only forward read methods", caller.key_name));
     }
 
     const std::uint64_t number = ++next_forward_;
@@ -213,16 +212,14 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
                  request.method.substr(0, 64), target, route.empty() ? "" : " over " + route,
                  problem, elapsed_ms());
     if (timed_out) {
-        co_return make_error(
-            request.id,
-            ApiError{ApiErrorCode::timeout,
-                     fmt::format("'{}' did not answer within {} ms", target, timeout.count()),
-                     {{"target", target}}});
+        co_return make_error(request.id, ApiError{ApiErrorCode::timeout,
+                                                  fmt::format("'{}' did not answer within {} ms",
+                                                              target, timeout.count()),
+                                                  {{"target", target}}});
     }
-    co_return make_error(request.id,
-                         ApiError{ApiErrorCode::unavailable,
-                                  fmt::format("cannot reach '{}': {}", target, problem),
-                                  {{"target", target}, {"refused_key", refused_key}}});
+    co_return make_error(request.id, ApiError{ApiErrorCode::unavailable,
+                                              fmt::format("cannot reach '{}': {}", target, problem),
+                                              {{"target", target}, {"refused_key", refused_key}}});
 }
 
 }  // namespace parley

@@ -12,7 +12,8 @@ void LinkRegistry::add(const std::shared_ptr<Link>& link) {
         old = std::exchange(slot, link);
     }
     if (old) {
-        spdlog::info("link {} to '{}' replaced by link {}", old->id(), old->peer_name(), link->id());
+        spdlog::info("link {} to '{}' replaced by link {}", old->id(), old->peer_name(),
+                     link->id());
         old->close("replaced by a newer link from the same manager");
     }
 }

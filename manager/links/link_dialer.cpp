@@ -72,9 +72,9 @@ std::string error_text(const json& answer) {
 
 }  // namespace
 
-LinkDialer::LinkDialer(net::io_context& context, const ManagerConfig& config,
-                       std::string self_name, RequestRouter& router, LinkRegistry& links,
-                       net::ssl::context* client_tls, std::map<std::string, std::string> peer_keys)
+LinkDialer::LinkDialer(net::io_context& context, const ManagerConfig& config, std::string self_name,
+                       RequestRouter& router, LinkRegistry& links, net::ssl::context* client_tls,
+                       std::map<std::string, std::string> peer_keys)
     : context_(context),
       config_(config),
       self_(std::move(self_name)),
@@ -165,8 +165,8 @@ awaitable<std::string> LinkDialer::open(Dial& dial, ManagerTlsStream& stream) {
     if (!answer->value("ok", false)) co_return "link.hello refused: " + error_text(*answer);
     std::string name = (*answer)["result"].value("manager", std::string());
     if (name != dial.peer.name) {
-        spdlog::warn("link to '{}' ({}): the peer calls itself '{}'", dial.peer.name,
-                     dial.peer.url, name.substr(0, kMaxManagerNameLength));
+        spdlog::warn("link to '{}' ({}): the peer calls itself '{}'", dial.peer.name, dial.peer.url,
+                     name.substr(0, kMaxManagerNameLength));
     }
     co_return std::string();
 }

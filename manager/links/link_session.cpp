@@ -114,9 +114,9 @@ bool LinkSession<Stream>::enqueue(const nlohmann::json& message) {
         spdlog::error("link {} to '{}': a frame of {} bytes exceeds the limit; not sent", id_,
                       peer_name_, text.size());
         if (message.contains("ok")) {
-            text = serialize(make_error(message.value("id", nlohmann::json()),
-                                        ApiErrorCode::internal,
-                                        "the answer is larger than the frame limit"));
+            text =
+                serialize(make_error(message.value("id", nlohmann::json()), ApiErrorCode::internal,
+                                     "the answer is larger than the frame limit"));
         } else {
             return false;
         }
@@ -154,8 +154,7 @@ awaitable<void> LinkSession<Stream>::heartbeat([[maybe_unused]] Self self) {
         co_await heartbeat_timer_.async_wait(net::redirect_error(use_awaitable, ec));
         if (closed_) break;
         auto now = std::chrono::steady_clock::now();
-        auto silent =
-            std::chrono::duration_cast<std::chrono::milliseconds>(now - last_received_);
+        auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_received_);
         if (silent > settings_.timeout) {
             spdlog::warn("link {} to '{}': nothing received for {} ms: closing", id_, peer_name_,
                          silent.count());
@@ -204,9 +203,9 @@ void LinkSession<Stream>::on_frame(const std::string& payload) {
     if (in_flight_ >= settings_.max_in_flight) {
         spdlog::warn("link {} to '{}' id={}: {} requests in flight: refused", id_, peer_name_,
                      id_for_log(request_id), in_flight_);
-        enqueue(make_error(request_id, ApiErrorCode::unavailable,
-                           fmt::format("{} requests are already in flight on this link",
-                                       in_flight_)));
+        enqueue(
+            make_error(request_id, ApiErrorCode::unavailable,
+                       fmt::format("{} requests are already in flight on this link", in_flight_)));
         return;
     }
     ++in_flight_;
@@ -254,12 +253,11 @@ awaitable<LinkCallResult> LinkSession<Stream>::exchange([[maybe_unused]] Self se
     if (pending.answer) {
         result.answer = std::move(pending.answer);
     } else if (closed_) {
-        result.error = fmt::format("the link to '{}' closed before the answer ({})", peer_name_,
-                                   reason_);
+        result.error =
+            fmt::format("the link to '{}' closed before the answer ({})", peer_name_, reason_);
     } else {
         result.timed_out = true;
-        result.error =
-            fmt::format("no answer from '{}' within {} ms", peer_name_, timeout.count());
+        result.error = fmt::format("no answer from '{}' within {} ms", peer_name_, timeout.count());
     }
     co_return result;
 }

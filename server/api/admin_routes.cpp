@@ -95,24 +95,20 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
                                              "the manager did not answer in time");
                 }
                 co_return error_response(http::status::service_unavailable, "unavailable",
-                                         "the manager is not reachable: " +
-                                             answer.transport_error);
+                                         "the manager is not reachable: " + answer.transport_error);
             }
             const bool ok = answer.answer.value("ok", false);
-            spdlog::info("admin: account {} {} -> {}: {}", auth.caller->account.id, *method,
-                         target,
+            spdlog::info("admin: account {} {} -> {}: {}", auth.caller->account.id, *method, target,
                          ok ? std::string("ok")
                             : answer.answer.value("error", nlohmann::json::object())
                                   .value("code", std::string("?")));
             if (!ok) {
-                co_return manager_error(answer.answer.contains("error")
-                                            ? answer.answer["error"]
-                                            : nlohmann::json::object());
+                co_return manager_error(answer.answer.contains("error") ? answer.answer["error"]
+                                                                        : nlohmann::json::object());
             }
-            co_return json_response(http::status::ok,
-                                    {{"result", answer.answer.contains("result")
-                                                    ? answer.answer["result"]
-                                                    : nlohmann::json()}});
+            co_return json_response(http::status::ok, {{"result", answer.answer.contains("result")
+                                                                      ? answer.answer["result"]
+                                                                      : nlohmann::json()}});
         });
 
     router.add(http::verb::get, "/api/v1/admin/maintenance",

@@ -44,8 +44,8 @@ class ManagerClient {
     // Called on the client's strand with the maintenance notice (an object, or null to clear).
     using NoticeHandler = std::function<void(const nlohmann::json& maintenance)>;
 
-    ManagerClient(net::io_context& context, const ManagerClientSettings& settings,
-                  std::string key, NoticeHandler on_notice);
+    ManagerClient(net::io_context& context, const ManagerClientSettings& settings, std::string key,
+                  NoticeHandler on_notice);
     ~ManagerClient();
 
     void start();

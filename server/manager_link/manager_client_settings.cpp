@@ -23,12 +23,12 @@ void ManagerClientSettings::describe(ConfigSchema& schema) {
                 "First reconnection delay after the manager went away; doubled per failure, "
                 "jittered.",
                 10, 600'000);
-    schema.bind("reconnect_max_ms", reconnect_max_ms, "Longest reconnection delay.", 10,
-                3'600'000);
+    schema.bind("reconnect_max_ms", reconnect_max_ms, "Longest reconnection delay.", 10, 3'600'000);
 }
 
 std::string ManagerClientSettings::validate() const {
-    if (!socket.empty() && key_file.empty()) return "manager.socket is set but manager.key_file is empty";
+    if (!socket.empty() && key_file.empty())
+        return "manager.socket is set but manager.key_file is empty";
     if (reconnect_base_ms > reconnect_max_ms) {
         return "manager.reconnect_base_ms must not exceed manager.reconnect_max_ms";
     }

@@ -14,7 +14,8 @@ namespace parley {
 
 TEST_CASE("manager client back-off is jittered, doubling and capped", "[server][manager]") {
     using std::chrono::milliseconds;
-    CHECK(manager_backoff_delay(0, milliseconds(100), milliseconds(1'000), 0.0) == milliseconds(50));
+    CHECK(manager_backoff_delay(0, milliseconds(100), milliseconds(1'000), 0.0) ==
+          milliseconds(50));
     CHECK(manager_backoff_delay(2, milliseconds(100), milliseconds(1'000), 1.0) ==
           milliseconds(400));
     CHECK(manager_backoff_delay(20, milliseconds(100), milliseconds(1'000), 1.0) ==
@@ -23,14 +24,10 @@ TEST_CASE("manager client back-off is jittered, doubling and capped", "[server][
 
 TEST_CASE("key files: trailing newline dropped, empty refused", "[server][manager]") {
     std::string path = "/tmp/parley-manager-client-test.key";
-    {
-        std::ofstream(path) << "secret-key\n";
-    }
+    { std::ofstream(path) << "secret-key\n"; }
     std::string error;
     CHECK(ManagerClient::read_key_file(path, error) == "secret-key");
-    {
-        std::ofstream(path) << "\n";
-    }
+    { std::ofstream(path) << "\n"; }
     CHECK(ManagerClient::read_key_file(path, error).empty());
     CHECK_THAT(error, Catch::Contains("empty"));
     CHECK_THAT(error, !Catch::Contains("secret"));
