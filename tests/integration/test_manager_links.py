@@ -280,6 +280,11 @@ class LinkTest(LinkTestCase):
             conn.send({"id": 100 + i, "method": "ping", "target": "c"})
         ids = sorted(recv_frame(conn.sock)["id"] for _ in range(20))
         self.assertEqual(ids, list(range(100, 120)))
+        # Both stop cleanly with the link up (the hub while holding the accepted link).
+        started = time.monotonic()
+        self.assertEqual(b.stop(), 0, b.log())
+        self.assertEqual(c.stop(), 0, c.log())
+        self.assertLess(time.monotonic() - started, 5.0)
 
     def test_three_managers_through_a_hub(self):
         port_b = free_port()
