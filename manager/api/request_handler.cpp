@@ -183,12 +183,15 @@ json RequestHandler::handle(const ApiRequest& request, const ApiCaller& caller) 
 
 void RequestHandler::record(const ApiRequest& request, const ApiCaller& caller, const json& detail,
                             const std::string& outcome) {
-    spdlog::info("manager api: conn={} id={} key='{}' peer={} {} {} -> {}", caller.connection_id,
-                 id_for_log(request.id), caller.key_name, caller.peer, request.method,
-                 serialize(detail), outcome);
+    spdlog::info("manager api: conn={} id={} key='{}' peer={}{} {} {} -> {}", caller.connection_id,
+                 id_for_log(request.id), caller.key_name, caller.peer,
+                 request.via.empty() ? std::string() : " via=" + json(request.via).dump(),
+                 request.method, serialize(detail), outcome);
     json row = detail;
     row["conn"] = caller.connection_id;
     row["id"] = request.id;
+    // Forwarded: the managers it came through (the actor is the last one's key).
+    if (!request.via.empty()) row["via"] = request.via;
     row["outcome"] = outcome;
     try {
         store_.audit(clock_(), caller.actor(), request.method, row);
