@@ -6,8 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include "common/dir_lock.hpp"
+#include "server/data/audit_log.hpp"
 #include "server/db/migrations.hpp"
 #include "server/db/sqlite.hpp"
+#include "server/model/account.hpp"
 
 namespace parley {
 
@@ -46,6 +48,14 @@ int run_set_admin(const ServerConfig& config, const std::string& username, bool 
         update.bind(1, next).bind(2, id);
         update.run();
         spdlog::info("account {} ('{}'): role {} -> {} (command line)", id, name, role, next);
+        {
+            std::string history = config.data_dir + "/db/history.db";
+            SqliteDb history_db(history, SqliteOptions{});
+            apply_migrations(history_db, history_migrations(), "history");
+        }
+        AuditLog audit(config.data_dir + "/db/history.db", SqliteOptions{});
+        audit.record(now_ms(), "command-line", "account.role",
+                     {{"account", id}, {"from", role}, {"to", next}});
         std::cout << "account " << id << " (" << name << ") now has the role " << next << "\n";
         return 0;
     } catch (const DbError& e) {

@@ -22,6 +22,7 @@
 #include "server/api/router.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/data/account_store.hpp"
+#include "server/data/audit_log.hpp"
 #include "server/data/db_readers.hpp"
 #include "server/data/db_writer.hpp"
 #include "server/data/media_store.hpp"
@@ -257,7 +258,8 @@ int run_server(const ServerConfig& config) {
     add_profile_routes(router, api, readers);
     add_room_routes(router, api, chat);
     add_media_routes(router, api, media, media_store, readers, media_files);
-    add_admin_routes(router, api, manager.get(), *maintenance);
+    AuditLog audit(db_dir + "/history.db", options);
+    add_admin_routes(router, api, manager.get(), *maintenance, audit);
     // TLS material is loaded before anything listens: a bad file stops start-up here.
     std::unique_ptr<net::ssl::context> tls;
     if (config.tls.enabled) {

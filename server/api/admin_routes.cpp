@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/offload.hpp"
+#include "server/data/audit_log.hpp"
 #include "server/features/maintenance_feature.hpp"
 #include "server/manager_link/manager_client.hpp"
 
@@ -31,13 +33,31 @@ bool is_admin(const Caller& caller) {
     return caller.account.role == "admin";
 }
 
+// One audit row, off the network thread. Losing it is logged loudly, never fatal: the manager
+// keeps its own audit of what it did.
+awaitable<void> audit_request(ApiContext& api, AuditLog& audit, const std::string& account,
+                              const std::string& method, const std::string& target,
+                              const std::string& outcome) {
+    auto job = [&audit, account, method, target, outcome]() noexcept {
+        try {
+            audit.record(now_ms(), "account:" + account, "manager." + method,
+                         {{"target", target}, {"outcome", outcome}});
+        } catch (const std::exception& e) {
+            spdlog::error("admin: cannot write the audit row of {} by account {}: {}", method,
+                          account, e.what());
+        }
+        return 0;
+    };
+    co_await offload(api.hash_pool, std::move(job));
+}
+
 }  // namespace
 
 void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
-                      MaintenanceFeature& maintenance) {
+                      MaintenanceFeature& maintenance, AuditLog& audit) {
     router.add(
         http::verb::post, "/api/v1/admin/manager",
-        [&api, manager](RequestContext& ctx) -> awaitable<HttpResponse> {
+        [&api, manager, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
             auto auth = authenticate(api, ctx, true);
             if (!auth.caller) co_return auth.refusal;
             if (!is_admin(*auth.caller)) {
@@ -87,6 +107,15 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
             }
             ManagerAnswer answer = co_await manager->request(request);
             const std::string target = request.value("target", std::string("local"));
+            const std::string outcome =
+                !answer.transport_error.empty()
+                    ? (answer.timed_out ? std::string("timeout") : std::string("unreachable"))
+                : answer.answer.value("ok", false)
+                    ? std::string("ok")
+                    : answer.answer.value("error", nlohmann::json::object())
+                          .value("code", std::string("?"));
+            const std::string& account = auth.caller->account.id;
+            co_await audit_request(api, audit, account, *method, target, outcome);
             if (!answer.transport_error.empty()) {
                 spdlog::warn("admin: account {} {} -> {}: manager unreachable: {}",
                              auth.caller->account.id, *method, target, answer.transport_error);

@@ -7,7 +7,8 @@
 // The caller needs a live socket (the REST rule) and role "admin" (else 403 forbidden). With no
 // [manager] configured the answer is 503 unavailable; a manager that cannot be reached is 503,
 // one that did not answer in time 504; a manager's error answer keeps its code, with an HTTP
-// status to match. Every request is logged with the account and the outcome. Built once.
+// status to match. Every request is logged with the account and the outcome, and audited in
+// history.db. Built once.
 #pragma once
 
 #include "server/api/api_context.hpp"
@@ -15,12 +16,14 @@
 
 namespace parley {
 
+class AuditLog;
 class ManagerClient;
 class MaintenanceFeature;
 
-// `manager` may be null (no [manager] configured).
+// `manager` may be null (no [manager] configured). Every manager request (answered or not) is
+// also a row of history.db's audit_log: actor "account:<id>", action "manager.<method>".
 void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
-                      MaintenanceFeature& maintenance);
+                      MaintenanceFeature& maintenance, AuditLog& audit);
 
 // The HTTP status for a manager API error code.
 http::status manager_error_status(const std::string& code);

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import struct
 import tempfile
@@ -634,6 +635,16 @@ class AdminRouteTest(ServerWithManagerCase):
         status, _, _ = api.call("GET", "/api/v1/admin/maintenance", token=pleb)
         self.assertEqual(status, 403)
         s.wait_log("admin: account")
+        # The role change and every manager request are in history.db's audit_log.
+        db = sqlite3.connect(os.path.join(s.data_dir, "db", "history.db"))
+        rows = db.execute("SELECT actor, action, detail FROM audit_log ORDER BY id").fetchall()
+        db.close()
+        self.assertEqual(rows[0][:2], ("command-line", "account.role"))
+        self.assertEqual(json.loads(rows[0][2])["to"], "admin")
+        self.assertEqual(rows[1][1], "manager.system.info")
+        self.assertTrue(rows[1][0].startswith("account:"))
+        self.assertEqual(json.loads(rows[1][2]), {"target": "b", "outcome": "ok"})
+        self.assertEqual(json.loads(rows[3][2]), {"target": "nowhere", "outcome": "not_found"})
 
     def test_admin_route_without_a_manager(self):
         s = self.start("server", config=FAST_AUTH)
