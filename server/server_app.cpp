@@ -234,7 +234,8 @@ int run_server(const ServerConfig& config) {
 
     FeatureTable features;
     features.add(std::make_shared<ChatFeature>(rooms, hub, chat_service, notifier));
-    auto maintenance = std::make_shared<MaintenanceFeature>(clients);
+    auto maintenance = std::make_shared<MaintenanceFeature>(clients, loop.context().get_executor(),
+                                                            std::chrono::minutes(10));
     features.add(maintenance);
 
     // The local manager, when configured: maintenance notices in, admin requests out.
@@ -321,6 +322,7 @@ int run_server(const ServerConfig& config) {
             janitor.stop();
             imageproc.stop();
             if (manager) manager->stop();
+            maintenance->stop();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });

@@ -60,3 +60,25 @@ TEST_CASE("manager error codes map to HTTP statuses", "[server][manager]") {
 }
 
 }  // namespace parley
+
+namespace parley {
+
+TEST_CASE("a notice still held after its time (plus slack) is cleared", "[server][manager]") {
+    net::io_context io;
+    ClientRegistry clients;
+    MaintenanceFeature feature(clients, io.get_executor(), std::chrono::milliseconds(20));
+    feature.set({{"action", "reboot"}, {"at", now_ms() + 30}});
+    CHECK(feature.current()["action"] == "reboot");
+    io.run_for(std::chrono::milliseconds(300));
+    CHECK(feature.current()["at"].is_null());
+
+    // A newer notice re-arms the timer: the old time does not clear it.
+    io.restart();
+    feature.set({{"action", "restart"}, {"at", now_ms() + 10}});
+    feature.set({{"action", "restart"}, {"at", now_ms() + 60'000}});
+    io.run_for(std::chrono::milliseconds(200));
+    CHECK(feature.current()["action"] == "restart");
+    feature.stop();
+}
+
+}  // namespace parley
