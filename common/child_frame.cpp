@@ -1,5 +1,7 @@
 #include "common/child_frame.hpp"
 
+#include "common/frame_codec.hpp"
+
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -22,10 +24,7 @@ std::string encode_child_frame(ChildFrameType type, std::string_view payload) {
     out.push_back('X');
     out.push_back(static_cast<char>(kChildFrameVersion));
     out.push_back(static_cast<char>(type));
-    out.push_back(static_cast<char>((n >> 24) & 0xff));
-    out.push_back(static_cast<char>((n >> 16) & 0xff));
-    out.push_back(static_cast<char>((n >> 8) & 0xff));
-    out.push_back(static_cast<char>(n & 0xff));
+    append_be32(out, n);
     out.append(payload);
     return out;
 }

@@ -30,12 +30,35 @@ std::string encode_frame(std::string_view payload) {
     auto n = static_cast<std::uint32_t>(payload.size());
     std::string out;
     out.reserve(kFrameHeaderSize + payload.size());
+    append_be32(out, n);
+    out.append(payload);
+    return out;
+}
+
+void append_be32(std::string& out, std::uint32_t n) {
     out.push_back(static_cast<char>((n >> 24) & 0xff));
     out.push_back(static_cast<char>((n >> 16) & 0xff));
     out.push_back(static_cast<char>((n >> 8) & 0xff));
     out.push_back(static_cast<char>(n & 0xff));
-    out.append(payload);
-    return out;
+}
+
+std::string describe_frame_failure(const FrameResult& frame, std::string_view peer) {
+    std::string who(peer);
+    switch (frame.status) {
+        case FrameStatus::closed:
+        case FrameStatus::truncated:
+            return who + " closed the connection";
+        case FrameStatus::timeout:
+            return "timed out waiting for " + who;
+        case FrameStatus::too_large:
+            return who + " announced a frame of " + std::to_string(frame.announced) +
+                   " bytes, over the limit";
+        case FrameStatus::error:
+            return frame.error.message();
+        case FrameStatus::ok:
+            return "ok";
+    }
+    return "unknown frame status";
 }
 
 std::uint32_t decode_frame_length(const std::array<std::uint8_t, kFrameHeaderSize>& header) {

@@ -42,23 +42,6 @@ std::optional<ManagerApiTarget> parse_manager_api_url(std::string_view url, std:
 
 namespace {
 
-std::string describe(const FrameResult& frame) {
-    switch (frame.status) {
-        case FrameStatus::closed:
-        case FrameStatus::truncated:
-            return "the manager closed the connection";
-        case FrameStatus::timeout:
-            return "timed out waiting for the manager";
-        case FrameStatus::too_large:
-            return "the manager's answer is larger than the frame limit";
-        case FrameStatus::error:
-            return frame.error.message();
-        case FrameStatus::ok:
-            return "ok";
-    }
-    return "?";
-}
-
 // Sends `message` and reads frames until the answer with the same id.
 template <class Stream>
 awaitable<std::optional<nlohmann::json>> round_trip(Stream& stream, const nlohmann::json& message,
@@ -73,7 +56,7 @@ awaitable<std::optional<nlohmann::json>> round_trip(Stream& stream, const nlohma
     for (;;) {
         FrameResult frame = co_await read_frame(stream, kMaxFrameAfterAuth);
         if (frame.status != FrameStatus::ok) {
-            error = describe(frame);
+            error = describe_frame_failure(frame, "the manager");
             co_return std::nullopt;
         }
         nlohmann::json answer = nlohmann::json::parse(frame.payload, nullptr, false);

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/backoff.hpp"
 #include "common/frame_codec.hpp"
 #include "manager/api/api_client.hpp"
 #include "manager/api/api_protocol.hpp"
@@ -12,14 +13,6 @@
 #include "manager/links/link_session.hpp"
 
 namespace parley {
-
-std::chrono::milliseconds link_backoff_delay(int failures, std::chrono::milliseconds base,
-                                             std::chrono::milliseconds max, double unit) {
-    double full = static_cast<double>(base.count()) * std::pow(2.0, std::min(failures, 30));
-    full = std::min(full, static_cast<double>(max.count()));
-    unit = std::clamp(unit, 0.0, 1.0);
-    return std::chrono::milliseconds(static_cast<std::int64_t>(full / 2 + unit * full / 2));
-}
 
 struct LinkDialer::Dial {
     Dial(net::io_context& context, const ManagerPeer& p, std::string k)
@@ -212,7 +205,7 @@ awaitable<void> LinkDialer::dial_loop(std::shared_ptr<Dial> dial) {
             if (lowest.socket().is_open()) lowest.close();
         }
         if (dial->stopped) break;
-        auto delay = link_backoff_delay(
+        auto delay = jittered_backoff(
             failures, std::chrono::milliseconds(config_.link_reconnect_base_ms),
             std::chrono::milliseconds(config_.link_reconnect_max_ms), unit(random));
         spdlog::debug("link to '{}': next attempt in {} ms", dial->peer.name, delay.count());

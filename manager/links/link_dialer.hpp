@@ -32,10 +32,6 @@ namespace parley {
 
 class RequestRouter;
 
-// The back-off before attempt `failures` + 1; `unit` in [0, 1) picks within the jitter.
-std::chrono::milliseconds link_backoff_delay(int failures, std::chrono::milliseconds base,
-                                             std::chrono::milliseconds max, double unit);
-
 class LinkDialer {
   public:
     LinkDialer(net::io_context& context, const ManagerConfig& config, std::string self_name,

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/backoff.hpp"
+
 namespace parley {
 
 using std::chrono::milliseconds;
@@ -10,14 +12,14 @@ using std::chrono::milliseconds;
 TEST_CASE("link back-off doubles per failure, is capped, and jitters in the upper half",
           "[manager][links]") {
     const milliseconds base(500), max(30'000);
-    CHECK(link_backoff_delay(0, base, max, 0.0) == milliseconds(250));
-    CHECK(link_backoff_delay(0, base, max, 1.0) == milliseconds(500));
-    CHECK(link_backoff_delay(1, base, max, 1.0) == milliseconds(1'000));
-    CHECK(link_backoff_delay(3, base, max, 0.5) == milliseconds(3'000));
-    CHECK(link_backoff_delay(10, base, max, 1.0) == max);
-    CHECK(link_backoff_delay(10, base, max, 0.0) == max / 2);
-    CHECK(link_backoff_delay(1'000, base, max, 0.99) <= max);
-    CHECK(link_backoff_delay(2, base, max, 7.0) == milliseconds(2'000));  // clamped
+    CHECK(jittered_backoff(0, base, max, 0.0) == milliseconds(250));
+    CHECK(jittered_backoff(0, base, max, 1.0) == milliseconds(500));
+    CHECK(jittered_backoff(1, base, max, 1.0) == milliseconds(1'000));
+    CHECK(jittered_backoff(3, base, max, 0.5) == milliseconds(3'000));
+    CHECK(jittered_backoff(10, base, max, 1.0) == max);
+    CHECK(jittered_backoff(10, base, max, 0.0) == max / 2);
+    CHECK(jittered_backoff(1'000, base, max, 0.99) <= max);
+    CHECK(jittered_backoff(2, base, max, 7.0) == milliseconds(2'000));  // clamped
 }
 
 namespace {

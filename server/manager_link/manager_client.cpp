@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/backoff.hpp"
 #include "common/frame_codec.hpp"
 
 namespace parley {
@@ -20,23 +21,6 @@ using UnixStream = beast::basic_stream<net::local::stream_protocol, net::any_io_
 constexpr auto kConnectTimeout = std::chrono::milliseconds(5'000);
 // Added to a watch's wait for the answer's read deadline: the manager answers at wait_ms.
 constexpr auto kWatchSlack = std::chrono::milliseconds(10'000);
-
-std::string describe(const FrameResult& frame) {
-    switch (frame.status) {
-        case FrameStatus::closed:
-        case FrameStatus::truncated:
-            return "the manager closed the connection";
-        case FrameStatus::timeout:
-            return "timed out waiting for the manager";
-        case FrameStatus::too_large:
-            return fmt::format("the manager announced a frame of {} bytes", frame.announced);
-        case FrameStatus::error:
-            return frame.error.message();
-        case FrameStatus::ok:
-            return "ok";
-    }
-    return "?";
-}
 
 // Sends one request and reads frames until its answer (same id) or an id-less error.
 awaitable<std::optional<nlohmann::json>> round_trip(UnixStream& stream,
@@ -53,7 +37,7 @@ awaitable<std::optional<nlohmann::json>> round_trip(UnixStream& stream,
         FrameResult frame = co_await read_frame(stream, kMaxFrameAfterAuth);
         if (frame.status != FrameStatus::ok) {
             timed_out = frame.status == FrameStatus::timeout;
-            error = describe(frame);
+            error = describe_frame_failure(frame, "the manager");
             co_return std::nullopt;
         }
         nlohmann::json answer = nlohmann::json::parse(frame.payload, nullptr, false);
@@ -90,14 +74,6 @@ awaitable<std::string> open_session(UnixStream& stream, const std::string& path,
 }
 
 }  // namespace
-
-std::chrono::milliseconds manager_backoff_delay(int failures, std::chrono::milliseconds base,
-                                                std::chrono::milliseconds max, double unit) {
-    double full = static_cast<double>(base.count()) * std::pow(2.0, std::min(failures, 30));
-    full = std::min(full, static_cast<double>(max.count()));
-    unit = std::clamp(unit, 0.0, 1.0);
-    return std::chrono::milliseconds(static_cast<std::int64_t>(full / 2 + unit * full / 2));
-}
 
 struct ManagerClient::Current {
     explicit Current(const net::any_io_executor& ex) : stream(ex) {}
@@ -213,9 +189,9 @@ awaitable<void> ManagerClient::watch_loop() {
             stream.close();
         }
         if (stopped_) break;
-        auto delay = manager_backoff_delay(
-            failures, std::chrono::milliseconds(settings_.reconnect_base_ms),
-            std::chrono::milliseconds(settings_.reconnect_max_ms), unit(random));
+        auto delay =
+            jittered_backoff(failures, std::chrono::milliseconds(settings_.reconnect_base_ms),
+                             std::chrono::milliseconds(settings_.reconnect_max_ms), unit(random));
         timer_.expires_after(delay);
         boost::system::error_code ec;
         co_await timer_.async_wait(net::redirect_error(use_awaitable, ec));

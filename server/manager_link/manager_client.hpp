@@ -28,11 +28,6 @@
 
 namespace parley {
 
-// Jittered exponential back-off: between half and all of min(max, base * 2^failures); `unit`
-// in [0, 1) picks the point.
-std::chrono::milliseconds manager_backoff_delay(int failures, std::chrono::milliseconds base,
-                                                std::chrono::milliseconds max, double unit);
-
 struct ManagerAnswer {
     std::string transport_error;  // no answer: the manager is unreachable, refused us, or slow
     bool timed_out = false;

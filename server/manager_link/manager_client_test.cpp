@@ -12,16 +12,6 @@
 
 namespace parley {
 
-TEST_CASE("manager client back-off is jittered, doubling and capped", "[server][manager]") {
-    using std::chrono::milliseconds;
-    CHECK(manager_backoff_delay(0, milliseconds(100), milliseconds(1'000), 0.0) ==
-          milliseconds(50));
-    CHECK(manager_backoff_delay(2, milliseconds(100), milliseconds(1'000), 1.0) ==
-          milliseconds(400));
-    CHECK(manager_backoff_delay(20, milliseconds(100), milliseconds(1'000), 1.0) ==
-          milliseconds(1'000));
-}
-
 TEST_CASE("key files: trailing newline dropped, empty refused", "[server][manager]") {
     std::string path = "/tmp/parley-manager-client-test.key";
     { std::ofstream(path) << "secret-key\n"; }
