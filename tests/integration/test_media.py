@@ -167,6 +167,26 @@ class MediaTest(MediaTestBase):
         self.assertEqual(len(stored), 2 * len(cases))
         self.assertEqual(os.listdir(os.path.join(media_dir, "uploads")), [])
 
+    def test_animated_gif_gives_its_first_frame(self):
+        s, ws = self.api.connected("gwen")
+        anim = self.images.path("anim.gif")
+        # Three 300x200 frames: red, green, blue. Only the first (red) may come out.
+        subprocess.run(["convert", "-delay", "10", "-size", "300x200", "xc:#ff0000", "xc:#00ff00",
+                        "xc:#0000ff", "-loop", "0", anim], check=True, capture_output=True, timeout=60)
+        event = self.upload_and_wait(s["access_token"], ws, self.images.read("anim.gif"))
+        self.assertEqual(event["state"], "ready", event)
+        self.assertEqual((event["format"], event["width"], event["height"]), ("gif", 300, 200))
+        status, _, data = self.api.call("GET", f"/api/v1/media/{event['content_id']}", token=s["access_token"])
+        self.assertEqual(jpeg_size(data), (300, 200), "one frame, not the pages stacked")
+        out = self.images.path("anim-out.jpg")
+        with open(out, "wb") as f:
+            f.write(data)
+        pixel = subprocess.run([VIPS, "getpoint", out, "150", "100"], check=True, capture_output=True,
+                               text=True, timeout=60).stdout.split()
+        r, g, b = (float(v) for v in pixel[:3])
+        self.assertGreater(r, 200)
+        self.assertLess(max(g, b), 60)
+
     def test_exif_orientation_applied_and_metadata_removed(self):
         s, ws = self.api.connected("olive")
         token = s["access_token"]
