@@ -1,10 +1,10 @@
 #include "common/child_frame.hpp"
 
-#include "common/frame_codec.hpp"
-
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "common/byte_order.hpp"
 
 namespace parley {
 

@@ -3,6 +3,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "common/byte_order.hpp"
+
 namespace parley {
 
 const char* frame_status_name(FrameStatus status) {
@@ -33,13 +35,6 @@ std::string encode_frame(std::string_view payload) {
     append_be32(out, n);
     out.append(payload);
     return out;
-}
-
-void append_be32(std::string& out, std::uint32_t n) {
-    out.push_back(static_cast<char>((n >> 24) & 0xff));
-    out.push_back(static_cast<char>((n >> 16) & 0xff));
-    out.push_back(static_cast<char>((n >> 8) & 0xff));
-    out.push_back(static_cast<char>(n & 0xff));
 }
 
 std::string describe_frame_failure(const FrameResult& frame, std::string_view peer) {

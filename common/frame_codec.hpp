@@ -82,9 +82,6 @@ struct FrameResult {
 // Why a read from `peer` ("the manager") gave no frame, for errors and logs.
 std::string describe_frame_failure(const FrameResult& frame, std::string_view peer);
 
-// Appends `n` as 4 bytes, big-endian (frame headers).
-void append_be32(std::string& out, std::uint32_t n);
-
 namespace detail {
 FrameStatus classify_read_error(const boost::system::error_code& ec, bool inside_frame);
 }
