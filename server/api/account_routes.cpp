@@ -30,16 +30,6 @@ std::string check_password(const std::string& password) {
 
 namespace {
 
-HttpResponse db_failure_response(const DbFailure& f, const char* what) {
-    if (f.code == DbErrc::unavailable || f.code == DbErrc::busy) {
-        return error_response(http::status::service_unavailable, "unavailable",
-                              std::string("the server is busy; retry ") + what);
-    }
-    spdlog::error("database failure during {}: {}", what, f.message);
-    return error_response(http::status::internal_server_error, "internal",
-                          std::string("could not complete ") + what);
-}
-
 HttpResponse rate_limited(std::chrono::milliseconds retry_after, const std::string& message) {
     HttpResponse res = error_response(http::status::too_many_requests, "rate_limited", message);
     auto seconds = std::max<std::int64_t>(1, (retry_after.count() + 999) / 1000);

@@ -1,5 +1,7 @@
 #include "server/api/api_context.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "common/crypto.hpp"
 
 namespace parley {
@@ -77,6 +79,16 @@ JsonBody parse_json_body(const RequestContext& ctx) {
     }
     out.json = std::move(json);
     return out;
+}
+
+HttpResponse db_failure_response(const DbFailure& f, std::string_view what) {
+    if (f.code == DbErrc::unavailable || f.code == DbErrc::busy) {
+        return error_response(http::status::service_unavailable, "unavailable",
+                              "the server is busy; retry " + std::string(what));
+    }
+    spdlog::error("database failure during {}: {}", what, f.message);
+    return error_response(http::status::internal_server_error, "internal",
+                          "could not complete " + std::string(what));
 }
 
 std::optional<std::string> string_field(const nlohmann::json& body, const char* key) {

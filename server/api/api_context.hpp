@@ -58,4 +58,9 @@ JsonBody parse_json_body(const RequestContext& ctx);
 // Field helpers: the string at `key` or nullopt when absent or not a string.
 std::optional<std::string> string_field(const nlohmann::json& body, const char* key);
 
+// The answer to a failed database job: 503 `unavailable` when the database is busy or its
+// writer is overloaded (retrying helps), else 500 `internal`, logged with `what` (the
+// operation, "the room change" say) and the database's message.
+HttpResponse db_failure_response(const DbFailure& f, std::string_view what);
+
 }  // namespace parley

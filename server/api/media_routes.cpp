@@ -33,12 +33,7 @@ awaitable<DbResult<bool>> may_see(ApiContext& api, DbReaderPool& readers, const 
 }
 
 HttpResponse db_failure(const DbFailure& f) {
-    if (f.code == DbErrc::unavailable || f.code == DbErrc::busy) {
-        return error_response(http::status::service_unavailable, "unavailable",
-                              "the server is busy; retry");
-    }
-    spdlog::error("database failure reading media visibility: {}", f.message);
-    return error_response(http::status::internal_server_error, "internal", "could not read");
+    return db_failure_response(f, "reading media visibility");
 }
 
 struct FileRead {

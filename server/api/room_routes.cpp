@@ -9,16 +9,10 @@ namespace parley {
 namespace {
 
 HttpResponse store_failure(const DbFailure& f) {
-    if (f.code == DbErrc::unavailable || f.code == DbErrc::busy) {
-        return error_response(http::status::service_unavailable, "unavailable",
-                              "the server is busy; retry");
-    }
     if (f.code == DbErrc::constraint) {
         return error_response(http::status::not_found, "not_found", "no such room or account");
     }
-    spdlog::error("room change failed: {}", f.message);
-    return error_response(http::status::internal_server_error, "internal",
-                          "the change was not stored");
+    return db_failure_response(f, "the room change");
 }
 
 HttpResponse not_a_room() {
