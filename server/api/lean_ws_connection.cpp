@@ -43,7 +43,6 @@ LeanWsConnection::LeanWsConnection(tcp::socket socket, std::string account_id,
                                    std::string session_id, WsContext context)
     : WsSession(std::move(account_id), std::move(session_id), context),
       socket_(std::move(socket)),
-      settings_(context.settings),
       timer_(socket_.get_executor()) {}
 
 void LeanWsConnection::start(HttpRequest request) {
@@ -52,19 +51,16 @@ void LeanWsConnection::start(HttpRequest request) {
 }
 
 void LeanWsConnection::send(std::shared_ptr<const std::string> frame) {
-    net::post(
-        socket_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
-            if (self->closing_) return;
-            if (static_cast<int>(self->queue_.size()) >= self->settings_.send_queue_limit) {
-                self->ctx_.metrics.slow_consumers.inc();
-                spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
-                             self->id(), self->account_id(), self->queue_.size());
-                self->queue_.clear();
-                self->close_with(close_code::try_again_later, "too slow: the send queue is full");
-                return;
-            }
-            self->enqueue(Out{std::move(frame), wsframe::Opcode::text});
-        });
+    net::post(socket_.get_executor(),
+              [self = shared_from_this(), frame = std::move(frame)]() mutable {
+                  if (self->closing_) return;
+                  if (self->send_queue_full(self->queue_.size())) {
+                      self->queue_.clear();
+                      self->close_with(close_code::try_again_later, kSlowConsumerReason);
+                      return;
+                  }
+                  self->enqueue(Out{std::move(frame), wsframe::Opcode::text});
+              });
 }
 
 void LeanWsConnection::close(std::uint16_t code, std::string reason) {
@@ -79,7 +75,7 @@ void LeanWsConnection::close_with(std::uint16_t code, std::string_view reason) {
     closing_ = true;
     enqueue(Out{close_payload(code, reason), wsframe::Opcode::close});
     // A peer that never answers our close frame is cut off after close_timeout_ms.
-    timer_.expires_after(std::chrono::milliseconds(settings_.close_timeout_ms));
+    timer_.expires_after(std::chrono::milliseconds(ctx_.settings.close_timeout_ms));
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec) self->shut();
     });
@@ -138,7 +134,7 @@ awaitable<void> LeanWsConnection::write_loop(
 
 void LeanWsConnection::arm_idle_timer() {
     if (closing_) return;
-    auto idle = std::chrono::milliseconds(settings_.idle_timeout_ms);
+    auto idle = std::chrono::milliseconds(ctx_.settings.idle_timeout_ms);
     auto silent = std::chrono::steady_clock::now() - last_read_;
     auto wait = silent < idle / 2 ? idle / 2 - silent : idle - silent;
     timer_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(wait) +
@@ -207,7 +203,8 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
                 close_with(close_code::protocol_error, "a continuation without a message");
                 co_return false;
             }
-            if (message_.size() + f.length > static_cast<std::size_t>(settings_.max_frame_bytes)) {
+            if (message_.size() + f.length >
+                static_cast<std::size_t>(ctx_.settings.max_frame_bytes)) {
                 close_with(close_code::too_big, "message too big");
                 co_return false;
             }
@@ -277,9 +274,9 @@ awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self, Ht
         std::size_t offset = 0;
         bool keep_reading = true;
         while (keep_reading) {
-            auto f =
-                wsframe::parse_client_frame(buffer.data() + offset, buffer.size() - offset,
-                                            static_cast<std::uint64_t>(settings_.max_frame_bytes));
+            auto f = wsframe::parse_client_frame(
+                buffer.data() + offset, buffer.size() - offset,
+                static_cast<std::uint64_t>(ctx_.settings.max_frame_bytes));
             if (f.status == wsframe::Parsed::need_more) break;
             if (f.status == wsframe::Parsed::error) {
                 broken_ = true;

@@ -15,7 +15,6 @@
 
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "server/api/http_types.hpp"
@@ -51,7 +50,6 @@ class LeanWsConnection final : public WsSession,
     void shut();
 
     tcp::socket socket_;
-    const WebSocketSettings& settings_;
     SmallFifo<Out> queue_;
     std::string message_;  // a fragmented message being assembled
     bool in_message_ = false;

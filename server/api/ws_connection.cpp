@@ -121,13 +121,9 @@ void BasicWsConnection<NextLayer>::send(std::shared_ptr<const std::string> frame
     net::post(
         ws_.get_executor(), [self = this->shared_from_this(), frame = std::move(frame)]() mutable {
             if (self->closing_) return;
-            if (static_cast<int>(self->queue_.size()) >= self->ctx_.settings.send_queue_limit) {
-                self->ctx_.metrics.slow_consumers.inc();
-                spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013",
-                             self->id(), self->account_id(), self->queue_.size());
+            if (self->send_queue_full(self->queue_.size())) {
                 self->queue_.clear();
-                self->begin_close(
-                    make_close(close_code::try_again_later, "too slow: the send queue is full"));
+                self->close_with(close_code::try_again_later, kSlowConsumerReason);
                 return;
             }
             self->queue_.push(std::move(frame));

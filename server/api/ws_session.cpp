@@ -53,6 +53,14 @@ void WsSession::closed(const std::shared_ptr<Client>& self, std::string_view why
     spdlog::debug("ws {} account {}: closed ({})", id_, account_id_, why);
 }
 
+bool WsSession::send_queue_full(std::size_t queued) {
+    if (static_cast<int>(queued) < ctx_.settings.send_queue_limit) return false;
+    ctx_.metrics.slow_consumers.inc();
+    spdlog::warn("ws {} account {}: send queue full ({} frames); closing with 1013", id_,
+                 account_id_, queued);
+    return true;
+}
+
 bool WsSession::take_token() {
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - last_refill_).count();

@@ -61,7 +61,6 @@ class SmallFifo {
     bool empty() const { return head_ == items_.size(); }
     std::size_t size() const { return items_.size() - head_; }
     void push(T item) { items_.push_back(std::move(item)); }
-    T& front() { return items_[head_]; }
     T pop() {
         T item = std::move(items_[head_++]);
         if (empty()) clear();
@@ -99,6 +98,11 @@ class WsSession : public Client {
     bool opened(const std::shared_ptr<Client>& self, std::string_view target);
     // Unregisters and tells the features; call once, after a successful opened().
     void closed(const std::shared_ptr<Client>& self, std::string_view why);
+    // Before queueing a frame: true when `queued` frames already wait (the client reads too
+    // slowly); counted and logged. The caller then drops its queue and closes with
+    // close_code::try_again_later and kSlowConsumerReason.
+    bool send_queue_full(std::size_t queued);
+    static constexpr std::string_view kSlowConsumerReason = "too slow: the send queue is full";
     // One complete text message from the client.
     awaitable<void> handle_text(std::shared_ptr<Client> self, std::string_view text);
 
