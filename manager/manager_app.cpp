@@ -17,6 +17,8 @@
 #include "manager/api/api_server.hpp"
 #include "manager/api/request_handler.hpp"
 #include "manager/api/request_router.hpp"
+#include "manager/backup/backup_source.hpp"
+#include "manager/backup/backup_target.hpp"
 #include "manager/links/link_dialer.hpp"
 #include "manager/schedule_watch.hpp"
 #include "manager/scheduler.hpp"
@@ -125,6 +127,15 @@ int run_manager(const ManagerConfig& config) {
     net::thread_pool blocking(4);
     RequestRouter router(config, name, handler, watch, links, blocking, client_tls.get(),
                          peer_keys);
+    BackupTarget backup_target(
+        config, store,
+        [&blocking](std::function<void()> job) { net::post(blocking, std::move(job)); },
+        system_wall_clock());
+    backup_target.recover();
+    handler.set_backup_target(&backup_target);
+    BackupSource backup_source(config, name, store, links, blocking, client_tls.get(), peer_keys);
+    backup_source.recover();
+    router.set_backup_source(&backup_source);
     LinkDialer dialer(loop.context(), config, name, router, links, client_tls.get(), peer_keys);
     if (std::string problem = dialer.check(); !problem.empty()) {
         spdlog::critical("{}", problem);

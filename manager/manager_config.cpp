@@ -318,6 +318,33 @@ void ManagerConfig::describe(ConfigSchema& schema) {
     schema.bind("journal_lines", journal_lines,
                 "Journal lines of the server unit in system.info unless the request asks.", 0,
                 1000);
+
+    schema.section("manager.backup",
+                   "Backups: snapshots of the server's databases and its media, sent to a peer "
+                   "manager (docs/backups.md).");
+    schema.bind("server_data_dir", backup_server_data_dir,
+                "As a source: the server's data directory (current.db, history.db, media/).");
+    schema.bind("target", backup_target,
+                "As a source: the peer (a [[manager.peers]] name) backup.run sends to unless "
+                "the request names one.");
+    schema.bind("chunk_bytes", backup_chunk_bytes,
+                "As a source: bytes of file per transfer request.", 4096, 1'040'384);
+    schema.bind("call_timeout_ms", backup_call_timeout_ms,
+                "As a source: how long one transfer request may wait for its answer.", 1000,
+                3'600'000);
+    schema.bind("dir", backup_dir,
+                "As a target: where received backups are kept (empty: backups in the data "
+                "directory).");
+    schema.bind("keep_daily", backup_keep_daily,
+                "As a target: keep the newest snapshot of each of this many recent days.", 1, 3650);
+    schema.bind("keep_weekly", backup_keep_weekly,
+                "As a target: and of each of this many recent weeks.", 0, 520);
+    schema.bind("drill", backup_drill,
+                "As a target: after each backup, restore it into a scratch directory and check "
+                "it (integrity_check and sanity queries).");
+    schema.bind("session_timeout_ms", backup_session_timeout_ms,
+                "As a target: a backup session that hears nothing for this long is dropped.", 1000,
+                86'400'000);
 }
 
 std::string ManagerConfig::validate() const {
@@ -343,6 +370,10 @@ std::string ManagerConfig::validate() const {
         return "manager.api.lockout_base_ms must not exceed manager.api.lockout_max_ms";
     }
     return {};
+}
+
+std::string ManagerConfig::resolved_backup_dir() const {
+    return backup_dir.empty() ? data_dir + "/backups" : backup_dir;
 }
 
 std::string ManagerConfig::resolved_socket_path() const {

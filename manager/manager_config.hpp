@@ -102,8 +102,25 @@ struct ManagerConfig {
     std::vector<std::string> disk_paths{"/"};
     int journal_lines = 20;
 
+    // [manager.backup] (docs/backups.md)
+    // As a source: the server's data directory (current.db, history.db, media/) and the peer
+    // that backup.run sends to unless the request names one.
+    std::string backup_server_data_dir = "/var/lib/parley";
+    std::string backup_target;
+    int backup_chunk_bytes = 1'040'384;  // 1 MiB frame minus room for the request's JSON
+    int backup_call_timeout_ms = 120'000;
+    // As a target: where received backups live, how many to keep, the restore drill.
+    std::string backup_dir;  // empty: <data dir>/backups
+    int backup_keep_daily = 7;
+    int backup_keep_weekly = 4;
+    bool backup_drill = true;
+    int backup_session_timeout_ms = 600'000;
+
     void describe(ConfigSchema& schema);
     std::string validate() const;
+
+    // Where this manager keeps the backups it receives.
+    std::string resolved_backup_dir() const;
 
     // The unix socket the manager serves and `parley manager-api` connects to by default.
     std::string resolved_socket_path() const;

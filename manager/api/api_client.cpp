@@ -59,7 +59,7 @@ awaitable<std::optional<nlohmann::json>> round_trip(Stream& stream, const nlohma
             error = describe_frame_failure(frame, "the manager");
             co_return std::nullopt;
         }
-        nlohmann::json answer = nlohmann::json::parse(frame.payload, nullptr, false);
+        nlohmann::json answer = parse_message(frame.payload);
         if (!answer.is_object()) {
             error = "the manager sent a frame that is not a JSON object";
             co_return std::nullopt;
@@ -164,6 +164,61 @@ awaitable<std::string> connect_manager_tls(ManagerTlsStream& stream,
             " failed: " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
     }
     co_return std::string();
+}
+
+struct ManagerConnection::Impl {
+    ManagerTlsStream stream;
+    bool usable = false;
+    Impl(net::any_io_executor executor, net::ssl::context& tls) : stream(executor, tls) {}
+};
+
+ManagerConnection::ManagerConnection(net::any_io_executor executor, net::ssl::context& tls)
+    : impl_(std::make_unique<Impl>(executor, tls)) {}
+
+ManagerConnection::~ManagerConnection() = default;
+
+awaitable<std::string> ManagerConnection::open(const ManagerApiTarget& target,
+                                               const std::string& key,
+                                               std::chrono::milliseconds timeout, bool& refused) {
+    refused = false;
+    auto& lowest = beast::get_lowest_layer(impl_->stream);
+    lowest.expires_after(timeout);
+    std::string problem = co_await connect_manager_tls(impl_->stream, target);
+    if (!problem.empty()) co_return problem;
+    nlohmann::json auth{{"id", "auth"}, {"method", "auth"}, {"params", {{"key", key}}}};
+    std::optional<nlohmann::json> answer = co_await round_trip(impl_->stream, auth, problem);
+    if (!answer) co_return problem;
+    if (!answer->value("ok", false)) {
+        refused = true;
+        co_return "the manager refused our key: " +
+            answer->value("error", nlohmann::json::object()).value("message", std::string("?"));
+    }
+    impl_->usable = true;
+    co_return std::string();
+}
+
+awaitable<std::optional<nlohmann::json>> ManagerConnection::call(const nlohmann::json& request,
+                                                                 std::chrono::milliseconds timeout,
+                                                                 std::string& error) {
+    if (!impl_->usable) {
+        error = "the connection is closed";
+        co_return std::nullopt;
+    }
+    beast::get_lowest_layer(impl_->stream).expires_after(timeout);
+    std::optional<nlohmann::json> answer = co_await round_trip(impl_->stream, request, error);
+    if (!answer) impl_->usable = false;
+    co_return answer;
+}
+
+awaitable<void> ManagerConnection::close() {
+    auto& lowest = beast::get_lowest_layer(impl_->stream);
+    if (impl_->usable) {
+        impl_->usable = false;
+        boost::system::error_code ec;
+        lowest.expires_after(std::chrono::milliseconds(500));
+        co_await impl_->stream.async_shutdown(net::redirect_error(use_awaitable, ec));
+    }
+    if (lowest.socket().is_open()) lowest.close();
 }
 
 awaitable<ManagerApiCallResult> call_manager_api(ManagerApiTarget target,

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,29 @@ struct ManagerApiCallResult {
 // problem, or "" once the stream is ready for frames.
 awaitable<std::string> connect_manager_tls(beast::ssl_stream<beast::tcp_stream>& stream,
                                            const ManagerApiTarget& target);
+
+// One authenticated mutual-TLS connection to a manager that carries many requests, one at a
+// time (a backup's chunks): connect, handshake and `auth` once, then call() per request, each
+// under its own deadline. A failed call leaves the connection unusable. Lives on the executor
+// of the coroutine that opened it; not thread-safe.
+class ManagerConnection {
+  public:
+    ManagerConnection(net::any_io_executor executor, net::ssl::context& tls);
+    ~ManagerConnection();
+
+    // "" once authenticated; else the problem (`refused` set when the manager refused the key).
+    awaitable<std::string> open(const ManagerApiTarget& target, const std::string& key,
+                                std::chrono::milliseconds timeout, bool& refused);
+    // The answer to `request` (a complete request object), or nullopt with `error`.
+    awaitable<std::optional<nlohmann::json>> call(const nlohmann::json& request,
+                                                  std::chrono::milliseconds timeout,
+                                                  std::string& error);
+    awaitable<void> close();
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 // `request` is a complete request object ({"id", "method", "params"}).
 awaitable<ManagerApiCallResult> call_manager_api(ManagerApiTarget target,

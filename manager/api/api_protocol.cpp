@@ -39,10 +39,26 @@ bool valid_id(const json& id) {
 
 }  // namespace
 
+json parse_message(std::string_view payload) {
+    // JSON text never holds a raw NUL byte (strings escape it), so the first one ends the text.
+    const std::size_t nul = payload.find('\0');
+    json doc = json::parse(payload.substr(0, nul), nullptr, false);
+    if (nul == std::string_view::npos) return doc;
+    if (!doc.is_object()) return json(json::value_t::discarded);
+    auto params = doc.find("params");
+    if (params == doc.end() || !params->is_object() || params->contains("data")) {
+        return json(json::value_t::discarded);
+    }
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(payload.data() + nul + 1);
+    (*params)["data"] =
+        json::binary_t(std::vector<std::uint8_t>(bytes, bytes + payload.size() - nul - 1));
+    return doc;
+}
+
 std::optional<ApiRequest> parse_request(std::string_view payload, ApiError& error, json& id) {
     id = nullptr;
     error = ApiError{ApiErrorCode::bad_request, "", nullptr};
-    json doc = json::parse(payload, nullptr, false);
+    json doc = parse_message(payload);
     if (doc.is_discarded()) {
         error.message = "the frame is not valid JSON";
         return std::nullopt;
@@ -129,7 +145,30 @@ json make_error(const json& id, ApiErrorCode code, std::string message) {
 }
 
 std::string serialize(const json& message) {
-    return message.dump(-1, ' ', false, json::error_handler_t::replace);
+    auto params = message.is_object() ? message.find("params") : message.end();
+    if (params == message.end() || !params->is_object()) {
+        return message.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    auto data = params->find("data");
+    if (data == params->end() || !data->is_binary()) {
+        return message.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    // The attachment goes after the JSON text and a NUL, as raw bytes (no base64).
+    json head = json::object();
+    for (const auto& [key, value] : message.items()) {
+        if (key != "params") head[key] = value;
+    }
+    json head_params = json::object();
+    for (const auto& [key, value] : params->items()) {
+        if (key != "data") head_params[key] = value;
+    }
+    head["params"] = std::move(head_params);
+    std::string text = head.dump(-1, ' ', false, json::error_handler_t::replace);
+    const auto& bytes = data->get_binary();
+    text.reserve(text.size() + 1 + bytes.size());
+    text.push_back('\0');
+    text.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return text;
 }
 
 std::string id_for_log(const json& id) {

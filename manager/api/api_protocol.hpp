@@ -65,7 +65,13 @@ json make_ok(const json& id, json result);
 json make_error(const json& id, const ApiError& error);
 json make_error(const json& id, ApiErrorCode code, std::string message);
 
-// The compact text of an answer or request. Invalid UTF-8 (journal lines may hold any bytes)
+// A frame's payload as JSON (discarded when it is not JSON). A request may carry an attachment:
+// the JSON text, one NUL byte, then raw bytes, which appear as params["data"] (a JSON binary
+// value) — how backups move file contents without base64 (docs/backups.md).
+json parse_message(std::string_view payload);
+
+// The compact text of an answer or request; a binary params["data"] becomes the attachment
+// (see parse_message). Invalid UTF-8 (journal lines may hold any bytes)
 // becomes U+FFFD instead of an exception.
 std::string serialize(const json& message);
 

@@ -9,64 +9,14 @@
 #include <spdlog/spdlog.h>
 
 #include "common/version.hpp"
+#include "manager/api/api_params.hpp"
+#include "manager/backup/backup_target.hpp"
 #include "manager/host/host_info.hpp"
 #include "server/db/sqlite.hpp"
 
 namespace parley {
 
 namespace {
-
-// Thrown inside the handler only, and caught in handle(): the answer's error.
-struct HandlerError {
-    ApiError error;
-};
-
-[[noreturn]] void fail(ApiErrorCode code, std::string message, json details = nullptr) {
-    throw HandlerError{ApiError{code, std::move(message), std::move(details)}};
-}
-
-std::int64_t integer_param(const json& params, const char* name) {
-    auto it = params.find(name);
-    if (it == params.end())
-        fail(ApiErrorCode::bad_request, fmt::format("\"{}\" is required", name));
-    if (it->is_number_unsigned()) {
-        if (it->get<std::uint64_t>() >
-            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-            fail(ApiErrorCode::bad_request, fmt::format("\"{}\" is out of range", name));
-        }
-        return static_cast<std::int64_t>(it->get<std::uint64_t>());
-    }
-    if (!it->is_number_integer()) {
-        fail(ApiErrorCode::bad_request, fmt::format("\"{}\" must be an integer", name));
-    }
-    return it->get<std::int64_t>();
-}
-
-std::string string_param(const json& params, const char* name) {
-    auto it = params.find(name);
-    if (it == params.end() || !it->is_string()) {
-        fail(ApiErrorCode::bad_request, fmt::format("\"{}\" must be a string", name));
-    }
-    return it->get<std::string>();
-}
-
-bool bool_param(const json& params, const char* name, bool fallback) {
-    auto it = params.find(name);
-    if (it == params.end()) return fallback;
-    if (!it->is_boolean())
-        fail(ApiErrorCode::bad_request, fmt::format("\"{}\" must be true or false", name));
-    return it->get<bool>();
-}
-
-// Parameters a method does not know are refused, so a typo is not silently ignored.
-void only_params(const json& params, std::initializer_list<const char*> known) {
-    for (const auto& [key, value] : params.items()) {
-        bool ok = false;
-        for (const char* k : known)
-            ok = ok || key == k;
-        if (!ok) fail(ApiErrorCode::bad_request, fmt::format("unknown parameter \"{}\"", key));
-    }
-}
 
 std::string host_name() {
     std::array<char, 256> buf{};
@@ -116,8 +66,11 @@ RequestHandler::RequestHandler(const ManagerConfig& config, std::string manager_
 
 std::optional<ApiAccess> RequestHandler::method_access(const std::string& m) {
     if (m == "service.start" || m == "service.stop" || m == "service.restart" ||
-        m == "host.reboot" || m == "schedule.add" || m == "schedule.remove") {
+        m == "host.reboot" || m == "schedule.add" || m == "schedule.remove" || m == "backup.run") {
         return ApiAccess::admin;
+    }
+    if (BackupTarget::handles(m)) {
+        return BackupTarget::read_only(m) ? ApiAccess::read : ApiAccess::admin;
     }
     if (m == "ping" || m == "system.info" || m == "schedule.list" || m == "managers.list" ||
         m == "schedule.watch") {
@@ -133,15 +86,22 @@ json RequestHandler::handle(const ApiRequest& request, const ApiCaller& caller) 
     const bool read = needs == ApiAccess::read;
     try {
         if (!admin && !read) {
-            fail(ApiErrorCode::not_found, fmt::format("no method \"{}\"", m.substr(0, 64)));
+            api_fail(ApiErrorCode::not_found, fmt::format("no method \"{}\"", m.substr(0, 64)));
         }
         if (admin && caller.access != ApiAccess::admin) {
             spdlog::warn("manager api: conn={} id={} {} refused to read-only key '{}' ({})",
                          caller.connection_id, id_for_log(request.id), m, caller.key_name,
                          caller.peer);
-            fail(ApiErrorCode::forbidden,
-                 fmt::format("the key '{}' may only read; {} needs an admin key", caller.key_name,
-                             m));
+            api_fail(ApiErrorCode::forbidden,
+                     fmt::format("the key '{}' may only read; {} needs an admin key",
+                                 caller.key_name, m));
+        }
+        if (BackupTarget::handles(m)) {
+            if (!backup_) api_fail(ApiErrorCode::unavailable, "backups are not set up here");
+            return backup_->handle(request, caller);
+        }
+        if (m == "backup.run") {
+            api_fail(ApiErrorCode::unavailable, "backup.run is not set up on this manager");
         }
         json result;
         if (m == "ping") {
@@ -208,7 +168,7 @@ json RequestHandler::system_info(const json& params) {
     if (params.contains("journal_lines")) {
         lines = integer_param(params, "journal_lines");
         if (lines < 0 || lines > 1000) {
-            fail(ApiErrorCode::bad_request, "\"journal_lines\" must be from 0 to 1000");
+            api_fail(ApiErrorCode::bad_request, "\"journal_lines\" must be from 0 to 1000");
         }
     }
     json out = read_host_info(config_.disk_paths);
@@ -263,7 +223,7 @@ json RequestHandler::service_job(const std::string& verb, const ApiRequest& requ
     ApiErrorCode code =
         outcome.result.empty() ? classify_system_error(outcome.error) : ApiErrorCode::failed;
     record(request, caller, detail, api_error_code_name(code));
-    fail(code, fmt::format("{} of {} did not succeed: {}", verb, unit, outcome.error), detail);
+    api_fail(code, fmt::format("{} of {} did not succeed: {}", verb, unit, outcome.error), detail);
 }
 
 json RequestHandler::host_reboot(const ApiRequest& request, const ApiCaller& caller) {
@@ -275,30 +235,30 @@ json RequestHandler::host_reboot(const ApiRequest& request, const ApiCaller& cal
     json detail{{"error", outcome.error}};
     ApiErrorCode code = classify_system_error(outcome.error);
     record(request, caller, detail, api_error_code_name(code));
-    fail(code, "reboot refused: " + outcome.error, detail);
+    api_fail(code, "reboot refused: " + outcome.error, detail);
 }
 
 json RequestHandler::schedule_add(const ApiRequest& request, const ApiCaller& caller) {
     only_params(request.params, {"action", "at"});
     std::string action = string_param(request.params, "action");
     if (action != "restart" && action != "reboot") {
-        fail(ApiErrorCode::bad_request, "\"action\" must be \"restart\" or \"reboot\"");
+        api_fail(ApiErrorCode::bad_request, "\"action\" must be \"restart\" or \"reboot\"");
     }
     std::int64_t at = integer_param(request.params, "at");
     std::int64_t now = clock_();
     if (at <= now) {
-        fail(ApiErrorCode::bad_request,
-             fmt::format("\"at\" ({}) is not in the future (now is {}); use service.restart or "
-                         "host.reboot to act now",
-                         at, now));
+        api_fail(ApiErrorCode::bad_request,
+                 fmt::format("\"at\" ({}) is not in the future (now is {}); use service.restart or "
+                             "host.reboot to act now",
+                             at, now));
     }
     if (at - now > kMaxScheduleAheadMs) {
-        fail(ApiErrorCode::bad_request, "\"at\" is more than 366 days ahead");
+        api_fail(ApiErrorCode::bad_request, "\"at\" is more than 366 days ahead");
     }
     if (store_.pending_count() >= kMaxPendingSchedules) {
-        fail(ApiErrorCode::bad_request,
-             fmt::format("there are already {} pending schedules; remove one first",
-                         kMaxPendingSchedules));
+        api_fail(ApiErrorCode::bad_request,
+                 fmt::format("there are already {} pending schedules; remove one first",
+                             kMaxPendingSchedules));
     }
     Schedule s = store_.add_schedule(action, at, now, caller.key_name);
     json out = schedule_to_json(s);
@@ -313,10 +273,10 @@ json RequestHandler::schedule_remove(const ApiRequest& request, const ApiCaller&
     std::optional<Schedule> s = store_.cancel_schedule(id, clock_(), caller.key_name);
     if (!s) {
         std::optional<Schedule> existing = store_.find_schedule(id);
-        fail(ApiErrorCode::not_found,
-             existing
-                 ? fmt::format("schedule {} is no longer pending (it is {})", id, existing->state)
-                 : fmt::format("no schedule {}", id));
+        api_fail(ApiErrorCode::not_found,
+                 existing ? fmt::format("schedule {} is no longer pending (it is {})", id,
+                                        existing->state)
+                          : fmt::format("no schedule {}", id));
     }
     record(request, caller, {{"schedule", id}, {"action", s->action}, {"at", s->at_ms}},
            "cancelled");

@@ -23,6 +23,8 @@
 
 namespace parley {
 
+class BackupTarget;
+
 // Who sent a request: the connection, the peer and the key it authenticated with.
 struct ApiCaller {
     std::uint64_t connection_id = 0;
@@ -60,6 +62,9 @@ class RequestHandler {
         schedule_observer_ = std::move(observer);
     }
 
+    // The receiving side of backups (backup.* methods). Set once, before requests arrive.
+    void set_backup_target(BackupTarget* backup) { backup_ = backup; }
+
     // At most this many pending schedules at once.
     static constexpr std::size_t kMaxPendingSchedules = 100;
     // schedule.add refuses times further ahead than this.
@@ -84,6 +89,7 @@ class RequestHandler {
     ManagerStore& store_;
     WallClock clock_;
     std::function<void()> schedule_observer_;
+    BackupTarget* backup_ = nullptr;
 };
 
 }  // namespace parley

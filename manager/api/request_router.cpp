@@ -4,6 +4,7 @@
 
 #include "common/offload.hpp"
 #include "manager/api/api_client.hpp"
+#include "manager/backup/backup_source.hpp"
 
 namespace parley {
 
@@ -55,6 +56,15 @@ awaitable<json> RequestRouter::dispatch(const ApiRequest& request, const ApiCall
 
 awaitable<json> RequestRouter::run_local(const ApiRequest& request, const ApiCaller& caller) {
     if (request.method == "schedule.watch") co_return co_await watch(request);
+    if (request.method == "backup.run" && backup_source_) {
+        if (caller.access != ApiAccess::admin) {
+            co_return make_error(request.id, ApiErrorCode::forbidden,
+                                 fmt::format("the key '{}' may only read; backup.run needs an "
+                                             "admin key",
+                                             caller.key_name));
+        }
+        co_return co_await backup_source_->run(request, caller);
+    }
     RequestHandler& handler = handler_;
     auto work = [&handler, &request, &caller] { return handler.handle(request, caller); };
     json answer = co_await offload(blocking_, std::move(work));

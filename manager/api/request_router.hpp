@@ -30,6 +30,8 @@
 
 namespace parley {
 
+class BackupSource;
+
 class RequestRouter {
   public:
     RequestRouter(const ManagerConfig& config, std::string self_name, RequestHandler& handler,
@@ -40,6 +42,9 @@ class RequestRouter {
     awaitable<json> dispatch(const ApiRequest& request, const ApiCaller& caller);
 
     const std::string& self_name() const { return self_; }
+
+    // Runs backup.run (docs/backups.md). Set once, before requests arrive.
+    void set_backup_source(BackupSource* source) { backup_source_ = source; }
 
     // Longest wait a schedule.watch may ask for.
     static constexpr std::int64_t kMaxWatchWaitMs = 300'000;
@@ -58,6 +63,7 @@ class RequestRouter {
     net::ssl::context* client_tls_;
     const std::map<std::string, std::string> peer_keys_;  // peer name -> API key (never logged)
     std::atomic<std::uint64_t> next_forward_{0};
+    BackupSource* backup_source_ = nullptr;
 };
 
 }  // namespace parley

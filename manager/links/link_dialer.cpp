@@ -50,7 +50,7 @@ awaitable<std::optional<json>> ask(ManagerTlsStream& stream, const json& message
                     : std::string("the peer closed the connection");
         co_return std::nullopt;
     }
-    json answer = json::parse(frame.payload, nullptr, false);
+    json answer = parse_message(frame.payload);
     if (!answer.is_object() || answer.value("id", json()) != message.at("id")) {
         error = "the peer sent an unexpected frame";
         co_return std::nullopt;

@@ -175,7 +175,7 @@ awaitable<void> LinkSession<Stream>::heartbeat([[maybe_unused]] Self self) {
 
 template <class Stream>
 void LinkSession<Stream>::on_frame(const std::string& payload) {
-    nlohmann::json message = nlohmann::json::parse(payload, nullptr, false);
+    nlohmann::json message = parse_message(payload);
     if (message.is_object() && message.contains("ok")) {
         const auto& id = message["id"];
         if (!id.is_number_unsigned()) return;

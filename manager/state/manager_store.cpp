@@ -30,8 +30,25 @@ CREATE TABLE audit_log (
 );
 )sql";
 
+// Backup runs, on both sides: as source (sent to `peer`) and as target (received from it).
+constexpr std::string_view manager_v2 = R"sql(
+CREATE TABLE backup_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    role TEXT NOT NULL CHECK (role IN ('source', 'target')),
+    peer TEXT NOT NULL,
+    snapshot TEXT NOT NULL DEFAULT '',
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'failed')),
+    detail TEXT NOT NULL DEFAULT '{}',
+    drill TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX backup_runs_role ON backup_runs(role, id);
+)sql";
+
 constexpr std::array manager_list{
     Migration{1, "schedules and audit log", manager_v1},
+    Migration{2, "backup runs", manager_v2},
 };
 
 constexpr std::string_view kColumns =
@@ -189,6 +206,67 @@ void ManagerStore::audit(std::int64_t at_ms, const std::string& actor, const std
     insert->bind(1, at_ms).bind(2, actor).bind(3, action).bind(
         4, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     insert->run();
+}
+
+std::int64_t ManagerStore::begin_backup_run(const std::string& role, const std::string& peer,
+                                            std::int64_t now_ms) {
+    std::lock_guard lock(mutex_);
+    auto insert = db_.cached("INSERT INTO backup_runs (role, peer, started_at) VALUES (?, ?, ?)");
+    insert->bind(1, role).bind(2, peer).bind(3, now_ms);
+    insert->run();
+    return db_.last_insert_rowid();
+}
+
+void ManagerStore::finish_backup_run(std::int64_t id, const std::string& state, std::int64_t now_ms,
+                                     const std::string& snapshot, const nlohmann::json& detail) {
+    std::lock_guard lock(mutex_);
+    auto update = db_.cached(
+        "UPDATE backup_runs SET state = ?, finished_at = ?, snapshot = ?, detail = ? "
+        "WHERE id = ?");
+    update->bind(1, state)
+        .bind(2, now_ms)
+        .bind(3, snapshot)
+        .bind(4, detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    update->bind(5, id);
+    update->run();
+}
+
+void ManagerStore::set_backup_drill(std::int64_t id, const std::string& drill) {
+    std::lock_guard lock(mutex_);
+    auto update = db_.cached("UPDATE backup_runs SET drill = ? WHERE id = ?");
+    update->bind(1, drill).bind(2, id);
+    update->run();
+}
+
+std::size_t ManagerStore::fail_running_backups(std::int64_t now_ms, const std::string& why) {
+    std::lock_guard lock(mutex_);
+    auto update = db_.cached(
+        "UPDATE backup_runs SET state = 'failed', finished_at = ?, "
+        "detail = json_set(detail, '$.error', ?) WHERE state = 'running'");
+    update->bind(1, now_ms).bind(2, why);
+    update->run();
+    return static_cast<std::size_t>(db_.changes());
+}
+
+std::vector<nlohmann::json> ManagerStore::backup_runs(const std::string& role, std::size_t limit) {
+    std::lock_guard lock(mutex_);
+    std::vector<nlohmann::json> out;
+    auto select = db_.cached(
+        "SELECT id, role, peer, snapshot, started_at, finished_at, state, detail, drill "
+        "FROM backup_runs WHERE ? = '' OR role = ? ORDER BY id DESC LIMIT ?");
+    select->bind(1, role).bind(2, role).bind(3, static_cast<std::int64_t>(limit));
+    while (select->step() == StepResult::row) {
+        nlohmann::json row{
+            {"id", select->column_int64(0)},         {"role", select->column_text(1)},
+            {"peer", select->column_text(2)},        {"snapshot", select->column_text(3)},
+            {"started_at", select->column_int64(4)}, {"state", select->column_text(6)}};
+        if (select->column_int64(5) != 0) row["finished_at"] = select->column_int64(5);
+        nlohmann::json detail = nlohmann::json::parse(select->column_text(7), nullptr, false);
+        if (detail.is_object()) row.update(detail);
+        if (!select->column_text(8).empty()) row["drill"] = select->column_text(8);
+        out.push_back(std::move(row));
+    }
+    return out;
 }
 
 std::vector<AuditEntry> ManagerStore::audit_entries(std::size_t limit) {

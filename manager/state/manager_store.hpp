@@ -75,6 +75,19 @@ class ManagerStore {
     // Newest first.
     std::vector<AuditEntry> audit_entries(std::size_t limit = 100);
 
+    // Backup runs (docs/backups.md): role "source" or "target", the other manager's name.
+    std::int64_t begin_backup_run(const std::string& role, const std::string& peer,
+                                  std::int64_t now_ms);
+    // state: done or failed; `detail` (sizes, durations, error) is merged into the row's JSON.
+    void finish_backup_run(std::int64_t id, const std::string& state, std::int64_t now_ms,
+                           const std::string& snapshot, const nlohmann::json& detail);
+    // The restore drill's outcome: "ok" or "failed: ...".
+    void set_backup_drill(std::int64_t id, const std::string& drill);
+    // Runs left `running` by a manager that stopped; returns how many.
+    std::size_t fail_running_backups(std::int64_t now_ms, const std::string& why);
+    // Newest first; role "" for both.
+    std::vector<nlohmann::json> backup_runs(const std::string& role, std::size_t limit);
+
   private:
     std::optional<Schedule> find_locked(std::int64_t id);
 

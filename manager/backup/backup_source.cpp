@@ -1,0 +1,465 @@
+#include "manager/backup/backup_source.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/offload.hpp"
+#include "manager/api/api_client.hpp"
+#include "manager/api/api_params.hpp"
+#include "manager/api/request_handler.hpp"
+#include "manager/backup/media_manifest.hpp"
+#include "manager/backup/sqlite_snapshot.hpp"
+
+namespace parley {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t ms_since(Clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// Why a run stopped; thrown inside execute() only.
+struct RunFailure {
+    std::string message;
+};
+
+// The peer, over its link or over one TLS connection held for the run.
+class Channel {
+  public:
+    Channel(std::shared_ptr<Link> link, std::unique_ptr<ManagerConnection> connection,
+            std::string route, std::chrono::milliseconds timeout)
+        : link_(std::move(link)),
+          connection_(std::move(connection)),
+          route_(std::move(route)),
+          timeout_(timeout) {}
+
+    const std::string& route() const { return route_; }
+
+    // The result of a successful answer; any failure is a RunFailure naming the method.
+    // Callers pass a named `params` (docs/foundation.md, coroutine rules); it is moved from.
+    awaitable<json> call(std::string_view method, json& params) {
+        json request{{"id", ++next_id_}, {"method", method}, {"params", std::move(params)}};
+        std::optional<json> answer;
+        std::string error;
+        if (link_) {
+            LinkCallResult r = co_await link_->call(request, timeout_);
+            answer = std::move(r.answer);
+            error = r.timed_out ? "no answer in time" : r.error;
+        } else {
+            answer = co_await connection_->call(request, timeout_, error);
+        }
+        if (!answer) throw RunFailure{fmt::format("{} over {}: {}", method, route_, error)};
+        if (!answer->value("ok", false)) {
+            const json err = answer->value("error", json::object());
+            throw RunFailure{fmt::format("{} refused by the target: {}: {}", method,
+                                         err.value("code", std::string("?")),
+                                         err.value("message", std::string("?")))};
+        }
+        co_return answer->value("result", json::object());
+    }
+
+    awaitable<void> close() {
+        if (connection_) co_await connection_->close();
+    }
+
+  private:
+    std::shared_ptr<Link> link_;
+    std::unique_ptr<ManagerConnection> connection_;
+    std::string route_;
+    std::chrono::milliseconds timeout_;
+    std::uint64_t next_id_ = 0;
+};
+
+// A result computed on the blocking pool that a coroutine on the event loop waits for later.
+struct PendingResult {
+    explicit PendingResult(net::any_io_executor executor) : wake(executor) {
+        wake.expires_at(net::steady_timer::time_point::max());
+    }
+    std::optional<std::string> value;
+    net::steady_timer wake;
+
+    awaitable<std::string> get() {
+        while (!value) {
+            boost::system::error_code ec;
+            co_await wake.async_wait(net::redirect_error(use_awaitable, ec));
+        }
+        co_return *value;
+    }
+};
+
+std::shared_ptr<PendingResult> start_integrity_check(net::thread_pool& pool,
+                                                     net::any_io_executor executor,
+                                                     std::string path) {
+    auto pending = std::make_shared<PendingResult>(executor);
+    net::post(pool, [pending, executor, path = std::move(path)] {
+        std::string outcome = check_database(path, CheckKind::integrity);
+        net::post(executor, [pending, outcome = std::move(outcome)]() mutable {
+            pending->value = std::move(outcome);
+            pending->wake.cancel();
+        });
+    });
+    return pending;
+}
+
+// Reads up to `size` bytes of `fd` at `offset` into a new buffer, hashing them.
+struct Chunk {
+    std::vector<std::uint8_t> bytes;
+    std::string error;
+};
+
+Chunk read_chunk(int fd, std::int64_t offset, std::size_t size, Sha256* hash) {
+    Chunk chunk;
+    chunk.bytes.resize(size);
+    std::size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::pread(fd, chunk.bytes.data() + done, size - done,
+                            static_cast<off_t>(offset + static_cast<std::int64_t>(done)));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            chunk.error = std::strerror(errno);
+            return chunk;
+        }
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    chunk.bytes.resize(done);
+    if (hash) hash->update(chunk.bytes.data(), done);
+    return chunk;
+}
+
+class FileHandle {
+  public:
+    explicit FileHandle(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        if (fd_ < 0)
+            throw RunFailure{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
+    }
+    ~FileHandle() { ::close(fd_); }
+    FileHandle(const FileHandle&) = delete;
+    FileHandle& operator=(const FileHandle&) = delete;
+    int fd() const { return fd_; }
+
+  private:
+    int fd_;
+};
+
+}  // namespace
+
+struct BackupSource::Run {
+    explicit Run(net::any_io_executor executor) : finished(executor) {}
+    std::int64_t id = 0;
+    std::string to;
+    std::string actor;
+    PendingResult finished;
+};
+
+BackupSource::BackupSource(const ManagerConfig& config, std::string self_name, ManagerStore& store,
+                           LinkRegistry& links, net::thread_pool& blocking,
+                           net::ssl::context* client_tls,
+                           std::map<std::string, std::string> peer_keys)
+    : config_(config),
+      self_(std::move(self_name)),
+      store_(store),
+      links_(links),
+      blocking_(blocking),
+      client_tls_(client_tls),
+      peer_keys_(std::move(peer_keys)) {}
+
+void BackupSource::recover() {
+    std::error_code ec;
+    fs::remove_all(config_.data_dir + "/backup-staging", ec);
+}
+
+awaitable<json> BackupSource::run(const ApiRequest& request, const ApiCaller& caller) {
+    std::string to = config_.backup_target;
+    bool wait = false;
+    try {
+        only_params(request.params, {"to", "wait"});
+        if (request.params.contains("to")) to = string_param(request.params, "to");
+        wait = bool_param(request.params, "wait", false);
+    } catch (const HandlerError& e) {
+        co_return make_error(request.id, e.error);
+    }
+    if (to.empty()) {
+        co_return make_error(request.id, ApiErrorCode::bad_request,
+                             "no target: pass \"to\" or set manager.backup.target");
+    }
+    if (to == self_) {
+        co_return make_error(request.id, ApiErrorCode::bad_request,
+                             "a manager cannot back up to itself");
+    }
+    if (current_) {
+        co_return make_error(
+            request.id, ApiError{ApiErrorCode::unavailable,
+                                 fmt::format("backup run {} to '{}' is still going", current_->id,
+                                             current_->to),
+                                 {{"run", current_->id}}});
+    }
+    auto executor = co_await net::this_coro::executor;
+    auto run = std::make_shared<Run>(executor);
+    run->to = to;
+    run->actor = caller.actor();
+    run->id = co_await offload(blocking_, [this, &to] {
+        try {
+            return store_.begin_backup_run("source", to, system_wall_clock()());
+        } catch (const std::exception& e) {
+            spdlog::error("backup: cannot record a run: {}", e.what());
+            return std::int64_t{0};
+        }
+    });
+    if (run->id == 0) {
+        co_return make_error(request.id, ApiErrorCode::internal, "the manager's database failed");
+    }
+    current_ = run;
+    spdlog::info("backup: run {} to '{}' started by {}", run->id, to, caller.actor());
+    net::co_spawn(executor, execute(run), [this, run](std::exception_ptr e, json outcome) {
+        if (e)
+            outcome = {{"run", run->id},
+                       {"to", run->to},
+                       {"state", "failed"},
+                       {"error", "internal error"}};
+        if (current_ == run) current_.reset();
+        run->finished.value = outcome.dump();
+        run->finished.wake.cancel();
+    });
+    if (!wait) {
+        co_return make_ok(request.id, {{"run", run->id}, {"to", to}, {"state", "running"}});
+    }
+    json outcome = json::parse(co_await run->finished.get());
+    if (outcome.value("state", "") != "done") {
+        co_return make_error(
+            request.id,
+            ApiError{ApiErrorCode::failed, outcome.value("error", std::string("the backup failed")),
+                     outcome});
+    }
+    co_return make_ok(request.id, std::move(outcome));
+}
+
+awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
+    auto executor = co_await net::this_coro::executor;
+    const auto started = Clock::now();
+    const std::string staging = config_.data_dir + "/backup-staging";
+    const std::string server_dir = config_.backup_server_data_dir;
+    const auto timeout = std::chrono::milliseconds(config_.backup_call_timeout_ms);
+    const std::size_t chunk_size = static_cast<std::size_t>(config_.backup_chunk_bytes);
+    json detail{{"to", run->to}, {"by", run->actor}};
+    std::string failure;
+    std::string snapshot;
+    std::optional<Channel> channel;
+    std::string session;
+    try {
+        // The peer: its link, else one TLS connection to its URL.
+        if (std::shared_ptr<Link> link = links_.find(run->to)) {
+            channel.emplace(link, nullptr, fmt::format("link {}", link->id()), timeout);
+        } else {
+            const ManagerPeer* peer = nullptr;
+            for (const auto& p : config_.peers)
+                if (p.name == run->to) peer = &p;
+            if (!peer) throw RunFailure{fmt::format("no peer named '{}'", run->to)};
+            auto key = peer_keys_.find(peer->name);
+            std::string url_error;
+            std::optional<ManagerApiTarget> where = parse_manager_api_url(peer->url, url_error);
+            if (peer->url.empty() || !where || !where->tls) {
+                throw RunFailure{fmt::format("'{}' has no tls:// url and no link is up", run->to)};
+            }
+            if (key == peer_keys_.end())
+                throw RunFailure{fmt::format("no key_file is configured for '{}'", run->to)};
+            if (!client_tls_) throw RunFailure{"no client certificate is configured"};
+            auto connection = std::make_unique<ManagerConnection>(executor, *client_tls_);
+            bool refused = false;
+            std::string problem = co_await connection->open(*where, key->second, timeout, refused);
+            if (!problem.empty())
+                throw RunFailure{fmt::format("cannot reach '{}': {}", run->to, problem)};
+            channel.emplace(nullptr, std::move(connection), peer->url, timeout);
+        }
+
+        std::error_code ec;
+        fs::remove_all(staging, ec);
+        fs::create_directories(staging, ec);
+        if (ec) throw RunFailure{"cannot create " + staging + ": " + ec.message()};
+
+        const std::vector<std::string> databases{"current", "history"};
+        json begin_params = {{"source", self_}, {"files", databases}};
+        json begun = co_await channel->call("backup.begin", begin_params);
+        session = begun.value("session", std::string());
+        snapshot = begun.value("snapshot", std::string());
+        spdlog::info("backup: run {} to '{}' over {}: session {}, snapshot {}", run->id, run->to,
+                     channel->route(), session, snapshot);
+
+        std::map<std::string, std::shared_ptr<PendingResult>> checks;
+        json files = json::object();
+        std::int64_t bytes_sent = 0;
+        for (const auto& db : databases) {
+            const std::string from = server_dir + "/" + db + ".db";
+            const std::string copy = staging + "/" + db + ".db";
+            const std::int64_t snapshot_began = system_wall_clock()();
+            SnapshotResult snap =
+                co_await offload(blocking_, [&from, &copy] { return take_snapshot(from, copy); });
+            if (!snap.error.empty()) throw RunFailure{snap.error};
+            // The full check runs beside the transfer; finish carries its result.
+            checks[db] = start_integrity_check(blocking_, executor, copy);
+            const auto stream_started = Clock::now();
+            FileHandle file(copy);
+            Sha256 hash;
+            std::int64_t offset = 0;
+            for (;;) {
+                const int fd = file.fd();
+                Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size, &hash] {
+                    return read_chunk(fd, offset, chunk_size, &hash);
+                });
+                if (!chunk.error.empty())
+                    throw RunFailure{"cannot read " + copy + ": " + chunk.error};
+                if (chunk.bytes.empty()) break;
+                const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
+                json call_params = {{"session", session},
+                                    {"file", db},
+                                    {"offset", offset},
+                                    {"data", json::binary_t(std::move(chunk.bytes))}};
+                co_await channel->call("backup.put", call_params);
+                offset += n;
+            }
+            if (offset != snap.bytes) {
+                throw RunFailure{fmt::format("{} changed while it was sent", copy)};
+            }
+            const std::string digest = hex_encode(hash.finish());
+            json call_params = {
+                {"session", session}, {"file", db}, {"size", offset}, {"sha256", digest}};
+            json verified = co_await channel->call("backup.file", call_params);
+            bytes_sent += offset;
+            files[db] = {{"size", offset},
+                         {"sha256", digest},
+                         {"snapshot_began_at", snapshot_began},
+                         {"snapshot_ms", snap.millis},
+                         {"transfer_ms", ms_since(stream_started)},
+                         {"target_check", verified.value("quick_check", "")}};
+        }
+
+        // Media: the manifest, then only what the target lacks.
+        const auto media_started = Clock::now();
+        std::string list_error;
+        const std::string media_dir = server_dir + "/media";
+        std::vector<MediaEntry> entries = co_await offload(
+            blocking_, [&media_dir, &list_error] { return list_media(media_dir, list_error); });
+        if (!list_error.empty()) throw RunFailure{list_error};
+        std::vector<const MediaEntry*> wanted;
+        std::int64_t manifest_bytes = 0;
+        std::int64_t media_bytes = 0;
+        for (std::size_t at = 0; at < entries.size(); at += kManifestPage) {
+            json page = json::array();
+            std::map<std::string, const MediaEntry*> by_hash;
+            for (std::size_t i = at; i < std::min(entries.size(), at + kManifestPage); ++i) {
+                page.push_back({entries[i].sha256, entries[i].ext, entries[i].size});
+                by_hash[entries[i].sha256] = &entries[i];
+                media_bytes += entries[i].size;
+            }
+            json params{{"session", session}, {"entries", std::move(page)}};
+            manifest_bytes += static_cast<std::int64_t>(params.dump().size());
+            json answer = co_await channel->call("backup.media", params);
+            for (const auto& sha : answer.value("want", json::array())) {
+                auto it = sha.is_string() ? by_hash.find(sha.get<std::string>()) : by_hash.end();
+                if (it == by_hash.end()) throw RunFailure{"the target wants media not listed"};
+                wanted.push_back(it->second);
+            }
+        }
+        std::int64_t sent_media_bytes = 0;
+        for (const MediaEntry* entry : wanted) {
+            FileHandle file(media_dir + "/" + entry->relative_path());
+            std::int64_t offset = 0;
+            do {
+                const int fd = file.fd();
+                Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size] {
+                    return read_chunk(fd, offset, chunk_size, nullptr);
+                });
+                if (!chunk.error.empty()) throw RunFailure{"cannot read media: " + chunk.error};
+                if (chunk.bytes.empty() && offset < entry->size) {
+                    throw RunFailure{"media file " + entry->relative_path() + " shrank"};
+                }
+                const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
+                json call_params = {
+                    {"session", session}, {"sha256", entry->sha256},
+                    {"ext", entry->ext},  {"size", entry->size},
+                    {"offset", offset},   {"data", json::binary_t(std::move(chunk.bytes))}};
+                co_await channel->call("backup.media_put", call_params);
+                offset += n;
+            } while (offset < entry->size);
+            sent_media_bytes += offset;
+        }
+        detail["media"] = {{"files", entries.size()},          {"bytes", media_bytes},
+                           {"sent_files", wanted.size()},      {"sent_bytes", sent_media_bytes},
+                           {"manifest_bytes", manifest_bytes}, {"ms", ms_since(media_started)}};
+
+        // The target commits only when every integrity_check passed.
+        json integrity = json::object();
+        for (auto& [db, check] : checks) {
+            integrity[db] = co_await check->get();
+            files[db]["integrity_check"] = integrity[db];
+        }
+        json finish_params = {
+            {"session", session}, {"integrity", integrity}, {"media_complete", true}};
+        json finished = co_await channel->call("backup.finish", finish_params);
+        session.clear();
+        detail["files"] = files;
+        detail["bytes_sent"] = bytes_sent + sent_media_bytes + manifest_bytes;
+        detail["pruned"] = finished.value("pruned", json::array());
+        for (auto& [db, result] : integrity.items()) {
+            if (result != "ok") {
+                throw RunFailure{
+                    fmt::format("{}: integrity_check failed: {}", db, result.get<std::string>())};
+            }
+        }
+    } catch (const RunFailure& f) {
+        failure = f.message;
+    } catch (const std::exception& e) {
+        failure = std::string("internal error: ") + e.what();
+    }
+    if (!failure.empty() && channel && !session.empty()) {
+        // Best effort: the target drops the session's files now rather than at its timeout.
+        try {
+            json call_params = {{"session", session}, {"reason", failure}};
+            co_await channel->call("backup.abort", call_params);
+        } catch (const RunFailure&) {
+        }
+    }
+    if (channel) co_await channel->close();
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+
+    detail["duration_ms"] = ms_since(started);
+    const std::string state = failure.empty() ? "done" : "failed";
+    if (!failure.empty()) detail["error"] = failure;
+    const std::int64_t run_id = run->id;
+    co_await offload(blocking_, [this, run_id, &state, &snapshot, &detail] {
+        try {
+            store_.finish_backup_run(run_id, state, system_wall_clock()(), snapshot, detail);
+        } catch (const std::exception& e) {
+            spdlog::error("backup: cannot record run {}: {}", run_id, e.what());
+        }
+        return 0;
+    });
+    if (failure.empty()) {
+        spdlog::info("backup: run {} to '{}' done: snapshot {} in {} ms ({})", run->id, run->to,
+                     snapshot, detail["duration_ms"].get<std::int64_t>(), detail["media"].dump());
+    } else {
+        spdlog::error("backup: run {} to '{}' failed after {} ms: {}", run->id, run->to,
+                      detail["duration_ms"].get<std::int64_t>(), failure);
+    }
+    json outcome = detail;
+    outcome["run"] = run->id;
+    outcome["state"] = state;
+    outcome["snapshot"] = snapshot;
+    co_return outcome;
+}
+
+}  // namespace parley
