@@ -13,6 +13,7 @@
 #include "common/mode_config.hpp"
 #include "imageproc/imageproc_app.hpp"
 #include "manager/api/api_cli.hpp"
+#include "manager/backup/backup_restore.hpp"
 #include "manager/manager_app.hpp"
 #include "server/account_admin.hpp"
 #include "server/server_app.hpp"
@@ -57,6 +58,11 @@ int main(int argc, char** argv) {
             if (!cmd.drop_admin.empty())
                 return parley::run_set_admin(config, cmd.drop_admin, false);
             return parley::run_server(config);
+        });
+    }
+    if (cmd.mode == "manager" && cmd.restore.requested) {
+        return run_mode<parley::ManagerConfig>(cmd, [&cmd](const parley::ManagerConfig& config) {
+            return parley::run_restore(config, cmd.restore);
         });
     }
     if (cmd.mode == "manager") return run_mode<parley::ManagerConfig>(cmd, parley::run_manager);

@@ -51,6 +51,23 @@ CliResult parse_command_line(int argc, const char* const* argv) {
                             "Take the admin role from this account and exit")
                 ->excludes(make);
         }
+        if (std::string(mode.name) == "manager") {
+            CLI::App* restore = sub->add_subcommand(
+                "restore",
+                "Stop the server (systemd), put a stored backup snapshot back into its data "
+                "directory with the media, verify it, start the server again");
+            restore->fallthrough(true);
+            restore->add_option("--snapshot", cmd.restore.snapshot, "The snapshot id to restore")
+                ->required();
+            restore->add_option("--source", cmd.restore.source,
+                                "The manager whose backups to use (default: the only one)");
+            restore->add_option("--to", cmd.restore.to,
+                                "The server data directory (default: "
+                                "manager.backup.server_data_dir)");
+            restore->add_flag("--no-service", cmd.restore.no_service,
+                              "Do not stop and start the server's unit (it is not run by systemd)");
+            restore->callback([&cmd] { cmd.restore.requested = true; });
+        }
         sub->callback([&cmd, name = mode.name] { cmd.mode = name; });
     }
 

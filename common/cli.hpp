@@ -28,6 +28,15 @@ struct ManagerApiCall {
     int timeout_ms = 120'000;
 };
 
+// `parley manager restore --snapshot <id>`: put a stored backup back (docs/backups.md).
+struct RestoreCall {
+    bool requested = false;
+    std::string snapshot;
+    std::string source;       // empty: the only source with backups here
+    std::string to;           // empty: manager.backup.server_data_dir
+    bool no_service = false;  // do not stop and start the server's unit over D-Bus
+};
+
 struct CommandLine {
     std::string mode;         // "server", "manager", "imageproc", "botclient" or "manager-api"
     std::string config_path;  // empty: embedded defaults
@@ -38,6 +47,7 @@ struct CommandLine {
     std::string drop_admin;      // server: take the admin role back, then exit
     ManagerApiCall manager_api;  // mode "manager-api"
     std::string load_plan;       // botclient --load: the load client's plan (botclient/load/)
+    RestoreCall restore;         // manager restore
 };
 
 struct CliResult {

@@ -154,6 +154,7 @@ awaitable<std::string> connect_manager_tls(ManagerTlsStream& stream,
         co_return "cannot connect to " + target.to_string() + ": " +
             (ec == beast::error::timeout ? std::string("timed out") : ec.message());
     }
+    lowest.socket().set_option(tcp::no_delay(true), ec);
     // The manager's certificate must name the host we dialled (DNS name or IP address).
     SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str());
     stream.set_verify_callback(net::ssl::host_name_verification(target.host), ec);

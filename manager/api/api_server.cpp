@@ -310,6 +310,8 @@ awaitable<void> ApiServer::accept_tls_loop() {
             continue;
         }
         const std::uint64_t id = ++next_id_;
+        // Request/answer traffic: Nagle would hold an answer's last segment for the peer's ACK.
+        socket.set_option(tcp::no_delay(true), ec);
         auto remote = socket.remote_endpoint(ec);
         std::string address = ec ? "unknown" : remote.address().to_string();
         if (open_.load() >= static_cast<std::size_t>(config_.max_connections)) {

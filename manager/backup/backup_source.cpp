@@ -302,7 +302,7 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
         json files = json::object();
         std::int64_t bytes_sent = 0;
         for (const auto& db : databases) {
-            const std::string from = server_dir + "/" + db + ".db";
+            const std::string from = server_dir + "/db/" + db + ".db";
             const std::string copy = staging + "/" + db + ".db";
             const std::int64_t snapshot_began = system_wall_clock()();
             SnapshotResult snap =

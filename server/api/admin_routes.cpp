@@ -51,6 +51,50 @@ awaitable<void> audit_request(ApiContext& api, AuditLog& audit, const std::strin
     co_await offload(api.hash_pool, std::move(job));
 }
 
+// Sends one request to the local manager (which may forward it on), audits it and turns the
+// answer into the route's response.
+awaitable<HttpResponse> call_manager(ApiContext& api, AuditLog& audit, ManagerClient* manager,
+                                     const Caller& caller, const std::string& method,
+                                     const nlohmann::json& request) {
+    if (!manager) {
+        co_return error_response(http::status::service_unavailable, "unavailable",
+                                 "no manager is configured for this server ([manager] "
+                                 "socket in its configuration)");
+    }
+    ManagerAnswer answer = co_await manager->request(request);
+    const std::string target = request.value("target", std::string("local"));
+    const std::string outcome =
+        !answer.transport_error.empty()
+            ? (answer.timed_out ? std::string("timeout") : std::string("unreachable"))
+        : answer.answer.value("ok", false) ? std::string("ok")
+                                           : answer.answer.value("error", nlohmann::json::object())
+                                                 .value("code", std::string("?"));
+    const std::string& account = caller.account.id;
+    co_await audit_request(api, audit, account, method, target, outcome);
+    if (!answer.transport_error.empty()) {
+        spdlog::warn("admin: account {} {} -> {}: manager unreachable: {}", caller.account.id,
+                     method, target, answer.transport_error);
+        if (answer.timed_out) {
+            co_return error_response(http::status::gateway_timeout, "timeout",
+                                     "the manager did not answer in time");
+        }
+        co_return error_response(http::status::service_unavailable, "unavailable",
+                                 "the manager is not reachable: " + answer.transport_error);
+    }
+    const bool ok = answer.answer.value("ok", false);
+    spdlog::info("admin: account {} {} -> {}: {}", caller.account.id, method, target,
+                 ok ? std::string("ok")
+                    : answer.answer.value("error", nlohmann::json::object())
+                          .value("code", std::string("?")));
+    if (!ok) {
+        co_return manager_error(answer.answer.contains("error") ? answer.answer["error"]
+                                                                : nlohmann::json::object());
+    }
+    co_return json_response(http::status::ok,
+                            {{"result", answer.answer.contains("result") ? answer.answer["result"]
+                                                                         : nlohmann::json()}});
+}
+
 }  // namespace
 
 void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
@@ -100,45 +144,57 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
                 }
                 request["target"] = *target;
             }
-            if (!manager) {
-                co_return error_response(http::status::service_unavailable, "unavailable",
-                                         "no manager is configured for this server ([manager] "
-                                         "socket in its configuration)");
-            }
-            ManagerAnswer answer = co_await manager->request(request);
-            const std::string target = request.value("target", std::string("local"));
-            const std::string outcome =
-                !answer.transport_error.empty()
-                    ? (answer.timed_out ? std::string("timeout") : std::string("unreachable"))
-                : answer.answer.value("ok", false)
-                    ? std::string("ok")
-                    : answer.answer.value("error", nlohmann::json::object())
-                          .value("code", std::string("?"));
-            const std::string& account = auth.caller->account.id;
-            co_await audit_request(api, audit, account, *method, target, outcome);
-            if (!answer.transport_error.empty()) {
-                spdlog::warn("admin: account {} {} -> {}: manager unreachable: {}",
-                             auth.caller->account.id, *method, target, answer.transport_error);
-                if (answer.timed_out) {
-                    co_return error_response(http::status::gateway_timeout, "timeout",
-                                             "the manager did not answer in time");
-                }
-                co_return error_response(http::status::service_unavailable, "unavailable",
-                                         "the manager is not reachable: " + answer.transport_error);
-            }
-            const bool ok = answer.answer.value("ok", false);
-            spdlog::info("admin: account {} {} -> {}: {}", auth.caller->account.id, *method, target,
-                         ok ? std::string("ok")
-                            : answer.answer.value("error", nlohmann::json::object())
-                                  .value("code", std::string("?")));
-            if (!ok) {
-                co_return manager_error(answer.answer.contains("error") ? answer.answer["error"]
-                                                                        : nlohmann::json::object());
-            }
-            co_return json_response(http::status::ok, {{"result", answer.answer.contains("result")
-                                                                      ? answer.answer["result"]
-                                                                      : nlohmann::json()}});
+            const std::string& method_name = *method;
+            co_return co_await call_manager(api, audit, manager, *auth.caller, method_name,
+                                            request);
         });
+
+    // Backups (docs/backups.md): start one through the local manager, or read its status.
+    router.add(
+        http::verb::post, "/api/v1/admin/backup",
+        [&api, manager, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            if (!is_admin(*auth.caller)) {
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "this route is for admin accounts");
+            }
+            nlohmann::json params = nlohmann::json::object();
+            if (!ctx.request.body().empty()) {
+                auto body = parse_json_body(ctx);
+                if (!body.json) co_return body.refusal;
+                for (const auto& [key, value] : body.json->items()) {
+                    if (key == "to" && value.is_string() && !value.get<std::string>().empty() &&
+                        value.get<std::string>().size() <= 64) {
+                        params["to"] = value;
+                    } else if (key == "wait" && value.is_boolean()) {
+                        params["wait"] = value;
+                    } else {
+                        co_return error_response(
+                            http::status::bad_request, "bad_request",
+                            "the body may hold \"to\" (a manager name) and \"wait\" (a boolean); "
+                            "\"" +
+                                key + "\" is wrong or unknown");
+                    }
+                }
+            }
+            const nlohmann::json request{{"method", "backup.run"}, {"params", params}};
+            const std::string method = "backup.run";
+            co_return co_await call_manager(api, audit, manager, *auth.caller, method, request);
+        });
+    router.add(http::verb::get, "/api/v1/admin/backup",
+               [&api, manager, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   if (!is_admin(*auth.caller)) {
+                       co_return error_response(http::status::forbidden, "forbidden",
+                                                "this route is for admin accounts");
+                   }
+                   const nlohmann::json request{{"method", "backup.status"}};
+                   const std::string method = "backup.status";
+                   co_return co_await call_manager(api, audit, manager, *auth.caller, method,
+                                                   request);
+               });
 
     router.add(http::verb::get, "/api/v1/admin/maintenance",
                [&api, manager, &maintenance](RequestContext& ctx) -> awaitable<HttpResponse> {

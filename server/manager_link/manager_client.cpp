@@ -87,7 +87,8 @@ ManagerClient::ManagerClient(net::io_context& context, const ManagerClientSettin
       key_(std::move(key)),
       on_notice_(std::move(on_notice)),
       strand_(net::make_strand(context)),
-      timer_(strand_) {}
+      timer_(strand_),
+      backup_timer_(strand_) {}
 
 ManagerClient::~ManagerClient() = default;
 
@@ -117,12 +118,59 @@ void ManagerClient::start() {
             spdlog::error("manager client: watch loop failed: {}", ex.what());
         }
     });
+    if (settings_.backup_minute_of_day() >= 0) {
+        net::co_spawn(strand_, backup_loop(), [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error("manager client: backup timer failed: {}", ex.what());
+            }
+        });
+    }
+}
+
+std::int64_t ManagerClient::next_daily_ms(std::int64_t now_ms, int minute) {
+    constexpr std::int64_t kDay = 86'400'000;
+    const std::int64_t midnight = now_ms - now_ms % kDay;
+    std::int64_t at = midnight + static_cast<std::int64_t>(minute) * 60'000;
+    if (at <= now_ms) at += kDay;
+    return at;
+}
+
+awaitable<void> ManagerClient::backup_loop() {
+    const int minute = settings_.backup_minute_of_day();
+    while (!stopped_) {
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        const std::int64_t at = next_daily_ms(now, minute);
+        spdlog::info("manager client: next daily backup at {} UTC, in {} s",
+                     settings_.backup_daily_at, (at - now) / 1000);
+        backup_timer_.expires_after(std::chrono::milliseconds(at - now));
+        boost::system::error_code ec;
+        co_await backup_timer_.async_wait(net::redirect_error(use_awaitable, ec));
+        if (stopped_) break;
+        nlohmann::json run{{"method", "backup.run"}, {"params", nlohmann::json::object()}};
+        if (!settings_.backup_to.empty()) run["params"]["to"] = settings_.backup_to;
+        ManagerAnswer answer = co_await request(run);
+        if (!answer.transport_error.empty()) {
+            spdlog::error("manager client: daily backup not started: {}", answer.transport_error);
+        } else if (!answer.answer.value("ok", false)) {
+            spdlog::error("manager client: daily backup refused: {}",
+                          answer.answer.value("error", nlohmann::json::object()).dump());
+        } else {
+            spdlog::info("manager client: daily backup started: {}",
+                         answer.answer.value("result", nlohmann::json::object()).dump());
+        }
+    }
 }
 
 void ManagerClient::stop() {
     stopped_ = true;
     net::post(strand_, [this] {
         timer_.cancel();
+        backup_timer_.cancel();
         if (current_) {
             boost::system::error_code ec;
             current_->stream.socket().cancel(ec);

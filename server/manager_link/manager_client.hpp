@@ -8,6 +8,8 @@
 //     there or goes away, the loop reconnects with jittered exponential back-off
 //     (reconnect_base_ms doubling up to reconnect_max_ms); the server runs on meanwhile and the
 //     last notice stands (a manager restart does not cancel maintenance).
+//   - backups: with [manager] backup_daily_at, a timer asks for `backup.run` once a day at
+//     that time (UTC) and logs the outcome (docs/backups.md).
 //   - request(): one admin request on a connection of its own (auth, request, answer), under
 //     request_timeout_ms — the admin routes use it; it may name a target manager.
 //
@@ -53,8 +55,12 @@ class ManagerClient {
     // Reads a key file (trailing newline dropped); "" with `error` when unusable.
     static std::string read_key_file(const std::string& path, std::string& error);
 
+    // The next daily backup time after `now_ms` (Unix ms), for minute-of-day `minute` UTC.
+    static std::int64_t next_daily_ms(std::int64_t now_ms, int minute);
+
   private:
     awaitable<void> watch_loop();
+    awaitable<void> backup_loop();
 
     net::io_context& context_;
     const ManagerClientSettings& settings_;
@@ -62,6 +68,7 @@ class ManagerClient {
     NoticeHandler on_notice_;
     net::any_io_executor strand_;
     net::steady_timer timer_;
+    net::steady_timer backup_timer_;
     struct Current;
     std::shared_ptr<Current> current_;  // the watch connection, strand only
     std::atomic<bool> connected_{false};

@@ -24,6 +24,31 @@ void ManagerClientSettings::describe(ConfigSchema& schema) {
                 "jittered.",
                 10, 600'000);
     schema.bind("reconnect_max_ms", reconnect_max_ms, "Longest reconnection delay.", 10, 3'600'000);
+    schema.bind("backup_daily_at", backup_daily_at,
+                "Ask the manager for a backup every day at this time, \"HH:MM\" in UTC (empty: "
+                "no daily backup; admins can still start one).",
+                [](const std::string& v) -> std::string {
+                    ManagerClientSettings probe;
+                    probe.backup_daily_at = v;
+                    return v.empty() || probe.backup_minute_of_day() >= 0
+                               ? ""
+                               : "must be HH:MM (00:00 to 23:59, UTC) or empty";
+                });
+    schema.bind("backup_to", backup_to,
+                "The peer manager that receives the backups (empty: the manager's "
+                "manager.backup.target).");
+}
+
+int ManagerClientSettings::backup_minute_of_day() const {
+    const std::string& v = backup_daily_at;
+    if (v.size() != 5 || v[2] != ':') return -1;
+    for (int i : {0, 1, 3, 4}) {
+        if (v[i] < '0' || v[i] > '9') return -1;
+    }
+    const int hours = (v[0] - '0') * 10 + (v[1] - '0');
+    const int minutes = (v[3] - '0') * 10 + (v[4] - '0');
+    if (hours > 23 || minutes > 59) return -1;
+    return hours * 60 + minutes;
 }
 
 std::string ManagerClientSettings::validate() const {

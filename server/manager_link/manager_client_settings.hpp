@@ -15,6 +15,13 @@ struct ManagerClientSettings {
     int watch_wait_ms = 25'000;  // one schedule.watch long poll (below the manager's idle_timeout)
     int reconnect_base_ms = 500;
     int reconnect_max_ms = 30'000;
+    // A daily backup (docs/backups.md): "HH:MM" in UTC, or empty for none; the peer manager it
+    // goes to (empty: the manager's manager.backup.target).
+    std::string backup_daily_at;
+    std::string backup_to;
+
+    // Minutes after midnight UTC of backup_daily_at; -1 when it is empty or malformed.
+    int backup_minute_of_day() const;
 
     bool enabled() const { return !socket.empty(); }
     void describe(ConfigSchema& schema);

@@ -1,0 +1,169 @@
+#include "manager/backup/backup_restore.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/dir_lock.hpp"
+#include "common/file_util.hpp"
+#include "manager/backup/media_manifest.hpp"
+#include "manager/backup/retention.hpp"
+#include "manager/backup/sqlite_snapshot.hpp"
+#include "manager/system/sdbus_system.hpp"
+
+namespace parley {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int refuse(const std::string& message) {
+    std::cerr << "parley manager restore: " << message << "\n";
+    spdlog::error("restore: {}", message);
+    return 1;
+}
+
+}  // namespace
+
+int run_restore(const ManagerConfig& config, const RestoreCall& call) {
+    if (call.no_service) return restore_snapshot(config, call, nullptr);
+    SdbusSystemOptions options;
+    options.job_timeout = std::chrono::milliseconds(config.dbus_job_timeout_ms);
+    options.call_timeout = std::chrono::milliseconds(config.dbus_call_timeout_ms);
+    SdbusSystem system(options);
+    return restore_snapshot(config, call, &system);
+}
+
+int restore_snapshot(const ManagerConfig& config, const RestoreCall& call,
+                     ServiceControl* service) {
+    if (!snapshot_time(call.snapshot)) {
+        std::cerr << "parley manager restore: '" << call.snapshot
+                  << "' is not a snapshot id (YYYYMMDDTHHMMSS.mmmZ; see backup.snapshots)\n";
+        return kExitUsage;
+    }
+    const std::string root = config.resolved_backup_dir();
+    std::string source = call.source;
+    if (source.empty()) {
+        std::vector<std::string> sources;
+        std::error_code ec;
+        for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+            if (fs::exists(it->path() / "current" / (call.snapshot + ".db")))
+                sources.push_back(it->path().filename().string());
+        }
+        if (sources.size() != 1) {
+            return refuse(
+                fmt::format("{} backup sources in {} have snapshot {}; name one with "
+                            "--source",
+                            sources.size(), root, call.snapshot));
+        }
+        source = sources.front();
+    }
+    if (source.find('/') != std::string::npos || source.starts_with(".")) {
+        return refuse("--source must be a manager name");
+    }
+    const std::string from_dir = root + "/" + source;
+    const std::string to = call.to.empty() ? config.backup_server_data_dir : call.to;
+
+    // 1. The snapshot must be sound before anything is stopped.
+    std::vector<std::string> databases;
+    for (const char* db : {"current", "history"}) {
+        const std::string file = from_dir + "/" + db + "/" + call.snapshot + ".db";
+        if (!fs::exists(file)) {
+            if (std::string(db) == "current") return refuse("no such snapshot: " + file);
+            continue;
+        }
+        const std::string check = check_database(file, CheckKind::integrity);
+        if (check != "ok") return refuse(fmt::format("{}: integrity_check: {}", file, check));
+        databases.push_back(db);
+        std::cout << "checked " << file << ": integrity_check ok\n";
+    }
+
+    // 2. The server stops, and cannot start again until the restore is done.
+    if (service) {
+        JobOutcome stopped = service->stop_unit(config.server_unit);
+        if (!stopped.ok) {
+            return refuse(fmt::format("cannot stop {}: {}", config.server_unit,
+                                      stopped.error.empty() ? stopped.result : stopped.error));
+        }
+        std::cout << "stopped " << config.server_unit << "\n";
+    }
+    std::error_code ec;
+    fs::create_directories(to, ec);
+    std::string lock_error;
+    auto lock = DirectoryLock::acquire(to, lock_error);
+    if (!lock) return refuse("the server's data directory is in use: " + lock_error);
+
+    // 3. Databases: a durable copy beside the live name, the stale WAL gone, one rename.
+    for (const auto& db : databases) {
+        const std::string from = from_dir + "/" + db + "/" + call.snapshot + ".db";
+        fs::create_directories(to + "/db", ec);
+        const std::string final_path = to + "/db/" + db + ".db";
+        const std::string staged = final_path + ".restoring";
+        std::string copied_hash;
+        if (std::string problem = copy_file_durably(from, staged, &copied_hash); !problem.empty())
+            return refuse(problem);
+        if (sha256_file(staged) != copied_hash) return refuse(staged + " does not read back");
+        for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+            fs::remove(final_path + suffix, ec);
+        }
+        if (::rename(staged.c_str(), final_path.c_str()) != 0) {
+            return refuse(fmt::format("cannot rename {}: {}", staged, std::strerror(errno)));
+        }
+        fsync_directory(to + "/db");
+        std::cout << "restored " << final_path << " (sha256 " << copied_hash << ")\n";
+    }
+
+    // 4. Media: what the data directory lacks, each file checked against its content id.
+    std::string list_error;
+    std::vector<MediaEntry> media = list_media(from_dir + "/media", list_error);
+    if (!list_error.empty()) return refuse(list_error);
+    std::size_t copied = 0;
+    for (const auto& entry : media) {
+        const std::string dest = to + "/media/" + entry.relative_path();
+        auto have = fs::file_size(dest, ec);
+        if (!ec && static_cast<std::int64_t>(have) == entry.size) continue;
+        fs::create_directories(fs::path(dest).parent_path(), ec);
+        std::string hash;
+        if (std::string problem =
+                copy_file_durably(from_dir + "/media/" + entry.relative_path(), dest, &hash);
+            !problem.empty()) {
+            return refuse(problem);
+        }
+        if (hash != entry.sha256) {
+            fs::remove(dest, ec);
+            return refuse(fmt::format("the backup's media file {} is damaged (hash {})",
+                                      entry.relative_path(), hash));
+        }
+        ++copied;
+    }
+    std::cout << "media: " << media.size() << " files in the backup, " << copied << " copied\n";
+
+    // 5. Check what is now in place, then hand the directory back to the server.
+    for (const auto& db : databases) {
+        const std::string check = check_database(to + "/db/" + db + ".db", CheckKind::integrity);
+        if (check != "ok")
+            return refuse(fmt::format("restored {}.db: integrity_check: {}", db, check));
+    }
+    std::cout << "verified the restored databases: integrity_check ok\n";
+    lock.reset();
+    if (service) {
+        JobOutcome started = service->start_unit(config.server_unit);
+        if (!started.ok) {
+            return refuse(fmt::format("restored, but cannot start {}: {}", config.server_unit,
+                                      started.error.empty() ? started.result : started.error));
+        }
+        std::cout << "started " << config.server_unit << "\n";
+    }
+    spdlog::info("restore: snapshot {} of '{}' restored into {} ({} media copied)", call.snapshot,
+                 source, to, copied);
+    std::cout << "restored snapshot " << call.snapshot << " of '" << source << "' into " << to
+              << "\n";
+    return 0;
+}
+
+}  // namespace parley
