@@ -211,6 +211,46 @@ awaitable<std::optional<nlohmann::json>> ManagerConnection::call(const nlohmann:
     co_return answer;
 }
 
+awaitable<bool> ManagerConnection::send(const nlohmann::json& request,
+                                        std::chrono::milliseconds timeout, std::string& error) {
+    if (!impl_->usable) {
+        error = "the connection is closed";
+        co_return false;
+    }
+    beast::get_lowest_layer(impl_->stream).expires_after(timeout);
+    const std::string text = serialize(request);
+    boost::system::error_code ec = co_await write_frame(impl_->stream, text);
+    if (ec) {
+        impl_->usable = false;
+        error = "cannot send: " +
+                (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+        co_return false;
+    }
+    co_return true;
+}
+
+awaitable<std::optional<nlohmann::json>> ManagerConnection::receive(
+    const nlohmann::json& id, std::chrono::milliseconds timeout, std::string& error) {
+    if (!impl_->usable) {
+        error = "the connection is closed";
+        co_return std::nullopt;
+    }
+    beast::get_lowest_layer(impl_->stream).expires_after(timeout);
+    FrameResult frame = co_await read_frame(impl_->stream, kMaxFrameAfterAuth);
+    if (frame.status != FrameStatus::ok) {
+        impl_->usable = false;
+        error = describe_frame_failure(frame, "the manager");
+        co_return std::nullopt;
+    }
+    nlohmann::json answer = parse_message(frame.payload);
+    if (!answer.is_object() || answer.value("id", nlohmann::json()) != id) {
+        impl_->usable = false;
+        error = "the manager answered out of order";
+        co_return std::nullopt;
+    }
+    co_return answer;
+}
+
 awaitable<void> ManagerConnection::close() {
     auto& lowest = beast::get_lowest_layer(impl_->stream);
     if (impl_->usable) {

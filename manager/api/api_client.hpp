@@ -65,6 +65,14 @@ class ManagerConnection {
     awaitable<std::optional<nlohmann::json>> call(const nlohmann::json& request,
                                                   std::chrono::milliseconds timeout,
                                                   std::string& error);
+    // The two halves of call(), for pipelining: a manager answers one connection's requests in
+    // order, so several may be sent before their answers are read. False / nullopt with
+    // `error` on failure (the connection is then unusable).
+    awaitable<bool> send(const nlohmann::json& request, std::chrono::milliseconds timeout,
+                         std::string& error);
+    awaitable<std::optional<nlohmann::json>> receive(const nlohmann::json& id,
+                                                     std::chrono::milliseconds timeout,
+                                                     std::string& error);
     awaitable<void> close();
 
   private:

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <optional>
 #include <vector>
@@ -59,16 +60,34 @@ class Channel {
             answer = std::move(r.answer);
             error = r.timed_out ? "no answer in time" : r.error;
         } else {
+            co_await drain();
             answer = co_await connection_->call(request, timeout_, error);
         }
-        if (!answer) throw RunFailure{fmt::format("{} over {}: {}", method, route_, error)};
-        if (!answer->value("ok", false)) {
-            const json err = answer->value("error", json::object());
-            throw RunFailure{fmt::format("{} refused by the target: {}: {}", method,
-                                         err.value("code", std::string("?")),
-                                         err.value("message", std::string("?")))};
+        co_return checked(method, answer, error);
+    }
+
+    // Sends a request whose answer is only checked later (drain(), or when more than `window`
+    // are outstanding): the next chunk is read and sent while the target stores this one. Over
+    // a direct connection answers come in order; over a link requests may run concurrently on
+    // the peer, so there every request waits for its answer.
+    awaitable<void> post(std::string_view method, json& params) {
+        if (link_) {
+            co_await call(method, params);
+            co_return;
         }
-        co_return answer->value("result", json::object());
+        json request{{"id", ++next_id_}, {"method", method}, {"params", std::move(params)}};
+        std::string error;
+        if (!co_await connection_->send(request, timeout_, error)) {
+            throw RunFailure{fmt::format("{} over {}: {}", method, route_, error)};
+        }
+        outstanding_.emplace_back(request["id"], std::string(method));
+        while (outstanding_.size() > kWindow)
+            co_await settle_oldest();
+    }
+
+    awaitable<void> drain() {
+        while (!outstanding_.empty())
+            co_await settle_oldest();
     }
 
     awaitable<void> close() {
@@ -76,6 +95,28 @@ class Channel {
     }
 
   private:
+    static constexpr std::size_t kWindow = 3;
+
+    json checked(std::string_view method, std::optional<json>& answer, const std::string& error) {
+        if (!answer) throw RunFailure{fmt::format("{} over {}: {}", method, route_, error)};
+        if (!answer->value("ok", false)) {
+            const json err = answer->value("error", json::object());
+            throw RunFailure{fmt::format("{} refused by the target: {}: {}", method,
+                                         err.value("code", std::string("?")),
+                                         err.value("message", std::string("?")))};
+        }
+        return answer->value("result", json::object());
+    }
+
+    awaitable<void> settle_oldest() {
+        auto [id, method] = std::move(outstanding_.front());
+        outstanding_.pop_front();
+        std::string error;
+        std::optional<json> answer = co_await connection_->receive(id, timeout_, error);
+        checked(method, answer, error);
+    }
+
+    std::deque<std::pair<json, std::string>> outstanding_;
     std::shared_ptr<Link> link_;
     std::unique_ptr<ManagerConnection> connection_;
     std::string route_;
@@ -105,7 +146,9 @@ std::shared_ptr<PendingResult> start_integrity_check(net::thread_pool& pool,
                                                      std::string path) {
     auto pending = std::make_shared<PendingResult>(executor);
     net::post(pool, [pending, executor, path = std::move(path)] {
-        std::string outcome = check_database(path, CheckKind::integrity);
+        // The snapshot is made durable and checked while it streams.
+        std::string outcome = fsync_file(path);
+        if (outcome.empty()) outcome = check_database(path, CheckKind::integrity);
         net::post(executor, [pending, outcome = std::move(outcome)]() mutable {
             pending->value = std::move(outcome);
             pending->wake.cancel();
@@ -327,7 +370,7 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
                                     {"file", db},
                                     {"offset", offset},
                                     {"data", json::binary_t(std::move(chunk.bytes))}};
-                co_await channel->call("backup.put", call_params);
+                co_await channel->post("backup.put", call_params);
                 offset += n;
             }
             if (offset != snap.bytes) {
@@ -336,6 +379,8 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
             const std::string digest = hex_encode(hash.finish());
             json call_params = {
                 {"session", session}, {"file", db}, {"size", offset}, {"sha256", digest}};
+            co_await channel->drain();
+            const std::int64_t stream_ms = ms_since(stream_started);
             json verified = co_await channel->call("backup.file", call_params);
             bytes_sent += offset;
             files[db] = {{"size", offset},
@@ -343,6 +388,8 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
                          {"snapshot_began_at", snapshot_began},
                          {"snapshot_ms", snap.millis},
                          {"transfer_ms", ms_since(stream_started)},
+                         {"stream_ms", stream_ms},
+                         {"target_verify_ms", verified.value("verify_ms", 0)},
                          {"target_check", verified.value("quick_check", "")}};
         }
 
@@ -391,7 +438,7 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
                     {"session", session}, {"sha256", entry->sha256},
                     {"ext", entry->ext},  {"size", entry->size},
                     {"offset", offset},   {"data", json::binary_t(std::move(chunk.bytes))}};
-                co_await channel->call("backup.media_put", call_params);
+                co_await channel->post("backup.media_put", call_params);
                 offset += n;
             } while (offset < entry->size);
             sent_media_bytes += offset;

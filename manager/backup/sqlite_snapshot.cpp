@@ -100,17 +100,18 @@ SnapshotResult take_snapshot(const std::string& source, const std::string& desti
     }
     sqlite3_close_v2(to.db);
     to.db = nullptr;
-    if (std::string problem = fsync_path(destination); !problem.empty()) {
-        result.error = problem;
-        return result;
-    }
-    std::filesystem::path parent = std::filesystem::path(destination).parent_path();
-    fsync_directory(parent.empty() ? "." : parent.string());
     result.bytes = static_cast<std::int64_t>(std::filesystem::file_size(destination, ec));
     result.millis = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started)
                         .count();
     return result;
+}
+
+std::string fsync_file(const std::string& path) {
+    if (std::string problem = fsync_path(path); !problem.empty()) return problem;
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    fsync_directory(parent.empty() ? "." : parent.string());
+    return {};
 }
 
 std::string check_database(const std::string& path, CheckKind kind) {

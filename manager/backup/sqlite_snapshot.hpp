@@ -20,8 +20,12 @@ struct SnapshotResult {
     std::int64_t millis = 0;
 };
 
-// Copies `source` (a database path) to `destination` (replaced if present).
+// Copies `source` (a database path) to `destination` (replaced if present). The copy is not
+// fsynced yet: fsync_file() does that, beside the transfer.
 SnapshotResult take_snapshot(const std::string& source, const std::string& destination);
+
+// fsyncs a file and its directory; "" or the problem.
+std::string fsync_file(const std::string& path);
 
 enum class CheckKind { integrity, quick };
 

@@ -52,6 +52,7 @@ keep_weekly = 0
 {extra}
 """)
         p.tls_port = port
+        self.vault_process = p
         return p
 
     def origin(self, vault_port, server_dir, extra=""):
@@ -79,7 +80,8 @@ target = "vault"
 
     def run_backup(self, origin, **params):
         answer = self.call(origin, "backup.run", dict(params, wait=True))
-        self.assertTrue(answer["ok"], answer)
+        self.assertTrue(answer["ok"], f"{answer}\n--- origin:\n{origin.log()[-3000:]}\n--- vault:\n"
+                                      f"{self.vault_process.log()[-3000:]}")
         self.assertEqual(answer["result"]["state"], "done")
         return answer["result"]
 
