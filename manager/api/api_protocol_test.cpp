@@ -136,3 +136,44 @@ TEST_CASE("parse_request reads target and via; forwarded_request extends via",
 }
 
 }  // namespace parley
+
+namespace parley {
+
+TEST_CASE("a request's binary data travels as a raw attachment after a NUL", "[manager][backup]") {
+    std::string bytes("\x00\x01{\"x\":1}\xff\x00", 11);
+    json request{
+        {"id", 3},
+        {"method", "backup.put"},
+        {"params",
+         {{"session", "s"},
+          {"offset", 0},
+          {"data", json::binary_t(std::vector<std::uint8_t>(bytes.begin(), bytes.end()))}}}};
+    const std::string text = serialize(request);
+    // The JSON part names no data; the bytes follow one NUL, unencoded.
+    const std::size_t nul = text.find('\0');
+    REQUIRE(nul != std::string::npos);
+    CHECK(text.substr(nul + 1) == bytes);
+    CHECK(json::parse(text.substr(0, nul))["params"].contains("data") == false);
+
+    ApiError error;
+    json id;
+    auto parsed = parse_request(text, error, id);
+    REQUIRE(parsed);
+    CHECK(parsed->params["offset"] == 0);
+    REQUIRE(parsed->params["data"].is_binary());
+    const auto& data = parsed->params["data"].get_binary();
+    CHECK(std::string(data.begin(), data.end()) == bytes);
+    // Forwarding keeps it.
+    const std::string forwarded = serialize(forwarded_request(*parsed, json(9), "a"));
+    CHECK(forwarded.substr(forwarded.find('\0') + 1) == bytes);
+
+    // Messages without binary data are plain JSON.
+    CHECK(serialize(json{{"id", 1}, {"method", "ping"}}).find('\0') == std::string::npos);
+    // An attachment needs an object "params" without its own "data".
+    CHECK(parse_message(std::string("[1]\0abc", 7)).is_discarded());
+    CHECK(parse_message(std::string("{\"id\":1}\0abc", 12)).is_discarded());
+    CHECK(parse_message(std::string("{\"params\":{\"data\":1}}\0abc", 25)).is_discarded());
+    CHECK_FALSE(parse_request(std::string("{\"id\":1,\"method\":\"x\"}\0abc", 26), error, id));
+}
+
+}  // namespace parley
