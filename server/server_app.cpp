@@ -20,6 +20,7 @@
 #include "server/api/media_routes.hpp"
 #include "server/api/room_routes.hpp"
 #include "server/api/router.hpp"
+#include "server/api/static_routes.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
@@ -261,6 +262,7 @@ int run_server(const ServerConfig& config) {
     add_media_routes(router, api, media, media_store, readers, media_files);
     AuditLog audit(db_dir + "/history.db", options);
     add_admin_routes(router, api, manager.get(), *maintenance, audit);
+    add_static_routes(router, embedded_web_assets());
     // TLS material is loaded before anything listens: a bad file stops start-up here.
     std::unique_ptr<net::ssl::context> tls;
     if (config.tls.enabled) {

@@ -1,0 +1,89 @@
+// Chat: sending messages and hearing new ones (docs/api.md "WebSocket frames for rooms").
+//
+//   const chat = new Chat(client, { signer });
+//   await chat.watch(roomId);                  // "message" events for that room
+//   chat.on("message", (m) => ...);            // {room_id, seq, sender_id, client_msg_id, text, sent_at}
+//   const { seq } = await chat.send(roomId, "hello");
+//
+// A send carries a client_msg_id; when the socket drops before the answer it is sent again
+// with the same id after the reconnect, and the server stores it once (a resend answers with
+// the stored seq and "duplicate": true). In a room that requires signatures the message is
+// signed with the Signer (which must be the key registered at join).
+import { Emitter } from "./emitter.js";
+import { ParleyError } from "./errors.js";
+
+export function newClientMsgId() {
+  const bytes = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class Chat extends Emitter {
+  #watched = new Map(); // room id -> unsubscribe
+  #signatureRule = new Map(); // room id -> require_signatures
+
+  constructor(client, { signer = null, sendAttempts = 3 } = {}) {
+    super();
+    this.client = client;
+    this.signer = signer;
+    this.sendAttempts = sendAttempts;
+    client.on("message", (m) => this.emit("message", m));
+  }
+
+  async watch(roomId) {
+    if (this.#watched.has(roomId)) return;
+    const topic = `room:${roomId}:chat`;
+    this.#watched.set(roomId, null);
+    try {
+      this.#watched.set(roomId, await this.client.subscribe(topic));
+    } catch (err) {
+      this.#watched.delete(roomId);
+      throw err;
+    }
+  }
+
+  unwatch(roomId) {
+    const off = this.#watched.get(roomId);
+    this.#watched.delete(roomId);
+    off?.();
+  }
+
+  // What the room's document says (Documents tells Chat, so no extra request is needed).
+  noteRoom(roomId, requireSignatures) {
+    this.#signatureRule.set(roomId, Boolean(requireSignatures));
+  }
+
+  async requiresSignatures(roomId) {
+    if (!this.#signatureRule.has(roomId)) {
+      const { document } = await this.client.api("GET", `/api/v1/rooms/${encodeURIComponent(roomId)}`);
+      this.#signatureRule.set(roomId, Boolean(document.require_signatures));
+    }
+    return this.#signatureRule.get(roomId);
+  }
+
+  // Resolves with {room_id, seq, sent_at, duplicate} once the message is stored.
+  async send(roomId, text, { clientMsgId = newClientMsgId() } = {}) {
+    const frame = { type: "send", room_id: roomId, text, client_msg_id: clientMsgId };
+    if (await this.requiresSignatures(roomId)) {
+      if (!this.signer) throw new ParleyError("invalid_signature", "this room requires signed messages: set chat.signer");
+      await this.client.ready();
+      frame.signature = await this.signer.signMessage(roomId, this.client.accountId, clientMsgId, text);
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ok = await this.client.request(frame);
+        const { type, id, ...rest } = ok;
+        return rest;
+      } catch (err) {
+        const retry = err instanceof ParleyError && (err.code === "disconnected" || err.code === "timeout");
+        if (!retry || attempt >= this.sendAttempts) throw err;
+      }
+    }
+  }
+
+  // Stored messages after `afterSeq`, ascending (at most 1000 per call).
+  async history(roomId, { afterSeq = 0, limit = 100 } = {}) {
+    const q = `after_seq=${afterSeq}&limit=${limit}`;
+    return (await this.client.api("GET", `/api/v1/rooms/${encodeURIComponent(roomId)}/messages?${q}`)).messages;
+  }
+}

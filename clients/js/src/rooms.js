@@ -1,0 +1,46 @@
+// Rooms over REST (docs/api.md "Rooms"): list, create, join by id (optionally registering a
+// signing key), leave, read the document, rename, add members, move the read marker.
+export class Rooms {
+  constructor(client) {
+    this.client = client;
+  }
+
+  async list() {
+    return (await this.client.api("GET", "/api/v1/rooms")).rooms;
+  }
+
+  // kind: "group" | "direct" | "ephemeral"; members: account ids to invite.
+  async create({ title, kind = "group", members = [], requireSignatures = false } = {}) {
+    const body = { title, kind, members, require_signatures: requireSignatures };
+    return (await this.client.api("POST", "/api/v1/rooms", body)).room_id;
+  }
+
+  // Joins (or, as a member, updates the display name and key). publicKey: base64 Ed25519.
+  join(roomId, { displayName, publicKey } = {}) {
+    const body = {};
+    if (displayName !== undefined) body.display_name = displayName;
+    if (publicKey !== undefined) body.public_key = publicKey;
+    return this.client.api("POST", `/api/v1/rooms/${encodeURIComponent(roomId)}/join`, body);
+  }
+
+  leave(roomId) {
+    return this.client.api("POST", `/api/v1/rooms/${encodeURIComponent(roomId)}/leave`, {});
+  }
+
+  // {version, document}
+  get(roomId) {
+    return this.client.api("GET", `/api/v1/rooms/${encodeURIComponent(roomId)}`);
+  }
+
+  rename(roomId, title) {
+    return this.client.api("PATCH", `/api/v1/rooms/${encodeURIComponent(roomId)}`, { title });
+  }
+
+  addMember(roomId, accountId, role = "member") {
+    return this.client.api("POST", `/api/v1/rooms/${encodeURIComponent(roomId)}/members`, { account_id: accountId, role });
+  }
+
+  async markRead(roomId, seq) {
+    return (await this.client.request({ type: "ack", room_id: roomId, seq })).read_seq;
+  }
+}

@@ -1,0 +1,81 @@
+// Typing indicators (docs/api.md: "typing {room_id}" from the client, at most one per
+// chat.typing_interval_ms reaches the others as "typing {room_id, account_id}" on the
+// room:{id}:typing topic). The server says only that someone typed; here a typist counts as
+// typing for `expireMs` after the last notice, and notify() sends at most one frame per
+// `intervalMs`, so it can be called on every keystroke.
+//
+//   const typing = new Typing(client);
+//   await typing.watch(roomId);
+//   input.oninput = () => typing.notify(roomId);
+//   typing.on("change", ({ roomId, users }) => ...);
+import { Emitter } from "./emitter.js";
+
+export class Typing extends Emitter {
+  #typists = new Map(); // room id -> Map(account id -> timer)
+  #lastSent = new Map(); // room id -> time
+  #watched = new Map();
+
+  constructor(client, { expireMs = 4000, intervalMs = 2000, now = () => Date.now() } = {}) {
+    super();
+    this.client = client;
+    this.expireMs = expireMs;
+    this.intervalMs = intervalMs;
+    this.now = now;
+    client.on("typing", (f) => {
+      if (!this.#watched.has(f.room_id) || f.account_id === client.accountId) return;
+      let room = this.#typists.get(f.room_id);
+      if (!room) this.#typists.set(f.room_id, (room = new Map()));
+      clearTimeout(room.get(f.account_id));
+      room.set(
+        f.account_id,
+        setTimeout(() => this.#stopped(f.room_id, f.account_id), this.expireMs),
+      );
+      this.emit("change", { roomId: f.room_id, users: this.users(f.room_id) });
+    });
+    // A message from a typist ends its typing.
+    client.on("message", (m) => {
+      if (this.#typists.get(m.room_id)?.has(m.sender_id)) this.#stopped(m.room_id, m.sender_id);
+    });
+  }
+
+  #stopped(roomId, accountId) {
+    const room = this.#typists.get(roomId);
+    if (!room?.has(accountId)) return;
+    clearTimeout(room.get(accountId));
+    room.delete(accountId);
+    this.emit("change", { roomId, users: this.users(roomId) });
+  }
+
+  async watch(roomId) {
+    if (this.#watched.has(roomId)) return;
+    this.#watched.set(roomId, null);
+    try {
+      this.#watched.set(roomId, await this.client.subscribe(`room:${roomId}:typing`));
+    } catch (err) {
+      this.#watched.delete(roomId);
+      throw err;
+    }
+  }
+
+  unwatch(roomId) {
+    const off = this.#watched.get(roomId);
+    this.#watched.delete(roomId);
+    for (const timer of this.#typists.get(roomId)?.values() ?? []) clearTimeout(timer);
+    this.#typists.delete(roomId);
+    off?.();
+  }
+
+  // Account ids typing in the room now (never the caller).
+  users(roomId) {
+    return [...(this.#typists.get(roomId)?.keys() ?? [])];
+  }
+
+  // Says "I am typing"; returns whether a frame was sent (throttled to one per intervalMs).
+  notify(roomId) {
+    const now = this.now();
+    if (now - (this.#lastSent.get(roomId) ?? -Infinity) < this.intervalMs) return false;
+    if (!this.client.notify({ type: "typing", room_id: roomId })) return false;
+    this.#lastSent.set(roomId, now);
+    return true;
+  }
+}

@@ -1,0 +1,96 @@
+// Runs the real `parley server` for the web tests: a free port on 127.0.0.1, a temporary data
+// directory, fast password hashing; waits until /api/v1/health answers. Like
+// tests/integration/harness.py, in Node.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+export const BINARY = process.env.PARLEY_BINARY ?? path.resolve(here, "../../build/parley");
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class ParleyServer {
+  constructor({ port, dir, config = "" }) {
+    this.port = port;
+    this.dir = dir;
+    this.dataDir = path.join(dir, "data");
+    this.configPath = path.join(dir, "server.toml");
+    this.logPath = path.join(dir, "server.log");
+    fs.writeFileSync(
+      this.configPath,
+      `[server]\nport = ${port}\nthreads = 2\n` +
+        "[auth]\nargon2_t_cost = 1\nargon2_m_cost_kib = 1024\n" +
+        "[websocket]\nrate_per_second = 1000\nrate_burst = 1000\n" +
+        config,
+    );
+    this.proc = null;
+  }
+
+  static async start(options = {}) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-web-"));
+    const server = new ParleyServer({ port: await freePort(), dir, ...options });
+    await server.run();
+    return server;
+  }
+
+  get baseUrl() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  // Starts the process (again, after stop(), on the same port and data directory).
+  async run() {
+    const log = fs.openSync(this.logPath, "a");
+    this.proc = spawn(BINARY, ["server", "--config", this.configPath, "--data-dir", this.dataDir], {
+      stdio: ["ignore", log, log],
+    });
+    fs.closeSync(log);
+    const exited = new Promise((resolve) => this.proc.once("exit", (code) => resolve(code)));
+    const deadline = Date.now() + 15000;
+    while (Date.now() < deadline) {
+      const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 50))]);
+      if (code !== undefined) throw new Error(`parley server exited early (${code}):\n${this.log()}`);
+      try {
+        const res = await fetch(`${this.baseUrl}/api/v1/health`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+    }
+    throw new Error(`parley server did not become healthy:\n${this.log()}`);
+  }
+
+  log() {
+    try {
+      return fs.readFileSync(this.logPath, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  async stop(signal = "SIGTERM") {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const done = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 10000);
+    await done;
+    clearTimeout(timer);
+  }
+
+  async close() {
+    await this.stop("SIGKILL");
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,607 @@
+// The Parley web client: sign up and log in, rooms (list, create, join by id), chat with live
+// updates through the room's living document, presence, typing, profile with avatar and
+// images, the maintenance notice. Built on the client library served at /lib/ (clients/js).
+// Everything the server sends is shown with textContent, never parsed as HTML.
+import {
+  ParleyClient, ParleyError, Chat, Rooms, Presence, Typing, Documents, Media, Profiles, Maintenance, Signer,
+  verifyMessage,
+} from "/lib/index.js";
+
+const $ = (id) => document.getElementById(id);
+const SESSION_KEY = "parley.session";
+
+const client = new ParleyClient({ session: loadSession() });
+const rooms = new Rooms(client);
+const chat = new Chat(client);
+const presence = new Presence(client);
+const typing = new Typing(client);
+const documents = new Documents(client);
+const media = new Media(client);
+const profiles = new Profiles(client);
+const maintenance = new Maintenance(client);
+
+const view = {
+  me: null, // my profile
+  roomList: [],
+  current: null, // {roomId, doc, offs: [], messages: Map(seq -> message), pending: Map(cmid -> li)}
+};
+
+// --- session ------------------------------------------------------------------------------------
+
+function loadSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SESSION_KEY));
+  } catch {
+    return null;
+  }
+}
+
+client.on("session", (session) => {
+  if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  else sessionStorage.removeItem(SESSION_KEY);
+});
+
+client.on("state", (state) => {
+  const bar = $("connection");
+  if (state === "signed_out") {
+    showAuth("You have been signed out.");
+    bar.hidden = true;
+    return;
+  }
+  const away = state === "waiting" || (state === "connecting" && view.me);
+  bar.hidden = !away;
+  if (away) bar.textContent = "Connection lost — reconnecting…";
+});
+window.addEventListener("online", () => client.reconnectNow());
+
+function showAuth(message = "") {
+  leaveRoom();
+  view.me = null;
+  $("app-view").hidden = true;
+  $("auth-view").hidden = false;
+  $("auth-error").textContent = message;
+}
+
+async function enterApp() {
+  $("auth-view").hidden = true;
+  $("app-view").hidden = false;
+  await client.subscribe("account:me:notifications");
+  view.me = await profiles.me();
+  renderMe();
+  await refreshRooms();
+  const wanted = location.hash.slice(1);
+  if (wanted && view.roomList.some((r) => r.room_id === wanted)) await openRoom(wanted);
+}
+
+$("auth-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const action = event.submitter?.value ?? "login";
+  const username = form.username.value.trim();
+  const password = form.password.value;
+  $("auth-error").textContent = "";
+  for (const b of form.querySelectorAll("button")) b.disabled = true;
+  try {
+    if (action === "signup") await client.register(username, password);
+    await client.login(username, password);
+    form.password.value = "";
+    await enterApp();
+  } catch (err) {
+    $("auth-error").textContent = describe(err, action === "signup" ? "sign up" : "log in");
+  } finally {
+    for (const b of form.querySelectorAll("button")) b.disabled = false;
+  }
+});
+
+$("logout-button").addEventListener("click", async () => {
+  try {
+    await client.logout();
+  } catch {
+    // signed out locally all the same
+  }
+  showAuth();
+});
+
+function describe(err, what) {
+  if (!(err instanceof ParleyError)) return `Could not ${what}: ${err?.message ?? err}`;
+  const known = {
+    unauthorized: "Wrong username or password.",
+    conflict: "That username is taken.",
+    rate_limited: `Too many attempts; try again${err.retryAfterSeconds ? ` in ${err.retryAfterSeconds} s` : " later"}.`,
+    network: "The server cannot be reached.",
+  };
+  return known[err.code] ?? err.message;
+}
+
+// --- me and my profile -------------------------------------------------------------------------
+
+function initials(name) {
+  return (name || "?").trim().slice(0, 1).toUpperCase();
+}
+
+function fillAvatar(el, name, avatar) {
+  el.replaceChildren();
+  if (avatar) {
+    const img = document.createElement("img");
+    img.alt = "";
+    img.src = media.thumbnailUrl(avatar);
+    img.onerror = () => el.replaceChildren(document.createTextNode(initials(name)));
+    el.append(img);
+  } else {
+    el.textContent = initials(name);
+  }
+}
+
+function renderMe() {
+  const me = view.me;
+  $("me-name").textContent = me.name || me.username;
+  $("me-username").textContent = `@${me.username}`;
+  fillAvatar($("me-avatar"), me.name || me.username, me.avatar);
+}
+
+function galleryKey() {
+  return `parley.images.${client.accountId}`;
+}
+
+function myImages() {
+  try {
+    return JSON.parse(localStorage.getItem(galleryKey())) ?? [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberImage(contentId) {
+  const list = [contentId, ...myImages().filter((id) => id !== contentId)].slice(0, 60);
+  localStorage.setItem(galleryKey(), JSON.stringify(list));
+}
+
+function renderProfileDialog() {
+  const me = view.me;
+  const form = $("profile-form");
+  form.name.value = me.name ?? "";
+  form.text.value = me.text ?? "";
+  form.private.checked = me.visibility === "private";
+  fillAvatar($("profile-avatar"), me.name || me.username, me.avatar);
+  const gallery = $("gallery");
+  gallery.replaceChildren();
+  for (const id of myImages()) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.title = "Use as avatar";
+    b.classList.toggle("current", id === me.avatar);
+    const img = document.createElement("img");
+    img.alt = "";
+    img.loading = "lazy";
+    img.src = media.thumbnailUrl(id);
+    b.append(img);
+    b.addEventListener("click", () => setAvatar(id));
+    gallery.append(b);
+  }
+}
+
+async function setAvatar(contentId) {
+  try {
+    view.me = await profiles.update({ avatar: contentId });
+    renderMe();
+    renderProfileDialog();
+    $("profile-status").textContent = "Avatar updated.";
+  } catch (err) {
+    $("profile-status").textContent = describe(err, "set the avatar");
+  }
+}
+
+async function uploadImages(files, { asAvatar }) {
+  const status = $("profile-status");
+  for (const file of files) {
+    status.textContent = `Uploading ${file.name}…`;
+    try {
+      const record = await media.upload(file);
+      rememberImage(record.content_id);
+      if (asAvatar) await setAvatar(record.content_id);
+      else renderProfileDialog();
+      status.textContent = `${file.name}: ${record.width}×${record.height}, ready.`;
+    } catch (err) {
+      status.textContent = `${file.name}: ${describeUpload(err)}`;
+    }
+  }
+}
+
+function describeUpload(err) {
+  const known = {
+    not_an_image: "not an image (JPEG, PNG, WebP or GIF).",
+    unsupported: "this image format is not accepted.",
+    too_small: "the image is too small.",
+    too_many_pixels: "the image is too large.",
+    too_large: "the file is too large.",
+    quota_exceeded: "your storage is full.",
+  };
+  return known[err?.code] ?? err?.message ?? String(err);
+}
+
+$("profile-button").addEventListener("click", () => {
+  $("profile-status").textContent = "";
+  renderProfileDialog();
+  $("profile-dialog").showModal();
+});
+$("avatar-input").addEventListener("change", (e) => {
+  uploadImages([...e.target.files], { asAvatar: true });
+  e.target.value = "";
+});
+$("image-input").addEventListener("change", (e) => {
+  uploadImages([...e.target.files], { asAvatar: false });
+  e.target.value = "";
+});
+$("profile-form").addEventListener("submit", async (event) => {
+  if (event.submitter?.value !== "save") return;
+  event.preventDefault();
+  const form = event.currentTarget;
+  try {
+    view.me = await profiles.update({
+      name: form.name.value.trim(),
+      text: form.text.value,
+      visibility: form.private.checked ? "private" : "public",
+    });
+    renderMe();
+    if (view.current) renderRoom();
+    $("profile-dialog").close();
+  } catch (err) {
+    $("profile-status").textContent = describe(err, "save the profile");
+  }
+});
+
+// --- rooms --------------------------------------------------------------------------------------
+
+async function refreshRooms() {
+  view.roomList = await rooms.list();
+  renderRoomList();
+}
+
+function renderRoomList() {
+  const list = $("room-list");
+  list.replaceChildren();
+  for (const r of view.roomList) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.roomId = r.room_id;
+    b.classList.toggle("active", view.current?.roomId === r.room_id);
+    const avatar = document.createElement("span");
+    avatar.className = "avatar";
+    avatar.textContent = initials(r.title);
+    const name = document.createElement("span");
+    name.className = "room-name";
+    name.textContent = r.title || "Untitled";
+    b.append(avatar, name);
+    const unread = view.current?.roomId === r.room_id ? 0 : r.unread;
+    if (unread > 0) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = String(unread);
+      b.append(badge);
+    }
+    b.addEventListener("click", () => openRoom(r.room_id));
+    li.append(b);
+    list.append(li);
+  }
+}
+
+client.on("notification", (n) => {
+  if (n.kind === "invitation") refreshRooms().catch(() => {});
+});
+
+$("create-room").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  $("sidebar-error").textContent = "";
+  try {
+    const roomId = await rooms.create({ title: form.title.value.trim(), requireSignatures: form.signed.checked });
+    form.reset();
+    await refreshRooms();
+    await openRoom(roomId);
+  } catch (err) {
+    $("sidebar-error").textContent = describe(err, "create the room");
+  }
+});
+
+$("join-room").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const roomId = form.room.value.trim();
+  $("sidebar-error").textContent = "";
+  try {
+    await rooms.join(roomId, { displayName: view.me.name || view.me.username });
+    form.reset();
+    await refreshRooms();
+    await openRoom(roomId);
+  } catch (err) {
+    $("sidebar-error").textContent =
+      err?.code === "not_found" ? "No room with that id." : describe(err, "join the room");
+  }
+});
+
+// --- one open room ------------------------------------------------------------------------------
+
+function leaveRoom() {
+  const cur = view.current;
+  if (!cur) return;
+  for (const off of cur.offs) off();
+  documents.close(cur.roomId);
+  presence.unwatch(cur.roomId);
+  typing.unwatch(cur.roomId);
+  view.current = null;
+  $("app-view").classList.remove("in-room");
+  $("chat-room").hidden = true;
+  $("chat-empty").hidden = false;
+}
+
+async function openRoom(roomId) {
+  if (view.current?.roomId === roomId) {
+    $("app-view").classList.add("in-room");
+    return;
+  }
+  leaveRoom();
+  const cur = { roomId, doc: null, offs: [], messages: new Map(), pending: new Map(), verified: new Map() };
+  view.current = cur;
+  history.replaceState(null, "", `#${roomId}`);
+  $("chat-error").textContent = "";
+  try {
+    const [doc] = await Promise.all([documents.open(roomId), presence.watch(roomId), typing.watch(roomId)]);
+    if (view.current !== cur) return;
+    cur.doc = doc;
+    cur.offs.push(doc.on("change", () => renderRoom()));
+    cur.offs.push(presence.on("change", ({ roomId: r }) => r === roomId && renderOnline()));
+    cur.offs.push(typing.on("change", ({ roomId: r }) => r === roomId && renderTyping()));
+    cur.offs.push(doc.on("removed", () => closeWith("You are no longer a member of this room.")));
+    cur.offs.push(doc.on("room_deleted", () => closeWith("This room was deleted.")));
+    $("messages").replaceChildren();
+    $("chat-empty").hidden = true;
+    $("chat-room").hidden = false;
+    $("app-view").classList.add("in-room");
+    renderRoom();
+    renderOnline();
+    renderTyping();
+    renderRoomList();
+    if (doc.value.require_signatures) await ensureSigningKey(roomId, doc.value);
+    $("message-input").focus();
+  } catch (err) {
+    if (view.current === cur) leaveRoom();
+    $("sidebar-error").textContent = describe(err, "open the room");
+  }
+}
+
+function closeWith(message) {
+  leaveRoom();
+  $("sidebar-error").textContent = message;
+  refreshRooms().catch(() => {});
+}
+
+function memberName(doc, accountId) {
+  const m = doc?.members?.[accountId];
+  return m?.display_name || m?.username || accountId.slice(0, 6);
+}
+
+function renderRoom() {
+  const cur = view.current;
+  if (!cur?.doc?.value) return;
+  const doc = cur.doc.value;
+  chat.noteRoom(cur.roomId, doc.require_signatures);
+  $("room-title").textContent = (doc.require_signatures ? "🔒 " : "") + (doc.title || "Untitled");
+  $("room-id").textContent = cur.roomId;
+  // Messages seen so far stay on screen when the document's window of recent ones moves on.
+  for (const m of doc.messages) cur.messages.set(m.seq, m);
+  const list = $("messages");
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const shown = new Set([...list.querySelectorAll("li[data-seq]")].map((li) => Number(li.dataset.seq)));
+  for (const m of [...cur.messages.values()].sort((a, b) => a.seq - b.seq)) {
+    if (shown.has(m.seq)) continue;
+    const pending = cur.pending.get(m.client_msg_id);
+    if (pending && m.sender_id === client.accountId) {
+      pending.remove();
+      cur.pending.delete(m.client_msg_id);
+    }
+    const li = messageItem(doc, m);
+    const after = [...list.querySelectorAll("li[data-seq]")].find((x) => Number(x.dataset.seq) > m.seq);
+    list.insertBefore(li, after ?? list.querySelector("li.pending") ?? null);
+  }
+  if (nearBottom || shown.size === 0) list.scrollTop = list.scrollHeight;
+  const last = doc.last_seq;
+  if (last > (cur.readSeq ?? 0)) {
+    cur.readSeq = last;
+    rooms.markRead(cur.roomId, last).catch(() => {});
+  }
+}
+
+function messageItem(doc, m, { pending = false } = {}) {
+  const mine = m.sender_id === client.accountId;
+  const li = document.createElement("li");
+  li.className = `message${mine ? " mine" : ""}${pending ? " pending" : ""}`;
+  if (!pending) li.dataset.seq = String(m.seq);
+  const name = memberName(doc, m.sender_id);
+  const avatar = document.createElement("span");
+  avatar.className = "avatar";
+  avatar.textContent = initials(name);
+  if (!mine) {
+    profiles.get(m.sender_id).then(
+      (p) => p.avatar && fillAvatar(avatar, name, p.avatar),
+      () => {},
+    );
+  } else if (view.me?.avatar) {
+    fillAvatar(avatar, name, view.me.avatar);
+  }
+  const bubble = document.createElement("div");
+  bubble.className = "bubble";
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const who = document.createElement("strong");
+  who.textContent = mine ? "You" : name;
+  const when = document.createElement("time");
+  when.dateTime = new Date(m.sent_at ?? Date.now()).toISOString();
+  when.textContent = pending ? "sending…" : new Date(m.sent_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  meta.append(who, when);
+  if (m.signature) {
+    const mark = document.createElement("span");
+    mark.className = "signed";
+    mark.textContent = "…";
+    verifyMessage(m, doc.members?.[m.sender_id]?.public_key).then((ok) => {
+      mark.textContent = ok ? "✓ signed" : "⚠ bad signature";
+      mark.title = ok ? "Signature verified with the sender's key" : "The signature does not match the sender's key";
+    });
+    meta.append(mark);
+  }
+  const text = document.createElement("div");
+  text.className = "text";
+  text.textContent = m.text;
+  bubble.append(meta, text);
+  li.append(avatar, bubble);
+  return li;
+}
+
+function renderOnline() {
+  const cur = view.current;
+  if (!cur?.doc?.value) return;
+  const ul = $("online");
+  ul.replaceChildren();
+  for (const id of presence.users(cur.roomId)) {
+    const li = document.createElement("li");
+    li.dataset.accountId = id;
+    li.textContent = id === client.accountId ? "You" : memberName(cur.doc.value, id);
+    ul.append(li);
+  }
+}
+
+function renderTyping() {
+  const cur = view.current;
+  if (!cur?.doc?.value) return;
+  const names = typing.users(cur.roomId).map((id) => memberName(cur.doc.value, id));
+  $("typing").textContent =
+    names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
+}
+
+$("back-button").addEventListener("click", () => {
+  $("app-view").classList.remove("in-room");
+  refreshRooms().catch(() => {});
+});
+
+$("room-id").addEventListener("click", async () => {
+  const id = view.current?.roomId;
+  if (!id) return;
+  try {
+    await navigator.clipboard.writeText(id);
+    $("room-id").textContent = "Copied";
+    setTimeout(() => view.current?.roomId === id && ($("room-id").textContent = id), 1200);
+  } catch {
+    // the id stays visible to copy by hand
+  }
+});
+
+$("message-input").addEventListener("input", () => {
+  if (view.current && $("message-input").value) typing.notify(view.current.roomId);
+});
+
+$("composer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const cur = view.current;
+  const input = $("message-input");
+  const text = input.value.trim();
+  if (!cur?.doc || !text) return;
+  input.value = "";
+  $("chat-error").textContent = "";
+  const clientMsgId = crypto.getRandomValues(new Uint32Array(3)).join("-");
+  const li = messageItem(cur.doc.value, { sender_id: client.accountId, text, client_msg_id: clientMsgId }, { pending: true });
+  cur.pending.set(clientMsgId, li);
+  $("messages").append(li);
+  $("messages").scrollTop = $("messages").scrollHeight;
+  try {
+    await chat.send(cur.roomId, text, { clientMsgId });
+  } catch (err) {
+    li.classList.add("failed");
+    li.querySelector("time").textContent = "not sent";
+    $("chat-error").textContent = describe(err, "send");
+  }
+});
+
+// --- signing keys -------------------------------------------------------------------------------
+
+// The Ed25519 key of this browser for this account, kept in IndexedDB as a CryptoKeyPair whose
+// private key cannot be exported.
+function keyStore() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open("parley-keys", 1);
+    req.onupgradeneeded = () => req.result.createObjectStore("keys");
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function storedKeyPair(accountId) {
+  const db = await keyStore();
+  return new Promise((resolve, reject) => {
+    const req = db.transaction("keys").objectStore("keys").get(accountId);
+    req.onsuccess = () => resolve(req.result ?? null);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function storeKeyPair(accountId, keyPair) {
+  const db = await keyStore();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction("keys", "readwrite");
+    tx.objectStore("keys").put(keyPair, accountId);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+async function signerForMe() {
+  if (chat.signer) return chat.signer;
+  const accountId = client.accountId;
+  let keyPair = await storedKeyPair(accountId).catch(() => null);
+  if (keyPair) {
+    chat.signer = await Signer.fromKeyPair(keyPair);
+  } else {
+    chat.signer = await Signer.generate();
+    await storeKeyPair(accountId, chat.signer.keyPair).catch(() => {});
+  }
+  return chat.signer;
+}
+
+// A room that requires signatures needs this browser's public key registered with the room.
+async function ensureSigningKey(roomId, doc) {
+  try {
+    const signer = await signerForMe();
+    if (doc.members?.[client.accountId]?.public_key !== signer.publicKey) {
+      await rooms.join(roomId, { publicKey: signer.publicKey });
+    }
+  } catch (err) {
+    $("chat-error").textContent = `Messages here must be signed, and this browser cannot: ${err?.message ?? err}`;
+  }
+}
+
+// --- maintenance --------------------------------------------------------------------------------
+
+function renderMaintenance() {
+  const notice = maintenance.notice;
+  const banner = $("maintenance");
+  banner.hidden = !notice;
+  if (!notice) return;
+  const at = new Date(notice.at);
+  const minutes = Math.round((notice.at - Date.now()) / 60000);
+  const what = notice.action === "reboot" ? "The server host will reboot" : "The server will restart";
+  const when = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  banner.textContent =
+    minutes > 0 ? `${what} at ${when} (in ${minutes} min) for maintenance.` : `${what} for maintenance now.`;
+}
+maintenance.on("change", renderMaintenance);
+setInterval(renderMaintenance, 30000);
+
+// --- start --------------------------------------------------------------------------------------
+
+if (client.session) {
+  client
+    .connect()
+    .then(enterApp)
+    .catch(() => showAuth());
+} else {
+  showAuth();
+}
