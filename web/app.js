@@ -400,6 +400,7 @@ function renderRoom() {
       pending.remove();
       cur.pending.delete(m.client_msg_id);
     }
+    typing.ended(cur.roomId, m.sender_id);
     const li = messageItem(doc, m);
     const after = [...list.querySelectorAll("li[data-seq]")].find((x) => Number(x.dataset.seq) > m.seq);
     list.insertBefore(li, after ?? list.querySelector("li.pending") ?? null);

@@ -186,7 +186,8 @@ test("two browsers chat through a real server", async (t) => {
   });
 
   await t.test("screenshots of the chat view (desktop and phone)", async () => {
-    await bob.fill("#message-input", "Typing something…");
+    // Key by key, as a person types: the typing notices are throttled on both ends.
+    await bob.locator("#message-input").pressSequentially("Typing a longer reply", { delay: 150 });
     await alice.waitForFunction(() => document.getElementById("typing").textContent !== "");
     await alice.screenshot({ path: path.join(ARTIFACTS, "chat.png") });
     await alice.setViewportSize({ width: 390, height: 844 });

@@ -33,9 +33,15 @@ export class Typing extends Emitter {
       this.emit("change", { roomId: f.room_id, users: this.users(f.room_id) });
     });
     // A message from a typist ends its typing.
-    client.on("message", (m) => {
-      if (this.#typists.get(m.room_id)?.has(m.sender_id)) this.#stopped(m.room_id, m.sender_id);
-    });
+    client.on("message", (m) => this.ended(m.room_id, m.sender_id));
+  }
+
+  // Says that `accountId` stopped typing in the room: a message from it arrived (through a
+  // document, when the room's chat topic is not watched). The caller's own message ends its
+  // typing on the others' screens too, so its next notify() is sent at once.
+  ended(roomId, accountId) {
+    if (accountId === this.client.accountId) this.#lastSent.delete(roomId);
+    this.#stopped(roomId, accountId);
   }
 
   #stopped(roomId, accountId) {

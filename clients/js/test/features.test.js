@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { webcrypto } from "node:crypto";
+import { afterEach, test } from "node:test";
+
+import { canonicalMessage, Chat, Maintenance, Media, Presence, Signer, Typing, verifyMessage } from "../src/index.js";
+import { connectedClient, FakeWebSocket, fakeFetch, tick, until } from "./fakes.js";
+
+globalThis.crypto ??= webcrypto;
+
+let client;
+afterEach(() => client?.close());
+
+function roomRoute(requireSignatures) {
+  return () => [200, { version: 1, document: { id: "r1", require_signatures: requireSignatures } }];
+}
+
+test("Chat.send: one send frame with a client_msg_id; resent with the same id after a drop", async () => {
+  client = await connectedClient({ fetch: fakeFetch({ "GET /api/v1/rooms/r1": roomRoute(false) }) });
+  const chat = new Chat(client);
+  const sending = chat.send("r1", "hello");
+  await until(() => FakeWebSocket.last.sentOfType("send").length === 1);
+  const first = FakeWebSocket.last.sentOfType("send")[0];
+  assert.equal(first.room_id, "r1");
+  assert.equal(first.text, "hello");
+  assert.match(first.client_msg_id, /^[0-9a-f]{24}$/);
+  assert.equal(first.signature, undefined);
+  FakeWebSocket.last.serverClose(1006); // no answer came
+  await until(() => client.state === "open" && FakeWebSocket.last.sentOfType("send").length === 1);
+  const again = FakeWebSocket.last.sentOfType("send")[0];
+  assert.equal(again.client_msg_id, first.client_msg_id);
+  FakeWebSocket.last.receive({ type: "ok", id: again.id, room_id: "r1", seq: 4, sent_at: 1, duplicate: true });
+  assert.deepEqual(await sending, { room_id: "r1", seq: 4, sent_at: 1, duplicate: true });
+});
+
+test("Chat.send signs in a room that requires signatures, verifiable with the public key", async () => {
+  client = await connectedClient({ fetch: fakeFetch({ "GET /api/v1/rooms/r1": roomRoute(true) }) });
+  const chat = new Chat(client);
+  await assert.rejects(chat.send("r1", "unsigned"), { code: "invalid_signature" });
+  chat.signer = await Signer.generate();
+  assert.equal(Buffer.from(chat.signer.publicKey, "base64").length, 32);
+  const sending = chat.send("r1", "héllo ✓", { clientMsgId: "c1" });
+  await until(() => FakeWebSocket.last.sentOfType("send").length === 1);
+  const frame = FakeWebSocket.last.sentOfType("send")[0];
+  const message = { room_id: "r1", sender_id: "acc-me", client_msg_id: "c1", text: "héllo ✓", signature: frame.signature };
+  assert.ok(await verifyMessage(message, chat.signer.publicKey));
+  assert.equal(await verifyMessage({ ...message, text: "tampered" }, chat.signer.publicKey), false);
+  // The same bytes as the server's canonical string, checked with Node's own Ed25519.
+  const key = await webcrypto.subtle.importKey("raw", chat.signer.publicKeyRaw, { name: "Ed25519" }, false, ["verify"]);
+  const data = new TextEncoder().encode("parley-message-v1\nr1\nacc-me\nc1\nhéllo ✓");
+  assert.ok(await webcrypto.subtle.verify({ name: "Ed25519" }, key, Buffer.from(frame.signature, "base64"), data));
+  assert.equal(canonicalMessage("r", "s", "c", "t"), "parley-message-v1\nr\ns\nc\nt");
+  FakeWebSocket.last.receive({ type: "ok", id: frame.id, room_id: "r1", seq: 1, sent_at: 2, duplicate: false });
+  assert.equal((await sending).seq, 1);
+});
+
+test("Chat.watch subscribes room:{id}:chat and emits messages; errors keep their code", async () => {
+  client = await connectedClient({ fetch: fakeFetch({ "GET /api/v1/rooms/r1": roomRoute(false) }) });
+  const chat = new Chat(client);
+  chat.noteRoom("r1", false);
+  await chat.watch("r1");
+  assert.equal(FakeWebSocket.last.sentOfType("subscribe")[0].topic, "room:r1:chat");
+  const got = [];
+  chat.on("message", (m) => got.push(m.text));
+  FakeWebSocket.last.receive({ type: "message", room_id: "r1", seq: 1, text: "hi" });
+  assert.deepEqual(got, ["hi"]);
+  const sending = chat.send("r1", "x");
+  await until(() => FakeWebSocket.last.sentOfType("send").length === 1);
+  const f = FakeWebSocket.last.sentOfType("send")[0];
+  FakeWebSocket.last.receive({ type: "error", id: f.id, error: "forbidden", message: "viewers cannot send" });
+  await assert.rejects(sending, { code: "forbidden" });
+});
+
+test("Presence: users() follows the presence frames of watched rooms", async () => {
+  client = await connectedClient();
+  const presence = new Presence(client);
+  await presence.watch("r1");
+  assert.equal(FakeWebSocket.last.sentOfType("subscribe")[0].topic, "room:r1:presence");
+  const changes = [];
+  presence.on("change", (c) => changes.push(c));
+  FakeWebSocket.last.receive({ type: "presence", room_id: "r1", online: ["a", "b"] });
+  FakeWebSocket.last.receive({ type: "presence", room_id: "other", online: ["z"] });
+  assert.deepEqual(presence.users("r1"), ["a", "b"]);
+  assert.deepEqual(presence.users("other"), []);
+  FakeWebSocket.last.receive({ type: "presence", room_id: "r1", online: ["a"] });
+  assert.ok(!presence.isOnline("r1", "b"));
+  assert.deepEqual(changes.map((c) => c.online), [["a", "b"], ["a"]]);
+});
+
+test("Typing: throttled notify, typists expire, a message ends typing, never the caller", async () => {
+  client = await connectedClient();
+  let now = 0;
+  const typing = new Typing(client, { expireMs: 30, intervalMs: 1000, now: () => now });
+  await typing.watch("r1");
+  assert.equal(typing.notify("r1"), true);
+  assert.equal(typing.notify("r1"), false);
+  now = 1000;
+  assert.equal(typing.notify("r1"), true);
+  typing.ended("r1", "acc-me"); // my message: the next keystroke says "typing" again at once
+  assert.equal(typing.notify("r1"), true);
+  now = 1500;
+  assert.equal(typing.notify("r1"), false);
+  assert.equal(FakeWebSocket.last.sentOfType("typing").length, 3);
+  assert.deepEqual(FakeWebSocket.last.sentOfType("typing")[0], { type: "typing", room_id: "r1" });
+  const ws = FakeWebSocket.last;
+  ws.receive({ type: "typing", room_id: "r1", account_id: "bob" });
+  ws.receive({ type: "typing", room_id: "r1", account_id: "acc-me" });
+  ws.receive({ type: "typing", room_id: "r1", account_id: "carl" });
+  assert.deepEqual(typing.users("r1").sort(), ["bob", "carl"]);
+  ws.receive({ type: "message", room_id: "r1", sender_id: "carl", seq: 1 });
+  assert.deepEqual(typing.users("r1"), ["bob"]);
+  await tick(60);
+  assert.deepEqual(typing.users("r1"), [], "expired");
+  typing.ended("r1", "x"); // no effect on someone not typing
+  assert.deepEqual(typing.users("r1"), []);
+});
+
+test("Media.upload: the raw body, then the media event's outcome", async () => {
+  const fetch = fakeFetch({ "POST /api/v1/media": () => [202, { content_id: "c1", state: "processing" }] });
+  client = await connectedClient({ fetch });
+  const media = new Media(client);
+  const uploading = media.upload(new Uint8Array([1, 2, 3]));
+  await until(() => fetch.calls.length === 1);
+  assert.equal(fetch.calls[0].init.headers["Content-Type"], "application/octet-stream");
+  assert.ok(fetch.calls[0].init.body instanceof Uint8Array);
+  await tick();
+  FakeWebSocket.last.receive({ type: "media", content_id: "c1", state: "ready", width: 300, height: 200 });
+  assert.deepEqual(await uploading, { content_id: "c1", state: "ready", width: 300, height: 200 });
+  assert.equal(media.thumbnailUrl("c1"), "http://parley.test/api/v1/media/c1/thumbnail?token=access-1");
+
+  // The event may come before the 202; a failure rejects with its code.
+  const early = fakeFetch({
+    "POST /api/v1/media": () => {
+      FakeWebSocket.last.receive({ type: "media", content_id: "c2", state: "failed", error: "too_small", message: "small" });
+      return [202, { content_id: "c2", state: "processing" }];
+    },
+  });
+  client.fetch = early;
+  await assert.rejects(media.upload(new Uint8Array([1])), { code: "too_small" });
+});
+
+test("Maintenance: a notice, its clearing, and a clearing missed while disconnected", async () => {
+  client = await connectedClient();
+  const maintenance = new Maintenance(client);
+  const seen = [];
+  maintenance.on("change", (n) => seen.push(n));
+  FakeWebSocket.last.receive({ type: "maintenance", at: 1767261600000, action: "reboot" });
+  assert.deepEqual(maintenance.notice, { at: 1767261600000, action: "reboot" });
+  FakeWebSocket.last.receive({ type: "maintenance", at: null });
+  assert.equal(maintenance.notice, null);
+  FakeWebSocket.last.receive({ type: "maintenance", at: 5, action: "restart" });
+  // The server sends a standing notice right after the handshake; none means it was cleared.
+  FakeWebSocket.last.serverClose(1006);
+  await until(() => client.state === "open");
+  assert.equal(maintenance.notice, null);
+  assert.deepEqual(seen, [{ at: 1767261600000, action: "reboot" }, null, { at: 5, action: "restart" }, null]);
+});
