@@ -362,8 +362,12 @@ async function openRoom(roomId) {
     renderOnline();
     renderTyping();
     renderRoomList();
-    if (doc.value.require_signatures) await ensureSigningKey(roomId, doc.value);
-    $("message-input").focus();
+    // In a room that requires signatures, sending waits until this browser's key is registered.
+    setComposerEnabled(false);
+    const canSend = doc.value.require_signatures ? await ensureSigningKey(roomId, doc.value) : true;
+    if (view.current !== cur) return;
+    setComposerEnabled(canSend);
+    if (canSend) $("message-input").focus();
   } catch (err) {
     if (view.current === cur) leaveRoom();
     $("sidebar-error").textContent = describe(err, "open the room");
@@ -404,6 +408,8 @@ function renderRoom() {
     const li = messageItem(doc, m);
     const after = [...list.querySelectorAll("li[data-seq]")].find((x) => Number(x.dataset.seq) > m.seq);
     list.insertBefore(li, after ?? list.querySelector("li.pending") ?? null);
+    group(li);
+    if (li.nextElementSibling) group(li.nextElementSibling);
   }
   if (nearBottom || shown.size === 0) list.scrollTop = list.scrollHeight;
   const last = doc.last_seq;
@@ -413,11 +419,22 @@ function renderRoom() {
   }
 }
 
+// A message right after one from the same sender (within five minutes) shows no name or
+// avatar of its own.
+function group(li) {
+  const prev = li.previousElementSibling;
+  const same =
+    prev && prev.dataset.sender === li.dataset.sender && Number(li.dataset.at) - Number(prev.dataset.at) < 5 * 60000;
+  li.classList.toggle("cont", Boolean(same));
+}
+
 function messageItem(doc, m, { pending = false } = {}) {
   const mine = m.sender_id === client.accountId;
   const li = document.createElement("li");
   li.className = `message${mine ? " mine" : ""}${pending ? " pending" : ""}`;
   if (!pending) li.dataset.seq = String(m.seq);
+  li.dataset.sender = m.sender_id;
+  li.dataset.at = String(m.sent_at ?? Date.now());
   const name = memberName(doc, m.sender_id);
   const avatar = document.createElement("span");
   avatar.className = "avatar";
@@ -512,6 +529,7 @@ $("composer").addEventListener("submit", async (event) => {
   const li = messageItem(cur.doc.value, { sender_id: client.accountId, text, client_msg_id: clientMsgId }, { pending: true });
   cur.pending.set(clientMsgId, li);
   $("messages").append(li);
+  group(li);
   $("messages").scrollTop = $("messages").scrollHeight;
   try {
     await chat.send(cur.roomId, text, { clientMsgId });
@@ -567,16 +585,23 @@ async function signerForMe() {
   return chat.signer;
 }
 
-// A room that requires signatures needs this browser's public key registered with the room.
+// A room that requires signatures needs this browser's public key registered with the room;
+// resolves with whether it is.
 async function ensureSigningKey(roomId, doc) {
   try {
     const signer = await signerForMe();
     if (doc.members?.[client.accountId]?.public_key !== signer.publicKey) {
       await rooms.join(roomId, { publicKey: signer.publicKey });
     }
+    return true;
   } catch (err) {
     $("chat-error").textContent = `Messages here must be signed, and this browser cannot: ${err?.message ?? err}`;
+    return false;
   }
+}
+
+function setComposerEnabled(enabled) {
+  for (const el of $("composer").elements) el.disabled = !enabled;
 }
 
 // --- maintenance --------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string
         rooms_of_client_[client->id()].insert(room_id);
     }
     bool new_subscriber = false;
+    bool resend_presence = false;
     {
         std::lock_guard lock(l->mutex);
         ensure_loaded(room_id, *l);
@@ -191,15 +192,20 @@ void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string
             }
         }
         if (topic == RoomTopic::presence) {
-            std::set<std::string> online;
+            std::set<std::string> accounts;
             for (const auto& [id, s] : l->subscribers)
-                online.insert(s.account_id);
-            client->send_json({{"type", "presence"},
-                               {"room_id", room_id},
-                               {"online", std::vector<std::string>(online.begin(), online.end())}});
+                accounts.insert(s.account_id);
+            std::vector<std::string> online(accounts.begin(), accounts.end());
+            client->send_json({{"type", "presence"}, {"room_id", room_id}, {"online", online}});
+            // This list may be one the coalesced updates never sent (someone left and comes
+            // back within the interval): make sure the next update reaches this subscriber.
+            if (online != l->last_presence) {
+                l->presence_resend = true;
+                resend_presence = true;
+            }
         }
     }
-    if (new_subscriber) schedule_presence(room_id, l);
+    if (new_subscriber || resend_presence) schedule_presence(room_id, l);
 }
 
 void RoomHub::unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic) {
@@ -422,7 +428,8 @@ void RoomHub::send_presence(const std::string& room_id, const std::shared_ptr<Li
     for (const auto& [id, sub] : l->subscribers)
         accounts.insert(sub.account_id);
     std::vector<std::string> online(accounts.begin(), accounts.end());
-    if (online == l->last_presence) return;
+    if (online == l->last_presence && !l->presence_resend) return;
+    l->presence_resend = false;
     l->last_presence = online;
     send_to(*l, RoomTopic::presence,
             serialize({{"type", "presence"}, {"room_id", room_id}, {"online", online}}));

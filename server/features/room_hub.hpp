@@ -96,6 +96,9 @@ class RoomHub {
         std::map<std::string, std::chrono::steady_clock::time_point> last_typing;
         bool presence_scheduled = false;
         std::vector<std::string> last_presence;
+        // A new presence subscriber was told a list other than last_presence: the next
+        // coalesced update is sent even if the list is back to last_presence by then.
+        bool presence_resend = false;
     };
 
     std::shared_ptr<Live> live(const std::string& room_id);

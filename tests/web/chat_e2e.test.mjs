@@ -3,7 +3,9 @@
 // the other joins it by id; each sees the other online, typing and chatting; one page's
 // socket is cut while the other sends, and on reconnect it resumes its document from the held
 // version and shows what it missed; then the server itself restarts and both pages reconnect
-// and chat on. Screenshots of the chat view (desktop and phone sizes) are kept in
+// and chat on. In a room that requires signatures their messages are signed with WebCrypto
+// Ed25519 and each verifies the other's; a profile gets a name and an uploaded avatar; a
+// maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat view (desktop and phone sizes) are kept in
 // $PARLEY_ARTIFACTS (build/test-artifacts).
 //
 // Run: node tests/web/chat_e2e.test.mjs (ctest: web.e2e_chat). Exits 77 (skipped) when
@@ -15,6 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
+import { FakeManager } from "./fake_manager.mjs";
 import { ParleyServer } from "./parley_server.mjs";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -33,18 +36,25 @@ const { chromium } = await import("playwright-core");
 
 const PASSWORD = "correct horse battery";
 let server;
+let manager;
 let browser;
 const problems = []; // console errors and page errors of both pages
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  server = await ParleyServer.start();
+  server = await ParleyServer.start({
+    config: async (dir) => {
+      manager = await FakeManager.start(dir);
+      return manager.serverConfig();
+    },
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 });
 
 after(async () => {
   await browser?.close();
   await server?.close();
+  await manager?.close();
 });
 
 async function openPage(name, viewport = { width: 1280, height: 800 }) {
@@ -185,6 +195,74 @@ test("two browsers chat through a real server", async (t) => {
     await alice.waitForFunction(() => [...document.querySelectorAll("#online li")].some((li) => li.textContent === "bob"));
   });
 
+  await t.test("a room that requires signatures: messages signed in the browser, verified by the other", async () => {
+    await alice.fill("#create-room [name=title]", "Signed decisions");
+    await alice.check("#create-room [name=signed]");
+    await alice.click("#create-room button[type=submit]");
+    await alice.waitForFunction(() => document.getElementById("room-title").textContent === "🔒 Signed decisions");
+    const signedRoom = (await alice.textContent("#room-id")).trim();
+    await bob.fill("#join-room [name=room]", signedRoom);
+    await bob.click("#join-room button[type=submit]");
+    await bob.waitForFunction(() => document.getElementById("room-title").textContent === "🔒 Signed decisions");
+    // Each page registers its public key with the room before it lets one send.
+    for (const page of [alice, bob]) await page.waitForSelector("#message-input:enabled");
+    await send(alice, "We ship on Friday.");
+    await waitForText(bob, "We ship on Friday.");
+    await send(bob, "Agreed, signed.");
+    await waitForText(alice, "Agreed, signed.");
+    for (const page of [alice, bob]) {
+      await page.waitForFunction(() => {
+        const marks = [...document.querySelectorAll("#messages li.message[data-seq] .signed")].map((e) => e.textContent);
+        return marks.length === 2 && marks.every((m) => m === "✓ signed");
+      });
+    }
+    const stored = await alice.evaluate(async (id) => {
+      const s = JSON.parse(sessionStorage.getItem("parley.session"));
+      const res = await fetch(`/api/v1/rooms/${id}/messages`, { headers: { Authorization: `Bearer ${s.access_token}` } });
+      return (await res.json()).messages;
+    }, signedRoom);
+    assert.equal(stored.length, 2);
+    assert.ok(stored.every((m) => typeof m.signature === "string" && m.signature.length > 80));
+    // Back to the first room for the rest: presence follows the switch.
+    for (const page of [alice, bob]) {
+      await page.click(`#room-list button[data-room-id="${roomId}"]`);
+      await page.waitForFunction(() => document.getElementById("room-title").textContent === "Launch plans");
+    }
+    await alice.waitForFunction(() => [...document.querySelectorAll("#online li")].some((li) => li.textContent === "bob"));
+    await bob.waitForFunction(() => [...document.querySelectorAll("#online li")].some((li) => li.textContent === "alice"));
+  });
+
+  await t.test("alice names herself and uploads an avatar and an image", async () => {
+    const png = await bob.screenshot(); // a real 1280×800 PNG to upload
+    await alice.click("#profile-button");
+    await alice.waitForSelector("#profile-dialog[open]");
+    await alice.setInputFiles("#avatar-input", { name: "me.png", mimeType: "image/png", buffer: png });
+    await alice.waitForFunction(() => document.getElementById("profile-status").textContent.endsWith("ready."), null, { timeout: 20000 });
+    await alice.waitForFunction(() => document.querySelector("#profile-avatar img")?.naturalWidth > 0);
+    await alice.setInputFiles("#image-input", { name: "photo.png", mimeType: "image/png", buffer: png });
+    await alice.waitForFunction(() => document.querySelectorAll("#gallery img").length === 2, null, { timeout: 20000 });
+    await alice.waitForFunction(() => [...document.querySelectorAll("#gallery img")].every((i) => i.naturalWidth > 0));
+    await alice.fill("#profile-form [name=name]", "Alice Liddell");
+    await alice.click("#profile-form button[value=save]");
+    await alice.waitForSelector("#profile-dialog", { state: "hidden" });
+    assert.equal(await alice.textContent("#me-name"), "Alice Liddell");
+    await alice.waitForFunction(() => document.querySelector("#me-avatar img")?.naturalWidth > 0);
+    // Not an image: refused with the server's reason.
+    await alice.click("#profile-button");
+    await alice.setInputFiles("#image-input", { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("just text, not a picture") });
+    await alice.waitForFunction(() => document.getElementById("profile-status").textContent.includes("not an image"), null, { timeout: 20000 });
+    await alice.click("#profile-form button[value=cancel]");
+    await alice.waitForSelector("#profile-dialog", { state: "hidden" });
+  });
+
+  await t.test("a maintenance notice from the manager shows on both pages", async () => {
+    manager.setNotice({ id: "s1", action: "restart", at: Date.now() + 45 * 60000 });
+    for (const page of [alice, bob]) {
+      await page.waitForSelector("#maintenance:not([hidden])");
+      assert.match(await page.textContent("#maintenance"), /The server will restart at .* \(in 4[45] min\) for maintenance\./);
+    }
+  });
+
   await t.test("screenshots of the chat view (desktop and phone)", async () => {
     // Key by key, as a person types: the typing notices are throttled on both ends.
     await bob.locator("#message-input").pressSequentially("Typing a longer reply", { delay: 150 });
@@ -200,6 +278,11 @@ test("two browsers chat through a real server", async (t) => {
     for (const f of ["chat.png", "chat-phone.png", "rooms-phone.png"]) {
       assert.ok(fs.statSync(path.join(ARTIFACTS, f)).size > 5000, f);
     }
+  });
+
+  await t.test("the notice goes away when the manager clears it", async () => {
+    manager.setNotice(null);
+    for (const page of [alice, bob]) await page.waitForSelector("#maintenance", { state: "hidden" });
   });
 
   await t.test("no console errors, no CSP violations", () => {

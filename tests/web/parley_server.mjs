@@ -38,9 +38,10 @@ export class ParleyServer {
     this.proc = null;
   }
 
-  static async start(options = {}) {
+  // `config(dir)`: more configuration, given the server's temporary directory.
+  static async start({ config = () => "" } = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-web-"));
-    const server = new ParleyServer({ port: await freePort(), dir, ...options });
+    const server = new ParleyServer({ port: await freePort(), dir, config: await config(dir) });
     await server.run();
     return server;
   }
