@@ -5,7 +5,8 @@
 // version and shows what it missed; then the server itself restarts and both pages reconnect
 // and chat on. In a room that requires signatures their messages are signed with WebCrypto
 // Ed25519 and each verifies the other's; a profile gets a name and an uploaded avatar; a
-// maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat view (desktop and phone sizes) are kept in
+// maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat
+// view (desktop and phone sizes) and of the phone's room list and log-in view are kept in
 // $PARLEY_ARTIFACTS (build/test-artifacts).
 //
 // Run: node tests/web/chat_e2e.test.mjs (ctest: web.e2e_chat). Exits 77 (skipped) when
@@ -243,6 +244,7 @@ test("two browsers chat through a real server", async (t) => {
     await alice.waitForFunction(() => document.querySelectorAll("#gallery img").length === 2, null, { timeout: 20000 });
     await alice.waitForFunction(() => [...document.querySelectorAll("#gallery img")].every((i) => i.naturalWidth > 0));
     await alice.fill("#profile-form [name=name]", "Alice Liddell");
+    await alice.screenshot({ path: path.join(ARTIFACTS, "profile.png") });
     await alice.click("#profile-form button[value=save]");
     await alice.waitForSelector("#profile-dialog", { state: "hidden" });
     assert.equal(await alice.textContent("#me-name"), "Alice Liddell");
@@ -275,7 +277,12 @@ test("two browsers chat through a real server", async (t) => {
     await alice.click("#back-button");
     await alice.waitForSelector("#room-list", { state: "visible" });
     await alice.screenshot({ path: path.join(ARTIFACTS, "rooms-phone.png") });
-    for (const f of ["chat.png", "chat-phone.png", "rooms-phone.png"]) {
+    const visitor = await openPage("visitor", { width: 390, height: 844 });
+    await visitor.goto(`${server.baseUrl}/`);
+    await visitor.waitForSelector("#auth-view:not([hidden])");
+    await visitor.screenshot({ path: path.join(ARTIFACTS, "login-phone.png") });
+    await visitor.context().close();
+    for (const f of ["chat.png", "chat-phone.png", "rooms-phone.png", "login-phone.png"]) {
       assert.ok(fs.statSync(path.join(ARTIFACTS, f)).size > 5000, f);
     }
   });

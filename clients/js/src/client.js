@@ -36,6 +36,7 @@ export class ParleyClient extends Emitter {
   #refreshing = null;
   #policyFailures = 0;
   #everOpened = false;
+  #stableTimer = null;
 
   constructor(options = {}) {
     super();
@@ -257,7 +258,8 @@ export class ParleyClient extends Emitter {
     for (const w of this.#openWaiters.splice(0)) w.resolve();
     this.emit(reconnect ? "reconnect" : "connect");
     // A connection that stays up for a while resets the back-off.
-    setTimeout(() => {
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(() => {
       if (this.#ws === ws && this.state === "open") this.backoff.reset();
     }, 5000);
   }
@@ -316,6 +318,8 @@ export class ParleyClient extends Emitter {
   #stopHeartbeat() {
     clearInterval(this.#heartbeatTimer);
     this.#heartbeatTimer = null;
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = null;
   }
 
   #sendRaw(frame) {
