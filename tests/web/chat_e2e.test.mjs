@@ -196,6 +196,13 @@ test("two browsers chat through a real server", async (t) => {
     await alice.waitForFunction(() => [...document.querySelectorAll("#online li")].some((li) => li.textContent === "bob"));
   });
 
+  await t.test("a reload keeps the session and reopens the room named in the address", async () => {
+    await bob.reload();
+    await bob.waitForFunction(() => document.getElementById("room-title").textContent === "Launch plans");
+    assert.deepEqual(await shownTexts(bob), await shownTexts(alice));
+    await alice.waitForFunction(() => [...document.querySelectorAll("#online li")].some((li) => li.textContent === "bob"));
+  });
+
   await t.test("a room that requires signatures: messages signed in the browser, verified by the other", async () => {
     await alice.fill("#create-room [name=title]", "Signed decisions");
     await alice.check("#create-room [name=signed]");
