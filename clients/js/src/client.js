@@ -6,7 +6,7 @@
 // The socket reconnects by itself after a loss, with jittered exponential back-off, and then
 // sends again every subscription that features hold (each may add fields, as Documents adds
 // the version it holds). An access token that is about to expire is refreshed before a
-// (re)connection; a session the server revoked (close 4001) or a refresh that fails ends in
+// (re)connection and before a REST call; a session the server revoked (close 4001) or a refresh that fails ends in
 // the "signed_out" state, with no further attempt.
 //
 // States (event "state"): "idle" (no session), "connecting", "open", "waiting" (back-off
@@ -198,9 +198,7 @@ export class ParleyClient extends Emitter {
   async #open() {
     this.#setState("connecting");
     try {
-      if (this.session.access_expires_at && this.session.access_expires_at - this.now() < this.refreshMarginMs) {
-        await this.refresh();
-      }
+      if (this.#expiresSoon()) await this.refresh();
     } catch (err) {
       if (err instanceof ParleyError && (err.code === "unauthorized" || err.code === "signed_out")) {
         this.#signedOut("the session expired");
@@ -419,10 +417,35 @@ export class ParleyClient extends Emitter {
 
   // An authenticated REST call, made once the socket is open. `body`: a JSON value, or a
   // Blob/ArrayBuffer/Uint8Array sent raw. Resolves with the parsed JSON answer (null for 204).
+  // An access token near its end is refreshed first; a 401 refreshes once and retries (the
+  // session, and so its live socket, stays the same across a refresh).
   async api(method, path, body, options = {}) {
     if (!this.session) throw new ParleyError("signed_out", "log in first");
     await this.ready();
-    return this.#http(method, path, body, options);
+    if (this.#expiresSoon()) await this.#refreshOrSignOut();
+    try {
+      return await this.#http(method, path, body, options);
+    } catch (err) {
+      if (!(err instanceof ParleyError) || err.status !== 401 || !this.session?.refresh_token) throw err;
+      await this.#refreshOrSignOut();
+      return this.#http(method, path, body, options);
+    }
+  }
+
+  #expiresSoon() {
+    const at = this.session?.access_expires_at;
+    return Boolean(at) && at - this.now() < this.refreshMarginMs;
+  }
+
+  async #refreshOrSignOut() {
+    try {
+      await this.refresh();
+    } catch (err) {
+      if (err instanceof ParleyError && (err.code === "unauthorized" || err.code === "signed_out")) {
+        this.#signedOut("the session expired");
+      }
+      throw err;
+    }
   }
 
   // The URL of an authenticated GET that a browser makes by itself (an <img src>).

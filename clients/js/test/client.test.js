@@ -140,6 +140,27 @@ test("an access token about to expire is refreshed before connecting", async () 
   assert.equal(client.session.refresh_token, "refresh-2");
 });
 
+test("REST: a token near its end is refreshed first; a 401 refreshes once and retries", async () => {
+  let refreshes = 0;
+  const fetch = fakeFetch({
+    "POST /api/v1/sessions/refresh": () => [200, session({ access_token: `access-r${++refreshes}` })],
+    "GET /api/v1/profiles/me": ({ init }) =>
+      init.headers.Authorization === "Bearer access-r2" ? [200, { username: "me" }] : [401, { error: "unauthorized", message: "expired" }],
+    "GET /api/v1/rooms": () => [401, { error: "unauthorized", message: "still no" }],
+  });
+  client = await connectedClient({ fetch });
+  client.session = session({ access_expires_at: Date.now() + 5000 });
+  assert.deepEqual(await client.api("GET", "/api/v1/profiles/me"), { username: "me" });
+  assert.deepEqual(fetch.calls.map((c) => c.key), [
+    "POST /api/v1/sessions/refresh", // expiring soon
+    "GET /api/v1/profiles/me", // 401 with access-r1
+    "POST /api/v1/sessions/refresh",
+    "GET /api/v1/profiles/me", // access-r2
+  ]);
+  await assert.rejects(client.api("GET", "/api/v1/rooms"), { code: "unauthorized" });
+  assert.equal(refreshes, 3, "one refresh per failed call, no loop");
+});
+
 test("a socket closed with 1008 refreshes the token once and reconnects", async () => {
   const fetch = fakeFetch({ "POST /api/v1/sessions/refresh": () => [200, session({ access_token: "access-2" })] });
   client = await connectedClient({ fetch });
