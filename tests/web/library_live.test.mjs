@@ -1,0 +1,111 @@
+// The client library in Node against a real `parley server` (no browser): login and the
+// live-socket rule, chat between two clients, a document that resumes from its held version
+// after its client reconnects, presence, token refresh, and Ed25519 signatures made with
+// Node's WebCrypto that the server verifies. Node 20 needs --experimental-websocket for its
+// WebSocket (ctest: web.js_live passes it).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { Chat, Documents, ParleyClient, Presence, Rooms, Signer } from "../../clients/js/src/index.js";
+import { ParleyServer } from "./parley_server.mjs";
+
+if (typeof WebSocket === "undefined") {
+  console.log("SKIP: this Node has no WebSocket; run with --experimental-websocket (Node 20)");
+  process.exit(77);
+}
+
+let server;
+const clients = [];
+before(async () => {
+  server = await ParleyServer.start();
+});
+after(async () => {
+  for (const c of clients) c.close();
+  await server?.close();
+});
+
+async function user(name) {
+  const client = new ParleyClient({ baseUrl: server.baseUrl, backoff: { baseMs: 50, maxMs: 200 } });
+  clients.push(client);
+  await client.register(name, "correct horse");
+  await client.login(name, "correct horse");
+  return client;
+}
+
+function until(predicate, what, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = () => {
+      if (predicate()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(check, 10);
+    };
+    check();
+  });
+}
+
+test("two clients chat; a document resumes from its version after a reconnect", async () => {
+  const alice = await user("alice");
+  const bob = await user("bob");
+  const roomId = await new Rooms(alice).create({ title: "Live" });
+  await new Rooms(bob).join(roomId, { displayName: "Bob" });
+
+  const bobChat = new Chat(bob);
+  await bobChat.watch(roomId);
+  const heard = [];
+  bobChat.on("message", (m) => heard.push(m.text));
+  const presence = new Presence(alice);
+  await presence.watch(roomId);
+  const doc = await new Documents(bob).open(roomId);
+  assert.equal(doc.value.title, "Live");
+  assert.equal(doc.value.members[bob.accountId].display_name, "Bob");
+  await until(() => presence.users(roomId).includes(bob.accountId), "bob online");
+
+  const sent = await new Chat(alice).send(roomId, "one");
+  assert.equal(sent.seq, 1);
+  await until(() => heard.includes("one") && doc.value.last_seq === 1, "message one");
+
+  // Bob goes away; alice sends two messages and renames the room meanwhile.
+  const held = doc.version;
+  bob.close();
+  await until(() => !presence.users(roomId).includes(bob.accountId), "bob offline");
+  const aliceChat = new Chat(alice);
+  await aliceChat.send(roomId, "two");
+  await aliceChat.send(roomId, "three");
+  await new Rooms(alice).rename(roomId, "Live, renamed");
+  await bob.connect();
+  await until(() => doc.value.last_seq === 3 && doc.value.title === "Live, renamed", "the missed changes");
+  assert.equal(doc.resyncs, 0);
+  assert.ok(doc.version > held);
+  assert.deepEqual(doc.value.messages.map((m) => m.text), ["one", "two", "three"]);
+  // The chat topic has no replay (the document and history have the missed messages), but it
+  // is subscribed again: the next message is heard.
+  await aliceChat.send(roomId, "four");
+  await until(() => heard.includes("four"), "chat after the reconnect");
+  assert.deepEqual(heard, ["one", "four"]);
+  assert.deepEqual(await bobChat.history(roomId).then((ms) => ms.map((m) => m.seq)), [1, 2, 3, 4]);
+  await until(() => presence.users(roomId).includes(bob.accountId), "bob back online");
+});
+
+test("refresh keeps the session and its socket usable", async () => {
+  const carol = await user("carol");
+  const before = carol.session.refresh_token;
+  await carol.refresh();
+  assert.notEqual(carol.session.refresh_token, before);
+  const rooms = await new Rooms(carol).list();
+  assert.deepEqual(rooms, []);
+});
+
+test("signed messages: the server accepts the library's signatures and refuses others", async () => {
+  const dana = await user("dana");
+  const rooms = new Rooms(dana);
+  const roomId = await rooms.create({ title: "Signed", requireSignatures: true });
+  const chat = new Chat(dana, { signer: await Signer.generate() });
+  await rooms.join(roomId, { publicKey: chat.signer.publicKey });
+  const ok = await chat.send(roomId, "signed: ünïcödé ✓");
+  assert.equal(ok.seq, 1);
+  chat.signer = await Signer.generate(); // a key the room does not know
+  await assert.rejects(chat.send(roomId, "wrong key"), { code: "invalid_signature" });
+  const stored = await chat.history(roomId);
+  assert.deepEqual(stored.map((m) => m.text), ["signed: ünïcödé ✓"]);
+});
