@@ -354,6 +354,8 @@ async function openRoom(roomId) {
     cur.offs.push(typing.on("change", ({ roomId: r }) => r === roomId && renderTyping()));
     cur.offs.push(doc.on("removed", () => closeWith("You are no longer a member of this room.")));
     cur.offs.push(doc.on("room_deleted", () => closeWith("This room was deleted.")));
+    // Refused when subscribing again after a reconnect: removed or deleted while away.
+    cur.offs.push(doc.on("error", () => closeWith("This room is no longer available.")));
     $("messages").replaceChildren();
     $("chat-empty").hidden = true;
     $("chat-room").hidden = false;

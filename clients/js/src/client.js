@@ -252,7 +252,8 @@ export class ParleyClient extends Emitter {
     this.#policyFailures = 0;
     this.#setState("open");
     this.#startHeartbeat();
-    for (const [topic, sub] of this.#subscriptions) this.#sendSubscribe(topic, sub);
+    // A refusal now (removed from the room meanwhile) reaches the subscription's onError.
+    for (const [topic, sub] of this.#subscriptions) this.#sendSubscribe(topic, sub).catch(() => {});
     for (const w of this.#openWaiters.splice(0)) w.resolve();
     this.emit(reconnect ? "reconnect" : "connect");
     // A connection that stays up for a while resets the back-off.

@@ -111,6 +111,21 @@ test("a refused subscription rejects and is forgotten", async () => {
   }
 });
 
+test("a subscription refused after a reconnect goes to onError, not to an unhandled rejection", async () => {
+  client = await connectedClient();
+  const errors = [];
+  await client.subscribe("room:gone:chat", { onError: (err) => errors.push(err.code) });
+  FakeWebSocket.subscribeAnswer = (f) => ({ type: "error", id: f.id, error: "forbidden", message: "not a member" });
+  try {
+    FakeWebSocket.last.serverClose(1006);
+    await until(() => errors.length === 1, "the refusal");
+    assert.deepEqual(errors, ["forbidden"]);
+    assert.equal(client.hasSubscription("room:gone:chat"), false);
+  } finally {
+    FakeWebSocket.subscribeAnswer = undefined;
+  }
+});
+
 test("close 4001 (revoked) signs out and does not reconnect", async () => {
   client = await connectedClient();
   const sessions = [];
