@@ -503,6 +503,17 @@ $("back-button").addEventListener("click", () => {
   refreshRooms().catch(() => {});
 });
 
+$("leave-button").addEventListener("click", async () => {
+  const cur = view.current;
+  if (!cur || !confirm(`Leave "${cur.doc?.value?.title ?? "this room"}"?`)) return;
+  try {
+    await rooms.leave(cur.roomId);
+    closeWith("");
+  } catch (err) {
+    $("chat-error").textContent = describe(err, "leave the room");
+  }
+});
+
 $("room-id").addEventListener("click", async () => {
   const id = view.current?.roomId;
   if (!id) return;

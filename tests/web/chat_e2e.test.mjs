@@ -299,6 +299,15 @@ test("two browsers chat through a real server", async (t) => {
     for (const page of [alice, bob]) await page.waitForSelector("#maintenance", { state: "hidden" });
   });
 
+  await t.test("bob leaves the signed room", async () => {
+    bob.once("dialog", (d) => d.accept());
+    await bob.click(`#room-list button:has-text("Signed decisions")`);
+    await bob.waitForFunction(() => document.getElementById("room-title").textContent === "🔒 Signed decisions");
+    await bob.click("#leave-button");
+    await bob.waitForSelector("#chat-empty:not([hidden])");
+    await bob.waitForFunction(() => document.querySelectorAll("#room-list li").length === 1);
+  });
+
   await t.test("no console errors, no CSP violations", () => {
     // A refused socket while the server was down is logged by Chromium as an error: expected.
     const unexpected = problems.filter((p) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/.test(p));

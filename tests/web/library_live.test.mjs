@@ -87,13 +87,17 @@ test("two clients chat; a document resumes from its version after a reconnect", 
   await until(() => presence.users(roomId).includes(bob.accountId), "bob back online");
 });
 
-test("refresh keeps the session and its socket usable", async () => {
+test("refresh keeps the session and its socket usable; rooms list, create, leave", async () => {
   const carol = await user("carol");
   const before = carol.session.refresh_token;
   await carol.refresh();
   assert.notEqual(carol.session.refresh_token, before);
-  const rooms = await new Rooms(carol).list();
-  assert.deepEqual(rooms, []);
+  const rooms = new Rooms(carol);
+  assert.deepEqual(await rooms.list(), []);
+  const roomId = await rooms.create({ title: "Brief" });
+  assert.deepEqual((await rooms.list()).map((r) => [r.room_id, r.title, r.role]), [[roomId, "Brief", "owner"]]);
+  assert.deepEqual(await rooms.leave(roomId), { room_id: roomId, left: true });
+  assert.deepEqual(await rooms.list(), []);
 });
 
 test("signed messages: the server accepts the library's signatures and refuses others", async () => {
