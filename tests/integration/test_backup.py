@@ -146,6 +146,7 @@ class BackupRunTest(BackupTestCase):
             wait_until(lambda: len(acked) > 200, 20, what="messages under load")
             began = time.monotonic()
             result = self.run_backup(origin)
+            ended = time.monotonic()
             time.sleep(0.3)
         finally:
             stop.set()
@@ -153,6 +154,10 @@ class BackupRunTest(BackupTestCase):
         before = [cmid for at, cmid in acked if at < began]
         after = [cmid for at, cmid in acked if at > began]
         self.assertGreater(len(after), 0, "the load kept writing during the backup")
+        # The snapshot holds only a read transaction: the writer never waits for it.
+        during = [at for at, _ in acked if began - 0.5 <= at <= ended + 0.3]
+        longest = max(b - a for a, b in zip(during, during[1:]))
+        self.assertLess(longest, 1.0, f"a write waited {longest:.3f} s during the backup")
 
         snapshot = result["snapshot"]
         path = self.stored(vault, "current", snapshot)
