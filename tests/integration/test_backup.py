@@ -13,12 +13,16 @@ through `parley manager restore` with systemd on a private bus (python3-dbusmock
 import hashlib
 import json
 import os
+import random
+import shutil
 import sqlite3
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from harness import FAST_AUTH, Api, Closed, free_port, run_parley, wait_until
+from harness import BINARY, FAST_AUTH, Api, Closed, free_port, run_parley, wait_until
 from test_manager import ADMIN_KEY, ApiConnection, frame, recv_frame, sha256_hex
 from test_manager_links import PEER_KEY, SERVER_KEY, LinkTestCase
 
@@ -467,6 +471,87 @@ class RestoreTest(BackupTestCase):
                               token=again["access_token"])
         texts = [m["text"] for m in hist["messages"]]
         self.assertEqual(texts, [f"before {i}" for i in range(5)])
+
+
+class NetnsTest(BackupTestCase):
+    """The target on a network namespace of its own, joined to the host by a veth pair: the
+    backup crosses a real (virtual) link between two network stacks."""
+
+    def ip(self, *args, netns=None):
+        cmd = (["ip", "netns", "exec", netns] if netns else []) + ["ip"] + list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            self.skipTest("network namespaces need root and iproute2")
+        n = random.randint(1, 250)
+        self.ns = f"parley-vault-{os.getpid()}-{n}"
+        self.host_if, self.ns_if = f"pv{n}h{os.getpid() % 1000}", f"pv{n}n{os.getpid() % 1000}"
+        self.host_ip, self.ns_ip = f"10.213.{n}.1", f"10.213.{n}.2"
+        r = self.ip("netns", "add", self.ns)
+        if r.returncode != 0:
+            self.skipTest(f"ip netns add is not allowed here: {r.stderr.strip()}")
+        self.addCleanup(lambda: self.ip("netns", "del", self.ns))
+        self.addCleanup(lambda: self.ip("link", "del", self.host_if))
+        for args, ns in ((["link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if], None),
+                         (["link", "set", self.ns_if, "netns", self.ns], None),
+                         (["addr", "add", f"{self.host_ip}/30", "dev", self.host_if], None),
+                         (["link", "set", self.host_if, "up"], None),
+                         (["addr", "add", f"{self.ns_ip}/30", "dev", self.ns_if], self.ns),
+                         (["link", "set", self.ns_if, "up"], self.ns),
+                         (["link", "set", "lo", "up"], self.ns)):
+            r = self.ip(*args, netns=ns)
+            self.assertEqual(r.returncode, 0, f"ip {args}: {r.stderr}")
+
+    def test_backup_between_two_network_namespaces(self):
+        c = self.certs
+        c.leaf("vault-ns", "ca", "vault", f"subjectAltName=IP:{self.ns_ip}\nextendedKeyUsage=serverAuth\n")
+        port = free_port()
+        tmp = tempfile.TemporaryDirectory(prefix="parley-netns-vault-")
+        self.addCleanup(tmp.cleanup)
+        config = self.manager_config("vault", port, peers=[{"name": "origin"}]).replace(
+            c.path("server.pem"), c.path("vault-ns.pem")).replace(c.path("server.key"), c.path("vault-ns.key"))
+        config = config.replace(f"port = {port}", f'port = {port}\nlisten = "{self.ns_ip}"')
+        path = os.path.join(tmp.name, "vault.toml")
+        with open(path, "w") as f:
+            f.write(config)
+        data = os.path.join(tmp.name, "data")
+        log = open(os.path.join(tmp.name, "vault.log"), "w+")
+        self.addCleanup(log.close)
+        vault = subprocess.Popen(["ip", "netns", "exec", self.ns, BINARY, "manager", "--config", path,
+                                  "--data-dir", data], stdout=log, stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/bus"))
+
+        def stop_vault():
+            vault.terminate()
+            vault.wait(15)
+        self.addCleanup(stop_vault)
+
+        def vault_log():
+            log.seek(0)
+            return log.read()
+        wait_until(lambda: "manager api listening on" in vault_log(), 15, what="the vault in its namespace")
+        self.assertIn(f"tls://{self.ns_ip}:{port}", vault_log())
+
+        server = self.start("server", config=FAST_AUTH)
+        media_file(server.data_dir, os.urandom(4000))
+        origin = self.start_named("origin", None, peers=[
+            {"name": "vault", "url": f"tls://{self.ns_ip}:{port}", "key_file": self.key_file(PEER_KEY)}],
+            extra=f"""
+[manager.backup]
+server_data_dir = "{server.data_dir}"
+target = "vault"
+""")
+        answer = self.call(origin, "backup.run", {"wait": True})
+        self.assertTrue(answer["ok"], f"{answer}\n{origin.log()}\n{vault_log()}")
+        snapshot = answer["result"]["snapshot"]
+        stored = os.path.join(data, "backups", "origin", "current", snapshot + ".db")
+        check = sqlite3.connect(f"file:{stored}?mode=ro", uri=True)
+        self.assertEqual(check.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+        check.close()
+        # The vault saw the origin arrive from the host's end of the veth pair.
+        self.assertIn(f"from tcp:{self.host_ip}", vault_log())
 
 
 if __name__ == "__main__":
