@@ -16,6 +16,7 @@
 #include "manager/backup/backup_restore.hpp"
 #include "manager/manager_app.hpp"
 #include "server/account_admin.hpp"
+#include "server/bot_admin.hpp"
 #include "server/server_app.hpp"
 
 namespace {
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
             if (!cmd.make_admin.empty()) return parley::run_set_admin(config, cmd.make_admin, true);
             if (!cmd.drop_admin.empty())
                 return parley::run_set_admin(config, cmd.drop_admin, false);
+            if (!cmd.make_bot.empty()) return parley::run_make_bot(config, cmd.make_bot);
             return parley::run_server(config);
         });
     }

@@ -47,9 +47,14 @@ CliResult parse_command_line(int argc, const char* const* argv) {
             auto* make = sub->add_option("--make-admin", cmd.make_admin,
                                          "Give this account the admin role and exit (the server "
                                          "must not be running on the data directory)");
-            sub->add_option("--drop-admin", cmd.drop_admin,
-                            "Take the admin role from this account and exit")
-                ->excludes(make);
+            auto* drop = sub->add_option("--drop-admin", cmd.drop_admin,
+                                         "Take the admin role from this account and exit")
+                             ->excludes(make);
+            sub->add_option("--make-bot", cmd.make_bot,
+                            "Create a remote bot account with this name, print its bot key once "
+                            "and exit (the server must not be running on the data directory)")
+                ->excludes(make)
+                ->excludes(drop);
         }
         if (std::string(mode.name) == "manager") {
             CLI::App* restore = sub->add_subcommand(

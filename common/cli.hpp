@@ -45,6 +45,7 @@ struct CommandLine {
     bool print_default_config = false;
     std::string make_admin;      // server: give this account the admin role, then exit
     std::string drop_admin;      // server: take the admin role back, then exit
+    std::string make_bot;        // server: create a remote bot account, print its key, exit
     ManagerApiCall manager_api;  // mode "manager-api"
     std::string load_plan;       // botclient --load: the load client's plan (botclient/load/)
     RestoreCall restore;         // manager restore

@@ -15,6 +15,7 @@
 #include "common/version.hpp"
 #include "server/api/account_routes.hpp"
 #include "server/api/admin_routes.hpp"
+#include "server/api/bot_routes.hpp"
 #include "server/api/api_context.hpp"
 #include "server/api/http_server.hpp"
 #include "server/api/media_routes.hpp"
@@ -24,10 +25,12 @@
 #include "server/api/ws_connection.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
+#include "server/data/bot_store.hpp"
 #include "server/data/db_readers.hpp"
 #include "server/data/db_writer.hpp"
 #include "server/data/media_store.hpp"
 #include "server/data/room_store.hpp"
+#include "server/bots/bot_supervisor.hpp"
 #include "server/db/migrations.hpp"
 #include "server/features/chat_feature.hpp"
 #include "server/features/client_registry.hpp"
@@ -101,6 +104,52 @@ ImageprocOptions imageproc_options(const ServerConfig& config) {
     return o;
 }
 
+FailureBackoffConfig bot_key_backoff(const BotSettings& bots) {
+    FailureBackoffConfig c;
+    c.threshold = static_cast<std::uint32_t>(bots.key_failure_threshold);
+    c.base = std::chrono::milliseconds(bots.key_lockout_base_ms);
+    c.max = std::chrono::milliseconds(bots.key_lockout_max_ms);
+    // A lock-out is persisted and restored; the count of wrong keys is forgotten only when
+    // a good key is presented.
+    c.forget_after = std::chrono::milliseconds::max() / 4;
+    return c;
+}
+
+// The bot child runs this binary in botclient mode with a config file written from [bots]; it
+// talks to the server only through the loopback bot listener. The secret is not in the file.
+BotSupervisorOptions bot_child_options(const ServerConfig& config, unsigned short bot_port) {
+    const BotSettings& b = config.bots;
+    std::string bots_dir = config.data_dir + "/bots";
+    std::filesystem::create_directories(bots_dir);
+    std::string child_config = bots_dir + "/botclient.toml";
+    std::string words;
+    for (const auto& w : b.moderator_words)
+        words += (words.empty() ? "" : ", ") + toml_quote(w);
+    std::string toml = fmt::format(
+        "# Written by parley server from its [bots] section at each start; edit that instead.\n"
+        "[botclient]\nserver_url = \"http://{}:{}\"\nlogin = \"local\"\n"
+        "moderator_words = [{}]\nmoderator_action = {}\n",
+        b.listen_address.find(':') == std::string::npos ? b.listen_address
+                                                        : "[" + b.listen_address + "]",
+        bot_port, words, toml_quote(b.moderator_action));
+    for (std::size_t i = 0; i < b.behaviours.size(); ++i) {
+        toml += fmt::format("\n[[botclient.bots]]\nname = {}\nbehaviour = {}\n",
+                            toml_quote(b.local_username(i)), toml_quote(b.behaviours[i]));
+    }
+    if (auto ec = write_file_atomic(child_config, toml)) {
+        throw std::runtime_error("cannot write " + child_config + ": " + ec.message());
+    }
+    std::error_code ec;
+    std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    if (ec) throw std::runtime_error("cannot find the parley binary: " + ec.message());
+    BotSupervisorOptions o;
+    o.argv = {self,         "botclient", "--config",    child_config,
+              "--data-dir", bots_dir,    "--log-level", config.log_level};
+    o.backoff_base = std::chrono::milliseconds(b.restart_backoff_ms);
+    o.backoff_max = std::chrono::milliseconds(b.restart_backoff_max_ms);
+    return o;
+}
+
 }  // namespace
 
 int run_server(const ServerConfig& config) {
@@ -121,6 +170,22 @@ int run_server(const ServerConfig& config) {
     options.synchronous = config.db.synchronous;
     SqliteDb current_db(db_dir + "/current.db", options);
     apply_migrations(current_db, current_migrations(), "current");
+    // Local bot accounts exist before the caches load them.
+    std::vector<LocalBot> local_bots;
+    if (config.bots.enabled()) {
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < config.bots.behaviours.size(); ++i)
+            names.push_back(config.bots.local_username(i));
+        std::vector<std::string> ids;
+        try {
+            ids = BotStore::ensure_local_bots(current_db, names);
+        } catch (const std::runtime_error& e) {
+            spdlog::critical("bots: {}", e.what());
+            return 1;
+        }
+        for (std::size_t i = 0; i < names.size(); ++i)
+            local_bots.push_back(LocalBot{names[i], ids[i]});
+    }
     {
         SqliteDb history_db(db_dir + "/history.db", options);
         apply_migrations(history_db, history_migrations(), "history");
@@ -134,6 +199,17 @@ int run_server(const ServerConfig& config) {
         accounts.load(loader);
     }
     spdlog::info("loaded {} accounts from {}", accounts.account_count(), db_dir);
+    BotStore bots(writer, accounts);
+    {
+        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
+        bots.load(loader);
+    }
+    // Remote bots' wrong-key lock-outs, as they were when the server last stopped.
+    FailureBackoff bot_keys(bot_key_backoff(config.bots));
+    for (const auto& b : bots.all()) {
+        if (b.lockout.failures > 0 || b.lockout.locked_until_unix_ms > 0)
+            bot_keys.restore(bot_lockout_key(b.account_id), b.lockout);
+    }
 
     ClientRegistry clients;
     net::thread_pool hash_pool(static_cast<std::size_t>(config.auth.hash_threads));
@@ -253,15 +329,20 @@ int run_server(const ServerConfig& config) {
             [maintenance](const nlohmann::json& notice) { maintenance->set(notice); });
     }
 
-    Router router;
-    add_system_routes(router, metrics);
-    add_socket_routes(router);
-    add_account_routes(router, api);
-    add_profile_routes(router, api, readers);
-    add_room_routes(router, api, chat);
-    add_media_routes(router, api, media, media_store, readers, media_files);
     AuditLog audit(db_dir + "/history.db", options);
-    add_admin_routes(router, api, manager.get(), *maintenance, audit);
+    // The public API; the bot listener serves the same routes plus the local bot login.
+    auto add_api_routes = [&](Router& router) {
+        add_system_routes(router, metrics);
+        add_socket_routes(router);
+        add_account_routes(router, api);
+        add_profile_routes(router, api, readers);
+        add_room_routes(router, api, chat);
+        add_media_routes(router, api, media, media_store, readers, media_files);
+        add_admin_routes(router, api, manager.get(), *maintenance, audit);
+        add_bot_routes(router, api, bots, bot_keys, audit);
+    };
+    Router router;
+    add_api_routes(router);
     add_static_routes(router, embedded_web_assets());
     // TLS material is loaded before anything listens: a bad file stops start-up here.
     std::unique_ptr<net::ssl::context> tls;
@@ -279,7 +360,7 @@ int run_server(const ServerConfig& config) {
         http_latency.with({{"route", route}}).observe(seconds);
     });
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
-    http.set_upgrade_handler([&](UpgradedStream stream, HttpRequest req) {
+    auto upgrade = [&](UpgradedStream stream, HttpRequest req) {
         std::string_view target = req.target();
         std::size_t q = target.find('?');
         RequestContext ctx{
@@ -292,7 +373,8 @@ int run_server(const ServerConfig& config) {
         }
         WsConnection::start(std::move(stream), std::move(req), auth.caller->account.id,
                             auth.caller->session.id, ws_context);
-    });
+    };
+    http.set_upgrade_handler(upgrade);
 
     if (auto ec = http.listen()) {
         spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
@@ -302,13 +384,49 @@ int run_server(const ServerConfig& config) {
     http.start();
     spdlog::info("parley server {} listening on http://{}:{} (data {}, {} threads)", kVersion,
                  config.listen_address, http.port(), config.data_dir, threads);
+
+    // Local bots: the loopback-only bot listener and the bot child that logs in through it.
+    ServerConfig bot_listener_config = config;
+    bot_listener_config.listen_address = config.bots.listen_address;
+    bot_listener_config.port = config.bots.port;
+    bot_listener_config.tls.enabled = false;
+    Router bot_router;
+    std::unique_ptr<HttpServer> bot_http;
+    auto bot_launcher = make_process_launcher();
+    std::unique_ptr<BotSupervisor> bot_supervisor;
+    if (config.bots.enabled()) {
+        bot_http = std::make_unique<HttpServer>(loop.context(), bot_listener_config, bot_router);
+        if (auto ec = bot_http->listen()) {
+            spdlog::critical("cannot listen for local bots on {}:{}: {}",
+                             config.bots.listen_address, config.bots.port, ec.message());
+            return 1;
+        }
+        bot_supervisor = std::make_unique<BotSupervisor>(loop.context().get_executor(),
+                                                         *bot_launcher,
+                                                         bot_child_options(config, bot_http->port()));
+        add_api_routes(bot_router);
+        add_local_bot_routes(bot_router, api, *bot_supervisor, local_bots);
+        bot_http->set_peer_filter(
+            [](const tcp::endpoint& peer) { return is_loopback_peer(peer.address().to_string()); });
+        bot_http->set_upgrade_handler(upgrade);
+        bot_http->set_request_observer([&](const std::string& route, unsigned status,
+                                           double seconds) {
+            http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
+            http_latency.with({{"route", route}}).observe(seconds);
+        });
+        bot_http->start();
+        spdlog::info("bot listener on http://{}:{} (loopback only; {} local bots)",
+                     config.bots.listen_address, bot_http->port(), local_bots.size());
+    }
     loop.notifier().ready();
     janitor.start();
     imageproc.start();
     media.resume();
     if (manager) manager->start();
+    if (bot_supervisor) bot_supervisor->start();
 
     net::steady_timer drain_timer(loop.context());
+    std::atomic<int> listeners_open{0};
     std::function<void()> wait_for_sockets = [&] {
         if (clients.size() == 0) {
             loop.stop_complete();
@@ -323,11 +441,18 @@ int run_server(const ServerConfig& config) {
         [&] {
             janitor.stop();
             imageproc.stop();
+            if (bot_supervisor) bot_supervisor->stop();
             if (manager) manager->stop();
             maintenance->stop();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
-            http.stop([&] { net::post(loop.context(), wait_for_sockets); });
+            // Both listeners drain before the sockets are awaited.
+            listeners_open = bot_http ? 2 : 1;
+            auto drained = [&] {
+                if (--listeners_open == 0) net::post(loop.context(), wait_for_sockets);
+            };
+            if (bot_http) bot_http->stop(drained);
+            http.stop(drained);
         },
         std::chrono::milliseconds(config.shutdown_timeout_ms));
     hash_pool.join();

@@ -167,6 +167,7 @@ void ServerConfig::describe(ConfigSchema& schema) {
     schema.bind("private_key_file", tls.private_key_file, "PEM private key.");
 
     manager.describe(schema);
+    bots.describe(schema);
 }
 
 std::string ServerConfig::validate() const {
@@ -183,6 +184,7 @@ std::string ServerConfig::validate() const {
         return "media.thumbnail_side is larger than media.max_side";
     }
     if (auto problem = manager.validate(); !problem.empty()) return problem;
+    if (auto problem = bots.validate(); !problem.empty()) return problem;
     return {};
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/config_schema.hpp"
+#include "server/bots/bot_settings.hpp"
 #include "server/data/db_config.hpp"
 #include "server/manager_link/manager_client_settings.hpp"
 
@@ -100,6 +101,7 @@ struct ServerConfig {
     TlsSettings tls;
     MediaSettings media;
     ManagerClientSettings manager;  // [manager]: the optional local manager
+    BotSettings bots;               // [bots]: local bots and remote bot keys
 
     void describe(ConfigSchema& schema);
     std::string validate() const;

@@ -31,6 +31,9 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
             return std::nullopt;
         }
     }
+    if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') {
+        out.host = out.host.substr(1, out.host.size() - 2);  // an IPv6 literal
+    }
     if (out.host.empty()) return std::nullopt;
     return out;
 }

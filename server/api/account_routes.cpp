@@ -4,6 +4,7 @@
 
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
+#include "server/api/session_tokens.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/features/chat_service.hpp"
 
@@ -41,36 +42,6 @@ PasswordHashParams hash_params(const AuthSettings& a) {
     return PasswordHashParams{static_cast<std::uint32_t>(a.argon2_t_cost),
                               static_cast<std::uint32_t>(a.argon2_m_cost_kib),
                               static_cast<std::uint32_t>(a.argon2_parallelism)};
-}
-
-struct IssuedTokens {
-    Session session;
-    std::string access_token;
-    std::string refresh_token;
-};
-
-// Fresh tokens for a session: random 256-bit values, stored only as their SHA-256.
-IssuedTokens issue_tokens(const AuthSettings& auth, Session base) {
-    IssuedTokens t;
-    t.access_token = random_token();
-    t.refresh_token = random_token();
-    std::int64_t now = now_ms();
-    base.access_hash = token_hash(t.access_token);
-    base.refresh_hash = token_hash(t.refresh_token);
-    base.created_at = base.created_at ? base.created_at : now;
-    base.access_expires_at = now + std::int64_t(auth.access_ttl_s) * 1000;
-    base.refresh_expires_at = now + std::int64_t(auth.refresh_ttl_s) * 1000;
-    t.session = std::move(base);
-    return t;
-}
-
-nlohmann::json token_body(const IssuedTokens& t) {
-    return {{"account_id", t.session.account_id},
-            {"session_id", t.session.id},
-            {"access_token", t.access_token},
-            {"refresh_token", t.refresh_token},
-            {"access_expires_at", t.session.access_expires_at},
-            {"refresh_expires_at", t.session.refresh_expires_at}};
 }
 
 void close_session_sockets(ApiContext& api, const std::string& session_id, const char* reason) {

@@ -120,6 +120,17 @@ awaitable<void> HttpServer::accept_loop() {
             co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
             continue;
         }
+        if (peer_filter_) {
+            boost::system::error_code peer_ec;
+            tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+            if (peer_ec || !peer_filter_(peer)) {
+                spdlog::warn("listener on port {} refused a connection from {}: not an allowed "
+                             "peer",
+                             port_, peer_ec ? std::string("?") : peer.address().to_string());
+                socket.close(peer_ec);
+                continue;
+            }
+        }
         std::uint64_t id = next_id_++;
         if (tls_) {
             launch(std::make_shared<StreamConnection<TlsStream>>(std::move(socket), id, *tls_));

@@ -35,6 +35,9 @@ class HttpServer {
     using UpgradeHandler = std::function<void(UpgradedStream, HttpRequest)>;
     // Called for each finished request (route name or "unmatched", status, seconds taken).
     using RequestObserver = std::function<void(const std::string&, unsigned, double)>;
+    // Decides, right after accept, whether a peer may talk to this listener at all (the
+    // loopback-only bot listener); a refused connection is logged and closed unanswered.
+    using PeerFilter = std::function<bool(const tcp::endpoint&)>;
 
     // `tls`: null for plain HTTP; otherwise every connection is TLS. It must outlive the server.
     HttpServer(net::io_context& context, const ServerConfig& config, const Router& router,
@@ -50,6 +53,8 @@ class HttpServer {
 
     void set_upgrade_handler(UpgradeHandler handler) { upgrade_ = std::move(handler); }
     void set_request_observer(RequestObserver observer) { observer_ = std::move(observer); }
+    // Before start().
+    void set_peer_filter(PeerFilter filter) { peer_filter_ = std::move(filter); }
 
     std::size_t open_connections() const { return open_.load(); }
 
@@ -79,6 +84,7 @@ class HttpServer {
     unsigned short port_ = 0;
     UpgradeHandler upgrade_;
     RequestObserver observer_;
+    PeerFilter peer_filter_;
 
     std::mutex mutex_;  // guards connections_ and drained_
     std::set<std::shared_ptr<Connection>> connections_;

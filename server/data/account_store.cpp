@@ -90,8 +90,9 @@ std::size_t AccountStore::account_count() const {
     return accounts_.size();
 }
 
-awaitable<DbResult<Account>> AccountStore::create_account(Account account) {
-    auto job = [account](SqliteDb& db) {
+awaitable<DbResult<Account>> AccountStore::create_account(Account account,
+                                                         std::function<void(SqliteDb&)> also) {
+    auto job = [account, also](SqliteDb& db) {
         auto ins = db.cached(
             "INSERT INTO accounts(id, username, password_hash, role, created_at) "
             "VALUES (?, ?, ?, ?, ?)");
@@ -101,6 +102,7 @@ awaitable<DbResult<Account>> AccountStore::create_account(Account account) {
         auto prof = db.cached("INSERT INTO profiles(account_id, updated_at) VALUES (?, ?)");
         prof->bind(1, account.id).bind(2, account.created_at);
         prof->run();
+        if (also) also(db);
         return true;
     };
     auto result = co_await writer_.write(std::move(job));

@@ -8,6 +8,7 @@
 // revokes the session. Owned by the server app; thread-safe (shared mutex over the maps).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -38,7 +39,10 @@ class AccountStore {
     std::size_t account_count() const;
 
     // Inserts the account and its empty profile. DbErrc::constraint when the name is taken.
-    awaitable<DbResult<Account>> create_account(Account account);
+    // `also` runs in the same writer job (the bot row of a bot account), so both commit or
+    // neither does.
+    awaitable<DbResult<Account>> create_account(Account account,
+                                                std::function<void(SqliteDb&)> also = {});
 
     awaitable<DbResult<Session>> create_session(Session session);
     // The live (not revoked, not expired) session of an access-token hash.

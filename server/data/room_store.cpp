@@ -321,6 +321,29 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
     co_return co_await writer_.write(std::move(job));
 }
 
+awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::int64_t seq) {
+    auto job = [room_id, seq](SqliteDb& db) {
+        auto st = db.cached(
+            "UPDATE messages SET deleted = 1, text = '', signature = NULL "
+            "WHERE room_id = ? AND seq = ? AND deleted = 0");
+        st->bind(1, room_id).bind(2, seq);
+        st->run();
+        return db.changes() > 0;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    if (*result) {
+        std::unique_lock lock(mutex_);
+        if (auto it = rooms_.find(room_id); it != rooms_.end()) {
+            auto& recent = it->second.recent;
+            recent.erase(std::remove_if(recent.begin(), recent.end(),
+                                        [seq](const Message& m) { return m.seq == seq; }),
+                         recent.end());
+        }
+    }
+    co_return *result;
+}
+
 awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
     auto job = [room_id](SqliteDb& db) {
         auto st = db.cached("DELETE FROM rooms WHERE id = ?");

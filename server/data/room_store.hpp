@@ -62,6 +62,9 @@ class RoomStore {
     // the cache always holds a gap-free prefix.
     awaitable<DbResult<AppendResult>> append(Message message);
     void remember(const Message& message);
+    // Marks a message removed (moderation): its text and signature are erased, reads skip it,
+    // its sequence number stays used. False when there is no such message (or it was removed).
+    awaitable<DbResult<bool>> remove_message(std::string room_id, std::int64_t seq);
     awaitable<DbResult<bool>> delete_room(std::string room_id);
     awaitable<DbResult<std::vector<Message>>> messages_after(std::string room_id,
                                                              std::int64_t after, int limit);

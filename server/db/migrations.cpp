@@ -104,6 +104,21 @@ CREATE TABLE media (
 CREATE INDEX media_owner ON media(owner_id);
 )sql";
 
+// Bot accounts (docs/bots.md): local bots (logged in by the server's own bot child through the
+// loopback bot listener) and remote bots (a bot key, stored as its SHA-256). The wrong-key
+// lock-out of a bot (failures in a row, locked until: Unix ms) lives here so that it survives
+// a restart.
+constexpr std::string_view current_v4 = R"sql(
+CREATE TABLE bots (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    key_hash BLOB,
+    key_failures INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -124,6 +139,7 @@ constexpr std::array current_list{
     Migration{1, "accounts, sessions, profiles, rooms, members, messages", current_v1},
     Migration{2, "read markers on members", current_v2},
     Migration{3, "media", current_v3},
+    Migration{4, "bot accounts, bot keys and their lock-out", current_v4},
 };
 
 constexpr std::array history_list{

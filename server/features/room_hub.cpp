@@ -285,6 +285,27 @@ void RoomHub::message_committed(const Message& message) {
     }
 }
 
+void RoomHub::message_removed(const std::string& room_id, std::int64_t seq,
+                              const std::string& removed_by) {
+    auto l = find_live(room_id);
+    if (!l) return;
+    std::lock_guard lock(l->mutex);
+    send_to(*l, RoomTopic::chat,
+            serialize({{"type", "message_removed"},
+                       {"room_id", room_id},
+                       {"seq", seq},
+                       {"removed_by", removed_by}}));
+    if (!l->loaded) return;
+    const auto& messages = l->doc["messages"];
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        if (messages[i].value("seq", std::int64_t{0}) != seq) continue;
+        nlohmann::json ops = nlohmann::json::array();
+        ops.push_back({{"op", "remove"}, {"path", "/messages/" + std::to_string(i)}});
+        apply_ops(room_id, *l, std::move(ops));
+        break;
+    }
+}
+
 void RoomHub::room_changed(const std::string& room_id) {
     auto l = find_live(room_id);
     if (!l) return;

@@ -54,6 +54,10 @@ class RoomHub {
 
     // A message is committed: deliver it (in sequence order) and patch the document.
     void message_committed(const Message& message);
+    // A message was removed (RoomStore::remove_message committed): chat subscribers get
+    // message_removed {"room_id","seq","removed_by"}, the document loses it (a remove op).
+    void message_removed(const std::string& room_id, std::int64_t seq,
+                         const std::string& removed_by);
     // Members or title changed in the store: diff the document and broadcast the patch.
     void room_changed(const std::string& room_id);
     // The room is gone: tell subscribers and forget it.

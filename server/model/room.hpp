@@ -21,7 +21,7 @@ struct Room {
 struct Member {
     std::string room_id;
     std::string account_id;
-    std::string role = "member";  // "owner" | "member" | "viewer"
+    std::string role = "member";  // "owner" | "moderator" | "member" | "viewer"
     std::string display_name;
     std::string public_key;  // raw 32-byte Ed25519 key, or empty
     std::int64_t joined_at = 0;
@@ -41,8 +41,9 @@ struct Message {
 inline bool is_room_kind(const std::string& k) {
     return k == "group" || k == "direct" || k == "ephemeral";
 }
+// A moderator is a member that may also remove other members' messages.
 inline bool is_member_role(const std::string& r) {
-    return r == "owner" || r == "member" || r == "viewer";
+    return r == "owner" || r == "moderator" || r == "member" || r == "viewer";
 }
 
 }  // namespace parley

@@ -1,0 +1,385 @@
+#include "botclient/bot/bot_session.hpp"
+
+#include <random>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/backoff.hpp"
+
+namespace parley {
+
+namespace {
+
+double random_unit() {
+    static thread_local std::mt19937 random{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(random);
+}
+
+// Room ids are opaque URL-safe strings; anything else is not put into a path.
+bool safe_id(const std::string& id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+void log_spawn_failure(const std::string& bot, const char* what, std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("bot {}: {} failed: {}", bot, what, ex.what());
+    }
+}
+
+}  // namespace
+
+std::string bot_canonical_message(const std::string& room_id, const std::string& sender_id,
+                                  const std::string& client_msg_id, const std::string& text) {
+    return "parley-message-v1\n" + room_id + "\n" + sender_id + "\n" + client_msg_id + "\n" + text;
+}
+
+BotSession::BotSession(net::any_io_executor executor, BotSpec spec,
+                       std::unique_ptr<BotBehaviour> behaviour, BotSessionOptions options,
+                       std::optional<BotCredentials> credentials, Login login,
+                       std::function<void(const std::string&)> on_fatal)
+    : executor_(std::move(executor)),
+      spec_(std::move(spec)),
+      behaviour_(std::move(behaviour)),
+      options_(std::move(options)),
+      credentials_(std::move(credentials)),
+      login_(std::move(login)),
+      on_fatal_(std::move(on_fatal)),
+      http_(options_.host, options_.port),
+      key_(generate_ed25519()),
+      retry_timer_(executor_) {
+    if (credentials_) self_id_ = credentials_->account_id;
+}
+
+void BotSession::start() {
+    auto self = shared_from_this();
+    net::co_spawn(executor_, run(), [self](std::exception_ptr e) {
+        log_spawn_failure(self->spec_.name, "the session", e);
+    });
+}
+
+void BotSession::stop() {
+    auto self = shared_from_this();
+    net::post(executor_, [self] {
+        self->stopped_ = true;
+        self->retry_timer_.cancel();
+        if (self->socket_) {
+            auto socket = self->socket_;
+            socket->async_close(websocket::close_code::going_away,
+                                [socket](const boost::system::error_code&) {});
+        }
+    });
+}
+
+awaitable<void> BotSession::run() {
+    int failures = 0;
+    while (!stopped_) {
+        if (!credentials_) {
+            auto fresh = co_await login_(http_);
+            if (stopped_) co_return;
+            if (!fresh) {
+                stopped_ = true;
+                on_fatal_("bot " + spec_.name + " cannot log in");
+                co_return;
+            }
+            credentials_ = std::move(fresh);
+            self_id_ = credentials_->account_id;
+        }
+        auto started = std::chrono::steady_clock::now();
+        Outcome outcome = co_await connect_and_serve();
+        if (stopped_ || outcome == Outcome::stopped) co_return;
+        if (outcome == Outcome::unauthorized && !(co_await refresh())) {
+            spdlog::warn("bot {}: the server no longer takes its session", spec_.name);
+            credentials_.reset();
+        }
+        if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) failures = 0;
+        auto delay = jittered_backoff(failures++, options_.reconnect_base, options_.reconnect_max,
+                                      random_unit());
+        spdlog::info("bot {}: reconnecting in {} ms", spec_.name, delay.count());
+        retry_timer_.expires_after(delay);
+        boost::system::error_code ec;
+        co_await retry_timer_.async_wait(net::redirect_error(use_awaitable, ec));
+    }
+}
+
+awaitable<BotSession::Outcome> BotSession::connect_and_serve() {
+    auto socket = std::make_shared<Socket>(executor_);
+    socket_ = socket;
+    std::uint64_t generation = ++generation_;
+    out_.clear();
+    writing_ = false;
+    rooms_.clear();
+    boost::system::error_code ec;
+    tcp::resolver resolver(executor_);
+    auto endpoints = co_await resolver.async_resolve(options_.host, options_.port,
+                                                     net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        spdlog::warn("bot {}: cannot resolve {}: {}", spec_.name, options_.host, ec.message());
+        co_return Outcome::lost;
+    }
+    beast::get_lowest_layer(*socket).expires_after(std::chrono::seconds(10));
+    co_await beast::get_lowest_layer(*socket).async_connect(endpoints,
+                                                            net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        spdlog::warn("bot {}: cannot connect to {}:{}: {}", spec_.name, options_.host,
+                     options_.port, ec.message());
+        co_return Outcome::lost;
+    }
+    beast::get_lowest_layer(*socket).expires_never();
+    socket->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    std::string token = credentials_->access_token;
+    socket->set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
+        req.set(http::field::authorization, "Bearer " + token);
+        req.set(http::field::user_agent, "parley-botclient");
+    }));
+    co_await socket->async_handshake(options_.host + ":" + options_.port, "/api/v1/ws",
+                                     net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        spdlog::warn("bot {}: WebSocket handshake failed: {}", spec_.name, ec.message());
+        co_return Outcome::lost;
+    }
+    socket->text(true);
+
+    beast::flat_buffer buffer;
+    auto read_frame = [&]() -> awaitable<std::optional<nlohmann::json>> {
+        buffer.consume(buffer.size());
+        co_await socket->async_read(buffer, net::redirect_error(use_awaitable, ec));
+        if (ec) co_return std::nullopt;
+        auto data = buffer.cdata();
+        auto j = nlohmann::json::parse(
+            std::string_view(static_cast<const char*>(data.data()), data.size()), nullptr, false);
+        co_return j.is_object() ? std::optional<nlohmann::json>(std::move(j))
+                                : std::optional<nlohmann::json>(nlohmann::json::object());
+    };
+    auto closed_outcome = [&]() {
+        auto code = socket->reason().code;
+        if (stopped_) return Outcome::stopped;
+        if (code == websocket::close_code::policy_error || code == 4001) {
+            spdlog::warn("bot {}: the server closed the socket ({}: {})", spec_.name,
+                         static_cast<unsigned>(code), std::string(socket->reason().reason));
+            return Outcome::unauthorized;
+        }
+        spdlog::warn("bot {}: socket lost: {} (close code {})", spec_.name, ec.message(),
+                     static_cast<unsigned>(code));
+        return Outcome::lost;
+    };
+
+    // The ping round trip proves the server registered the socket before any REST call.
+    send_frame({{"type", "ping"}, {"id", "hello"}});
+    for (;;) {
+        auto frame = co_await read_frame();
+        if (!frame) co_return closed_outcome();
+        if (frame->value("type", std::string()) == "pong" && frame->value("id", std::string()) == "hello") break;
+        on_frame(*frame);
+    }
+    spdlog::info("bot {} ({}) connected as {}", spec_.name, behaviour_->name(), self_id_);
+    send_frame({{"type", "subscribe"}, {"topic", "account:me:notifications"}, {"id", "notes"}});
+    auto self = shared_from_this();
+    net::co_spawn(executor_, enter_rooms(), [self](std::exception_ptr e) {
+        log_spawn_failure(self->spec_.name, "joining rooms", e);
+    });
+    for (;;) {
+        auto frame = co_await read_frame();
+        if (!frame) break;
+        on_frame(*frame);
+    }
+    if (generation == generation_) socket_.reset();
+    co_return closed_outcome();
+}
+
+awaitable<bool> BotSession::refresh() {
+    if (!credentials_ || credentials_->refresh_token.empty()) co_return false;
+    nlohmann::json body = nlohmann::json::object();
+    body["refresh_token"] = credentials_->refresh_token;
+    auto r = co_await http_.request(http::verb::post, "/api/v1/sessions/refresh", std::move(body));
+    if (!r.ok() || !r.body.is_object()) {
+        spdlog::warn("bot {}: token refresh failed: {}", spec_.name, r.describe());
+        co_return false;
+    }
+    credentials_->access_token = r.body.value("access_token", std::string());
+    credentials_->refresh_token = r.body.value("refresh_token", std::string());
+    spdlog::info("bot {}: tokens refreshed", spec_.name);
+    co_return !credentials_->access_token.empty();
+}
+
+awaitable<HttpResult> BotSession::api(http::verb method, std::string target,
+                                      std::optional<nlohmann::json> body) {
+    if (!credentials_) co_return HttpResult{0, nullptr, "no session", ""};
+    auto r = co_await http_.request(method, target, body, credentials_->access_token);
+    std::string message = r.body.is_object() ? r.body.value("message", std::string()) : "";
+    if (r.status == 401 && message.find("live WebSocket") == std::string::npos &&
+        (co_await refresh())) {
+        r = co_await http_.request(method, target, body, credentials_->access_token);
+    }
+    co_return r;
+}
+
+awaitable<void> BotSession::enter_rooms() {
+    std::uint64_t generation = generation_;
+    auto r = co_await api(http::verb::get, "/api/v1/rooms");
+    if (generation != generation_) co_return;
+    if (!r.ok() || !r.body.contains("rooms") || !r.body["rooms"].is_array()) {
+        spdlog::warn("bot {}: cannot list its rooms: {}", spec_.name, r.describe());
+        co_return;
+    }
+    for (const auto& room : r.body["rooms"]) {
+        if (generation != generation_) co_return;
+        if (room.is_object() && room.contains("room_id") && room["room_id"].is_string())
+            co_await enter_room(room["room_id"].get<std::string>());
+    }
+}
+
+awaitable<void> BotSession::enter_room(std::string room_id) {
+    if (!safe_id(room_id) || rooms_.contains(room_id)) co_return;
+    std::uint64_t generation = generation_;
+    rooms_[room_id];
+    nlohmann::json body = nlohmann::json::object();
+    body["display_name"] = spec_.name;
+    body["public_key"] = base64_encode(key_.public_key);
+    auto r =
+        co_await api(http::verb::post, "/api/v1/rooms/" + room_id + "/join", std::move(body));
+    if (generation != generation_) co_return;
+    if (!r.ok()) {
+        spdlog::warn("bot {}: cannot join room {}: {}", spec_.name, room_id, r.describe());
+        rooms_.erase(room_id);
+        co_return;
+    }
+    for (const char* field : {"chat", "doc"}) {
+        std::string topic = "room:" + room_id + ":" + field;
+        send_frame({{"type", "subscribe"}, {"topic", topic}, {"id", topic}});
+    }
+    spdlog::info("bot {}: in room {}", spec_.name, room_id);
+}
+
+void BotSession::on_frame(const nlohmann::json& frame) {
+    std::string type = frame.value("type", std::string());
+    if (type == "message") {
+        BotMessage m{frame.value("room_id", std::string()), frame.value("seq", std::int64_t{0}),
+                     frame.value("sender_id", std::string()), frame.value("text", std::string())};
+        if (m.sender_id == self_id_ || !rooms_.contains(m.room_id)) return;
+        behaviour_->on_message(*this, m);
+    } else if (type == "patch") {
+        std::string topic = frame.value("topic", std::string());
+        if (topic.starts_with("room:") && topic.ends_with(":doc") && frame.contains("ops")) {
+            on_doc_patch(topic.substr(5, topic.size() - 9), frame["ops"]);
+        }
+    } else if (type == "notification") {
+        if (frame.value("kind", std::string()) == "invitation") {
+            auto self = shared_from_this();
+            net::co_spawn(executor_, enter_room(frame.value("room_id", std::string())),
+                          [self](std::exception_ptr e) {
+                              log_spawn_failure(self->spec_.name, "joining a room", e);
+                          });
+        }
+    } else if (type == "removed" || type == "room_deleted") {
+        rooms_.erase(frame.value("room_id", std::string()));
+    } else if (type == "error") {
+        spdlog::warn("bot {}: the server answered {}: {} ({})", spec_.name,
+                     frame.value("error", std::string()), frame.value("message", std::string()),
+                     frame.contains("id") ? frame["id"].dump() : "no id");
+    }
+}
+
+void BotSession::on_doc_patch(const std::string& room_id, const nlohmann::json& ops) {
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end() || !ops.is_array()) return;
+    RoomState& room = it->second;
+    std::set<std::string> before;
+    if (room.have_doc && room.doc.contains("members") && room.doc["members"].is_object()) {
+        for (const auto& [id, m] : room.doc["members"].items())
+            before.insert(id);
+    }
+    bool had_doc = room.have_doc;
+    try {
+        room.doc.patch_inplace(ops);
+        room.have_doc = room.doc.is_object();
+    } catch (const std::exception& e) {
+        // Out of step: ask for the whole document again.
+        spdlog::warn("bot {}: room {} document patch failed ({}); resubscribing", spec_.name,
+                     room_id, e.what());
+        room.have_doc = false;
+        room.doc = nullptr;
+        std::string topic = "room:" + room_id + ":doc";
+        send_frame({{"type", "unsubscribe"}, {"topic", topic}});
+        send_frame({{"type", "subscribe"}, {"topic", topic}, {"id", topic}});
+        return;
+    }
+    if (!had_doc || !room.have_doc || !room.doc.contains("members")) return;
+    for (const auto& [id, m] : room.doc["members"].items()) {
+        if (before.contains(id) || id == self_id_) continue;
+        std::string name = m.is_object() ? m.value("display_name", std::string()) : "";
+        behaviour_->on_member_joined(*this, room_id, id, name);
+    }
+}
+
+void BotSession::say(const std::string& room_id, const std::string& text) {
+    std::string cmid = random_id();
+    std::string signature =
+        ed25519_sign(key_.private_key, bot_canonical_message(room_id, self_id_, cmid, text));
+    send_frame({{"type", "send"},
+                {"id", cmid},
+                {"room_id", room_id},
+                {"text", text},
+                {"client_msg_id", cmid},
+                {"signature", base64_encode(signature)}});
+}
+
+void BotSession::remove_message(const std::string& room_id, std::int64_t seq,
+                                std::function<void(bool)> done) {
+    auto self = shared_from_this();
+    auto task = [self, room_id, seq, done]() -> awaitable<void> {
+        auto r = co_await self->api(http::verb::delete_,
+                                    "/api/v1/rooms/" + room_id + "/messages/" + std::to_string(seq));
+        if (r.ok()) {
+            spdlog::info("bot {}: removed message {} in room {}", self->spec_.name, seq, room_id);
+        } else {
+            spdlog::info("bot {}: could not remove message {} in room {}: {}", self->spec_.name,
+                         seq, room_id, r.describe());
+        }
+        done(r.ok());
+    };
+    if (!safe_id(room_id)) {
+        done(false);
+        return;
+    }
+    net::co_spawn(executor_, task(), [self](std::exception_ptr e) {
+        log_spawn_failure(self->spec_.name, "removing a message", e);
+    });
+}
+
+void BotSession::send_frame(nlohmann::json frame) {
+    if (!socket_) return;
+    out_.push_back(frame.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (writing_) return;
+    writing_ = true;
+    auto self = shared_from_this();
+    net::co_spawn(executor_, write_loop(socket_, generation_), [self](std::exception_ptr e) {
+        log_spawn_failure(self->spec_.name, "writing", e);
+    });
+}
+
+awaitable<void> BotSession::write_loop(std::shared_ptr<Socket> socket, std::uint64_t generation) {
+    auto self = shared_from_this();
+    boost::system::error_code ec;
+    while (generation == generation_ && !out_.empty()) {
+        std::string frame = std::move(out_.front());
+        out_.pop_front();
+        co_await socket->async_write(net::buffer(frame), net::redirect_error(use_awaitable, ec));
+        if (ec) break;
+    }
+    if (generation == generation_) {
+        writing_ = false;
+        if (ec) out_.clear();
+    }
+}
+
+}  // namespace parley

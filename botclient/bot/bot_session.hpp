@@ -1,0 +1,113 @@
+// BotSession: one bot connected to a Parley server — its session, its WebSocket, the rooms it
+// is in and its behaviour (docs/bots.md).
+//
+// run() loops until stop(): with credentials it opens the socket (token in the Authorization
+// header), proves it with a ping round trip (the REST rule: a token works only with a live
+// socket), subscribes to account:me:notifications, then joins every room it is a member of
+// (POST /rooms/{id}/join with its own Ed25519 public key) and subscribes to each room's chat
+// and doc topics; an invitation notification makes it join that room too. Messages go to the
+// behaviour; the room documents (first a whole-document replace, then RFC 6902 patches) tell
+// it who joined. It sends over the socket, signing every message with its key over the
+// canonical bytes of docs/api.md. A lost socket is reopened after a jittered back-off; an
+// access token the server no longer takes is refreshed; when the session itself is gone, the
+// login callback gets a new one or, when it cannot, the bot stops and reports it as fatal.
+// Threads: everything runs on the executor given at construction (one thread).
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "botclient/bot/bot_behaviour.hpp"
+#include "botclient/bot/http_client.hpp"
+#include "botclient/botclient_config.hpp"
+#include "common/crypto.hpp"
+#include "common/net.hpp"
+
+namespace parley {
+
+struct BotCredentials {
+    std::string account_id;
+    std::string access_token;
+    std::string refresh_token;
+};
+
+struct BotSessionOptions {
+    std::string host;
+    std::string port;
+    std::chrono::milliseconds reconnect_base{500};
+    std::chrono::milliseconds reconnect_max{30'000};
+};
+
+class BotSession : public BotActions, public std::enable_shared_from_this<BotSession> {
+  public:
+    // Gets a new session when the bot has none; nullopt when it never can (a wrong key, or a
+    // local bot whose one-time secret is spent).
+    using Login = std::function<awaitable<std::optional<BotCredentials>>(HttpClient&)>;
+
+    BotSession(net::any_io_executor executor, BotSpec spec, std::unique_ptr<BotBehaviour> behaviour,
+               BotSessionOptions options, std::optional<BotCredentials> credentials, Login login,
+               std::function<void(const std::string& why)> on_fatal);
+
+    void start();
+    void stop();
+    const BotSpec& spec() const { return spec_; }
+
+    // BotActions
+    const std::string& self_id() const override { return self_id_; }
+    void say(const std::string& room_id, const std::string& text) override;
+    void remove_message(const std::string& room_id, std::int64_t seq,
+                        std::function<void(bool removed)> done) override;
+
+  private:
+    enum class Outcome { lost, unauthorized, stopped };
+    struct RoomState {
+        bool have_doc = false;
+        nlohmann::json doc;
+    };
+    using Socket = websocket::stream<beast::tcp_stream>;
+
+    awaitable<void> run();
+    awaitable<Outcome> connect_and_serve();
+    awaitable<bool> refresh();
+    awaitable<void> enter_rooms();
+    awaitable<void> enter_room(std::string room_id);
+    // A REST call with the bot's token; one refresh and retry when the token was refused.
+    awaitable<HttpResult> api(http::verb method, std::string target,
+                              std::optional<nlohmann::json> body = std::nullopt);
+    void on_frame(const nlohmann::json& frame);
+    void on_doc_patch(const std::string& room_id, const nlohmann::json& ops);
+    void send_frame(nlohmann::json frame);
+    awaitable<void> write_loop(std::shared_ptr<Socket> socket, std::uint64_t generation);
+
+    net::any_io_executor executor_;
+    BotSpec spec_;
+    std::unique_ptr<BotBehaviour> behaviour_;
+    BotSessionOptions options_;
+    std::optional<BotCredentials> credentials_;
+    Login login_;
+    std::function<void(const std::string&)> on_fatal_;
+    HttpClient http_;
+    Ed25519KeyPair key_;
+    std::string self_id_;
+
+    std::shared_ptr<Socket> socket_;
+    std::uint64_t generation_ = 0;
+    std::deque<std::string> out_;
+    bool writing_ = false;
+    std::map<std::string, RoomState> rooms_;
+    net::steady_timer retry_timer_;
+    bool stopped_ = false;
+};
+
+// The bytes a room signature covers (docs/api.md, "Signed messages").
+std::string bot_canonical_message(const std::string& room_id, const std::string& sender_id,
+                                  const std::string& client_msg_id, const std::string& text);
+
+}  // namespace parley

@@ -1,0 +1,230 @@
+#include "server/api/bot_routes.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/offload.hpp"
+#include "server/api/account_routes.hpp"
+#include "server/api/session_tokens.hpp"
+#include "server/bots/bot_supervisor.hpp"
+#include "server/data/audit_log.hpp"
+#include "server/data/bot_store.hpp"
+
+namespace parley {
+
+namespace {
+
+HttpResponse locked_out(std::chrono::milliseconds retry_after) {
+    HttpResponse res = error_response(http::status::too_many_requests, "rate_limited",
+                                      "this bot is locked out after wrong keys; try again later");
+    auto seconds = std::max<std::int64_t>(1, (retry_after.count() + 999) / 1000);
+    res.set(http::field::retry_after, std::to_string(seconds));
+    return res;
+}
+
+HttpResponse wrong_key() {
+    return error_response(http::status::unauthorized, "unauthorized", "wrong bot account or key");
+}
+
+std::int64_t lockout_ms(const FailureState& s) {
+    return std::max<std::int64_t>(0, s.locked_until_unix_ms - now_ms());
+}
+
+}  // namespace
+
+std::string bot_lockout_key(const std::string& account_id) {
+    return "bot:" + account_id;
+}
+
+bool is_loopback_peer(const std::string& address) {
+    boost::system::error_code ec;
+    auto a = net::ip::make_address(address, ec);
+    if (ec) return false;
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+        return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).is_loopback();
+    }
+    return a.is_loopback();
+}
+
+void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBackoff& bot_keys,
+                    AuditLog& audit) {
+    router.add(
+        http::verb::post, "/api/v1/bots/login",
+        [&api, &bots, &bot_keys](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            auto account_id = string_field(*body.json, "account_id");
+            auto key = string_field(*body.json, "bot_key");
+            if (!account_id || !key || account_id->empty() || account_id->size() > 64 ||
+                key->size() > 256) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "account_id and bot_key are required strings");
+            }
+            std::string address_key = "address:" + ctx.remote_address;
+            if (auto wait = api.login_by_address.retry_after(address_key); wait.count() > 0) {
+                spdlog::warn("bot login refused during the lock-out of address {}",
+                             ctx.remote_address);
+                co_return locked_out(wait);
+            }
+            auto bot = bots.bot(*account_id);
+            if (!bot || bot->kind != "remote") {
+                api.login_by_address.record_failure(address_key);
+                spdlog::warn("bot login for unknown bot account {} from {}", *account_id,
+                             ctx.remote_address);
+                co_return wrong_key();
+            }
+            const std::string lock_key = bot_lockout_key(bot->account_id);
+            if (auto wait = bot_keys.retry_after(lock_key); wait.count() > 0) {
+                spdlog::warn("bot login for bot {} from {} refused: locked out for {} ms more",
+                             bot->account_id, ctx.remote_address, wait.count());
+                co_return locked_out(wait);
+            }
+            if (!constant_time_equal(token_hash(*key), bot->key_hash)) {
+                FailureState state = bot_keys.record_failure(lock_key);
+                api.login_by_address.record_failure(address_key);
+                auto saved = co_await bots.save_lockout(bot->account_id, state);
+                if (!saved) {
+                    spdlog::error("bot {}: cannot store its lock-out state: {}", bot->account_id,
+                                  saved.error().message);
+                }
+                spdlog::warn("wrong bot key for bot {} from {} ({} in a row; locked out for {} ms)",
+                             bot->account_id, ctx.remote_address, state.failures,
+                             lockout_ms(state));
+                co_return wrong_key();
+            }
+            api.login_by_address.record_success(address_key);
+            if (bot_keys.snapshot(lock_key) || bot->lockout.failures > 0) {
+                bot_keys.record_success(lock_key);
+                auto saved = co_await bots.save_lockout(bot->account_id, FailureState{});
+                if (!saved) co_return db_failure_response(saved.error(), "bot login");
+            }
+            Session base;
+            base.id = random_id();
+            base.account_id = bot->account_id;
+            IssuedTokens tokens = issue_tokens(api.config.auth, base);
+            auto created = co_await api.accounts.create_session(tokens.session);
+            if (!created) co_return db_failure_response(created.error(), "bot login");
+            spdlog::info("bot {} logged in with its key from {}: session {}", bot->account_id,
+                         ctx.remote_address, tokens.session.id);
+            co_return json_response(http::status::ok, token_body(tokens));
+        });
+
+    router.add(http::verb::get, "/api/v1/bots",
+               [&api, &bots](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   nlohmann::json list = nlohmann::json::array();
+                   for (const auto& b : bots.all()) {
+                       auto account = api.accounts.account_by_id(b.account_id);
+                       if (!account) continue;
+                       list.push_back({{"account_id", b.account_id},
+                                       {"username", account->username},
+                                       {"kind", b.kind}});
+                   }
+                   std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
+                       return a["username"] < b["username"];
+                   });
+                   co_return json_response(http::status::ok, {{"bots", list}});
+               });
+
+    router.add(
+        http::verb::post, "/api/v1/admin/bots",
+        [&api, &bots, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            if (auth.caller->account.role != "admin") {
+                spdlog::warn("admin: account {} (not an admin) refused on /admin/bots",
+                             auth.caller->account.id);
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "this route is for admin accounts");
+            }
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            for (const auto& [k, v] : body.json->items()) {
+                if (k != "username") {
+                    co_return error_response(http::status::bad_request, "bad_request",
+                                             "unknown field \"" + k + "\"");
+                }
+            }
+            auto username = string_field(*body.json, "username");
+            if (!username) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "username is a required string");
+            }
+            if (auto p = check_username(*username); !p.empty()) {
+                co_return error_response(http::status::bad_request, "bad_request", p);
+            }
+            if (api.accounts.account_by_username(*username)) {
+                co_return error_response(http::status::conflict, "conflict", "username is taken");
+            }
+            auto created = co_await bots.create_remote(*username);
+            if (!created) {
+                if (created.error().code == DbErrc::constraint) {
+                    co_return error_response(http::status::conflict, "conflict",
+                                             "username is taken");
+                }
+                co_return db_failure_response(created.error(), "bot creation");
+            }
+            const std::string admin = auth.caller->account.id;
+            const std::string bot_id = created->account.id;
+            auto job = [&audit, admin, bot_id]() noexcept {
+                try {
+                    audit.record(now_ms(), "account:" + admin, "bot.create", {{"bot", bot_id}});
+                } catch (const std::exception& e) {
+                    spdlog::error("admin: cannot write the audit row of bot {}: {}", bot_id,
+                                  e.what());
+                }
+                return 0;
+            };
+            co_await offload(api.hash_pool, std::move(job));
+            spdlog::info("admin: account {} created remote bot {} ({})", admin, bot_id,
+                         created->account.username);
+            co_return json_response(http::status::created,
+                                    {{"account_id", bot_id},
+                                     {"username", created->account.username},
+                                     {"bot_key", created->bot_key}});
+        });
+}
+
+void add_local_bot_routes(Router& router, ApiContext& api, BotSupervisor& supervisor,
+                          std::vector<LocalBot> local_bots) {
+    router.add(
+        http::verb::post, "/api/v1/bots/local-login",
+        [&api, &supervisor,
+         local_bots = std::move(local_bots)](RequestContext& ctx) -> awaitable<HttpResponse> {
+            // The listener refuses other peers at accept; this is the second lock.
+            if (!is_loopback_peer(ctx.remote_address)) {
+                spdlog::warn("local bot login refused: peer {} is not loopback",
+                             ctx.remote_address);
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "loopback peers only");
+            }
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            auto secret = string_field(*body.json, "secret");
+            if (!secret || secret->empty() || secret->size() > 256 ||
+                !supervisor.redeem(*secret)) {
+                spdlog::warn("local bot login refused: wrong or already used secret (peer {})",
+                             ctx.remote_address);
+                co_return error_response(http::status::unauthorized, "unauthorized",
+                                         "wrong or already used secret");
+            }
+            nlohmann::json sessions = nlohmann::json::array();
+            for (const auto& bot : local_bots) {
+                Session base;
+                base.id = random_id();
+                base.account_id = bot.account_id;
+                IssuedTokens tokens = issue_tokens(api.config.auth, base);
+                auto created = co_await api.accounts.create_session(tokens.session);
+                if (!created) co_return db_failure_response(created.error(), "local bot login");
+                nlohmann::json entry = token_body(tokens);
+                entry["username"] = bot.username;
+                sessions.push_back(std::move(entry));
+            }
+            spdlog::info("local bot login: {} bot sessions issued to the bot child",
+                         sessions.size());
+            co_return json_response(http::status::ok, {{"bots", sessions}});
+        });
+}
+
+}  // namespace parley
