@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "botclient/botclient_app.hpp"
+#include "botclient/load/load_command.hpp"
 #include "botclient/load/load_runner.hpp"
 #include "common/cli.hpp"
 #include "common/logging.hpp"
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
     if (cmd.mode == "manager") return run_mode<parley::ManagerConfig>(cmd, parley::run_manager);
     if (cmd.mode == "imageproc")
         return run_mode<parley::ImageprocConfig>(cmd, parley::run_imageproc);
+    if (cmd.mode == "botclient" && cmd.load.active) {
+        parley::init_logging(cmd.mode, cmd.log_level.empty() ? "info" : cmd.log_level);
+        return parley::run_load_command(cmd.load);
+    }
     if (cmd.mode == "botclient" && !cmd.load_plan.empty()) {
         parley::init_logging(cmd.mode, cmd.log_level.empty() ? "info" : cmd.log_level);
         return parley::run_load_file(cmd.load_plan);

@@ -76,10 +76,30 @@ CliResult parse_command_line(int argc, const char* const* argv) {
         sub->callback([&cmd, name = mode.name] { cmd.mode = name; });
     }
 
-    app.get_subcommand("botclient")
+    CLI::App* botclient = app.get_subcommand("botclient");
+    botclient
         ->add_option("--load", cmd.load_plan,
                      "Run the load client with this JSON plan instead of bots (see bench/)")
         ->check(CLI::ExistingFile);
+    CLI::App* load = botclient->add_subcommand(
+        "load",
+        "Drive a server with simulated users: registers them, puts them in rooms, sends at a "
+        "fixed rate and prints throughput and p50/p90/p99 latency every second");
+    load->add_option("--url", cmd.load.url, "The server (http://host:port)")
+        ->check([](const std::string& v) {
+            return v.starts_with("http://") ? std::string() : std::string("must start with http://");
+        });
+    load->add_option("--users", cmd.load.users, "Simulated users (one socket each)")
+        ->check(CLI::Range(1, 100'000));
+    load->add_option("--rooms", cmd.load.rooms, "Rooms the users are spread over")
+        ->check(CLI::Range(1, 100));
+    load->add_option("--rate", cmd.load.rate, "Messages per second, all users together")
+        ->check(CLI::Range(0.1, 1'000'000.0));
+    load->add_option("--duration", cmd.load.duration, "Seconds of sending")
+        ->check(CLI::Range(1.0, 86'400.0));
+    load->add_option("--threads", cmd.load.threads, "Event-loop threads of the load client")
+        ->check(CLI::Range(1, 64));
+    load->callback([&cmd] { cmd.load.active = true; });
 
     CLI::App* api = app.add_subcommand(
         "manager-api", "Send one request to a manager's API and print the JSON answer.");

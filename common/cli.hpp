@@ -37,6 +37,17 @@ struct RestoreCall {
     bool no_service = false;  // do not stop and start the server's unit over D-Bus
 };
 
+// `parley botclient load`: simulated users against a server (botclient/load/load_command.hpp).
+struct LoadCommand {
+    bool active = false;
+    std::string url = "http://127.0.0.1:8080";
+    int users = 10;
+    int rooms = 2;
+    double rate = 10;      // messages per second, all users together
+    double duration = 10;  // seconds
+    int threads = 1;
+};
+
 struct CommandLine {
     std::string mode;         // "server", "manager", "imageproc", "botclient" or "manager-api"
     std::string config_path;  // empty: embedded defaults
@@ -49,6 +60,7 @@ struct CommandLine {
     ManagerApiCall manager_api;  // mode "manager-api"
     std::string load_plan;       // botclient --load: the load client's plan (botclient/load/)
     RestoreCall restore;         // manager restore
+    LoadCommand load;            // botclient load
 };
 
 struct CliResult {

@@ -32,8 +32,8 @@ LoadPlan parse_load_plan(const std::string& json_text) {
     LoadPlan out;
     auto scenario = plan.find("scenario");
     if (scenario == plan.end() || !scenario->is_string() ||
-        (*scenario != "fanout" && *scenario != "idle")) {
-        throw std::invalid_argument("scenario must be \"fanout\" or \"idle\"");
+        (*scenario != "fanout" && *scenario != "idle" && *scenario != "rate")) {
+        throw std::invalid_argument("scenario must be \"fanout\", \"rate\" or \"idle\"");
     }
     out.scenario = scenario->get<std::string>();
     out.threads = number(plan, "threads", 1, 1, 64);
@@ -43,6 +43,7 @@ LoadPlan parse_load_plan(const std::string& json_text) {
     out.seconds = number(plan, "seconds", 10.0, 0.1, 3600.0);
     out.text_bytes = number(plan, "text_bytes", 64, 32, 4000);
     out.hold_s = number(plan, "hold_s", 30.0, 0.0, 86'400.0);
+    out.rate_per_s = number(plan, "rate_per_s", 0.0, 0.0, 10'000'000.0);
 
     auto conns = plan.find("connections");
     if (conns == plan.end() || !conns->is_array() || conns->empty())
@@ -76,8 +77,10 @@ LoadPlan parse_load_plan(const std::string& json_text) {
             out.senders.push_back(std::move(ls));
         }
     }
-    if (out.scenario == "fanout" && out.senders.empty())
-        throw std::invalid_argument("a fanout plan needs senders");
+    if (out.scenario != "idle" && out.senders.empty())
+        throw std::invalid_argument("a " + out.scenario + " plan needs senders");
+    if (out.scenario == "rate" && out.rate_per_s <= 0)
+        throw std::invalid_argument("a rate plan needs rate_per_s > 0");
     return out;
 }
 

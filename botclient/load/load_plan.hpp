@@ -11,8 +11,12 @@
 //  "senders": [{"connection": 0, "room_id": "<id>"}, …],
 //  "window": 4,                       messages a sender keeps in flight (until its own echo)
 //  "warmup_s": 2, "seconds": 10, "text_bytes": 64,
+//  rate (open loop; the same fields as fanout but "window"):
+//  "rate_per_s": 100,                 messages per second from all senders together
 //  idle:
 //  "hold_s": 30}                      after all are open, hold (or until stdin closes)
+// `parley botclient load` builds a rate plan itself (load_command.hpp) and asks for a line of
+// figures every second (report_each_second, not read from JSON).
 #pragma once
 
 #include <string>
@@ -41,6 +45,8 @@ struct LoadPlan {
     double seconds = 10;
     int text_bytes = 64;
     double hold_s = 30;
+    double rate_per_s = 0;
+    bool report_each_second = false;
 };
 
 // Parses and checks a plan; throws std::invalid_argument naming the first problem.

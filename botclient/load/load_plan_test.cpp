@@ -49,6 +49,20 @@ TEST_CASE("a load plan is checked before anything connects", "[load]") {
         Catch::Contains("threads"));
 }
 
+TEST_CASE("a rate plan needs senders and a positive rate", "[load]") {
+    auto plan = parse_load_plan(R"({"scenario":"rate","rate_per_s":50,
+        "connections":[{"url":"ws://a:1/"}],"senders":[{"connection":0,"room_id":"r"}]})");
+    CHECK(plan.scenario == "rate");
+    CHECK(plan.rate_per_s == 50);
+    CHECK_FALSE(plan.report_each_second);
+    CHECK_THROWS_WITH(parse_load_plan(R"({"scenario":"rate","connections":[{"url":"ws://a:1/"}],
+                            "senders":[{"connection":0,"room_id":"r"}]})"),
+                      Catch::Contains("rate_per_s"));
+    CHECK_THROWS_WITH(
+        parse_load_plan(R"({"scenario":"rate","rate_per_s":5,"connections":[{"url":"ws://a:1/"}]})"),
+        Catch::Contains("senders"));
+}
+
 TEST_CASE("the latency histogram gives percentiles within about 1%", "[load]") {
     LatencyHistogram h;
     CHECK(h.percentile(0.5) == 0);

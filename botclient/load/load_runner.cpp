@@ -9,7 +9,10 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <future>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -43,11 +46,19 @@ struct RunState {
     }
 };
 
+// What happened in one reporting interval (report_each_second).
+struct IntervalStats {
+    LatencyHistogram latency;
+    std::uint64_t deliveries = 0;
+    std::uint64_t sent = 0;
+};
+
 struct Worker {
     net::io_context ioc{1};
     LatencyHistogram latency;
     std::uint64_t deliveries = 0;
     std::uint64_t sent = 0;
+    IntervalStats interval;  // since the last report; taken on this worker's thread
     std::uint64_t errors = 0;
     std::string first_error;
 };
@@ -71,6 +82,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void start_sending();
 
   private:
+    static awaitable<void> pace(std::shared_ptr<Conn> self, std::chrono::nanoseconds period,
+                                std::chrono::nanoseconds offset);
+    void send_one();
     void send(std::string text);
     void send_next();
     void on_frame(std::string_view frame);
@@ -169,6 +183,8 @@ void Conn::on_frame(std::string_view frame) {
             now < run_.measure_to_ns.load(std::memory_order_relaxed)) {
             ++worker_.deliveries;
             worker_.latency.record((now - sent_ns) / 1000);
+            ++worker_.interval.deliveries;
+            worker_.interval.latency.record((now - sent_ns) / 1000);
         }
         if (sender == sender_id_) {
             --in_flight_;
@@ -180,15 +196,46 @@ void Conn::on_frame(std::string_view frame) {
 }
 
 void Conn::start_sending() {
+    if (run_.plan.scenario == "rate") {
+        // Every sender sends at the same pace; the senders together make rate_per_s.
+        double period_s = static_cast<double>(run_.plan.senders.size()) / run_.plan.rate_per_s;
+        auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(period_s * 1e9));
+        auto offset = std::chrono::nanoseconds(
+            static_cast<std::int64_t>(period_s * 1e9 * static_cast<double>(sender_id_) /
+                                      static_cast<double>(run_.plan.senders.size())));
+        net::co_spawn(worker_.ioc, pace(shared_from_this(), period, offset), net::detached);
+        return;
+    }
     for (int i = 0; i < run_.plan.window; ++i)
         send_next();
 }
 
+awaitable<void> Conn::pace(std::shared_ptr<Conn> self, std::chrono::nanoseconds period,
+                           std::chrono::nanoseconds offset) {
+    net::steady_timer timer(self->worker_.ioc);
+    auto next = Clock::now() + offset;
+    boost::system::error_code ec;
+    while (self->open_ && self->run_.sending.load(std::memory_order_relaxed)) {
+        timer.expires_at(next);
+        co_await timer.async_wait(net::redirect_error(use_awaitable, ec));
+        if (ec) co_return;
+        self->send_one();
+        next += period;
+    }
+}
+
 void Conn::send_next() {
+    if (run_.plan.scenario == "rate") return;  // paced by pace(), not by the window
     if (!open_ || !is_sender() || !run_.sending.load(std::memory_order_relaxed)) return;
     if (in_flight_ >= run_.plan.window) return;
     ++in_flight_;
+    send_one();
+}
+
+void Conn::send_one() {
+    if (!open_ || !is_sender() || !run_.sending.load(std::memory_order_relaxed)) return;
     ++worker_.sent;
+    ++worker_.interval.sent;
     std::string text = "S" + std::to_string(sender_id_) + ":" + std::to_string(run_.now_ns()) + ":";
     text.resize(static_cast<std::size_t>(run_.plan.text_bytes), 'x');
     std::string frame;
@@ -235,6 +282,28 @@ awaitable<void> opener(Worker& worker, RunState& run, std::vector<std::shared_pt
             run.failed.fetch_add(1);
         }
     }
+}
+
+// The figures of the interval just ended, from every worker (each reads its own on its thread).
+IntervalStats take_interval(std::vector<std::unique_ptr<Worker>>& workers) {
+    IntervalStats total;
+    for (auto& w : workers) {
+        std::promise<IntervalStats> promise;
+        auto future = promise.get_future();
+        Worker* worker = w.get();
+        net::post(worker->ioc, [worker, &promise] {
+            promise.set_value(std::exchange(worker->interval, IntervalStats{}));
+        });
+        IntervalStats part = future.get();
+        total.latency.merge(part.latency);
+        total.deliveries += part.deliveries;
+        total.sent += part.sent;
+    }
+    return total;
+}
+
+std::string ms(std::int64_t micros) {
+    return fmt::format("{:.2f} ms", static_cast<double>(micros) / 1000.0);
 }
 
 bool stdin_closed() {
@@ -308,7 +377,30 @@ int run_load(const LoadPlan& plan) {
             if (!conn->is_sender()) continue;
             net::post(conn->executor(), [conn] { conn->start_sending(); });
         }
-        std::this_thread::sleep_for(std::chrono::nanoseconds(warm + len));
+        if (plan.report_each_second) {
+            // One line a second: what was sent and delivered in that second, and its latency.
+            auto started = Clock::now();
+            auto end = started + std::chrono::nanoseconds(warm + len);
+            int second = 0;
+            while (Clock::now() < end) {
+                auto tick = std::min(end, started + std::chrono::seconds(++second));
+                std::this_thread::sleep_until(tick);
+                IntervalStats s = take_interval(workers);
+                double span = std::chrono::duration<double>(
+                                  tick - (started + std::chrono::seconds(second - 1)))
+                                  .count();
+                std::cout << fmt::format(
+                                 "{:>4} s  sent {:>8.1f}/s  delivered {:>9.1f}/s  p50 {:>10}  "
+                                 "p90 {:>10}  p99 {:>10}",
+                                 second, static_cast<double>(s.sent) / span,
+                                 static_cast<double>(s.deliveries) / span,
+                                 ms(s.latency.percentile(0.50)), ms(s.latency.percentile(0.90)),
+                                 ms(s.latency.percentile(0.99)))
+                          << std::endl;
+            }
+        } else {
+            std::this_thread::sleep_for(std::chrono::nanoseconds(warm + len));
+        }
         run.sending = false;
         std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let in-flight ones land
     }
@@ -317,7 +409,7 @@ int run_load(const LoadPlan& plan) {
     for (auto& t : threads)
         t.join();
 
-    if (plan.scenario == "fanout") {
+    if (plan.scenario != "idle") {
         LatencyHistogram latency;
         std::uint64_t deliveries = 0, sent = 0, errors = 0;
         std::string first_error;
@@ -335,13 +427,28 @@ int run_load(const LoadPlan& plan) {
         report["deliveries"] = deliveries;
         report["deliveries_per_s"] = static_cast<double>(deliveries) / plan.seconds;
         report["latency_us"] = {{"p50", latency.percentile(0.50)},
+                                {"p90", latency.percentile(0.90)},
                                 {"p99", latency.percentile(0.99)},
                                 {"max", latency.max()}};
+        if (plan.report_each_second) {
+            std::cout << fmt::format(
+                             "summary: {} connections ({} ready), {} senders, {:.1f} s: sent {} "
+                             "({:.1f}/s), delivered {} ({:.1f}/s), latency p50 {}, p90 {}, p99 "
+                             "{}, max {}; errors {}, connections lost {}",
+                             plan.connections.size(), ready, plan.senders.size(), plan.seconds,
+                             sent, static_cast<double>(sent) / plan.seconds, deliveries,
+                             static_cast<double>(deliveries) / plan.seconds,
+                             ms(latency.percentile(0.50)), ms(latency.percentile(0.90)),
+                             ms(latency.percentile(0.99)), ms(latency.max()), errors,
+                             run.lost.load())
+                      << std::endl;
+            if (!first_error.empty()) std::cout << "first error: " << first_error << std::endl;
+        }
         report["errors"] = errors;
         if (!first_error.empty()) report["first_error"] = first_error;
         report["lost"] = run.lost.load();
     }
-    std::cout << report.dump() << std::endl;
+    if (!plan.report_each_second) std::cout << report.dump() << std::endl;
     return ready == plan.connections.size() ? 0 : 1;
 }
 
