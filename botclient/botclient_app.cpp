@@ -92,7 +92,8 @@ int run_botclient(const BotclientConfig& config) {
         ::close_range(3, ~0U, 0);
         secret = read_secret_line();
         if (secret.empty()) {
-            spdlog::critical("no secret on stdin (login = \"local\" is for the server's bot child)");
+            spdlog::critical(
+                "no secret on stdin (login = \"local\" is for the server's bot child)");
             return 1;
         }
     }

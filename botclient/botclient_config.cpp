@@ -118,7 +118,8 @@ std::string BotclientConfig::validate() const {
             return "botclient.bots: the name '" + b.name + "' is used twice";
         }
         if (login == "key" && (b.account_id.empty() || b.key_file.empty())) {
-            return "botclient.bots: '" + b.name + "' needs account_id and key_file with login = "
+            return "botclient.bots: '" + b.name +
+                   "' needs account_id and key_file with login = "
                    "\"key\"";
         }
     }

@@ -15,7 +15,7 @@
 namespace parley {
 
 struct BotSpec {
-    std::string name;  // the bot's username (local) or a label for the logs (remote)
+    std::string name;        // the bot's username (local) or a label for the logs (remote)
     std::string behaviour;   // echo | greeter | moderator
     std::string account_id;  // login = "key"
     std::string key_file;    // login = "key": the file holding the bot key

@@ -87,7 +87,8 @@ CliResult parse_command_line(int argc, const char* const* argv) {
         "fixed rate and prints throughput and p50/p90/p99 latency every second");
     load->add_option("--url", cmd.load.url, "The server (http://host:port)")
         ->check([](const std::string& v) {
-            return v.starts_with("http://") ? std::string() : std::string("must start with http://");
+            return v.starts_with("http://") ? std::string()
+                                            : std::string("must start with http://");
         });
     load->add_option("--users", cmd.load.users, "Simulated users (one socket each)")
         ->check(CLI::Range(1, 100'000));

@@ -29,7 +29,7 @@ int run_make_bot(const ServerConfig& config, const std::string& username) {
     try {
         std::string db_dir = config.data_dir + "/db";
         std::filesystem::create_directories(db_dir);
-        SqliteDb db(db_dir + "/current.db", SqliteOptions{OpenMode::read_write});
+        SqliteDb db(db_dir + "/current.db", SqliteOptions{});
         apply_migrations(db, current_migrations(), "current");
         CreatedBot bot = BotStore::create_remote_bot(db, username);
         {

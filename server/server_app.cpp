@@ -15,14 +15,15 @@
 #include "common/version.hpp"
 #include "server/api/account_routes.hpp"
 #include "server/api/admin_routes.hpp"
-#include "server/api/bot_routes.hpp"
 #include "server/api/api_context.hpp"
+#include "server/api/bot_routes.hpp"
 #include "server/api/http_server.hpp"
 #include "server/api/media_routes.hpp"
 #include "server/api/room_routes.hpp"
 #include "server/api/router.hpp"
 #include "server/api/static_routes.hpp"
 #include "server/api/ws_connection.hpp"
+#include "server/bots/bot_supervisor.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
@@ -30,7 +31,6 @@
 #include "server/data/db_writer.hpp"
 #include "server/data/media_store.hpp"
 #include "server/data/room_store.hpp"
-#include "server/bots/bot_supervisor.hpp"
 #include "server/db/migrations.hpp"
 #include "server/features/chat_feature.hpp"
 #include "server/features/client_registry.hpp"
@@ -109,9 +109,9 @@ FailureBackoffConfig bot_key_backoff(const BotSettings& bots) {
     c.threshold = static_cast<std::uint32_t>(bots.key_failure_threshold);
     c.base = std::chrono::milliseconds(bots.key_lockout_base_ms);
     c.max = std::chrono::milliseconds(bots.key_lockout_max_ms);
-    // A lock-out is persisted and restored; the count of wrong keys is forgotten only when
-    // a good key is presented.
-    c.forget_after = std::chrono::milliseconds::max() / 4;
+    // A lock-out is persisted and restored; the count of wrong keys is forgotten after a
+    // year without one, or when a good key is presented.
+    c.forget_after = std::chrono::hours(24 * 365);
     return c;
 }
 
@@ -401,19 +401,19 @@ int run_server(const ServerConfig& config) {
                              config.bots.listen_address, config.bots.port, ec.message());
             return 1;
         }
-        bot_supervisor = std::make_unique<BotSupervisor>(loop.context().get_executor(),
-                                                         *bot_launcher,
-                                                         bot_child_options(config, bot_http->port()));
+        bot_supervisor =
+            std::make_unique<BotSupervisor>(loop.context().get_executor(), *bot_launcher,
+                                            bot_child_options(config, bot_http->port()));
         add_api_routes(bot_router);
         add_local_bot_routes(bot_router, api, *bot_supervisor, local_bots);
         bot_http->set_peer_filter(
             [](const tcp::endpoint& peer) { return is_loopback_peer(peer.address().to_string()); });
         bot_http->set_upgrade_handler(upgrade);
-        bot_http->set_request_observer([&](const std::string& route, unsigned status,
-                                           double seconds) {
-            http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
-            http_latency.with({{"route", route}}).observe(seconds);
-        });
+        bot_http->set_request_observer(
+            [&](const std::string& route, unsigned status, double seconds) {
+                http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
+                http_latency.with({{"route", route}}).observe(seconds);
+            });
         bot_http->start();
         spdlog::info("bot listener on http://{}:{} (loopback only; {} local bots)",
                      config.bots.listen_address, bot_http->port(), local_bots.size());

@@ -178,7 +178,9 @@ awaitable<BotSession::Outcome> BotSession::connect_and_serve() {
     for (;;) {
         auto frame = co_await read_frame();
         if (!frame) co_return closed_outcome();
-        if (frame->value("type", std::string()) == "pong" && frame->value("id", std::string()) == "hello") break;
+        if (frame->value("type", std::string()) == "pong" &&
+            frame->value("id", std::string()) == "hello")
+            break;
         on_frame(*frame);
     }
     spdlog::info("bot {} ({}) connected as {}", spec_.name, behaviour_->name(), self_id_);
@@ -245,8 +247,7 @@ awaitable<void> BotSession::enter_room(std::string room_id) {
     nlohmann::json body = nlohmann::json::object();
     body["display_name"] = spec_.name;
     body["public_key"] = base64_encode(key_.public_key);
-    auto r =
-        co_await api(http::verb::post, "/api/v1/rooms/" + room_id + "/join", std::move(body));
+    auto r = co_await api(http::verb::post, "/api/v1/rooms/" + room_id + "/join", std::move(body));
     if (generation != generation_) co_return;
     if (!r.ok()) {
         spdlog::warn("bot {}: cannot join room {}: {}", spec_.name, room_id, r.describe());
@@ -335,25 +336,29 @@ void BotSession::say(const std::string& room_id, const std::string& text) {
 
 void BotSession::remove_message(const std::string& room_id, std::int64_t seq,
                                 std::function<void(bool)> done) {
-    auto self = shared_from_this();
-    auto task = [self, room_id, seq, done]() -> awaitable<void> {
-        auto r = co_await self->api(http::verb::delete_,
-                                    "/api/v1/rooms/" + room_id + "/messages/" + std::to_string(seq));
-        if (r.ok()) {
-            spdlog::info("bot {}: removed message {} in room {}", self->spec_.name, seq, room_id);
-        } else {
-            spdlog::info("bot {}: could not remove message {} in room {}: {}", self->spec_.name,
-                         seq, room_id, r.describe());
-        }
-        done(r.ok());
-    };
     if (!safe_id(room_id)) {
         done(false);
         return;
     }
-    net::co_spawn(executor_, task(), [self](std::exception_ptr e) {
-        log_spawn_failure(self->spec_.name, "removing a message", e);
-    });
+    auto self = shared_from_this();
+    net::co_spawn(executor_, remove_task(room_id, seq, std::move(done)),
+                  [self](std::exception_ptr e) {
+                      log_spawn_failure(self->spec_.name, "removing a message", e);
+                  });
+}
+
+awaitable<void> BotSession::remove_task(std::string room_id, std::int64_t seq,
+                                        std::function<void(bool)> done) {
+    auto self = shared_from_this();
+    auto r = co_await api(http::verb::delete_,
+                          "/api/v1/rooms/" + room_id + "/messages/" + std::to_string(seq));
+    if (r.ok()) {
+        spdlog::info("bot {}: removed message {} in room {}", spec_.name, seq, room_id);
+    } else {
+        spdlog::info("bot {}: could not remove message {} in room {}: {}", spec_.name, seq, room_id,
+                     r.describe());
+    }
+    done(r.ok());
 }
 
 void BotSession::send_frame(nlohmann::json frame) {

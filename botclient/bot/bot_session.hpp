@@ -81,6 +81,8 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
     // A REST call with the bot's token; one refresh and retry when the token was refused.
     awaitable<HttpResult> api(http::verb method, std::string target,
                               std::optional<nlohmann::json> body = std::nullopt);
+    awaitable<void> remove_task(std::string room_id, std::int64_t seq,
+                                std::function<void(bool)> done);
     void on_frame(const nlohmann::json& frame);
     void on_doc_patch(const std::string& room_id, const nlohmann::json& ops);
     void send_frame(nlohmann::json frame);

@@ -6,7 +6,8 @@ std::string HttpResult::describe() const {
     if (status == 0) return error;
     std::string out = std::to_string(status);
     if (body.is_object()) {
-        out += " " + body.value("error", std::string()) + ": " + body.value("message", std::string());
+        out +=
+            " " + body.value("error", std::string()) + ": " + body.value("message", std::string());
     }
     return out;
 }

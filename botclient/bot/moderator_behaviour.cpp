@@ -12,8 +12,8 @@ char lower(char c) {
 // (so a listed word inside a longer non-ASCII word does not match).
 bool word_char(char c) {
     auto u = static_cast<unsigned char>(c);
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || u >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           u >= 0x80;
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ struct Setup {
 
 // Registers and logs in users[index] for every index a worker takes.
 awaitable<void> account_worker(Setup& setup, std::shared_ptr<std::size_t> next,
-                               std::shared_ptr<int> running, std::shared_ptr<net::steady_timer> all_done) {
+                               std::shared_ptr<int> running,
+                               std::shared_ptr<net::steady_timer> all_done) {
     HttpClient http(setup.url.host, setup.url.port, std::chrono::seconds(60));
     while (setup.error.empty() && *next < setup.users.size()) {
         LoadUser& user = setup.users[(*next)++];
@@ -110,8 +111,8 @@ awaitable<void> create_rooms(Setup& setup) {
         body["title"] = fmt::format("load {} room {}", setup.run_id, r);
         body["kind"] = "group";
         body["members"] = std::move(members);
-        auto created = co_await http.request(http::verb::post, "/api/v1/rooms", body,
-                                             owner.access_token);
+        auto created =
+            co_await http.request(http::verb::post, "/api/v1/rooms", body, owner.access_token);
         if (created.status != 201 || !created.body.is_object()) {
             setup.error = fmt::format("creating room {}: {}", r, created.describe());
             break;
@@ -126,7 +127,8 @@ awaitable<void> prepare(Setup& setup) {
     auto next = std::make_shared<std::size_t>(0);
     const int workers = static_cast<int>(std::min<std::size_t>(16, setup.users.size()));
     auto running = std::make_shared<int>(workers);
-    auto all_done = std::make_shared<net::steady_timer>(executor, net::steady_timer::time_point::max());
+    auto all_done =
+        std::make_shared<net::steady_timer>(executor, net::steady_timer::time_point::max());
     for (int w = 0; w < workers; ++w)
         net::co_spawn(executor, account_worker(setup, next, running, all_done), net::detached);
     boost::system::error_code ec;
@@ -180,10 +182,10 @@ int run_load_command(const LoadCommand& options) {
     plan.report_each_second = true;
     for (std::size_t i = 0; i < setup.users.size(); ++i) {
         const std::string& room = setup.rooms[i % setup.rooms.size()];
-        plan.connections.push_back(LoadConnection{
-            fmt::format("ws://{}:{}/api/v1/ws?token={}", url->host, url->port,
-                        setup.users[i].access_token),
-            {"room:" + room + ":chat"}});
+        plan.connections.push_back(
+            LoadConnection{fmt::format("ws://{}:{}/api/v1/ws?token={}", url->host, url->port,
+                                       setup.users[i].access_token),
+                           {"room:" + room + ":chat"}});
         plan.senders.push_back(LoadSender{i, room});
     }
     std::cout << fmt::format("load: {} users in {} rooms, {} messages/s for {} s against {}",

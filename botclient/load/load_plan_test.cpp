@@ -59,7 +59,8 @@ TEST_CASE("a rate plan needs senders and a positive rate", "[load]") {
                             "senders":[{"connection":0,"room_id":"r"}]})"),
                       Catch::Contains("rate_per_s"));
     CHECK_THROWS_WITH(
-        parse_load_plan(R"({"scenario":"rate","rate_per_s":5,"connections":[{"url":"ws://a:1/"}]})"),
+        parse_load_plan(
+            R"({"scenario":"rate","rate_per_s":5,"connections":[{"url":"ws://a:1/"}]})"),
         Catch::Contains("senders"));
 }
 

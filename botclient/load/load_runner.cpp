@@ -6,10 +6,10 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <sstream>
-#include <future>
 #include <thread>
 
 #include <fmt/format.h>

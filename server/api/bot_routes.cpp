@@ -179,10 +179,9 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
             co_await offload(api.hash_pool, std::move(job));
             spdlog::info("admin: account {} created remote bot {} ({})", admin, bot_id,
                          created->account.username);
-            co_return json_response(http::status::created,
-                                    {{"account_id", bot_id},
-                                     {"username", created->account.username},
-                                     {"bot_key", created->bot_key}});
+            co_return json_response(http::status::created, {{"account_id", bot_id},
+                                                            {"username", created->account.username},
+                                                            {"bot_key", created->bot_key}});
         });
 }
 
@@ -202,8 +201,7 @@ void add_local_bot_routes(Router& router, ApiContext& api, BotSupervisor& superv
             auto body = parse_json_body(ctx);
             if (!body.json) co_return body.refusal;
             auto secret = string_field(*body.json, "secret");
-            if (!secret || secret->empty() || secret->size() > 256 ||
-                !supervisor.redeem(*secret)) {
+            if (!secret || secret->empty() || secret->size() > 256 || !supervisor.redeem(*secret)) {
                 spdlog::warn("local bot login refused: wrong or already used secret (peer {})",
                              ctx.remote_address);
                 co_return error_response(http::status::unauthorized, "unauthorized",

@@ -124,9 +124,10 @@ awaitable<void> HttpServer::accept_loop() {
             boost::system::error_code peer_ec;
             tcp::endpoint peer = socket.remote_endpoint(peer_ec);
             if (peer_ec || !peer_filter_(peer)) {
-                spdlog::warn("listener on port {} refused a connection from {}: not an allowed "
-                             "peer",
-                             port_, peer_ec ? std::string("?") : peer.address().to_string());
+                spdlog::warn(
+                    "listener on port {} refused a connection from {}: not an allowed "
+                    "peer",
+                    port_, peer_ec ? std::string("?") : peer.address().to_string());
                 socket.close(peer_ec);
                 continue;
             }

@@ -321,38 +321,37 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                });
 
     // Moderation: owners and moderators remove a message; everyone in the room hears of it.
-    router.add(
-        http::verb::delete_, "/api/v1/rooms/{id}/messages/{seq}",
-        [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
-            auto auth = authenticate(api, ctx, true);
-            if (!auth.caller) co_return auth.refusal;
-            const std::string& id = ctx.params["id"];
-            auto me = chat.rooms.member(id, auth.caller->account.id);
-            if (!me) co_return not_a_room();
-            if (me->role != "owner" && me->role != "moderator") {
-                co_return error_response(http::status::forbidden, "forbidden",
-                                         "only owners and moderators can remove messages");
-            }
-            std::int64_t seq = 0;
-            const std::string& seq_text = ctx.params["seq"];
-            auto [end, ec] =
-                std::from_chars(seq_text.data(), seq_text.data() + seq_text.size(), seq);
-            if (ec != std::errc() || end != seq_text.data() + seq_text.size() || seq < 1) {
-                co_return error_response(http::status::bad_request, "bad_request",
-                                         "seq must be a positive integer");
-            }
-            auto removed = co_await chat.rooms.remove_message(id, seq);
-            if (!removed) co_return store_failure(removed.error());
-            if (!*removed) {
-                co_return error_response(http::status::not_found, "not_found",
-                                         "no such message (or it was removed already)");
-            }
-            chat.hub.message_removed(id, seq, auth.caller->account.id);
-            spdlog::info("room {}: message {} removed by {} ({})", id, seq,
-                         auth.caller->account.id, me->role);
-            co_return json_response(http::status::ok,
-                                    {{"room_id", id}, {"seq", seq}, {"removed", true}});
-        });
+    router.add(http::verb::delete_, "/api/v1/rooms/{id}/messages/{seq}",
+               [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   const std::string& id = ctx.params["id"];
+                   auto me = chat.rooms.member(id, auth.caller->account.id);
+                   if (!me) co_return not_a_room();
+                   if (me->role != "owner" && me->role != "moderator") {
+                       co_return error_response(http::status::forbidden, "forbidden",
+                                                "only owners and moderators can remove messages");
+                   }
+                   std::int64_t seq = 0;
+                   const std::string& seq_text = ctx.params["seq"];
+                   auto [end, ec] =
+                       std::from_chars(seq_text.data(), seq_text.data() + seq_text.size(), seq);
+                   if (ec != std::errc() || end != seq_text.data() + seq_text.size() || seq < 1) {
+                       co_return error_response(http::status::bad_request, "bad_request",
+                                                "seq must be a positive integer");
+                   }
+                   auto removed = co_await chat.rooms.remove_message(id, seq);
+                   if (!removed) co_return store_failure(removed.error());
+                   if (!*removed) {
+                       co_return error_response(http::status::not_found, "not_found",
+                                                "no such message (or it was removed already)");
+                   }
+                   chat.hub.message_removed(id, seq, auth.caller->account.id);
+                   spdlog::info("room {}: message {} removed by {} ({})", id, seq,
+                                auth.caller->account.id, me->role);
+                   co_return json_response(http::status::ok,
+                                           {{"room_id", id}, {"seq", seq}, {"removed", true}});
+               });
 
     router.add(http::verb::post, "/api/v1/rooms/{id}/messages",
                [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {

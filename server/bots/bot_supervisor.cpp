@@ -101,15 +101,15 @@ void BotSupervisor::watch() {
     auto generation = generation_;
     stdout_->async_read_some(
         net::buffer(scratch_),
-        net::bind_executor(strand_, [this, generation](const boost::system::error_code& ec,
-                                                       std::size_t) {
-            if (generation != generation_) return;
-            if (!ec) {
-                watch();  // the child writes nothing to stdout; ignore what it might
-                return;
-            }
-            on_child_ended(generation);
-        }));
+        net::bind_executor(
+            strand_, [this, generation](const boost::system::error_code& ec, std::size_t) {
+                if (generation != generation_) return;
+                if (!ec) {
+                    watch();  // the child writes nothing to stdout; ignore what it might
+                    return;
+                }
+                on_child_ended(generation);
+            }));
 }
 
 void BotSupervisor::on_child_ended(std::uint64_t generation) {

@@ -91,7 +91,7 @@ std::size_t AccountStore::account_count() const {
 }
 
 awaitable<DbResult<Account>> AccountStore::create_account(Account account,
-                                                         std::function<void(SqliteDb&)> also) {
+                                                          std::function<void(SqliteDb&)> also) {
     auto job = [account, also](SqliteDb& db) {
         auto ins = db.cached(
             "INSERT INTO accounts(id, username, password_hash, role, created_at) "

@@ -40,6 +40,23 @@ void insert_account_rows(SqliteDb& db, const Account& a) {
     prof.run();
 }
 
+// Built outside the coroutine: g++ 12 mishandles aggregates of string literals in coroutines.
+CreatedBot new_remote_bot(std::string username) {
+    CreatedBot created;
+    created.account = Account{random_id(), std::move(username), kNoPassword, "bot", now_ms()};
+    created.bot_key = random_token();
+    return created;
+}
+
+BotRecord remote_record(const CreatedBot& created) {
+    BotRecord record;
+    record.account_id = created.account.id;
+    record.kind = "remote";
+    record.key_hash = key_digest(created.bot_key);
+    record.created_at = created.account.created_at;
+    return record;
+}
+
 }  // namespace
 
 BotStore::BotStore(DbWriter& writer, AccountStore& accounts)
@@ -77,13 +94,10 @@ std::vector<BotRecord> BotStore::all() const {
 }
 
 awaitable<DbResult<CreatedBot>> BotStore::create_remote(std::string username) {
-    CreatedBot created;
-    created.account = Account{random_id(), std::move(username), kNoPassword, "bot", now_ms()};
-    created.bot_key = random_token();
-    BotRecord record{created.account.id, "remote", key_digest(created.bot_key), {},
-                     created.account.created_at};
-    auto stored = co_await accounts_.create_account(
-        created.account, [record](SqliteDb& db) { insert_bot_row(db, record); });
+    CreatedBot created = new_remote_bot(std::move(username));
+    BotRecord record = remote_record(created);
+    std::function<void(SqliteDb&)> also = [record](SqliteDb& db) { insert_bot_row(db, record); };
+    auto stored = co_await accounts_.create_account(created.account, std::move(also));
     if (!stored) co_return stored.error();
     std::unique_lock lock(mutex_);
     bots_[record.account_id] = record;
@@ -143,12 +157,9 @@ CreatedBot BotStore::create_remote_bot(SqliteDb& db, const std::string& username
     if (find.step() == StepResult::row) {
         throw std::runtime_error("the username '" + username + "' is taken");
     }
-    CreatedBot created;
-    created.account = Account{random_id(), username, kNoPassword, "bot", now_ms()};
-    created.bot_key = random_token();
+    CreatedBot created = new_remote_bot(username);
     insert_account_rows(db, created.account);
-    insert_bot_row(db, BotRecord{created.account.id, "remote", key_digest(created.bot_key), {},
-                                 created.account.created_at});
+    insert_bot_row(db, remote_record(created));
     transaction.commit();
     return created;
 }
