@@ -415,6 +415,16 @@ int run_server(const ServerConfig& config) {
                 http_latency.with({{"route", route}}).observe(seconds);
             });
         bot_http->start();
+        metrics.add_collector([supervisor = bot_supervisor.get()] {
+            return fmt::format(
+                "# HELP parley_bot_child_restarts_total Bot child restarts after it ended.\n"
+                "# TYPE parley_bot_child_restarts_total counter\n"
+                "parley_bot_child_restarts_total {}\n"
+                "# HELP parley_bot_child_up Whether the bot child is running.\n"
+                "# TYPE parley_bot_child_up gauge\n"
+                "parley_bot_child_up {}\n",
+                supervisor->restarts(), supervisor->pid() != 0 ? 1 : 0);
+        });
         spdlog::info("bot listener on http://{}:{} (loopback only; {} local bots)",
                      config.bots.listen_address, bot_http->port(), local_bots.size());
     }

@@ -1,11 +1,15 @@
 #include "server/api/bot_routes.hpp"
 
+#include <memory>
+#include <mutex>
+
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
 #include "server/api/account_routes.hpp"
 #include "server/api/session_tokens.hpp"
+#include "server/api/ws_connection.hpp"
 #include "server/bots/bot_supervisor.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
@@ -185,11 +189,36 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
         });
 }
 
+namespace {
+
+// The sessions the last local login issued: a new bot child replaces them all, so the sessions
+// of an ended child do not linger until they expire.
+struct LocalSessions {
+    std::mutex mutex;
+    std::vector<std::string> ids;
+};
+
+awaitable<void> revoke_local_sessions(ApiContext& api, std::vector<std::string> ids) {
+    for (const auto& id : ids) {
+        auto revoked = co_await api.accounts.revoke_session(id);
+        if (!revoked) {
+            spdlog::warn("local bots: cannot revoke the old session {}: {}", id,
+                         revoked.error().message);
+        }
+        for (auto& client : api.clients.for_session(id))
+            client->close(close_code::token_revoked, "replaced by a new bot child");
+        api.clients.forget_session(id);
+    }
+}
+
+}  // namespace
+
 void add_local_bot_routes(Router& router, ApiContext& api, BotSupervisor& supervisor,
                           std::vector<LocalBot> local_bots) {
+    auto issued = std::make_shared<LocalSessions>();
     router.add(
         http::verb::post, "/api/v1/bots/local-login",
-        [&api, &supervisor,
+        [&api, &supervisor, issued,
          local_bots = std::move(local_bots)](RequestContext& ctx) -> awaitable<HttpResponse> {
             // The listener refuses other peers at accept; this is the second lock.
             if (!is_loopback_peer(ctx.remote_address)) {
@@ -207,7 +236,14 @@ void add_local_bot_routes(Router& router, ApiContext& api, BotSupervisor& superv
                 co_return error_response(http::status::unauthorized, "unauthorized",
                                          "wrong or already used secret");
             }
+            std::vector<std::string> old_ids;
+            {
+                std::lock_guard lock(issued->mutex);
+                old_ids.swap(issued->ids);
+            }
+            co_await revoke_local_sessions(api, std::move(old_ids));
             nlohmann::json sessions = nlohmann::json::array();
+            std::vector<std::string> new_ids;
             for (const auto& bot : local_bots) {
                 Session base;
                 base.id = random_id();
@@ -218,6 +254,11 @@ void add_local_bot_routes(Router& router, ApiContext& api, BotSupervisor& superv
                 nlohmann::json entry = token_body(tokens);
                 entry["username"] = bot.username;
                 sessions.push_back(std::move(entry));
+                new_ids.push_back(tokens.session.id);
+            }
+            {
+                std::lock_guard lock(issued->mutex);
+                issued->ids = std::move(new_ids);
             }
             spdlog::info("local bot login: {} bot sessions issued to the bot child",
                          sessions.size());
