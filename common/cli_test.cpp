@@ -71,3 +71,29 @@ TEST_CASE("cli: --print-default-config is a flag of every mode", "[cli]") {
     REQUIRE(r.command);
     CHECK(r.command->print_default_config);
 }
+
+TEST_CASE("cli: botclient load takes the load options", "[cli]") {
+    auto r = parse({"botclient", "load", "--users", "50", "--rooms", "3", "--rate", "25.5",
+                    "--duration", "7", "--url", "http://127.0.0.1:9000"});
+    REQUIRE(r.command);
+    CHECK(r.command->mode == "botclient");
+    CHECK(r.command->load.active);
+    CHECK(r.command->load.users == 50);
+    CHECK(r.command->load.rooms == 3);
+    CHECK(r.command->load.rate == 25.5);
+    CHECK(r.command->load.duration == 7);
+    CHECK(r.command->load.url == "http://127.0.0.1:9000");
+    auto plain = parse({"botclient"});
+    REQUIRE(plain.command);
+    CHECK_FALSE(plain.command->load.active);
+    CHECK(parse({"botclient", "load", "--users", "0"}).exit_code == parley::kExitUsage);
+    CHECK(parse({"botclient", "load", "--url", "https://x"}).exit_code == parley::kExitUsage);
+}
+
+TEST_CASE("cli: server --make-bot names the bot and excludes --make-admin", "[cli]") {
+    auto r = parse({"server", "--make-bot", "helper"});
+    REQUIRE(r.command);
+    CHECK(r.command->make_bot == "helper");
+    CHECK(parse({"server", "--make-bot", "a", "--make-admin", "b"}).exit_code ==
+          parley::kExitUsage);
+}

@@ -178,6 +178,13 @@ class LocalBotsTest(BotTestCase):
 
     def test_a_killed_bot_child_is_restarted_and_stopped_on_shutdown(self):
         first = child_pids(self.server)[0]
+        # The secret travels on stdin only: the command line is the config file and the flags.
+        with open(f"/proc/{first}/cmdline", "rb") as f:
+            argv = f.read().decode().split("\0")[:-1]
+        self.assertEqual(argv[1:4], ["botclient", "--config", os.path.join(self.server.data_dir, "bots", "botclient.toml")])
+        self.assertEqual(len(argv), 8, argv)
+        with open(os.path.join(self.server.data_dir, "bots", "botclient.toml")) as f:
+            self.assertNotIn("secret", f.read())
         os.kill(first, signal.SIGKILL)
         wait_until(lambda: len(child_pids(self.server)) >= 2, 10, what="a new bot child")
         second = child_pids(self.server)[-1]
