@@ -13,7 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "botclient/bot/bot_session.hpp"
-#include "botclient/load/ws_url.hpp"
+#include "botclient/bot/server_url.hpp"
 #include "common/service_loop.hpp"
 
 namespace parley {
@@ -97,12 +97,29 @@ int run_botclient(const BotclientConfig& config) {
             return 1;
         }
     }
-    auto url = parse_ws_url(config.server_url);
+    auto url = parse_server_url(config.server_url);
     if (!url) {
         spdlog::critical("cannot use the server URL {}", config.server_url);
         return 3;
     }
-    BotSessionOptions options{url->host, url->port,
+    // https: the server's certificate is verified against ca_file or the system's CAs.
+    std::unique_ptr<net::ssl::context> tls;
+    if (url->tls) {
+        tls = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+        tls->set_verify_mode(net::ssl::verify_peer);
+        boost::system::error_code ec;
+        if (config.ca_file.empty()) {
+            tls->set_default_verify_paths(ec);
+        } else {
+            tls->load_verify_file(config.ca_file, ec);
+        }
+        if (ec) {
+            spdlog::critical("cannot load the CA certificates{}: {}",
+                             config.ca_file.empty() ? "" : " of " + config.ca_file, ec.message());
+            return 1;
+        }
+    }
+    BotSessionOptions options{url->host, url->port, tls.get(),
                               std::chrono::milliseconds(config.reconnect_base_ms),
                               std::chrono::milliseconds(config.reconnect_max_ms)};
     BehaviourSettings behaviour_settings{config.moderator_words, config.moderator_action};
@@ -129,7 +146,7 @@ int run_botclient(const BotclientConfig& config) {
 
     // The sessions of every bot, for the one-time secret; later, none can be had again.
     auto start_local = [&]() -> awaitable<void> {
-        HttpClient http(options.host, options.port);
+        HttpClient http(options.host, options.port, std::chrono::seconds(15), options.tls);
         nlohmann::json body = nlohmann::json::object();
         body["secret"] = secret;
         auto r = co_await http.request(http::verb::post, "/api/v1/bots/local-login", body);
@@ -191,9 +208,13 @@ int run_botclient(const BotclientConfig& config) {
         [&] {
             for (auto& s : sessions)
                 s->stop();
-            // Give the close frames a moment to leave.
+            // Give the close frames a moment to leave, then end whatever still waits (a login
+            // retry sleeping out a lock-out, a reconnect back-off).
             drain.expires_after(std::chrono::milliseconds(200));
-            drain.async_wait([&](const boost::system::error_code&) { loop.stop_complete(); });
+            drain.async_wait([&](const boost::system::error_code&) {
+                loop.stop_complete();
+                loop.context().stop();
+            });
         },
         std::chrono::milliseconds(config.shutdown_timeout_ms));
     spdlog::info("parley botclient stopped");

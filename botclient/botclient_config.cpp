@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "botclient/bot/server_url.hpp"
 #include "common/mode_config.hpp"
 
 namespace parley {
@@ -75,11 +76,14 @@ void BotclientConfig::describe(ConfigSchema& schema) {
     describe_common_keys(schema, *this, "Bot client state.");
     schema.section("botclient", "The server the bots connect to, and the bots.");
     schema.bind("server_url", server_url,
-                "Base URL of the Parley server (http://host:port; the bot client does not speak "
-                "TLS).",
+                "Base URL of the Parley server: http://host:port, or https://host:port (HTTPS and "
+                "WSS; the certificate must name the host).",
                 [](const std::string& v) -> std::string {
-                    return v.starts_with("http://") ? "" : "must start with http://";
+                    return parse_server_url(v) ? "" : "must be http://host[:port] or https://…";
                 });
+    schema.bind("ca_file", ca_file,
+                "With https: PEM file of the CA(s) the server's certificate chains to (empty: the "
+                "system's trusted CAs).");
     schema.bind_choice("login", login,
                        "How the bots log in: \"key\" (remote bots: account_id and key_file per "
                        "bot, POST /api/v1/bots/login) or \"local\" (the server's bot child: a "

@@ -26,6 +26,7 @@ struct BotclientConfig {
     std::string data_dir = "botclient-data";
     std::string server_url = "http://127.0.0.1:8080";
     std::string login = "key";
+    std::string ca_file;  // https: the CA the server's certificate chains to (empty: the system's)
     int shutdown_timeout_ms = 5'000;
     int reconnect_base_ms = 500;
     int reconnect_max_ms = 30'000;

@@ -52,8 +52,9 @@ key_file = "/k"
     CHECK_THROWS_WITH(load("[[botclient.bots]]\nname = \"b\"\nbehaviour = \"echo\"\ncolour = "
                            "\"red\"\n"),
                       Catch::Contains("unknown key"));
-    CHECK_THROWS_WITH(load("[botclient]\nserver_url = \"https://x\"\n"),
-                      Catch::Contains("http://"));
+    CHECK_THROWS_WITH(load("[botclient]\nserver_url = \"ftp://x\"\n"), Catch::Contains("http://"));
+    CHECK(load("[botclient]\nserver_url = \"https://chat.example.org\"\n").server_url ==
+          "https://chat.example.org");
     CHECK_THROWS_WITH(load("[botclient]\nlogin = \"password\"\n"), Catch::Contains("login"));
 }
 

@@ -1,5 +1,7 @@
 #include "botclient/bot/bot_session.hpp"
 
+#include <openssl/ssl.h>
+
 #include <random>
 #include <set>
 
@@ -54,7 +56,7 @@ BotSession::BotSession(net::any_io_executor executor, BotSpec spec,
       credentials_(std::move(credentials)),
       login_(std::move(login)),
       on_fatal_(std::move(on_fatal)),
-      http_(options_.host, options_.port),
+      http_(options_.host, options_.port, std::chrono::seconds(15), options_.tls),
       key_(generate_ed25519()),
       retry_timer_(executor_) {
     if (credentials_) self_id_ = credentials_->account_id;
@@ -72,11 +74,7 @@ void BotSession::stop() {
     net::post(executor_, [self] {
         self->stopped_ = true;
         self->retry_timer_.cancel();
-        if (self->socket_) {
-            auto socket = self->socket_;
-            socket->async_close(websocket::close_code::going_away,
-                                [socket](const boost::system::error_code&) {});
-        }
+        if (self->connection_) self->connection_->close();
     });
 }
 
@@ -112,8 +110,34 @@ awaitable<void> BotSession::run() {
 }
 
 awaitable<BotSession::Outcome> BotSession::connect_and_serve() {
-    auto socket = std::make_shared<Socket>(executor_);
-    socket_ = socket;
+    if (options_.tls)
+        co_return co_await serve(std::make_shared<TlsSocket>(executor_, *options_.tls));
+    co_return co_await serve(std::make_shared<PlainSocket>(executor_));
+}
+
+namespace {
+
+template <class Socket>
+awaitable<boost::system::error_code> write_frame(std::shared_ptr<Socket> socket,
+                                                 std::string frame) {
+    boost::system::error_code ec;
+    co_await socket->async_write(net::buffer(frame), net::redirect_error(use_awaitable, ec));
+    co_return ec;
+}
+
+}  // namespace
+
+template <class Socket>
+awaitable<BotSession::Outcome> BotSession::serve(std::shared_ptr<Socket> socket) {
+    auto connection = std::make_shared<Connection>();
+    connection->write = [socket](std::string frame) {
+        return write_frame(socket, std::move(frame));
+    };
+    connection->close = [socket] {
+        socket->async_close(websocket::close_code::going_away,
+                            [socket](const boost::system::error_code&) {});
+    };
+    connection_ = connection;
     std::uint64_t generation = ++generation_;
     out_.clear();
     writing_ = false;
@@ -133,6 +157,18 @@ awaitable<BotSession::Outcome> BotSession::connect_and_serve() {
         spdlog::warn("bot {}: cannot connect to {}:{}: {}", spec_.name, options_.host,
                      options_.port, ec.message());
         co_return Outcome::lost;
+    }
+    if constexpr (std::is_same_v<Socket, TlsSocket>) {
+        // SNI, and the certificate must name the host.
+        ::SSL_set_tlsext_host_name(socket->next_layer().native_handle(), options_.host.c_str());
+        socket->next_layer().set_verify_callback(net::ssl::host_name_verification(options_.host));
+        co_await socket->next_layer().async_handshake(net::ssl::stream_base::client,
+                                                      net::redirect_error(use_awaitable, ec));
+        if (ec) {
+            spdlog::warn("bot {}: TLS handshake with {}:{} failed: {}", spec_.name, options_.host,
+                         options_.port, ec.message());
+            co_return Outcome::lost;
+        }
     }
     beast::get_lowest_layer(*socket).expires_never();
     socket->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
@@ -194,7 +230,7 @@ awaitable<BotSession::Outcome> BotSession::connect_and_serve() {
         if (!frame) break;
         on_frame(*frame);
     }
-    if (generation == generation_) socket_.reset();
+    if (generation == generation_) connection_.reset();
     co_return closed_outcome();
 }
 
@@ -362,23 +398,24 @@ awaitable<void> BotSession::remove_task(std::string room_id, std::int64_t seq,
 }
 
 void BotSession::send_frame(nlohmann::json frame) {
-    if (!socket_) return;
+    if (!connection_) return;
     out_.push_back(frame.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (writing_) return;
     writing_ = true;
     auto self = shared_from_this();
-    net::co_spawn(executor_, write_loop(socket_, generation_), [self](std::exception_ptr e) {
+    net::co_spawn(executor_, write_loop(connection_, generation_), [self](std::exception_ptr e) {
         log_spawn_failure(self->spec_.name, "writing", e);
     });
 }
 
-awaitable<void> BotSession::write_loop(std::shared_ptr<Socket> socket, std::uint64_t generation) {
+awaitable<void> BotSession::write_loop(std::shared_ptr<Connection> connection,
+                                       std::uint64_t generation) {
     auto self = shared_from_this();
     boost::system::error_code ec;
     while (generation == generation_ && !out_.empty()) {
         std::string frame = std::move(out_.front());
         out_.pop_front();
-        co_await socket->async_write(net::buffer(frame), net::redirect_error(use_awaitable, ec));
+        ec = co_await connection->write(std::move(frame));
         if (ec) break;
     }
     if (generation == generation_) {

@@ -41,6 +41,7 @@ struct BotCredentials {
 struct BotSessionOptions {
     std::string host;
     std::string port;
+    net::ssl::context* tls = nullptr;  // HTTPS and WSS when set; must outlive the session
     std::chrono::milliseconds reconnect_base{500};
     std::chrono::milliseconds reconnect_max{30'000};
 };
@@ -71,10 +72,18 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
         bool have_doc = false;
         nlohmann::json doc;
     };
-    using Socket = websocket::stream<beast::tcp_stream>;
+    using PlainSocket = websocket::stream<beast::tcp_stream>;
+    using TlsSocket = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+    // The open socket, whichever kind: one frame written at a time, and the close.
+    struct Connection {
+        std::function<awaitable<boost::system::error_code>(std::string)> write;
+        std::function<void()> close;
+    };
 
     awaitable<void> run();
     awaitable<Outcome> connect_and_serve();
+    template <class Socket>
+    awaitable<Outcome> serve(std::shared_ptr<Socket> socket);
     awaitable<bool> refresh();
     awaitable<void> enter_rooms();
     awaitable<void> enter_room(std::string room_id);
@@ -86,7 +95,7 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
     void on_frame(const nlohmann::json& frame);
     void on_doc_patch(const std::string& room_id, const nlohmann::json& ops);
     void send_frame(nlohmann::json frame);
-    awaitable<void> write_loop(std::shared_ptr<Socket> socket, std::uint64_t generation);
+    awaitable<void> write_loop(std::shared_ptr<Connection> connection, std::uint64_t generation);
 
     net::any_io_executor executor_;
     BotSpec spec_;
@@ -99,7 +108,7 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
     Ed25519KeyPair key_;
     std::string self_id_;
 
-    std::shared_ptr<Socket> socket_;
+    std::shared_ptr<Connection> connection_;
     std::uint64_t generation_ = 0;
     std::deque<std::string> out_;
     bool writing_ = false;

@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -316,6 +317,38 @@ class RemoteBotsTest(BotTestCase):
         reply = user_ws.recv_until(lambda m: m.get("type") == "message" and m["sender_id"] == bot["account_id"], timeout=5)
         self.assertEqual(reply["text"], "echo: ping?")
         self.assertIn("signature", reply)
+        self.assertEqual(client.stop(), 0)
+
+
+class RemoteBotOverTlsTest(BotTestCase):
+    def test_botclient_speaks_https_and_wss_and_verifies_the_certificate(self):
+        from test_tls import make_certificate, tls_config
+        work = tempfile.TemporaryDirectory(prefix="parley-bot-tls-")
+        self.addCleanup(work.cleanup)
+        cert, key = make_certificate(work.name)
+        data_dir = os.path.join(work.name, "data")
+        out = run_parley(["server", "--data-dir", data_dir, "--make-bot", "tls-echo"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        fields = dict(re.findall(r"^(\w+) = (\S+)$", out.stdout, re.M))
+        server = self.start("server", config=tls_config(cert, key), data_dir=data_dir, wait=False)
+        server.wait_log("listening on")
+        key_file = os.path.join(work.name, "bot.key")
+        with open(key_file, "w") as f:
+            f.write(fields["bot_key"])
+        bots = (f"[[botclient.bots]]\nname = \"tls-echo\"\nbehaviour = \"echo\"\n"
+                f"account_id = \"{fields['account_id']}\"\nkey_file = \"{key_file}\"\n")
+        url = f"https://localhost:{server.port}"
+        # Without the CA the certificate is refused: the bot never logs in.
+        untrusting = self.start("botclient", config=(
+            f"[botclient]\nserver_url = \"{url}\"\nreconnect_base_ms = 50\nreconnect_max_ms = 100\n" + bots))
+        untrusting.wait_log("certificate verify failed", timeout=15)
+        self.assertNotIn("connected as", untrusting.log())
+        self.assertEqual(untrusting.stop(), 0)
+        # With it, the bot logs in over HTTPS and holds its socket over WSS.
+        client = self.start("botclient", config=(
+            f"[botclient]\nserver_url = \"{url}\"\nca_file = \"{cert}\"\n" + bots))
+        client.wait_log("bot tls-echo (echo) connected as", timeout=15)
+        self.assertIn(f"bot {fields['account_id']} logged in with its key", server.log())
         self.assertEqual(client.stop(), 0)
 
 
