@@ -18,6 +18,15 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
     WsUrl out;
     out.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
     auto colon = authority.rfind(':');
+    // In an IPv6 literal the port's colon comes after the closing bracket.
+    if (!authority.empty() && authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        colon = close + 1 < authority.size() && authority[close + 1] == ':'
+                    ? close + 1
+                    : std::string_view::npos;
+        if (colon == std::string_view::npos && close + 1 != authority.size()) return std::nullopt;
+    }
     if (colon == std::string_view::npos) {
         out.host = std::string(authority);
         out.port = "80";
