@@ -38,6 +38,9 @@ def main():
     ap.add_argument("--media-files", type=int, default=10000)
     ap.add_argument("--media-kib", type=int, default=24)
     ap.add_argument("--runs", type=int, default=2, help="database runs of each side (best is kept)")
+    ap.add_argument("--server-dir", help="use this server data directory (db/current.db made "
+                    "earlier) instead of making one; it is not changed")
+    ap.add_argument("--skip-media", action="store_true")
     args = ap.parse_args()
     os.environ["PARLEY_BINARY"] = os.path.abspath(os.path.join(args.build, "parley"))
     from harness import FAST_AUTH, ParleyProcess  # noqa: E402
@@ -49,14 +52,17 @@ def main():
     try:
         # The server's data directory: schema from a real server start, then bulk messages.
         server_dir = os.path.join(work, "server")
-        s = ParleyProcess("server", config=FAST_AUTH,
-                          data_dir=server_dir)
-        procs.append(s)
-        s.wait_ready()
-        s.stop()
+        if args.server_dir:
+            shutil.copytree(args.server_dir, server_dir)
+        else:
+            s = ParleyProcess("server", config=FAST_AUTH, data_dir=server_dir)
+            procs.append(s)
+            s.wait_ready()
+            s.stop()
         db_path = os.path.join(server_dir, "db", "current.db")
         t0 = time.monotonic()
-        fill(db_path, args.size_mib)
+        if not args.server_dir:
+            fill(db_path, args.size_mib)
         size = os.path.getsize(db_path)
         print(f"made {db_path}: {size / 2**20:.0f} MiB in {time.monotonic() - t0:.0f} s", flush=True)
 
@@ -160,7 +166,12 @@ call_timeout_ms = 600000
               f"target fsync+quick_check {cur['target_verify_ms'] / 1000:.2f} s, "
               f"whole run {last['duration_ms'] / 1000:.2f} s (integrity_check beside the transfer, quick_check on the target)")
         print(f"  ratio parley / reference         {par / ref:7.2f}x   (target <= 2x)")
+        for line in origin.log().splitlines():
+            if "integrity_check of" in line and "current.db" in line:
+                print("    source:", line.split("] ", 1)[-1])
 
+        if args.skip_media:
+            return
         # Media: many small content-addressed files, then a run with nothing changed.
         media_root = os.path.join(server_dir, "media")
         t0 = time.monotonic()
@@ -200,14 +211,14 @@ call_timeout_ms = 600000
 
 
 def fill(path, size_mib):
-    """Adds messages of ~900 bytes to one room until the file holds `size_mib` MiB."""
+    """Adds messages of ~160 characters (as chat messages are) to one room until the file holds `size_mib` MiB."""
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     now = int(time.time() * 1000)
     db.execute("INSERT INTO rooms (id, kind, title, created_by, created_at) VALUES ('bench', 'group', 'bench', 'a', ?)",
                (now,))
-    rows_per_mib = 1024
+    rows_per_mib = 4500
     total = size_mib * rows_per_mib
     batch = 20000
     seq = 0
@@ -216,7 +227,7 @@ def fill(path, size_mib):
         db.execute(
             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
             "INSERT INTO messages (room_id, seq, sender_id, client_msg_id, text, sent_at) "
-            "SELECT 'bench', ? + i, 'sender', 'c' || (? + i), hex(randomblob(440)), ? FROM k",
+            "SELECT 'bench', ? + i, 'sender', 'c' || (? + i), hex(randomblob(80)), ? FROM k",
             (n, seq, seq, now))
         db.commit()
         seq += n

@@ -1,5 +1,6 @@
 #include "manager/manager_app.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <array>
@@ -84,6 +85,10 @@ std::unique_ptr<net::ssl::context> client_tls_context(const ManagerConfig& confi
 }  // namespace
 
 int run_manager(const ManagerConfig& config) {
+    // Backup chunks are 1 MiB buffers made and freed many times a second: served from the heap
+    // and kept there, instead of a fresh mmap (and 256 page faults) for each.
+    ::mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
     std::string error;
     auto lock = DirectoryLock::acquire(config.data_dir, error);
     if (!lock) {

@@ -87,8 +87,6 @@ struct Incoming {
                      fmt::format("cannot write the incoming file: {}", errno_text()));
         }
         hash.update(data.data(), data.size());
-        // Start writing back what arrived so far, so the fsync at the end has little left.
-        ::sync_file_range(fd, received, static_cast<off_t>(data.size()), SYNC_FILE_RANGE_WRITE);
         received += static_cast<std::int64_t>(data.size());
     }
     // fsyncs and closes; the digest of everything appended.
