@@ -29,10 +29,6 @@ HttpResponse manager_error(const nlohmann::json& error) {
     return json_response(manager_error_status(code), body);
 }
 
-bool is_admin(const Caller& caller) {
-    return caller.account.role == "admin";
-}
-
 // One audit row, off the network thread. Losing it is logged loudly, never fatal: the manager
 // keeps its own audit of what it did.
 awaitable<void> audit_request(ApiContext& api, AuditLog& audit, const std::string& account,
@@ -102,14 +98,8 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
     router.add(
         http::verb::post, "/api/v1/admin/manager",
         [&api, manager, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
-            auto auth = authenticate(api, ctx, true);
+            auto auth = authenticate_admin(api, ctx);
             if (!auth.caller) co_return auth.refusal;
-            if (!is_admin(*auth.caller)) {
-                spdlog::warn("admin: account {} (not an admin) refused on /admin/manager",
-                             auth.caller->account.id);
-                co_return error_response(http::status::forbidden, "forbidden",
-                                         "this route is for admin accounts");
-            }
             auto body = parse_json_body(ctx);
             if (!body.json) co_return body.refusal;
             const nlohmann::json& j = *body.json;
@@ -153,12 +143,8 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
     router.add(
         http::verb::post, "/api/v1/admin/backup",
         [&api, manager, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
-            auto auth = authenticate(api, ctx, true);
+            auto auth = authenticate_admin(api, ctx);
             if (!auth.caller) co_return auth.refusal;
-            if (!is_admin(*auth.caller)) {
-                co_return error_response(http::status::forbidden, "forbidden",
-                                         "this route is for admin accounts");
-            }
             nlohmann::json params = nlohmann::json::object();
             if (!ctx.request.body().empty()) {
                 auto body = parse_json_body(ctx);
@@ -184,12 +170,8 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
         });
     router.add(http::verb::get, "/api/v1/admin/backup",
                [&api, manager, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto auth = authenticate(api, ctx, true);
+                   auto auth = authenticate_admin(api, ctx);
                    if (!auth.caller) co_return auth.refusal;
-                   if (!is_admin(*auth.caller)) {
-                       co_return error_response(http::status::forbidden, "forbidden",
-                                                "this route is for admin accounts");
-                   }
                    const nlohmann::json request{{"method", "backup.status"}};
                    const std::string method = "backup.status";
                    co_return co_await call_manager(api, audit, manager, *auth.caller, method,
@@ -198,12 +180,8 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
 
     router.add(http::verb::get, "/api/v1/admin/maintenance",
                [&api, manager, &maintenance](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto auth = authenticate(api, ctx, true);
+                   auto auth = authenticate_admin(api, ctx);
                    if (!auth.caller) co_return auth.refusal;
-                   if (!is_admin(*auth.caller)) {
-                       co_return error_response(http::status::forbidden, "forbidden",
-                                                "this route is for admin accounts");
-                   }
                    nlohmann::json body = maintenance.current();
                    body.erase("type");
                    body["manager_configured"] = manager != nullptr;

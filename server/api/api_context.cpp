@@ -97,4 +97,16 @@ std::optional<std::string> string_field(const nlohmann::json& body, const char* 
     return it->get<std::string>();
 }
 
+AuthCheck authenticate_admin(const ApiContext& api, const RequestContext& ctx) {
+    AuthCheck auth = authenticate(api, ctx, true);
+    if (auth.caller && auth.caller->account.role != "admin") {
+        spdlog::warn("admin: account {} (not an admin) refused on {}", auth.caller->account.id,
+                     std::string(ctx.request.target().substr(0, 100)));
+        auth.caller.reset();
+        auth.refusal = error_response(http::status::forbidden, "forbidden",
+                                      "this route is for admin accounts");
+    }
+    return auth;
+}
+
 }  // namespace parley

@@ -45,6 +45,10 @@ struct AuthCheck {
 AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool require_socket,
                        bool allow_query = false);
 
+// authenticate() (live socket required) and the admin role: any other account gets
+// 403 forbidden, logged with the route.
+AuthCheck authenticate_admin(const ApiContext& api, const RequestContext& ctx);
+
 // The SHA-256 under which a token is stored.
 std::string token_hash(std::string_view token);
 

@@ -134,14 +134,8 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
     router.add(
         http::verb::post, "/api/v1/admin/bots",
         [&api, &bots, &audit](RequestContext& ctx) -> awaitable<HttpResponse> {
-            auto auth = authenticate(api, ctx, true);
+            auto auth = authenticate_admin(api, ctx);
             if (!auth.caller) co_return auth.refusal;
-            if (auth.caller->account.role != "admin") {
-                spdlog::warn("admin: account {} (not an admin) refused on /admin/bots",
-                             auth.caller->account.id);
-                co_return error_response(http::status::forbidden, "forbidden",
-                                         "this route is for admin accounts");
-            }
             auto body = parse_json_body(ctx);
             if (!body.json) co_return body.refusal;
             for (const auto& [k, v] : body.json->items()) {
