@@ -123,11 +123,13 @@ json forwarded_request(const ApiRequest& request, const json& new_id, const std:
     for (const auto& hop : request.via)
         via.push_back(hop);
     via.push_back(self);
-    return json{{"id", new_id},
-                {"method", request.method},
-                {"params", request.params},
-                {"target", request.target},
-                {"via", std::move(via)}};
+    json out{{"id", new_id},
+             {"method", request.method},
+             {"params", request.params},
+             {"via", std::move(via)}};
+    // An empty target is "this manager", which a parser refuses to read as a name.
+    if (!request.target.empty()) out["target"] = request.target;
+    return out;
 }
 
 json make_ok(const json& id, json result) {
