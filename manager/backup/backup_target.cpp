@@ -237,9 +237,11 @@ std::shared_ptr<BackupTarget::Session> BackupTarget::find_session(const json& pa
 void BackupTarget::drop_expired_locked(std::int64_t now) {
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         auto session = it->second;
-        if (now - session->last_seen > config_.backup_session_timeout_ms) {
+        // A session whose lock is held is being worked on: not expired, whatever its clock says
+        // (and waiting here would take the two locks in the other order than handle()).
+        std::unique_lock lock(session->mutex, std::try_to_lock);
+        if (lock.owns_lock() && now - session->last_seen > config_.backup_session_timeout_ms) {
             it = sessions_.erase(it);
-            std::lock_guard lock(session->mutex);
             session->ended = true;
             session->files.clear();
             session->media.reset();
