@@ -41,6 +41,10 @@ def main():
     ap.add_argument("--server-dir", help="use this server data directory (db/current.db made "
                     "earlier) instead of making one; it is not changed")
     ap.add_argument("--skip-media", action="store_true")
+    ap.add_argument("--target-nice", type=int, default=0,
+                    help="renice every thread of the target manager (e.g. 19): on one machine the "
+                         "target's half of the work then yields the CPU, roughly as if it ran on "
+                         "another host")
     args = ap.parse_args()
     os.environ["PARLEY_BINARY"] = os.path.abspath(os.path.join(args.build, "parley"))
     from harness import FAST_AUTH, ParleyProcess  # noqa: E402
@@ -110,6 +114,9 @@ keep_daily = 3
 """), env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"})
         procs.append(vault)
         vault.wait_log("manager api listening on", timeout=20)
+        if args.target_nice:
+            for tid in os.listdir(f"/proc/{vault.proc.pid}/task"):
+                os.setpriority(os.PRIO_PROCESS, int(tid), args.target_nice)
         origin = ParleyProcess("manager", port=0, data_dir=os.path.join(work, "origin"), config=manager_config("origin", f"""
 [[manager.peers]]
 name = "vault"
@@ -159,7 +166,8 @@ call_timeout_ms = 600000
         ref, par = min(ref_times), min(parley_times)
         cur = last["files"]["current"]
         print()
-        print(f"database {size / 2**20:.0f} MiB ({drop_caches_note}; best of {args.runs})")
+        print(f"database {size / 2**20:.0f} MiB ({drop_caches_note}; best of {args.runs}"
+              f"{f'; target manager at nice {args.target_nice}' if args.target_nice else ''})")
         print(f"  reference sqlite3 .backup + cp   {ref:7.2f} s   runs {', '.join(f'{t:.2f}' for t in ref_times)}")
         print(f"  parley backup.run                {par:7.2f} s   runs {', '.join(f'{t:.2f}' for t in parley_times)}")
         print(f"    snapshot {cur['snapshot_ms'] / 1000:.2f} s, stream+hash {cur['stream_ms'] / 1000:.2f} s, "
