@@ -323,7 +323,7 @@ void ManagerConfig::describe(ConfigSchema& schema) {
                    "Backups: snapshots of the server's databases and its media, sent to a peer "
                    "manager (docs/backups.md).");
     schema.bind("server_data_dir", backup_server_data_dir,
-                "As a source: the server's data directory (current.db, history.db, media/).");
+                "As a source: the server's data directory (db/current.db, db/history.db, media/).");
     schema.bind("target", backup_target,
                 "As a source: the peer (a [[manager.peers]] name) backup.run sends to unless "
                 "the request names one.");
@@ -343,8 +343,9 @@ void ManagerConfig::describe(ConfigSchema& schema) {
                 "As a target: after each backup, restore it into a scratch directory and check "
                 "it (integrity_check and sanity queries).");
     schema.bind("session_timeout_ms", backup_session_timeout_ms,
-                "As a target: a backup session that hears nothing for this long is dropped.", 1000,
-                86'400'000);
+                "As a target: a backup session that hears nothing for this long is dropped when "
+                "another begins (a restart drops them all).",
+                1000, 86'400'000);
 }
 
 std::string ManagerConfig::validate() const {
