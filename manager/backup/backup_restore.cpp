@@ -28,6 +28,11 @@ int refuse(const std::string& message) {
     return 1;
 }
 
+// What went wrong with a unit job: the D-Bus error, else systemd's job result.
+const std::string& why(const JobOutcome& outcome) {
+    return outcome.error.empty() ? outcome.result : outcome.error;
+}
+
 }  // namespace
 
 int run_restore(const ManagerConfig& config, const RestoreCall& call) {
@@ -87,8 +92,7 @@ int restore_snapshot(const ManagerConfig& config, const RestoreCall& call,
     if (service) {
         JobOutcome stopped = service->stop_unit(config.server_unit);
         if (!stopped.ok) {
-            return refuse(fmt::format("cannot stop {}: {}", config.server_unit,
-                                      stopped.error.empty() ? stopped.result : stopped.error));
+            return refuse(fmt::format("cannot stop {}: {}", config.server_unit, why(stopped)));
         }
         std::cout << "stopped " << config.server_unit << "\n";
     }
@@ -154,8 +158,8 @@ int restore_snapshot(const ManagerConfig& config, const RestoreCall& call,
     if (service) {
         JobOutcome started = service->start_unit(config.server_unit);
         if (!started.ok) {
-            return refuse(fmt::format("restored, but cannot start {}: {}", config.server_unit,
-                                      started.error.empty() ? started.result : started.error));
+            return refuse(
+                fmt::format("restored, but cannot start {}: {}", config.server_unit, why(started)));
         }
         std::cout << "started " << config.server_unit << "\n";
     }

@@ -124,15 +124,22 @@ class Channel {
     std::uint64_t next_id_ = 0;
 };
 
-// A result computed on the blocking pool that a coroutine on the event loop waits for later.
+// A value made elsewhere (a pool job, another coroutine) that a coroutine on `executor` waits
+// for; set() and get() run on that executor.
+template <class T>
 struct PendingResult {
     explicit PendingResult(net::any_io_executor executor) : wake(executor) {
         wake.expires_at(net::steady_timer::time_point::max());
     }
-    std::optional<std::string> value;
+    std::optional<T> value;
     net::steady_timer wake;
 
-    awaitable<std::string> get() {
+    void set(T v) {
+        value = std::move(v);
+        wake.cancel();
+    }
+
+    awaitable<T> get() {
         while (!value) {
             boost::system::error_code ec;
             co_await wake.async_wait(net::redirect_error(use_awaitable, ec));
@@ -143,14 +150,13 @@ struct PendingResult {
 
 // Runs `job` on the pool; its result is awaited later on `executor`.
 template <class Job>
-std::shared_ptr<PendingResult> start_job(net::thread_pool& pool, net::any_io_executor executor,
-                                         Job job) {
-    auto pending = std::make_shared<PendingResult>(executor);
+std::shared_ptr<PendingResult<std::string>> start_job(net::thread_pool& pool,
+                                                      net::any_io_executor executor, Job job) {
+    auto pending = std::make_shared<PendingResult<std::string>>(executor);
     net::post(pool, [pending, executor, job = std::move(job)]() mutable {
         std::string outcome = job();
         net::post(executor, [pending, outcome = std::move(outcome)]() mutable {
-            pending->value = std::move(outcome);
-            pending->wake.cancel();
+            pending->set(std::move(outcome));
         });
     });
     return pending;
@@ -159,8 +165,8 @@ std::shared_ptr<PendingResult> start_job(net::thread_pool& pool, net::any_io_exe
 // The snapshot is made durable and checked while it streams: the fsync (mostly waiting for the
 // disk) and the integrity_check (CPU) as two jobs side by side.
 struct SnapshotChecks {
-    std::shared_ptr<PendingResult> fsync;      // "" or the problem
-    std::shared_ptr<PendingResult> integrity;  // "ok" or what SQLite found
+    std::shared_ptr<PendingResult<std::string>> fsync;      // "" or the problem
+    std::shared_ptr<PendingResult<std::string>> integrity;  // "ok" or what SQLite found
 };
 
 SnapshotChecks start_checks(net::thread_pool& pool, net::any_io_executor executor,
@@ -225,7 +231,7 @@ struct BackupSource::Run {
     std::int64_t id = 0;
     std::string to;
     std::string actor;
-    PendingResult finished;
+    PendingResult<json> finished;  // the run's outcome
 };
 
 BackupSource::BackupSource(const ManagerConfig& config, std::string self_name, ManagerStore& store,
@@ -294,13 +300,12 @@ awaitable<json> BackupSource::run(const ApiRequest& request, const ApiCaller& ca
                        {"state", "failed"},
                        {"error", "internal error"}};
         if (current_ == run) current_.reset();
-        run->finished.value = outcome.dump();
-        run->finished.wake.cancel();
+        run->finished.set(std::move(outcome));
     });
     if (!wait) {
         co_return make_ok(request.id, {{"run", run->id}, {"to", to}, {"state", "running"}});
     }
-    json outcome = json::parse(co_await run->finished.get());
+    json outcome = co_await run->finished.get();
     if (outcome.value("state", "") != "done") {
         co_return make_error(
             request.id,

@@ -101,6 +101,15 @@ struct Incoming {
     }
 };
 
+// The file "file" of params names in `session`, still being received.
+template <class Session>
+auto& incomplete_file(Session& session, const json& params) {
+    auto it = session.files.find(string_param(params, "file"));
+    if (it == session.files.end()) api_fail(ApiErrorCode::bad_request, "unknown \"file\"");
+    if (it->second->verified) api_fail(ApiErrorCode::bad_request, "that file is already complete");
+    return it->second;
+}
+
 const json::binary_t& data_param(const json& params) {
     auto it = params.find("data");
     if (it == params.end() || !it->is_binary()) {
@@ -304,7 +313,6 @@ json BackupTarget::begin(const ApiRequest& request, const ApiCaller& caller) {
             if (s->source == source) replaced.push_back(s);
         }
         session->id = hex_encode(random_bytes(12));
-        ++next_session_;
     }
     for (const auto& old : replaced)
         end_session(old, "replaced by a new session of its source");
@@ -337,11 +345,7 @@ json BackupTarget::begin(const ApiRequest& request, const ApiCaller& caller) {
 
 json BackupTarget::put(Session& session, const json& params) {
     only_params(params, {"session", "file", "offset", "data"});
-    const std::string name = string_param(params, "file");
-    auto it = session.files.find(name);
-    if (it == session.files.end()) api_fail(ApiErrorCode::bad_request, "unknown \"file\"");
-    Incoming& file = *it->second;
-    if (file.verified) api_fail(ApiErrorCode::bad_request, "that file is already complete");
+    Incoming& file = *incomplete_file(session, params);
     const std::int64_t offset = integer_param(params, "offset");
     if (offset != file.received) {
         api_fail(ApiErrorCode::failed,
@@ -359,10 +363,7 @@ json BackupTarget::put(Session& session, const json& params) {
 json BackupTarget::file_done(Session& session, const json& params) {
     only_params(params, {"session", "file", "size", "sha256"});
     const std::string name = string_param(params, "file");
-    auto it = session.files.find(name);
-    if (it == session.files.end()) api_fail(ApiErrorCode::bad_request, "unknown \"file\"");
-    Incoming& file = *it->second;
-    if (file.verified) api_fail(ApiErrorCode::bad_request, "that file is already complete");
+    Incoming& file = *incomplete_file(session, params);
     const std::int64_t size = integer_param(params, "size");
     const std::string expected = string_param(params, "sha256");
     if (size != file.received) {

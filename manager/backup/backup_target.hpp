@@ -94,7 +94,6 @@ class BackupTarget {
     RetentionPolicy retention_;
     std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Session>> sessions_;  // by session id
-    std::uint64_t next_session_ = 0;
 };
 
 }  // namespace parley
