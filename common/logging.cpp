@@ -59,4 +59,13 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
     return logger;
 }
 
+std::string exception_what(std::exception_ptr e) {
+    if (!e) return {};
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    }
+}
+
 }  // namespace parley

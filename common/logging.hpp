@@ -7,6 +7,7 @@
 // keys are never formatted into a log line.
 #pragma once
 
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -22,5 +23,9 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name);
 
 // Returns an empty string if `level` is a valid level name, else the problem.
 std::string check_log_level(const std::string& level);
+
+// The what() of the exception a coroutine ended with, for co_spawn completion handlers that log
+// it ("" when `e` is null). An exception not derived from std::exception propagates.
+std::string exception_what(std::exception_ptr e);
 
 }  // namespace parley

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/logging.hpp"
 #include "common/offload.hpp"
 #include "server/db/sqlite.hpp"
 
@@ -90,11 +91,7 @@ void Scheduler::start(net::any_io_executor executor, net::thread_pool& pool,
     timer_ = std::make_unique<net::steady_timer>(executor);
     net::co_spawn(executor, poll_loop(pool, poll), [](std::exception_ptr e) {
         if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::critical("scheduler loop failed: {}", ex.what());
-        }
+        spdlog::critical("scheduler loop failed: {}", exception_what(e));
     });
 }
 

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.hpp"
+#include "common/logging.hpp"
 
 namespace parley {
 
@@ -31,11 +32,7 @@ bool safe_id(const std::string& id) {
 
 void log_spawn_failure(const std::string& bot, const char* what, std::exception_ptr e) {
     if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("bot {}: {} failed: {}", bot, what, ex.what());
-    }
+    spdlog::error("bot {}: {} failed: {}", bot, what, exception_what(e));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/frame_codec.hpp"
+#include "common/logging.hpp"
 #include "common/offload.hpp"
 #include "common/version.hpp"
 #include "manager/links/link_session.hpp"
@@ -50,11 +51,7 @@ constexpr std::size_t kLingerBytes = 64 * 1024;
 
 void log_task_exception(std::exception_ptr e, const char* what) {
     if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("manager api: {} failed: {}", what, ex.what());
-    }
+    spdlog::error("manager api: {} failed: {}", what, exception_what(e));
 }
 
 // Stop sending, then read (and drop) what the peer still sends for a moment before closing,

@@ -7,6 +7,7 @@
 
 #include "common/backoff.hpp"
 #include "common/frame_codec.hpp"
+#include "common/logging.hpp"
 #include "manager/api/api_client.hpp"
 #include "manager/api/api_protocol.hpp"
 #include "manager/api/request_router.hpp"
@@ -103,11 +104,7 @@ void LinkDialer::start() {
         ++running_;
         net::co_spawn(dial->strand, dial_loop(dial), [this](std::exception_ptr e) {
             if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    spdlog::error("link dialer failed: {}", ex.what());
-                }
+                spdlog::error("link dialer failed: {}", exception_what(e));
             }
             net::post(context_, [this] { loop_ended(); });
         });

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/frame_codec.hpp"
+#include "common/logging.hpp"
 #include "manager/api/api_protocol.hpp"
 #include "manager/api/api_streams.hpp"
 #include "manager/api/request_router.hpp"
@@ -13,11 +14,7 @@ namespace {
 
 void log_task_exception(std::exception_ptr e, const char* what) {
     if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("manager link: {} failed: {}", what, ex.what());
-    }
+    spdlog::error("manager link: {} failed: {}", what, exception_what(e));
 }
 
 std::int64_t now_unix_ms() {

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
+#include "common/logging.hpp"
 
 namespace parley {
 
@@ -76,11 +77,7 @@ boost::system::error_code HttpServer::listen() {
 void HttpServer::start() {
     net::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
         if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::critical("http accept loop failed: {}", ex.what());
-        }
+        spdlog::critical("http accept loop failed: {}", exception_what(e));
     });
 }
 
@@ -150,11 +147,7 @@ void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
     ++open_;
     net::co_spawn(conn->executor, serve(conn), [this, conn](std::exception_ptr e) {
         if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::error("http {}: connection failed: {}", conn->id, ex.what());
-            }
+            spdlog::error("http {}: connection failed: {}", conn->id, exception_what(e));
         }
         connection_ended(conn);
     });

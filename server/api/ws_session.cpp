@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/logging.hpp"
+
 namespace parley {
 
 namespace {
@@ -10,11 +12,7 @@ std::atomic<std::uint64_t> next_connection_id{1};
 
 void log_ws_failure(std::exception_ptr e) {
     if (!e) return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        spdlog::error("websocket connection failed: {}", ex.what());
-    }
+    spdlog::error("websocket connection failed: {}", exception_what(e));
 }
 
 WsSession::WsSession(std::string account_id, std::string session_id, WsContext context)

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/logging.hpp"
+
 namespace parley {
 
 RoomJanitor::RoomJanitor(net::any_io_executor executor, const ChatSettings& settings,
@@ -11,11 +13,7 @@ RoomJanitor::RoomJanitor(net::any_io_executor executor, const ChatSettings& sett
 void RoomJanitor::start() {
     net::co_spawn(timer_.get_executor(), run(), [](std::exception_ptr e) {
         if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::error("room janitor stopped: {}", ex.what());
-        }
+        spdlog::error("room janitor stopped: {}", exception_what(e));
     });
 }
 

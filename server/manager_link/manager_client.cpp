@@ -10,6 +10,7 @@
 
 #include "common/backoff.hpp"
 #include "common/frame_codec.hpp"
+#include "common/logging.hpp"
 
 namespace parley {
 
@@ -112,20 +113,12 @@ std::string ManagerClient::read_key_file(const std::string& path, std::string& e
 void ManagerClient::start() {
     net::co_spawn(strand_, watch_loop(), [](std::exception_ptr e) {
         if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::error("manager client: watch loop failed: {}", ex.what());
-        }
+        spdlog::error("manager client: watch loop failed: {}", exception_what(e));
     });
     if (settings_.backup_minute_of_day() >= 0) {
         net::co_spawn(strand_, backup_loop(), [](std::exception_ptr e) {
             if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::error("manager client: backup timer failed: {}", ex.what());
-            }
+            spdlog::error("manager client: backup timer failed: {}", exception_what(e));
         });
     }
 }
