@@ -62,12 +62,13 @@ function showAuth(message = "") {
   $("auth-error").textContent = message;
 }
 
+// The app view shows only once it can be filled: who is signed in and their notifications.
 async function enterApp() {
-  $("auth-view").hidden = true;
-  $("app-view").hidden = false;
   await client.subscribe("account:me:notifications");
   view.me = await profiles.me();
   renderMe();
+  $("auth-view").hidden = true;
+  $("app-view").hidden = false;
   await refreshRooms();
   const wanted = location.hash.slice(1);
   if (wanted && view.roomList.some((r) => r.room_id === wanted)) await openRoom(wanted);

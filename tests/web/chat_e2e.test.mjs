@@ -53,6 +53,8 @@ before(async () => {
 });
 
 after(async () => {
+  // Whatever the pages logged, shown when a step fails as much as in the last step.
+  if (problems.length) console.log(`# page problems:\n${problems.map((p) => `#   ${p}`).join("\n")}`);
   await browser?.close();
   await server?.close();
   await manager?.close();
@@ -73,6 +75,7 @@ async function signUp(page, username) {
   await page.fill("#auth-form [name=password]", PASSWORD);
   await page.click("#auth-form button[value=signup]");
   await page.waitForSelector("#app-view:not([hidden])");
+  // The app view is shown only once it is filled in: no wait for the name.
   assert.equal(await page.textContent("#me-username"), `@${username}`);
 }
 
