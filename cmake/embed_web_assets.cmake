@@ -4,6 +4,7 @@
 #   -DWEB_DIR=<dir>       the web client, served at /
 #   -DLIB_DIR=<dir>       the JavaScript library, served at /lib/
 # Every file becomes one byte array; its SHA-256 (the ETag) is computed here, once.
+cmake_policy(SET CMP0007 NEW)  # keep empty list elements: "<dir>=" has an empty prefix
 if(NOT OUTPUT OR NOT WEB_DIR OR NOT LIB_DIR)
   message(FATAL_ERROR "embed_web_assets.cmake needs -DOUTPUT, -DWEB_DIR and -DLIB_DIR")
 endif()

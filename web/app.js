@@ -57,6 +57,7 @@ window.addEventListener("online", () => client.reconnectNow());
 function showAuth(message = "") {
   leaveRoom();
   view.me = null;
+  Object.assign(gallery, { items: [], next: null, usage: 0, quota: 0 });
   $("app-view").hidden = true;
   $("auth-view").hidden = false;
   $("auth-error").textContent = message;
@@ -140,22 +141,79 @@ function renderMe() {
   fillAvatar($("me-avatar"), me.name || me.username, me.avatar);
 }
 
-function galleryKey() {
-  return `parley.images.${client.accountId}`;
+// The profile dialog's gallery: this account's images from the server, a page at a time.
+const gallery = { items: [], next: null, usage: 0, quota: 0 };
+
+async function loadGallery({ more = false } = {}) {
+  try {
+    const page = await media.list({ limit: 48, cursor: more ? gallery.next : undefined });
+    gallery.items = more ? [...gallery.items, ...page.media] : page.media;
+    gallery.next = page.next;
+    gallery.usage = page.usage_bytes;
+    gallery.quota = page.quota_bytes;
+  } catch (err) {
+    $("profile-status").textContent = describe(err, "list your images");
+  }
+  renderGallery();
 }
 
-function myImages() {
+function size(bytes) {
+  if (bytes < 1048576) return `${Math.ceil(bytes / 1024)} KB`;
+  return `${(bytes / 1048576).toFixed(bytes < 10485760 ? 1 : 0)} MB`;
+}
+
+function renderGallery() {
+  const me = view.me;
+  const list = $("gallery");
+  list.replaceChildren();
+  for (const record of gallery.items.filter((r) => r.state === "ready")) {
+    const id = record.content_id;
+    const item = document.createElement("div");
+    item.className = "item";
+    const use = document.createElement("button");
+    use.type = "button";
+    use.className = "use";
+    use.title = "Use as avatar";
+    use.classList.toggle("current", id === me.avatar);
+    const img = document.createElement("img");
+    img.alt = "";
+    img.loading = "lazy";
+    img.src = media.thumbnailUrl(id);
+    use.append(img);
+    use.addEventListener("click", () => setAvatar(id));
+    const del = document.createElement("button");
+    del.type = "button";
+    del.className = "delete";
+    del.title = "Delete this image";
+    del.setAttribute("aria-label", "Delete this image");
+    del.textContent = "×";
+    del.addEventListener("click", () => deleteImage(id));
+    item.append(use, del);
+    list.append(item);
+  }
+  $("gallery-more").hidden = !gallery.next;
+  $("media-usage").textContent = gallery.quota ? `· ${size(gallery.usage)} of ${size(gallery.quota)}` : "";
+}
+
+async function deleteImage(contentId) {
   try {
-    return JSON.parse(localStorage.getItem(galleryKey())) ?? [];
-  } catch {
-    return [];
+    const done = await media.remove(contentId);
+    gallery.items = gallery.items.filter((r) => r.content_id !== contentId);
+    gallery.usage = done.usage_bytes;
+    renderGallery();
+    $("profile-status").textContent = "Image deleted.";
+  } catch (err) {
+    $("profile-status").textContent = describe(err, "delete the image");
   }
 }
 
-function rememberImage(contentId) {
-  const list = [contentId, ...myImages().filter((id) => id !== contentId)].slice(0, 60);
-  localStorage.setItem(galleryKey(), JSON.stringify(list));
-}
+// Another page of this account deleted one.
+media.on("deleted", (contentId) => {
+  if (!gallery.items.some((r) => r.content_id === contentId)) return;
+  gallery.items = gallery.items.filter((r) => r.content_id !== contentId);
+  renderGallery();
+});
+$("gallery-more").addEventListener("click", () => loadGallery({ more: true }));
 
 function renderProfileDialog() {
   const me = view.me;
@@ -164,21 +222,7 @@ function renderProfileDialog() {
   form.text.value = me.text ?? "";
   form.private.checked = me.visibility === "private";
   fillAvatar($("profile-avatar"), me.name || me.username, me.avatar);
-  const gallery = $("gallery");
-  gallery.replaceChildren();
-  for (const id of myImages()) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.title = "Use as avatar";
-    b.classList.toggle("current", id === me.avatar);
-    const img = document.createElement("img");
-    img.alt = "";
-    img.loading = "lazy";
-    img.src = media.thumbnailUrl(id);
-    b.append(img);
-    b.addEventListener("click", () => setAvatar(id));
-    gallery.append(b);
-  }
+  renderGallery();
 }
 
 async function setAvatar(contentId) {
@@ -198,9 +242,8 @@ async function uploadImages(files, { asAvatar }) {
     status.textContent = `Uploading ${file.name}…`;
     try {
       const record = await media.upload(file);
-      rememberImage(record.content_id);
+      await loadGallery();
       if (asAvatar) await setAvatar(record.content_id);
-      else renderProfileDialog();
       status.textContent = `${file.name}: ${record.width}×${record.height}, ready.`;
     } catch (err) {
       status.textContent = `${file.name}: ${describeUpload(err)}`;
@@ -215,7 +258,7 @@ function describeUpload(err) {
     too_small: "the image is too small.",
     too_many_pixels: "the image is too large.",
     too_large: "the file is too large.",
-    quota_exceeded: "your storage is full.",
+    quota_exceeded: "your storage is full; delete some images first.",
   };
   return known[err?.code] ?? err?.message ?? String(err);
 }
@@ -224,6 +267,7 @@ $("profile-button").addEventListener("click", () => {
   $("profile-status").textContent = "";
   renderProfileDialog();
   $("profile-dialog").showModal();
+  loadGallery();
 });
 $("avatar-input").addEventListener("change", (e) => {
   uploadImages([...e.target.files], { asAvatar: true });

@@ -1,5 +1,7 @@
 #include "server/api/media_routes.hpp"
 
+#include <charconv>
+
 #include <spdlog/spdlog.h>
 
 #include "common/file_util.hpp"
@@ -124,6 +126,86 @@ void add_media_routes(Router& router, ApiContext& api, MediaService& media, Medi
                                     {{"content_id", out.record.id}, {"state", "processing"}});
         },
         api.config.media.max_upload_bytes, media.spool_dir());
+
+    // The caller's own images, newest first, a page at a time, with the quota they use.
+    router.add(http::verb::get, "/api/v1/media",
+               [&api, &store](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   const std::string& owner = auth.caller->account.id;
+                   int limit = 50;
+                   std::string limit_text = query_param(ctx.query, "limit");
+                   if (!limit_text.empty()) {
+                       auto [end, ec] = std::from_chars(
+                           limit_text.data(), limit_text.data() + limit_text.size(), limit);
+                       if (ec != std::errc() || end != limit_text.data() + limit_text.size())
+                           limit = 0;
+                   }
+                   if (limit < 1 || limit > 200) {
+                       co_return error_response(http::status::bad_request, "bad_request",
+                                                "limit is an integer from 1 to 200");
+                   }
+                   std::optional<MediaPosition> after;
+                   if (auto cursor = query_param(ctx.query, "cursor"); !cursor.empty()) {
+                       after = MediaPosition::parse(cursor);
+                       if (!after) {
+                           co_return error_response(http::status::bad_request, "bad_request",
+                                                    "cursor is the \"next\" of an earlier page");
+                       }
+                   }
+                   bool more = false;
+                   auto page = store.owned_by(owner, after, static_cast<std::size_t>(limit), more);
+                   nlohmann::json items = nlohmann::json::array();
+                   for (const auto& m : page)
+                       items.push_back(media_json(m));
+                   nlohmann::json next;
+                   if (more) next = MediaPosition{page.back().created_at, page.back().id}.cursor();
+                   co_return json_response(http::status::ok,
+                                           {{"media", std::move(items)},
+                                            {"next", std::move(next)},
+                                            {"usage_bytes", store.usage(owner)},
+                                            {"quota_bytes", api.config.media.quota_bytes}});
+               });
+
+    // Deleting one's image: its quota is freed, and its files go once no record names them.
+    router.add(
+        http::verb::delete_, "/api/v1/media/{id}",
+        [&api, &media, &store, &readers](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            auto m = store.get(ctx.params["id"]);
+            if (!m) co_return not_found();
+            std::string caller = auth.caller->account.id;
+            if (m->owner_id != caller) {
+                // Someone else's avatar the caller may see: say why; anything else is unknown.
+                const MediaRecord& record = *m;
+                auto allowed = co_await may_see(api, readers, caller, record);
+                if (!allowed) co_return db_failure(allowed.error());
+                if (!*allowed) co_return not_found();
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "only its owner can delete an image");
+            }
+            if (m->state == "processing") {
+                co_return error_response(http::status::conflict, "conflict",
+                                         "the image is still being processed; delete it once "
+                                         "it is ready or has failed");
+            }
+            auto profile = api.accounts.profile(caller);
+            if (profile && profile->avatar && *profile->avatar == m->id) {
+                co_return error_response(http::status::conflict, "conflict",
+                                         "this image is your avatar; choose another avatar "
+                                         "(or none) first");
+            }
+            std::string id = m->id;
+            auto removed = co_await media.remove(std::move(*m));
+            if (!removed) co_return db_failure_response(removed.error(), "deleting media");
+            if (!removed->removed) co_return not_found();
+            co_return json_response(http::status::ok,
+                                    {{"content_id", id},
+                                     {"deleted", true},
+                                     {"freed_bytes", removed->freed_bytes},
+                                     {"usage_bytes", store.usage(caller)}});
+        });
 
     router.add(http::verb::get, "/api/v1/media/{id}/info",
                [&api, &store, &readers](RequestContext& ctx) -> awaitable<HttpResponse> {

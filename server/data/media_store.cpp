@@ -1,6 +1,19 @@
 #include "server/data/media_store.hpp"
 
+#include <algorithm>
+#include <charconv>
+
 namespace parley {
+
+std::optional<MediaPosition> MediaPosition::parse(std::string_view cursor) {
+    auto dot = cursor.find('.');
+    if (dot == std::string_view::npos || dot == 0 || dot + 1 == cursor.size()) return std::nullopt;
+    MediaPosition p;
+    auto [end, ec] = std::from_chars(cursor.data(), cursor.data() + dot, p.created_at);
+    if (ec != std::errc() || end != cursor.data() + dot || p.created_at < 0) return std::nullopt;
+    p.id = std::string(cursor.substr(dot + 1));
+    return p;
+}
 
 namespace {
 
@@ -65,8 +78,44 @@ void MediaStore::load(SqliteDb& db) {
     auto st = db.prepare(std::string("SELECT ") + kColumns + " FROM media");
     while (st.step() == StepResult::row) {
         MediaRecord m = read_record(st);
+        count_files(m, +1);
         records_[m.id] = std::move(m);
     }
+}
+
+void MediaStore::count_files(const MediaRecord& m, int delta) {
+    for (const std::string* sha : {&m.image_sha256, &m.thumb_sha256}) {
+        if (sha->empty()) continue;
+        if ((file_refs_[*sha] += delta) <= 0) file_refs_.erase(*sha);
+    }
+}
+
+bool MediaStore::references(const std::string& sha256) const {
+    std::lock_guard lock(mutex_);
+    return file_refs_.contains(sha256);
+}
+
+std::vector<MediaRecord> MediaStore::owned_by(const std::string& owner_id,
+                                              const std::optional<MediaPosition>& after,
+                                              std::size_t limit, bool& more) const {
+    // Newest first: a later created_at, then a greater id, comes first.
+    auto newer = [](std::int64_t at_a, const std::string& id_a, std::int64_t at_b,
+                    const std::string& id_b) { return at_a != at_b ? at_a > at_b : id_a > id_b; };
+    std::vector<MediaRecord> out;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, m] : records_) {
+            if (m.owner_id != owner_id) continue;
+            if (after && !newer(after->created_at, after->id, m.created_at, m.id)) continue;
+            out.push_back(m);
+        }
+    }
+    std::sort(out.begin(), out.end(), [&](const MediaRecord& a, const MediaRecord& b) {
+        return newer(a.created_at, a.id, b.created_at, b.id);
+    });
+    more = out.size() > limit;
+    if (more) out.resize(limit);
+    return out;
 }
 
 std::optional<MediaRecord> MediaStore::get(const std::string& id) const {
@@ -119,6 +168,7 @@ awaitable<DbResult<bool>> MediaStore::create(MediaRecord record, std::int64_t qu
     std::lock_guard lock(mutex_);
     if ((reserved_[record.owner_id] -= bytes) == 0) reserved_.erase(record.owner_id);
     if (!result) co_return result.error();
+    count_files(record, +1);
     records_[record.id] = record;
     co_return true;
 }
@@ -134,8 +184,28 @@ awaitable<DbResult<MediaRecord>> MediaStore::update(MediaRecord record) {
     auto result = co_await writer_.write(std::move(job));
     if (!result) co_return result.error();
     std::lock_guard lock(mutex_);
-    records_[record.id] = record;
+    auto& slot = records_[record.id];
+    count_files(slot, -1);
+    count_files(record, +1);
+    slot = record;
     co_return record;
+}
+
+awaitable<DbResult<bool>> MediaStore::remove(const std::string& id) {
+    auto job = [id](SqliteDb& db) {
+        auto del = db.cached("DELETE FROM media WHERE id = ?");
+        del->bind(1, id);
+        del->run();
+        return db.changes() > 0;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::lock_guard lock(mutex_);
+    if (auto it = records_.find(id); it != records_.end()) {
+        count_files(it->second, -1);
+        records_.erase(it);
+    }
+    co_return *result;
 }
 
 }  // namespace parley

@@ -35,12 +35,26 @@ class MediaStore {
     awaitable<DbResult<bool>> create(MediaRecord record, std::int64_t quota_bytes);
     // Replaces a record (state changes).
     awaitable<DbResult<MediaRecord>> update(MediaRecord record);
+    // Deletes a record; false when there was none.
+    awaitable<DbResult<bool>> remove(const std::string& id);
+
+    // `owner_id`'s records, newest first (by created_at, then id), strictly after `after` in
+    // that order when given; at most `limit`. `more` tells whether others follow.
+    std::vector<MediaRecord> owned_by(const std::string& owner_id,
+                                      const std::optional<MediaPosition>& after, std::size_t limit,
+                                      bool& more) const;
+    // Whether any record's image or thumbnail is the stored file of `sha256`.
+    bool references(const std::string& sha256) const;
 
   private:
+    // Counts the stored files `m` names into file_refs_ (delta +1 or -1). Under mutex_.
+    void count_files(const MediaRecord& m, int delta);
+
     DbWriter& writer_;
     mutable std::mutex mutex_;
     std::unordered_map<std::string, MediaRecord> records_;
     std::unordered_map<std::string, std::int64_t> reserved_;  // owner -> bytes being created
+    std::unordered_map<std::string, int> file_refs_;          // sha256 -> records naming it
 };
 
 }  // namespace parley

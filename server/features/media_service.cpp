@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -114,6 +116,84 @@ void MediaService::prepare() {
         if (!ec) ++removed;
     }
     if (removed) spdlog::info("media: removed {} leftover temporary files", removed);
+    sweep_unnamed();
+}
+
+namespace {
+
+bool is_hex(std::string_view s) {
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+}  // namespace
+
+void MediaService::sweep_unnamed() {
+    std::vector<std::string> unnamed;
+    for (const auto& dir : fs::directory_iterator(media_dir_)) {
+        std::string prefix = dir.path().filename().string();
+        if (!dir.is_directory() || prefix.size() != 2 || !is_hex(prefix)) continue;
+        for (const auto& file : fs::directory_iterator(dir.path())) {
+            // Only <aa>/<sha256>.jpg is ours to judge.
+            std::string name = file.path().filename().string();
+            if (name.size() != 68 || !name.ends_with(".jpg")) continue;
+            std::string sha = name.substr(0, 64);
+            if (!is_hex(sha) || !sha.starts_with(prefix)) continue;
+            if (!store_.references(sha)) unnamed.push_back(sha);
+        }
+    }
+    if (unnamed.empty()) return;
+    int removed = remove_unnamed(unnamed);
+    spdlog::info("media: removed {} stored files that no record names", removed);
+}
+
+int MediaService::remove_unnamed(const std::vector<std::string>& shas) {
+    std::lock_guard lock(files_mutex_);
+    int removed = 0;
+    std::set<std::string> dirs;
+    for (const auto& sha : shas) {
+        if (store_.references(sha) || pinned_.contains(sha)) continue;
+        std::string path = file_path(sha);
+        if (::unlink(path.c_str()) == 0) {
+            ++removed;
+            dirs.insert(path.substr(0, path.rfind('/')));
+        } else if (errno != ENOENT) {
+            spdlog::warn("media: cannot remove {}: {}", path, std::strerror(errno));
+        }
+    }
+    for (const auto& dir : dirs) {
+        if (auto ec = fsync_directory(dir)) spdlog::warn("media: cannot fsync {}: {}", dir, ec.message());
+    }
+    return removed;
+}
+
+awaitable<DbResult<MediaRemoval>> MediaService::remove(MediaRecord record) {
+    auto removed = co_await store_.remove(record.id);
+    if (!removed) co_return removed.error();
+    MediaRemoval out;
+    if (!*removed) co_return out;
+    out.removed = true;
+    out.freed_bytes = record.quota_bytes();
+    std::vector<std::string> shas;
+    for (const auto& sha : {record.image_sha256, record.thumb_sha256})
+        if (!sha.empty()) shas.push_back(sha);
+    auto unlink_job = [this, shas]() noexcept {
+        try {
+            return remove_unnamed(shas);
+        } catch (const std::exception& e) {
+            spdlog::error("media: removing files failed: {}", e.what());
+            return 0;
+        }
+    };
+    out.files_removed = co_await offload(files_, std::move(unlink_job));
+    spdlog::info("media {} of account {}: deleted ({} bytes freed, {} stored files removed)",
+                 record.id, record.owner_id, out.freed_bytes, out.files_removed);
+    nlohmann::json event{
+        {"type", "media"}, {"content_id", record.id}, {"state", "deleted"}, {"updated_at", now_ms()}};
+    auto frame = std::make_shared<const std::string>(event.dump());
+    for (auto& client : clients_.for_account(record.owner_id))
+        client->send(frame);
+    co_return out;
 }
 
 void MediaService::resume() {
@@ -241,7 +321,32 @@ void MediaService::submit(const MediaRecord& record, bool bounded) {
     }
 }
 
+// Releases finish()'s pins when it ends, however it ends.
+struct MediaService::PinRelease {
+    MediaService* service = nullptr;
+    std::vector<std::string> shas;
+
+    PinRelease() = default;
+    PinRelease(MediaService* s, std::vector<std::string> h) : service(s), shas(std::move(h)) {}
+    PinRelease(const PinRelease&) = delete;
+    PinRelease& operator=(PinRelease&& other) noexcept {
+        std::swap(service, other.service);
+        std::swap(shas, other.shas);
+        return *this;
+    }
+    ~PinRelease() {
+        if (!service) return;
+        std::lock_guard lock(service->files_mutex_);
+        for (const auto& sha : shas) {
+            if (sha.empty()) continue;
+            if (auto it = service->pinned_.find(sha); it != service->pinned_.end())
+                service->pinned_.erase(it);
+        }
+    }
+};
+
 awaitable<void> MediaService::finish(std::string content_id, ImageResponse response) {
+    PinRelease pins;
     try {
         auto current = store_.get(content_id);
         if (!current || current->state != "processing") co_return;
@@ -249,18 +354,22 @@ awaitable<void> MediaService::finish(std::string content_id, ImageResponse respo
         std::string image_tmp = output_path(m.id, ".jpg");
         std::string thumb_tmp = output_path(m.id, ".thumb.jpg");
         if (response.ok) {
-            std::string media_dir = media_dir_;
-            auto store_job = [media_dir, image_tmp, thumb_tmp]() noexcept {
+            auto store_job = [this, image_tmp, thumb_tmp]() noexcept {
                 StoreOutcome o;
+                std::lock_guard lock(files_mutex_);
                 try {
-                    o.problem = store_file(media_dir, image_tmp, o.image);
-                    if (o.problem.empty()) o.problem = store_file(media_dir, thumb_tmp, o.thumb);
+                    o.problem = store_file(media_dir_, image_tmp, o.image);
+                    if (o.problem.empty()) o.problem = store_file(media_dir_, thumb_tmp, o.thumb);
                 } catch (const std::exception& e) {
                     o.problem = e.what();
                 }
+                for (const auto* f : {&o.image, &o.thumb})
+                    if (!f->sha256.empty()) pinned_.insert(f->sha256);
                 return o;
             };
             StoreOutcome stored = co_await offload(files_, std::move(store_job));
+            // Unpinned once the record naming them is saved (or could not be).
+            pins = PinRelease{this, {stored.image.sha256, stored.thumb.sha256}};
             if (stored.problem.empty()) {
                 m.state = "ready";
                 m.format = response.format;

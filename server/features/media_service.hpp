@@ -12,7 +12,10 @@
 // thread-safe.
 #pragma once
 
+#include <mutex>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +25,13 @@
 #include "server/server_config.hpp"
 
 namespace parley {
+
+// What deleting a record removed.
+struct MediaRemoval {
+    bool removed = false;          // false: a concurrent deletion got there first
+    std::int64_t freed_bytes = 0;  // no longer counted against the owner's quota
+    int files_removed = 0;         // stored files no other record named
+};
 
 struct UploadOutcome {
     unsigned status = 202;  // HTTP status
@@ -51,7 +61,19 @@ class MediaService {
 
     awaitable<UploadOutcome> accept(std::string account_id, std::string spool_path);
 
+    // Deletes a record that is not processing (the caller checked who asks), then each of its
+    // stored files that no record names any more, and tells the owner's sockets
+    // {"type":"media","content_id","state":"deleted"}. A file that a finishing upload has just
+    // stored for the same content is kept (see pinned_).
+    awaitable<DbResult<MediaRemoval>> remove(MediaRecord record);
+
   private:
+    // Removes the stored files of `shas` that no record names and no upload has pinned; the
+    // number removed. Runs on the files pool.
+    int remove_unnamed(const std::vector<std::string>& shas);
+    // Removes stored files that no record names: left by a crash between deleting a record
+    // and its files. Start-up, before any upload is processed.
+    void sweep_unnamed();
     // `bounded`: subject to media.queue_limit (new uploads), or not (work resumed at start).
     void submit(const MediaRecord& record, bool bounded);
     awaitable<void> finish(std::string content_id, ImageResponse response);
@@ -68,6 +90,13 @@ class MediaService {
     ClientRegistry& clients_;
     net::thread_pool& files_;
     net::any_io_executor executor_;
+    // Guards the stored files: storing one and pinning its hash, and checking a hash unnamed
+    // and unlinking its file, are each done whole under it. A hash stays pinned from the
+    // moment finish() stores (or finds) its file until the record naming it is saved, so a
+    // deletion in between cannot remove a file a record is about to name.
+    std::mutex files_mutex_;
+    std::unordered_multiset<std::string> pinned_;
+    struct PinRelease;
 };
 
 }  // namespace parley

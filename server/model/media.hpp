@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace parley {
 
@@ -33,6 +35,17 @@ struct MediaRecord {
         if (state == "ready") return image_bytes + thumb_bytes;
         return 0;
     }
+};
+
+// A place in an account's list of media, newest first: the list's paging cursor, written
+// "<created_at>.<content id>" (a dot never occurs in a content id).
+struct MediaPosition {
+    std::int64_t created_at = 0;
+    std::string id;
+
+    std::string cursor() const { return std::to_string(created_at) + "." + id; }
+    // The position a cursor names; nullopt when it is not one.
+    static std::optional<MediaPosition> parse(std::string_view cursor);
 };
 
 }  // namespace parley

@@ -2,7 +2,8 @@
 formats (generated here with libvips' `vips` command), EXIF orientation, metadata stripped,
 refusals (truncated, a decompression bomb, random bytes, text named .jpg, too small, too
 large), the quota, a killed and a hung child (restarted, the server keeps serving), ETag and
-Cache-Control, and who may see an image (the owner; an avatar follows its profile)."""
+Cache-Control, who may see an image (the owner; an avatar follows its profile), and listing and
+deleting one's images (files shared by the same content stay until the last record goes)."""
 
 import os
 import random
@@ -310,6 +311,124 @@ class MediaQuotaTest(MediaTestBase):
         s2, ws2 = self.api.connected("emil")
         event = self.upload_and_wait(s2["access_token"], ws2, self.images.make("e.jpg", 64, 64))
         self.assertEqual(event["state"], "ready")
+        # Deleting an image frees its space: the refused upload now passes.
+        status, _, page = self.api.call("GET", "/api/v1/media", token=token)
+        self.assertEqual(page["usage_bytes"], used)
+        self.assertEqual(page["quota_bytes"], 8000)
+        for victim in page["media"]:
+            status, _, body = self.api.call("DELETE", f"/api/v1/media/{victim['content_id']}", token=token)
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["freed_bytes"], victim["bytes"] + victim["thumbnail"]["bytes"])
+            used -= body["freed_bytes"]
+            self.assertEqual(body["usage_bytes"], used)
+        self.assertEqual(used, 0)
+        event = self.upload_and_wait(token, ws, data)
+        self.assertEqual(event["state"], "ready")
+
+
+class MediaDeleteTest(MediaTestBase):
+    def stored(self, sha):
+        return os.path.exists(os.path.join(self.server.data_dir, "media", sha[:2], sha + ".jpg"))
+
+    def test_list_pages_and_delete(self):
+        s, ws = self.api.connected("hana")
+        token = s["access_token"]
+        same = self.images.make("same.jpg", 200, 150)
+        first = self.upload_and_wait(token, ws, same)
+        twin = self.upload_and_wait(token, ws, same)  # the same content: stored once
+        other = self.upload_and_wait(token, ws, self.images.make("other.png", 180, 120))
+        failed = self.upload_and_wait(token, ws, b"not a picture at all")
+        self.assertEqual(twin["etag"], first["etag"])
+        self.assertEqual(failed["state"], "failed")
+        # Newest first, two a page, no gaps or repeats; nobody else's.
+        b, wb = self.api.connected("ivan")
+        self.upload_and_wait(b["access_token"], wb, self.images.make("ivan.jpg", 100, 100))
+        seen, cursor = [], None
+        while True:
+            query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
+            status, _, page = self.api.call("GET", "/api/v1/media" + query, token=token)
+            self.assertEqual(status, 200, page)
+            seen += [m["content_id"] for m in page["media"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        self.assertEqual(seen, [e["content_id"] for e in (failed, other, twin, first)])
+        for bad in ("?limit=0", "?limit=201", "?limit=x", "?cursor=nonsense", "?cursor=12."):
+            status, _, body = self.api.call("GET", "/api/v1/media" + bad, token=token)
+            self.assertEqual((status, body["error"]), (400, "bad_request"), bad)
+
+        # One of two records of the same content: the file stays for the other.
+        status, _, body = self.api.call("DELETE", f"/api/v1/media/{first['content_id']}", token=token)
+        self.assertEqual(status, 200, body)
+        deleted = ws.recv_until(lambda m: m.get("type") == "media" and m.get("state") == "deleted")
+        self.assertEqual(deleted["content_id"], first["content_id"])
+        self.assertTrue(self.stored(first["etag"]))
+        status, _, _ = self.api.call("GET", f"/api/v1/media/{first['content_id']}/info", token=token)
+        self.assertEqual(status, 404)
+        status, _, body = self.api.call("DELETE", f"/api/v1/media/{first['content_id']}", token=token)
+        self.assertEqual(status, 404, "deleted once only")
+        status, _, _ = self.api.call("GET", f"/api/v1/media/{twin['content_id']}", token=token)
+        self.assertEqual(status, 200)
+        # The last record of it: both files go.
+        status, _, body = self.api.call("DELETE", f"/api/v1/media/{twin['content_id']}", token=token)
+        self.assertEqual(status, 200, body)
+        self.assertFalse(self.stored(twin["etag"]))
+        self.assertFalse(self.stored(twin["thumbnail"]["etag"]))
+        self.server.wait_log(f"media {twin['content_id']} of account {s['account_id']}: deleted")
+        # A failed one frees nothing but goes from the list.
+        status, _, body = self.api.call("DELETE", f"/api/v1/media/{failed['content_id']}", token=token)
+        self.assertEqual((status, body["freed_bytes"]), (200, 0))
+
+        # Someone else's: unknown unless visible; an avatar they see is forbidden to delete.
+        path = f"/api/v1/media/{other['content_id']}"
+        status, _, body = self.api.call("DELETE", path, token=b["access_token"])
+        self.assertEqual((status, body["error"]), (404, "not_found"))
+        status, _, body = self.api.call("PUT", "/api/v1/profiles/me", {"avatar": other["content_id"]}, token=token)
+        self.assertEqual(status, 200, body)
+        status, _, body = self.api.call("DELETE", path, token=b["access_token"])
+        self.assertEqual((status, body["error"]), (403, "forbidden"))
+        # One's own avatar: set another (or none) first.
+        status, _, body = self.api.call("DELETE", path, token=token)
+        self.assertEqual((status, body["error"]), (409, "conflict"))
+        self.assertIn("avatar", body["message"])
+        self.api.call("PUT", "/api/v1/profiles/me", {"avatar": None}, token=token)
+        status, _, body = self.api.call("DELETE", path, token=token)
+        self.assertEqual(status, 200, body)
+        status, _, page = self.api.call("GET", "/api/v1/media", token=token)
+        self.assertEqual((page["media"], page["next"], page["usage_bytes"]), ([], None, 0))
+
+    def test_processing_is_not_deleted_and_unnamed_files_go_at_restart(self):
+        s, ws = self.api.connected("jules")
+        token = s["access_token"]
+        wait_until(lambda: "ready" in self.server.log(), what="child ready")
+        pid = self.child_pids()[-1]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            body = self.upload(token, self.images.make("slow.jpg", 120, 120))
+            status, _, refusal = self.api.call("DELETE", f"/api/v1/media/{body['content_id']}", token=token)
+            self.assertEqual((status, refusal["error"]), (409, "conflict"))
+            self.assertIn("processed", refusal["message"])
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertEqual(self.processed(ws, body["content_id"])["state"], "ready")
+        # A file no record names (a crash between deleting a record and its files) goes at the
+        # next start; files that are not media files are left alone.
+        media = os.path.join(self.server.data_dir, "media")
+        orphan = os.path.join(media, "ab", "ab" + "0" * 62 + ".jpg")
+        stranger = os.path.join(media, "ab", "notes.txt")
+        os.makedirs(os.path.dirname(orphan), exist_ok=True)
+        for path in (orphan, stranger):
+            with open(path, "wb") as f:
+                f.write(b"x")
+        self.server.stop()
+        again = self.start("server", config=self.config, data_dir=self.server.data_dir, port=self.server.port)
+        again.wait_log("removed 1 stored files that no record names")
+        self.assertFalse(os.path.exists(orphan))
+        self.assertTrue(os.path.exists(stranger))
+        api = Api(again.port)
+        s2, _ = api.connected("jules", register=False)
+        status, _, _ = api.call("GET", f"/api/v1/media/{body['content_id']}", token=s2["access_token"])
+        self.assertEqual(status, 200, "the named files stayed")
 
 
 class MediaChildFailureTest(MediaTestBase):

@@ -4,8 +4,8 @@
 // socket is cut while the other sends, and on reconnect it resumes its document from the held
 // version and shows what it missed; then the server itself restarts and both pages reconnect
 // and chat on. In a room that requires signatures their messages are signed with WebCrypto
-// Ed25519 and each verifies the other's; a profile gets a name and an uploaded avatar; a
-// maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat
+// Ed25519 and each verifies the other's; a profile gets a name and an uploaded avatar, and an
+// image is deleted from the gallery; a maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat
 // view (desktop and phone sizes) and of the phone's room list and log-in view are kept in
 // $PARLEY_ARTIFACTS (build/test-artifacts).
 //
@@ -263,6 +263,16 @@ test("two browsers chat through a real server", async (t) => {
     await alice.click("#profile-button");
     await alice.setInputFiles("#image-input", { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("just text, not a picture") });
     await alice.waitForFunction(() => document.getElementById("profile-status").textContent.includes("not an image"), null, { timeout: 20000 });
+    // The image that is not the avatar is deleted: it leaves the gallery and frees its space;
+    // the avatar offers no delete button.
+    await alice.waitForFunction(() => document.querySelectorAll("#gallery img").length === 2);
+    const usageBefore = await alice.textContent("#media-usage");
+    assert.match(usageBefore, /^· \d+ KB of 200 MB$/);
+    assert.equal(await alice.isVisible("#gallery .use.current + .delete"), false);
+    await alice.click("#gallery .item:not(:has(.use.current)) .delete");
+    await alice.waitForFunction(() => document.getElementById("profile-status").textContent === "Image deleted.");
+    assert.equal(await alice.locator("#gallery img").count(), 1);
+    assert.notEqual(await alice.textContent("#media-usage"), usageBefore);
     await alice.click("#profile-form button[value=cancel]");
     await alice.waitForSelector("#profile-dialog", { state: "hidden" });
   });

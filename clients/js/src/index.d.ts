@@ -248,17 +248,37 @@ export interface MediaRecord {
   bytes?: number;
   etag?: string;
   thumbnail?: { width: number; height: number; bytes: number; etag: string };
+  created_at?: number;
+  updated_at?: number;
   error?: string;
   message?: string;
+}
+
+export interface MediaPage {
+  media: MediaRecord[];
+  /** Pass back as `cursor` for the next page; null on the last. */
+  next: string | null;
+  usage_bytes: number;
+  quota_bytes: number;
+}
+
+export interface MediaDeletion {
+  content_id: string;
+  deleted: true;
+  freed_bytes: number;
+  usage_bytes: number;
 }
 
 export class Media extends Emitter {
   constructor(client: ParleyClient, options?: { processTimeoutMs?: number });
   upload(data: Blob | ArrayBuffer | ArrayBufferView): Promise<MediaRecord>;
+  list(options?: { limit?: number; cursor?: string }): Promise<MediaPage>;
+  remove(contentId: string): Promise<MediaDeletion>;
   info(contentId: string): Promise<MediaRecord>;
   imageUrl(contentId: string): string;
   thumbnailUrl(contentId: string): string;
   on(event: "result", handler: (record: MediaRecord) => void): Unsubscribe;
+  on(event: "deleted", handler: (contentId: string) => void): Unsubscribe;
 }
 
 export interface Profile {

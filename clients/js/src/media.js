@@ -4,6 +4,8 @@
 //   const media = new Media(client);
 //   const record = await media.upload(file);   // {content_id, state: "ready", width, ...}
 //   img.src = media.thumbnailUrl(record.content_id);
+//   const { media: mine, next } = await media.list({ limit: 50 });
+//   await media.remove(record.content_id);
 import { Emitter } from "./emitter.js";
 import { ParleyError } from "./errors.js";
 
@@ -18,6 +20,11 @@ export class Media extends Emitter {
     client.on("media", (f) => {
       const { type, ...record } = f;
       if (record.state === "processing") return;
+      if (record.state === "deleted") {
+        this.#results.delete(record.content_id);
+        this.emit("deleted", record.content_id);
+        return;
+      }
       this.#results.set(record.content_id, record);
       this.emit("result", record);
       for (const resolve of this.#waiters.get(record.content_id) ?? []) resolve(record);
@@ -63,6 +70,24 @@ export class Media extends Emitter {
         clearTimeout(timeout);
       });
     });
+  }
+
+  // One page of this account's own images, newest first:
+  // {media: [record...], next: cursor|null, usage_bytes, quota_bytes}. Pass `next` back as
+  // `cursor` for the following page.
+  list({ limit, cursor } = {}) {
+    const q = new URLSearchParams();
+    if (limit != null) q.set("limit", String(limit));
+    if (cursor != null) q.set("cursor", cursor);
+    const query = q.toString();
+    return this.client.api("GET", `/api/v1/media${query ? `?${query}` : ""}`);
+  }
+
+  // Deletes one of this account's images (not one still processing, not the avatar):
+  // {content_id, deleted: true, freed_bytes, usage_bytes}. Every page of the account also
+  // hears of it ("deleted" event).
+  remove(contentId) {
+    return this.client.api("DELETE", `/api/v1/media/${encodeURIComponent(contentId)}`);
   }
 
   info(contentId) {

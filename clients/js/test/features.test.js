@@ -138,6 +138,31 @@ test("Media.upload: the raw body, then the media event's outcome", async () => {
   await assert.rejects(media.upload(new Uint8Array([1])), { code: "too_small" });
 });
 
+test("Media.list pages with the cursor; Media.remove deletes; the deleted event is heard", async () => {
+  const fetch = fakeFetch({
+    "GET /api/v1/media": (call) => {
+      const q = new URL(call.url).searchParams;
+      return q.get("cursor") === "10.b"
+        ? [200, { media: [{ content_id: "a", state: "ready" }], next: null, usage_bytes: 5, quota_bytes: 9 }]
+        : [200, { media: [{ content_id: "b", state: "ready" }], next: "10.b", usage_bytes: 5, quota_bytes: 9 }];
+    },
+    "DELETE /api/v1/media/a%2Fb": () => [200, { content_id: "a/b", deleted: true, freed_bytes: 3, usage_bytes: 2 }],
+  });
+  client = await connectedClient({ fetch });
+  const media = new Media(client);
+  const first = await media.list({ limit: 1 });
+  assert.equal(new URL(fetch.calls[0].url).search, "?limit=1");
+  const second = await media.list({ limit: 1, cursor: first.next });
+  assert.deepEqual([...first.media, ...second.media].map((m) => m.content_id), ["b", "a"]);
+  assert.equal(second.next, null);
+  assert.equal((await media.remove("a/b")).freed_bytes, 3);
+  assert.equal(fetch.calls.at(-1).init.method, "DELETE");
+  const deleted = [];
+  media.on("deleted", (id) => deleted.push(id));
+  FakeWebSocket.last.receive({ type: "media", content_id: "a/b", state: "deleted", updated_at: 1 });
+  assert.deepEqual(deleted, ["a/b"]);
+});
+
 test("Maintenance: a notice, its clearing, and a clearing missed while disconnected", async () => {
   client = await connectedClient();
   const maintenance = new Maintenance(client);
