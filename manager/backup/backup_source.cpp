@@ -211,11 +211,16 @@ Chunk read_chunk(int fd, std::int64_t offset, std::size_t size, Sha256* hash) {
 
 class FileHandle {
   public:
-    explicit FileHandle(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-        if (fd_ < 0)
+    // `missing_ok`: a file that does not exist gives a handle that is not present().
+    explicit FileHandle(const std::string& path, bool missing_ok = false)
+        : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        if (fd_ < 0 && !(missing_ok && errno == ENOENT))
             throw RunFailure{fmt::format("cannot open {}: {}", path, std::strerror(errno))};
     }
-    ~FileHandle() { ::close(fd_); }
+    bool present() const { return fd_ >= 0; }
+    ~FileHandle() {
+        if (fd_ >= 0) ::close(fd_);
+    }
     FileHandle(const FileHandle&) = delete;
     FileHandle& operator=(const FileHandle&) = delete;
     int fd() const { return fd_; }
@@ -446,8 +451,15 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
             }
         }
         std::int64_t sent_media_bytes = 0;
+        std::size_t vanished = 0;
         for (const MediaEntry* entry : wanted) {
-            FileHandle file(media_dir + "/" + entry->relative_path());
+            // An image its owner deleted since the listing: nothing to send. The target keeps
+            // what it has until a manifest no longer lists it.
+            FileHandle file(media_dir + "/" + entry->relative_path(), true);
+            if (!file.present()) {
+                ++vanished;
+                continue;
+            }
             std::int64_t offset = 0;
             do {
                 const int fd = file.fd();
@@ -468,9 +480,14 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
             } while (offset < entry->size);
             sent_media_bytes += offset;
         }
-        detail["media"] = {{"files", entries.size()},          {"bytes", media_bytes},
-                           {"sent_files", wanted.size()},      {"sent_bytes", sent_media_bytes},
-                           {"manifest_bytes", manifest_bytes}, {"ms", ms_since(media_started)}};
+        if (vanished) spdlog::info("backup run {}: {} media files were deleted during the run", run->id, vanished);
+        detail["media"] = {{"files", entries.size()},
+                           {"bytes", media_bytes},
+                           {"sent_files", wanted.size() - vanished},
+                           {"vanished_files", vanished},
+                           {"sent_bytes", sent_media_bytes},
+                           {"manifest_bytes", manifest_bytes},
+                           {"ms", ms_since(media_started)}};
 
         // The target commits only when every integrity_check passed.
         json integrity = json::object();
