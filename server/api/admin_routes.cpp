@@ -29,24 +29,6 @@ HttpResponse manager_error(const nlohmann::json& error) {
     return json_response(manager_error_status(code), body);
 }
 
-// One audit row, off the network thread. Losing it is logged loudly, never fatal: the manager
-// keeps its own audit of what it did.
-awaitable<void> audit_request(ApiContext& api, AuditLog& audit, const std::string& account,
-                              const std::string& method, const std::string& target,
-                              const std::string& outcome) {
-    auto job = [&audit, account, method, target, outcome]() noexcept {
-        try {
-            audit.record(now_ms(), "account:" + account, "manager." + method,
-                         {{"target", target}, {"outcome", outcome}});
-        } catch (const std::exception& e) {
-            spdlog::error("admin: cannot write the audit row of {} by account {}: {}", method,
-                          account, e.what());
-        }
-        return 0;
-    };
-    co_await offload(api.hash_pool, std::move(job));
-}
-
 // Sends one request to the local manager (which may forward it on), audits it and turns the
 // answer into the route's response.
 awaitable<HttpResponse> call_manager(ApiContext& api, AuditLog& audit, ManagerClient* manager,
@@ -66,7 +48,9 @@ awaitable<HttpResponse> call_manager(ApiContext& api, AuditLog& audit, ManagerCl
                                            : answer.answer.value("error", nlohmann::json::object())
                                                  .value("code", std::string("?"));
     const std::string& account = caller.account.id;
-    co_await audit_request(api, audit, account, method, target, outcome);
+    const std::string action = "manager." + method;
+    const nlohmann::json detail{{"target", target}, {"outcome", outcome}};
+    co_await audit_by_account(api, audit, account, action, detail);
     if (!answer.transport_error.empty()) {
         spdlog::warn("admin: account {} {} -> {}: manager unreachable: {}", caller.account.id,
                      method, target, answer.transport_error);
@@ -92,6 +76,20 @@ awaitable<HttpResponse> call_manager(ApiContext& api, AuditLog& audit, ManagerCl
 }
 
 }  // namespace
+
+awaitable<void> audit_by_account(ApiContext& api, AuditLog& audit, const std::string& account,
+                                 const std::string& action, const nlohmann::json& detail) {
+    auto job = [&audit, account, action, detail]() noexcept {
+        try {
+            audit.record(now_ms(), "account:" + account, action, detail);
+        } catch (const std::exception& e) {
+            spdlog::error("admin: cannot write the audit row of {} by account {}: {}", action,
+                          account, e.what());
+        }
+        return 0;
+    };
+    co_await offload(api.hash_pool, std::move(job));
+}
 
 void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
                       MaintenanceFeature& maintenance, AuditLog& audit) {

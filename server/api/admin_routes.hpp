@@ -25,6 +25,11 @@ class MaintenanceFeature;
 void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
                       MaintenanceFeature& maintenance, AuditLog& audit);
 
+// One audit row of history.db by an account (actor "account:<id>"), written off the network
+// thread. Losing it is logged loudly, never fatal.
+awaitable<void> audit_by_account(ApiContext& api, AuditLog& audit, const std::string& account,
+                                 const std::string& action, const nlohmann::json& detail);
+
 // The HTTP status for a manager API error code.
 http::status manager_error_status(const std::string& code);
 

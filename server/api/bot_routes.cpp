@@ -8,6 +8,7 @@
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
 #include "server/api/account_routes.hpp"
+#include "server/api/admin_routes.hpp"
 #include "server/api/session_tokens.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/bots/bot_supervisor.hpp"
@@ -32,6 +33,15 @@ HttpResponse wrong_key() {
 
 std::int64_t lockout_ms(const FailureState& s) {
     return std::max<std::int64_t>(0, s.locked_until_unix_ms - now_ms());
+}
+
+// Closes the sockets of sessions that were just revoked (4001) and forgets them.
+void end_sessions(ApiContext& api, const std::vector<std::string>& ids, const char* reason) {
+    for (const auto& id : ids) {
+        for (auto& client : api.clients.for_session(id))
+            client->close(close_code::token_revoked, reason);
+        api.clients.forget_session(id);
+    }
 }
 
 }  // namespace
@@ -82,6 +92,13 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
                 spdlog::warn("bot login for bot {} from {} refused: locked out for {} ms more",
                              bot->account_id, ctx.remote_address, wait.count());
                 co_return locked_out(wait);
+            }
+            if (bot->key_hash.empty()) {
+                // Revoked by an admin: refused like a wrong key, without a lock-out to lift.
+                api.login_by_address.record_failure(address_key);
+                spdlog::warn("bot login for bot {} from {} refused: its key is revoked",
+                             bot->account_id, ctx.remote_address);
+                co_return wrong_key();
             }
             if (!constant_time_equal(token_hash(*key), bot->key_hash)) {
                 FailureState state = bot_keys.record_failure(lock_key);
@@ -165,22 +182,57 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
             }
             const std::string admin = auth.caller->account.id;
             const std::string bot_id = created->account.id;
-            auto job = [&audit, admin, bot_id]() noexcept {
-                try {
-                    audit.record(now_ms(), "account:" + admin, "bot.create", {{"bot", bot_id}});
-                } catch (const std::exception& e) {
-                    spdlog::error("admin: cannot write the audit row of bot {}: {}", bot_id,
-                                  e.what());
-                }
-                return 0;
-            };
-            co_await offload(api.hash_pool, std::move(job));
+            const nlohmann::json detail{{"bot", bot_id}};
+            co_await audit_by_account(api, audit, admin, "bot.create", detail);
             spdlog::info("admin: account {} created remote bot {} ({})", admin, bot_id,
                          created->account.username);
             co_return json_response(http::status::created, {{"account_id", bot_id},
                                                             {"username", created->account.username},
                                                             {"bot_key", created->bot_key}});
         });
+
+    // A remote bot's key: rotated (POST: a new key, shown once) or revoked (DELETE: none until
+    // the next rotation). Either way the old key stops working at once, every session of the
+    // bot is revoked and its sockets closed, and its lock-out is lifted.
+    for (bool rotate : {true, false}) {
+        router.add(
+            rotate ? http::verb::post : http::verb::delete_, "/api/v1/admin/bots/{id}/key",
+            [&api, &bots, &bot_keys, &audit, rotate](RequestContext& ctx) -> awaitable<HttpResponse> {
+                auto auth = authenticate_admin(api, ctx);
+                if (!auth.caller) co_return auth.refusal;
+                const std::string bot_id = ctx.params["id"];
+                auto bot = bots.bot(bot_id);
+                if (!bot) {
+                    co_return error_response(http::status::not_found, "not_found",
+                                             "no bot account with that id");
+                }
+                if (bot->kind != "remote") {
+                    co_return error_response(http::status::conflict, "conflict",
+                                             "a local bot has no key: the server logs it in "
+                                             "through the loopback bot listener");
+                }
+                std::string key = rotate ? random_token() : std::string();
+                auto revoked = co_await bots.replace_key(bot_id, key);
+                if (!revoked) co_return db_failure_response(revoked.error(), "bot key change");
+                bot_keys.record_success(bot_lockout_key(bot_id));
+                const char* reason = rotate ? "bot key rotated" : "bot key revoked";
+                end_sessions(api, *revoked, reason);
+                const std::string admin = auth.caller->account.id;
+                const std::string action = rotate ? "bot.key_rotate" : "bot.key_revoke";
+                const nlohmann::json detail{{"bot", bot_id}, {"sessions", revoked->size()}};
+                co_await audit_by_account(api, audit, admin, action, detail);
+                spdlog::info("admin: account {} {} bot {}: {} sessions revoked", admin,
+                             rotate ? "rotated the key of" : "revoked the key of", bot_id,
+                             revoked->size());
+                nlohmann::json body{{"account_id", bot_id}, {"sessions_revoked", revoked->size()}};
+                if (rotate) {
+                    body["bot_key"] = key;
+                } else {
+                    body["revoked"] = true;
+                }
+                co_return json_response(http::status::ok, body);
+            });
+    }
 }
 
 namespace {
@@ -199,10 +251,8 @@ awaitable<void> revoke_local_sessions(ApiContext& api, std::vector<std::string> 
             spdlog::warn("local bots: cannot revoke the old session {}: {}", id,
                          revoked.error().message);
         }
-        for (auto& client : api.clients.for_session(id))
-            client->close(close_code::token_revoked, "replaced by a new bot child");
-        api.clients.forget_session(id);
     }
+    end_sessions(api, ids, "replaced by a new bot child");
 }
 
 }  // namespace

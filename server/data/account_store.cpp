@@ -240,6 +240,28 @@ awaitable<DbResult<bool>> AccountStore::revoke_session(const std::string& sessio
     co_return result.value();
 }
 
+awaitable<DbResult<std::vector<std::string>>> AccountStore::revoke_account_sessions(
+    const std::string& account_id, std::function<void(SqliteDb&)> also) {
+    std::int64_t at = now_ms();
+    auto job = [account_id, at, also](SqliteDb& db) {
+        std::vector<std::string> ids;
+        auto rev = db.cached(
+            "UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL "
+            "RETURNING id");
+        rev->bind(1, at).bind(2, account_id);
+        while (rev->step() == StepResult::row)
+            ids.push_back(rev->column_text(0));
+        if (also) also(db);
+        return ids;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    for (const auto& id : *result)
+        uncache_session(id);
+    co_return std::move(*result);
+}
+
 std::optional<Profile> AccountStore::profile(const std::string& account_id) const {
     std::shared_lock lock(mutex_);
     auto it = profiles_.find(account_id);

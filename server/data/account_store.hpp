@@ -14,6 +14,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "server/data/db_writer.hpp"
 #include "server/model/account.hpp"
@@ -51,6 +52,10 @@ class AccountStore {
     // Rotates: the session whose refresh hash is `presented` gets the new hashes and expiries.
     awaitable<DbResult<RefreshOutcome>> rotate(const std::string& presented, Session next);
     awaitable<DbResult<bool>> revoke_session(const std::string& session_id);
+    // Revokes every live session of an account and returns their ids (their sockets are the
+    // caller's to close). `also` runs in the same writer job, so both commit or neither does.
+    awaitable<DbResult<std::vector<std::string>>> revoke_account_sessions(
+        const std::string& account_id, std::function<void(SqliteDb&)> also = {});
 
     std::optional<Profile> profile(const std::string& account_id) const;
     awaitable<DbResult<Profile>> update_profile(Profile profile);

@@ -104,6 +104,27 @@ awaitable<DbResult<CreatedBot>> BotStore::create_remote(std::string username) {
     co_return created;
 }
 
+awaitable<DbResult<std::vector<std::string>>> BotStore::replace_key(std::string account_id,
+                                                                     std::string key) {
+    std::string digest = key.empty() ? std::string() : key_digest(key);
+    std::function<void(SqliteDb&)> also = [account_id, digest](SqliteDb& db) {
+        auto st = db.cached(
+            "UPDATE bots SET key_hash = ?, key_failures = 0, locked_until = 0 "
+            "WHERE account_id = ? AND kind = 'remote'");
+        bind_bytes_or_null(*st, 1, digest);
+        st->bind(2, account_id);
+        st->run();
+    };
+    auto revoked = co_await accounts_.revoke_account_sessions(account_id, std::move(also));
+    if (!revoked) co_return revoked.error();
+    std::unique_lock lock(mutex_);
+    if (auto it = bots_.find(account_id); it != bots_.end()) {
+        it->second.key_hash = digest;
+        it->second.lockout = FailureState{};
+    }
+    co_return std::move(*revoked);
+}
+
 awaitable<DbResult<bool>> BotStore::save_lockout(std::string account_id, FailureState state) {
     auto job = [account_id, state](SqliteDb& db) {
         auto st =

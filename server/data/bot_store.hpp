@@ -46,6 +46,12 @@ class BotStore {
     // Creates a remote bot account (role "bot", no password) with a fresh key.
     // DbErrc::constraint when the username is taken.
     awaitable<DbResult<CreatedBot>> create_remote(std::string username);
+    // Gives a remote bot a new key (`key` set: rotation) or none (`key` empty: revocation, no
+    // login succeeds until a rotation), clears its lock-out and revokes all its sessions, in
+    // one transaction. The revoked session ids are returned. The caller checked that
+    // `account_id` is a remote bot.
+    awaitable<DbResult<std::vector<std::string>>> replace_key(std::string account_id,
+                                                              std::string key);
     // Stores a bot's lock-out state (after each wrong key, and when a good key clears it).
     awaitable<DbResult<bool>> save_lockout(std::string account_id, FailureState state);
 

@@ -6,6 +6,7 @@ route, and the load mode."""
 
 import os
 import re
+import sqlite3
 import signal
 import socket
 import subprocess
@@ -318,6 +319,80 @@ class RemoteBotsTest(BotTestCase):
         self.assertEqual(reply["text"], "echo: ping?")
         self.assertIn("signature", reply)
         self.assertEqual(client.stop(), 0)
+
+
+    def test_admin_rotates_and_revokes_a_bot_key(self):
+        server = self.start("server", config=self.config)
+        data_dir, config_path = server.data_dir, server.config_path
+        Api(server.port).register("root")
+        self.assertEqual(server.stop(), 0)
+        out = run_parley(["server", "--config", config_path, "--data-dir", data_dir, "--make-admin", "root"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        bot_id, key = self.make_bot(data_dir, config_path, "rotor")
+        server = self.start("server", config=self.config, data_dir=data_dir)
+        api = Api(server.port)
+        root, root_ws = api.connected("root", register=False)  # REST needs a live socket
+        user, user_ws = api.connected("dave")
+        admin = root["access_token"]
+
+        def bot_login(k):
+            return api.call("POST", "/api/v1/bots/login", {"account_id": bot_id, "bot_key": k})
+
+        status, _, session = bot_login(key)
+        self.assertEqual(status, 200, session)
+        bot_ws = api.socket(session["access_token"])
+        bot_ws.send_json({"type": "ping", "id": 1})
+        bot_ws.recv_until(lambda m: m.get("id") == 1)
+
+        path = f"/api/v1/admin/bots/{bot_id}/key"
+        status, _, body = api.call("POST", path, token=user["access_token"])
+        self.assertEqual((status, body["error"]), (403, "forbidden"), "admins only")
+        status, _, body = api.call("POST", f"/api/v1/admin/bots/{user['account_id']}/key", token=admin)
+        self.assertEqual((status, body["error"]), (404, "not_found"), "not a bot")
+
+        # Rotation: a new key, shown once; the old one and its sessions stop at once.
+        status, _, rotated = api.call("POST", path, token=admin)
+        self.assertEqual(status, 200, rotated)
+        self.assertEqual((rotated["account_id"], rotated["sessions_revoked"]), (bot_id, 1))
+        new_key = rotated["bot_key"]
+        self.assertEqual(len(new_key), 43)
+        self.assertNotEqual(new_key, key)
+        self.assertEqual(bot_ws.expect_close(), 4001, "the bot's socket is closed as revoked")
+        status, _, body = api.call("POST", "/api/v1/sessions/refresh", {"refresh_token": session["refresh_token"]})
+        self.assertEqual(status, 401, "its refresh token is dead too")
+        status, _, body = bot_login(key)
+        self.assertEqual((status, body["error"]), (401, "unauthorized"), "the old key")
+        status, _, session = bot_login(new_key)
+        self.assertEqual(status, 200, session)
+
+        # Revocation: no key works until the next rotation, and no lock-out builds up.
+        status, _, revoked = api.call("DELETE", path, token=admin)
+        self.assertEqual(status, 200, revoked)
+        self.assertEqual((revoked["revoked"], revoked["sessions_revoked"]), (True, 1))
+        self.assertNotIn("bot_key", revoked)
+        for _ in range(4):  # above the threshold of 2: still 401, never 429
+            status, _, body = bot_login(new_key)
+            self.assertEqual((status, body["error"]), (401, "unauthorized"))
+        self.assertIn(f"bot login for bot {bot_id} from 127.0.0.1 refused: its key is revoked", server.log())
+        # Still revoked after a restart; a rotation brings it back.
+        self.assertEqual(server.stop(), 0)
+        server = self.start("server", config=self.config, data_dir=data_dir)
+        api = Api(server.port)
+        status, _, _ = bot_login(new_key)
+        self.assertEqual(status, 401)
+        root, root_ws = api.connected("root", register=False)
+        status, _, rotated = api.call("POST", path, token=root["access_token"])
+        self.assertEqual((status, rotated["sessions_revoked"]), (200, 0))
+        status, _, _ = bot_login(rotated["bot_key"])
+        self.assertEqual(status, 200)
+        log = server.log()
+        for secret in (key, new_key, rotated["bot_key"]):
+            self.assertNotIn(secret, log)
+        self.assertEqual(server.stop(), 0)
+        db = sqlite3.connect(os.path.join(data_dir, "db", "history.db"))
+        actions = [r[0] for r in db.execute("SELECT action FROM audit_log WHERE action LIKE 'bot.key_%' ORDER BY id")]
+        db.close()
+        self.assertEqual(actions, ["bot.key_rotate", "bot.key_revoke", "bot.key_rotate"])
 
 
 class RemoteBotOverTlsTest(BotTestCase):
