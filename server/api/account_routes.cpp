@@ -44,13 +44,6 @@ PasswordHashParams hash_params(const AuthSettings& a) {
                               static_cast<std::uint32_t>(a.argon2_parallelism)};
 }
 
-void close_session_sockets(ApiContext& api, const std::string& session_id, const char* reason) {
-    for (auto& client : api.clients.for_session(session_id)) {
-        client->close(close_code::token_revoked, reason);
-    }
-    api.clients.forget_session(session_id);
-}
-
 }  // namespace
 
 void add_account_routes(Router& router, ApiContext& api) {
@@ -178,7 +171,7 @@ void add_account_routes(Router& router, ApiContext& api) {
                         "session {} of account {}: a rotated refresh token was presented again; "
                         "session revoked",
                         outcome->session.id, outcome->session.account_id);
-                    close_session_sockets(api, outcome->session.id,
+                    close_session_sockets(api, {outcome->session.id},
                                           "session revoked: refresh token reuse");
                     co_return error_response(
                         http::status::unauthorized, "unauthorized",
@@ -190,6 +183,112 @@ void add_account_routes(Router& router, ApiContext& api) {
                                      "invalid or expired refresh token");
         });
 
+    // A password change needs the current password too (a stolen access token alone is not
+    // enough), counts wrong ones against the account's login lock-out, and ends every other
+    // session of the account in the same transaction.
+    router.add(
+        http::verb::put, "/api/v1/accounts/me/password",
+        [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            auto current = string_field(*body.json, "current_password");
+            auto next = string_field(*body.json, "new_password");
+            if (!current || !next || current->size() > 1024) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "current_password and new_password are required "
+                                         "strings");
+            }
+            if (auto p = check_password(*next); !p.empty()) {
+                co_return error_response(http::status::bad_request, "bad_request", "new " + p);
+            }
+            if (*next == *current) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "the new password is the current one");
+            }
+            const Account& account = auth.caller->account;
+            if (account.role == "bot") {
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "bot accounts have no password");
+            }
+            std::string account_key = "account:" + ascii_lower(account.username);
+            if (auto wait = api.login_by_account.retry_after(account_key); wait.count() > 0) {
+                co_return rate_limited(wait, "too many wrong passwords; try again later");
+            }
+            auto stored = api.accounts.account_by_id(account.id);
+            std::string stored_hash = stored ? stored->password_hash : std::string();
+            auto verify_job = [pw = *current, stored_hash]() noexcept {
+                return verify_password(pw, stored_hash);
+            };
+            bool ok = co_await offload(api.hash_pool, std::move(verify_job));
+            if (!ok) {
+                auto state = api.login_by_account.record_failure(account_key);
+                spdlog::info("account {}: password change refused, wrong current password ({} in "
+                             "a row)",
+                             account.id, state.failures);
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "the current password is wrong");
+            }
+            api.login_by_account.record_success(account_key);
+            auto params = hash_params(api.config.auth);
+            auto hash_job = [pw = *next, params]() noexcept {
+                try {
+                    return hash_password(pw, params);
+                } catch (const std::exception& e) {
+                    spdlog::error("password hashing failed: {}", e.what());
+                    return std::string();
+                }
+            };
+            std::string hash = co_await offload(api.hash_pool, std::move(hash_job));
+            if (hash.empty()) {
+                co_return error_response(http::status::internal_server_error, "internal",
+                                         "could not change the password");
+            }
+            const std::string& keep = auth.caller->session.id;
+            auto revoked = co_await api.accounts.change_password(account.id, hash, keep);
+            if (!revoked) co_return db_failure_response(revoked.error(), "password change");
+            close_session_sockets(api, *revoked, "password changed");
+            spdlog::info("account {} changed its password in session {}; {} other sessions revoked",
+                         account.id, keep, revoked->size());
+            co_return json_response(http::status::ok,
+                                    {{"changed", true}, {"sessions_revoked", revoked->size()}});
+        });
+
+    // One's live sessions (devices), and ending any of them.
+    router.add(http::verb::get, "/api/v1/sessions",
+               [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   nlohmann::json list = nlohmann::json::array();
+                   for (const auto& s : api.accounts.sessions_of(auth.caller->account.id, now_ms())) {
+                       list.push_back({{"session_id", s.id},
+                                       {"created_at", s.created_at},
+                                       {"expires_at", s.refresh_expires_at},
+                                       {"current", s.id == auth.caller->session.id}});
+                   }
+                   co_return json_response(http::status::ok, {{"sessions", std::move(list)}});
+               });
+    router.add(http::verb::delete_, "/api/v1/sessions/{id}",
+               [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   const std::string id = ctx.params["id"];
+                   auto session = api.accounts.session_by_id(id);
+                   if (!session || session->revoked ||
+                       session->account_id != auth.caller->account.id) {
+                       co_return error_response(http::status::not_found, "not_found",
+                                                "no such session of yours");
+                   }
+                   auto revoked = co_await api.accounts.revoke_session(id);
+                   if (!revoked) co_return db_failure_response(revoked.error(), "session end");
+                   close_session_sockets(api, {id}, "session ended by its account");
+                   spdlog::info("session {} of account {} ended from session {}", id,
+                                auth.caller->account.id, auth.caller->session.id);
+                   co_return json_response(http::status::ok,
+                                           {{"session_id", id}, {"revoked", true}});
+               });
+
     // Logout works without a live socket: a client must always be able to end its session.
     router.add(http::verb::delete_, "/api/v1/sessions/current",
                [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
@@ -197,7 +296,7 @@ void add_account_routes(Router& router, ApiContext& api) {
                    if (!auth.caller) co_return auth.refusal;
                    auto revoked = co_await api.accounts.revoke_session(auth.caller->session.id);
                    if (!revoked) co_return db_failure_response(revoked.error(), "logout");
-                   close_session_sockets(api, auth.caller->session.id, "logged out");
+                   close_session_sockets(api, {auth.caller->session.id}, "logged out");
                    spdlog::info("session {} of account {} logged out", auth.caller->session.id,
                                 auth.caller->account.id);
                    HttpResponse res{http::status::no_content, 11};

@@ -52,6 +52,10 @@ AuthCheck authenticate_admin(const ApiContext& api, const RequestContext& ctx);
 // The SHA-256 under which a token is stored.
 std::string token_hash(std::string_view token);
 
+// Closes the sockets of revoked sessions (close code 4001, `reason`) and forgets them.
+void close_session_sockets(ApiContext& api, const std::vector<std::string>& session_ids,
+                           const char* reason);
+
 // Parses a JSON object body; on failure returns the 4xx response in `refusal`.
 struct JsonBody {
     std::optional<nlohmann::json> json;

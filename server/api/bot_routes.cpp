@@ -35,15 +35,6 @@ std::int64_t lockout_ms(const FailureState& s) {
     return std::max<std::int64_t>(0, s.locked_until_unix_ms - now_ms());
 }
 
-// Closes the sockets of sessions that were just revoked (4001) and forgets them.
-void end_sessions(ApiContext& api, const std::vector<std::string>& ids, const char* reason) {
-    for (const auto& id : ids) {
-        for (auto& client : api.clients.for_session(id))
-            client->close(close_code::token_revoked, reason);
-        api.clients.forget_session(id);
-    }
-}
-
 }  // namespace
 
 std::string bot_lockout_key(const std::string& account_id) {
@@ -216,7 +207,7 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
                 if (!revoked) co_return db_failure_response(revoked.error(), "bot key change");
                 bot_keys.record_success(bot_lockout_key(bot_id));
                 const char* reason = rotate ? "bot key rotated" : "bot key revoked";
-                end_sessions(api, *revoked, reason);
+                close_session_sockets(api, *revoked, reason);
                 const std::string admin = auth.caller->account.id;
                 const std::string action = rotate ? "bot.key_rotate" : "bot.key_revoke";
                 const nlohmann::json detail{{"bot", bot_id}, {"sessions", revoked->size()}};
@@ -252,7 +243,7 @@ awaitable<void> revoke_local_sessions(ApiContext& api, std::vector<std::string> 
                          revoked.error().message);
         }
     }
-    end_sessions(api, ids, "replaced by a new bot child");
+    close_session_sockets(api, ids, "replaced by a new bot child");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "server/data/account_store.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <mutex>
 
@@ -241,14 +242,15 @@ awaitable<DbResult<bool>> AccountStore::revoke_session(const std::string& sessio
 }
 
 awaitable<DbResult<std::vector<std::string>>> AccountStore::revoke_account_sessions(
-    const std::string& account_id, std::function<void(SqliteDb&)> also) {
+    const std::string& account_id, std::function<void(SqliteDb&)> also,
+    const std::string& except) {
     std::int64_t at = now_ms();
-    auto job = [account_id, at, also](SqliteDb& db) {
+    auto job = [account_id, at, also, except](SqliteDb& db) {
         std::vector<std::string> ids;
         auto rev = db.cached(
             "UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL "
-            "RETURNING id");
-        rev->bind(1, at).bind(2, account_id);
+            "AND id != ? RETURNING id");
+        rev->bind(1, at).bind(2, account_id).bind(3, except);
         while (rev->step() == StepResult::row)
             ids.push_back(rev->column_text(0));
         if (also) also(db);
@@ -260,6 +262,37 @@ awaitable<DbResult<std::vector<std::string>>> AccountStore::revoke_account_sessi
     for (const auto& id : *result)
         uncache_session(id);
     co_return std::move(*result);
+}
+
+awaitable<DbResult<std::vector<std::string>>> AccountStore::change_password(
+    const std::string& account_id, const std::string& password_hash,
+    const std::string& keep_session_id) {
+    std::function<void(SqliteDb&)> also = [account_id, password_hash](SqliteDb& db) {
+        auto upd = db.cached("UPDATE accounts SET password_hash = ? WHERE id = ?");
+        upd->bind(1, password_hash).bind(2, account_id);
+        upd->run();
+    };
+    auto revoked = co_await revoke_account_sessions(account_id, std::move(also), keep_session_id);
+    if (!revoked) co_return revoked.error();
+    std::unique_lock lock(mutex_);
+    if (auto it = accounts_.find(account_id); it != accounts_.end())
+        it->second.password_hash = password_hash;
+    co_return std::move(*revoked);
+}
+
+std::vector<Session> AccountStore::sessions_of(const std::string& account_id,
+                                               std::int64_t now) const {
+    std::vector<Session> out;
+    {
+        std::shared_lock lock(mutex_);
+        for (const auto& [id, s] : sessions_)
+            if (s.account_id == account_id && !s.revoked && s.refresh_expires_at > now)
+                out.push_back(s);
+    }
+    std::sort(out.begin(), out.end(), [](const Session& a, const Session& b) {
+        return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+    });
+    return out;
 }
 
 std::optional<Profile> AccountStore::profile(const std::string& account_id) const {

@@ -52,10 +52,19 @@ class AccountStore {
     // Rotates: the session whose refresh hash is `presented` gets the new hashes and expiries.
     awaitable<DbResult<RefreshOutcome>> rotate(const std::string& presented, Session next);
     awaitable<DbResult<bool>> revoke_session(const std::string& session_id);
-    // Revokes every live session of an account and returns their ids (their sockets are the
-    // caller's to close). `also` runs in the same writer job, so both commit or neither does.
+    // Revokes every live session of an account but `except` (when not empty) and returns their
+    // ids (their sockets are the caller's to close). `also` runs in the same writer job, so
+    // both commit or neither does.
     awaitable<DbResult<std::vector<std::string>>> revoke_account_sessions(
-        const std::string& account_id, std::function<void(SqliteDb&)> also = {});
+        const std::string& account_id, std::function<void(SqliteDb&)> also = {},
+        const std::string& except = {});
+    // A new password hash for the account, and every other session revoked (their ids are
+    // returned), in one transaction.
+    awaitable<DbResult<std::vector<std::string>>> change_password(
+        const std::string& account_id, const std::string& password_hash,
+        const std::string& keep_session_id);
+    // The account's sessions that are live at `now`, oldest first.
+    std::vector<Session> sessions_of(const std::string& account_id, std::int64_t now) const;
 
     std::optional<Profile> profile(const std::string& account_id) const;
     awaitable<DbResult<Profile>> update_profile(Profile profile);

@@ -99,6 +99,73 @@ class AccountsTest(ParleyTestCase):
             self.assertLess(time.monotonic(), deadline, "REST still accepted after the socket closed")
             time.sleep(0.05)
 
+    def test_sessions_listed_and_ended_one_by_one(self):
+        phone, phone_ws = self.api.connected("hugo")
+        laptop, laptop_ws = self.api.connected("hugo", register=False)
+        other, other_ws = self.api.connected("iris")
+        status, _, body = self.api.call("GET", "/api/v1/sessions", token=laptop["access_token"])
+        self.assertEqual(status, 200, body)
+        listed = {s["session_id"]: s for s in body["sessions"]}
+        self.assertEqual(set(listed), {phone["session_id"], laptop["session_id"]}, "only hugo's")
+        self.assertTrue(listed[laptop["session_id"]]["current"])
+        self.assertFalse(listed[phone["session_id"]]["current"])
+        self.assertGreater(listed[phone["session_id"]]["expires_at"], listed[phone["session_id"]]["created_at"])
+        # Someone else's session is unknown, whatever its id.
+        status, _, body = self.api.call("DELETE", f"/api/v1/sessions/{phone['session_id']}", token=other["access_token"])
+        self.assertEqual((status, body["error"]), (404, "not_found"))
+        # The laptop ends the phone's session: its socket closes, its refresh token is dead.
+        status, _, body = self.api.call("DELETE", f"/api/v1/sessions/{phone['session_id']}", token=laptop["access_token"])
+        self.assertEqual((status, body["revoked"]), (200, True))
+        self.assertEqual(phone_ws.expect_close(), 4001)
+        status, _, _ = self.api.call("POST", "/api/v1/sessions/refresh", {"refresh_token": phone["refresh_token"]})
+        self.assertEqual(status, 401)
+        status, _, body = self.api.call("DELETE", f"/api/v1/sessions/{phone['session_id']}", token=laptop["access_token"])
+        self.assertEqual(status, 404, "ended once")
+        status, _, body = self.api.call("GET", "/api/v1/sessions", token=laptop["access_token"])
+        self.assertEqual([s["session_id"] for s in body["sessions"]], [laptop["session_id"]])
+        self.assertIn(f"session {phone['session_id']} of account {phone['account_id']} ended", self.server.log())
+
+    def test_password_change_needs_the_current_one_and_ends_other_sessions(self):
+        here, here_ws = self.api.connected("jane")
+        there, there_ws = self.api.connected("jane", register=False)
+        path = "/api/v1/accounts/me/password"
+        for body, why in [({}, "missing"), ({"current_password": "correct horse", "new_password": "short"}, "too short"),
+                          ({"current_password": "correct horse", "new_password": "correct horse"}, "the same")]:
+            status, _, answer = self.api.call("PUT", path, body, token=here["access_token"])
+            self.assertEqual((status, answer["error"]), (400, "bad_request"), why)
+        status, _, answer = self.api.call("PUT", path, {"current_password": "wrong horse", "new_password": "battery staple"},
+                                          token=here["access_token"])
+        self.assertEqual((status, answer["error"]), (403, "forbidden"))
+        self.assertIn("password change refused, wrong current password", self.server.log())
+        status, _, answer = self.api.call("PUT", path, {"current_password": "correct horse", "new_password": "battery staple"},
+                                          token=here["access_token"])
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(answer["sessions_revoked"], 1)
+        self.assertEqual(there_ws.expect_close(), 4001, "the other session ends")
+        # This session goes on; the old password is refused, the new one works.
+        here_ws.send_json({"type": "ping", "id": 5})
+        self.assertEqual(here_ws.recv_until(lambda m: m.get("id") == 5)["type"], "pong")
+        status, _, _ = self.api.call("GET", "/api/v1/profiles/me", token=here["access_token"])
+        self.assertEqual(status, 200)
+        status, _, _ = self.api.call("POST", "/api/v1/sessions", {"username": "jane", "password": "correct horse"})
+        self.assertEqual(status, 401)
+        self.api.login("jane", "battery staple")
+        log = self.server.log()
+        self.assertNotIn("battery staple", log)
+        self.assertIn(f"account {here['account_id']} changed its password", log)
+
+    def test_password_change_guesses_count_toward_the_lock_out(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "login_failure_threshold = 2\nlogin_lockout_base_ms = 3000\n")
+        self.api = Api(self.server.port)
+        me, ws = self.api.connected("kurt")
+        guess = {"current_password": "guess one", "new_password": "battery staple"}
+        codes = [self.api.call("PUT", "/api/v1/accounts/me/password", guess, token=me["access_token"])[0] for _ in range(3)]
+        self.assertEqual(codes, [403, 403, 429])
+        # The lock-out is the account's: a password login waits too.
+        status, _, _ = self.api.call("POST", "/api/v1/sessions", {"username": "kurt", "password": "correct horse"})
+        self.assertEqual(status, 429)
+
     def test_failed_logins_are_rate_limited(self):
         self.server.close()
         self.server = self.start("server", config=FAST_AUTH + "login_failure_threshold = 3\nlogin_lockout_base_ms = 2000\n")
