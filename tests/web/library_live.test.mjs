@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { Chat, Documents, ParleyClient, Presence, Rooms, Signer } from "../../clients/js/src/index.js";
+import { Account, Chat, Documents, ParleyClient, Presence, Rooms, Signer } from "../../clients/js/src/index.js";
 import { ParleyServer } from "./parley_server.mjs";
 
 if (typeof WebSocket === "undefined") {
@@ -98,6 +98,24 @@ test("refresh keeps the session and its socket usable; rooms list, create, leave
   assert.deepEqual((await rooms.list()).map((r) => [r.room_id, r.title, r.role]), [[roomId, "Brief", "owner"]]);
   assert.deepEqual(await rooms.leave(roomId), { room_id: roomId, left: true });
   assert.deepEqual(await rooms.list(), []);
+});
+
+test("two devices: one lists the sessions, changes the password, and the other is signed out", async () => {
+  const laptop = await user("dana");
+  const phone = new ParleyClient({ baseUrl: server.baseUrl, backoff: { baseMs: 50, maxMs: 200 } });
+  clients.push(phone);
+  await phone.login("dana", "correct horse");
+  await phone.ready();
+  const account = new Account(laptop);
+  const sessions = await account.sessions();
+  assert.equal(sessions.length, 2);
+  assert.deepEqual(sessions.filter((s) => s.current).map((s) => s.session_id), [laptop.session.session_id]);
+  await assert.rejects(account.changePassword("not the one", "battery staple"), { code: "forbidden" });
+  assert.deepEqual(await account.changePassword("correct horse", "battery staple"), { changed: true, sessions_revoked: 1 });
+  await until(() => phone.state === "signed_out", "the phone signed out");
+  assert.deepEqual((await account.sessions()).map((s) => s.session_id), [laptop.session.session_id]);
+  await assert.rejects(phone.login("dana", "correct horse"), { code: "unauthorized" });
+  await phone.login("dana", "battery staple");
 });
 
 test("signed messages: the server accepts the library's signatures and refuses others", async () => {

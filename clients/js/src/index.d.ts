@@ -298,6 +298,21 @@ export class Profiles {
   get(accountId: string, options?: { fresh?: boolean }): Promise<Profile>;
 }
 
+export interface SessionInfo {
+  session_id: string;
+  created_at: number;
+  /** When its refresh token runs out. */
+  expires_at: number;
+  current: boolean;
+}
+
+export class Account {
+  constructor(client: ParleyClient);
+  changePassword(currentPassword: string, newPassword: string): Promise<{ changed: true; sessions_revoked: number }>;
+  sessions(): Promise<SessionInfo[]>;
+  endSession(sessionId: string): Promise<{ session_id: string; revoked: true }>;
+}
+
 export interface MaintenanceNotice {
   at: number;
   action: "restart" | "reboot" | string;

@@ -11,5 +11,6 @@ export { Typing } from "./typing.js";
 export { Documents, RoomDocument } from "./documents.js";
 export { Media } from "./media.js";
 export { Profiles } from "./profiles.js";
+export { Account } from "./account.js";
 export { Maintenance } from "./maintenance.js";
 export { Signer, canonicalMessage, verifyMessage, bytesToBase64, base64ToBytes } from "./signing.js";

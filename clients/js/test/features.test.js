@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
 import { afterEach, test } from "node:test";
 
-import { canonicalMessage, Chat, Maintenance, Media, Presence, Signer, Typing, verifyMessage } from "../src/index.js";
+import { Account, canonicalMessage, Chat, Maintenance, Media, Presence, Signer, Typing, verifyMessage } from "../src/index.js";
 import { connectedClient, FakeWebSocket, fakeFetch, tick, until } from "./fakes.js";
 
 globalThis.crypto ??= webcrypto;
@@ -161,6 +161,25 @@ test("Media.list pages with the cursor; Media.remove deletes; the deleted event 
   media.on("deleted", (id) => deleted.push(id));
   FakeWebSocket.last.receive({ type: "media", content_id: "a/b", state: "deleted", updated_at: 1 });
   assert.deepEqual(deleted, ["a/b"]);
+});
+
+test("Account: password change, the session list, ending one", async () => {
+  const fetch = fakeFetch({
+    "PUT /api/v1/accounts/me/password": (call) =>
+      call.body.current_password === "old password"
+        ? [200, { changed: true, sessions_revoked: 2 }]
+        : [403, { error: "forbidden", message: "the current password is wrong" }],
+    "GET /api/v1/sessions": () => [200, { sessions: [{ session_id: "s1", current: true }, { session_id: "s/2", current: false }] }],
+    "DELETE /api/v1/sessions/s%2F2": () => [200, { session_id: "s/2", revoked: true }],
+  });
+  client = await connectedClient({ fetch });
+  const account = new Account(client);
+  assert.deepEqual(await account.changePassword("old password", "new password"), { changed: true, sessions_revoked: 2 });
+  assert.deepEqual(fetch.calls[0].body, { current_password: "old password", new_password: "new password" });
+  await assert.rejects(account.changePassword("guess", "new password"), { code: "forbidden" });
+  const sessions = await account.sessions();
+  assert.deepEqual(sessions.map((s) => s.session_id), ["s1", "s/2"]);
+  assert.equal((await account.endSession("s/2")).revoked, true);
 });
 
 test("Maintenance: a notice, its clearing, and a clearing missed while disconnected", async () => {
