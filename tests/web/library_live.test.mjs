@@ -101,10 +101,10 @@ test("refresh keeps the session and its socket usable; rooms list, create, leave
 });
 
 test("two devices: one lists the sessions, changes the password, and the other is signed out", async () => {
-  const laptop = await user("dana");
+  const laptop = await user("nina");
   const phone = new ParleyClient({ baseUrl: server.baseUrl, backoff: { baseMs: 50, maxMs: 200 } });
   clients.push(phone);
-  await phone.login("dana", "correct horse");
+  await phone.login("nina", "correct horse");
   await phone.ready();
   const account = new Account(laptop);
   const sessions = await account.sessions();
@@ -114,8 +114,8 @@ test("two devices: one lists the sessions, changes the password, and the other i
   assert.deepEqual(await account.changePassword("correct horse", "battery staple"), { changed: true, sessions_revoked: 1 });
   await until(() => phone.state === "signed_out", "the phone signed out");
   assert.deepEqual((await account.sessions()).map((s) => s.session_id), [laptop.session.session_id]);
-  await assert.rejects(phone.login("dana", "correct horse"), { code: "unauthorized" });
-  await phone.login("dana", "battery staple");
+  await assert.rejects(phone.login("nina", "correct horse"), { code: "unauthorized" });
+  await phone.login("nina", "battery staple");
 });
 
 test("signed messages: the server accepts the library's signatures and refuses others", async () => {
