@@ -86,7 +86,12 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
             client->reply_error(msg.id, "forbidden", "viewers cannot type");
             co_return;
         }
-        hub_.typing(*client, room_id);
+        auto active = body.find("active");
+        if (active != body.end() && !active->is_boolean()) {
+            client->reply_error(msg.id, "bad_request", "active is a boolean");
+            co_return;
+        }
+        hub_.typing(*client, room_id, active == body.end() || active->get<bool>());
         if (!msg.id.is_null()) client->reply_ok(msg.id);
     } else if (msg.type == "request_sync") {
         // The controller/viewer flow: a viewer asks the owners for a fresh state.

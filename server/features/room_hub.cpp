@@ -353,17 +353,26 @@ void RoomHub::member_removed(const std::string& room_id, const std::string& acco
     schedule_presence(room_id, l);
 }
 
-void RoomHub::typing(const Client& client, const std::string& room_id) {
+void RoomHub::typing(const Client& client, const std::string& room_id, bool active) {
     auto l = live(room_id);
     std::lock_guard lock(l->mutex);
     auto now = std::chrono::steady_clock::now();
-    auto& last = l->last_typing[client.account_id()];
-    if (now - last < std::chrono::milliseconds(settings_.typing_interval_ms)) return;
-    last = now;
-    send_to(
-        *l, RoomTopic::typing,
-        serialize({{"type", "typing"}, {"room_id", room_id}, {"account_id", client.account_id()}}),
-        client.id());
+    auto& typist = l->last_typing[client.account_id()];
+    if (active) {
+        // Throttled while typing goes on; the first start after a stop passes at once.
+        if (typist.active && now - typist.at < std::chrono::milliseconds(settings_.typing_interval_ms))
+            return;
+        typist.at = now;
+    } else if (!typist.active) {
+        return;  // nothing to stop: the others were never told of a start
+    }
+    typist.active = active;
+    send_to(*l, RoomTopic::typing,
+            serialize({{"type", "typing"},
+                       {"room_id", room_id},
+                       {"account_id", client.account_id()},
+                       {"active", active}}),
+            client.id());
 }
 
 void RoomHub::send_to_role(const std::string& room_id, const std::string& role,

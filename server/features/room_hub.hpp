@@ -65,7 +65,9 @@ class RoomHub {
     // A member left: their sockets stop receiving the room.
     void member_removed(const std::string& room_id, const std::string& account_id);
 
-    void typing(const Client& client, const std::string& room_id);
+    // "I am typing" (`active`, at most one per chat.typing_interval_ms while typing goes on)
+    // or "I stopped" (forwarded once, and only after a forwarded start), to the typing topic.
+    void typing(const Client& client, const std::string& room_id, bool active = true);
     // Sends `frame` to every socket of the room's members that have `role`, subscribed or not.
     void send_to_role(const std::string& room_id, const std::string& role,
                       const nlohmann::json& frame);
@@ -97,7 +99,11 @@ class RoomHub {
         std::int64_t next_release = 0;                                // next seq to deliver
         std::map<std::int64_t, Message> pending;                      // committed, held back
         std::unordered_map<std::uint64_t, Subscriber> subscribers;
-        std::map<std::string, std::chrono::steady_clock::time_point> last_typing;
+        struct Typist {
+            std::chrono::steady_clock::time_point at;  // the last start forwarded
+            bool active = false;                       // a start forwarded, no stop since
+        };
+        std::map<std::string, Typist> last_typing;
         bool presence_scheduled = false;
         std::vector<std::string> last_presence;
         // A new presence subscriber was told a list other than last_presence: the next

@@ -273,7 +273,16 @@ class ChatTest(ParleyTestCase):
         self.assertIn(a["account_id"], p["online"])
         wb.send_json({"type": "typing", "room_id": rid})
         t = wa.recv_until(lambda m: m["type"] == "typing")
-        self.assertEqual(t["account_id"], b["account_id"])
+        self.assertEqual((t["account_id"], t["active"]), (b["account_id"], True))
+        # A stop is forwarded once; a second one has nothing to stop. A start right after a
+        # stop is not throttled away.
+        wb.send_json({"type": "typing", "room_id": rid, "active": False})
+        wb.send_json({"type": "typing", "room_id": rid, "active": False})
+        wb.send_json({"type": "typing", "room_id": rid})
+        frames = [wa.recv_until(lambda m: m["type"] == "typing") for _ in range(2)]
+        self.assertEqual([f["active"] for f in frames], [False, True])
+        wb.send_json({"type": "typing", "room_id": rid, "active": "no", "id": 3})
+        self.assertEqual(wb.recv_until(lambda m: m.get("id") == 3)["error"], "bad_request")
         wb.close()
         p = wa.recv_until(lambda m: m["type"] == "presence" and b["account_id"] not in m["online"], timeout=5)
         self.assertEqual(p["online"], [a["account_id"]])

@@ -194,6 +194,7 @@ export class Typing extends Emitter {
   unwatch(roomId: string): void;
   users(roomId: string): string[];
   notify(roomId: string): boolean;
+  stop(roomId: string): boolean;
   /** accountId stopped typing: a message from it arrived. */
   ended(roomId: string, accountId: string): void;
   on(event: "change", handler: (change: { roomId: string; users: string[] }) => void): Unsubscribe;

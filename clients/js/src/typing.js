@@ -1,8 +1,9 @@
 // Typing indicators (docs/api.md: "typing {room_id}" from the client, at most one per
-// chat.typing_interval_ms reaches the others as "typing {room_id, account_id}" on the
-// room:{id}:typing topic). The server says only that someone typed; here a typist counts as
-// typing for `expireMs` after the last notice, and notify() sends at most one frame per
-// `intervalMs`, so it can be called on every keystroke.
+// chat.typing_interval_ms reaches the others as "typing {room_id, account_id, active: true}" on
+// the room:{id}:typing topic; "typing {room_id, active: false}" says the typist stopped). A
+// typist counts as typing until its stop, its message, or `expireMs` after the last notice;
+// notify() sends at most one frame per `intervalMs`, so it can be called on every keystroke,
+// and stop() when the draft is cleared.
 //
 //   const typing = new Typing(client);
 //   await typing.watch(roomId);
@@ -23,6 +24,10 @@ export class Typing extends Emitter {
     this.now = now;
     client.on("typing", (f) => {
       if (!this.#watched.has(f.room_id) || f.account_id === client.accountId) return;
+      if (f.active === false) {
+        this.#stopped(f.room_id, f.account_id);
+        return;
+      }
       let room = this.#typists.get(f.room_id);
       if (!room) this.#typists.set(f.room_id, (room = new Map()));
       clearTimeout(room.get(f.account_id));
@@ -83,5 +88,14 @@ export class Typing extends Emitter {
     if (!this.client.notify({ type: "typing", room_id: roomId })) return false;
     this.#lastSent.set(roomId, now);
     return true;
+  }
+
+  // Says "I stopped typing" (the draft was cleared), only if a notice of typing went out
+  // within expireMs; returns whether a frame was sent. The next notify() is sent at once.
+  stop(roomId) {
+    const last = this.#lastSent.get(roomId);
+    this.#lastSent.delete(roomId);
+    if (last === undefined || this.now() - last >= this.expireMs) return false;
+    return this.client.notify({ type: "typing", room_id: roomId, active: false });
   }
 }

@@ -114,6 +114,28 @@ test("Typing: throttled notify, typists expire, a message ends typing, never the
   assert.deepEqual(typing.users("r1"), []);
 });
 
+test("Typing.stop: sent once after a notice, heard as a stop; the next notice goes at once", async () => {
+  client = await connectedClient();
+  let now = 0;
+  const typing = new Typing(client, { expireMs: 4000, intervalMs: 2000, now: () => now });
+  await typing.watch("r1");
+  const ws = FakeWebSocket.last;
+  assert.equal(typing.stop("r1"), false, "nothing to stop");
+  assert.equal(typing.notify("r1"), true);
+  now = 500;
+  assert.equal(typing.stop("r1"), true);
+  assert.equal(typing.stop("r1"), false, "once");
+  assert.deepEqual(ws.sentOfType("typing").at(-1), { type: "typing", room_id: "r1", active: false });
+  assert.equal(typing.notify("r1"), true, "not throttled after a stop");
+  now = 9000;
+  assert.equal(typing.stop("r1"), false, "the others' screens expired it already");
+  ws.receive({ type: "typing", room_id: "r1", account_id: "bob", active: true });
+  assert.deepEqual(typing.users("r1"), ["bob"]);
+  ws.receive({ type: "typing", room_id: "r1", account_id: "bob", active: false });
+  assert.deepEqual(typing.users("r1"), []);
+  typing.unwatch("r1");
+});
+
 test("Media.upload: the raw body, then the media event's outcome", async () => {
   const fetch = fakeFetch({ "POST /api/v1/media": () => [202, { content_id: "c1", state: "processing" }] });
   client = await connectedClient({ fetch });
