@@ -480,7 +480,9 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
             } while (offset < entry->size);
             sent_media_bytes += offset;
         }
-        if (vanished) spdlog::info("backup run {}: {} media files were deleted during the run", run->id, vanished);
+        if (vanished)
+            spdlog::info("backup run {}: {} media files were deleted during the run", run->id,
+                         vanished);
         detail["media"] = {{"files", entries.size()},
                            {"bytes", media_bytes},
                            {"sent_files", wanted.size() - vanished},

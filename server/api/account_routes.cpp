@@ -44,6 +44,20 @@ PasswordHashParams hash_params(const AuthSettings& a) {
                               static_cast<std::uint32_t>(a.argon2_parallelism)};
 }
 
+// The argon2id hash of a new password, computed on the hashing pool; empty when hashing
+// failed (logged). `password` is the caller's, alive across the wait.
+awaitable<std::string> hash_new_password(ApiContext& api, const std::string& password) {
+    auto job = [&password, params = hash_params(api.config.auth)]() noexcept {
+        try {
+            return hash_password(password, params);
+        } catch (const std::exception& e) {
+            spdlog::error("password hashing failed: {}", e.what());
+            return std::string();
+        }
+    };
+    co_return co_await offload(api.hash_pool, std::move(job));
+}
+
 }  // namespace
 
 void add_account_routes(Router& router, ApiContext& api) {
@@ -71,16 +85,7 @@ void add_account_routes(Router& router, ApiContext& api) {
                        co_return error_response(http::status::conflict, "conflict",
                                                 "username is taken");
                    }
-                   auto params = hash_params(api.config.auth);
-                   auto hash_job = [pw = *password, params]() noexcept {
-                       try {
-                           return hash_password(pw, params);
-                       } catch (const std::exception& e) {
-                           spdlog::error("password hashing failed: {}", e.what());
-                           return std::string();
-                       }
-                   };
-                   std::string hash = co_await offload(api.hash_pool, std::move(hash_job));
+                   std::string hash = co_await hash_new_password(api, *password);
                    if (hash.empty()) {
                        co_return error_response(http::status::internal_server_error, "internal",
                                                 "could not create the account");
@@ -224,23 +229,15 @@ void add_account_routes(Router& router, ApiContext& api) {
             bool ok = co_await offload(api.hash_pool, std::move(verify_job));
             if (!ok) {
                 auto state = api.login_by_account.record_failure(account_key);
-                spdlog::info("account {}: password change refused, wrong current password ({} in "
-                             "a row)",
-                             account.id, state.failures);
+                spdlog::info(
+                    "account {}: password change refused, wrong current password ({} in "
+                    "a row)",
+                    account.id, state.failures);
                 co_return error_response(http::status::forbidden, "forbidden",
                                          "the current password is wrong");
             }
             api.login_by_account.record_success(account_key);
-            auto params = hash_params(api.config.auth);
-            auto hash_job = [pw = *next, params]() noexcept {
-                try {
-                    return hash_password(pw, params);
-                } catch (const std::exception& e) {
-                    spdlog::error("password hashing failed: {}", e.what());
-                    return std::string();
-                }
-            };
-            std::string hash = co_await offload(api.hash_pool, std::move(hash_job));
+            std::string hash = co_await hash_new_password(api, *next);
             if (hash.empty()) {
                 co_return error_response(http::status::internal_server_error, "internal",
                                          "could not change the password");
@@ -256,38 +253,38 @@ void add_account_routes(Router& router, ApiContext& api) {
         });
 
     // One's live sessions (devices), and ending any of them.
-    router.add(http::verb::get, "/api/v1/sessions",
-               [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto auth = authenticate(api, ctx, true);
-                   if (!auth.caller) co_return auth.refusal;
-                   nlohmann::json list = nlohmann::json::array();
-                   for (const auto& s : api.accounts.sessions_of(auth.caller->account.id, now_ms())) {
-                       list.push_back({{"session_id", s.id},
-                                       {"created_at", s.created_at},
-                                       {"expires_at", s.refresh_expires_at},
-                                       {"current", s.id == auth.caller->session.id}});
-                   }
-                   co_return json_response(http::status::ok, {{"sessions", std::move(list)}});
-               });
-    router.add(http::verb::delete_, "/api/v1/sessions/{id}",
-               [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto auth = authenticate(api, ctx, true);
-                   if (!auth.caller) co_return auth.refusal;
-                   const std::string id = ctx.params["id"];
-                   auto session = api.accounts.session_by_id(id);
-                   if (!session || session->revoked ||
-                       session->account_id != auth.caller->account.id) {
-                       co_return error_response(http::status::not_found, "not_found",
-                                                "no such session of yours");
-                   }
-                   auto revoked = co_await api.accounts.revoke_session(id);
-                   if (!revoked) co_return db_failure_response(revoked.error(), "session end");
-                   close_session_sockets(api, {id}, "session ended by its account");
-                   spdlog::info("session {} of account {} ended from session {}", id,
-                                auth.caller->account.id, auth.caller->session.id);
-                   co_return json_response(http::status::ok,
-                                           {{"session_id", id}, {"revoked", true}});
-               });
+    router.add(
+        http::verb::get, "/api/v1/sessions",
+        [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            nlohmann::json list = nlohmann::json::array();
+            for (const auto& s : api.accounts.sessions_of(auth.caller->account.id, now_ms())) {
+                list.push_back({{"session_id", s.id},
+                                {"created_at", s.created_at},
+                                {"expires_at", s.refresh_expires_at},
+                                {"current", s.id == auth.caller->session.id}});
+            }
+            co_return json_response(http::status::ok, {{"sessions", std::move(list)}});
+        });
+    router.add(
+        http::verb::delete_, "/api/v1/sessions/{id}",
+        [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            const std::string id = ctx.params["id"];
+            auto session = api.accounts.session_by_id(id);
+            if (!session || session->revoked || session->account_id != auth.caller->account.id) {
+                co_return error_response(http::status::not_found, "not_found",
+                                         "no such session of yours");
+            }
+            auto revoked = co_await api.accounts.revoke_session(id);
+            if (!revoked) co_return db_failure_response(revoked.error(), "session end");
+            close_session_sockets(api, {id}, "session ended by its account");
+            spdlog::info("session {} of account {} ended from session {}", id,
+                         auth.caller->account.id, auth.caller->session.id);
+            co_return json_response(http::status::ok, {{"session_id", id}, {"revoked", true}});
+        });
 
     // Logout works without a live socket: a client must always be able to end its session.
     router.add(http::verb::delete_, "/api/v1/sessions/current",

@@ -188,7 +188,8 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
     for (bool rotate : {true, false}) {
         router.add(
             rotate ? http::verb::post : http::verb::delete_, "/api/v1/admin/bots/{id}/key",
-            [&api, &bots, &bot_keys, &audit, rotate](RequestContext& ctx) -> awaitable<HttpResponse> {
+            [&api, &bots, &bot_keys, &audit,
+             rotate](RequestContext& ctx) -> awaitable<HttpResponse> {
                 auto auth = authenticate_admin(api, ctx);
                 if (!auth.caller) co_return auth.refusal;
                 const std::string bot_id = ctx.params["id"];

@@ -200,11 +200,10 @@ void add_media_routes(Router& router, ApiContext& api, MediaService& media, Medi
             auto removed = co_await media.remove(std::move(*m));
             if (!removed) co_return db_failure_response(removed.error(), "deleting media");
             if (!removed->removed) co_return not_found();
-            co_return json_response(http::status::ok,
-                                    {{"content_id", id},
-                                     {"deleted", true},
-                                     {"freed_bytes", removed->freed_bytes},
-                                     {"usage_bytes", store.usage(caller)}});
+            co_return json_response(http::status::ok, {{"content_id", id},
+                                                       {"deleted", true},
+                                                       {"freed_bytes", removed->freed_bytes},
+                                                       {"usage_bytes", store.usage(caller)}});
         });
 
     router.add(http::verb::get, "/api/v1/media/{id}/info",

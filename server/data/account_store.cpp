@@ -242,8 +242,7 @@ awaitable<DbResult<bool>> AccountStore::revoke_session(const std::string& sessio
 }
 
 awaitable<DbResult<std::vector<std::string>>> AccountStore::revoke_account_sessions(
-    const std::string& account_id, std::function<void(SqliteDb&)> also,
-    const std::string& except) {
+    const std::string& account_id, std::function<void(SqliteDb&)> also, const std::string& except) {
     std::int64_t at = now_ms();
     auto job = [account_id, at, also, except](SqliteDb& db) {
         std::vector<std::string> ids;

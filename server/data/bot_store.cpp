@@ -105,7 +105,7 @@ awaitable<DbResult<CreatedBot>> BotStore::create_remote(std::string username) {
 }
 
 awaitable<DbResult<std::vector<std::string>>> BotStore::replace_key(std::string account_id,
-                                                                     std::string key) {
+                                                                    std::string key) {
     std::string digest = key.empty() ? std::string() : key_digest(key);
     std::function<void(SqliteDb&)> also = [account_id, digest](SqliteDb& db) {
         auto st = db.cached(

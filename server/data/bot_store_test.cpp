@@ -9,34 +9,17 @@
 
 #include "common/crypto.hpp"
 #include "server/data/db_writer.hpp"
-#include "server/db/migrations.hpp"
+#include "server/data/store_test_support.hpp"
 
 namespace parley {
 
 namespace {
 
-struct TempDb {
-    std::filesystem::path dir;
-    std::string path;
-    TempDb() {
-        dir = std::filesystem::temp_directory_path() / ("parley-bot-store-" + random_id());
-        std::filesystem::create_directories(dir);
-        path = (dir / "current.db").string();
-        SqliteDb db(path);
-        apply_migrations(db, current_migrations(), "current");
-    }
-    ~TempDb() { std::filesystem::remove_all(dir); }
+struct TempDb : test::TempCurrentDb {
+    TempDb() : TempCurrentDb("bot-store") {}
 };
 
-template <class T>
-T run(net::io_context& ioc, awaitable<T> task) {
-    std::optional<T> out;
-    net::co_spawn(
-        ioc, [&]() -> awaitable<void> { out.emplace(co_await std::move(task)); }, net::detached);
-    ioc.run();
-    ioc.restart();
-    return std::move(*out);
-}
+using test::run;
 
 }  // namespace
 

@@ -10,37 +10,22 @@
 #include <catch2/catch.hpp>
 
 #include "common/crypto.hpp"
-#include "server/db/migrations.hpp"
+#include "server/data/store_test_support.hpp"
 
 namespace parley {
 
 namespace {
 
-struct TempDb {
-    std::filesystem::path dir;
-    std::string path;
-    TempDb() {
-        dir = std::filesystem::temp_directory_path() / ("parley-media-store-" + random_id());
-        std::filesystem::create_directories(dir);
-        path = (dir / "current.db").string();
+struct TempDb : test::TempCurrentDb {
+    TempDb() : TempCurrentDb("media-store") {
         SqliteDb db(path);
-        apply_migrations(db, current_migrations(), "current");
         db.exec(
             "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
             "('a', 'alice', 'x', 'user', 0), ('b', 'bob', 'x', 'user', 0)");
     }
-    ~TempDb() { std::filesystem::remove_all(dir); }
 };
 
-template <class T>
-T run(net::io_context& ioc, awaitable<T> task) {
-    std::optional<T> out;
-    net::co_spawn(
-        ioc, [&]() -> awaitable<void> { out.emplace(co_await std::move(task)); }, net::detached);
-    ioc.run();
-    ioc.restart();
-    return std::move(*out);
-}
+using test::run;
 
 MediaRecord record(std::string id, std::string owner, std::int64_t at) {
     MediaRecord m;

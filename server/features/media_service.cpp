@@ -162,7 +162,8 @@ int MediaService::remove_unnamed(const std::vector<std::string>& shas) {
         }
     }
     for (const auto& dir : dirs) {
-        if (auto ec = fsync_directory(dir)) spdlog::warn("media: cannot fsync {}: {}", dir, ec.message());
+        if (auto ec = fsync_directory(dir))
+            spdlog::warn("media: cannot fsync {}: {}", dir, ec.message());
     }
     return removed;
 }
@@ -188,8 +189,10 @@ awaitable<DbResult<MediaRemoval>> MediaService::remove(MediaRecord record) {
     out.files_removed = co_await offload(files_, std::move(unlink_job));
     spdlog::info("media {} of account {}: deleted ({} bytes freed, {} stored files removed)",
                  record.id, record.owner_id, out.freed_bytes, out.files_removed);
-    nlohmann::json event{
-        {"type", "media"}, {"content_id", record.id}, {"state", "deleted"}, {"updated_at", now_ms()}};
+    nlohmann::json event{{"type", "media"},
+                         {"content_id", record.id},
+                         {"state", "deleted"},
+                         {"updated_at", now_ms()}};
     auto frame = std::make_shared<const std::string>(event.dump());
     for (auto& client : clients_.for_account(record.owner_id))
         client->send(frame);

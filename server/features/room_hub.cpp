@@ -360,7 +360,8 @@ void RoomHub::typing(const Client& client, const std::string& room_id, bool acti
     auto& typist = l->last_typing[client.account_id()];
     if (active) {
         // Throttled while typing goes on; the first start after a stop passes at once.
-        if (typist.active && now - typist.at < std::chrono::milliseconds(settings_.typing_interval_ms))
+        if (typist.active &&
+            now - typist.at < std::chrono::milliseconds(settings_.typing_interval_ms))
             return;
         typist.at = now;
     } else if (!typist.active) {
