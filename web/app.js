@@ -3,8 +3,8 @@
 // images, the maintenance notice. Built on the client library served at /lib/ (clients/js).
 // Everything the server sends is shown with textContent, never parsed as HTML.
 import {
-  ParleyClient, ParleyError, Chat, Rooms, Presence, Typing, Documents, Media, Profiles, Maintenance, Signer,
-  verifyMessage,
+  ParleyClient, ParleyError, Account, Chat, Rooms, Presence, Typing, Documents, Media, Profiles, Maintenance,
+  Signer, verifyMessage,
 } from "/lib/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +19,7 @@ const documents = new Documents(client);
 const media = new Media(client);
 const profiles = new Profiles(client);
 const maintenance = new Maintenance(client);
+const account = new Account(client);
 
 const view = {
   me: null, // my profile
@@ -292,6 +293,70 @@ $("profile-form").addEventListener("submit", async (event) => {
     $("profile-dialog").close();
   } catch (err) {
     $("profile-status").textContent = describe(err, "save the profile");
+  }
+});
+
+// --- password and devices ---------------------------------------------------------------------
+
+function when(ms) {
+  return new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+async function renderSessions() {
+  const list = $("session-list");
+  try {
+    const sessions = await account.sessions();
+    list.replaceChildren();
+    for (const s of sessions) {
+      const li = document.createElement("li");
+      li.classList.toggle("current", s.current);
+      const label = document.createElement("span");
+      label.textContent = `${s.current ? "This device" : "Another device"} · since ${when(s.created_at)}`;
+      li.append(label);
+      if (!s.current) {
+        const end = document.createElement("button");
+        end.type = "button";
+        end.className = "secondary";
+        end.textContent = "Sign out";
+        end.addEventListener("click", async () => {
+          try {
+            await account.endSession(s.session_id);
+            $("account-status").textContent = "That device is signed out.";
+          } catch (err) {
+            $("account-status").textContent = describe(err, "sign that device out");
+          }
+          renderSessions();
+        });
+        li.append(end);
+      }
+      list.append(li);
+    }
+  } catch (err) {
+    $("account-status").textContent = describe(err, "list the devices");
+  }
+}
+
+$("account-button").addEventListener("click", () => {
+  $("profile-dialog").close();
+  $("account-status").textContent = "";
+  $("password-form").reset();
+  $("account-dialog").showModal();
+  renderSessions();
+});
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const status = $("account-status");
+  try {
+    const done = await account.changePassword(form.current.value, form.next.value);
+    form.reset();
+    const others = done.sessions_revoked;
+    status.textContent = `Password changed.${others ? ` ${others} other device${others === 1 ? " was" : "s were"} signed out.` : ""}`;
+    renderSessions();
+  } catch (err) {
+    const known = { forbidden: "The current password is wrong." };
+    status.textContent = known[err?.code] ?? describe(err, "change the password");
   }
 });
 
@@ -571,8 +636,11 @@ $("room-id").addEventListener("click", async () => {
   }
 });
 
+// Typing while there is a draft; a cleared draft says so at once instead of letting it expire.
 $("message-input").addEventListener("input", () => {
-  if (view.current && $("message-input").value) typing.notify(view.current.roomId);
+  if (!view.current) return;
+  if ($("message-input").value) typing.notify(view.current.roomId);
+  else typing.stop(view.current.roomId);
 });
 
 $("composer").addEventListener("submit", async (event) => {

@@ -41,6 +41,14 @@ let manager;
 let browser;
 const problems = []; // console errors and page errors of both pages
 
+// A step that provokes a refusal on purpose takes the console error Chromium logs for it off
+// the list (exactly one), so the last step still catches every other.
+function expectProblem(page, pattern) {
+  const at = problems.findIndex((p) => p.startsWith(`${page}: `) && pattern.test(p));
+  assert.ok(at >= 0, `expected a logged ${pattern} on ${page}; have ${JSON.stringify(problems)}`);
+  problems.splice(at, 1);
+}
+
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   server = await ParleyServer.start({
@@ -319,6 +327,48 @@ test("two browsers chat through a real server", async (t) => {
     await bob.click("#leave-button");
     await bob.waitForSelector("#chat-empty:not([hidden])");
     await bob.waitForFunction(() => document.querySelectorAll("#room-list li").length === 1);
+  });
+
+  await t.test("alice signs her other device out, then changes her password", async () => {
+    const phone = await openPage("alice-phone", { width: 390, height: 844 });
+    await phone.goto(`${server.baseUrl}/`);
+    await phone.fill("#auth-form [name=username]", "alice");
+    await phone.fill("#auth-form [name=password]", PASSWORD);
+    await phone.click("#auth-form button[value=login]");
+    await phone.waitForSelector("#app-view:not([hidden])");
+    await alice.setViewportSize({ width: 1280, height: 800 });
+    await alice.click("#profile-button");
+    await alice.click("#account-button");
+    await alice.waitForFunction(() => document.querySelectorAll("#session-list li").length === 2);
+    assert.match(await alice.textContent("#session-list li.current"), /^This device/);
+    await alice.click("#session-list li:not(.current) button");
+    await alice.waitForFunction(() => document.getElementById("account-status").textContent === "That device is signed out.");
+    await phone.waitForSelector("#auth-view:not([hidden])");
+    assert.equal(await phone.textContent("#auth-error"), "You have been signed out.");
+    await alice.waitForFunction(() => document.querySelectorAll("#session-list li").length === 1);
+    // A wrong current password is refused; the right one changes it.
+    await alice.fill("#password-form [name=current]", "not my password");
+    await alice.fill("#password-form [name=next]", "a brand new passphrase");
+    await alice.click("#password-form button[type=submit]");
+    await alice.waitForFunction(() => document.getElementById("account-status").textContent === "The current password is wrong.");
+    expectProblem("alice", /status of 403/);
+    await alice.fill("#password-form [name=current]", PASSWORD);
+    await alice.fill("#password-form [name=next]", "a brand new passphrase");
+    await alice.click("#password-form button[type=submit]");
+    await alice.waitForFunction(() => document.getElementById("account-status").textContent === "Password changed.");
+    await alice.screenshot({ path: path.join(ARTIFACTS, "account.png") });
+    await alice.click("#account-dialog button.secondary");
+    await alice.waitForSelector("#account-dialog", { state: "hidden" });
+    // The old password no longer logs in; the new one does.
+    await phone.fill("#auth-form [name=username]", "alice");
+    await phone.fill("#auth-form [name=password]", PASSWORD);
+    await phone.click("#auth-form button[value=login]");
+    await phone.waitForFunction(() => document.getElementById("auth-error").textContent === "Wrong username or password.");
+    expectProblem("alice-phone", /status of 401/);
+    await phone.fill("#auth-form [name=password]", "a brand new passphrase");
+    await phone.click("#auth-form button[value=login]");
+    await phone.waitForSelector("#app-view:not([hidden])");
+    await phone.context().close();
   });
 
   await t.test("no console errors, no CSP violations", () => {
