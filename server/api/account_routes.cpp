@@ -141,6 +141,13 @@ void add_account_routes(Router& router, ApiContext& api) {
             }
             api.login_by_account.record_success(account_key);
             api.login_by_address.record_success(address_key);
+            // Said only to whoever knows the password: it reveals nothing to a guesser.
+            if (account->disabled_at) {
+                spdlog::info("login of disabled account {} from {} refused", account->id,
+                             ctx.remote_address);
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "this account is disabled; ask an admin");
+            }
             Session base;
             base.id = random_id();
             base.account_id = account->id;

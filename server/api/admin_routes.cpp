@@ -1,5 +1,8 @@
 #include "server/api/admin_routes.hpp"
 
+#include <algorithm>
+#include <charconv>
+
 #include <spdlog/spdlog.h>
 
 #include "common/offload.hpp"
@@ -186,6 +189,107 @@ void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
                    body["manager_connected"] = manager != nullptr && manager->connected();
                    co_return json_response(http::status::ok, body);
                });
+
+    add_admin_account_routes(router, api, audit);
+}
+
+void add_admin_account_routes(Router& router, ApiContext& api, AuditLog& audit) {
+    // Accounts by username (case-insensitive), a page at a time, optionally those whose name
+    // starts with `prefix`.
+    router.add(
+        http::verb::get, "/api/v1/admin/accounts",
+        [&api](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate_admin(api, ctx);
+            if (!auth.caller) co_return auth.refusal;
+            std::string prefix = ascii_lower(query_param(ctx.query, "prefix"));
+            std::string after = ascii_lower(query_param(ctx.query, "cursor"));
+            int limit = 100;
+            std::string limit_text = query_param(ctx.query, "limit");
+            if (!limit_text.empty()) {
+                auto [end, ec] = std::from_chars(limit_text.data(),
+                                                 limit_text.data() + limit_text.size(), limit);
+                if (ec != std::errc() || end != limit_text.data() + limit_text.size()) limit = 0;
+            }
+            if (limit < 1 || limit > 1000) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "limit is an integer from 1 to 1000");
+            }
+            std::vector<std::pair<std::string, Account>> page;
+            for (auto& a : api.accounts.all_accounts()) {
+                std::string key = ascii_lower(a.username);
+                if (!key.starts_with(prefix) || (!after.empty() && key <= after)) continue;
+                page.emplace_back(std::move(key), std::move(a));
+            }
+            std::sort(page.begin(), page.end(),
+                      [](const auto& x, const auto& y) { return x.first < y.first; });
+            const bool more = page.size() > static_cast<std::size_t>(limit);
+            if (more) page.resize(static_cast<std::size_t>(limit));
+            const std::int64_t now = now_ms();
+            nlohmann::json list = nlohmann::json::array();
+            for (const auto& [key, a] : page) {
+                list.push_back({{"account_id", a.id},
+                                {"username", a.username},
+                                {"role", a.role},
+                                {"created_at", a.created_at},
+                                {"disabled_at", a.disabled_at ? nlohmann::json(a.disabled_at)
+                                                              : nlohmann::json()},
+                                {"sessions", api.accounts.live_session_count(a.id, now)}});
+            }
+            nlohmann::json next = more ? nlohmann::json(page.back().first) : nlohmann::json();
+            co_return json_response(http::status::ok,
+                                    {{"accounts", std::move(list)}, {"next", std::move(next)}});
+        });
+
+    // Disabling ends every session of the account at once (sockets closed with 4001) and
+    // refuses its logins until an admin enables it again; nothing of it is deleted.
+    for (bool disable : {true, false}) {
+        router.add(
+            http::verb::post,
+            disable ? "/api/v1/admin/accounts/{id}/disable" : "/api/v1/admin/accounts/{id}/enable",
+            [&api, &audit, disable](RequestContext& ctx) -> awaitable<HttpResponse> {
+                auto auth = authenticate_admin(api, ctx);
+                if (!auth.caller) co_return auth.refusal;
+                std::string reason;
+                if (!ctx.request.body().empty()) {
+                    auto body = parse_json_body(ctx);
+                    if (!body.json) co_return body.refusal;
+                    auto r = body.json->find("reason");
+                    if (r != body.json->end() && (!r->is_string() || r->get<std::string>().size() > 500)) {
+                        co_return error_response(http::status::bad_request, "bad_request",
+                                                 "reason is a string of at most 500 bytes");
+                    }
+                    if (r != body.json->end()) reason = r->get<std::string>();
+                }
+                const std::string id = ctx.params["id"];
+                auto account = api.accounts.account_by_id(id);
+                if (!account) {
+                    co_return error_response(http::status::not_found, "not_found",
+                                             "no account with that id");
+                }
+                const std::string admin = auth.caller->account.id;
+                if (disable && id == admin) {
+                    co_return error_response(http::status::conflict, "conflict",
+                                             "an admin cannot disable their own account");
+                }
+                const std::int64_t at = disable ? (account->disabled_at ? account->disabled_at
+                                                                        : now_ms())
+                                                : 0;
+                auto revoked = co_await api.accounts.set_disabled(id, at);
+                if (!revoked) co_return db_failure_response(revoked.error(), "account change");
+                close_session_sockets(api, *revoked, "account disabled by an admin");
+                const std::string action = disable ? "account.disable" : "account.enable";
+                nlohmann::json detail{{"account", id}, {"sessions", revoked->size()}};
+                if (!reason.empty()) detail["reason"] = reason;
+                co_await audit_by_account(api, audit, admin, action, detail);
+                spdlog::info("admin: account {} {} account {} ({} sessions revoked)", admin,
+                             disable ? "disabled" : "enabled", id, revoked->size());
+                co_return json_response(
+                    http::status::ok,
+                    {{"account_id", id},
+                     {"disabled_at", at ? nlohmann::json(at) : nlohmann::json()},
+                     {"sessions_revoked", revoked->size()}});
+            });
+    }
 }
 
 }  // namespace parley

@@ -25,6 +25,10 @@ class MaintenanceFeature;
 void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
                       MaintenanceFeature& maintenance, AuditLog& audit);
 
+// Admin account management (docs/api.md "Admin"): GET /api/v1/admin/accounts, POST
+// /api/v1/admin/accounts/{id}/disable and …/enable. Part of add_admin_routes.
+void add_admin_account_routes(Router& router, ApiContext& api, AuditLog& audit);
+
 // One audit row of history.db by an account (actor "account:<id>"), written off the network
 // thread. Losing it is logged loudly, never fatal.
 awaitable<void> audit_by_account(ApiContext& api, AuditLog& audit, const std::string& account,

@@ -54,6 +54,11 @@ AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool re
             error_response(http::status::unauthorized, "unauthorized", "account no longer exists");
         return check;
     }
+    if (account->disabled_at) {
+        check.refusal =
+            error_response(http::status::unauthorized, "unauthorized", "this account is disabled");
+        return check;
+    }
     if (require_socket && !api.clients.session_has_socket(session->id)) {
         check.refusal = error_response(
             http::status::unauthorized, "unauthorized",

@@ -84,6 +84,13 @@ void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBack
                              bot->account_id, ctx.remote_address, wait.count());
                 co_return locked_out(wait);
             }
+            if (auto account = api.accounts.account_by_id(bot->account_id);
+                !account || account->disabled_at) {
+                api.login_by_address.record_failure(address_key);
+                spdlog::warn("bot login for bot {} from {} refused: the account is disabled",
+                             bot->account_id, ctx.remote_address);
+                co_return wrong_key();
+            }
             if (bot->key_hash.empty()) {
                 // Revoked by an admin: refused like a wrong key, without a lock-out to lift.
                 api.login_by_address.record_failure(address_key);

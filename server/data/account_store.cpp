@@ -40,11 +40,11 @@ AccountStore::AccountStore(DbWriter& writer) : writer_(writer) {}
 
 void AccountStore::load(SqliteDb& db) {
     std::unique_lock lock(mutex_);
-    auto accounts =
-        db.prepare("SELECT id, username, password_hash, role, created_at FROM accounts");
+    auto accounts = db.prepare(
+        "SELECT id, username, password_hash, role, created_at, disabled_at FROM accounts");
     while (accounts.step() == StepResult::row) {
         Account a{accounts.column_text(0), accounts.column_text(1), accounts.column_text(2),
-                  accounts.column_text(3), accounts.column_int64(4)};
+                  accounts.column_text(3), accounts.column_int64(4), accounts.column_int64(5)};
         by_username_[ascii_lower(a.username)] = a.id;
         accounts_[a.id] = std::move(a);
     }
@@ -277,6 +277,41 @@ awaitable<DbResult<std::vector<std::string>>> AccountStore::change_password(
     if (auto it = accounts_.find(account_id); it != accounts_.end())
         it->second.password_hash = password_hash;
     co_return std::move(*revoked);
+}
+
+awaitable<DbResult<std::vector<std::string>>> AccountStore::set_disabled(
+    const std::string& account_id, std::int64_t disabled_at) {
+    std::function<void(SqliteDb&)> also = [account_id, disabled_at](SqliteDb& db) {
+        auto upd = db.cached("UPDATE accounts SET disabled_at = ? WHERE id = ?");
+        upd->bind(1, disabled_at).bind(2, account_id);
+        upd->run();
+    };
+    // An account being enabled has no live session (they ended when it was disabled), so the
+    // revocation finds none then.
+    auto revoked = co_await revoke_account_sessions(account_id, std::move(also));
+    if (!revoked) co_return revoked.error();
+    std::unique_lock lock(mutex_);
+    if (auto it = accounts_.find(account_id); it != accounts_.end())
+        it->second.disabled_at = disabled_at;
+    co_return std::move(*revoked);
+}
+
+std::vector<Account> AccountStore::all_accounts() const {
+    std::shared_lock lock(mutex_);
+    std::vector<Account> out;
+    out.reserve(accounts_.size());
+    for (const auto& [id, a] : accounts_)
+        out.push_back(a);
+    return out;
+}
+
+std::size_t AccountStore::live_session_count(const std::string& account_id,
+                                             std::int64_t now) const {
+    std::shared_lock lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [id, s] : sessions_)
+        if (s.account_id == account_id && !s.revoked && s.refresh_expires_at > now) ++n;
+    return n;
 }
 
 std::vector<Session> AccountStore::sessions_of(const std::string& account_id,

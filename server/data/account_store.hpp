@@ -63,6 +63,13 @@ class AccountStore {
     awaitable<DbResult<std::vector<std::string>>> change_password(
         const std::string& account_id, const std::string& password_hash,
         const std::string& keep_session_id);
+    // Disables an account (`disabled_at` > 0) or enables it again (0); all its sessions are
+    // revoked in the same transaction and their ids returned.
+    awaitable<DbResult<std::vector<std::string>>> set_disabled(const std::string& account_id,
+                                                               std::int64_t disabled_at);
+    // Every account (a copy; the admin listing).
+    std::vector<Account> all_accounts() const;
+    std::size_t live_session_count(const std::string& account_id, std::int64_t now) const;
     // The account's sessions that are live at `now`, oldest first.
     std::vector<Session> sessions_of(const std::string& account_id, std::int64_t now) const;
 

@@ -119,6 +119,11 @@ CREATE TABLE bots (
 );
 )sql";
 
+// Accounts an admin disabled (Unix ms; 0 = enabled): no login, no session (docs/api.md "Admin").
+constexpr std::string_view current_v5 = R"sql(
+ALTER TABLE accounts ADD COLUMN disabled_at INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -140,6 +145,7 @@ constexpr std::array current_list{
     Migration{2, "read markers on members", current_v2},
     Migration{3, "media", current_v3},
     Migration{4, "bot accounts, bot keys and their lock-out", current_v4},
+    Migration{5, "disabled accounts", current_v5},
 };
 
 constexpr std::array history_list{

@@ -14,6 +14,7 @@ struct Account {
     std::string password_hash;  // argon2id PHC string; never leaves the server
     std::string role = "user";  // "user" | "admin" | "bot"
     std::int64_t created_at = 0;
+    std::int64_t disabled_at = 0;  // Unix ms an admin disabled it; 0 while enabled
 };
 
 // A login. Tokens are never stored: only their SHA-256 (raw 32 bytes).

@@ -1,13 +1,14 @@
 """Server core over HTTP: accounts, sessions (rotation, reuse, logout), the live-socket rule,
 profiles and their visibility, bad input, and persistence across a restart."""
 
+import json
 import os
 import socket
 import sqlite3
 import time
 import unittest
 
-from harness import FAST_AUTH, Api, ParleyTestCase, http_request
+from harness import FAST_AUTH, Api, ParleyTestCase, http_request, run_parley
 
 
 class AccountsTest(ParleyTestCase):
@@ -326,6 +327,80 @@ class RestartTest(ParleyTestCase):
         api = Api(q.port)
         for i in range(10):
             api.login(f"user{i}")
+
+
+class AdminAccountsTest(ParleyTestCase):
+    def test_admins_list_disable_and_enable_accounts(self):
+        server = self.start("server", config=FAST_AUTH)
+        data_dir = server.data_dir
+        api = Api(server.port)
+        for name in ("root", "Eve", "evan", "fay"):
+            api.register(name)
+        self.assertEqual(server.stop(), 0)
+        out = run_parley(["server", "--config", server.config_path, "--data-dir", data_dir, "--make-admin", "root"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        server = self.start("server", config=FAST_AUTH, data_dir=data_dir)
+        api = Api(server.port)
+        root, root_ws = api.connected("root", register=False)
+        eve, eve_ws = api.connected("Eve", register=False)
+        admin = root["access_token"]
+
+        status, _, body = api.call("GET", "/api/v1/admin/accounts", token=eve["access_token"])
+        self.assertEqual((status, body["error"]), (403, "forbidden"), "admins only")
+        # By name without regard to case, a page at a time; a prefix narrows it.
+        names, cursor = [], None
+        while True:
+            status, _, page = api.call("GET", "/api/v1/admin/accounts?limit=3" + (f"&cursor={cursor}" if cursor else ""), token=admin)
+            self.assertEqual(status, 200, page)
+            names += [a["username"] for a in page["accounts"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        self.assertEqual(names, ["evan", "Eve", "fay", "root"])
+        status, _, page = api.call("GET", "/api/v1/admin/accounts?prefix=EV", token=admin)
+        listed = {a["username"]: a for a in page["accounts"]}
+        self.assertEqual(set(listed), {"Eve", "evan"})
+        self.assertEqual((listed["Eve"]["sessions"], listed["Eve"]["disabled_at"], listed["Eve"]["role"]), (1, None, "user"))
+        status, _, body = api.call("GET", "/api/v1/admin/accounts?limit=0", token=admin)
+        self.assertEqual(status, 400)
+
+        path = f"/api/v1/admin/accounts/{eve['account_id']}"
+        status, _, body = api.call("POST", f"{path}/disable", {"reason": "spam " * 200}, token=admin)
+        self.assertEqual(status, 400, "a reason of at most 500 bytes")
+        status, _, body = api.call("POST", f"{path}/disable", {"reason": "spam in #general"}, token=admin)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["sessions_revoked"], 1)
+        self.assertIsInstance(body["disabled_at"], int)
+        self.assertEqual(eve_ws.expect_close(), 4001, "her socket closes at once")
+        status, _, body = api.call("POST", "/api/v1/sessions", {"username": "eve", "password": "correct horse"})
+        self.assertEqual((status, body["error"]), (403, "forbidden"))
+        self.assertIn("disabled", body["message"])
+        status, _, body = api.call("POST", "/api/v1/sessions", {"username": "eve", "password": "wrong horse"})
+        self.assertEqual(status, 401, "a wrong password learns nothing of the account's state")
+        status, _, body = api.call("POST", "/api/v1/sessions/refresh", {"refresh_token": eve["refresh_token"]})
+        self.assertEqual(status, 401)
+        status, _, body = api.call("POST", f"/api/v1/admin/accounts/{root['account_id']}/disable", token=admin)
+        self.assertEqual((status, body["error"]), (409, "conflict"))
+        status, _, body = api.call("POST", "/api/v1/admin/accounts/nosuchaccount/disable", token=admin)
+        self.assertEqual(status, 404)
+
+        # Still disabled after a restart; enabled again, she logs in.
+        self.assertEqual(server.stop(), 0)
+        server = self.start("server", config=FAST_AUTH, data_dir=data_dir)
+        api = Api(server.port)
+        status, _, _ = api.call("POST", "/api/v1/sessions", {"username": "eve", "password": "correct horse"})
+        self.assertEqual(status, 403)
+        root, root_ws = api.connected("root", register=False)
+        status, _, body = api.call("POST", f"{path}/enable", token=root["access_token"])
+        self.assertEqual((status, body["disabled_at"]), (200, None))
+        api.connected("Eve", register=False)
+        self.assertEqual(server.stop(), 0)
+        db = sqlite3.connect(os.path.join(data_dir, "db", "history.db"))
+        rows = [(a, json.loads(d)) for a, d in db.execute(
+            "SELECT action, detail FROM audit_log WHERE action LIKE 'account.%able' ORDER BY id")]
+        db.close()
+        self.assertEqual([a for a, _ in rows], ["account.disable", "account.enable"])
+        self.assertEqual(rows[0][1]["reason"], "spam in #general")
 
 
 if __name__ == "__main__":
