@@ -231,8 +231,8 @@ void add_admin_account_routes(Router& router, ApiContext& api, AuditLog& audit) 
                                 {"username", a.username},
                                 {"role", a.role},
                                 {"created_at", a.created_at},
-                                {"disabled_at", a.disabled_at ? nlohmann::json(a.disabled_at)
-                                                              : nlohmann::json()},
+                                {"disabled_at",
+                                 a.disabled_at ? nlohmann::json(a.disabled_at) : nlohmann::json()},
                                 {"sessions", api.accounts.live_session_count(a.id, now)}});
             }
             nlohmann::json next = more ? nlohmann::json(page.back().first) : nlohmann::json();
@@ -254,7 +254,8 @@ void add_admin_account_routes(Router& router, ApiContext& api, AuditLog& audit) 
                     auto body = parse_json_body(ctx);
                     if (!body.json) co_return body.refusal;
                     auto r = body.json->find("reason");
-                    if (r != body.json->end() && (!r->is_string() || r->get<std::string>().size() > 500)) {
+                    if (r != body.json->end() &&
+                        (!r->is_string() || r->get<std::string>().size() > 500)) {
                         co_return error_response(http::status::bad_request, "bad_request",
                                                  "reason is a string of at most 500 bytes");
                     }
@@ -271,9 +272,8 @@ void add_admin_account_routes(Router& router, ApiContext& api, AuditLog& audit) 
                     co_return error_response(http::status::conflict, "conflict",
                                              "an admin cannot disable their own account");
                 }
-                const std::int64_t at = disable ? (account->disabled_at ? account->disabled_at
-                                                                        : now_ms())
-                                                : 0;
+                const std::int64_t at =
+                    disable ? (account->disabled_at ? account->disabled_at : now_ms()) : 0;
                 auto revoked = co_await api.accounts.set_disabled(id, at);
                 if (!revoked) co_return db_failure_response(revoked.error(), "account change");
                 close_session_sockets(api, *revoked, "account disabled by an admin");
@@ -284,10 +284,9 @@ void add_admin_account_routes(Router& router, ApiContext& api, AuditLog& audit) 
                 spdlog::info("admin: account {} {} account {} ({} sessions revoked)", admin,
                              disable ? "disabled" : "enabled", id, revoked->size());
                 co_return json_response(
-                    http::status::ok,
-                    {{"account_id", id},
-                     {"disabled_at", at ? nlohmann::json(at) : nlohmann::json()},
-                     {"sessions_revoked", revoked->size()}});
+                    http::status::ok, {{"account_id", id},
+                                       {"disabled_at", at ? nlohmann::json(at) : nlohmann::json()},
+                                       {"sessions_revoked", revoked->size()}});
             });
     }
 }

@@ -43,7 +43,7 @@ void AccountStore::load(SqliteDb& db) {
     auto accounts = db.prepare(
         "SELECT id, username, password_hash, role, created_at, disabled_at FROM accounts");
     while (accounts.step() == StepResult::row) {
-        Account a{accounts.column_text(0), accounts.column_text(1), accounts.column_text(2),
+        Account a{accounts.column_text(0), accounts.column_text(1),  accounts.column_text(2),
                   accounts.column_text(3), accounts.column_int64(4), accounts.column_int64(5)};
         by_username_[ascii_lower(a.username)] = a.id;
         accounts_[a.id] = std::move(a);

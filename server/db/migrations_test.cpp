@@ -63,7 +63,9 @@ TEST_CASE("current.db migrations create the schema once and are idempotent on re
                    Catch::Contains("WITHOUT ROWID"));
         CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
                              "tbl_name = 'members' AND name = 'members_account'") == 1);
-        db.exec("INSERT INTO accounts VALUES ('a1', 'alice', 'hash', 'user', 1)");
+        db.exec(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES ('a1', "
+            "'alice', 'hash', 'user', 1)");
     }
     {
         // Reopening applies nothing (a re-run of CREATE TABLE would throw) and keeps the data.
