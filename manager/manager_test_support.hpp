@@ -12,30 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "common/test_support.hpp"
 #include "manager/system/service_control.hpp"
 
 namespace parley::testing {
 
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "parley-manager-test-XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-    const std::filesystem::path& path() const { return path_; }
-
-  private:
-    std::filesystem::path path_;
+struct TempDir : parley::test::TempDir {
+    TempDir() : parley::test::TempDir("manager-test") {}
 };
 
 // A wall clock the test moves by hand.

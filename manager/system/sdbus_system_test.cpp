@@ -21,8 +21,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/test_support.hpp"
+
 namespace parley {
 namespace {
+
+using test::TempDir;
 
 namespace fs = std::filesystem;
 
@@ -30,26 +34,6 @@ const fs::path kMockctl = fs::path(__FILE__).parent_path() / "testdata" / "mockc
 // The system interpreter: it has dbusmock and dbus-python, a pyenv one on PATH may not.
 constexpr const char* kPython = "/usr/bin/python3";
 constexpr const char* kUnit = "parley-server.service";
-
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "parley-dbus-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-  private:
-    fs::path path_;
-};
 
 // Sets an environment variable for its lifetime and puts back what was there.
 class ScopedEnv {

@@ -15,45 +15,18 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/test_support.hpp"
+
 namespace parley {
 namespace {
 
+struct TempDir : test::TempDir {
+    TempDir() : test::TempDir("readers-test") {}
+};
+
+using test::Signal;
+
 using namespace std::chrono_literals;
-
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "parley-readers-test-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-class Signal {
-  public:
-    void set() {
-        {
-            std::lock_guard lock(mutex_);
-            set_ = true;
-        }
-        changed_.notify_all();
-    }
-    bool wait(std::chrono::milliseconds timeout = 10s) {
-        std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, timeout, [&] { return set_; });
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    bool set_ = false;
-};
 
 SqliteDb make_db(const std::string& path) {
     SqliteDb db(path);

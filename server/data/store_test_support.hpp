@@ -2,27 +2,22 @@
 // migration applied, and a way to run one of a store's coroutines to completion.
 #pragma once
 
-#include <filesystem>
 #include <optional>
 #include <string>
 
-#include "common/crypto.hpp"
+#include "common/test_support.hpp"
 #include "server/data/db_writer.hpp"
 #include "server/db/migrations.hpp"
 
 namespace parley::test {
 
 struct TempCurrentDb {
-    std::filesystem::path dir;
+    TempDir dir;
     std::string path;
-    explicit TempCurrentDb(const std::string& name) {
-        dir = std::filesystem::temp_directory_path() / ("parley-" + name + "-" + random_id());
-        std::filesystem::create_directories(dir);
-        path = (dir / "current.db").string();
+    explicit TempCurrentDb(const std::string& name) : dir(name), path(dir.file("current.db")) {
         SqliteDb db(path);
         apply_migrations(db, current_migrations(), "current");
     }
-    ~TempCurrentDb() { std::filesystem::remove_all(dir); }
 };
 
 // Runs `task` on `ioc` until it is done and returns its value.

@@ -10,22 +10,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/test_support.hpp"
+
 namespace parley {
 namespace {
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "parley-migrations-test-XXXXXX").string();
-        REQUIRE(mkdtemp(pattern.data()) != nullptr);
-        path = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : test::TempDir {
+    TempDir() : test::TempDir("migrations-test") {}
 };
 
 bool has_table(SqliteDb& db, const std::string& name) {
