@@ -10,6 +10,7 @@
 // the stored seq and "duplicate": true). In a room that requires signatures the message is
 // signed with the Signer (which must be the key registered at join).
 import { Emitter } from "./emitter.js";
+import { RoomTopics } from "./room_topics.js";
 import { ParleyError } from "./errors.js";
 
 export function newClientMsgId() {
@@ -19,7 +20,7 @@ export function newClientMsgId() {
 }
 
 export class Chat extends Emitter {
-  #watched = new Map(); // room id -> unsubscribe
+  #rooms;
   #signatureRule = new Map(); // room id -> require_signatures
 
   constructor(client, { signer = null, sendAttempts = 3 } = {}) {
@@ -27,25 +28,16 @@ export class Chat extends Emitter {
     this.client = client;
     this.signer = signer;
     this.sendAttempts = sendAttempts;
+    this.#rooms = new RoomTopics(client, "chat");
     client.on("message", (m) => this.emit("message", m));
   }
 
-  async watch(roomId) {
-    if (this.#watched.has(roomId)) return;
-    const topic = `room:${roomId}:chat`;
-    this.#watched.set(roomId, null);
-    try {
-      this.#watched.set(roomId, await this.client.subscribe(topic));
-    } catch (err) {
-      this.#watched.delete(roomId);
-      throw err;
-    }
+  watch(roomId) {
+    return this.#rooms.watch(roomId);
   }
 
   unwatch(roomId) {
-    const off = this.#watched.get(roomId);
-    this.#watched.delete(roomId);
-    off?.();
+    this.#rooms.unwatch(roomId);
   }
 
   // What the room's document says (Documents tells Chat, so no extra request is needed).

@@ -6,38 +6,31 @@
 //   presence.users(roomId);                         // account ids online now
 //   presence.on("change", ({ roomId, online }) => ...);
 import { Emitter } from "./emitter.js";
+import { RoomTopics } from "./room_topics.js";
 
 export class Presence extends Emitter {
   #online = new Map(); // room id -> account ids
-  #watched = new Map();
+  #rooms;
 
   constructor(client) {
     super();
     this.client = client;
+    this.#rooms = new RoomTopics(client, "presence");
     client.on("presence", (f) => {
-      if (!this.#watched.has(f.room_id)) return;
+      if (!this.#rooms.has(f.room_id)) return;
       const online = Array.isArray(f.online) ? [...f.online] : [];
       this.#online.set(f.room_id, online);
       this.emit("change", { roomId: f.room_id, online });
     });
   }
 
-  async watch(roomId) {
-    if (this.#watched.has(roomId)) return;
-    this.#watched.set(roomId, null);
-    try {
-      this.#watched.set(roomId, await this.client.subscribe(`room:${roomId}:presence`));
-    } catch (err) {
-      this.#watched.delete(roomId);
-      throw err;
-    }
+  watch(roomId) {
+    return this.#rooms.watch(roomId);
   }
 
   unwatch(roomId) {
-    const off = this.#watched.get(roomId);
-    this.#watched.delete(roomId);
+    this.#rooms.unwatch(roomId);
     this.#online.delete(roomId);
-    off?.();
   }
 
   users(roomId) {

@@ -10,11 +10,12 @@
 //   input.oninput = () => typing.notify(roomId);
 //   typing.on("change", ({ roomId, users }) => ...);
 import { Emitter } from "./emitter.js";
+import { RoomTopics } from "./room_topics.js";
 
 export class Typing extends Emitter {
   #typists = new Map(); // room id -> Map(account id -> timer)
   #lastSent = new Map(); // room id -> time
-  #watched = new Map();
+  #rooms;
 
   constructor(client, { expireMs = 4000, intervalMs = 2000, now = () => Date.now() } = {}) {
     super();
@@ -22,8 +23,9 @@ export class Typing extends Emitter {
     this.expireMs = expireMs;
     this.intervalMs = intervalMs;
     this.now = now;
+    this.#rooms = new RoomTopics(client, "typing");
     client.on("typing", (f) => {
-      if (!this.#watched.has(f.room_id) || f.account_id === client.accountId) return;
+      if (!this.#rooms.has(f.room_id) || f.account_id === client.accountId) return;
       if (f.active === false) {
         this.#stopped(f.room_id, f.account_id);
         return;
@@ -57,23 +59,14 @@ export class Typing extends Emitter {
     this.emit("change", { roomId, users: this.users(roomId) });
   }
 
-  async watch(roomId) {
-    if (this.#watched.has(roomId)) return;
-    this.#watched.set(roomId, null);
-    try {
-      this.#watched.set(roomId, await this.client.subscribe(`room:${roomId}:typing`));
-    } catch (err) {
-      this.#watched.delete(roomId);
-      throw err;
-    }
+  watch(roomId) {
+    return this.#rooms.watch(roomId);
   }
 
   unwatch(roomId) {
-    const off = this.#watched.get(roomId);
-    this.#watched.delete(roomId);
+    this.#rooms.unwatch(roomId);
     for (const timer of this.#typists.get(roomId)?.values() ?? []) clearTimeout(timer);
     this.#typists.delete(roomId);
-    off?.();
   }
 
   // Account ids typing in the room now (never the caller).
