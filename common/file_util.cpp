@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -70,6 +72,16 @@ std::error_code read_file(const std::string& path, std::string& out) {
     }
     ::close(fd);
     return {};
+}
+
+bool readable(const std::string& path, const char* key, std::string& error) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        error = std::string("cannot read ") + key + " '" + path + "': " + std::strerror(errno);
+        return false;
+    }
+    std::fclose(f);
+    return true;
 }
 
 }  // namespace parley

@@ -19,4 +19,9 @@ std::error_code fsync_directory(const std::string& dir);
 // Reads a whole file; returns an error code when it cannot.
 std::error_code read_file(const std::string& path, std::string& out);
 
+// Whether the file named by config key `key` can be opened for reading; if not, `error` says
+// so with the path and the system's reason. A library's own error about the same file (OpenSSL's
+// "no start line") says little about a wrong path, so configured files are checked first.
+bool readable(const std::string& path, const char* key, std::string& error);
+
 }  // namespace parley

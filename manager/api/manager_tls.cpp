@@ -8,20 +8,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "common/file_util.hpp"
+
 namespace parley {
 
 namespace {
-
-// OpenSSL's "no start line" says little about a wrong path: check readability first.
-bool readable(const std::string& path, const char* key, std::string& error) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) {
-        error = fmt::format("cannot read {} '{}': {}", key, path, std::strerror(errno));
-        return false;
-    }
-    std::fclose(f);
-    return true;
-}
 
 bool common_setup(net::ssl::context& ctx, const std::string& cert, const std::string& key,
                   const std::string& ca, const char* cert_key, const char* key_key,
@@ -110,3 +101,4 @@ std::string peer_common_name(ManagerTlsStream& stream) {
 }
 
 }  // namespace parley
+

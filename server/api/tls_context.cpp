@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
+#include "common/file_util.hpp"
+
 namespace parley {
 
 namespace {
@@ -24,18 +26,6 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-// Why OpenSSL's error says little about the file itself ("no start line"): check that the file
-// can be opened first, so a typo in the path reads as one.
-bool readable(const std::string& path, const char* key, std::string& error) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) {
-        error = fmt::format("cannot read {} '{}': {}", key, path, std::strerror(errno));
-        return false;
-    }
-    std::fclose(f);
-    return true;
-}
 
 // Whether a PEM key file is passphrase-protected (only to explain a load failure).
 bool looks_encrypted(const std::string& path) {
@@ -158,3 +148,4 @@ std::unique_ptr<net::ssl::context> load_tls_context(const TlsSettings& settings,
 }
 
 }  // namespace parley
+
