@@ -308,6 +308,10 @@ int run_server(const ServerConfig& config) {
     api.avatar_check = [&media_store](const std::string& account, const std::string& content) {
         return check_avatar(media_store, account, content);
     };
+    chat_service.media_check = [&media_store](const std::string& account,
+                                              const std::string& content) {
+        return check_attachment(media_store, account, content);
+    };
 
     FeatureTable features;
     features.add(std::make_shared<ChatFeature>(rooms, hub, chat_service, notifier));

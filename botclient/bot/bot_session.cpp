@@ -9,6 +9,7 @@
 
 #include "common/backoff.hpp"
 #include "common/logging.hpp"
+#include "common/message_format.hpp"
 
 namespace parley {
 
@@ -36,11 +37,6 @@ void log_spawn_failure(const std::string& bot, const char* what, std::exception_
 }
 
 }  // namespace
-
-std::string bot_canonical_message(const std::string& room_id, const std::string& sender_id,
-                                  const std::string& client_msg_id, const std::string& text) {
-    return "parley-message-v1\n" + room_id + "\n" + sender_id + "\n" + client_msg_id + "\n" + text;
-}
 
 BotSession::BotSession(net::any_io_executor executor, BotSpec spec,
                        std::unique_ptr<BotBehaviour> behaviour, BotSessionOptions options,
@@ -358,7 +354,7 @@ void BotSession::on_doc_patch(const std::string& room_id, const nlohmann::json& 
 void BotSession::say(const std::string& room_id, const std::string& text) {
     std::string cmid = random_id();
     std::string signature =
-        ed25519_sign(key_.private_key, bot_canonical_message(room_id, self_id_, cmid, text));
+        ed25519_sign(key_.private_key, canonical_message_bytes(room_id, self_id_, cmid, text));
     send_frame({{"type", "send"},
                 {"id", cmid},
                 {"room_id", room_id},

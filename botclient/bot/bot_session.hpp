@@ -117,8 +117,4 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
     bool stopped_ = false;
 };
 
-// The bytes a room signature covers (docs/api.md, "Signed messages").
-std::string bot_canonical_message(const std::string& room_id, const std::string& sender_id,
-                                  const std::string& client_msg_id, const std::string& text);
-
 }  // namespace parley

@@ -15,21 +15,30 @@ HttpResponse not_found() {
     return error_response(http::status::not_found, "not_found", "no such media");
 }
 
-// Whether `viewer` may see `m` (see the header). A private profile's owner shares a room with
-// the viewer: the one place media looks at chat membership.
-// The references are the caller's named locals, alive across the co_await.
+// Whether `viewer` may see `m` (see the header): the one place media looks at chat
+// membership (a private profile's owner shares a room with the viewer; a message in one of
+// the viewer's rooms carries the image). The references are the caller's named locals, alive
+// across the co_await.
 awaitable<DbResult<bool>> may_see(ApiContext& api, DbReaderPool& readers, const std::string& viewer,
                                   const MediaRecord& m) {
     if (m.owner_id == viewer) co_return true;
     auto profile = api.accounts.profile(m.owner_id);
-    if (!profile || !profile->avatar || *profile->avatar != m.id) co_return false;
-    if (profile->visibility != "private") co_return true;
-    auto query = [viewer, owner = m.owner_id](SqliteDb& db) {
-        auto q = db.cached(
-            "SELECT 1 FROM members a JOIN members b ON a.room_id = b.room_id "
-            "WHERE a.account_id = ? AND b.account_id = ? LIMIT 1");
-        q->bind(1, viewer).bind(2, owner);
-        return q->step() == StepResult::row;
+    bool avatar = profile && profile->avatar && *profile->avatar == m.id;
+    if (avatar && profile->visibility != "private") co_return true;
+    auto query = [viewer, owner = m.owner_id, id = m.id, avatar](SqliteDb& db) {
+        if (avatar) {
+            auto q = db.cached(
+                "SELECT 1 FROM members a JOIN members b ON a.room_id = b.room_id "
+                "WHERE a.account_id = ? AND b.account_id = ? LIMIT 1");
+            q->bind(1, viewer).bind(2, owner);
+            if (q->step() == StepResult::row) return true;
+        }
+        // messages_media finds the messages that carry it; members' key checks each room.
+        auto posted = db.cached(
+            "SELECT 1 FROM messages m JOIN members b ON b.room_id = m.room_id "
+            "AND b.account_id = ? WHERE m.media = ? AND m.deleted = 0 LIMIT 1");
+        posted->bind(1, viewer).bind(2, id);
+        return posted->step() == StepResult::row;
     };
     co_return co_await readers.read(std::move(query));
 }
@@ -100,12 +109,26 @@ awaitable<HttpResponse> serve_file(ApiContext& api, MediaService& media, MediaSt
 
 }  // namespace
 
+namespace {
+
+std::string check_own_ready(const MediaStore& store, const std::string& account_id,
+                            const std::string& content_id, const std::string& what) {
+    auto m = store.get(content_id);
+    if (!m || m->owner_id != account_id) return what + " must be the content id of your own image";
+    if (m->state != "ready") return what + " must be an image that has finished processing";
+    return {};
+}
+
+}  // namespace
+
 std::string check_avatar(const MediaStore& store, const std::string& account_id,
                          const std::string& content_id) {
-    auto m = store.get(content_id);
-    if (!m || m->owner_id != account_id) return "avatar must be the content id of your own image";
-    if (m->state != "ready") return "avatar must be an image that has finished processing";
-    return {};
+    return check_own_ready(store, account_id, content_id, "avatar");
+}
+
+std::string check_attachment(const MediaStore& store, const std::string& account_id,
+                             const std::string& content_id) {
+    return check_own_ready(store, account_id, content_id, "media");
 }
 
 void add_media_routes(Router& router, ApiContext& api, MediaService& media, MediaStore& store,

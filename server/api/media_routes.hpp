@@ -1,8 +1,9 @@
 // The media routes of api.md: upload (POST /api/v1/media, body streamed to a file, 202 with a
 // content id in state `processing`), info, and the image and thumbnail bytes with ETag and
-// Cache-Control. Who may see a content id: its owner; and when it is its owner's avatar, whoever
-// may see the owner's profile (a private profile: people who share a room with its owner).
-// Everyone else gets 404, as for a content id that does not exist.
+// Cache-Control; the caller's list of images and deleting one. Who may see a content id: its
+// owner; when it is its owner's avatar, whoever may see the owner's profile (a private profile:
+// people who share a room with its owner); and the members of every room with a message that
+// carries it. Everyone else gets 404, as for a content id that does not exist.
 #pragma once
 
 #include "server/api/api_context.hpp"
@@ -20,5 +21,8 @@ void add_media_routes(Router& router, ApiContext& api, MediaService& media, Medi
 // (it must be the account's own image, processed and ready).
 std::string check_avatar(const MediaStore& store, const std::string& account_id,
                          const std::string& content_id);
+// The same for an image attached to a message.
+std::string check_attachment(const MediaStore& store, const std::string& account_id,
+                             const std::string& content_id);
 
 }  // namespace parley

@@ -18,11 +18,12 @@ Message read_message(const Statement& st) {
     m.text = st.column_text(4);
     m.signature = column_bytes(st, 5);
     m.sent_at = st.column_int64(6);
+    m.media = st.column_is_null(7) ? std::string() : st.column_text(7);
     return m;
 }
 
 constexpr const char* kMessageColumns =
-    "room_id, seq, sender_id, client_msg_id, text, signature, sent_at";
+    "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, media";
 
 void insert_member(SqliteDb& db, const Member& m) {
     auto st = db.cached(
@@ -309,12 +310,17 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         next->reset();
         auto ins = db.cached(
             "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, "
-            "sent_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)");
+            "sent_at, media) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         ins->bind(1, out.message.room_id).bind(2, out.message.seq).bind(3, out.message.sender_id);
         ins->bind(4, out.message.client_msg_id).bind(5, out.message.text);
         bind_bytes_or_null(*ins, 6, out.message.signature);
         ins->bind(7, out.message.sent_at);
+        if (out.message.media.empty()) {
+            ins->bind_null(8);
+        } else {
+            ins->bind(8, out.message.media);
+        }
         ins->run();
         return out;
     };
@@ -324,7 +330,7 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
 awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::int64_t seq) {
     auto job = [room_id, seq](SqliteDb& db) {
         auto st = db.cached(
-            "UPDATE messages SET deleted = 1, text = '', signature = NULL "
+            "UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL "
             "WHERE room_id = ? AND seq = ? AND deleted = 0");
         st->bind(1, room_id).bind(2, seq);
         st->run();

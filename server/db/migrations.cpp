@@ -124,6 +124,12 @@ constexpr std::string_view current_v5 = R"sql(
 ALTER TABLE accounts ADD COLUMN disabled_at INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Images in messages: the content id a message carries, indexed for "who may see this image".
+constexpr std::string_view current_v6 = R"sql(
+ALTER TABLE messages ADD COLUMN media TEXT;
+CREATE INDEX messages_media ON messages(media) WHERE media IS NOT NULL;
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -146,6 +152,7 @@ constexpr std::array current_list{
     Migration{3, "media", current_v3},
     Migration{4, "bot accounts, bot keys and their lock-out", current_v4},
     Migration{5, "disabled accounts", current_v5},
+    Migration{6, "images in messages", current_v6},
 };
 
 constexpr std::array history_list{

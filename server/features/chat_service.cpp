@@ -6,11 +6,6 @@
 
 namespace parley {
 
-std::string canonical_message_bytes(const std::string& room_id, const std::string& sender_id,
-                                    const std::string& client_msg_id, const std::string& text) {
-    return "parley-message-v1\n" + room_id + "\n" + sender_id + "\n" + client_msg_id + "\n" + text;
-}
-
 long utf8_code_points(std::string_view text) {
     long count = 0;
     std::size_t i = 0;
@@ -99,7 +94,20 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
 
     auto text_it = body.find("text");
     auto cmid_it = body.find("client_msg_id");
-    if (text_it == body.end() || !text_it->is_string()) {
+    auto media_it = body.find("media");
+    std::string media;
+    if (media_it != body.end() && !media_it->is_null()) {
+        if (!media_it->is_string() || media_it->get_ref<const std::string&>().empty() ||
+            media_it->get_ref<const std::string&>().size() > 64) {
+            co_return refuse(400, "bad_request", "media is the content id of one of your images");
+        }
+        media = media_it->get<std::string>();
+        std::string problem = media_check ? media_check(account_id, media) : "images are off";
+        if (!problem.empty()) co_return refuse(400, "bad_request", problem);
+    }
+    if (text_it == body.end() && !media.empty()) {
+        // An image alone: its text is empty.
+    } else if (text_it == body.end() || !text_it->is_string()) {
         co_return refuse(400, "bad_request", "text is a required string");
     }
     if (cmid_it == body.end() || !cmid_it->is_string() ||
@@ -107,10 +115,12 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
         cmid_it->get_ref<const std::string&>().size() > 64) {
         co_return refuse(400, "bad_request", "client_msg_id is a required string of 1 to 64 bytes");
     }
-    const std::string& text = text_it->get_ref<const std::string&>();
+    static const std::string no_text;
+    const std::string& text =
+        text_it == body.end() ? no_text : text_it->get_ref<const std::string&>();
     long chars = utf8_code_points(text);
     if (chars < 0) co_return refuse(400, "bad_request", "text is not valid UTF-8");
-    if (chars == 0) co_return refuse(400, "bad_request", "text is empty");
+    if (chars == 0 && media.empty()) co_return refuse(400, "bad_request", "text is empty");
     if (chars > settings_.message_max_chars) {
         co_return refuse(
             413, "too_large",
@@ -122,6 +132,7 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
     m.sender_id = account_id;
     m.client_msg_id = cmid_it->get<std::string>();
     m.text = text;
+    m.media = media;
     m.sent_at = now_ms();
 
     auto sig_it = body.find("signature");
@@ -139,9 +150,9 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
             co_return refuse(400, "invalid_signature",
                              "no public key registered for you in this room");
         }
-        if (!ed25519_verify(member->public_key,
-                            canonical_message_bytes(room_id, account_id, m.client_msg_id, text),
-                            *sig)) {
+        if (!ed25519_verify(
+                member->public_key,
+                canonical_message_bytes(room_id, account_id, m.client_msg_id, text, media), *sig)) {
             spdlog::info("room {}: message from {} refused: invalid signature", room_id,
                          account_id);
             co_return refuse(400, "invalid_signature", "the signature does not match the message");

@@ -2,27 +2,26 @@
 // POST /api/v1/rooms/{id}/messages.
 //
 // Checks membership and role (a viewer cannot send), the text (1 to chat.message_max_chars
-// code points), the client_msg_id, and the signature: in a room created with
-// require_signatures every message carries an Ed25519 signature, made with the key the sender
-// registered at join, over the canonical bytes
-//   "parley-message-v1\n" room_id "\n" sender_id "\n" client_msg_id "\n" text
+// code points; it may be empty when the message carries an image), the image (`media`: the
+// content id of one of the sender's ready images, checked by media_check), the client_msg_id,
+// and the signature: in a room created with require_signatures every message carries an
+// Ed25519 signature, made with the key the sender registered at join, over
+// canonical_message_bytes() (common/message_format.hpp).
 // A message that fails any check is stored nowhere and broadcast to no one. The answer comes
 // only after the commit; a resend with the same client_msg_id gets the stored seq back.
 // Also delivers notifications (mentions, invitations). Thread-safe; owned by the server app.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "common/message_format.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/room_store.hpp"
 #include "server/features/room_hub.hpp"
 
 namespace parley {
-
-// The bytes a room signature covers.
-std::string canonical_message_bytes(const std::string& room_id, const std::string& sender_id,
-                                    const std::string& client_msg_id, const std::string& text);
 
 struct SendOutcome {
     bool ok = false;
@@ -56,6 +55,11 @@ class ChatService {
                 RoomHub& hub, Notifier& notifier);
 
     awaitable<SendOutcome> send(std::string account_id, std::string room_id, nlohmann::json body);
+
+    // Whether `account_id` may attach the image `content_id` to a message: empty when yes, else
+    // why not. Set by the server app (it sees the media component); images are refused without.
+    std::function<std::string(const std::string& account_id, const std::string& content_id)>
+        media_check;
 
   private:
     void notify_mentions(const Message& m);

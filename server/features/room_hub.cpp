@@ -60,6 +60,7 @@ nlohmann::json message_json(const Message& m) {
     nlohmann::json j{{"room_id", m.room_id},     {"seq", m.seq},
                      {"sender_id", m.sender_id}, {"client_msg_id", m.client_msg_id},
                      {"text", m.text},           {"sent_at", m.sent_at}};
+    if (!m.media.empty()) j["media"] = m.media;
     if (!m.signature.empty()) j["signature"] = base64_encode(m.signature);
     return j;
 }

@@ -34,6 +34,7 @@ struct Message {
     std::string sender_id;
     std::string client_msg_id;
     std::string text;
+    std::string media;      // the content id of an attached image, or empty
     std::string signature;  // raw 64 bytes, or empty
     std::int64_t sent_at = 0;
 };

@@ -18,6 +18,7 @@ import time
 import unittest
 import zlib
 
+import base64
 import json
 
 from harness import BINARY, FAST_AUTH, Api, ParleyTestCase, wait_until
@@ -324,6 +325,104 @@ class MediaQuotaTest(MediaTestBase):
         self.assertEqual(used, 0)
         event = self.upload_and_wait(token, ws, data)
         self.assertEqual(event["state"], "ready")
+
+
+class MediaInMessagesTest(MediaTestBase):
+    def room(self, owner, members=(), **extra):
+        body = {"title": "pictures", "kind": "group", "members": list(members), **extra}
+        status, _, r = self.api.call("POST", "/api/v1/rooms", body, token=owner["access_token"])
+        self.assertEqual(status, 201, r)
+        return r["room_id"]
+
+    def test_an_image_in_a_message_is_seen_by_the_room_only(self):
+        a, wa = self.api.connected("kim")
+        b, wb = self.api.connected("lou")
+        c, wc = self.api.connected("max")
+        token = a["access_token"]
+        photo = self.upload_and_wait(token, wa, self.images.make("photo.jpg", 320, 240))
+        cid = photo["content_id"]
+        rid = self.room(a, [b["account_id"]])
+        path = f"/api/v1/media/{cid}/thumbnail"
+        status, _, _ = self.api.call("GET", path, token=b["access_token"])
+        self.assertEqual(status, 404, "not posted yet")
+
+        # Over HTTP with a caption; over the socket alone (no text).
+        status, _, sent = self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                        {"text": "the view", "media": cid, "client_msg_id": "p1"}, token=token)
+        self.assertEqual(status, 200, sent)
+        wa.send_json({"type": "send", "id": 7, "room_id": rid, "media": cid, "client_msg_id": "p2"})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == 7)["type"], "ok")
+        _, _, hist = self.api.call("GET", f"/api/v1/rooms/{rid}/messages", token=b["access_token"])
+        self.assertEqual([(m["text"], m.get("media")) for m in hist["messages"]], [("the view", cid), ("", cid)])
+        _, _, doc = self.api.call("GET", f"/api/v1/rooms/{rid}", token=b["access_token"])
+        self.assertEqual([m.get("media") for m in doc["document"]["messages"]], [cid, cid])
+        for suffix in ("/thumbnail", "", "/info"):
+            status, _, _ = self.api.call("GET", f"/api/v1/media/{cid}{suffix}", token=b["access_token"])
+            self.assertEqual(status, 200, f"a room member sees it ({suffix})")
+        status, _, _ = self.api.call("GET", path, token=c["access_token"])
+        self.assertEqual(status, 404, "someone outside the room does not")
+
+        # Refused: someone else's image, an unknown one, one still processing, a failed one,
+        # and neither text nor image.
+        other = self.upload_and_wait(c["access_token"], wc, self.images.make("max.jpg", 100, 100))
+        failed = self.upload_and_wait(token, wa, b"not a picture")
+        refusals = [({"media": other["content_id"]}, "your own image"), ({"media": "nosuchimage"}, "your own image"),
+                    ({"media": failed["content_id"]}, "finished processing"), ({"media": 5}, "content id"),
+                    ({"text": ""}, "empty")]
+        for i, (extra, why) in enumerate(refusals):
+            status, _, r = self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                         {"client_msg_id": f"x{i}", **extra}, token=token)
+            self.assertEqual((status, r["error"]), (400, "bad_request"), extra)
+            self.assertIn(why, r["message"])
+        pid = self.child_pids()[-1]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            slow = self.upload(token, self.images.make("slow.jpg", 90, 90))
+            status, _, r = self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                         {"media": slow["content_id"], "client_msg_id": "x9"}, token=token)
+            self.assertEqual((status, r["error"]), (400, "bad_request"))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+        # Removing the messages takes the right to see it away again.
+        for seq in (1, 2):
+            status, _, r = self.api.call("DELETE", f"/api/v1/rooms/{rid}/messages/{seq}", token=token)
+            self.assertEqual(status, 200, r)
+        status, _, _ = self.api.call("GET", path, token=b["access_token"])
+        self.assertEqual(status, 404)
+
+    def test_signed_image_message_covers_the_content_id(self):
+        a, wa = self.api.connected("ned")
+        token = a["access_token"]
+        cid = self.upload_and_wait(token, wa, self.images.make("signed.jpg", 120, 90))["content_id"]
+        other = self.upload_and_wait(token, wa, self.images.make("other.jpg", 130, 90))["content_id"]
+        with tempfile.TemporaryDirectory() as tmp:
+            key = os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True, capture_output=True)
+            der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"], check=True,
+                                 capture_output=True).stdout
+            rid = self.room(a, require_signatures=True)
+            status, _, _ = self.api.call("POST", f"/api/v1/rooms/{rid}/join",
+                                         {"public_key": base64.b64encode(der[-32:]).decode()}, token=token)
+            self.assertEqual(status, 200)
+
+            def sign(text, media):
+                data = f"parley-message-v1\n{rid}\n{a['account_id']}\nm1\n{text}\n{media}".encode()
+                msg = os.path.join(tmp, "msg")
+                with open(msg, "wb") as f:
+                    f.write(data)
+                out = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", msg],
+                                     check=True, capture_output=True).stdout
+                return base64.b64encode(out).decode()
+
+            body = {"text": "signed picture", "media": cid, "client_msg_id": "m1"}
+            # A signature over another image (the server could not swap the picture unnoticed).
+            status, _, r = self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                         dict(body, signature=sign("signed picture", other)), token=token)
+            self.assertEqual((status, r["error"]), (400, "invalid_signature"))
+            status, _, r = self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                         dict(body, signature=sign("signed picture", cid)), token=token)
+            self.assertEqual(status, 200, r)
 
 
 class MediaDeleteTest(MediaTestBase):
