@@ -579,12 +579,35 @@ function messageItem(doc, m, { pending = false } = {}) {
     });
     meta.append(mark);
   }
+  bubble.append(meta);
+  if (m.media) bubble.append(attachment(m.media));
   const text = document.createElement("div");
   text.className = "text";
   text.textContent = m.text;
-  bubble.append(meta, text);
+  if (m.text || !m.media) bubble.append(text);
   li.append(avatar, bubble);
   return li;
+}
+
+// An image in a message: its thumbnail, opening the full image in a new tab. A deleted one
+// (the server answers 404) says so instead.
+function attachment(contentId) {
+  const link = document.createElement("a");
+  link.className = "attachment";
+  link.href = media.imageUrl(contentId);
+  link.target = "_blank";
+  link.rel = "noopener";
+  const img = document.createElement("img");
+  img.alt = "An image";
+  img.src = media.thumbnailUrl(contentId);
+  img.onerror = () => {
+    const gone = document.createElement("span");
+    gone.className = "gone";
+    gone.textContent = "This image was deleted.";
+    link.replaceWith(gone);
+  };
+  link.append(img);
+  return link;
 }
 
 function renderOnline() {
@@ -643,6 +666,25 @@ $("message-input").addEventListener("input", () => {
   else typing.stop(view.current.roomId);
 });
 
+// Sends the draft (and an uploaded image, when given) with a pending bubble until it is stored.
+async function sendMessage(cur, text, mediaId) {
+  $("chat-error").textContent = "";
+  const clientMsgId = crypto.getRandomValues(new Uint32Array(3)).join("-");
+  const draft = { sender_id: client.accountId, text, client_msg_id: clientMsgId, media: mediaId };
+  const li = messageItem(cur.doc.value, draft, { pending: true });
+  cur.pending.set(clientMsgId, li);
+  $("messages").append(li);
+  group(li);
+  $("messages").scrollTop = $("messages").scrollHeight;
+  try {
+    await chat.send(cur.roomId, text, { clientMsgId, media: mediaId });
+  } catch (err) {
+    li.classList.add("failed");
+    li.querySelector("time").textContent = "not sent";
+    $("chat-error").textContent = describe(err, "send");
+  }
+}
+
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
   const cur = view.current;
@@ -650,20 +692,29 @@ $("composer").addEventListener("submit", async (event) => {
   const text = input.value.trim();
   if (!cur?.doc || !text) return;
   input.value = "";
-  $("chat-error").textContent = "";
-  const clientMsgId = crypto.getRandomValues(new Uint32Array(3)).join("-");
-  const li = messageItem(cur.doc.value, { sender_id: client.accountId, text, client_msg_id: clientMsgId }, { pending: true });
-  cur.pending.set(clientMsgId, li);
-  $("messages").append(li);
-  group(li);
-  $("messages").scrollTop = $("messages").scrollHeight;
+  await sendMessage(cur, text);
+});
+
+// An image goes up first (the server processes it), then into the room with the draft as its
+// caption.
+$("attach-input").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  event.target.value = "";
+  const cur = view.current;
+  if (!file || !cur?.doc) return;
+  $("chat-error").textContent = `Uploading ${file.name}…`;
+  let record;
   try {
-    await chat.send(cur.roomId, text, { clientMsgId });
+    record = await media.upload(file);
   } catch (err) {
-    li.classList.add("failed");
-    li.querySelector("time").textContent = "not sent";
-    $("chat-error").textContent = describe(err, "send");
+    $("chat-error").textContent = `${file.name}: ${describeUpload(err)}`;
+    return;
   }
+  if (view.current !== cur) return;
+  const input = $("message-input");
+  const text = input.value.trim();
+  input.value = "";
+  await sendMessage(cur, text, record.content_id);
 });
 
 // --- signing keys -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 // version and shows what it missed; then the server itself restarts and both pages reconnect
 // and chat on. In a room that requires signatures their messages are signed with WebCrypto
 // Ed25519 and each verifies the other's; a profile gets a name and an uploaded avatar, and an
-// image is deleted from the gallery; a maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat
+// image is deleted from the gallery; an image is sent into the room; a maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat
 // view (desktop and phone sizes) and of the phone's room list and log-in view are kept in
 // $PARLEY_ARTIFACTS (build/test-artifacts).
 //
@@ -283,6 +283,20 @@ test("two browsers chat through a real server", async (t) => {
     assert.notEqual(await alice.textContent("#media-usage"), usageBefore);
     await alice.click("#profile-form button[value=cancel]");
     await alice.waitForSelector("#profile-dialog", { state: "hidden" });
+  });
+
+  await t.test("alice sends an image into the room; bob sees it", async () => {
+    const png = await alice.screenshot(); // a real picture of the chat
+    await alice.setInputFiles("#attach-input", { name: "chat.png", mimeType: "image/png", buffer: png });
+    const shown = () =>
+      [...document.querySelectorAll("#messages li.message[data-seq] .attachment img")].some((i) => i.naturalWidth > 0);
+    await bob.waitForFunction(shown, null, { timeout: 20000 });
+    await alice.waitForFunction(shown);
+    const link = await bob.getAttribute("#messages li.message[data-seq] .attachment", "href");
+    assert.match(link, /\/api\/v1\/media\/[A-Za-z0-9_-]+\?token=/);
+    // The full image opens for bob too: he shares the room.
+    const status = await bob.evaluate(async (href) => (await fetch(href)).status, link);
+    assert.equal(status, 200);
   });
 
   await t.test("a maintenance notice from the manager shows on both pages", async () => {

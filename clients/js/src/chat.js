@@ -53,13 +53,15 @@ export class Chat extends Emitter {
     return this.#signatureRule.get(roomId);
   }
 
-  // Resolves with {room_id, seq, sent_at, duplicate} once the message is stored.
-  async send(roomId, text, { clientMsgId = newClientMsgId() } = {}) {
+  // Resolves with {room_id, seq, sent_at, duplicate} once the message is stored. `media`: the
+  // content id of one of this account's ready images to attach (text may then be "").
+  async send(roomId, text, { clientMsgId = newClientMsgId(), media } = {}) {
     const frame = { type: "send", room_id: roomId, text, client_msg_id: clientMsgId };
+    if (media) frame.media = media;
     if (await this.requiresSignatures(roomId)) {
       if (!this.signer) throw new ParleyError("invalid_signature", "this room requires signed messages: set chat.signer");
       await this.client.ready();
-      frame.signature = await this.signer.signMessage(roomId, this.client.accountId, clientMsgId, text);
+      frame.signature = await this.signer.signMessage(roomId, this.client.accountId, clientMsgId, text, media);
     }
     for (let attempt = 1; ; attempt++) {
       try {

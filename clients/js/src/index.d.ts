@@ -113,6 +113,8 @@ export interface Message {
   sender_id: string;
   client_msg_id: string;
   text: string;
+  /** The content id of an attached image. */
+  media?: string;
   sent_at: number;
   signature?: string;
 }
@@ -133,7 +135,7 @@ export class Chat extends Emitter {
   unwatch(roomId: string): void;
   noteRoom(roomId: string, requireSignatures: boolean): void;
   requiresSignatures(roomId: string): Promise<boolean>;
-  send(roomId: string, text: string, options?: { clientMsgId?: string }): Promise<SendResult>;
+  send(roomId: string, text: string, options?: { clientMsgId?: string; media?: string }): Promise<SendResult>;
   history(roomId: string, options?: { afterSeq?: number; limit?: number }): Promise<Message[]>;
   on(event: "message", handler: (message: Message) => void): Unsubscribe;
 }
@@ -325,7 +327,7 @@ export class Maintenance extends Emitter {
   on(event: "change", handler: (notice: MaintenanceNotice | null) => void): Unsubscribe;
 }
 
-export function canonicalMessage(roomId: string, senderId: string, clientMsgId: string, text: string): string;
+export function canonicalMessage(roomId: string, senderId: string, clientMsgId: string, text: string, media?: string): string;
 export function bytesToBase64(bytes: Uint8Array | ArrayBuffer): string;
 export function base64ToBytes(text: string): Uint8Array;
 export function verifyMessage(message: Message, publicKeyBase64: string | null): Promise<boolean>;
@@ -339,5 +341,5 @@ export class Signer {
   /** base64 of the 32 raw bytes, as POST /api/v1/rooms/{id}/join wants it. */
   readonly publicKey: string;
   sign(text: string): Promise<string>;
-  signMessage(roomId: string, senderId: string, clientMsgId: string, text: string): Promise<string>;
+  signMessage(roomId: string, senderId: string, clientMsgId: string, text: string, media?: string): Promise<string>;
 }

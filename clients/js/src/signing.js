@@ -2,10 +2,12 @@
 // require_signatures, each message carries a base64 Ed25519 signature, made with the key the
 // member registered at join, over the UTF-8 bytes of
 //   parley-message-v1\n<room_id>\n<sender_id>\n<client_msg_id>\n<text>
+// followed by \n<media> when the message carries an image (its content id).
 // A Signer holds one Ed25519 key pair of WebCrypto (crypto.subtle); its private key may be
 // non-extractable (a browser can keep such a CryptoKeyPair in IndexedDB).
-export function canonicalMessage(roomId, senderId, clientMsgId, text) {
-  return `parley-message-v1\n${roomId}\n${senderId}\n${clientMsgId}\n${text}`;
+export function canonicalMessage(roomId, senderId, clientMsgId, text, media) {
+  const base = `parley-message-v1\n${roomId}\n${senderId}\n${clientMsgId}\n${text}`;
+  return media ? `${base}\n${media}` : base;
 }
 
 export function bytesToBase64(bytes) {
@@ -55,8 +57,8 @@ export class Signer {
     return bytesToBase64(new Uint8Array(await subtle().sign({ name: "Ed25519" }, this.keyPair.privateKey, data)));
   }
 
-  signMessage(roomId, senderId, clientMsgId, text) {
-    return this.sign(canonicalMessage(roomId, senderId, clientMsgId, text));
+  signMessage(roomId, senderId, clientMsgId, text, media) {
+    return this.sign(canonicalMessage(roomId, senderId, clientMsgId, text, media));
   }
 }
 
@@ -65,7 +67,7 @@ export async function verifyMessage(message, publicKeyBase64) {
   if (!message.signature || !publicKeyBase64) return false;
   try {
     const key = await subtle().importKey("raw", base64ToBytes(publicKeyBase64), { name: "Ed25519" }, false, ["verify"]);
-    const data = new TextEncoder().encode(canonicalMessage(message.room_id, message.sender_id, message.client_msg_id, message.text));
+    const data = new TextEncoder().encode(canonicalMessage(message.room_id, message.sender_id, message.client_msg_id, message.text, message.media));
     return await subtle().verify({ name: "Ed25519" }, key, base64ToBytes(message.signature), data);
   } catch {
     return false;

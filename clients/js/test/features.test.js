@@ -49,8 +49,21 @@ test("Chat.send signs in a room that requires signatures, verifiable with the pu
   const data = new TextEncoder().encode("parley-message-v1\nr1\nacc-me\nc1\nhéllo ✓");
   assert.ok(await webcrypto.subtle.verify({ name: "Ed25519" }, key, Buffer.from(frame.signature, "base64"), data));
   assert.equal(canonicalMessage("r", "s", "c", "t"), "parley-message-v1\nr\ns\nc\nt");
+  assert.equal(canonicalMessage("r", "s", "c", "", "img"), "parley-message-v1\nr\ns\nc\n\nimg");
   FakeWebSocket.last.receive({ type: "ok", id: frame.id, room_id: "r1", seq: 1, sent_at: 2, duplicate: false });
   assert.equal((await sending).seq, 1);
+  // With an image: the frame names it and the signature covers it.
+  const withImage = chat.send("r1", "", { clientMsgId: "c2", media: "img1" });
+  await until(() => FakeWebSocket.last.sentOfType("send").length === 2);
+  const imageFrame = FakeWebSocket.last.sentOfType("send")[1];
+  assert.equal(imageFrame.media, "img1");
+  const imageMessage = { room_id: "r1", sender_id: "acc-me", client_msg_id: "c2", text: "", media: "img1", signature: imageFrame.signature };
+  assert.ok(await verifyMessage(imageMessage, chat.signer.publicKey));
+  assert.equal(await verifyMessage({ ...imageMessage, media: "img2" }, chat.signer.publicKey), false);
+  const imageData = new TextEncoder().encode("parley-message-v1\nr1\nacc-me\nc2\n\nimg1");
+  assert.ok(await webcrypto.subtle.verify({ name: "Ed25519" }, key, Buffer.from(imageFrame.signature, "base64"), imageData));
+  FakeWebSocket.last.receive({ type: "ok", id: imageFrame.id, room_id: "r1", seq: 2, sent_at: 3, duplicate: false });
+  assert.equal((await withImage).seq, 2);
 });
 
 test("Chat.watch subscribes room:{id}:chat and emits messages; errors keep their code", async () => {
