@@ -40,6 +40,7 @@ TEST_CASE("echo answers with its prefix and never echoes an echo", "[bots]") {
     FakeActions a;
     echo->on_message(a, msg("hi there"));
     echo->on_message(a, msg("echo: hi there"));
+    echo->on_message(a, msg(""));  // an image without a caption
     echo->on_member_joined(a, "room", "bob", "Bob");
     REQUIRE(a.said.size() == 1);
     CHECK(a.said[0] == std::pair<std::string, std::string>{"room", "echo: hi there"});

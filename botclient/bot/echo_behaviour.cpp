@@ -3,7 +3,8 @@
 namespace parley {
 
 void EchoBehaviour::on_message(BotActions& actions, const BotMessage& message) {
-    if (message.text.starts_with(kPrefix)) return;
+    // An image sent without a caption has no text to echo.
+    if (message.text.empty() || message.text.starts_with(kPrefix)) return;
     actions.say(message.room_id, std::string(kPrefix) + message.text);
 }
 
