@@ -173,7 +173,7 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                 }
                 m.public_key = *key;
             }
-            auto saved = co_await chat.rooms.put_member(m);
+            auto saved = co_await chat.rooms.put_member(m, RoomStore::MemberChange::join);
             if (!saved) co_return store_failure(saved.error());
             chat.hub.room_changed(id);
             co_return json_response(http::status::ok, {{"room_id", id},
@@ -273,7 +273,7 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             Member m =
                 existing.value_or(Member{id, account->id, role, account->username, "", now_ms()});
             m.role = role;
-            auto saved = co_await chat.rooms.put_member(m);
+            auto saved = co_await chat.rooms.put_member(m, RoomStore::MemberChange::role);
             if (!saved) co_return store_failure(saved.error());
             chat.hub.room_changed(id);
             if (!existing)

@@ -37,6 +37,22 @@ void insert_member(SqliteDb& db, const Member& m) {
     st->run();
 }
 
+// Inserts, or updates only what `change` owns of an existing row.
+void upsert_member(SqliteDb& db, const Member& m, RoomStore::MemberChange change) {
+    auto st = db.cached(
+        change == RoomStore::MemberChange::join
+            ? "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at) "
+              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE SET "
+              "display_name = excluded.display_name, public_key = excluded.public_key"
+            : "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at) "
+              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE SET "
+              "role = excluded.role");
+    st->bind(1, m.room_id).bind(2, m.account_id).bind(3, m.role).bind(4, m.display_name);
+    bind_bytes_or_null(*st, 5, m.public_key);
+    st->bind(6, m.joined_at);
+    st->run();
+}
+
 }  // namespace
 
 RoomStore::RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit)
@@ -202,9 +218,9 @@ awaitable<DbResult<Room>> RoomStore::create_room(Room room, std::vector<Member> 
     co_return room;
 }
 
-awaitable<DbResult<Member>> RoomStore::put_member(Member member) {
-    auto job = [member](SqliteDb& db) {
-        insert_member(db, member);
+awaitable<DbResult<Member>> RoomStore::put_member(Member member, MemberChange change) {
+    auto job = [member, change](SqliteDb& db) {
+        upsert_member(db, member, change);
         return true;
     };
     auto result = co_await writer_.write(std::move(job));
@@ -214,8 +230,16 @@ awaitable<DbResult<Member>> RoomStore::put_member(Member member) {
     if (it != rooms_.end()) {
         auto existing = it->second.members.find(member.account_id);
         if (existing != it->second.members.end()) {
-            member.joined_at = existing->second.joined_at;
-            member.read_seq = existing->second.read_seq;
+            // The fields this change does not own stay as the cache has them now.
+            const Member& now = existing->second;
+            member.joined_at = now.joined_at;
+            member.read_seq = now.read_seq;
+            if (change == MemberChange::join) {
+                member.role = now.role;
+            } else {
+                member.display_name = now.display_name;
+                member.public_key = now.public_key;
+            }
         }
         it->second.members[member.account_id] = member;
         by_account_[member.account_id].insert(member.room_id);

@@ -50,7 +50,12 @@ class RoomStore {
     bool shares_room(const std::string& a, const std::string& b) const;
 
     awaitable<DbResult<Room>> create_room(Room room, std::vector<Member> members);
-    awaitable<DbResult<Member>> put_member(Member member);  // insert or update role/name/key
+    // What put_member may change of an existing member: a join sets the display name and key,
+    // an owner sets the role. Each touches only its own fields, in the database and in the
+    // cache, so a join and a role change that overlap both take effect.
+    enum class MemberChange { join, role };
+    // Inserts the member, or updates the fields of `change`; returns the member as stored.
+    awaitable<DbResult<Member>> put_member(Member member, MemberChange change);
     awaitable<DbResult<bool>> remove_member(std::string room_id, std::string account_id);
     // Moves the member's read marker forward to `seq` (clamped to the room's last_seq; never
     // backwards) and returns the marker now stored. Writes nothing when it would not move.

@@ -42,9 +42,12 @@ let browser;
 const problems = []; // console errors and page errors of both pages
 
 // A step that provokes a refusal on purpose takes the console error Chromium logs for it off
-// the list (exactly one), so the last step still catches every other.
-function expectProblem(page, pattern) {
-  const at = problems.findIndex((p) => p.startsWith(`${page}: `) && pattern.test(p));
+// the list (exactly one), so the last step still catches every other. The log event may reach
+// the test a little after the page has shown the refusal: it is waited for, briefly.
+async function expectProblem(page, pattern) {
+  const find = () => problems.findIndex((p) => p.startsWith(`${page}: `) && pattern.test(p));
+  for (let waited = 0; find() < 0 && waited < 3000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  const at = find();
   assert.ok(at >= 0, `expected a logged ${pattern} on ${page}; have ${JSON.stringify(problems)}`);
   problems.splice(at, 1);
 }
@@ -365,7 +368,7 @@ test("two browsers chat through a real server", async (t) => {
     await alice.fill("#password-form [name=next]", "a brand new passphrase");
     await alice.click("#password-form button[type=submit]");
     await alice.waitForFunction(() => document.getElementById("account-status").textContent === "The current password is wrong.");
-    expectProblem("alice", /status of 403/);
+    await expectProblem("alice", /status of 403/);
     await alice.fill("#password-form [name=current]", PASSWORD);
     await alice.fill("#password-form [name=next]", "a brand new passphrase");
     await alice.click("#password-form button[type=submit]");
@@ -378,7 +381,7 @@ test("two browsers chat through a real server", async (t) => {
     await phone.fill("#auth-form [name=password]", PASSWORD);
     await phone.click("#auth-form button[value=login]");
     await phone.waitForFunction(() => document.getElementById("auth-error").textContent === "Wrong username or password.");
-    expectProblem("alice-phone", /status of 401/);
+    await expectProblem("alice-phone", /status of 401/);
     await phone.fill("#auth-form [name=password]", "a brand new passphrase");
     await phone.click("#auth-form button[value=login]");
     await phone.waitForSelector("#app-view:not([hidden])");
