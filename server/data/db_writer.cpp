@@ -159,6 +159,51 @@ void DbWriter::stop() {
     thread_.join();
 }
 
+void DbWriter::on_rollback(std::function<void()> hook) {
+    std::lock_guard lock(hooks_mutex_);
+    rollback_hooks_.push_back(std::move(hook));
+}
+
+void DbWriter::complete_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
+    // One post per execution context for the whole batch: each handler posted from this thread
+    // is a lock of that context's queue and, when its thread sleeps, a wake-up.
+    struct Group {
+        const net::execution_context* context;
+        net::any_io_executor executor;
+        std::vector<std::unique_ptr<detail::DbJob>> jobs;
+    };
+    std::vector<Group> groups;
+    for (auto& job : batch) {
+        auto executor = job->completion_executor();
+        if (!executor) {
+            job->complete(detail::DbJob::Completion::dispatch);
+            continue;
+        }
+        const net::execution_context* context = &net::query(*executor, net::execution::context);
+        auto group = std::find_if(groups.begin(), groups.end(),
+                                  [context](const Group& g) { return g.context == context; });
+        if (group == groups.end()) {
+            groups.push_back(Group{context, *executor, {}});
+            group = std::prev(groups.end());
+        }
+        group->jobs.push_back(std::move(job));
+    }
+    for (auto& group : groups) {
+        if (group.jobs.size() == 1) {
+            group.jobs.front()->complete(detail::DbJob::Completion::dispatch);
+            continue;
+        }
+        // On the context's thread, dispatch() runs each handler in place (through its strand,
+        // if it has one).
+        net::post(group.executor,
+                  [jobs = std::make_shared<std::vector<std::unique_ptr<detail::DbJob>>>(
+                       std::move(group.jobs))] {
+                      for (auto& job : *jobs)
+                          job->complete(detail::DbJob::Completion::dispatch);
+                  });
+    }
+}
+
 CommitStats DbWriter::commit_stats() const {
     std::lock_guard lock(stats_mutex_);
     return stats_;
@@ -215,8 +260,13 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
             ++stats_.batches_failed;
             stats_.jobs_failed += batch.size();
         }
-        for (auto& job : batch)
-            job->complete(detail::DbJob::Completion::dispatch);
+        // Writer-thread state kept in step with the transaction is stale now.
+        {
+            std::lock_guard lock(hooks_mutex_);
+            for (auto& hook : rollback_hooks_)
+                hook();
+        }
+        complete_batch(batch);
     };
 
     try {
@@ -227,13 +277,16 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
     }
 
     for (std::size_t i = 0; i < batch.size(); ++i) {
-        try {
-            db_.cached(savepoint_sql)->run();
-        } catch (const DbError& error) {
-            batch[i]->fail(to_failure(error));
-            failed[i] = true;
-            ++failed_jobs;
-            continue;
+        const bool savepoint = batch[i]->needs_savepoint;
+        if (savepoint) {
+            try {
+                db_.cached(savepoint_sql)->run();
+            } catch (const DbError& error) {
+                batch[i]->fail(to_failure(error));
+                failed[i] = true;
+                ++failed_jobs;
+                continue;
+            }
         }
         in_job_ = true;
         failed[i] = !batch[i]->run(db_);
@@ -247,11 +300,10 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
                                  "failed"});
             return;
         }
+        if (failed[i]) ++failed_jobs;
+        if (!savepoint) continue;  // a failed statement undid itself
         try {
-            if (failed[i]) {
-                ++failed_jobs;
-                db_.cached(rollback_to_sql)->run();
-            }
+            if (failed[i]) db_.cached(rollback_to_sql)->run();
             db_.cached(release_sql)->run();
         } catch (const DbError& error) {
             fail_batch(to_failure(error));
@@ -270,8 +322,7 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     record_commit(seconds, batch.size() - failed_jobs, failed_jobs);
     // Only now is every successful job committed: complete the callers.
-    for (auto& job : batch)
-        job->complete(detail::DbJob::Completion::dispatch);
+    complete_batch(batch);
 }
 
 }  // namespace parley

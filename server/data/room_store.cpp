@@ -56,12 +56,17 @@ void upsert_member(SqliteDb& db, const Member& m, RoomStore::MemberChange change
 }  // namespace
 
 RoomStore::RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit)
-    : writer_(writer), readers_(readers), recent_limit_(static_cast<std::size_t>(recent_limit)) {}
+    : writer_(writer), readers_(readers), recent_limit_(static_cast<std::size_t>(recent_limit)) {
+    // A rolled-back batch takes its numbers with it: reload every room's from the database.
+    writer_.on_rollback([this] { writer_seqs_.clear(); });
+}
 
 void RoomStore::load(SqliteDb& db) {
     std::unique_lock lock(mutex_);
     auto rooms = db.prepare(
-        "SELECT id, kind, title, require_signatures, created_by, created_at, last_seq FROM rooms");
+        "SELECT id, kind, title, require_signatures, created_by, created_at, "
+        "max(last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = rooms.id), 0)) "
+        "FROM rooms");
     while (rooms.step() == StepResult::row) {
         State s;
         s.room = Room{rooms.column_text(0),       rooms.column_text(1), rooms.column_text(2),
@@ -310,45 +315,71 @@ awaitable<DbResult<Room>> RoomStore::rename(std::string room_id, std::string tit
     co_return it->second.room;
 }
 
+std::int64_t RoomStore::stored_last_seq(SqliteDb& db, const std::string& room_id) {
+    // rooms.last_seq is written when history is pruned; between prunes the messages hold it.
+    auto st = db.cached(
+        "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = ?1), 0)) "
+        "FROM rooms WHERE id = ?1");
+    st->bind(1, room_id);
+    if (st->step() != StepResult::row) throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
+    return st->column_int64(0);
+}
+
 awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
-    auto job = [message](SqliteDb& db) {
+    // On the writer thread, in commit order: the room's next number comes from writer_seqs_,
+    // which holds the last number of every room this writer has numbered (loaded from the
+    // database on first use and forgotten when a batch rolls back). The insert is the job's
+    // only change, so it runs without a savepoint; a resend is the insert's conflict.
+    auto job = [this, message = std::move(message)](SqliteDb& db) mutable {
         AppendResult out;
-        auto existing =
-            db.cached(std::string("SELECT ") + kMessageColumns +
-                      " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?");
-        existing->bind(1, message.room_id)
-            .bind(2, message.sender_id)
-            .bind(3, message.client_msg_id);
-        if (existing->step() == StepResult::row) {
-            out.message = read_message(*existing);
-            out.duplicate = true;
+        auto known = writer_seqs_.find(message.room_id);
+        std::int64_t last =
+            known != writer_seqs_.end() ? known->second : stored_last_seq(db, message.room_id);
+        out.message = std::move(message);
+        out.message.seq = last + 1;
+        static const std::string insert_sql =
+            std::string("INSERT INTO messages(") + kMessageColumns +
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(room_id, sender_id, client_msg_id) DO NOTHING";
+        {
+            auto ins = db.cached(insert_sql);
+            ins->bind(1, out.message.room_id)
+                .bind(2, out.message.seq)
+                .bind(3, out.message.sender_id);
+            ins->bind(4, out.message.client_msg_id).bind(5, out.message.text);
+            bind_bytes_or_null(*ins, 6, out.message.signature);
+            ins->bind(7, out.message.sent_at);
+            if (out.message.media.empty()) {
+                ins->bind_null(8);
+            } else {
+                ins->bind(8, out.message.media);
+            }
+            try {
+                ins->run();
+            } catch (const DbError&) {
+                writer_seqs_.erase(out.message.room_id);  // reloaded from the database next time
+                throw;
+            }
+        }
+        if (db.changes() > 0) {
+            writer_seqs_[out.message.room_id] = out.message.seq;
             return out;
         }
-        auto next =
-            db.cached("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq");
-        next->bind(1, message.room_id);
-        if (next->step() != StepResult::row)
-            throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
-        out.message = message;
-        out.message.seq = next->column_int64(0);
-        next->reset();
-        auto ins = db.cached(
-            "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, "
-            "sent_at, media) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-        ins->bind(1, out.message.room_id).bind(2, out.message.seq).bind(3, out.message.sender_id);
-        ins->bind(4, out.message.client_msg_id).bind(5, out.message.text);
-        bind_bytes_or_null(*ins, 6, out.message.signature);
-        ins->bind(7, out.message.sent_at);
-        if (out.message.media.empty()) {
-            ins->bind_null(8);
-        } else {
-            ins->bind(8, out.message.media);
-        }
-        ins->run();
+        // The same (sender, client_msg_id) is stored: a resend gets the stored message.
+        writer_seqs_[out.message.room_id] = last;
+        static const std::string existing_sql =
+            std::string("SELECT ") + kMessageColumns +
+            " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
+        auto existing = db.cached(existing_sql);
+        existing->bind(1, out.message.room_id)
+            .bind(2, out.message.sender_id)
+            .bind(3, out.message.client_msg_id);
+        if (existing->step() != StepResult::row) throw DbError(1, "a conflicting message vanished");
+        out.message = read_message(*existing);
+        out.duplicate = true;
         return out;
     };
-    co_return co_await writer_.write(std::move(job));
+    co_return co_await writer_.write_atomic(std::move(job));
 }
 
 awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::int64_t seq) {
@@ -375,7 +406,8 @@ awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::in
 }
 
 awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
-    auto job = [room_id](SqliteDb& db) {
+    auto job = [this, room_id](SqliteDb& db) {
+        writer_seqs_.erase(room_id);
         auto st = db.cached("DELETE FROM rooms WHERE id = ?");
         st->bind(1, room_id);
         st->run();
@@ -413,6 +445,11 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
 
 awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int64_t keep) {
     auto job = [room_id, keep](SqliteDb& db) {
+        // The room's last number must outlive the messages that held it (append() numbers on
+        // from max(rooms.last_seq, newest message)).
+        auto keep_last = db.cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2");
+        keep_last->bind(1, stored_last_seq(db, room_id)).bind(2, room_id);
+        keep_last->run();
         auto st = db.cached(
             "DELETE FROM messages WHERE room_id = ? AND seq <= "
             "(SELECT last_seq FROM rooms WHERE id = ?) - ?");

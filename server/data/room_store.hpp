@@ -3,10 +3,13 @@
 //
 // Loaded at start; reads are served from memory; every change is write-through (the DbWriter
 // commits it, then the cache changes, then the caller is answered). append() assigns the
-// room's next sequence number inside the writer's job (UPDATE rooms SET last_seq = last_seq+1),
-// so numbers are gap-free: a job that fails rolls back its savepoint and consumes none, and a
-// failed COMMIT consumes none of its batch. A resend with the same (sender, client_msg_id)
-// returns the stored message and assigns nothing. Older history is read from the database.
+// room's next sequence number inside the writer's job, from a counter only the writer thread
+// touches (the database's number is max(rooms.last_seq, newest message seq); rooms.last_seq is
+// brought up to date when history is pruned), so a message costs one INSERT. Numbers are
+// gap-free: a failed insert consumes none, and a rolled-back batch makes the writer reload
+// every counter from the database. A resend with the same (sender, client_msg_id) is the
+// insert's conflict: it returns the stored message and assigns nothing. Older history is read
+// from the database.
 // Owned by the server app; thread-safe (one shared mutex).
 #pragma once
 
@@ -83,6 +86,8 @@ class RoomStore {
         std::deque<Message> recent;  // ascending seq, at most recent_limit_
     };
     void remember_locked(State& s, const Message& m);
+    // The room's last sequence number as the database holds it (writer or reader thread).
+    static std::int64_t stored_last_seq(SqliteDb& db, const std::string& room_id);
 
     DbWriter& writer_;
     DbReaderPool& readers_;
@@ -90,6 +95,8 @@ class RoomStore {
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::string, State> rooms_;
     std::unordered_map<std::string, std::unordered_set<std::string>> by_account_;
+    // The last number append() gave in each room: the writer thread's alone (no lock).
+    std::unordered_map<std::string, std::int64_t> writer_seqs_;
 };
 
 }  // namespace parley
