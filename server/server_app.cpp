@@ -364,7 +364,7 @@ int run_server(const ServerConfig& config) {
         http_latency.with({{"route", route}}).observe(seconds);
     });
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
-    auto upgrade = [&](UpgradedStream stream, HttpRequest req) {
+    auto upgrade = [&](UpgradedStream stream, HttpRequest req, HttpServer::ConnectionSlot slot) {
         std::string_view target = req.target();
         std::size_t q = target.find('?');
         RequestContext ctx{
@@ -372,11 +372,12 @@ int run_server(const ServerConfig& config) {
         auto auth = authenticate(api, ctx, false, true);
         if (!auth.caller) {
             WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
-                                 "missing, invalid or expired access token", config.websocket);
+                                 "missing, invalid or expired access token", config.websocket,
+                                 std::move(slot));
             return;
         }
         WsConnection::start(std::move(stream), std::move(req), auth.caller->account.id,
-                            auth.caller->session.id, ws_context);
+                            auth.caller->session.id, ws_context, std::move(slot));
     };
     http.set_upgrade_handler(upgrade);
 

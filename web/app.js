@@ -405,7 +405,12 @@ $("create-room").addEventListener("submit", async (event) => {
   const form = event.currentTarget;
   $("sidebar-error").textContent = "";
   try {
-    const roomId = await rooms.create({ title: form.title.value.trim(), requireSignatures: form.signed.checked });
+    const roomId = await rooms.create({
+      title: form.title.value.trim(),
+      requireSignatures: form.signed.checked,
+      // Rooms are invite-only unless their creator opens them to anyone with the id.
+      joinPolicy: form.open.checked ? "open" : "invite",
+    });
     form.reset();
     await refreshRooms();
     await openRoom(roomId);

@@ -1,5 +1,7 @@
 #include "manager/api/api_protocol.hpp"
 
+#include "common/json_limits.hpp"
+
 namespace parley {
 
 const char* api_error_code_name(ApiErrorCode code) {
@@ -42,7 +44,7 @@ bool valid_id(const json& id) {
 json parse_message(std::string_view payload) {
     // JSON text never holds a raw NUL byte (strings escape it), so the first one ends the text.
     const std::size_t nul = payload.find('\0');
-    json doc = json::parse(payload.substr(0, nul), nullptr, false);
+    json doc = parse_json_bounded(payload.substr(0, nul));
     if (nul == std::string_view::npos) return doc;
     if (!doc.is_object()) return json(json::value_t::discarded);
     auto params = doc.find("params");

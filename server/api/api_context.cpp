@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
+#include "common/json_limits.hpp"
 #include "server/api/ws_session.hpp"
 
 namespace parley {
@@ -81,7 +82,14 @@ JsonBody parse_json_body(const RequestContext& ctx) {
                                      "expected Content-Type: application/json");
         return out;
     }
-    auto json = nlohmann::json::parse(ctx.request.body(), nullptr, false);
+    bool too_deep = false;
+    auto json = parse_json_bounded(ctx.request.body(), &too_deep);
+    if (too_deep) {
+        out.refusal = error_response(http::status::bad_request, "bad_request",
+                                     "the body nests arrays or objects more than " +
+                                         std::to_string(kMaxJsonDepth) + " levels deep");
+        return out;
+    }
     if (json.is_discarded()) {
         out.refusal =
             error_response(http::status::bad_request, "bad_request", "the body is not valid JSON");

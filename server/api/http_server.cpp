@@ -1,5 +1,6 @@
 #include "server/api/http_server.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -47,13 +48,38 @@ struct HttpServer::StreamConnection final : HttpServer::Connection {
     Stream stream;
 };
 
+std::size_t HttpServer::socket_budget() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return std::numeric_limits<std::size_t>::max();
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    if (limit.rlim_cur == RLIM_INFINITY) return std::numeric_limits<std::size_t>::max();
+    // Besides sockets the server holds its databases (each reader and the writer: the file,
+    // its WAL and shared memory), media files being served or stored, request spool files,
+    // the children's pipes and its logs: a tenth of the limit, and at least 256.
+    const auto fds = static_cast<std::size_t>(limit.rlim_cur);
+    const std::size_t reserve = std::max<std::size_t>(256, fds / 10);
+    return fds > reserve ? fds - reserve : 1;
+}
+
 HttpServer::HttpServer(net::io_context& context, const ServerConfig& config, const Router& router,
                        net::ssl::context* tls)
     : context_(context),
       config_(config),
       router_(router),
       tls_(tls),
-      acceptor_(net::make_strand(context)) {}
+      acceptor_(net::make_strand(context)),
+      cap_(std::min(static_cast<std::size_t>(config.http.max_connections), socket_budget())) {
+    if (cap_ < static_cast<std::size_t>(config.http.max_connections)) {
+        spdlog::warn(
+            "http.max_connections = {} does not fit under the open-file limit (RLIMIT_NOFILE, "
+            "LimitNOFILE= in systemd) with room for files and the database: connection cap {}",
+            config.http.max_connections, cap_);
+    }
+}
 
 HttpServer::~HttpServer() = default;
 
@@ -144,7 +170,7 @@ void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
         std::lock_guard lock(mutex_);
         connections_.insert(conn);
     }
-    ++open_;
+    ++*open_;
     net::co_spawn(conn->executor, serve(conn), [this, conn](std::exception_ptr e) {
         if (e) {
             spdlog::error("http {}: connection failed: {}", conn->id, exception_what(e));
@@ -154,7 +180,7 @@ void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
 }
 
 void HttpServer::connection_ended(const std::shared_ptr<Connection>& conn) {
-    --open_;
+    --*open_;
     std::function<void()> drained;
     {
         std::lock_guard lock(mutex_);
@@ -253,7 +279,7 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
             co_return;
         }
     }
-    if (open_.load() > static_cast<std::size_t>(config_.http.max_connections)) {
+    if (open_->load() > cap_) {
         // Over TLS the answer comes after the handshake: a refusal in clear text would read as
         // garbage to the client.
         HttpResponse res = error_response(http::status::service_unavailable, "unavailable",
@@ -302,6 +328,14 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
         }
 
         const auto& header = parser.get();
+        if (header.version() >= 11 && header.find(http::field::host) == header.end()) {
+            // RFC 9112 3.2: an HTTP/1.1 request without Host is answered 400, never served.
+            HttpResponse res = error_response(http::status::bad_request, "bad_request",
+                                              "an HTTP/1.1 request needs a Host header");
+            res.keep_alive(false);
+            co_await finish(stream, res, started, "unmatched");
+            break;
+        }
         std::string_view target = header.target();
         std::string_view path = target.substr(0, target.find('?'));
         RouteMatch match = router_.match(header.method(), path);
@@ -374,12 +408,15 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
             // The route decides (auth, topic); the connection leaves the HTTP server here.
             // `idle` is false, so stop() no longer touches the (moved-from) TLS stream.
             transport.expires_never();
+            // The socket keeps its place in the count after this connection has ended.
+            ++*open_;
+            ConnectionSlot slot(nullptr, [open = open_](void*) { --*open; });
             if constexpr (is_tls<Stream>) {
                 upgrade_(UpgradedStream(std::in_place_type<TlsStream>, std::move(stream)),
-                         std::move(req));
+                         std::move(req), std::move(slot));
             } else {
                 upgrade_(UpgradedStream(std::in_place_type<tcp::socket>, stream.release_socket()),
-                         std::move(req));
+                         std::move(req), std::move(slot));
             }
             co_return;
         }

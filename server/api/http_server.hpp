@@ -9,7 +9,11 @@
 // that throws produces a 500, never a crash. WebSocket upgrades are handed to the upgrade
 // handler with the already-read request. stop() closes the listener, lets requests in flight
 // finish (their responses say Connection: close), closes idle connections and calls `drained`
-// once the last connection has ended. The per-connection code is one template over the stream
+// once the last connection has ended. http.max_connections counts sockets, WebSockets included:
+// an upgraded connection keeps its place (the ConnectionSlot handed to the upgrade handler)
+// until the socket closes; and the cap is kept below RLIMIT_NOFILE with a reserve for the
+// databases, media files, child pipes and logs, so that a full server answers 503 instead of
+// failing accept() with EMFILE. The per-connection code is one template over the stream
 // type (beast::tcp_stream or TlsStream), so both kinds behave alike by construction.
 // Created and started on the loop's thread; thread-safe.
 #pragma once
@@ -32,7 +36,10 @@ class HttpServer {
     // Takes a WebSocket upgrade request with its connection; the HttpServer forgets it. A plain
     // connection comes as its socket, not the tcp_stream (Boost 1.74's basic_stream cannot be
     // destroyed once moved from, so tcp_streams are never moved); a TLS one as its TlsStream.
-    using UpgradeHandler = std::function<void(UpgradedStream, HttpRequest)>;
+    // The slot counts the socket against http.max_connections until its last copy is gone:
+    // the WebSocket keeps it as long as it is open.
+    using ConnectionSlot = std::shared_ptr<void>;
+    using UpgradeHandler = std::function<void(UpgradedStream, HttpRequest, ConnectionSlot)>;
     // Called for each finished request (route name or "unmatched", status, seconds taken).
     using RequestObserver = std::function<void(const std::string&, unsigned, double)>;
     // Decides, right after accept, whether a peer may talk to this listener at all (the
@@ -56,7 +63,13 @@ class HttpServer {
     // Before start().
     void set_peer_filter(PeerFilter filter) { peer_filter_ = std::move(filter); }
 
-    std::size_t open_connections() const { return open_.load(); }
+    std::size_t open_connections() const { return open_->load(); }
+    // http.max_connections, or less when the descriptor limit leaves no room for it.
+    std::size_t connection_cap() const { return cap_; }
+
+    // Raises the soft RLIMIT_NOFILE to the hard one and returns how many sockets fit under
+    // it with a reserve left for everything else (SIZE_MAX when unlimited).
+    static std::size_t socket_budget();
 
   private:
     struct Connection;  // what stop() needs of any connection
@@ -90,7 +103,9 @@ class HttpServer {
     std::set<std::shared_ptr<Connection>> connections_;
     std::function<void()> drained_;
     std::atomic<bool> stopping_{false};
-    std::atomic<std::size_t> open_{0};
+    // Shared with the slots of upgraded sockets, which may outlive the server.
+    std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
+    std::size_t cap_;
     std::atomic<std::uint64_t> next_id_{1};  // connection ids for the logs
 };
 

@@ -169,14 +169,9 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
         case Opcode::close: {
             peer_closed_ = true;
             if (!closing_) {
-                // Echo the peer's code (RFC 6455 5.5.1); the TCP close follows our frame.
-                std::uint16_t code = close_code::normal;
-                if (f.length >= 2) {
-                    code =
-                        static_cast<std::uint16_t>((static_cast<std::uint8_t>(f.payload[0]) << 8) |
-                                                   static_cast<std::uint8_t>(f.payload[1]));
-                }
-                close_with(code, "");
+                // Echo the peer's code (RFC 6455 5.5.1) when it is a valid one; the TCP close
+                // follows our frame.
+                close_with(wsframe::close_reply_code(std::string_view(f.payload, f.length)), "");
             } else if (close_written_) {
                 shut();
             }

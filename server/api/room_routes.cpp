@@ -17,6 +17,19 @@ HttpResponse store_failure(const DbFailure& f) {
     return db_failure_response(f, "the room change");
 }
 
+// Parses all of `text` as a decimal integer into `out`; an empty text leaves `out` as it is.
+bool whole_integer(std::string_view text, std::int64_t& out) {
+    if (text.empty()) return true;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size();
+}
+
+HttpResponse last_owner_conflict() {
+    return error_response(http::status::conflict, "conflict",
+                          "you are the room's last owner: make another member owner first "
+                          "(POST /api/v1/rooms/{id}/members)");
+}
+
 HttpResponse not_a_room() {
     return error_response(http::status::not_found, "not_found", "no such room");
 }
@@ -47,6 +60,11 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             bool signatures = j.contains("require_signatures") &&
                               j["require_signatures"].is_boolean() &&
                               j["require_signatures"].get<bool>();
+            std::string policy = string_field(j, "join_policy").value_or("invite");
+            if (!is_join_policy(policy)) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "join_policy must be \"invite\" or \"open\"");
+            }
             std::vector<std::string> invited;
             if (auto m = j.find("members"); m != j.end()) {
                 if (!m->is_array())
@@ -82,7 +100,8 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                                          "you have reached the limit of " +
                                              std::to_string(limits.rooms_per_account) + " rooms");
             }
-            Room room{random_id(), kind, title, signatures, auth.caller->account.id, now_ms(), 0};
+            Room room{random_id(), kind, title, signatures, auth.caller->account.id,
+                      now_ms(),    0,    policy};
             std::vector<Member> members;
             members.push_back(Member{room.id, auth.caller->account.id, "owner",
                                      auth.caller->account.username, "", room.created_at});
@@ -173,13 +192,33 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                 }
                 m.public_key = *key;
             }
-            auto saved = co_await chat.rooms.put_member(m, RoomStore::MemberChange::join);
-            if (!saved) co_return store_failure(saved.error());
+            Member saved;
+            if (existing) {
+                auto put = co_await chat.rooms.put_member(m, RoomStore::MemberChange::join);
+                if (!put) co_return store_failure(put.error());
+                saved = std::move(*put);
+            } else {
+                // Bans, the invite-only rule and a former member's role are decided by the
+                // store in one step with the insert.
+                auto joined = co_await chat.rooms.join(m);
+                if (!joined) co_return store_failure(joined.error());
+                if (joined->status == MembershipStatus::banned) {
+                    co_return error_response(http::status::forbidden, "forbidden",
+                                             "you are banned from this room");
+                }
+                if (joined->status != MembershipStatus::done) {
+                    co_return error_response(
+                        http::status::forbidden, "forbidden",
+                        "this room is invite-only: an owner must add you first");
+                }
+                saved = std::move(joined->member);
+                spdlog::info("room {}: {} joined as {}", id, saved.account_id, saved.role);
+            }
             chat.hub.room_changed(id);
             co_return json_response(http::status::ok, {{"room_id", id},
-                                                       {"account_id", saved->account_id},
-                                                       {"role", saved->role},
-                                                       {"display_name", saved->display_name}});
+                                                       {"account_id", saved.account_id},
+                                                       {"role", saved.role},
+                                                       {"display_name", saved.display_name}});
         });
 
     router.add(http::verb::post, "/api/v1/rooms/{id}/leave",
@@ -188,8 +227,12 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                    if (!auth.caller) co_return auth.refusal;
                    const std::string& id = ctx.params["id"];
                    if (!chat.rooms.member(id, auth.caller->account.id)) co_return not_a_room();
-                   auto removed = co_await chat.rooms.remove_member(id, auth.caller->account.id);
-                   if (!removed) co_return store_failure(removed.error());
+                   auto left = co_await chat.rooms.leave(id, auth.caller->account.id);
+                   if (!left) co_return store_failure(left.error());
+                   if (left->status == MembershipStatus::last_owner) {
+                       co_return last_owner_conflict();
+                   }
+                   if (left->status != MembershipStatus::done) co_return not_a_room();
                    chat.hub.member_removed(id, auth.caller->account.id);
                    chat.hub.room_changed(id);
                    co_return json_response(http::status::ok, {{"room_id", id}, {"left", true}});
@@ -228,16 +271,37 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             if (!me) co_return not_a_room();
             if (me->role != "owner")
                 co_return error_response(http::status::forbidden, "forbidden",
-                                         "only owners can rename a room");
-            auto title = string_field(*body.json, "title");
-            if (!title || utf8_code_points(*title) < 0 || utf8_code_points(*title) > 200) {
+                                         "only owners can change a room");
+            const auto& j = *body.json;
+            auto title = string_field(j, "title");
+            auto policy = string_field(j, "join_policy");
+            if ((j.contains("title") &&
+                 (!title || utf8_code_points(*title) < 0 || utf8_code_points(*title) > 200)) ||
+                (!title && !policy)) {
                 co_return error_response(http::status::bad_request, "bad_request",
                                          "title must be a string of at most 200 characters");
             }
-            auto renamed = co_await chat.rooms.rename(id, *title);
-            if (!renamed) co_return store_failure(renamed.error());
+            if (j.contains("join_policy") && (!policy || !is_join_policy(*policy))) {
+                co_return error_response(http::status::bad_request, "bad_request",
+                                         "join_policy must be \"invite\" or \"open\"");
+            }
+            std::optional<Room> changed;
+            if (title) {
+                auto renamed = co_await chat.rooms.rename(id, *title);
+                if (!renamed) co_return store_failure(renamed.error());
+                changed = std::move(*renamed);
+            }
+            if (policy) {
+                auto set = co_await chat.rooms.set_join_policy(id, *policy);
+                if (!set) co_return store_failure(set.error());
+                changed = std::move(*set);
+                spdlog::info("room {}: join policy {} set by {}", id, *policy,
+                             auth.caller->account.id);
+            }
             chat.hub.room_changed(id);
-            co_return json_response(http::status::ok, {{"room_id", id}, {"title", renamed->title}});
+            co_return json_response(http::status::ok, {{"room_id", id},
+                                                       {"title", changed->title},
+                                                       {"join_policy", changed->join_policy}});
         });
 
     router.add(
@@ -273,8 +337,13 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             Member m =
                 existing.value_or(Member{id, account->id, role, account->username, "", now_ms()});
             m.role = role;
-            auto saved = co_await chat.rooms.put_member(m, RoomStore::MemberChange::role);
+            auto saved = co_await chat.rooms.set_role(m);
             if (!saved) co_return store_failure(saved.error());
+            if (saved->status == MembershipStatus::banned) {
+                co_return error_response(http::status::conflict, "conflict",
+                                         "this account is banned from the room: unban it first");
+            }
+            if (saved->status == MembershipStatus::last_owner) co_return last_owner_conflict();
             chat.hub.room_changed(id);
             if (!existing)
                 chat.notifier.notify(
@@ -284,6 +353,98 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                                     {{"room_id", id}, {"account_id", account->id}, {"role", role}});
         });
 
+    // Owners remove a member (kick) or ban an account; the removed member's sockets hear
+    // `removed` and its subscriptions to the room end.
+    auto expel = [&api, &chat](RequestContext& ctx, std::string target,
+                               bool ban) -> awaitable<HttpResponse> {
+        auto auth = authenticate(api, ctx, true);
+        if (!auth.caller) co_return auth.refusal;
+        const std::string& id = ctx.params["id"];
+        auto me = chat.rooms.member(id, auth.caller->account.id);
+        auto room = chat.rooms.room(id);
+        if (!me || !room) co_return not_a_room();
+        if (me->role != "owner")
+            co_return error_response(
+                http::status::forbidden, "forbidden",
+                ban ? "only owners can ban" : "only owners can remove members");
+        if (room->kind == "direct")
+            co_return error_response(http::status::forbidden, "forbidden",
+                                     "a direct room has two members");
+        if (target == auth.caller->account.id)
+            co_return error_response(http::status::bad_request, "bad_request",
+                                     "to leave a room, POST /api/v1/rooms/{id}/leave");
+        if (!api.accounts.account_by_id(target))
+            co_return error_response(http::status::not_found, "not_found", "no such account");
+        auto out = co_await chat.rooms.expel(id, target, ban, auth.caller->account.id);
+        if (!out) co_return store_failure(out.error());
+        if (!ban && out->status == MembershipStatus::not_member)
+            co_return error_response(http::status::not_found, "not_found",
+                                     "not a member of this room");
+        if (out->status == MembershipStatus::done) {
+            chat.hub.member_removed(id, target);
+            chat.hub.room_changed(id);
+        }
+        spdlog::info("room {}: {} {} by {}", id, target, ban ? "banned" : "removed",
+                     auth.caller->account.id);
+        nlohmann::json body{{"room_id", id}, {"account_id", target}};
+        body[ban ? "banned" : "removed"] = true;
+        co_return json_response(http::status::ok, body);
+    };
+    router.add(http::verb::delete_, "/api/v1/rooms/{id}/members/{account_id}",
+               [expel](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   co_return co_await expel(ctx, ctx.params["account_id"], false);
+               });
+    router.add(http::verb::post, "/api/v1/rooms/{id}/bans",
+               [expel](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto body = parse_json_body(ctx);
+                   if (!body.json) co_return body.refusal;
+                   auto target = string_field(*body.json, "account_id");
+                   if (!target)
+                       co_return error_response(http::status::bad_request, "bad_request",
+                                                "account_id is a required string");
+                   co_return co_await expel(ctx, *target, true);
+               });
+    router.add(
+        http::verb::delete_, "/api/v1/rooms/{id}/bans/{account_id}",
+        [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto auth = authenticate(api, ctx, true);
+            if (!auth.caller) co_return auth.refusal;
+            const std::string& id = ctx.params["id"];
+            auto me = chat.rooms.member(id, auth.caller->account.id);
+            if (!me) co_return not_a_room();
+            if (me->role != "owner")
+                co_return error_response(http::status::forbidden, "forbidden",
+                                         "only owners can lift a ban");
+            const std::string& target = ctx.params["account_id"];
+            auto lifted = co_await chat.rooms.unban(id, target);
+            if (!lifted) co_return store_failure(lifted.error());
+            if (!*lifted)
+                co_return error_response(http::status::not_found, "not_found",
+                                         "this account is not banned from the room");
+            spdlog::info("room {}: ban of {} lifted by {}", id, target, auth.caller->account.id);
+            co_return json_response(http::status::ok,
+                                    {{"room_id", id}, {"account_id", target}, {"banned", false}});
+        });
+    router.add(http::verb::get, "/api/v1/rooms/{id}/bans",
+               [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto auth = authenticate(api, ctx, true);
+                   if (!auth.caller) co_return auth.refusal;
+                   const std::string& id = ctx.params["id"];
+                   auto me = chat.rooms.member(id, auth.caller->account.id);
+                   if (!me) co_return not_a_room();
+                   if (me->role != "owner")
+                       co_return error_response(http::status::forbidden, "forbidden",
+                                                "only owners can list bans");
+                   auto bans = co_await chat.rooms.bans(id);
+                   if (!bans) co_return store_failure(bans.error());
+                   nlohmann::json out = nlohmann::json::array();
+                   for (const auto& b : *bans)
+                       out.push_back({{"account_id", b.account_id},
+                                      {"banned_by", b.banned_by},
+                                      {"banned_at", b.banned_at}});
+                   co_return json_response(http::status::ok, {{"room_id", id}, {"bans", out}});
+               });
+
     router.add(http::verb::get, "/api/v1/rooms/{id}/messages",
                [&api, &chat](RequestContext& ctx) -> awaitable<HttpResponse> {
                    auto auth = authenticate(api, ctx, true);
@@ -291,13 +452,10 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                    const std::string& id = ctx.params["id"];
                    if (!chat.rooms.member(id, auth.caller->account.id)) co_return not_a_room();
                    std::int64_t after = 0;
-                   int limit = 100;
-                   try {
-                       if (auto a = query_param(ctx.query, "after_seq"); !a.empty())
-                           after = std::stoll(a);
-                       if (auto l = query_param(ctx.query, "limit"); !l.empty())
-                           limit = std::stoi(l);
-                   } catch (const std::exception&) {
+                   std::int64_t limit = 100;
+                   // The whole value must be digits: std::stoll read "1e3" as 1.
+                   if (!whole_integer(query_param(ctx.query, "after_seq"), after) ||
+                       !whole_integer(query_param(ctx.query, "limit"), limit)) {
                        co_return error_response(http::status::bad_request, "bad_request",
                                                 "after_seq and limit are integers");
                    }
@@ -308,7 +466,8 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                    bool complete = false;
                    std::vector<Message> messages = chat.rooms.recent_after(id, after, complete);
                    if (!complete) {
-                       auto from_db = co_await chat.rooms.messages_after(id, after, limit);
+                       auto from_db =
+                           co_await chat.rooms.messages_after(id, after, static_cast<int>(limit));
                        if (!from_db) co_return store_failure(from_db.error());
                        messages = std::move(*from_db);
                    }

@@ -61,7 +61,8 @@ namespace {
 
 template <class NextLayer>
 awaitable<void> accept_and_close(std::shared_ptr<websocket::stream<NextLayer>> ws,
-                                 HttpRequest request, websocket::close_reason reason) {
+                                 HttpRequest request, websocket::close_reason reason,
+                                 std::shared_ptr<void> /*slot: held until the end*/) {
     boost::system::error_code ec;
     co_await ws->async_accept(request, net::redirect_error(use_awaitable, ec));
     if (ec) co_return;
@@ -74,45 +75,50 @@ awaitable<void> accept_and_close(std::shared_ptr<websocket::stream<NextLayer>> w
 
 template <class NextLayer, class Transport>
 void reject_over(Transport transport, HttpRequest request, websocket::close_reason reason,
-                 const WebSocketSettings& settings) {
+                 const WebSocketSettings& settings, std::shared_ptr<void> slot) {
     auto ws = std::make_shared<websocket::stream<NextLayer>>(std::move(transport));
     configure(*ws, settings);
     auto executor = ws->get_executor();
-    net::co_spawn(executor, accept_and_close(ws, std::move(request), std::move(reason)),
+    net::co_spawn(executor,
+                  accept_and_close(ws, std::move(request), std::move(reason), std::move(slot)),
                   log_ws_failure);
 }
 
 }  // namespace
 
 void WsConnection::start(UpgradedStream stream, HttpRequest request, std::string account_id,
-                         std::string session_id, Context context) {
+                         std::string session_id, Context context, std::shared_ptr<void> slot) {
     // The moved-from alternative left in `stream` is safe to destroy: a socket, or a
     // TlsStream whose only member is the (now null) pointer to its OpenSSL stream.
     if (auto* socket = std::get_if<tcp::socket>(&stream);
         socket && !context.settings.permessage_deflate) {
-        std::make_shared<LeanWsConnection>(std::move(*socket), std::move(account_id),
-                                           std::move(session_id), context)
-            ->start(std::move(request));
+        auto conn = std::make_shared<LeanWsConnection>(std::move(*socket), std::move(account_id),
+                                                       std::move(session_id), context);
+        conn->hold(std::move(slot));
+        conn->start(std::move(request));
     } else if (socket) {
-        std::make_shared<BasicWsConnection<beast::tcp_stream>>(
-            std::move(*socket), std::move(account_id), std::move(session_id), context)
-            ->start(std::move(request));
+        auto conn = std::make_shared<BasicWsConnection<beast::tcp_stream>>(
+            std::move(*socket), std::move(account_id), std::move(session_id), context);
+        conn->hold(std::move(slot));
+        conn->start(std::move(request));
     } else {
-        std::make_shared<BasicWsConnection<TlsStream>>(std::get<TlsStream>(std::move(stream)),
-                                                       std::move(account_id), std::move(session_id),
-                                                       context)
-            ->start(std::move(request));
+        auto conn = std::make_shared<BasicWsConnection<TlsStream>>(
+            std::get<TlsStream>(std::move(stream)), std::move(account_id), std::move(session_id),
+            context);
+        conn->hold(std::move(slot));
+        conn->start(std::move(request));
     }
 }
 
 void WsConnection::reject(UpgradedStream stream, HttpRequest request, std::uint16_t code,
-                          std::string reason, const WebSocketSettings& settings) {
+                          std::string reason, const WebSocketSettings& settings,
+                          std::shared_ptr<void> slot) {
     if (auto* socket = std::get_if<tcp::socket>(&stream)) {
         reject_over<beast::tcp_stream>(std::move(*socket), std::move(request),
-                                       make_close(code, reason), settings);
+                                       make_close(code, reason), settings, std::move(slot));
     } else {
         reject_over<TlsStream>(std::get<TlsStream>(std::move(stream)), std::move(request),
-                               make_close(code, reason), settings);
+                               make_close(code, reason), settings, std::move(slot));
     }
 }
 

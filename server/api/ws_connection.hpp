@@ -32,12 +32,14 @@ class WsConnection {
     using Context = WsContext;
 
     // Completes the handshake for `request` and serves the connection of an authenticated
-    // account until it closes.
+    // account until it closes. `slot` (HttpServer::ConnectionSlot) is held as long as the
+    // socket is open.
     static void start(UpgradedStream stream, HttpRequest request, std::string account_id,
-                      std::string session_id, Context context);
+                      std::string session_id, Context context, std::shared_ptr<void> slot = {});
     // Completes the handshake, then closes at once with `code` (authentication failures).
     static void reject(UpgradedStream stream, HttpRequest request, std::uint16_t code,
-                       std::string reason, const WebSocketSettings& settings);
+                       std::string reason, const WebSocketSettings& settings,
+                       std::shared_ptr<void> slot = {});
 };
 
 // What a BasicWsConnection<NextLayer> is built from: the socket for a plain connection (a

@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include "common/crypto.hpp"
+#include "server/features/chat_service.hpp"  // utf8_code_points
 
 namespace parley::wsframe {
 
@@ -80,6 +81,19 @@ Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payloa
     p.length = static_cast<std::size_t>(length);
     p.consumed = pos + 4 + p.length;
     return p;
+}
+
+std::uint16_t close_reply_code(std::string_view payload) {
+    if (payload.empty()) return 1000;
+    if (payload.size() == 1) return 1002;
+    const auto code = static_cast<std::uint16_t>((static_cast<std::uint8_t>(payload[0]) << 8) |
+                                                 static_cast<std::uint8_t>(payload[1]));
+    // 1004 to 1006 and 1015 are reserved and never sent; 1012 to 1014 are IANA-registered.
+    const bool valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+                       (code >= 3000 && code <= 4999);
+    if (!valid) return 1002;
+    if (utf8_code_points(payload.substr(2)) < 0) return 1007;
+    return code;
 }
 
 }  // namespace parley::wsframe

@@ -43,4 +43,10 @@ struct Parsed {
 // (1009) as soon as its header is read, before any of it is buffered.
 Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload);
 
+// The code the server closes with in answer to the client's close frame `payload`
+// (RFC 6455 5.5.1, 7.4): the client's code when it may be sent on the wire, 1000 for an empty
+// payload, 1002 for a one-byte payload or a code that is reserved or unassigned (999, 1004 to
+// 1006, 1015, 1016 to 2999, 5000 and up), 1007 for a reason that is not UTF-8.
+std::uint16_t close_reply_code(std::string_view payload);
+
 }  // namespace parley::wsframe

@@ -88,3 +88,21 @@ TEST_CASE("protocol errors name their close code", "[ws]") {
     std::string huge("\x81\xFF\x80\x00\x00\x00\x00\x00\x00\x00", 10);
     CHECK(error_of(huge) == 1002);
 }
+
+TEST_CASE("a client's close frame is answered with a valid code", "[ws]") {
+    auto code = [](std::uint16_t c, std::string reason = "") {
+        std::string p;
+        p += static_cast<char>(c >> 8);
+        p += static_cast<char>(c & 0xFF);
+        return close_reply_code(p + reason);
+    };
+    CHECK(close_reply_code("") == 1000);
+    CHECK(close_reply_code(std::string(1, '\x03')) == 1002);  // half a code
+    for (std::uint16_t ok : {1000, 1001, 1002, 1003, 1007, 1008, 1011, 1013, 3000, 4001, 4999})
+        CHECK(code(ok, "bye") == ok);
+    for (std::uint16_t bad : {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535})
+        CHECK(code(bad) == 1002);
+    CHECK(code(1000, "\xC3\xA9t\xC3\xA9") == 1000);  // UTF-8 reason
+    CHECK(code(1000, "\xFF\xFE") == 1007);
+    CHECK(code(1000, "\xC3") == 1007);  // truncated sequence
+}

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_limits.hpp"
 #include "common/logging.hpp"
 
 namespace parley {
@@ -72,6 +73,24 @@ bool WsSession::take_token() {
 
 awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string_view text) {
     ctx_.metrics.received.inc();
+    // Depth first: a deeply nested value overflows the stack once it is copied or dumped.
+    bool too_deep = false;
+    nlohmann::json msg = parse_json_bounded(text, &too_deep);
+    if (msg.is_discarded() || !msg.is_object()) {
+        close_with(close_code::unsupported_data,
+                   too_deep ? "JSON nested too deeply" : "every frame must be a JSON object");
+        co_return;
+    }
+    // Only a scalar id is echoed: the reply then never copies a client's structure.
+    nlohmann::json id;
+    bool bad_id = false;
+    if (auto it = msg.find("id"); it != msg.end()) {
+        if (is_scalar_json(*it)) {
+            id = *it;
+        } else {
+            bad_id = true;
+        }
+    }
     if (!take_token()) {
         // More than twice the burst refused within one second: the client is ignoring the
         // errors. Counted per window, not per run of refusals, so a trickle of refilled
@@ -84,16 +103,14 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
         if (++over_limit_ > ctx_.settings.rate_burst * 2) {
             close_with(close_code::policy_violation, "rate limit exceeded repeatedly");
         } else {
-            reply_error(nullptr, "rate_limited", "too many frames; slow down");
+            reply_error(id, "rate_limited", "too many frames; slow down");
         }
         co_return;
     }
-    nlohmann::json msg = nlohmann::json::parse(text, nullptr, false);
-    if (msg.is_discarded() || !msg.is_object()) {
-        close_with(close_code::unsupported_data, "every frame must be a JSON object");
+    if (bad_id) {
+        reply_error(nullptr, "bad_request", "id must be a string, a number or a boolean");
         co_return;
     }
-    nlohmann::json id = msg.contains("id") ? msg["id"] : nlohmann::json();
     auto type_it = msg.find("type");
     if (type_it == msg.end() || !type_it->is_string()) {
         reply_error(id, "bad_request", "a frame needs a string field \"type\"");

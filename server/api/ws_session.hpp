@@ -87,6 +87,10 @@ class WsSession : public Client {
     const std::string& session_id() const override { return session_id_; }
     const std::string& open_path() const override { return open_path_; }
 
+    // Keeps `slot` (the socket's place under http.max_connections) until this connection is
+    // destroyed. Call before start.
+    void hold(std::shared_ptr<void> slot) { slot_ = std::move(slot); }
+
   protected:
     WsSession(std::string account_id, std::string session_id, WsContext context);
 
@@ -119,6 +123,7 @@ class WsSession : public Client {
     double tokens_;
     std::chrono::steady_clock::time_point last_refill_;
     int over_limit_ = 0;  // frames refused in the current one-second window
+    std::shared_ptr<void> slot_;
     std::chrono::steady_clock::time_point over_limit_window_;
 };
 

@@ -198,12 +198,21 @@ awaitable<DbResult<RefreshOutcome>> AccountStore::rotate(const std::string& pres
             upd->bind(4, rotated.access_expires_at).bind(5, rotated.refresh_expires_at);
             upd->bind(6, rotated.id);
             upd->run();
+            // Kept for the session's life: any member of the rotation family that comes back
+            // is a replay, however many rotations ago it was used.
+            auto used = db.cached(
+                "INSERT OR IGNORE INTO used_refresh_tokens(hash, session_id, used_at) "
+                "VALUES (?, ?, ?)");
+            bind_bytes_or_null(*used, 1, s.refresh_hash);
+            used->bind(2, s.id).bind(3, next.created_at);
+            used->run();
             out.status = RefreshStatus::rotated;
             out.session = rotated;
             return out;
         }
         auto reuse = db.cached(std::string("SELECT ") + kSessionColumns +
-                               " FROM sessions WHERE previous_refresh_hash = ?");
+                               " FROM sessions WHERE id = (SELECT session_id FROM "
+                               "used_refresh_tokens WHERE hash = ?)");
         bind_bytes_or_null(*reuse, 1, presented);
         if (reuse->step() == StepResult::row) {
             Session s = read_session(*reuse);

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "server/data/sql_bytes.hpp"
+#include "server/model/account.hpp"
 
 namespace parley {
 
@@ -65,13 +66,13 @@ void RoomStore::load(SqliteDb& db) {
     std::unique_lock lock(mutex_);
     auto rooms = db.prepare(
         "SELECT id, kind, title, require_signatures, created_by, created_at, "
-        "max(last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = rooms.id), 0)) "
-        "FROM rooms");
+        "max(last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = rooms.id), 0)), "
+        "join_policy FROM rooms");
     while (rooms.step() == StepResult::row) {
         State s;
         s.room = Room{rooms.column_text(0),       rooms.column_text(1), rooms.column_text(2),
                       rooms.column_int64(3) != 0, rooms.column_text(4), rooms.column_int64(5),
-                      rooms.column_int64(6)};
+                      rooms.column_int64(6),      rooms.column_text(7)};
         rooms_[s.room.id] = std::move(s);
     }
     auto members = db.prepare(
@@ -200,12 +201,13 @@ awaitable<DbResult<Room>> RoomStore::create_room(Room room, std::vector<Member> 
     auto job = [room, members](SqliteDb& db) {
         auto st = db.cached(
             "INSERT INTO rooms(id, kind, title, require_signatures, created_by, created_at, "
-            "last_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, 0)");
+            "last_seq, join_policy) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0, ?)");
         st->bind(1, room.id).bind(2, room.kind).bind(3, room.title);
         st->bind(4, room.require_signatures ? 1 : 0)
             .bind(5, room.created_by)
-            .bind(6, room.created_at);
+            .bind(6, room.created_at)
+            .bind(7, room.join_policy);
         st->run();
         for (const auto& m : members)
             insert_member(db, m);
@@ -268,6 +270,254 @@ awaitable<DbResult<bool>> RoomStore::remove_member(std::string room_id, std::str
         if (it->second.empty()) by_account_.erase(it);
     }
     co_return *result;
+}
+
+namespace {
+
+std::optional<Member> stored_member(SqliteDb& db, const std::string& room_id,
+                                    const std::string& account_id) {
+    auto st = db.cached(
+        "SELECT room_id, account_id, role, display_name, public_key, joined_at, read_seq "
+        "FROM members WHERE room_id = ? AND account_id = ?");
+    st->bind(1, room_id).bind(2, account_id);
+    if (st->step() != StepResult::row) return std::nullopt;
+    return Member{st->column_text(0),   st->column_text(1),  st->column_text(2), st->column_text(3),
+                  column_bytes(*st, 4), st->column_int64(5), st->column_int64(6)};
+}
+
+bool is_banned(SqliteDb& db, const std::string& room_id, const std::string& account_id) {
+    auto st = db.cached("SELECT 1 FROM room_bans WHERE room_id = ? AND account_id = ?");
+    st->bind(1, room_id).bind(2, account_id);
+    return st->step() == StepResult::row;
+}
+
+// Owners of the room other than `account_id`, and members other than it.
+std::pair<std::int64_t, std::int64_t> others(SqliteDb& db, const std::string& room_id,
+                                             const std::string& account_id) {
+    auto st = db.cached(
+        "SELECT count(*) FILTER (WHERE role = 'owner'), count(*) FROM members "
+        "WHERE room_id = ? AND account_id != ?");
+    st->bind(1, room_id).bind(2, account_id);
+    st->step();
+    return {st->column_int64(0), st->column_int64(1)};
+}
+
+void forget_departure(SqliteDb& db, const std::string& room_id, const std::string& account_id) {
+    auto st = db.cached("DELETE FROM room_departures WHERE room_id = ? AND account_id = ?");
+    st->bind(1, room_id).bind(2, account_id);
+    st->run();
+}
+
+void delete_member(SqliteDb& db, const std::string& room_id, const std::string& account_id) {
+    auto st = db.cached("DELETE FROM members WHERE room_id = ? AND account_id = ?");
+    st->bind(1, room_id).bind(2, account_id);
+    st->run();
+}
+
+}  // namespace
+
+void RoomStore::cache_member_locked(const Member& m) {
+    auto it = rooms_.find(m.room_id);
+    if (it == rooms_.end()) return;
+    it->second.members[m.account_id] = m;
+    by_account_[m.account_id].insert(m.room_id);
+}
+
+void RoomStore::uncache_member_locked(const std::string& room_id, const std::string& account_id) {
+    if (auto it = rooms_.find(room_id); it != rooms_.end()) it->second.members.erase(account_id);
+    if (auto it = by_account_.find(account_id); it != by_account_.end()) {
+        it->second.erase(room_id);
+        if (it->second.empty()) by_account_.erase(it);
+    }
+}
+
+awaitable<DbResult<MembershipResult>> RoomStore::join(Member candidate) {
+    auto job = [candidate](SqliteDb& db) {
+        MembershipResult out;
+        if (auto now = stored_member(db, candidate.room_id, candidate.account_id)) {
+            // Added meanwhile: a member's join, which sets only its name and key.
+            upsert_member(db, candidate, RoomStore::MemberChange::join);
+            out.member = *now;
+            out.member.display_name = candidate.display_name;
+            out.member.public_key = candidate.public_key;
+            return out;
+        }
+        if (is_banned(db, candidate.room_id, candidate.account_id)) {
+            out.status = MembershipStatus::banned;
+            return out;
+        }
+        Member m = candidate;
+        auto departed =
+            db.cached("SELECT role FROM room_departures WHERE room_id = ? AND account_id = ?");
+        departed->bind(1, m.room_id).bind(2, m.account_id);
+        if (departed->step() == StepResult::row) {
+            // The role the member left with: leaving and coming back changes nothing.
+            m.role = departed->column_text(0);
+        } else {
+            auto policy = db.cached("SELECT join_policy FROM rooms WHERE id = ?");
+            policy->bind(1, m.room_id);
+            if (policy->step() != StepResult::row || policy->column_text(0) != "open") {
+                out.status = MembershipStatus::not_invited;
+                return out;
+            }
+            m.role = "member";
+        }
+        insert_member(db, m);
+        forget_departure(db, m.room_id, m.account_id);
+        out.member = m;
+        return out;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    if (result->status == MembershipStatus::done) {
+        std::unique_lock lock(mutex_);
+        cache_member_locked(result->member);
+    }
+    co_return std::move(result).value();
+}
+
+awaitable<DbResult<MembershipResult>> RoomStore::set_role(Member member) {
+    auto job = [member](SqliteDb& db) {
+        MembershipResult out;
+        auto now = stored_member(db, member.room_id, member.account_id);
+        if (!now && is_banned(db, member.room_id, member.account_id)) {
+            out.status = MembershipStatus::banned;
+            return out;
+        }
+        if (now && now->role == "owner" && member.role != "owner" &&
+            others(db, member.room_id, member.account_id).first == 0) {
+            out.status = MembershipStatus::last_owner;
+            out.member = *now;
+            return out;
+        }
+        upsert_member(db, member, MemberChange::role);
+        forget_departure(db, member.room_id, member.account_id);
+        out.member = now ? *now : member;
+        out.member.role = member.role;
+        return out;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    if (result->status == MembershipStatus::done) {
+        std::unique_lock lock(mutex_);
+        // A join that raced this keeps its display name and key in the cache.
+        Member m = result->member;
+        if (auto it = rooms_.find(m.room_id); it != rooms_.end()) {
+            if (auto e = it->second.members.find(m.account_id); e != it->second.members.end()) {
+                std::string role = m.role;
+                m = e->second;
+                m.role = role;
+            }
+        }
+        cache_member_locked(m);
+        result->member = m;
+    }
+    co_return std::move(result).value();
+}
+
+awaitable<DbResult<MembershipResult>> RoomStore::leave(std::string room_id,
+                                                       std::string account_id) {
+    auto job = [room_id, account_id](SqliteDb& db) {
+        MembershipResult out;
+        auto now = stored_member(db, room_id, account_id);
+        if (!now) {
+            out.status = MembershipStatus::not_member;
+            return out;
+        }
+        out.member = *now;
+        auto kind = db.cached("SELECT kind FROM rooms WHERE id = ?");
+        kind->bind(1, room_id);
+        bool direct = kind->step() == StepResult::row && kind->column_text(0) == "direct";
+        auto [owners, members] = others(db, room_id, account_id);
+        if (now->role == "owner" && owners == 0 && members > 0 && !direct) {
+            out.status = MembershipStatus::last_owner;
+            return out;
+        }
+        auto keep = db.cached(
+            "INSERT INTO room_departures(room_id, account_id, role, left_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(room_id, account_id) DO UPDATE SET role = excluded.role, "
+            "left_at = excluded.left_at");
+        keep->bind(1, room_id).bind(2, account_id).bind(3, now->role).bind(4, now_ms());
+        keep->run();
+        delete_member(db, room_id, account_id);
+        return out;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    if (result->status == MembershipStatus::done) {
+        std::unique_lock lock(mutex_);
+        uncache_member_locked(room_id, account_id);
+    }
+    co_return std::move(result).value();
+}
+
+awaitable<DbResult<MembershipResult>> RoomStore::expel(std::string room_id, std::string account_id,
+                                                       bool ban, std::string by) {
+    auto job = [room_id, account_id, ban, by](SqliteDb& db) {
+        MembershipResult out;
+        auto now = stored_member(db, room_id, account_id);
+        if (!now && !ban) {
+            out.status = MembershipStatus::not_member;
+            return out;
+        }
+        if (now) out.member = *now;
+        delete_member(db, room_id, account_id);
+        forget_departure(db, room_id, account_id);
+        if (ban) {
+            auto st = db.cached(
+                "INSERT INTO room_bans(room_id, account_id, banned_by, banned_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO NOTHING");
+            st->bind(1, room_id).bind(2, account_id).bind(3, by).bind(4, now_ms());
+            st->run();
+        }
+        if (!now) out.status = MembershipStatus::not_member;  // banned, but was not a member
+        return out;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    uncache_member_locked(room_id, account_id);
+    co_return std::move(result).value();
+}
+
+awaitable<DbResult<bool>> RoomStore::unban(std::string room_id, std::string account_id) {
+    auto job = [room_id, account_id](SqliteDb& db) {
+        auto st = db.cached("DELETE FROM room_bans WHERE room_id = ? AND account_id = ?");
+        st->bind(1, room_id).bind(2, account_id);
+        st->run();
+        return db.changes() > 0;
+    };
+    co_return co_await writer_.write(std::move(job));
+}
+
+awaitable<DbResult<std::vector<RoomBan>>> RoomStore::bans(std::string room_id) {
+    auto job = [room_id](SqliteDb& db) {
+        std::vector<RoomBan> out;
+        auto st = db.cached(
+            "SELECT account_id, banned_by, banned_at FROM room_bans WHERE room_id = ? "
+            "ORDER BY banned_at, account_id");
+        st->bind(1, room_id);
+        while (st->step() == StepResult::row)
+            out.push_back(RoomBan{st->column_text(0), st->column_text(1), st->column_int64(2)});
+        return out;
+    };
+    co_return co_await readers_.read(std::move(job));
+}
+
+awaitable<DbResult<Room>> RoomStore::set_join_policy(std::string room_id, std::string policy) {
+    auto job = [room_id, policy](SqliteDb& db) {
+        auto st = db.cached("UPDATE rooms SET join_policy = ? WHERE id = ?");
+        st->bind(1, policy).bind(2, room_id);
+        st->run();
+        return true;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) co_return DbFailure{DbErrc::failed, 0, "room vanished"};
+    it->second.room.join_policy = policy;
+    co_return it->second.room;
 }
 
 awaitable<DbResult<std::int64_t>> RoomStore::mark_read(std::string room_id, std::string account_id,

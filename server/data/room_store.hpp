@@ -28,6 +28,26 @@
 
 namespace parley {
 
+// The outcome of a membership change that a rule may refuse (docs/api.md "Membership").
+enum class MembershipStatus {
+    done,
+    banned,       // the account is banned from the room
+    not_invited,  // an invite-only room, and the account was never added to it
+    last_owner,   // the change would leave members without an owner
+    not_member,   // the account is not a member (any more)
+};
+
+struct MembershipResult {
+    MembershipStatus status = MembershipStatus::done;
+    Member member;  // as stored (done), or as it was (removals)
+};
+
+struct RoomBan {
+    std::string account_id;
+    std::string banned_by;
+    std::int64_t banned_at = 0;
+};
+
 struct AppendResult {
     Message message;
     bool duplicate = false;  // a resend: nothing new was stored
@@ -60,6 +80,27 @@ class RoomStore {
     // Inserts the member, or updates the fields of `change`; returns the member as stored.
     awaitable<DbResult<Member>> put_member(Member member, MemberChange change);
     awaitable<DbResult<bool>> remove_member(std::string room_id, std::string account_id);
+
+    // Membership with its rules, each checked and applied in one writer job, so two changes
+    // racing each other cannot both pass a check that only one may (two last owners leaving).
+    //
+    // A non-member joins `candidate.room_id`: refused when banned; a former member who left
+    // comes back with the role they had; anyone else only into an open room, as a member.
+    awaitable<DbResult<MembershipResult>> join(Member candidate);
+    // An owner adds `member` with its role or changes the role of a member: refused for a
+    // banned account, and when it demotes the room's last owner.
+    awaitable<DbResult<MembershipResult>> set_role(Member member);
+    // The member leaves and its role is kept for a return. The last owner of a room that has
+    // other members cannot leave (direct rooms excepted: neither side manages them).
+    awaitable<DbResult<MembershipResult>> leave(std::string room_id, std::string account_id);
+    // An owner removes a member (kick) and forgets its role; with `ban`, the account also
+    // cannot come back until unbanned. A ban needs no membership.
+    awaitable<DbResult<MembershipResult>> expel(std::string room_id, std::string account_id,
+                                                bool ban, std::string by);
+    // True when there was a ban to lift.
+    awaitable<DbResult<bool>> unban(std::string room_id, std::string account_id);
+    awaitable<DbResult<std::vector<RoomBan>>> bans(std::string room_id);
+    awaitable<DbResult<Room>> set_join_policy(std::string room_id, std::string policy);
     // Moves the member's read marker forward to `seq` (clamped to the room's last_seq; never
     // backwards) and returns the marker now stored. Writes nothing when it would not move.
     awaitable<DbResult<std::int64_t>> mark_read(std::string room_id, std::string account_id,
@@ -88,6 +129,8 @@ class RoomStore {
     void remember_locked(State& s, const Message& m);
     // The room's last sequence number as the database holds it (writer or reader thread).
     static std::int64_t stored_last_seq(SqliteDb& db, const std::string& room_id);
+    void cache_member_locked(const Member& m);
+    void uncache_member_locked(const std::string& room_id, const std::string& account_id);
 
     DbWriter& writer_;
     DbReaderPool& readers_;

@@ -48,4 +48,63 @@ TEST_CASE("a join and a role change of one member both take effect", "[server][s
           "moderator/Moderator bot");
 }
 
+TEST_CASE("membership rules: invite-only, departures keep the role, bans, the last owner",
+          "[server][store]") {
+    test::TempCurrentDb t("room-store-membership");
+    {
+        SqliteDb db(t.path);
+        db.exec(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
+            "('o', 'olga', 'x', 'user', 0), ('v', 'vera', 'x', 'user', 0), "
+            "('s', 'sam', 'x', 'user', 0)");
+    }
+    net::io_context ioc;
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 50);
+    Room room{"r1", "group", "t", false, "o", 1, 0};  // invite-only by default
+    Member owner{"r1", "o", "owner", "olga", "", 1, 0};
+    Member viewer{"r1", "v", "viewer", "vera", "", 1, 0};
+    REQUIRE(run(ioc, rooms.create_room(room, {owner, viewer})));
+
+    Member stranger{"r1", "s", "owner", "sam", "", 2, 0};  // the asked-for role is ignored
+    auto refused = run(ioc, rooms.join(stranger));
+    REQUIRE(refused);
+    CHECK(refused->status == MembershipStatus::not_invited);
+    CHECK_FALSE(rooms.member("r1", "s"));
+
+    // A viewer who leaves and comes back is a viewer again.
+    auto left = run(ioc, rooms.leave("r1", "v"));
+    REQUIRE(left);
+    CHECK(left->status == MembershipStatus::done);
+    CHECK_FALSE(rooms.member("r1", "v"));
+    Member back{"r1", "v", "member", "vera", "", 3, 0};
+    auto rejoined = run(ioc, rooms.join(back));
+    REQUIRE(rejoined);
+    CHECK(rejoined->status == MembershipStatus::done);
+    CHECK(rejoined->member.role == "viewer");
+    CHECK(rooms.member("r1", "v")->role == "viewer");
+
+    // The last owner can neither step down nor leave while others remain.
+    Member demoted = owner;
+    demoted.role = "member";
+    CHECK(run(ioc, rooms.set_role(demoted))->status == MembershipStatus::last_owner);
+    CHECK(run(ioc, rooms.leave("r1", "o"))->status == MembershipStatus::last_owner);
+    CHECK(rooms.member("r1", "o")->role == "owner");
+
+    // Open: anyone joins as a member; a ban keeps them out and from being added.
+    REQUIRE(run(ioc, rooms.set_join_policy("r1", "open")));
+    auto joined = run(ioc, rooms.join(stranger));
+    REQUIRE(joined);
+    CHECK((joined->status == MembershipStatus::done && joined->member.role == "member"));
+    CHECK(run(ioc, rooms.expel("r1", "s", true, "o"))->status == MembershipStatus::done);
+    CHECK_FALSE(rooms.member("r1", "s"));
+    CHECK(run(ioc, rooms.join(stranger))->status == MembershipStatus::banned);
+    CHECK(run(ioc, rooms.set_role(stranger))->status == MembershipStatus::banned);
+    CHECK(run(ioc, rooms.bans("r1"))->size() == 1);
+    CHECK(*run(ioc, rooms.unban("r1", "s")));
+    CHECK(run(ioc, rooms.join(stranger))->status == MembershipStatus::done);
+    writer.stop();
+}
+
 }  // namespace parley

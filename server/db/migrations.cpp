@@ -130,6 +130,45 @@ ALTER TABLE messages ADD COLUMN media TEXT;
 CREATE INDEX messages_media ON messages(media) WHERE media IS NOT NULL;
 )sql";
 
+// Every refresh token a session rotated away, not only the last one: presenting any of them
+// again is theft and revokes the session, the whole rotation family (docs/api.md, refresh).
+// Existing sessions bring the one they remembered.
+constexpr std::string_view current_v7 = R"sql(
+CREATE TABLE used_refresh_tokens (
+    hash BLOB PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    used_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX used_refresh_tokens_session ON used_refresh_tokens(session_id);
+INSERT OR IGNORE INTO used_refresh_tokens(hash, session_id, used_at)
+    SELECT previous_refresh_hash, id, created_at FROM sessions
+    WHERE previous_refresh_hash IS NOT NULL;
+)sql";
+
+// Who may enter a room: its join policy ('invite': only members an owner added, or former
+// members coming back; 'open': anyone with the id), the record a member leaves behind (the
+// role they come back with) and the accounts an owner banned. Rooms made before this were
+// joinable by anyone with their id; they become invite-only, and owners may open them again.
+constexpr std::string_view current_v8 = R"sql(
+ALTER TABLE rooms ADD COLUMN join_policy TEXT NOT NULL DEFAULT 'invite';
+CREATE TABLE room_departures (
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    left_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, account_id)
+) WITHOUT ROWID;
+CREATE TABLE room_bans (
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    banned_by TEXT NOT NULL,
+    banned_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX room_departures_account ON room_departures(account_id);
+CREATE INDEX room_bans_account ON room_bans(account_id);
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -153,6 +192,8 @@ constexpr std::array current_list{
     Migration{4, "bot accounts, bot keys and their lock-out", current_v4},
     Migration{5, "disabled accounts", current_v5},
     Migration{6, "images in messages", current_v6},
+    Migration{7, "every rotated refresh token of a session", current_v7},
+    Migration{8, "room join policy, departures and bans", current_v8},
 };
 
 constexpr std::array history_list{

@@ -107,6 +107,7 @@ nlohmann::json RoomHub::build_document(const std::string& room_id) {
             {"kind", room->kind},
             {"title", room->title},
             {"require_signatures", room->require_signatures},
+            {"join_policy", room->join_policy},
             {"created_by", room->created_by},
             {"created_at", room->created_at},
             {"last_seq", room->last_seq},

@@ -10,6 +10,7 @@
 
 #include "common/backoff.hpp"
 #include "common/frame_codec.hpp"
+#include "common/json_limits.hpp"
 #include "common/logging.hpp"
 
 namespace parley {
@@ -41,7 +42,7 @@ awaitable<std::optional<nlohmann::json>> round_trip(UnixStream& stream,
             error = describe_frame_failure(frame, "the manager");
             co_return std::nullopt;
         }
-        nlohmann::json answer = nlohmann::json::parse(frame.payload, nullptr, false);
+        nlohmann::json answer = parse_json_bounded(frame.payload);
         if (!answer.is_object()) {
             error = "the manager sent a frame that is not a JSON object";
             co_return std::nullopt;

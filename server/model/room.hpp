@@ -16,6 +16,9 @@ struct Room {
     std::string created_by;
     std::int64_t created_at = 0;
     std::int64_t last_seq = 0;  // the highest committed sequence number
+    // "invite": only accounts an owner added (or former members coming back) may join;
+    // "open": anyone who knows the id. New rooms are invite-only.
+    std::string join_policy = "invite";
 };
 
 struct Member {
@@ -42,6 +45,10 @@ struct Message {
 inline bool is_room_kind(const std::string& k) {
     return k == "group" || k == "direct" || k == "ephemeral";
 }
+inline bool is_join_policy(const std::string& p) {
+    return p == "invite" || p == "open";
+}
+
 // A moderator is a member that may also remove other members' messages.
 inline bool is_member_role(const std::string& r) {
     return r == "owner" || r == "moderator" || r == "member" || r == "viewer";

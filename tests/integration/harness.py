@@ -50,7 +50,7 @@ class ParleyProcess:
     """One running `parley <mode>` with its own data directory and log file."""
 
     def __init__(self, mode="server", config="", data_dir=None, env=None, args=None, port=None,
-                 stdin=subprocess.DEVNULL):
+                 stdin=subprocess.DEVNULL, wrapper=None):
         self.mode = mode
         self.tmp = tempfile.TemporaryDirectory(prefix=f"parley-{mode}-")
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
@@ -66,6 +66,8 @@ class ParleyProcess:
         full_env.update(env or {})
         cmd = [BINARY, mode, "--config", self.config_path, "--data-dir", self.data_dir]
         cmd += args or []
+        # A command that runs the binary (e.g. ["prlimit", "--nofile=400:400", "--"]).
+        cmd = list(wrapper or []) + cmd
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      env=full_env, stdin=stdin)
 

@@ -140,6 +140,7 @@ test("two browsers chat through a real server", async (t) => {
     await signUp(alice, "alice");
     await signUp(bob, "bob");
     await alice.fill("#create-room [name=title]", "Launch plans");
+    await alice.check("#create-room [name=open]");  // bob joins by id, uninvited
     await alice.click("#create-room button[type=submit]");
     await alice.waitForSelector("#chat-room:not([hidden])");
     assert.equal(await alice.textContent("#room-title"), "Launch plans");
@@ -220,6 +221,7 @@ test("two browsers chat through a real server", async (t) => {
   await t.test("a room that requires signatures: messages signed in the browser, verified by the other", async () => {
     await alice.fill("#create-room [name=title]", "Signed decisions");
     await alice.check("#create-room [name=signed]");
+    await alice.check("#create-room [name=open]");
     await alice.click("#create-room button[type=submit]");
     await alice.waitForFunction(() => document.getElementById("room-title").textContent === "🔒 Signed decisions");
     const signedRoom = (await alice.textContent("#room-id")).trim();

@@ -47,7 +47,7 @@ function until(predicate, what, timeoutMs = 5000) {
 test("two clients chat; a document resumes from its version after a reconnect", async () => {
   const alice = await user("alice");
   const bob = await user("bob");
-  const roomId = await new Rooms(alice).create({ title: "Live" });
+  const roomId = await new Rooms(alice).create({ title: "Live", joinPolicy: "open" });
   await new Rooms(bob).join(roomId, { displayName: "Bob" });
 
   const bobChat = new Chat(bob);

@@ -172,7 +172,8 @@ export interface RoomDocumentValue {
 export class Rooms {
   constructor(client: ParleyClient);
   list(): Promise<RoomSummary[]>;
-  create(options?: { title?: string; kind?: "group" | "direct" | "ephemeral"; members?: string[]; requireSignatures?: boolean }): Promise<string>;
+  /** joinPolicy: "invite" (default: members and invited accounts only) or "open" (anyone with the id). */
+  create(options?: { title?: string; kind?: "group" | "direct" | "ephemeral"; members?: string[]; requireSignatures?: boolean; joinPolicy?: "invite" | "open" }): Promise<string>;
   join(roomId: string, options?: { displayName?: string; publicKey?: string }): Promise<{ room_id: string; account_id: string; role: string; display_name: string }>;
   leave(roomId: string): Promise<{ room_id: string; left: boolean }>;
   get(roomId: string): Promise<{ version: number; document: RoomDocumentValue }>;

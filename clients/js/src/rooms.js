@@ -9,9 +9,12 @@ export class Rooms {
     return (await this.client.api("GET", "/api/v1/rooms")).rooms;
   }
 
-  // kind: "group" | "direct" | "ephemeral"; members: account ids to invite.
-  async create({ title, kind = "group", members = [], requireSignatures = false } = {}) {
+  // kind: "group" | "direct" | "ephemeral"; members: account ids to invite. joinPolicy:
+  // "invite" (the server's default: only members and invited accounts may join) or "open"
+  // (anyone with the id).
+  async create({ title, kind = "group", members = [], requireSignatures = false, joinPolicy } = {}) {
     const body = { title, kind, members, require_signatures: requireSignatures };
+    if (joinPolicy !== undefined) body.join_policy = joinPolicy;
     return (await this.client.api("POST", "/api/v1/rooms", body)).room_id;
   }
 
