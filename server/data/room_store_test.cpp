@@ -108,3 +108,70 @@ TEST_CASE("membership rules: invite-only, departures keep the role, bans, the la
 }
 
 }  // namespace parley
+
+namespace parley {
+
+// append() numbers from a writer-thread counter, not from rooms.last_seq: the numbers must stay
+// gap-free and unique across resends, a prune of the whole history and a restart (load()).
+TEST_CASE("sequence numbers survive resends, a full prune and a restart", "[server][store]") {
+    test::TempCurrentDb t("room-store-seq");
+    {
+        SqliteDb db(t.path);
+        db.exec(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
+            "('o', 'olga', 'x', 'user', 0)");
+    }
+    auto message = [](std::string cmid) {
+        Message m;
+        m.room_id = "r1";
+        m.sender_id = "o";
+        m.client_msg_id = std::move(cmid);
+        m.text = "hi";
+        m.sent_at = 1;
+        return m;
+    };
+    net::io_context ioc;
+    {
+        DbWriter writer(SqliteDb(t.path), DbSettings{});
+        DbReaderPool readers(t.path, DbSettings{});
+        RoomStore rooms(writer, readers, 50);
+        Room room{"r1", "group", "t", false, "o", 1, 0};
+        REQUIRE(run(ioc, rooms.create_room(room, {Member{"r1", "o", "owner", "olga", "", 1, 0}})));
+        for (int i = 1; i <= 3; ++i) {
+            auto stored = run(ioc, rooms.append(message("m" + std::to_string(i))));
+            REQUIRE(stored);
+            CHECK((stored->message.seq == i && !stored->duplicate));
+        }
+        auto again = run(ioc, rooms.append(message("m2")));
+        REQUIRE(again);
+        CHECK((again->duplicate && again->message.seq == 2));
+        auto next = run(ioc, rooms.append(message("m4")));
+        REQUIRE(next);
+        CHECK(next->message.seq == 4);  // the resend consumed no number
+        auto pruned = run(ioc, rooms.prune("r1", 0));
+        REQUIRE(pruned);
+        CHECK(*pruned == 4);
+        auto after_prune = run(ioc, rooms.append(message("m5")));
+        REQUIRE(after_prune);
+        CHECK(after_prune->message.seq == 5);
+        REQUIRE(run(ioc, rooms.prune("r1", 0)));
+        auto nope = run(ioc, rooms.append(Message{"gone", 0, "o", "x", "hi", "", "", 1}));
+        CHECK_FALSE(nope);  // no such room: nothing stored, no number given
+        writer.stop();
+    }
+    // A new process: its numbers go on from the database (every message is pruned).
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 50);
+    {
+        SqliteDb db(t.path);
+        rooms.load(db);
+    }
+    CHECK(rooms.room("r1")->last_seq == 5);
+    auto restarted = run(ioc, rooms.append(message("m6")));
+    REQUIRE(restarted);
+    CHECK(restarted->message.seq == 6);
+    writer.stop();
+}
+
+}  // namespace parley
