@@ -505,9 +505,15 @@ awaitable<DbResult<std::vector<RoomBan>>> RoomStore::bans(std::string room_id) {
 }
 
 awaitable<DbResult<Room>> RoomStore::set_join_policy(std::string room_id, std::string policy) {
-    auto job = [room_id, policy](SqliteDb& db) {
-        auto st = db.cached("UPDATE rooms SET join_policy = ? WHERE id = ?");
-        st->bind(1, policy).bind(2, room_id);
+    return set_room_text(std::move(room_id), &Room::join_policy,
+                         "UPDATE rooms SET join_policy = ? WHERE id = ?", std::move(policy));
+}
+
+awaitable<DbResult<Room>> RoomStore::set_room_text(std::string room_id, std::string Room::*field,
+                                                   const char* sql, std::string value) {
+    auto job = [room_id, sql, value](SqliteDb& db) {
+        auto st = db.cached(sql);
+        st->bind(1, value).bind(2, room_id);
         st->run();
         return true;
     };
@@ -516,7 +522,7 @@ awaitable<DbResult<Room>> RoomStore::set_join_policy(std::string room_id, std::s
     std::unique_lock lock(mutex_);
     auto it = rooms_.find(room_id);
     if (it == rooms_.end()) co_return DbFailure{DbErrc::failed, 0, "room vanished"};
-    it->second.room.join_policy = policy;
+    it->second.room.*field = std::move(value);
     co_return it->second.room;
 }
 
@@ -550,19 +556,8 @@ awaitable<DbResult<std::int64_t>> RoomStore::mark_read(std::string room_id, std:
 }
 
 awaitable<DbResult<Room>> RoomStore::rename(std::string room_id, std::string title) {
-    auto job = [room_id, title](SqliteDb& db) {
-        auto st = db.cached("UPDATE rooms SET title = ? WHERE id = ?");
-        st->bind(1, title).bind(2, room_id);
-        st->run();
-        return true;
-    };
-    auto result = co_await writer_.write(std::move(job));
-    if (!result) co_return result.error();
-    std::unique_lock lock(mutex_);
-    auto it = rooms_.find(room_id);
-    if (it == rooms_.end()) co_return DbFailure{DbErrc::failed, 0, "room vanished"};
-    it->second.room.title = title;
-    co_return it->second.room;
+    return set_room_text(std::move(room_id), &Room::title,
+                         "UPDATE rooms SET title = ? WHERE id = ?", std::move(title));
 }
 
 std::int64_t RoomStore::stored_last_seq(SqliteDb& db, const std::string& room_id) {

@@ -127,6 +127,10 @@ class RoomStore {
         std::deque<Message> recent;  // ascending seq, at most recent_limit_
     };
     void remember_locked(State& s, const Message& m);
+    // Writes one text column of the room (`sql`: UPDATE rooms SET <column> = ? WHERE id = ?),
+    // then the same field of the cached room.
+    awaitable<DbResult<Room>> set_room_text(std::string room_id, std::string Room::*field,
+                                            const char* sql, std::string value);
     // The room's last sequence number as the database holds it (writer or reader thread).
     static std::int64_t stored_last_seq(SqliteDb& db, const std::string& room_id);
     void cache_member_locked(const Member& m);
