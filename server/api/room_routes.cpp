@@ -34,6 +34,17 @@ HttpResponse not_a_room() {
     return error_response(http::status::not_found, "not_found", "no such room");
 }
 
+// Nothing when the caller `me` owns the room; else the refusal: 404 for a non-member, 403
+// "only owners can <action>" for any other role.
+std::optional<HttpResponse> unless_owner(const std::optional<Member>& me, std::string_view action) {
+    if (!me) return not_a_room();
+    if (me->role != "owner") {
+        return error_response(http::status::forbidden, "forbidden",
+                              "only owners can " + std::string(action));
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
@@ -268,10 +279,7 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             if (!body.json) co_return body.refusal;
             const std::string& id = ctx.params["id"];
             auto me = chat.rooms.member(id, auth.caller->account.id);
-            if (!me) co_return not_a_room();
-            if (me->role != "owner")
-                co_return error_response(http::status::forbidden, "forbidden",
-                                         "only owners can change a room");
+            if (auto refusal = unless_owner(me, "change a room")) co_return *refusal;
             const auto& j = *body.json;
             auto title = string_field(j, "title");
             auto policy = string_field(j, "join_policy");
@@ -314,10 +322,8 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             const std::string& id = ctx.params["id"];
             auto me = chat.rooms.member(id, auth.caller->account.id);
             auto room = chat.rooms.room(id);
-            if (!me || !room) co_return not_a_room();
-            if (me->role != "owner")
-                co_return error_response(http::status::forbidden, "forbidden",
-                                         "only owners can add members");
+            if (!room) co_return not_a_room();
+            if (auto refusal = unless_owner(me, "add members")) co_return *refusal;
             if (room->kind == "direct")
                 co_return error_response(http::status::forbidden, "forbidden",
                                          "a direct room has two members");
@@ -362,11 +368,8 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
         const std::string& id = ctx.params["id"];
         auto me = chat.rooms.member(id, auth.caller->account.id);
         auto room = chat.rooms.room(id);
-        if (!me || !room) co_return not_a_room();
-        if (me->role != "owner")
-            co_return error_response(
-                http::status::forbidden, "forbidden",
-                ban ? "only owners can ban" : "only owners can remove members");
+        if (!room) co_return not_a_room();
+        if (auto refusal = unless_owner(me, ban ? "ban" : "remove members")) co_return *refusal;
         if (room->kind == "direct")
             co_return error_response(http::status::forbidden, "forbidden",
                                      "a direct room has two members");
@@ -411,10 +414,7 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             if (!auth.caller) co_return auth.refusal;
             const std::string& id = ctx.params["id"];
             auto me = chat.rooms.member(id, auth.caller->account.id);
-            if (!me) co_return not_a_room();
-            if (me->role != "owner")
-                co_return error_response(http::status::forbidden, "forbidden",
-                                         "only owners can lift a ban");
+            if (auto refusal = unless_owner(me, "lift a ban")) co_return *refusal;
             const std::string& target = ctx.params["account_id"];
             auto lifted = co_await chat.rooms.unban(id, target);
             if (!lifted) co_return store_failure(lifted.error());
@@ -431,10 +431,7 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
                    if (!auth.caller) co_return auth.refusal;
                    const std::string& id = ctx.params["id"];
                    auto me = chat.rooms.member(id, auth.caller->account.id);
-                   if (!me) co_return not_a_room();
-                   if (me->role != "owner")
-                       co_return error_response(http::status::forbidden, "forbidden",
-                                                "only owners can list bans");
+                   if (auto refusal = unless_owner(me, "list bans")) co_return *refusal;
                    auto bans = co_await chat.rooms.bans(id);
                    if (!bans) co_return store_failure(bans.error());
                    nlohmann::json out = nlohmann::json::array();
