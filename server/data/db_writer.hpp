@@ -292,14 +292,7 @@ class DbWriter {
     // Runs `job` in the next batch; completes with its result once the batch has committed.
     template <class R = detail::Deduce, class F, class CompletionToken>
     auto async_write(F job, CompletionToken&& token) {
-        using Result = detail::job_result_t<R, F>;
-        return net::async_initiate<CompletionToken, void(DbResult<Result>)>(
-            [this](auto handler, F job) {
-                using Handler = decltype(handler);
-                submit(std::make_unique<detail::AsyncJob<Result, F, Handler>>(std::move(job),
-                                                                              std::move(handler)));
-            },
-            token, std::move(job));
+        return initiate<R>(std::move(job), std::forward<CompletionToken>(token), true);
     }
 
     template <class R = detail::Deduce, class F>
@@ -311,16 +304,7 @@ class DbWriter {
     // it throws (a single statement, or statements that cannot fail after the first change).
     template <class R = detail::Deduce, class F>
     awaitable<DbResult<detail::job_result_t<R, F>>> write_atomic(F job) {
-        using Result = detail::job_result_t<R, F>;
-        return net::async_initiate<decltype(use_awaitable), void(DbResult<Result>)>(
-            [this](auto handler, F job) {
-                using Handler = decltype(handler);
-                auto typed = std::make_unique<detail::AsyncJob<Result, F, Handler>>(
-                    std::move(job), std::move(handler));
-                typed->needs_savepoint = false;
-                submit(std::move(typed));
-            },
-            use_awaitable, std::move(job));
+        return initiate<R>(std::move(job), use_awaitable, false);
     }
 
     // Runs `hook` on the writer thread after any batch's transaction was rolled back (before
@@ -347,6 +331,19 @@ class DbWriter {
     std::size_t queued() const { return queue_.size(); }
 
   private:
+    template <class R, class F, class CompletionToken>
+    auto initiate(F job, CompletionToken&& token, bool savepoint) {
+        using Result = detail::job_result_t<R, F>;
+        return net::async_initiate<CompletionToken, void(DbResult<Result>)>(
+            [this, savepoint](auto handler, F job) {
+                using Handler = decltype(handler);
+                auto typed = std::make_unique<detail::AsyncJob<Result, F, Handler>>(
+                    std::move(job), std::move(handler));
+                typed->needs_savepoint = savepoint;
+                submit(std::move(typed));
+            },
+            token, std::move(job));
+    }
     void submit(std::unique_ptr<detail::DbJob> job);
     void run();
     void run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch);
