@@ -87,9 +87,14 @@ class SessionTest(ParleyTestCase):
             self.assertEqual(status, 401)
             return time.monotonic() - t
 
-        known = statistics.median(timed("known") for _ in range(7))
-        unknown = statistics.median(timed(f"nobody{i}") for i in range(7))
-        self.assertGreater(unknown, known * 0.6, f"unknown {unknown * 1000:.1f} ms vs known {known * 1000:.1f} ms")
+        # Interleaved, so that a change in the machine's load (other tests, a sanitizer build)
+        # weighs on both sides alike; the old code answered unknown names in about 1 ms.
+        known, unknown = [], []
+        for i in range(9):
+            known.append(timed("known"))
+            unknown.append(timed(f"nobody{i}"))
+        known, unknown = statistics.median(known), statistics.median(unknown)
+        self.assertGreater(unknown, known * 0.5, f"unknown {unknown * 1000:.1f} ms vs known {known * 1000:.1f} ms")
 
 
 class ConnectionCapTest(ParleyTestCase):
