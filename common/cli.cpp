@@ -71,6 +71,16 @@ CliResult parse_command_line(int argc, const char* const* argv) {
                                 "manager.backup.server_data_dir)");
             restore->add_flag("--no-service", cmd.restore.no_service,
                               "Do not stop and start the server's unit (it is not run by systemd)");
+            // -c and -d belong to `parley manager` and fall through from here; say so, or the
+            // help of restore hides how to name the manager's configuration.
+            restore->footer(
+                "Also takes the manager's own options, before or after 'restore':\n"
+                "  -c,--config FILE     the manager's TOML configuration (manager.backup.dir, "
+                "server_unit, ...)\n"
+                "  -d,--data-dir DIR    the manager's data directory (backups/ by default "
+                "under it)\n"
+                "Example: parley manager restore --snapshot 20261122T033000.123Z -c "
+                "/etc/parley/manager.toml");
             restore->callback([&cmd] { cmd.restore.requested = true; });
         }
         sub->callback([&cmd, name = mode.name] { cmd.mode = name; });
@@ -106,8 +116,11 @@ CliResult parse_command_line(int argc, const char* const* argv) {
         "manager-api", "Send one request to a manager's API and print the JSON answer.");
     api->add_option(
            "method", cmd.manager_api.method,
-           "system.info, service.start|stop|restart, host.reboot, schedule.add|remove|list, "
-           "managers.list or ping")
+           "ping, system.info, service.start, service.stop, service.restart, host.reboot, "
+           "schedule.add, schedule.remove, schedule.list, schedule.watch, managers.list, "
+           "backup.run, backup.status, backup.history, backup.snapshots (docs/manager-api.md; "
+           "the target's backup.begin, backup.put, backup.file, backup.media, backup.media_put, "
+           "backup.finish and backup.abort are for managers)")
         ->required();
     api->add_option("params", cmd.manager_api.args,
                     "Parameters as key=value; the value is read as JSON when it parses (3, true, "

@@ -97,3 +97,17 @@ TEST_CASE("cli: server --make-bot names the bot and excludes --make-admin", "[cl
     CHECK(parse({"server", "--make-bot", "a", "--make-admin", "b"}).exit_code ==
           parley::kExitUsage);
 }
+
+TEST_CASE("cli: manager restore --help shows the manager's -c and -d", "[cli]") {
+    auto r = parse({"manager", "restore", "--help"});
+    CHECK_FALSE(r.command);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::Contains("--snapshot"));
+    CHECK_THAT(r.out, Catch::Contains("-c,--config FILE"));
+    CHECK_THAT(r.out, Catch::Contains("-d,--data-dir DIR"));
+    // And they are taken after "restore" too.
+    auto a = parse({"manager", "restore", "--snapshot", "s1", "-d", "/tmp/m"});
+    REQUIRE(a.command);
+    CHECK(a.command->restore.requested);
+    CHECK(a.command->data_dir == "/tmp/m");
+}

@@ -232,8 +232,9 @@ void ManagerConfig::describe(ConfigSchema& schema) {
     schema.bind_custom(
         "api_keys",
         "API keys allowed to use the manager API, as SHA-256 hex digests (never the keys).\n"
-        "access = \"admin\" may do everything, \"read\" only system.info, schedule.list and "
-        "managers.list.\nWith no key configured every client is refused.",
+        "access = \"admin\" may do everything, \"read\" only ping, system.info, schedule.list, "
+        "schedule.watch, managers.list,\nbackup.status, backup.history and backup.snapshots "
+        "(also forwarded with a target).\nWith no key configured every client is refused.",
         [this](const toml::node& n) { return parse_api_keys(n, api_keys); },
         [this] { return render_api_keys(api_keys); });
     schema.bind_custom(

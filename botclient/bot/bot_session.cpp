@@ -51,6 +51,7 @@ BotSession::BotSession(net::any_io_executor executor, BotSpec spec,
       on_fatal_(std::move(on_fatal)),
       http_(options_.host, options_.port, std::chrono::seconds(15), options_.tls),
       key_(generate_ed25519()),
+      ack_timer_(executor_),
       retry_timer_(executor_) {
     if (credentials_) self_id_ = credentials_->account_id;
 }
@@ -67,6 +68,7 @@ void BotSession::stop() {
     net::post(executor_, [self] {
         self->stopped_ = true;
         self->retry_timer_.cancel();
+        self->ack_timer_.cancel();
         if (self->connection_) self->connection_->close();
     });
 }
@@ -283,6 +285,12 @@ awaitable<void> BotSession::enter_room(std::string room_id) {
         rooms_.erase(room_id);
         co_return;
     }
+    // Where the catch-up starts: the server's read marker (what this bot handled before, or
+    // the room's last message when it was added), or later when this process has seen more.
+    std::int64_t read_seq = r.body.is_object() ? r.body.value("read_seq", std::int64_t{0}) : 0;
+    acked_[room_id] = read_seq;
+    auto& seen = seen_[room_id];
+    seen = std::max(seen, read_seq);
     for (const char* field : {"chat", "doc"}) {
         std::string topic = "room:" + room_id + ":" + field;
         send_frame({{"type", "subscribe"}, {"topic", topic}, {"id", topic}});
@@ -290,13 +298,110 @@ awaitable<void> BotSession::enter_room(std::string room_id) {
     spdlog::info("bot {}: in room {}", spec_.name, room_id);
 }
 
+awaitable<void> BotSession::catch_up(std::string room_id) {
+    // Runs once the chat subscription is confirmed: from then on every new message arrives
+    // live, so the history read now and the live messages held meanwhile leave no gap.
+    std::uint64_t generation = generation_;
+    constexpr int kPage = 500;
+    int handled = 0;
+    for (;;) {
+        std::string target = "/api/v1/rooms/" + room_id +
+                             "/messages?after_seq=" + std::to_string(seen_[room_id]) +
+                             "&limit=" + std::to_string(kPage);
+        auto r = co_await api(http::verb::get, target);
+        if (generation != generation_ || !rooms_.contains(room_id)) co_return;
+        if (!r.ok() || !r.body.contains("messages") || !r.body["messages"].is_array()) {
+            spdlog::warn("bot {}: cannot read the history of room {}: {}", spec_.name, room_id,
+                         r.describe());
+            break;
+        }
+        const auto& messages = r.body["messages"];
+        for (const auto& m : messages) {
+            if (!m.is_object()) continue;
+            deliver(BotMessage{room_id, m.value("seq", std::int64_t{0}),
+                               m.value("sender_id", std::string()),
+                               m.value("text", std::string())});
+            ++handled;
+            // A behaviour may have changed the rooms (it never does today; cheap to be sure).
+            if (!rooms_.contains(room_id)) co_return;
+        }
+        if (static_cast<int>(messages.size()) < kPage) break;
+    }
+    RoomState& room = rooms_[room_id];
+    room.catching_up = false;
+    std::vector<BotMessage> held = std::move(room.held);
+    room.held.clear();
+    for (const auto& m : held)
+        deliver(m);
+    if (handled > 0)
+        spdlog::info("bot {}: caught up on {} messages in room {}", spec_.name, handled, room_id);
+}
+
+void BotSession::deliver(const BotMessage& message) {
+    auto& seen = seen_[message.room_id];
+    if (message.seq <= seen) return;  // handled already (the history and a live frame overlap)
+    seen = message.seq;
+    schedule_ack();
+    if (message.sender_id == self_id_) return;
+    behaviour_->on_message(*this, message);
+}
+
+void BotSession::schedule_ack() {
+    if (ack_scheduled_ || stopped_) return;
+    ack_scheduled_ = true;
+    auto self = shared_from_this();
+    net::co_spawn(executor_, ack_later(), [self](std::exception_ptr e) {
+        log_spawn_failure(self->spec_.name, "acknowledging", e);
+    });
+}
+
+awaitable<void> BotSession::ack_later() {
+    // One ack per room a second at most: a busy room must not double the bot's frames (each
+    // counts against the socket's rate limit) nor its writes at the server.
+    ack_timer_.expires_after(std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await ack_timer_.async_wait(net::redirect_error(use_awaitable, ec));
+    ack_scheduled_ = false;
+    if (stopped_) co_return;
+    if (!connection_) {
+        schedule_ack();  // try again once connected (enter_room resets what the server holds)
+        co_return;
+    }
+    for (const auto& [room_id, seq] : seen_) {
+        auto& acked = acked_[room_id];
+        if (seq <= acked || !rooms_.contains(room_id)) continue;
+        send_frame({{"type", "ack"}, {"room_id", room_id}, {"seq", seq}});
+        acked = seq;
+    }
+}
+
 void BotSession::on_frame(const nlohmann::json& frame) {
     std::string type = frame.value("type", std::string());
     if (type == "message") {
         BotMessage m{frame.value("room_id", std::string()), frame.value("seq", std::int64_t{0}),
                      frame.value("sender_id", std::string()), frame.value("text", std::string())};
-        if (m.sender_id == self_id_ || !rooms_.contains(m.room_id)) return;
-        behaviour_->on_message(*this, m);
+        auto room = rooms_.find(m.room_id);
+        if (room == rooms_.end()) return;
+        if (room->second.catching_up) {
+            room->second.held.push_back(std::move(m));
+            return;
+        }
+        deliver(m);
+    } else if (type == "ok") {
+        // The chat subscription is in place: read what was sent before it.
+        std::string id =
+            frame.contains("id") && frame["id"].is_string() ? frame["id"].get<std::string>() : "";
+        if (id.starts_with("room:") && id.ends_with(":chat")) {
+            std::string room_id = id.substr(5, id.size() - 10);
+            auto room = rooms_.find(room_id);
+            if (room != rooms_.end() && !room->second.catch_up_started) {
+                room->second.catch_up_started = true;
+                auto self = shared_from_this();
+                net::co_spawn(executor_, catch_up(room_id), [self](std::exception_ptr e) {
+                    log_spawn_failure(self->spec_.name, "catching up", e);
+                });
+            }
+        }
     } else if (type == "patch") {
         std::string topic = frame.value("topic", std::string());
         if (topic.starts_with("room:") && topic.ends_with(":doc") && frame.contains("ops")) {

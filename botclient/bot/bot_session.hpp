@@ -5,13 +5,18 @@
 // header), proves it with a ping round trip (the REST rule: a token works only with a live
 // socket), subscribes to account:me:notifications, then joins every room it is a member of
 // (POST /rooms/{id}/join with its own Ed25519 public key) and subscribes to each room's chat
-// and doc topics; an invitation notification makes it join that room too. Messages go to the
-// behaviour; the room documents (first a whole-document replace, then RFC 6902 patches) tell
-// it who joined. It sends over the socket, signing every message with its key over the
-// canonical bytes of docs/api.md. A lost socket is reopened after a jittered back-off; an
-// access token the server no longer takes is refreshed; when the session itself is gone, the
-// login callback gets a new one or, when it cannot, the bot stops and reports it as fatal.
-// Threads: everything runs on the executor given at construction (one thread).
+// and doc topics; an invitation notification makes it join that room too. Once the chat
+// subscription is confirmed it catches up: the room's history after the last seq it has seen
+// there (its read marker at the server, or what it saw before a reconnect) goes to the behaviour
+// first, then the live messages that arrived meanwhile, so every message is handled exactly once
+// whatever the timing of the join; the handled seq is acknowledged (`ack`, coalesced) so that a
+// restarted bot process resumes where it stopped. Messages go to the behaviour; the room documents
+// (first a whole-document replace, then RFC 6902 patches) tell it who joined. It sends over the
+// socket, signing every message with its key over the canonical bytes of docs/api.md. A lost socket
+// is reopened after a jittered back-off; an access token the server no longer takes is refreshed;
+// when the session itself is gone, the login callback gets a new one or, when it cannot, the bot
+// stops and reports it as fatal. Threads: everything runs on the executor given at construction
+// (one thread).
 #pragma once
 
 #include <chrono>
@@ -21,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -71,6 +77,10 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
     struct RoomState {
         bool have_doc = false;
         nlohmann::json doc;
+        // Until the history is read, live messages wait here (they may be newer than it).
+        bool catching_up = true;
+        bool catch_up_started = false;
+        std::vector<BotMessage> held;
     };
     using PlainSocket = websocket::stream<beast::tcp_stream>;
     using TlsSocket = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
@@ -92,6 +102,11 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
                               std::optional<nlohmann::json> body = std::nullopt);
     awaitable<void> remove_task(std::string room_id, std::int64_t seq,
                                 std::function<void(bool)> done);
+    awaitable<void> catch_up(std::string room_id);
+    // Gives a message to the behaviour unless it was handled before (or is the bot's own).
+    void deliver(const BotMessage& message);
+    void schedule_ack();
+    awaitable<void> ack_later();
     void on_frame(const nlohmann::json& frame);
     void on_doc_patch(const std::string& room_id, const nlohmann::json& ops);
     void send_frame(nlohmann::json frame);
@@ -113,6 +128,12 @@ class BotSession : public BotActions, public std::enable_shared_from_this<BotSes
     std::deque<std::string> out_;
     bool writing_ = false;
     std::map<std::string, RoomState> rooms_;
+    // Per room, the highest seq handled, and the read marker the server holds. Kept across
+    // reconnects (rooms_ is not), so a message is never handled twice by this process.
+    std::map<std::string, std::int64_t> seen_;
+    std::map<std::string, std::int64_t> acked_;
+    bool ack_scheduled_ = false;
+    net::steady_timer ack_timer_;
     net::steady_timer retry_timer_;
     bool stopped_ = false;
 };

@@ -79,6 +79,16 @@ std::optional<ApiAccess> RequestHandler::method_access(const std::string& m) {
     return std::nullopt;
 }
 
+const std::vector<std::string>& RequestHandler::methods() {
+    static const std::vector<std::string> all{
+        "ping",          "system.info",  "service.start",   "service.stop",   "service.restart",
+        "host.reboot",   "schedule.add", "schedule.remove", "schedule.list",  "schedule.watch",
+        "managers.list", "backup.run",   "backup.status",   "backup.history", "backup.snapshots",
+        "backup.begin",  "backup.put",   "backup.file",     "backup.media",   "backup.media_put",
+        "backup.finish", "backup.abort"};
+    return all;
+}
+
 json RequestHandler::handle(const ApiRequest& request, const ApiCaller& caller) {
     const std::string& m = request.method;
     const std::optional<ApiAccess> needs = m == "schedule.watch" ? std::nullopt : method_access(m);

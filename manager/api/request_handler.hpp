@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "manager/api/api_keys.hpp"
 #include "manager/api/api_protocol.hpp"
@@ -53,6 +54,9 @@ class RequestHandler {
 
     // The access a method needs; nullopt for a method this manager does not know.
     static std::optional<ApiAccess> method_access(const std::string& method);
+    // Every method method_access knows (the CLI help and the default configuration name them;
+    // tests keep those texts in step with this list).
+    static const std::vector<std::string>& methods();
 
     const std::string& manager_name() const { return name_; }
 

@@ -4,6 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <cctype>
+
+#include "common/cli.hpp"
+#include "common/config_schema.hpp"
+
 #include "manager/manager_test_support.hpp"
 
 namespace parley {
@@ -228,6 +233,43 @@ TEST_CASE("classify_system_error tells unreachable from refused", "[manager][han
     CHECK(classify_system_error("org.freedesktop.DBus.Error.AccessDenied: x") ==
           ApiErrorCode::failed);
     CHECK(classify_system_error("org.freedesktop.systemd1.NoSuchUnit: x") == ApiErrorCode::failed);
+}
+
+}  // namespace parley
+
+namespace parley {
+
+// The help of `parley manager-api` and the default configuration's words on read keys are
+// written by hand; these keep them in step with the methods and their access.
+TEST_CASE("the CLI help names every method and the default config every read one",
+          "[manager][api]") {
+    std::vector<const char*> argv{"parley", "manager-api", "--help"};
+    auto help = parse_command_line(static_cast<int>(argv.size()), argv.data()).out;
+    ManagerConfig defaults;
+    ConfigSchema schema;
+    defaults.describe(schema);
+    std::string text = schema.render();
+    auto from = text.find("\"read\" only");
+    auto to = text.find("With no key", from);
+    REQUIRE(from != std::string::npos);
+    REQUIRE(to != std::string::npos);
+    std::string read_sentence = text.substr(from, to - from);
+    auto named = [](const std::string& in, const std::string& m) {
+        // Whole names only: "schedule.list" must not be found inside "schedule.listen".
+        for (auto at = in.find(m); at != std::string::npos; at = in.find(m, at + 1)) {
+            char after = at + m.size() < in.size() ? in[at + m.size()] : ' ';
+            if (!std::isalnum(static_cast<unsigned char>(after)) && after != '_') return true;
+        }
+        return false;
+    };
+    for (const auto& m : RequestHandler::methods()) {
+        INFO(m);
+        auto access = RequestHandler::method_access(m);
+        REQUIRE(access);
+        CHECK(named(help, m));
+        CHECK(named(read_sentence, m) == (*access == ApiAccess::read));
+    }
+    CHECK_FALSE(RequestHandler::method_access("backup.nonsense"));
 }
 
 }  // namespace parley

@@ -186,6 +186,7 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             }
             Member m = existing.value_or(Member{id, auth.caller->account.id, "member",
                                                 auth.caller->account.username, "", now_ms()});
+            if (!existing) m.read_seq = room->last_seq;  // as for a member added by an owner
             if (auto name = string_field(*body.json, "display_name")) {
                 long chars = utf8_code_points(*name);
                 if (chars < 1 || chars > 64) {
@@ -229,7 +230,8 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             co_return json_response(http::status::ok, {{"room_id", id},
                                                        {"account_id", saved.account_id},
                                                        {"role", saved.role},
-                                                       {"display_name", saved.display_name}});
+                                                       {"display_name", saved.display_name},
+                                                       {"read_seq", saved.read_seq}});
         });
 
     router.add(http::verb::post, "/api/v1/rooms/{id}/leave",
@@ -343,6 +345,9 @@ void add_room_routes(Router& router, ApiContext& api, ChatContext& chat) {
             Member m =
                 existing.value_or(Member{id, account->id, role, account->username, "", now_ms()});
             m.role = role;
+            // The history from before a member was added is not unread for it: a bot catches
+            // up from its read marker, and must not answer messages older than its membership.
+            if (!existing) m.read_seq = room->last_seq;
             auto saved = co_await chat.rooms.set_role(m);
             if (!saved) co_return store_failure(saved.error());
             if (saved->status == MembershipStatus::banned) {

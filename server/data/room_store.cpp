@@ -28,13 +28,13 @@ constexpr const char* kMessageColumns =
 
 void insert_member(SqliteDb& db, const Member& m) {
     auto st = db.cached(
-        "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE SET "
+        "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at, "
+        "read_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE SET "
         "role = excluded.role, display_name = excluded.display_name, "
         "public_key = excluded.public_key");
     st->bind(1, m.room_id).bind(2, m.account_id).bind(3, m.role).bind(4, m.display_name);
     bind_bytes_or_null(*st, 5, m.public_key);
-    st->bind(6, m.joined_at);
+    st->bind(6, m.joined_at).bind(7, m.read_seq);
     st->run();
 }
 
@@ -42,15 +42,16 @@ void insert_member(SqliteDb& db, const Member& m) {
 void upsert_member(SqliteDb& db, const Member& m, RoomStore::MemberChange change) {
     auto st = db.cached(
         change == RoomStore::MemberChange::join
-            ? "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at) "
-              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE SET "
-              "display_name = excluded.display_name, public_key = excluded.public_key"
-            : "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at) "
-              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE SET "
-              "role = excluded.role");
+            ? "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at, "
+              "read_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE "
+              "SET display_name = excluded.display_name, public_key = excluded.public_key"
+            : "INSERT INTO members(room_id, account_id, role, display_name, public_key, joined_at, "
+              "read_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(room_id, account_id) DO UPDATE "
+              "SET role = excluded.role");
     st->bind(1, m.room_id).bind(2, m.account_id).bind(3, m.role).bind(4, m.display_name);
     bind_bytes_or_null(*st, 5, m.public_key);
-    st->bind(6, m.joined_at);
+    // A new row starts with the read marker it was given; an existing row keeps its own.
+    st->bind(6, m.joined_at).bind(7, m.read_seq);
     st->run();
 }
 

@@ -141,6 +141,56 @@ class LocalBotsTest(BotTestCase):
         self.assertEqual(reply["text"], "echo: hello bots")
         self.assertLess(time.monotonic() - started, 1.0)
 
+    def echoes_in(self, api, owner, rid, echo_id):
+        """The texts of the echo bot's messages in the room, from its history."""
+        status, _, hist = api.call("GET", f"/api/v1/rooms/{rid}/messages?after_seq=0&limit=1000",
+                                   token=owner["access_token"])
+        self.assertEqual(status, 200, hist)
+        return [m["text"] for m in hist["messages"] if m["sender_id"] == echo_id]
+
+    def test_echo_answers_what_was_sent_before_it_joined_exactly_once(self):
+        # As a new user does it: create the room with the bot and send at once, before the
+        # bot has heard the invitation (it joins some 40 ms later).
+        alice, ws = self.api.connected("alice")
+        echo_id = self.bots_by_name(self.api, alice["access_token"])["bot1-echo"]["account_id"]
+        rid = self.room_with(self.api, alice, [echo_id], require_signatures=False)
+        ws.send_json({"type": "send", "id": 1, "room_id": rid, "text": "first", "client_msg_id": "m1"})
+        status, _, r = self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                     {"text": "second", "client_msg_id": "m2"}, token=alice["access_token"])
+        self.assertEqual(status, 200, r)
+        self.subscribe(ws, f"room:{rid}:chat")
+        wait_until(lambda: len(self.echoes_in(self.api, alice, rid, echo_id)) >= 2, 5,
+                   what="the echoes of both messages")
+        ws.send_json({"type": "send", "id": 2, "room_id": rid, "text": "third", "client_msg_id": "m3"})
+        reply = ws.recv_until(lambda m: m.get("type") == "message" and m["text"] == "echo: third", timeout=5)
+        self.assertEqual(reply["sender_id"], echo_id)
+        time.sleep(1.5)  # room for a duplicate to show up
+        self.assertEqual(self.echoes_in(self.api, alice, rid, echo_id),
+                         ["echo: first", "echo: second", "echo: third"])
+
+    def test_echo_added_later_answers_from_its_membership_on_and_once_across_a_restart(self):
+        alice, ws = self.api.connected("alice")
+        echo_id = self.bots_by_name(self.api, alice["access_token"])["bot1-echo"]["account_id"]
+        rid = self.room_with(self.api, alice, [], require_signatures=False)
+        self.subscribe(ws, f"room:{rid}:chat")
+        ws.send_json({"type": "send", "id": 1, "room_id": rid, "text": "before the bot", "client_msg_id": "m1"})
+        ws.recv_until(lambda m: m.get("id") == 1)
+        status, _, r = self.api.call("POST", f"/api/v1/rooms/{rid}/members",
+                                     {"account_id": echo_id, "role": "member"}, token=alice["access_token"])
+        self.assertEqual(status, 200, r)
+        ws.send_json({"type": "send", "id": 2, "room_id": rid, "text": "after", "client_msg_id": "m2"})
+        ws.recv_until(lambda m: m.get("type") == "message" and m["text"] == "echo: after", timeout=5)
+        # The bot acknowledges what it handled (within a second); a new bot process, after a
+        # crash, resumes from there: what was sent while it was down is answered, nothing twice.
+        time.sleep(1.5)
+        first = child_pids(self.server)[-1]
+        os.kill(first, signal.SIGKILL)
+        ws.send_json({"type": "send", "id": 3, "room_id": rid, "text": "while down", "client_msg_id": "m3"})
+        ws.recv_until(lambda m: m.get("type") == "message" and m["text"] == "echo: while down", timeout=10)
+        self.assertNotEqual(child_pids(self.server)[-1], first)
+        time.sleep(1.5)
+        self.assertEqual(self.echoes_in(self.api, alice, rid, echo_id), ["echo: after", "echo: while down"])
+
     def test_bot_listener_refuses_a_non_loopback_peer(self):
         port = bot_port(self.server)
         self.assertIsNotNone(port, self.server.log())

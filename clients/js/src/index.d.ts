@@ -246,6 +246,7 @@ export class Documents {
 export interface MediaRecord {
   content_id: string;
   state: "processing" | "ready" | "failed";
+  /** The uploaded original's format (jpeg, png, webp, gif); the served files are always JPEG. */
   format?: string;
   width?: number;
   height?: number;
