@@ -8,10 +8,16 @@
            member counts deliveries and the send-to-receive latency. Parley commits every
            message to SQLite before it broadcasts it (persistence on); the reference keeps
            nothing. Figure: deliveries per second, p50/p99 latency, Parley / reference ratio.
+  ladder   (--only ladder) the same two shapes open-loop at offered rates rising by x1.3: the
+           highest message rate with p99 < 50 ms and every message delivered to every member,
+           and p99 at 1,000 messages/s; Parley / reference ratio of the sustained rates.
   idle     N authenticated sockets held open (15,000 by default; open files are capped at
            20,000 per process here). Figure: server RSS growth per connection.
 
-  bench/ws_bench.py [--build build] [--only fanout|idle] [--seconds 10] [--idle 15000]
+  bench/ws_bench.py [--build build] [--only fanout|idle|ladder] [--seconds 10] [--idle 15000]
+
+Each run also reports the server's CPU time per delivery (/proc), which shared machines disturb
+far less than deliveries/s.
 
 Absolute numbers on a shared machine are noise; the ratios are the figures to compare. Both
 servers are pinned to CPU 0 and the load client to CPU 1, so each server has one core and the
@@ -84,6 +90,24 @@ class NodeReference:
     def close(self):
         self.proc.kill()
         self.proc.wait()
+
+
+def cpu_seconds(pid):
+    """User + system CPU time `pid` has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(build, plan, pid, cpus):
+    """Runs `plan` and adds the server's CPU time per delivery (microseconds) to the report:
+    unlike deliveries/s it hardly moves when other work shares the machine."""
+    before = cpu_seconds(pid)
+    report = run_load(build, plan, cpus=cpus)
+    used = cpu_seconds(pid) - before
+    total = report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
+    report["cpu_us_per_delivery"] = used * 1e6 / max(total, 1)
+    return report
 
 
 def pin(pid, cpus):
@@ -186,24 +210,98 @@ def bench_fanout(args, server, setup, ref):
         if args.profile:
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
                                      "-p", str(server.proc.pid)], stderr=subprocess.DEVNULL)
-        rp = run_load(args.build, plan_p, cpus=CLIENT_CPUS)
+        rp = measured(args.build, plan_p, server.proc.pid, CLIENT_CPUS)
         if perf:
             perf.send_signal(2)
             perf.wait()
-        rr = run_load(args.build, plan_r, cpus=CLIENT_CPUS)
+        rr = measured(args.build, plan_r, ref.proc.pid, CLIENT_CPUS)
         rows.append((name, senders * rooms, rp, rr))
-    print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'errors':>6} {'CPU us/deliv':>12}")
     for name, senders, rp, rr in rows:
         for target, r in (("parley", rp), ("node-ws", rr)):
             print(f"{name:<15} {target:<10} {senders:>7} {r['deliveries_per_s']:>13.0f} "
-                  f"{fmt_ms(r['latency_us']['p50']):>8} {fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6}")
+                  f"{fmt_ms(r['latency_us']['p50']):>8} {fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6} "
+                  f"{r['cpu_us_per_delivery']:>12.2f}")
             if r.get("first_error"):
                 print(f"    first error: {r['first_error']}")
     for name, _, rp, rr in rows:
         ratio = rp["deliveries_per_s"] / max(rr["deliveries_per_s"], 1)
         lower = rp["latency_us"]["p99"] < rr["latency_us"]["p99"]
-        print(f"ratio parley / node-ws, {name}: {ratio:.2f}x deliveries/s; p99 "
-              f"{'lower' if lower else 'HIGHER'} ({fmt_ms(rp['latency_us']['p99'])} vs {fmt_ms(rr['latency_us']['p99'])} ms)")
+        cpu = rr["cpu_us_per_delivery"] / max(rp["cpu_us_per_delivery"], 1e-9)
+        print(f"ratio parley / node-ws, {name}: {ratio:.2f}x deliveries/s, {cpu:.2f}x deliveries per CPU second; "
+              f"p99 {'lower' if lower else 'HIGHER'} ({fmt_ms(rp['latency_us']['p99'])} vs "
+              f"{fmt_ms(rr['latency_us']['p99'])} ms)")
+
+
+LADDER_P99_US = 50_000
+
+
+def rate_passes(report, members):
+    """An open-loop step passes when p99 < 50 ms and every message sent in the window reached
+    every member of its room, with no error and no connection lost."""
+    expected = report["window_sent"] * members
+    return (report["latency_us"]["p99"] < LADDER_P99_US and report["window_delivered"] >= expected
+            and report["errors"] == 0 and report.get("lost", 0) == 0 and report["window_sent"] > 0)
+
+
+def ladder(args, plan, pid, members, start):
+    """Offered rates from `start` up by x1.3 until two steps fail, then two bisection steps
+    between the best pass and the first failure. Returns (best passing report or None, steps)."""
+    steps, best, failed = [], None, None
+    rate, fails = start, 0
+    while fails < 2 and rate < 1e6:
+        r = measured(args.build, dict(plan, rate_per_s=rate), pid, CLIENT_CPUS)
+        r["rate_per_s"] = rate
+        steps.append(r)
+        if rate_passes(r, members):
+            best, fails = r, 0
+        else:
+            fails += 1
+            failed = failed or rate
+        rate = round(rate * 1.3)
+    lo, hi = (best["rate_per_s"] if best else 0), failed
+    for _ in range(2 if hi and best else 0):
+        mid = round((lo + hi) / 2)
+        r = measured(args.build, dict(plan, rate_per_s=mid), pid, CLIENT_CPUS)
+        r["rate_per_s"] = mid
+        steps.append(r)
+        if rate_passes(r, members):
+            best, lo = r, mid
+        else:
+            hi = mid
+    return best, steps
+
+
+def bench_ladder(args, server, setup, ref):
+    """The shape of the product goal: the highest offered message rate each server sustains with
+    p99 < 50 ms and every message delivered, and p99 at 1,000 messages/s."""
+    shapes = [("1 room x 200", 1, 200, args.senders_big, 100), ("200 rooms x 5", 200, 5, 1, 1000)]
+    if args.shape:
+        shapes = [s for s in shapes if s[0].startswith(args.shape)]
+    print(f"{'ladder':<15} {'target':<8} {'best msg/s':>10} {'deliveries/s':>13} {'p99 ms':>7} "
+          f"{'CPU us/deliv':>12} {'p99 ms at 1000 msg/s':>21}")
+    results = {}
+    for name, rooms, members, senders, start in shapes:
+        plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
+                                      args.client_threads)
+        for target, plan, pid in (("parley", plan_p, server.proc.pid), ("node-ws", plan_r, ref.proc.pid)):
+            plan = dict(plan, scenario="rate", warmup_s=1)
+            at_1000 = measured(args.build, dict(plan, rate_per_s=1000), pid, CLIENT_CPUS)
+            best, _ = ladder(args, plan, pid, members, start)
+            results[(name, target)] = best
+            if best:
+                print(f"{name:<15} {target:<8} {best['rate_per_s']:>10} {best['deliveries_per_s']:>13.0f} "
+                      f"{fmt_ms(best['latency_us']['p99']):>7} {best['cpu_us_per_delivery']:>12.2f} "
+                      f"{fmt_ms(at_1000['latency_us']['p99']):>21}")
+            else:
+                print(f"{name:<15} {target:<8} {'none':>10} (no step passed; p99 at 1000 msg/s "
+                      f"{fmt_ms(at_1000['latency_us']['p99'])} ms)")
+    for name, *_ in shapes:
+        p, r = results.get((name, "parley")), results.get((name, "node-ws"))
+        if p and r:
+            print(f"ratio parley / node-ws, {name}: {p['rate_per_s'] / r['rate_per_s']:.2f}x sustained messages/s "
+                  f"(p99 < 50 ms, all delivered)")
 
 
 def idle_plan(url_for, n):
@@ -243,7 +341,7 @@ def bench_idle(args, server, setup, ref):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
-    ap.add_argument("--only", choices=["fanout", "idle"])
+    ap.add_argument("--only", choices=["fanout", "idle", "ladder"])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--senders-big", type=int, default=20, help="senders in the 200-member room")
@@ -273,6 +371,8 @@ def main():
         try:
             if args.only in (None, "fanout"):
                 bench_fanout(args, server, setup, ref)
+            if args.only == "ladder":
+                bench_ladder(args, server, setup, ref)
             if args.only in (None, "idle"):
                 bench_idle(args, server, setup, ref)
         finally:

@@ -44,6 +44,10 @@ struct RunState {
     std::int64_t now_ns() const {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch).count();
     }
+    bool in_window(std::int64_t ns) const {
+        return ns >= measure_from_ns.load(std::memory_order_relaxed) &&
+               ns < measure_to_ns.load(std::memory_order_relaxed);
+    }
 };
 
 // What happened in one reporting interval (report_each_second).
@@ -58,6 +62,11 @@ struct Worker {
     LatencyHistogram latency;
     std::uint64_t deliveries = 0;
     std::uint64_t sent = 0;
+    // By send time rather than arrival: messages sent inside the measured window, and their
+    // deliveries whenever they arrived (until the drain after sending stops). With the room
+    // sizes, the driver tells from these whether every message reached every member.
+    std::uint64_t window_sent = 0;
+    std::uint64_t window_delivered = 0;
     IntervalStats interval;  // since the last report; taken on this worker's thread
     std::uint64_t errors = 0;
     std::string first_error;
@@ -179,8 +188,8 @@ void Conn::on_frame(std::string_view frame) {
         auto r2 = std::from_chars(r1.ptr + 1, end, sent_ns);
         if (r2.ec != std::errc()) return;
         std::int64_t now = run_.now_ns();
-        if (now >= run_.measure_from_ns.load(std::memory_order_relaxed) &&
-            now < run_.measure_to_ns.load(std::memory_order_relaxed)) {
+        if (run_.in_window(sent_ns)) ++worker_.window_delivered;
+        if (run_.in_window(now)) {
             ++worker_.deliveries;
             worker_.latency.record((now - sent_ns) / 1000);
             ++worker_.interval.deliveries;
@@ -236,7 +245,9 @@ void Conn::send_one() {
     if (!open_ || !is_sender() || !run_.sending.load(std::memory_order_relaxed)) return;
     ++worker_.sent;
     ++worker_.interval.sent;
-    std::string text = "S" + std::to_string(sender_id_) + ":" + std::to_string(run_.now_ns()) + ":";
+    std::int64_t now = run_.now_ns();
+    if (run_.in_window(now)) ++worker_.window_sent;
+    std::string text = "S" + std::to_string(sender_id_) + ":" + std::to_string(now) + ":";
     text.resize(static_cast<std::size_t>(run_.plan.text_bytes), 'x');
     std::string frame;
     frame.reserve(text.size() + room_id_.size() + 80);
@@ -411,21 +422,26 @@ int run_load(const LoadPlan& plan) {
 
     if (plan.scenario != "idle") {
         LatencyHistogram latency;
-        std::uint64_t deliveries = 0, sent = 0, errors = 0;
+        std::uint64_t deliveries = 0, sent = 0, errors = 0, window_sent = 0, window_delivered = 0;
         std::string first_error;
         for (const auto& w : workers) {
             latency.merge(w->latency);
             deliveries += w->deliveries;
             sent += w->sent;
+            window_sent += w->window_sent;
+            window_delivered += w->window_delivered;
             errors += w->errors;
             if (first_error.empty()) first_error = w->first_error;
         }
         report["senders"] = plan.senders.size();
         report["window"] = plan.window;
         report["seconds"] = plan.seconds;
+        report["warmup_s"] = plan.warmup_s;
         report["sent"] = sent;
         report["deliveries"] = deliveries;
         report["deliveries_per_s"] = static_cast<double>(deliveries) / plan.seconds;
+        report["window_sent"] = window_sent;
+        report["window_delivered"] = window_delivered;
         report["latency_us"] = {{"p50", latency.percentile(0.50)},
                                 {"p90", latency.percentile(0.90)},
                                 {"p99", latency.percentile(0.99)},
