@@ -11,6 +11,7 @@
 //  "senders": [{"connection": 0, "room_id": "<id>"}, …],
 //  "window": 4,                       messages a sender keeps in flight (until its own echo)
 //  "warmup_s": 2, "seconds": 10, "text_bytes": 64,
+//  "drain_s": 0.5,                    after sending stops, wait this long for deliveries
 //  rate (open loop; the same fields as fanout but "window"):
 //  "rate_per_s": 100,                 messages per second from all senders together
 //  idle:
@@ -45,6 +46,7 @@ struct LoadPlan {
     double seconds = 10;
     int text_bytes = 64;
     double hold_s = 30;
+    double drain_s = 0.5;
     double rate_per_s = 0;
     bool report_each_second = false;
 };

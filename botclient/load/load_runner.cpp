@@ -413,7 +413,8 @@ int run_load(const LoadPlan& plan) {
             std::this_thread::sleep_for(std::chrono::nanoseconds(warm + len));
         }
         run.sending = false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let in-flight ones land
+        // Let in-flight ones land.
+        std::this_thread::sleep_for(std::chrono::duration<double>(plan.drain_s));
     }
     for (auto& w : workers)
         w->ioc.stop();
