@@ -143,10 +143,13 @@ def run_load(build, plan, on_ready=None, cpus=None):
         proc = subprocess.Popen([os.path.join(build, "parley"), "botclient", "--load", f.name, "--log-level", "warn"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 preexec_fn=(lambda: pin(0, cpus)) if cpus else None)
-        if plan["scenario"] == "idle":
+        if plan["scenario"] == "idle" or plan.get("pause_when_ready"):
             ready = json.loads(proc.stdout.readline())
             if on_ready:
                 on_ready(ready)
+            if plan.get("pause_when_ready"):
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
             proc.stdin.close()  # ends the hold
             out = proc.stdout.read()
             proc.wait(timeout=600)
@@ -267,10 +270,13 @@ def callgrind_run(args):
         plan_p, _ = fanout_plans(setup, ref_port, 200, 5, 1, args.window, args.seconds, args.client_threads)
         # Every message sent in the window is counted with all its deliveries: the drain waits
         # for the backlog a server slowed down by callgrind builds up.
-        plan_p.update(warmup_s=0, drain_s=10)
+        plan_p.update(warmup_s=0, drain_s=10, pause_when_ready=True)
         pid = str(server.proc.pid)
-        subprocess.run(["callgrind_control", "-i", "on", pid], check=True, stdout=subprocess.DEVNULL)
-        report = run_load(args.build, plan_p, cpus=CLIENT_CPUS)
+
+        def when_ready(_):
+            subprocess.run(["callgrind_control", "-i", "on", pid], check=True, stdout=subprocess.DEVNULL)
+
+        report = run_load(args.build, plan_p, on_ready=when_ready, cpus=CLIENT_CPUS)
         subprocess.run(["callgrind_control", "-i", "off", pid], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["callgrind_control", "-d", pid], check=True, stdout=subprocess.DEVNULL)
         time.sleep(1)
@@ -280,7 +286,7 @@ def callgrind_run(args):
             for line in f:
                 if line.startswith("summary:") or line.startswith("totals:"):
                     total = max(total, int(line.split()[1]))
-    messages = report["window_sent"]
+    messages = report["sent"]
     deliveries = report["window_delivered"]
     if deliveries < messages * 5:
         print(f"warning: {messages * 5 - deliveries} deliveries missing at the end of the drain")
@@ -408,6 +414,8 @@ def main():
     ap.add_argument("--client-threads", type=int, default=1, help="the load client's event-loop threads")
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
+    ap.add_argument("--server-binary", help="another parley binary to serve (an older build, to compare); "
+                    "the load client stays the one of --build")
     ap.add_argument("--callgrind", action="store_true",
                     help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
     args = ap.parse_args()
@@ -415,7 +423,7 @@ def main():
     global SERVER_CPUS, CLIENT_CPUS
     SERVER_CPUS = {int(c) for c in args.server_cpus.split(",") if c != ""}
     CLIENT_CPUS = {int(c) for c in args.client_cpus.split(",") if c != ""}
-    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.join(args.build, "parley")
+    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.abspath(args.server_binary or os.path.join(args.build, "parley"))
     if args.callgrind:
         callgrind_run(args)
         return

@@ -13,7 +13,7 @@ namespace parley {
 namespace {
 
 constexpr std::size_t kReadChunk = 4096;
-constexpr std::size_t kMaxGather = 64;  // frames per writev
+constexpr std::size_t kMaxGather = 16;  // frames per writev
 
 std::shared_ptr<const std::string> close_payload(std::uint16_t code, std::string_view reason) {
     std::string p;
@@ -43,12 +43,13 @@ std::string handshake_response(const HttpRequest& request) {
 }  // namespace
 
 // Room for kMaxGather frames: a header and a payload buffer each, the header bytes, and the
-// payloads held until written. About 4 KiB, taken from a per-thread free list.
+// payloads held until written. About 1 KiB, taken from a per-thread free list.
 struct LeanWsConnection::WriteBatch {
     std::array<net::const_buffer, 2 * kMaxGather> buffers;
     std::array<std::shared_ptr<const std::string>, kMaxGather> held;
     std::array<std::uint8_t, kMaxGather * wsframe::kMaxHeader> headers;
     std::size_t buffer_count = 0;
+    std::size_t first = 0;  // buffers before this one are written
     std::size_t frames = 0;
     std::size_t data_frames = 0;
     bool has_close = false;
@@ -58,7 +59,7 @@ namespace {
 
 // Batches of writes finished on this thread, for the next writes started here. Bounded: a
 // burst over many sockets leaves at most this many (1 MiB) behind.
-constexpr std::size_t kPooledBatches = 256;
+constexpr std::size_t kPooledBatches = 1024;
 
 std::vector<std::unique_ptr<LeanWsConnection::WriteBatch>>& batch_pool() {
     thread_local std::vector<std::unique_ptr<LeanWsConnection::WriteBatch>> pool;
@@ -69,7 +70,8 @@ std::vector<std::unique_ptr<LeanWsConnection::WriteBatch>>& batch_pool() {
 
 std::unique_ptr<LeanWsConnection::WriteBatch> LeanWsConnection::take_batch() {
     auto& pool = batch_pool();
-    if (pool.empty()) return std::make_unique<WriteBatch>();
+    // (Not make_unique: value-initialising would zero the header bytes for nothing.)
+    if (pool.empty()) return std::unique_ptr<WriteBatch>(new WriteBatch);
     auto batch = std::move(pool.back());
     pool.pop_back();
     return batch;
@@ -78,7 +80,7 @@ std::unique_ptr<LeanWsConnection::WriteBatch> LeanWsConnection::take_batch() {
 void LeanWsConnection::give_back(std::unique_ptr<WriteBatch> batch) {
     for (std::size_t i = 0; i < batch->frames; ++i)
         batch->held[i].reset();
-    batch->buffer_count = batch->frames = batch->data_frames = 0;
+    batch->buffer_count = batch->first = batch->frames = batch->data_frames = 0;
     batch->has_close = false;
     auto& pool = batch_pool();
     if (pool.size() < kPooledBatches) pool.push_back(std::move(batch));
@@ -181,10 +183,32 @@ void LeanWsConnection::write_next() {
         b.has_close = out.op == wsframe::Opcode::close;
         b.held[b.frames++] = std::move(out.payload);
     }
-    net::async_write(socket_, std::span<const net::const_buffer>(b.buffers.data(), b.buffer_count),
-                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                         self->on_written(ec);
-                     });
+    write_some();
+}
+
+void LeanWsConnection::write_some() {
+    // async_write_some rather than async_write: its operation is a fraction of the size (no
+    // copy of a 64-entry buffer array), so the per-thread handler memory recycles it.
+    WriteBatch& b = *batch_;
+    socket_.async_write_some(
+        std::span<const net::const_buffer>(b.buffers.data() + b.first, b.buffer_count - b.first),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            WriteBatch& written = *self->batch_;
+            while (!ec && n > 0) {
+                net::const_buffer& front = written.buffers[written.first];
+                if (n < front.size()) {
+                    front += n;
+                    break;
+                }
+                n -= front.size();
+                ++written.first;
+            }
+            if (!ec && written.first < written.buffer_count) {
+                self->write_some();
+                return;
+            }
+            self->on_written(ec);
+        });
 }
 
 void LeanWsConnection::on_written(const boost::system::error_code& ec) {

@@ -58,6 +58,7 @@ class LeanWsConnection final : public WsSession,
     bool on_own_thread();
     void deliver(std::shared_ptr<const std::string> frame);
     void write_next();
+    void write_some();
     void on_written(const boost::system::error_code& ec);
     // Handles one parsed frame; false when reading should stop.
     awaitable<bool> on_frame(std::shared_ptr<Client> self, wsframe::Parsed frame);
