@@ -118,6 +118,7 @@ DbWriter::DbWriter(SqliteDb connection, const DbSettings& settings)
     db_.set_busy_timeout(settings_.busy_timeout_ms);
     // DbSettings is the authority for durability, whatever the connection was opened with.
     db_.set_synchronous(settings_.synchronous);
+    db_.exec(fmt::format("PRAGMA wal_autocheckpoint = {}", settings_.wal_autocheckpoint_pages));
     sqlite3_set_authorizer(db_.handle(), &DbWriter::authorize, this);
     thread_ = std::thread([this] { run(); });
     thread_id_ = thread_.get_id();
