@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/db/sqlite.hpp"
 #include "common/logging.hpp"
 #include "common/offload.hpp"
-#include "server/db/sqlite.hpp"
 
 namespace parley {
 

@@ -8,11 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/db/sqlite.hpp"
 #include "common/version.hpp"
 #include "manager/api/api_params.hpp"
 #include "manager/backup/backup_target.hpp"
 #include "manager/host/host_info.hpp"
-#include "server/db/sqlite.hpp"
 
 namespace parley {
 

@@ -13,13 +13,13 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
+#include "common/db/sqlite.hpp"
 #include "common/file_util.hpp"
 #include "manager/api/api_params.hpp"
 #include "manager/api/request_handler.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/backup/sqlite_snapshot.hpp"
 #include "server/db/migrations.hpp"
-#include "server/db/sqlite.hpp"
 
 namespace parley {
 
