@@ -13,13 +13,12 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
-#include "common/db/sqlite.hpp"
 #include "common/file_util.hpp"
 #include "manager/api/api_params.hpp"
 #include "manager/api/request_handler.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/backup/sqlite_snapshot.hpp"
-#include "server/db/migrations.hpp"
+#include "server/db/snapshot_check.hpp"
 
 namespace parley {
 
@@ -633,30 +632,9 @@ std::string BackupTarget::drill(const std::string& source, const std::string& sn
             }
             std::string check = check_database(to, CheckKind::integrity);
             if (check != "ok") throw std::runtime_error(std::string(db) + ": " + check);
-            // The restored file opens like the server would open it, at a schema it knows.
-            SqliteOptions options;
-            options.mode = OpenMode::read_only;
-            SqliteDb conn(to, options);
-            const auto migrations =
-                std::string(db) == "current" ? current_migrations() : history_migrations();
-            const int version = schema_version(conn);
-            if (version < 1 || version > migrations.back().version) {
-                throw std::runtime_error(
-                    fmt::format("{}: schema version {} is not one this build knows", db, version));
-            }
-            facts[db] = {{"schema", version}};
-            if (std::string(db) == "current") {
-                for (const char* table : {"accounts", "rooms", "messages", "media"}) {
-                    facts[db][table] =
-                        conn.query_int64(std::string("SELECT count(*) FROM ") + table);
-                }
-                // Every message points at a room that exists.
-                const std::int64_t orphans = conn.query_int64(
-                    "SELECT count(*) FROM messages m LEFT JOIN rooms r ON r.id = m.room_id "
-                    "WHERE r.id IS NULL");
-                if (orphans != 0)
-                    throw std::runtime_error(fmt::format("{} messages without a room", orphans));
-            }
+            SnapshotVerdict verdict = verify_server_snapshot(db, to);
+            if (!verdict.problem.empty()) throw std::runtime_error(verdict.problem);
+            facts[db] = std::move(verdict.facts);
         }
         outcome = "ok: " + facts.dump();
     } catch (const std::exception& e) {
