@@ -14,11 +14,12 @@
 
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
-#include "manager/api/api_client.hpp"
-#include "manager/api/api_params.hpp"
-#include "manager/api/request_handler.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/backup/sqlite_snapshot.hpp"
+#include "manager/protocol/api_caller.hpp"
+#include "manager/protocol/api_client.hpp"
+#include "manager/protocol/api_params.hpp"
+#include "manager/wall_clock.hpp"
 
 namespace parley {
 

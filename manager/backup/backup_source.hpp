@@ -17,9 +17,9 @@
 #include <string>
 
 #include "common/net.hpp"
-#include "manager/api/api_protocol.hpp"
 #include "manager/links/link.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_protocol.hpp"
 #include "manager/state/manager_store.hpp"
 
 namespace parley {

@@ -14,10 +14,10 @@
 
 #include "common/crypto.hpp"
 #include "common/file_util.hpp"
-#include "manager/api/api_params.hpp"
-#include "manager/api/request_handler.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/backup/sqlite_snapshot.hpp"
+#include "manager/protocol/api_caller.hpp"
+#include "manager/protocol/api_params.hpp"
 #include "server/db/snapshot_check.hpp"
 
 namespace parley {

@@ -24,9 +24,9 @@
 #include <mutex>
 #include <string>
 
-#include "manager/api/api_protocol.hpp"
 #include "manager/backup/retention.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_protocol.hpp"
 #include "manager/state/manager_store.hpp"
 
 namespace parley {
