@@ -77,13 +77,14 @@ struct BackupTarget::Session {
 
 BackupTarget::BackupTarget(const ManagerConfig& config, ManagerStore& store,
                            std::function<void(std::function<void()>)> post,
-                           std::function<std::int64_t()> clock)
+                           std::function<std::int64_t()> clock, FileSystem& files)
     : config_(config),
       store_(store),
       post_(std::move(post)),
       clock_(std::move(clock)),
+      files_(files),
       snapshots_(config.resolved_backup_dir(),
-                 RetentionPolicy{config.backup_keep_daily, config.backup_keep_weekly}) {}
+                 RetentionPolicy{config.backup_keep_daily, config.backup_keep_weekly}, files) {}
 
 BackupTarget::~BackupTarget() = default;
 
@@ -217,7 +218,7 @@ json BackupTarget::begin(const ApiRequest& request, const ApiCaller& caller) {
         if (!f.is_string() || !known_database(f.get<std::string>())) {
             api_fail(ApiErrorCode::bad_request, "\"files\" may hold \"current\" and \"history\"");
         }
-        session->files[f.get<std::string>()] = std::make_unique<IncomingFile>();
+        session->files[f.get<std::string>()] = std::make_unique<IncomingFile>(files_);
     }
     const std::int64_t now = clock_();
     std::vector<std::shared_ptr<Session>> replaced;
@@ -354,7 +355,7 @@ json BackupTarget::media_put(Session& session, const json& params) {
     }
     const std::int64_t offset = integer_param(params, "offset");
     if (offset == 0) {
-        session.media = std::make_unique<IncomingFile>();
+        session.media = std::make_unique<IncomingFile>(files_);
         session.media->open(session.dir + "/media.part");
         session.media_entry = entry;
     } else if (!session.media || session.media_entry.relative_path() != entry.relative_path() ||

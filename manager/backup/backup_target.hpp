@@ -42,7 +42,7 @@ class BackupTarget {
     // `post` runs a job on the blocking pool (the restore drill); `clock` gives Unix ms.
     BackupTarget(const ManagerConfig& config, ManagerStore& store,
                  std::function<void(std::function<void()>)> post,
-                 std::function<std::int64_t()> clock);
+                 std::function<std::int64_t()> clock, FileSystem& files = real_file_system());
     ~BackupTarget();
 
     // Removes what interrupted sessions and drills left behind and marks their runs failed.
@@ -85,6 +85,7 @@ class BackupTarget {
     ManagerStore& store_;
     std::function<void(std::function<void()>)> post_;
     std::function<std::int64_t()> clock_;
+    FileSystem& files_;
     SnapshotStore snapshots_;
     std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Session>> sessions_;  // by session id

@@ -1,10 +1,6 @@
 #include "manager/backup/incoming_file.hpp"
 
 #include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <fmt/format.h>
 
@@ -12,46 +8,27 @@
 
 namespace parley {
 
-namespace {
-
-std::string errno_text() {
-    return std::strerror(errno);
-}
-
-// Writes all of `data` at the end of `fd`.
-bool write_all(int fd, const std::uint8_t* data, std::size_t size) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        data += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-}  // namespace
-
 void IncomingFile::open(const std::string& p) {
     path = p;
-    fd_ = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::error_code ec;
+    fd_ = files_.open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600, ec);
     if (fd_ < 0) {
         api_fail(ApiErrorCode::internal,
-                 fmt::format("cannot create the incoming file: {}", errno_text()));
+                 fmt::format("cannot create the incoming file: {}", ec.message()));
     }
 }
 
 void IncomingFile::append(const nlohmann::json::binary_t& data) {
-    if (!write_all(fd_, data.data(), data.size())) {
+    if (auto ec = files_.write_all(fd_, data.data(), data.size())) {
         api_fail(ApiErrorCode::internal,
-                 fmt::format("cannot write the incoming file: {}", errno_text()));
+                 fmt::format("cannot write the incoming file: {}", ec.message()));
     }
     hash.update(data.data(), data.size());
     received += static_cast<std::int64_t>(data.size());
 }
 
 std::string IncomingFile::sync() {
-    if (::fsync(fd_) != 0) return errno_text();
+    if (auto ec = files_.fsync(fd_)) return ec.message();
     return {};
 }
 
@@ -65,7 +42,7 @@ std::string IncomingFile::seal() {
 }
 
 void IncomingFile::close() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0) files_.close(fd_);
     fd_ = -1;
 }
 

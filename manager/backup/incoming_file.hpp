@@ -1,8 +1,9 @@
 // IncomingFile: one file of a backup session while it arrives (a database snapshot or a media
 // file), in the session's incoming directory: appended chunk by chunk in order, hashed as it
 // grows, fsynced before it may be renamed into the snapshot store. A failure to create, write
-// or fsync throws HandlerError (`internal`, naming the system's reason), which ends the
-// session. Owned by its session and used under the session's lock; not thread-safe.
+// or fsync throws HandlerError (`internal`, naming the system's reason: a full disk, a failed
+// fsync), which ends the session. Every file operation goes through a FileSystem, so tests
+// inject those failures. Owned by its session and used under the session's lock; not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -11,12 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.hpp"
+#include "common/file_system.hpp"
 
 namespace parley {
 
 class IncomingFile {
   public:
-    IncomingFile() = default;
+    explicit IncomingFile(FileSystem& files) : files_(files) {}
     IncomingFile(const IncomingFile&) = delete;
     IncomingFile& operator=(const IncomingFile&) = delete;
     ~IncomingFile() { close(); }
@@ -39,6 +41,7 @@ class IncomingFile {
     std::string sha256;
 
   private:
+    FileSystem& files_;
     int fd_ = -1;
 };
 

@@ -1,8 +1,5 @@
 #include "manager/backup/snapshot_store.hpp"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -18,22 +15,21 @@ namespace {
 
 constexpr const char* kDatabases[] = {"current", "history"};
 
-// Renames `from` to `to`, creating `to`'s directory first and fsyncing it after. "" or the
-// problem.
-std::string rename_into(const std::string& from, const std::string& to) {
+}  // namespace
+
+SnapshotStore::SnapshotStore(std::string root, RetentionPolicy retention, FileSystem& files)
+    : root_(std::move(root)), retention_(retention), files_(files) {}
+
+// Creates `to`'s directory first and fsyncs it after. "" or the problem.
+std::string SnapshotStore::rename_into(const std::string& from, const std::string& to) {
     const std::string dir = fs::path(to).parent_path().string();
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return ec.message();
-    if (std::rename(from.c_str(), to.c_str()) != 0) return std::strerror(errno);
-    fsync_directory(dir);
+    if (auto rename_ec = files_.rename(from, to)) return rename_ec.message();
+    files_.fsync_directory(dir);
     return {};
 }
-
-}  // namespace
-
-SnapshotStore::SnapshotStore(std::string root, RetentionPolicy retention)
-    : root_(std::move(root)), retention_(retention) {}
 
 bool SnapshotStore::recover() {
     std::error_code ec;
@@ -147,7 +143,7 @@ std::vector<std::string> SnapshotStore::prune(const std::string& source) {
     }
     if (!pruned.empty()) {
         for (const char* db : kDatabases)
-            fsync_directory(source_dir(source) + "/" + db);
+            files_.fsync_directory(source_dir(source) + "/" + db);
         spdlog::info("backup: pruned {} snapshot(s) of '{}' (keeping {} daily, {} weekly)",
                      pruned.size(), source, retention_.daily, retention_.weekly);
     }

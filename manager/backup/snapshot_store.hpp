@@ -6,10 +6,10 @@
 //   <source>/drill/<snapshot id>/                    a restore drill's scratch copy
 //
 // Only verified files are renamed into the stored places, each rename followed by an fsync of
-// its directory; the two scratch directories are removed by recover() at start-up. Knows
-// nothing of sessions or of the protocol (BackupTarget) and nothing of what a database holds
-// (the restore drill). Thread-safe: every method works on the file system only; callers keep
-// two sessions of one source from running at once.
+// its directory (through a FileSystem, so tests inject failures); the two scratch directories are
+// removed by recover() at start-up. Knows nothing of sessions or of the protocol (BackupTarget) and
+// nothing of what a database holds (the restore drill). Thread-safe: every method works on the file
+// system only; callers keep two sessions of one source from running at once.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/file_system.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/backup/retention.hpp"
 
@@ -24,7 +25,8 @@ namespace parley {
 
 class SnapshotStore {
   public:
-    SnapshotStore(std::string root, RetentionPolicy retention);
+    SnapshotStore(std::string root, RetentionPolicy retention,
+                  FileSystem& files = real_file_system());
 
     // Creates the root and removes the scratch directories left by interrupted sessions and
     // drills; false (logged) when the root cannot be created.
@@ -64,8 +66,11 @@ class SnapshotStore {
     const RetentionPolicy& retention() const { return retention_; }
 
   private:
+    std::string rename_into(const std::string& from, const std::string& to);
+
     const std::string root_;
     const RetentionPolicy retention_;
+    FileSystem& files_;
 };
 
 }  // namespace parley
