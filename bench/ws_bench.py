@@ -110,6 +110,19 @@ def measured(build, plan, pid, cpus):
     return report
 
 
+def writer_counts(port):
+    """(commits, committed writes) from Parley's /metrics: their ratio is the group-commit size."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    commits = writes = 0
+    for line in text.splitlines():
+        if line.startswith("parley_db_commit_seconds_count "):
+            commits = float(line.split()[1])
+        elif line.startswith('parley_db_writes_total{outcome="committed"} '):
+            writes = float(line.split()[1])
+    return commits, writes
+
+
 def pin(pid, cpus):
     """Moves every thread of `pid` onto `cpus` (no-op when the machine has fewer)."""
     if not cpus or max(cpus) >= os.cpu_count():
@@ -130,10 +143,13 @@ def run_load(build, plan, on_ready=None, cpus=None):
         proc = subprocess.Popen([os.path.join(build, "parley"), "botclient", "--load", f.name, "--log-level", "warn"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 preexec_fn=(lambda: pin(0, cpus)) if cpus else None)
-        if plan["scenario"] == "idle":
+        if plan["scenario"] == "idle" or plan.get("pause_when_ready"):
             ready = json.loads(proc.stdout.readline())
             if on_ready:
                 on_ready(ready)
+            if plan.get("pause_when_ready"):
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
             proc.stdin.close()  # ends the hold
             out = proc.stdout.read()
             proc.wait(timeout=600)
@@ -210,7 +226,10 @@ def bench_fanout(args, server, setup, ref):
         if args.profile:
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
                                      "-p", str(server.proc.pid)], stderr=subprocess.DEVNULL)
+        commits0, writes0 = writer_counts(server.port)
         rp = measured(args.build, plan_p, server.proc.pid, CLIENT_CPUS)
+        commits1, writes1 = writer_counts(server.port)
+        rp["writes_per_commit"] = (writes1 - writes0) / max(commits1 - commits0, 1)
         if perf:
             perf.send_signal(2)
             perf.wait()
@@ -229,9 +248,52 @@ def bench_fanout(args, server, setup, ref):
         ratio = rp["deliveries_per_s"] / max(rr["deliveries_per_s"], 1)
         lower = rp["latency_us"]["p99"] < rr["latency_us"]["p99"]
         cpu = rr["cpu_us_per_delivery"] / max(rp["cpu_us_per_delivery"], 1e-9)
+        print(f"parley group commit, {name}: {rp['writes_per_commit']:.1f} writes per commit")
         print(f"ratio parley / node-ws, {name}: {ratio:.2f}x deliveries/s, {cpu:.2f}x deliveries per CPU second; "
               f"p99 {'lower' if lower else 'HIGHER'} ({fmt_ms(rp['latency_us']['p99'])} vs "
               f"{fmt_ms(rr['latency_us']['p99'])} ms)")
+
+
+def callgrind_run(args):
+    """The server's user-space instructions per message and per delivery, counted by callgrind
+    over the 200 rooms x 5 fan-out (collection switched on only around the load). Instruction
+    counts do not move with whatever else the machine runs, so this compares two builds of
+    Parley on a busy machine; it leaves out the kernel (the socket calls are the same for both)."""
+    out = tempfile.mkdtemp(prefix="parley-callgrind-")
+    port = free_port()
+    config = SERVER_CONFIG.format(port=port, threads=1)
+    wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.out"]
+    with ParleyProcess("server", config=config, port=port, wrapper=wrapper) as server:
+        server.wait_ready(timeout=120)
+        setup = ParleySetup(server, 200)
+        ref_port = free_port()  # unused: only Parley's plan runs
+        plan_p, _ = fanout_plans(setup, ref_port, 200, 5, 1, args.window, args.seconds, args.client_threads)
+        # Every message sent in the window is counted with all its deliveries: the drain waits
+        # for the backlog a server slowed down by callgrind builds up.
+        plan_p.update(warmup_s=0, drain_s=10, pause_when_ready=True)
+        pid = str(server.proc.pid)
+
+        def when_ready(_):
+            subprocess.run(["callgrind_control", "-i", "on", pid], check=True, stdout=subprocess.DEVNULL)
+
+        report = run_load(args.build, plan_p, on_ready=when_ready, cpus=CLIENT_CPUS)
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["callgrind_control", "-d", pid], check=True, stdout=subprocess.DEVNULL)
+        time.sleep(1)
+    total = 0
+    for name in os.listdir(out):
+        with open(os.path.join(out, name)) as f:
+            for line in f:
+                if line.startswith("summary:") or line.startswith("totals:"):
+                    total = max(total, int(line.split()[1]))
+    messages = report["sent"]
+    deliveries = report["window_delivered"]
+    if deliveries < messages * 5:
+        print(f"warning: {messages * 5 - deliveries} deliveries missing at the end of the drain")
+    print(f"callgrind, 200 rooms x 5: {messages} messages, {deliveries} deliveries counted; "
+          f"{total / max(messages, 1):,.0f} instructions per message, {total / max(deliveries, 1):,.0f} per delivery "
+          f"(user space, all threads; profile files in {out})")
+    print(f"reproduce: bench/ws_bench.py --callgrind --seconds {args.seconds:g} --window {args.window}")
 
 
 LADDER_P99_US = 50_000
@@ -352,12 +414,19 @@ def main():
     ap.add_argument("--client-threads", type=int, default=1, help="the load client's event-loop threads")
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
+    ap.add_argument("--server-binary", help="another parley binary to serve (an older build, to compare); "
+                    "the load client stays the one of --build")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     global SERVER_CPUS, CLIENT_CPUS
     SERVER_CPUS = {int(c) for c in args.server_cpus.split(",") if c != ""}
     CLIENT_CPUS = {int(c) for c in args.client_cpus.split(",") if c != ""}
-    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.join(args.build, "parley")
+    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.abspath(args.server_binary or os.path.join(args.build, "parley"))
+    if args.callgrind:
+        callgrind_run(args)
+        return
 
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
     port = free_port()

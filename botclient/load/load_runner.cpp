@@ -367,6 +367,12 @@ int run_load(const LoadPlan& plan) {
                           {"ready", ready},
                           {"failed", run.failed.load()},
                           {"open_s", open_s}};
+    if (plan.pause_when_ready && plan.scenario != "idle") {
+        // The driver measures only the load (a profiler switched on now): it answers a line.
+        std::cout << nlohmann::json{{"event", "ready"}, {"ready", ready}}.dump() << std::endl;
+        std::string go;
+        std::getline(std::cin, go);
+    }
     if (plan.scenario == "idle") {
         std::cout << nlohmann::json{{"event", "ready"},
                                     {"ready", ready},
@@ -413,7 +419,8 @@ int run_load(const LoadPlan& plan) {
             std::this_thread::sleep_for(std::chrono::nanoseconds(warm + len));
         }
         run.sending = false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let in-flight ones land
+        // Let in-flight ones land.
+        std::this_thread::sleep_for(std::chrono::duration<double>(plan.drain_s));
     }
     for (auto& w : workers)
         w->ioc.stop();

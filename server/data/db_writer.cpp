@@ -65,14 +65,20 @@ DbFailure current_exception_failure() noexcept {
     }
 }
 
-bool DbJobQueue::push(std::unique_ptr<DbJob>& job) {
+bool DbJobQueue::push(std::unique_ptr<DbJob>& job, bool wake) {
     {
         std::lock_guard lock(mutex_);
         if (closed_ || jobs_.size() >= limit_) return false;
         jobs_.push_back(std::move(job));
     }
-    ready_.notify_one();
+    if (wake) ready_.notify_one();
     return true;
+}
+
+void DbJobQueue::wake() {
+    // The jobs were pushed under the mutex before this: a consumer that has not started waiting
+    // yet sees them, one that waits is woken.
+    ready_.notify_one();
 }
 
 bool DbJobQueue::pop(std::vector<std::unique_ptr<DbJob>>& out, std::size_t max) {
@@ -137,13 +143,25 @@ int DbWriter::authorize(void* self, int action, const char* a, const char* b, co
 }
 
 void DbWriter::submit(std::unique_ptr<detail::DbJob> job) {
-    if (queue_.push(job)) return;
+    auto executor = job->completion_executor();
+    if (!executor) {
+        if (queue_.push(job)) return;
+    } else if (queue_.push(job, false)) {
+        if (!kick_pending_.exchange(true)) net::post(*executor, [this] { kick(); });
+        return;
+    }
     {
         std::lock_guard lock(stats_mutex_);
         ++stats_.rejected;
     }
     job->fail(DbFailure{DbErrc::unavailable, 0, "database writer queue is full or stopped"});
     job->complete(detail::DbJob::Completion::post);
+}
+
+void DbWriter::kick() {
+    // Cleared before the wake-up: a job pushed after this point posts a kick of its own.
+    kick_pending_.store(false);
+    queue_.wake();
 }
 
 void DbWriter::stop() {

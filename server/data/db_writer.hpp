@@ -17,7 +17,12 @@
 // Threads: write()/async_write() never block; completion is dispatched to the handler's
 // associated executor (the awaiting coroutine's executor with use_awaitable), so network
 // threads only ever wait by suspending. The completions of one batch that belong to the same
-// io_context go there in one post (one wake-up of that thread per batch, not one per job). The
+// io_context go there in one post (one wake-up of that thread per batch, not one per job).
+// Symmetrically, a job submitted with an io_context completion does not wake the writer at once:
+// one kick() posted to that context wakes it after the handlers already queued there have run,
+// so the writes that one turn of the event loop produces (a burst of frames read from many
+// sockets) go into one transaction instead of the writer waking, and on a shared core
+// preempting the event loop, for each. The
 // queue is bounded (DbSettings::queue_limit): when full, or after stop(), a write completes at once
 // with DbErrc::unavailable. write_sync() blocks the calling thread (start-up, tests, tools). A job
 // runs on the writer thread: it must not block on anything but the database, must not
@@ -30,6 +35,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -263,8 +269,10 @@ class SyncJob final : public TypedJob<R, F> {
 class DbJobQueue {
   public:
     explicit DbJobQueue(std::size_t limit) : limit_(limit) {}
-    // False when full or closed; the job is left with the caller.
-    bool push(std::unique_ptr<DbJob>& job);
+    // False when full or closed; the job is left with the caller. With `wake` false a waiting
+    // consumer is not woken: the caller promises a wake() soon.
+    bool push(std::unique_ptr<DbJob>& job, bool wake = true);
+    void wake();
     // Blocks until there is at least one job (moves up to `max` into `out`) or the queue is
     // closed and empty (returns false).
     bool pop(std::vector<std::unique_ptr<DbJob>>& out, std::size_t max);
@@ -345,6 +353,8 @@ class DbWriter {
             token, std::move(job));
     }
     void submit(std::unique_ptr<detail::DbJob> job);
+    // Wakes the writer for jobs pushed without a wake-up (see submit()).
+    void kick();
     void run();
     void run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch);
     void record_commit(double seconds, std::size_t jobs_ok, std::size_t jobs_failed);
@@ -356,6 +366,8 @@ class DbWriter {
     SqliteDb db_;
     DbSettings settings_;
     detail::DbJobQueue queue_;
+    // A kick() is posted to an io_context and has not run yet.
+    std::atomic<bool> kick_pending_{false};
     // Set by the writer thread while a job runs: the authorizer then refuses statements that
     // would end the batch's transaction or touch the writer's savepoint.
     bool in_job_ = false;

@@ -38,6 +38,10 @@ class Client {
     // {"type":"ok","id":...} plus `extra` fields.
     void reply_ok(const nlohmann::json& request_id,
                   nlohmann::json extra = nlohmann::json::object());
+    // The ok of a committed send, {"type":"ok","id":...,"room_id","seq","sent_at","duplicate"},
+    // written directly: it is answered for every message.
+    void reply_sent(const nlohmann::json& request_id, const std::string& room_id, std::int64_t seq,
+                    std::int64_t sent_at, bool duplicate);
     // {"type":"error","id":...,"error":code,"message":...}
     void reply_error(const nlohmann::json& request_id, const std::string& code,
                      const std::string& message);
