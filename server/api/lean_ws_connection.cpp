@@ -5,8 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/utf8.hpp"
 #include "common/version.hpp"
-#include "server/features/chat_service.hpp"  // utf8_code_points
 
 namespace parley {
 

@@ -10,7 +10,7 @@
 // write's cost. on_rollback() hooks let a caller that keeps writer-thread state in step with
 // the transaction (RoomStore's sequence counters) forget it when a batch is rolled back. Callers
 // are completed only AFTER the COMMIT returned, so an acknowledged write is committed (see
-// server/db/sqlite.hpp for what synchronous=NORMAL/FULL guarantees); if the COMMIT fails, every job
+// common/db/sqlite.hpp for what synchronous=NORMAL/FULL guarantees); if the COMMIT fails, every job
 // of the batch gets the error. One fsync per batch instead of per write is what makes many
 // concurrent writers cheap.
 //
@@ -53,9 +53,9 @@
 #include <variant>
 #include <vector>
 
+#include "common/db/sqlite.hpp"
 #include "common/net.hpp"
 #include "server/data/db_config.hpp"
-#include "server/db/sqlite.hpp"
 
 namespace parley {
 

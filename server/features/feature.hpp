@@ -4,7 +4,7 @@
 // some types and gets three calls per connection: on_open when the socket is authenticated,
 // on_message for each frame of its types (awaited in order: one frame of a connection is
 // handled at a time), on_close when the socket is gone. Features see a connection only as a
-// Client. They are registered in one FeatureTable (server/features/feature_table.cpp), built
+// Client. They are registered in one FeatureTable (below; server_app.cpp fills it), built
 // at start-up and read-only afterwards; a feature guards its own state (it is called from
 // every network thread).
 #pragma once
