@@ -316,6 +316,9 @@ def ladder(args, plan, pid, members, start):
         r = measured(args.build, dict(plan, rate_per_s=rate), pid, CLIENT_CPUS)
         r["rate_per_s"] = rate
         steps.append(r)
+        print(f"  step {rate:>7} msg/s: p99 {fmt_ms(r['latency_us']['p99'])} ms, delivered "
+              f"{r['window_delivered']}/{r['window_sent'] * members}, errors {r['errors']}, lost {r.get('lost', 0)}",
+              flush=True)
         if rate_passes(r, members):
             best, fails = r, 0
         else:

@@ -40,6 +40,12 @@ struct RunState {
     std::atomic<std::size_t> failed{0};
     std::atomic<std::size_t> lost{0};  // opened, then closed by the server
 
+    // Client message ids are unique per run, not only per connection: a server that keeps ids
+    // for resends (Parley does) would take a second run on the same rooms for resends.
+    std::string nonce = std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+
     explicit RunState(const LoadPlan& p) : plan(p) {}
     std::int64_t now_ns() const {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch).count();
@@ -254,6 +260,8 @@ void Conn::send_one() {
     frame += R"({"type":"send","room_id":")";
     frame += room_id_;
     frame += R"(","client_msg_id":"m)";
+    frame += run_.nonce;
+    frame += '-';
     frame += std::to_string(sender_id_) + "-" + std::to_string(next_msg_++);
     frame += R"(","text":")";
     frame += text;

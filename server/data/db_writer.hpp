@@ -27,7 +27,10 @@
 // with DbErrc::unavailable. write_sync() blocks the calling thread (start-up, tests, tools). A job
 // runs on the writer thread: it must not block on anything but the database, must not
 // submit-and-wait on this writer, and must not end the transaction itself (BEGIN/COMMIT/ROLLBACK
-// are refused while a job runs; nested SAVEPOINTs of its own are fine). stop() (also run by the
+// are refused while a job runs; nested SAVEPOINTs of its own are fine). WAL checkpoints of a
+// file database run on a thread and connection of their own (PASSIVE: they never block the
+// writer), asked for by the WAL hook after a commit has left wal_autocheckpoint_pages pages.
+// stop() (also run by the
 // destructor) refuses new jobs, drains the queue, commits it and joins the thread.
 //
 // DbResult/DbFailure, the value every database call returns to the layers above, live here
@@ -360,6 +363,11 @@ class DbWriter {
     void record_commit(double seconds, std::size_t jobs_ok, std::size_t jobs_failed);
     // Completes every job of `batch` (from the writer thread), grouped by io_context.
     void complete_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch);
+    // The WAL hook (after each commit, on the writer thread): asks the checkpointer for a
+    // checkpoint once the WAL holds wal_autocheckpoint_pages pages.
+    static int wal_committed(void* self, sqlite3* db, const char* name, int pages);
+    void checkpoint_loop(std::string path);
+    void stop_checkpointer();
     static int authorize(void* self, int action, const char* a, const char* b, const char* c,
                          const char* d);
 
@@ -381,6 +389,15 @@ class DbWriter {
     std::mutex stop_mutex_;
     std::thread thread_;
     std::thread::id thread_id_;  // set once by the constructor; thread_ itself changes on join
+
+    // Checkpoints run on a thread and connection of their own (a file database only): copying
+    // pages back and the fsyncs of a checkpoint took tens of milliseconds on the writer
+    // thread, and every write waiting behind them made the tail latency.
+    std::thread checkpointer_;
+    std::mutex checkpoint_mutex_;
+    std::condition_variable checkpoint_wanted_cv_;
+    bool checkpoint_wanted_ = false;
+    bool checkpoint_stop_ = false;
 };
 
 }  // namespace parley
