@@ -103,6 +103,23 @@ void append_json_string(std::string& out, std::string_view s) {
     out += '"';
 }
 
+namespace {
+void begin_field(std::string& out, std::string_view key) {
+    if (!out.empty() && out.back() != '{') out += ',';
+    append_json_key(out, key);
+}
+}  // namespace
+
+void append_json_field(std::string& out, std::string_view key, std::string_view value) {
+    begin_field(out, key);
+    append_json_string(out, value);
+}
+
+void append_json_field(std::string& out, std::string_view key, std::int64_t value) {
+    begin_field(out, key);
+    append_json_int(out, value);
+}
+
 void append_json_int(std::string& out, std::int64_t value) {
     char buffer[24];
     auto result = std::to_chars(buffer, buffer + sizeof buffer, value);

@@ -24,4 +24,9 @@ inline void append_json_key(std::string& out, std::string_view key) {
 
 void append_json_int(std::string& out, std::int64_t value);
 
+// Appends `"key":value` to an object being written, after a comma unless it is the first field
+// (`out` ends with '{').
+void append_json_field(std::string& out, std::string_view key, std::string_view value);
+void append_json_field(std::string& out, std::string_view key, std::int64_t value);
+
 }  // namespace parley

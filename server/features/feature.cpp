@@ -32,16 +32,11 @@ void Client::reply_sent(const nlohmann::json& request_id, const std::string& roo
             out += request_id.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         }
     }
-    out += ',';
-    append_json_key(out, "room_id");
-    append_json_string(out, room_id);
-    out += ',';
-    append_json_key(out, "sent_at");
-    append_json_int(out, sent_at);
-    out += ',';
-    append_json_key(out, "seq");
-    append_json_int(out, seq);
-    out += ",\"type\":\"ok\"}";
+    append_json_field(out, "room_id", room_id);
+    append_json_field(out, "sent_at", sent_at);
+    append_json_field(out, "seq", seq);
+    append_json_field(out, "type", "ok");
+    out += '}';
     send(std::make_shared<const std::string>(std::move(out)));
 }
 

@@ -72,34 +72,16 @@ std::shared_ptr<const std::string> message_frame(const Message& m) {
     std::string out;
     out.reserve(160 + m.text.size() + m.client_msg_id.size() + m.signature.size() * 2);
     out += '{';
-    append_json_key(out, "client_msg_id");
-    append_json_string(out, m.client_msg_id);
-    if (!m.media.empty()) {
-        out += ',';
-        append_json_key(out, "media");
-        append_json_string(out, m.media);
-    }
-    out += ',';
-    append_json_key(out, "room_id");
-    append_json_string(out, m.room_id);
-    out += ',';
-    append_json_key(out, "sender_id");
-    append_json_string(out, m.sender_id);
-    out += ',';
-    append_json_key(out, "sent_at");
-    append_json_int(out, m.sent_at);
-    out += ',';
-    append_json_key(out, "seq");
-    append_json_int(out, m.seq);
-    if (!m.signature.empty()) {
-        out += ',';
-        append_json_key(out, "signature");
-        append_json_string(out, base64_encode(m.signature));
-    }
-    out += ',';
-    append_json_key(out, "text");
-    append_json_string(out, m.text);
-    out += ",\"type\":\"message\"}";
+    append_json_field(out, "client_msg_id", m.client_msg_id);
+    if (!m.media.empty()) append_json_field(out, "media", m.media);
+    append_json_field(out, "room_id", m.room_id);
+    append_json_field(out, "sender_id", m.sender_id);
+    append_json_field(out, "sent_at", m.sent_at);
+    append_json_field(out, "seq", m.seq);
+    if (!m.signature.empty()) append_json_field(out, "signature", base64_encode(m.signature));
+    append_json_field(out, "text", m.text);
+    append_json_field(out, "type", "message");
+    out += '}';
     return std::make_shared<const std::string>(std::move(out));
 }
 
