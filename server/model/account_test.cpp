@@ -18,8 +18,8 @@ TEST_CASE("usernames are 3 to 32 of [A-Za-z0-9_.-], starting with a letter or di
     CHECK(check_username("_bob") == "username must start with a letter or digit");
     CHECK(check_username(".bob") == "username must start with a letter or digit");
     CHECK(check_username("bo b") == "username may only contain letters, digits, '_', '.' and '-'");
-    CHECK(check_username("b\xC3\xB6" "b") ==
-          "username may only contain letters, digits, '_', '.' and '-'");
+    CHECK(check_username("b\xC3\xB6"
+                         "b") == "username may only contain letters, digits, '_', '.' and '-'");
 }
 
 TEST_CASE("passwords are 8 to 1024 bytes", "[model][account]") {
