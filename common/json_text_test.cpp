@@ -8,6 +8,8 @@
 namespace parley {
 namespace {
 
+using namespace std::string_literals;
+
 std::string reference(const std::string& s) {
     return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -24,8 +26,8 @@ TEST_CASE("append_json_string writes what nlohmann writes", "[json_text]") {
     std::vector<std::string> cases = {"",
                                       "plain",
                                       "quote \" backslash \\ slash /",
-                                      std::string("controls \b\f\n\r\t \x01 \x1f \x7f", 29),
-                                      std::string("nul \0 inside", 12),
+                                      "controls \b\f\n\r\t \x01 \x1f \x7f"s,
+                                      "nul \0 inside"s,
                                       "ünïcödé € 𝄞 日本",
                                       "\xed\xa0\x80",      // a surrogate: invalid
                                       "\xc0\xaf",          // overlong
@@ -42,8 +44,8 @@ TEST_CASE("append_json_string matches nlohmann on random bytes", "[json_text]") 
     std::mt19937 random(7);
     std::uniform_int_distribution<int> length(0, 24);
     // Mostly the bytes that matter: controls, quotes, UTF-8 lead and continuation bytes.
-    const std::string alphabet = std::string("a\"\\\n\x01\x1f /", 9) +
-                                 "\xc2\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\xff\x80";
+    const std::string alphabet =
+        "a\"\\\n\x01\x1f /\0"s + "\xc2\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\xff\x80";
     std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
     for (int round = 0; round < 20000; ++round) {
         std::string s;

@@ -536,7 +536,7 @@ class MediaChildFailureTest(MediaTestBase):
 
     def wait_ready_child(self, count):
         wait_until(lambda: len(re.findall(r"imageproc child pid \d+ ready", self.server.log())) >= count,
-                   timeout=15, what=f"{count} imageproc children ready")
+                   timeout=30, what=f"{count} imageproc children ready")
         return self.child_pids()[-1]
 
     def test_child_killed_mid_request_and_hung_child(self):
