@@ -1,7 +1,8 @@
 # Parley — the two commands for a fresh Debian bookworm machine (as root or with sudo):
 #   make run    set up, build, start the server on its embedded defaults (127.0.0.1:8080, ./data)
 #   make test   set up, build, run every test through ctest
-# Also: make test-asan (ASan + UBSan build and tests), make bench, make soak, make fuzz, make format.
+# Also: make deb (the Debian package), make test-system (it, installed on a booted Debian VM),
+# make test-asan (ASan + UBSan build and tests), make bench, make soak, make fuzz, make format.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -10,7 +11,7 @@ FUZZ_SECONDS ?= 10
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build run test test-asan bench soak fuzz format clean
+.PHONY: all setup build run test test-asan deb test-system bench soak fuzz format clean
 
 all: build
 
@@ -28,6 +29,17 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# The Debian package and its -dbgsym, from the build (docs/deploy.md); lintian when installed.
+deb: build
+	cd $(BUILD) && rm -f parley_*.deb parley-dbgsym_*.ddeb && cpack -G DEB
+	@if command -v lintian >/dev/null; then lintian $(BUILD)/parley_*.deb; fi
+	@ls $(CURDIR)/$(BUILD)/parley_*.deb $(CURDIR)/$(BUILD)/parley-dbgsym_*.ddeb
+
+# Installs the package on a Debian VM under qemu and checks it under real systemd (tests/system/run,
+# docs/deploy.md); needs root, mmdebstrap and qemu-system-x86, and takes tens of minutes.
+test-system: deb
+	tests/system/run $$(ls -t $(BUILD)/parley_*.deb | head -n1)
 
 $(ASAN_BUILD)/build.ninja: | setup
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON $(CMAKE_FLAGS)
