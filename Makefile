@@ -53,6 +53,11 @@ bench: build
 	cmake --build $(BUILD) --target benches -j $(JOBS)
 	scripts/run-benches $(BUILD)
 
+# Load + restarts (SIGTERM and SIGKILL) for SOAK_MINUTES (default 5); fails on a lost
+# acknowledged message (scripts/soak).
+soak: build
+	scripts/soak $(BUILD)/parley
+
 # libFuzzer targets (fuzz/, clang): build, then run each for FUZZ_SECONDS. Once built, `make test`
 # runs them briefly too (ctest fuzz.brief).
 fuzz: setup
