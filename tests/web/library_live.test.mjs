@@ -1,18 +1,30 @@
 // The client library in Node against a real `parley server` (no browser): login and the
 // live-socket rule, chat between two clients, a document that resumes from its held version
 // after its client reconnects, presence, token refresh, and Ed25519 signatures made with
-// Node's WebCrypto that the server verifies. Node 20 needs --experimental-websocket for its
-// WebSocket (ctest: web.js_live passes it).
+// Node's WebCrypto that the server verifies. Node 20 and 21 need --experimental-websocket for
+// their WebSocket (ctest: web.js_live passes it); a Node without one (Debian bookworm's Node 18)
+// uses the `ws` package instead, from tests/web/package-lock.json (npm ci on first use).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { webcrypto } from "node:crypto";
 import { after, before, test } from "node:test";
 
 import { Account, Chat, Documents, ParleyClient, Presence, Rooms, Signer } from "../../clients/js/src/index.js";
 import { ParleyServer } from "./parley_server.mjs";
 
 if (typeof WebSocket === "undefined") {
-  console.log("SKIP: this Node has no WebSocket; run with --experimental-websocket (Node 20)");
-  process.exit(77);
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  if (!fs.existsSync(path.join(here, "node_modules", "ws"))) {
+    const npm = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: here, stdio: "inherit" });
+    assert.equal(npm.status, 0, "npm ci in tests/web failed");
+  }
+  globalThis.WebSocket = (await import("ws")).WebSocket;
+  console.log(`this Node (${process.version}) has no WebSocket: using the ws package`);
 }
+// Node 18 has WebCrypto as require("node:crypto").webcrypto, not yet as the global crypto.
+globalThis.crypto ??= webcrypto;
 
 let server;
 const clients = [];
