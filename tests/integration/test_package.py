@@ -134,8 +134,14 @@ class DebianPackageTest(unittest.TestCase):
         debug_listing = run(["dpkg-deb", "-c", self.ddeb]).stdout
         self.assertIn(debug_file, debug_listing)
         droot = os.path.join(self.tmp.name, "dbgsym")
-        run(["dpkg-deb", "-x", self.ddeb, droot])
+        run(["dpkg-deb", "-R", self.ddeb, droot])
         self.assertIn(".debug_info", elf_sections(os.path.join(droot, debug_file)))
+        # md5sums names the file by its path in the package (cmake/fix_dbgsym.cmake), with its sum.
+        with open(os.path.join(droot, "DEBIAN", "md5sums")) as f:
+            md5sums = f.read().split()
+        self.assertEqual(md5sums[1::2], [debug_file[2:]])
+        self.assertEqual(md5sums[0], run(["md5sum", os.path.join(droot, debug_file)]).stdout.split()[0])
+        self.assertEqual(os.readlink(os.path.join(droot, "usr/share/doc/parley-dbgsym")), "parley")
 
     def test_default_configuration_files(self):
         for mode in ("server", "manager"):
