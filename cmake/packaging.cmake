@@ -1,11 +1,11 @@
 # Installation layout and the Debian package (make deb; docs/deploy.md). Included by the top-level
 # CMakeLists.txt after the parley target exists.
 #
-# Why CPack's DEB generator and not a debian/ directory: the package is built from the same tree
-# and build as everything else (make deb packs the existing build in seconds; a debian/ directory
-# would rebuild from a clean tree through dpkg-buildpackage), and the layout lives in one place,
-# these install() rules. What debhelper would generate (the systemd snippets of the maintainer
-# scripts, the -dbgsym split, shlibs) is written out here and in packaging/deb/ instead.
+# Why CPack's DEB generator and not a debian/ directory: the package is made from the same tree
+# and build as everything else (make deb packs the existing build without rebuilding; a debian/
+# directory would rebuild from a clean tree through dpkg-buildpackage), and the layout lives in
+# one place, these install() rules. What debhelper would generate (the systemd snippets of the
+# maintainer scripts, the -dbgsym split, shlibs) is written out here and in packaging/deb/.
 
 # The units run /usr/bin/parley: a plain `cmake --install` puts it there too.
 if(CMAKE_INSTALL_PREFIX_INITIALIZED_TO_DEFAULT)
@@ -30,7 +30,8 @@ foreach(mode server manager)
 endforeach()
 
 # changelog.gz (Debian policy 12.7: the package is native, its version has no Debian revision) and
-# the man page, compressed without a timestamp so the package is reproducible.
+# the man page, compressed without a timestamp. The changelog is dated at configure time, or by
+# $SOURCE_DATE_EPOCH (string(TIMESTAMP) honours it) for a reproducible package.
 set(PARLEY_CHANGELOG ${CMAKE_BINARY_DIR}/packaging/changelog)
 string(TIMESTAMP PARLEY_CHANGELOG_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
 configure_file(${CMAKE_SOURCE_DIR}/packaging/deb/changelog.in ${PARLEY_CHANGELOG} @ONLY)

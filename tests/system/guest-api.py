@@ -4,6 +4,7 @@ client (tests/integration/harness.py, carried in beside this file).
 
   python3 guest-api.py image   an account uploads a PNG; exits 0 when it reaches "ready"
   python3 guest-api.py bots    a local bot is listed by GET /api/v1/bots
+  python3 guest-api.py kept    the account made by "image" still exists and logs in
 """
 
 import os
@@ -65,6 +66,18 @@ def bots(api):
     return False
 
 
+def kept(api):
+    status, _, body = api.call("POST", "/api/v1/accounts", {"username": USER, "password": "correct horse"})
+    print("register again:", status, body, file=sys.stderr)
+    if status != 409:
+        return False
+    session, ws = api.connected(USER, register=False)
+    status, _, body = api.call("GET", "/api/v1/media", token=session["access_token"])
+    print("media:", status, body, file=sys.stderr)
+    ws.close()
+    return status == 200 and any(m.get("state") == "ready" for m in body.get("media", []))
+
+
 if __name__ == "__main__":
-    ok = {"image": image, "bots": bots}[sys.argv[1]](Api(PORT))
+    ok = {"image": image, "bots": bots, "kept": kept}[sys.argv[1]](Api(PORT))
     sys.exit(0 if ok else 1)
