@@ -33,8 +33,8 @@ test: build
 # The Debian package and its -dbgsym, from the build (docs/deploy.md); lintian when installed.
 deb: build
 	cd $(BUILD) && rm -f parley_*.deb parley-dbgsym_*.ddeb && cpack -G DEB
-	@if command -v lintian >/dev/null; then lintian $(BUILD)/parley_*.deb; fi
-	@ls $(CURDIR)/$(BUILD)/parley_*.deb $(CURDIR)/$(BUILD)/parley-dbgsym_*.ddeb
+	@if command -v lintian >/dev/null; then lintian $(BUILD)/parley_*.deb $(BUILD)/parley-dbgsym_*.ddeb; fi
+	@ls $(abspath $(BUILD))/parley_*.deb $(abspath $(BUILD))/parley-dbgsym_*.ddeb
 
 # Installs the package on a Debian VM under qemu and checks it under real systemd (tests/system/run,
 # docs/deploy.md); needs root, mmdebstrap and qemu-system-x86, and takes tens of minutes.
