@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_flat.hpp"
 #include "common/json_limits.hpp"
 #include "common/logging.hpp"
 
@@ -75,7 +76,9 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
     ctx_.metrics.received.inc();
     // Depth first: a deeply nested value overflows the stack once it is copied or dumped.
     bool too_deep = false;
-    nlohmann::json msg = parse_json_bounded(text, &too_deep);
+    // Most frames are flat objects: read without nlohmann's lexer when they are.
+    auto flat = parse_flat_json_object(text);
+    nlohmann::json msg = flat ? std::move(*flat) : parse_json_bounded(text, &too_deep);
     if (msg.is_discarded() || !msg.is_object()) {
         close_with(close_code::unsupported_data,
                    too_deep ? "JSON nested too deeply" : "every frame must be a JSON object");

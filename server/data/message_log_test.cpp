@@ -46,7 +46,8 @@ TEST_CASE("the message log moves into the history table and every message is fou
         RoomStore rooms(writer, readers, 50, log_rows);
         for (const char* id : {"r1", "r2"}) {
             Room room{id, "group", "t", false, "o", 1, 0};
-            REQUIRE(run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
+            REQUIRE(
+                run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
         }
         // Four messages stay in the log; the fifth fills it and the log moves (run() waits for
         // the move, which the fifth append submitted).
@@ -71,7 +72,8 @@ TEST_CASE("the message log moves into the history table and every message is fou
         // Resends, from either table, return the stored message and take no number.
         auto settled = run(ioc, rooms.append(message("r1", "m3")));
         REQUIRE(settled);
-        CHECK((settled->duplicate && settled->message.seq == 2 && settled->message.text == "text of m3"));
+        CHECK((settled->duplicate && settled->message.seq == 2 &&
+               settled->message.text == "text of m3"));
         auto logged = run(ioc, rooms.append(message("r1", "m6")));
         REQUIRE(logged);
         CHECK((logged->duplicate && logged->message.seq == 4));

@@ -621,8 +621,7 @@ void RoomStore::load_log_keys(SqliteDb& db) {
 }
 
 std::int64_t RoomStore::last_seq_for_append(SqliteDb& db, const std::string& room_id) {
-    if (auto known = writer_seqs_.find(room_id); known != writer_seqs_.end())
-        return known->second;
+    if (auto known = writer_seqs_.find(room_id); known != writer_seqs_.end()) return known->second;
     // Not in the log (load_log_keys() counted every room that is): the indexed table and the
     // room's pruned-past number hold it, and no scan of the log is needed.
     auto st = db.cached(
@@ -688,8 +687,7 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         out.message = std::move(message);
         out.message.seq = last + 1;
         static const std::string insert_sql = std::string("INSERT INTO message_log(") +
-                                              kMessageColumns +
-                                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+                                              kMessageColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
         {
             auto ins = db.cached(insert_sql);
             ins->bind(1, out.message.room_id)
@@ -817,9 +815,10 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
         keep_last->run();
         std::int64_t pruned = 0;
         for (const char* table : {"messages", "message_log"}) {
-            auto st = db.cached(fmt::format("DELETE FROM {} WHERE room_id = ? AND seq <= "
-                                            "(SELECT last_seq FROM rooms WHERE id = ?) - ?",
-                                            table));
+            auto st =
+                db.cached(fmt::format("DELETE FROM {} WHERE room_id = ? AND seq <= "
+                                      "(SELECT last_seq FROM rooms WHERE id = ?) - ?",
+                                      table));
             st->bind(1, room_id).bind(2, room_id).bind(3, keep);
             st->run();
             pruned += db.changes();
