@@ -5,6 +5,7 @@
 #include "common/json_flat.hpp"
 #include "common/json_limits.hpp"
 #include "common/logging.hpp"
+#include "server/model/account.hpp"
 
 namespace parley {
 
@@ -121,7 +122,8 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
     }
     std::string type = type_it->get<std::string>();
     if (type == "ping") {
-        nlohmann::json pong{{"type", "pong"}};
+        // The server's clock (Unix ms): a client estimates its offset from it and the round trip.
+        nlohmann::json pong{{"type", "pong"}, {"time", now_ms()}};
         if (!id.is_null()) pong["id"] = id;
         send_json(pong);
         co_return;
