@@ -46,10 +46,11 @@ TEST_CASE("the message log moves into the history table and every message is fou
         RoomStore rooms(writer, readers, 50, log_rows);
         for (const char* id : {"r1", "r2"}) {
             Room room{id, "group", "t", false, "o", 1, 0};
-            REQUIRE(run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
+            REQUIRE(
+                run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
         }
-        // Four messages stay in the log; the fifth fills it and the log moves (run() waits for
-        // the move, which the fifth append submitted).
+        // Four messages stay in the log; the fifth fills it and the room with the most messages
+        // in it (r1: m1, m3, m5) moves (run() waits for the move, which the append submitted).
         for (int i = 1; i <= 4; ++i) {
             auto stored =
                 run(ioc, rooms.append(message(i % 2 ? "r1" : "r2", "m" + std::to_string(i))));
@@ -58,24 +59,29 @@ TEST_CASE("the message log moves into the history table and every message is fou
         CHECK(rows(t.path, "message_log") == 4);
         CHECK(rows(t.path, "messages") == 0);
         REQUIRE(run(ioc, rooms.append(message("r1", "m5"))));
-        CHECK(rows(t.path, "message_log") == 0);
-        CHECK(rows(t.path, "messages") == 5);
+        CHECK(rows(t.path, "message_log") == 2);
+        CHECK(rows(t.path, "messages") == 3);
+        {
+            SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+            CHECK(db.query_int64("SELECT count(*) FROM message_log WHERE room_id = 'r2'") == 2);
+        }
 
         // Two more in the log: r1 now has messages in both tables.
         auto m6 = run(ioc, rooms.append(message("r1", "m6")));
         REQUIRE(m6);
         CHECK(m6->message.seq == 4);  // r1: m1, m3, m5, m6
         REQUIRE(run(ioc, rooms.append(message("r2", "m7"))));
-        CHECK(rows(t.path, "message_log") == 2);
+        CHECK(rows(t.path, "message_log") == 4);
 
         // Resends, from either table, return the stored message and take no number.
         auto settled = run(ioc, rooms.append(message("r1", "m3")));
         REQUIRE(settled);
-        CHECK((settled->duplicate && settled->message.seq == 2 && settled->message.text == "text of m3"));
+        CHECK((settled->duplicate && settled->message.seq == 2 &&
+               settled->message.text == "text of m3"));
         auto logged = run(ioc, rooms.append(message("r1", "m6")));
         REQUIRE(logged);
         CHECK((logged->duplicate && logged->message.seq == 4));
-        CHECK(rows(t.path, "message_log") == 2);
+        CHECK(rows(t.path, "message_log") == 4);
 
         // History reads both, in order.
         auto history = run(ioc, rooms.messages_after("r1", 0, 100));
@@ -113,9 +119,10 @@ TEST_CASE("the message log moves into the history table and every message is fou
     auto resent = run(ioc, rooms.append(message("r2", "m7")));
     REQUIRE(resent);
     CHECK((resent->duplicate && resent->message.seq == 3));
-    auto next = run(ioc, rooms.append(message("r2", "m8")));
+    auto next = run(ioc, rooms.append(message("r2", "m8")));  // fills the log: r2 moves
     REQUIRE(next);
     CHECK((!next->duplicate && next->message.seq == 4));
+    CHECK(rows(t.path, "message_log") == 1);
 
     // A prune reaches into the log, and the pruned keys are no longer resends.
     auto pruned = run(ioc, rooms.prune("r2", 1));

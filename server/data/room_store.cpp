@@ -1,9 +1,11 @@
 #include "server/data/room_store.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "server/data/sql_bytes.hpp"
 #include "server/model/account.hpp"
@@ -28,11 +30,10 @@ Message read_message(const Statement& st) {
 constexpr const char* kMessageColumns =
     "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, media";
 
-// The writer's in-memory key of a message in the log.
-std::string log_key(const std::string& room, const std::string& sender, const std::string& id) {
+// The writer's in-memory key of a message in the log, within its room.
+std::string log_key(const std::string& sender, const std::string& id) {
     std::string key;
-    key.reserve(room.size() + sender.size() + id.size() + 2);
-    key.append(room).push_back('\0');
+    key.reserve(sender.size() + id.size() + 1);
     key.append(sender).push_back('\0');
     key.append(id);
     return key;
@@ -611,7 +612,7 @@ void RoomStore::load_log_keys(SqliteDb& db) {
     auto st = db.cached("SELECT room_id, sender_id, client_msg_id, seq FROM message_log");
     while (st->step() == StepResult::row) {
         std::string room = st->column_text(0);
-        log_keys_.insert(log_key(room, st->column_text(1), st->column_text(2)));
+        log_keys_[room].insert(log_key(st->column_text(1), st->column_text(2)));
         ++log_rows_;
         // A room's log messages are its newest: the largest is its last number.
         auto& last = writer_seqs_[room];
@@ -621,8 +622,7 @@ void RoomStore::load_log_keys(SqliteDb& db) {
 }
 
 std::int64_t RoomStore::last_seq_for_append(SqliteDb& db, const std::string& room_id) {
-    if (auto known = writer_seqs_.find(room_id); known != writer_seqs_.end())
-        return known->second;
+    if (auto known = writer_seqs_.find(room_id); known != writer_seqs_.end()) return known->second;
     // Not in the log (load_log_keys() counted every room that is): the indexed table and the
     // room's pruned-past number hold it, and no scan of the log is needed.
     auto st = db.cached(
@@ -647,26 +647,52 @@ std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m) 
         return std::nullopt;
     };
     // The log is scanned only when its key is there; the indexed table is one index lookup.
-    if (log_keys_.contains(log_key(m.room_id, m.sender_id, m.client_msg_id))) {
+    auto in_log = log_keys_.find(m.room_id);
+    if (in_log != log_keys_.end() &&
+        in_log->second.contains(log_key(m.sender_id, m.client_msg_id))) {
         if (auto found = find(in_log_sql)) return found;
     }
     return find(indexed_sql);
 }
 
-std::int64_t RoomStore::settle_log(SqliteDb& db) {
+std::int64_t RoomStore::settle_log(SqliteDb& db, std::size_t at_least) {
     settle_pending_ = false;
+    if (!log_loaded_) load_log_keys(db);
     // If the move fails, the next try waits for another log's worth of messages.
     next_settle_rows_ = log_rows_ + settle_at_;
-    // Room by room, in order: each room's table and index pages are written once per move.
-    db.cached(
-          "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, "
-          "sent_at, deleted, media) SELECT room_id, seq, sender_id, client_msg_id, text, "
-          "signature, sent_at, deleted, media FROM message_log ORDER BY room_id, seq")
-        ->run();
+    // The rooms with the most messages in the log go first: each room's table and index pages
+    // are then written once for many of its messages. A move is bounded (at_least rows, plus
+    // the rest of the last room) so that it holds the writer for milliseconds, not the whole log.
+    std::vector<std::pair<std::size_t, const std::string*>> by_size;
+    by_size.reserve(log_keys_.size());
+    for (const auto& [room, keys] : log_keys_)
+        by_size.emplace_back(keys.size(), &room);
+    std::sort(by_size.begin(), by_size.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    nlohmann::json rooms = nlohmann::json::array();
+    std::size_t moving = 0;
+    for (const auto& [size, room] : by_size) {
+        if (moving >= at_least) break;
+        rooms.push_back(*room);
+        moving += size;
+    }
+    if (rooms.empty()) return 0;
+    const std::string room_list = rooms.dump();
+    auto insert = db.cached(
+        "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, "
+        "sent_at, deleted, media) SELECT room_id, seq, sender_id, client_msg_id, text, "
+        "signature, sent_at, deleted, media FROM message_log "
+        "WHERE room_id IN (SELECT value FROM json_each(?)) ORDER BY room_id, seq");
+    insert->bind(1, room_list);
+    insert->run();
     const std::int64_t moved = db.changes();
-    db.cached("DELETE FROM message_log")->run();
-    log_keys_.clear();
-    log_rows_ = 0;
+    auto remove =
+        db.cached("DELETE FROM message_log WHERE room_id IN (SELECT value FROM json_each(?))");
+    remove->bind(1, room_list);
+    remove->run();
+    for (const auto& room : rooms)
+        log_keys_.erase(room.get_ref<const std::string&>());
+    log_rows_ -= std::min(log_rows_, static_cast<std::size_t>(moved));
     next_settle_rows_ = settle_at_;
     return moved;
 }
@@ -688,8 +714,7 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         out.message = std::move(message);
         out.message.seq = last + 1;
         static const std::string insert_sql = std::string("INSERT INTO message_log(") +
-                                              kMessageColumns +
-                                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+                                              kMessageColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
         {
             auto ins = db.cached(insert_sql);
             ins->bind(1, out.message.room_id)
@@ -711,8 +736,8 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
             }
         }
         writer_seqs_[out.message.room_id] = out.message.seq;
-        log_keys_.insert(
-            log_key(out.message.room_id, out.message.sender_id, out.message.client_msg_id));
+        log_keys_[out.message.room_id].insert(
+            log_key(out.message.sender_id, out.message.client_msg_id));
         if (++log_rows_ >= next_settle_rows_ && !settle_pending_) {
             settle_pending_ = true;
             settle_wanted_ = true;
@@ -724,7 +749,9 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         // Not awaited: the sender's answer does not wait for the move.
         auto executor = co_await net::this_coro::executor;
         writer_.async_write(
-            [this](SqliteDb& db) { return settle_log(db); },
+            [this](SqliteDb& db) {
+                return settle_log(db, std::max<std::size_t>(settle_at_ / 8, 1));
+            },
             net::bind_executor(executor, [this](DbResult<std::int64_t> moved) {
                 if (!moved) {
                     spdlog::error("message log: moving it into the history table failed: {}",
@@ -738,7 +765,8 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
 }
 
 awaitable<DbResult<std::int64_t>> RoomStore::settle() {
-    co_return co_await writer_.write([this](SqliteDb& db) { return settle_log(db); });
+    co_return co_await writer_.write(
+        [this](SqliteDb& db) { return settle_log(db, std::numeric_limits<std::size_t>::max()); });
 }
 
 awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::int64_t seq) {
@@ -817,9 +845,10 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
         keep_last->run();
         std::int64_t pruned = 0;
         for (const char* table : {"messages", "message_log"}) {
-            auto st = db.cached(fmt::format("DELETE FROM {} WHERE room_id = ? AND seq <= "
-                                            "(SELECT last_seq FROM rooms WHERE id = ?) - ?",
-                                            table));
+            auto st =
+                db.cached(fmt::format("DELETE FROM {} WHERE room_id = ? AND seq <= "
+                                      "(SELECT last_seq FROM rooms WHERE id = ?) - ?",
+                                      table));
             st->bind(1, room_id).bind(2, room_id).bind(3, keep);
             st->run();
             pruned += db.changes();

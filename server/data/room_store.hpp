@@ -10,13 +10,13 @@
 //
 // Where a message goes: append() inserts it into the message log (message_log, arrival order,
 // no secondary index), so the messages of one commit share pages; once the log holds
-// message_log_rows messages, settle() moves them into `messages` (indexed by room) in one
-// transaction, room by room, so each room's pages are written once per move rather than once
-// per message (docs/storage.md). A resend with the same (sender, client_msg_id) returns the
-// stored message and assigns nothing: the writer keeps the keys of the log's messages in
-// memory and looks the indexed table up by its unique key. Older history is read from both
-// tables (the all_messages view).
-// Owned by the server app; thread-safe (one shared mutex).
+// message_log_rows messages, the rooms with the most messages in it are moved into `messages`
+// (indexed by room), an eighth of the log at a time, so each room's pages are written once for
+// many of its messages rather than once per message (docs/storage.md). A resend with the same
+// (sender, client_msg_id) returns the stored message and assigns nothing: the writer keeps the keys
+// of the log's messages in memory and looks the indexed table up by its unique key. Older history
+// is read from both tables (the all_messages view). Owned by the server app; thread-safe (one
+// shared mutex).
 #pragma once
 
 #include <atomic>
@@ -151,8 +151,9 @@ class RoomStore {
     void load_log_keys(SqliteDb& db);
     // Writer thread: the stored message with this (room, sender, client_msg_id), if any.
     std::optional<Message> stored_resend(SqliteDb& db, const Message& m);
-    // Writer thread: the settle job's body.
-    std::int64_t settle_log(SqliteDb& db);
+    // Writer thread: the settle job's body: moves whole rooms, fullest first, until at least
+    // `at_least` messages have moved (or the log is empty).
+    std::int64_t settle_log(SqliteDb& db, std::size_t at_least);
     void cache_member_locked(const Member& m);
     void uncache_member_locked(const std::string& room_id, const std::string& account_id);
 
@@ -167,7 +168,7 @@ class RoomStore {
     // The message log as the writer thread knows it (no lock): the (room, sender,
     // client_msg_id) keys of its messages and how many there are; reloaded when a batch rolls
     // back or rows left the log some other way (prune, a deleted room).
-    std::unordered_set<std::string> log_keys_;
+    std::unordered_map<std::string, std::unordered_set<std::string>> log_keys_;  // by room
     std::size_t log_rows_ = 0;
     bool log_loaded_ = false;
     std::size_t settle_at_;         // log rows that ask for a settle ([db] message_log_rows)

@@ -22,9 +22,9 @@ void check_current(SqliteDb& conn, nlohmann::json& facts) {
     for (const char* table : {"accounts", "rooms", "media"})
         facts[table] = conn.query_int64(std::string("SELECT count(*) FROM ") + table);
     facts["messages"] = conn.query_int64("SELECT count(*) FROM " + messages);
-    const std::int64_t orphans = conn.query_int64(
-        "SELECT count(*) FROM " + messages +
-        " m LEFT JOIN rooms r ON r.id = m.room_id WHERE r.id IS NULL");
+    const std::int64_t orphans =
+        conn.query_int64("SELECT count(*) FROM " + messages +
+                         " m LEFT JOIN rooms r ON r.id = m.room_id WHERE r.id IS NULL");
     if (orphans != 0) throw std::runtime_error(fmt::format("{} messages without a room", orphans));
 }
 

@@ -89,7 +89,7 @@ class AccountsTest(ParleyTestCase):
         self.assertIn("WebSocket", body["message"])
         ws = self.api.socket(s["access_token"], via_query=True)
         ws.send_json({"type": "ping", "id": "x"})
-        self.assertEqual(ws.recv(), {"type": "pong", "id": "x"})
+        self.assertEqual({k: v for k, v in ws.recv().items() if k != "time"}, {"type": "pong", "id": "x"})
         status, _, body = self.api.call("GET", "/api/v1/profiles/me", token=s["access_token"])
         self.assertEqual(status, 200, body)
         ws.close()
@@ -315,6 +315,31 @@ class RestartTest(ParleyTestCase):
         status, _, _ = api.call("POST", "/api/v1/sessions/refresh", {"refresh_token": s["refresh_token"]})
         self.assertEqual(status, 401, "rotation state survived: the old refresh token is reuse")
         self.assertIn("loaded 1 accounts", q.log())
+
+    def test_a_live_session_keeps_working_across_a_restart(self):
+        """A client that was logged in before the restart reconnects with the tokens it holds:
+        the same access token opens a socket and serves REST calls, and its refresh token
+        rotates on."""
+        p = self.start("server", config=FAST_AUTH)
+        api = Api(p.port)
+        s, ws = api.connected("kate")
+        status, _, before = api.call("GET", "/api/v1/profiles/me", token=s["access_token"])
+        self.assertEqual(status, 200, before)
+        ws.close()
+        data_dir, port = p.data_dir, p.port
+        self.assertEqual(p.stop(), 0)
+        q = self.start("server", config=FAST_AUTH, data_dir=data_dir, port=port)
+        ws = api.socket(s["access_token"])
+        ws.send_json({"type": "ping", "id": "back"})
+        self.assertEqual(ws.recv_until(lambda m: m.get("id") == "back")["type"], "pong")
+        status, _, after = api.call("GET", "/api/v1/profiles/me", token=s["access_token"])
+        self.assertEqual(status, 200, after)
+        self.assertEqual(after["account_id"], before["account_id"])
+        status, _, rotated = api.call("POST", "/api/v1/sessions/refresh", {"refresh_token": s["refresh_token"]})
+        self.assertEqual(status, 200, rotated)
+        self.assertEqual(rotated["session_id"], s["session_id"])
+        ws.close()
+        q.stop()
 
     def test_kill_9_keeps_acknowledged_accounts(self):
         p = self.start("server", config=FAST_AUTH)
