@@ -58,8 +58,15 @@ void add_system_routes(Router& router, MetricsRegistry& metrics) {
     });
 }
 
-// A plain GET on a WebSocket route (no Upgrade header).
-void add_socket_routes(Router& router) {
+// A plain GET on a WebSocket route (no Upgrade header); the features a socket may choose.
+void add_socket_routes(Router& router, const FeatureTable& features) {
+    router.add(http::verb::get, "/api/v1/features",
+               [&features](RequestContext&) -> awaitable<HttpResponse> {
+                   nlohmann::json out = nlohmann::json::array();
+                   for (const auto& f : features.all())
+                       out.push_back({{"name", f->name()}, {"message_types", f->message_types()}});
+                   co_return json_response(http::status::ok, {{"features", out}});
+               });
     for (const char* path : {"/api/v1/ws", "/api/v1/rooms/{id}/ws"}) {
         router.add(http::verb::get, path, [](RequestContext&) -> awaitable<HttpResponse> {
             co_return error_response(http::status::bad_request, "bad_request",
@@ -337,7 +344,7 @@ int run_server(const ServerConfig& config) {
     // The public API; the bot listener serves the same routes plus the local bot login.
     auto add_api_routes = [&](Router& router) {
         add_system_routes(router, metrics);
-        add_socket_routes(router);
+        add_socket_routes(router, features);
         add_account_routes(router, api);
         add_profile_routes(router, api, readers);
         add_room_routes(router, api, chat);

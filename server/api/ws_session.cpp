@@ -5,6 +5,7 @@
 #include "common/json_flat.hpp"
 #include "common/json_limits.hpp"
 #include "common/logging.hpp"
+#include "server/api/http_types.hpp"
 #include "server/model/account.hpp"
 
 namespace parley {
@@ -26,7 +27,46 @@ WsSession::WsSession(std::string account_id, std::string session_id, WsContext c
       tokens_(context.settings.rate_burst),
       last_refill_(std::chrono::steady_clock::now()) {}
 
+bool WsSession::enabled(const Feature* feature) const {
+    const auto& all = ctx_.features.all();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (all[i].get() == feature) return enabled_[i];
+    }
+    return false;
+}
+
 bool WsSession::opened(const std::shared_ptr<Client>& self, std::string_view target) {
+    // ?features=chat,maintenance: names no feature has are ignored, but at least one must be
+    // known, or the socket would be good for nothing but pings.
+    const auto& all = ctx_.features.all();
+    enabled_.assign(all.size(), true);
+    if (auto q = target.find('?'); q != std::string_view::npos) {
+        const std::string chosen = query_param(std::string(target.substr(q + 1)), "features");
+        if (!chosen.empty()) {
+            enabled_.assign(all.size(), false);
+            std::size_t known = 0;
+            std::string_view rest = chosen;
+            while (!rest.empty()) {
+                const auto comma = rest.find(',');
+                const std::string_view name = rest.substr(0, comma);
+                for (std::size_t i = 0; i < all.size(); ++i) {
+                    if (all[i]->name() == name && !enabled_[i]) {
+                        enabled_[i] = true;
+                        ++known;
+                    }
+                }
+                rest =
+                    comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            }
+            if (known == 0) {
+                spdlog::info("ws account {}: no known feature in ?features={}; closing with 1008",
+                             account_id_, chosen);
+                close_with(close_code::policy_violation,
+                           "no known feature in ?features= (see GET /api/v1/features)");
+                return false;
+            }
+        }
+    }
     auto result = ctx_.registry.add(self, ctx_.settings.max_connections_per_account);
     if (result == ClientRegistry::AddResult::over_account_cap) {
         spdlog::info("ws account {}: over the cap of {} sockets; closing with 1008", account_id_,
@@ -39,15 +79,18 @@ bool WsSession::opened(const std::shared_ptr<Client>& self, std::string_view tar
     opened_at_ = std::chrono::steady_clock::now();
     open_path_ = std::string(target.substr(0, target.find('?')));
     spdlog::debug("ws {} account {} session {}: open", id_, account_id_, session_id_);
-    for (const auto& f : ctx_.features.all())
-        f->on_open(self);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (enabled_[i]) all[i]->on_open(self);
+    }
     return true;
 }
 
 void WsSession::closed(const std::shared_ptr<Client>& self, std::string_view why) {
     ctx_.registry.remove(*this);
-    for (const auto& f : ctx_.features.all())
-        f->on_close(self);
+    const auto& all = ctx_.features.all();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (enabled_[i]) all[i]->on_close(self);
+    }
     ctx_.metrics.open.add(-1);
     ctx_.metrics.duration.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_at_).count());
@@ -131,6 +174,13 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
     Feature* feature = ctx_.features.find(type);
     if (!feature) {
         reply_error(id, "bad_request", "unknown message type \"" + type + "\"");
+        co_return;
+    }
+    if (!enabled(feature)) {
+        reply_error(id, "bad_request",
+                    fmt::format("\"{}\" belongs to the feature \"{}\", which this socket did not "
+                                "choose in ?features=",
+                                type, feature->name()));
         co_return;
     }
     ClientMessage message{std::move(type), id, std::move(msg)};

@@ -123,6 +123,10 @@ class WsSession : public Client {
     double tokens_;
     std::chrono::steady_clock::time_point last_refill_;
     int over_limit_ = 0;  // frames refused in the current one-second window
+    // The features this socket chose (?features=a,b; all when not given), by their index in
+    // the feature table: frames of the others are refused, and they never see the socket.
+    std::vector<bool> enabled_;
+    bool enabled(const Feature* feature) const;
     std::shared_ptr<void> slot_;
     std::chrono::steady_clock::time_point over_limit_window_;
 };

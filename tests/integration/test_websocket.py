@@ -27,6 +27,30 @@ class WebSocketTest(ParleyTestCase):
         self.server = self.start("server", config=self.config)
         self.api = Api(self.server.port)
 
+    def test_a_socket_chooses_its_features(self):
+        status, _, listed = self.api.call("GET", "/api/v1/features")
+        self.assertEqual(status, 200, listed)
+        names = {f["name"]: f["message_types"] for f in listed["features"]}
+        self.assertIn("send", names["chat"])
+        self.assertIn("maintenance", names)
+        s = self.api.user("fern")
+        # Only maintenance: chat frames are refused, saying why; the socket stays usable.
+        ws = self.api.socket(s["access_token"], path="/api/v1/ws?features=maintenance")
+        ws.send_json({"type": "subscribe", "topic": "room:x:chat", "id": "c"})
+        err = ws.recv_until(lambda m: m.get("id") == "c")
+        self.assertEqual(err["error"], "bad_request")
+        self.assertIn('"chat"', err["message"])
+        ws.send_json({"type": "ping", "id": "p"})
+        self.assertEqual(ws.recv_until(lambda m: m.get("id") == "p")["type"], "pong")
+        ws.close()
+        # Unknown names are ignored next to a known one; none known closes with 1008.
+        ws = self.api.socket(s["access_token"], path="/api/v1/ws?features=chat,nope")
+        ws.send_json({"type": "subscribe", "topic": "account:me:notifications", "id": "n"})
+        self.assertEqual(ws.recv_until(lambda m: m.get("id") == "n")["type"], "ok")
+        ws.close()
+        ws = self.api.socket(s["access_token"], path="/api/v1/ws?features=nope")
+        self.assertEqual(ws.expect_close(), 1008)
+
     def test_ping_pong_and_request_ids(self):
         s = self.api.user("ann")
         ws = self.api.socket(s["access_token"])
