@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -95,19 +96,34 @@ RedisOptions options_for(int port) {
     return o;
 }
 
+// A redis-server on a free port with its own directory, and a client of it. Where
+// redis-server is missing, `available` is false and the test returns after a warning.
+struct RedisFixture {
+    bool available = std::filesystem::exists(kRedisServer);
+    test::TempDir dir{"redis"};
+    int port = free_port();
+    RedisServer server{dir, port};
+    net::io_context io;
+    std::unique_ptr<RedisClient> client;
+
+    RedisFixture() {
+        if (!available) {
+            WARN("skipped: " << kRedisServer
+                             << " is missing (scripts/setup installs redis-server)");
+            return;
+        }
+        server.start();
+        client = std::make_unique<RedisClient>(io.get_executor(), options_for(port));
+    }
+};
+
 }  // namespace
 
 TEST_CASE("RedisClient runs commands and copies every reply type", "[redis]") {
-    if (!std::filesystem::exists(kRedisServer)) {
-        WARN("skipped: " << kRedisServer << " is missing (scripts/setup installs redis-server)");
-        return;
-    }
-    test::TempDir dir("redis");
-    const int port = free_port();
-    RedisServer server(dir, port);
-    server.start();
-    net::io_context io;
-    RedisClient client(io.get_executor(), options_for(port));
+    RedisFixture f;
+    if (!f.available) return;
+    auto& io = f.io;
+    auto& client = *f.client;
 
     auto r = call(io, client, {"SET", "k", std::string("a\0b", 3)});
     REQUIRE(r.ok());
@@ -156,16 +172,10 @@ TEST_CASE("RedisClient runs commands and copies every reply type", "[redis]") {
 }
 
 TEST_CASE("RedisClient handlers run in queue order on the executor", "[redis]") {
-    if (!std::filesystem::exists(kRedisServer)) {
-        WARN("skipped: " << kRedisServer << " is missing");
-        return;
-    }
-    test::TempDir dir("redis");
-    const int port = free_port();
-    RedisServer server(dir, port);
-    server.start();
-    net::io_context io;
-    RedisClient client(io.get_executor(), options_for(port));
+    RedisFixture f;
+    if (!f.available) return;
+    auto& io = f.io;
+    auto& client = *f.client;
     std::vector<long long> seen;
     auto guard = net::make_work_guard(io);
     for (int i = 0; i < 50; ++i)
@@ -181,16 +191,11 @@ TEST_CASE("RedisClient handlers run in queue order on the executor", "[redis]") 
 
 TEST_CASE("RedisClient times out a blocking command and reconnects after Redis restarts",
           "[redis]") {
-    if (!std::filesystem::exists(kRedisServer)) {
-        WARN("skipped: " << kRedisServer << " is missing");
-        return;
-    }
-    test::TempDir dir("redis");
-    const int port = free_port();
-    RedisServer server(dir, port);
-    server.start();
-    net::io_context io;
-    RedisClient client(io.get_executor(), options_for(port));
+    RedisFixture f;
+    if (!f.available) return;
+    auto& io = f.io;
+    auto& client = *f.client;
+    auto& server = f.server;
     REQUIRE(call(io, client, {"PING"}).ok());
 
     // XREAD BLOCK longer than the command timeout: the client gives up and drops the
