@@ -27,10 +27,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/db/sqlite.hpp"
 #include "common/net.hpp"
 #include "server/data/db_writer.hpp"
 #include "server/db/migrations.hpp"
-#include "server/db/sqlite.hpp"
 
 namespace {
 

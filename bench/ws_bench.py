@@ -8,10 +8,16 @@
            member counts deliveries and the send-to-receive latency. Parley commits every
            message to SQLite before it broadcasts it (persistence on); the reference keeps
            nothing. Figure: deliveries per second, p50/p99 latency, Parley / reference ratio.
+  ladder   (--only ladder) the same two shapes open-loop at offered rates rising by x1.3: the
+           highest message rate with p99 < 50 ms and every message delivered to every member,
+           and p99 at 1,000 messages/s; Parley / reference ratio of the sustained rates.
   idle     N authenticated sockets held open (15,000 by default; open files are capped at
            20,000 per process here). Figure: server RSS growth per connection.
 
-  bench/ws_bench.py [--build build] [--only fanout|idle] [--seconds 10] [--idle 15000]
+  bench/ws_bench.py [--build build] [--only fanout|idle|ladder] [--seconds 10] [--idle 15000]
+
+Each run also reports the server's CPU time per delivery (/proc), which shared machines disturb
+far less than deliveries/s.
 
 Absolute numbers on a shared machine are noise; the ratios are the figures to compare. Both
 servers are pinned to CPU 0 and the load client to CPU 1, so each server has one core and the
@@ -86,6 +92,37 @@ class NodeReference:
         self.proc.wait()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time `pid` has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(build, plan, pid, cpus):
+    """Runs `plan` and adds the server's CPU time per delivery (microseconds) to the report:
+    unlike deliveries/s it hardly moves when other work shares the machine."""
+    before = cpu_seconds(pid)
+    report = run_load(build, plan, cpus=cpus)
+    used = cpu_seconds(pid) - before
+    total = report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
+    report["cpu_us_per_delivery"] = used * 1e6 / max(total, 1)
+    return report
+
+
+def writer_counts(port):
+    """(commits, committed writes) from Parley's /metrics: their ratio is the group-commit size."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    commits = writes = 0
+    for line in text.splitlines():
+        if line.startswith("parley_db_commit_seconds_count "):
+            commits = float(line.split()[1])
+        elif line.startswith('parley_db_writes_total{outcome="committed"} '):
+            writes = float(line.split()[1])
+    return commits, writes
+
+
 def pin(pid, cpus):
     """Moves every thread of `pid` onto `cpus` (no-op when the machine has fewer)."""
     if not cpus or max(cpus) >= os.cpu_count():
@@ -106,10 +143,13 @@ def run_load(build, plan, on_ready=None, cpus=None):
         proc = subprocess.Popen([os.path.join(build, "parley"), "botclient", "--load", f.name, "--log-level", "warn"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 preexec_fn=(lambda: pin(0, cpus)) if cpus else None)
-        if plan["scenario"] == "idle":
+        if plan["scenario"] == "idle" or plan.get("pause_when_ready"):
             ready = json.loads(proc.stdout.readline())
             if on_ready:
                 on_ready(ready)
+            if plan.get("pause_when_ready"):
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
             proc.stdin.close()  # ends the hold
             out = proc.stdout.read()
             proc.wait(timeout=600)
@@ -186,24 +226,147 @@ def bench_fanout(args, server, setup, ref):
         if args.profile:
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
                                      "-p", str(server.proc.pid)], stderr=subprocess.DEVNULL)
-        rp = run_load(args.build, plan_p, cpus=CLIENT_CPUS)
+        commits0, writes0 = writer_counts(server.port)
+        rp = measured(args.build, plan_p, server.proc.pid, CLIENT_CPUS)
+        commits1, writes1 = writer_counts(server.port)
+        rp["writes_per_commit"] = (writes1 - writes0) / max(commits1 - commits0, 1)
         if perf:
             perf.send_signal(2)
             perf.wait()
-        rr = run_load(args.build, plan_r, cpus=CLIENT_CPUS)
+        rr = measured(args.build, plan_r, ref.proc.pid, CLIENT_CPUS)
         rows.append((name, senders * rooms, rp, rr))
-    print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'errors':>6} {'CPU us/deliv':>12}")
     for name, senders, rp, rr in rows:
         for target, r in (("parley", rp), ("node-ws", rr)):
             print(f"{name:<15} {target:<10} {senders:>7} {r['deliveries_per_s']:>13.0f} "
-                  f"{fmt_ms(r['latency_us']['p50']):>8} {fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6}")
+                  f"{fmt_ms(r['latency_us']['p50']):>8} {fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6} "
+                  f"{r['cpu_us_per_delivery']:>12.2f}")
             if r.get("first_error"):
                 print(f"    first error: {r['first_error']}")
     for name, _, rp, rr in rows:
         ratio = rp["deliveries_per_s"] / max(rr["deliveries_per_s"], 1)
         lower = rp["latency_us"]["p99"] < rr["latency_us"]["p99"]
-        print(f"ratio parley / node-ws, {name}: {ratio:.2f}x deliveries/s; p99 "
-              f"{'lower' if lower else 'HIGHER'} ({fmt_ms(rp['latency_us']['p99'])} vs {fmt_ms(rr['latency_us']['p99'])} ms)")
+        cpu = rr["cpu_us_per_delivery"] / max(rp["cpu_us_per_delivery"], 1e-9)
+        print(f"parley group commit, {name}: {rp['writes_per_commit']:.1f} writes per commit")
+        print(f"ratio parley / node-ws, {name}: {ratio:.2f}x deliveries/s, {cpu:.2f}x deliveries per CPU second; "
+              f"p99 {'lower' if lower else 'HIGHER'} ({fmt_ms(rp['latency_us']['p99'])} vs "
+              f"{fmt_ms(rr['latency_us']['p99'])} ms)")
+
+
+def callgrind_run(args):
+    """The server's user-space instructions per message and per delivery, counted by callgrind
+    over the 200 rooms x 5 fan-out (collection switched on only around the load). Instruction
+    counts do not move with whatever else the machine runs, so this compares two builds of
+    Parley on a busy machine; it leaves out the kernel (the socket calls are the same for both)."""
+    out = tempfile.mkdtemp(prefix="parley-callgrind-")
+    port = free_port()
+    config = SERVER_CONFIG.format(port=port, threads=1)
+    wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.out"]
+    with ParleyProcess("server", config=config, port=port, wrapper=wrapper) as server:
+        server.wait_ready(timeout=120)
+        setup = ParleySetup(server, 200)
+        ref_port = free_port()  # unused: only Parley's plan runs
+        plan_p, _ = fanout_plans(setup, ref_port, 200, 5, 1, args.window, args.seconds, args.client_threads)
+        # Every message sent in the window is counted with all its deliveries: the drain waits
+        # for the backlog a server slowed down by callgrind builds up.
+        plan_p.update(warmup_s=0, drain_s=10, pause_when_ready=True)
+        pid = str(server.proc.pid)
+
+        def when_ready(_):
+            subprocess.run(["callgrind_control", "-i", "on", pid], check=True, stdout=subprocess.DEVNULL)
+
+        report = run_load(args.build, plan_p, on_ready=when_ready, cpus=CLIENT_CPUS)
+        subprocess.run(["callgrind_control", "-i", "off", pid], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["callgrind_control", "-d", pid], check=True, stdout=subprocess.DEVNULL)
+        time.sleep(1)
+    total = 0
+    for name in os.listdir(out):
+        with open(os.path.join(out, name)) as f:
+            for line in f:
+                if line.startswith("summary:") or line.startswith("totals:"):
+                    total = max(total, int(line.split()[1]))
+    messages = report["sent"]
+    deliveries = report["window_delivered"]
+    if deliveries < messages * 5:
+        print(f"warning: {messages * 5 - deliveries} deliveries missing at the end of the drain")
+    print(f"callgrind, 200 rooms x 5: {messages} messages, {deliveries} deliveries counted; "
+          f"{total / max(messages, 1):,.0f} instructions per message, {total / max(deliveries, 1):,.0f} per delivery "
+          f"(user space, all threads; profile files in {out})")
+    print(f"reproduce: bench/ws_bench.py --callgrind --seconds {args.seconds:g} --window {args.window}")
+
+
+LADDER_P99_US = 50_000
+
+
+def rate_passes(report, members):
+    """An open-loop step passes when p99 < 50 ms and every message sent in the window reached
+    every member of its room, with no error and no connection lost."""
+    expected = report["window_sent"] * members
+    return (report["latency_us"]["p99"] < LADDER_P99_US and report["window_delivered"] >= expected
+            and report["errors"] == 0 and report.get("lost", 0) == 0 and report["window_sent"] > 0)
+
+
+def ladder(args, plan, pid, members, start):
+    """Offered rates from `start` up by x1.3 until two steps fail, then two bisection steps
+    between the best pass and the first failure. Returns (best passing report or None, steps)."""
+    steps, best, failed = [], None, None
+    rate, fails = start, 0
+    while fails < 2 and rate < 1e6:
+        r = measured(args.build, dict(plan, rate_per_s=rate), pid, CLIENT_CPUS)
+        r["rate_per_s"] = rate
+        steps.append(r)
+        print(f"  step {rate:>7} msg/s: p99 {fmt_ms(r['latency_us']['p99'])} ms, delivered "
+              f"{r['window_delivered']}/{r['window_sent'] * members}, errors {r['errors']}, lost {r.get('lost', 0)}",
+              flush=True)
+        if rate_passes(r, members):
+            best, fails = r, 0
+        else:
+            fails += 1
+            failed = failed or rate
+        rate = round(rate * 1.3)
+    lo, hi = (best["rate_per_s"] if best else 0), failed
+    for _ in range(2 if hi and best else 0):
+        mid = round((lo + hi) / 2)
+        r = measured(args.build, dict(plan, rate_per_s=mid), pid, CLIENT_CPUS)
+        r["rate_per_s"] = mid
+        steps.append(r)
+        if rate_passes(r, members):
+            best, lo = r, mid
+        else:
+            hi = mid
+    return best, steps
+
+
+def bench_ladder(args, server, setup, ref):
+    """The shape of the product goal: the highest offered message rate each server sustains with
+    p99 < 50 ms and every message delivered, and p99 at 1,000 messages/s."""
+    shapes = [("1 room x 200", 1, 200, args.senders_big, 100), ("200 rooms x 5", 200, 5, 1, 1000)]
+    if args.shape:
+        shapes = [s for s in shapes if s[0].startswith(args.shape)]
+    print(f"{'ladder':<15} {'target':<8} {'best msg/s':>10} {'deliveries/s':>13} {'p99 ms':>7} "
+          f"{'CPU us/deliv':>12} {'p99 ms at 1000 msg/s':>21}")
+    results = {}
+    for name, rooms, members, senders, start in shapes:
+        plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
+                                      args.client_threads)
+        for target, plan, pid in (("parley", plan_p, server.proc.pid), ("node-ws", plan_r, ref.proc.pid)):
+            plan = dict(plan, scenario="rate", warmup_s=1)
+            at_1000 = measured(args.build, dict(plan, rate_per_s=1000), pid, CLIENT_CPUS)
+            best, _ = ladder(args, plan, pid, members, start)
+            results[(name, target)] = best
+            if best:
+                print(f"{name:<15} {target:<8} {best['rate_per_s']:>10} {best['deliveries_per_s']:>13.0f} "
+                      f"{fmt_ms(best['latency_us']['p99']):>7} {best['cpu_us_per_delivery']:>12.2f} "
+                      f"{fmt_ms(at_1000['latency_us']['p99']):>21}")
+            else:
+                print(f"{name:<15} {target:<8} {'none':>10} (no step passed; p99 at 1000 msg/s "
+                      f"{fmt_ms(at_1000['latency_us']['p99'])} ms)")
+    for name, *_ in shapes:
+        p, r = results.get((name, "parley")), results.get((name, "node-ws"))
+        if p and r:
+            print(f"ratio parley / node-ws, {name}: {p['rate_per_s'] / r['rate_per_s']:.2f}x sustained messages/s "
+                  f"(p99 < 50 ms, all delivered)")
 
 
 def idle_plan(url_for, n):
@@ -243,7 +406,7 @@ def bench_idle(args, server, setup, ref):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
-    ap.add_argument("--only", choices=["fanout", "idle"])
+    ap.add_argument("--only", choices=["fanout", "idle", "ladder"])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--senders-big", type=int, default=20, help="senders in the 200-member room")
@@ -254,12 +417,19 @@ def main():
     ap.add_argument("--client-threads", type=int, default=1, help="the load client's event-loop threads")
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
+    ap.add_argument("--server-binary", help="another parley binary to serve (an older build, to compare); "
+                    "the load client stays the one of --build")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     global SERVER_CPUS, CLIENT_CPUS
     SERVER_CPUS = {int(c) for c in args.server_cpus.split(",") if c != ""}
     CLIENT_CPUS = {int(c) for c in args.client_cpus.split(",") if c != ""}
-    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.join(args.build, "parley")
+    os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.abspath(args.server_binary or os.path.join(args.build, "parley"))
+    if args.callgrind:
+        callgrind_run(args)
+        return
 
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
     port = free_port()
@@ -273,6 +443,8 @@ def main():
         try:
             if args.only in (None, "fanout"):
                 bench_fanout(args, server, setup, ref)
+            if args.only == "ladder":
+                bench_ladder(args, server, setup, ref)
             if args.only in (None, "idle"):
                 bench_idle(args, server, setup, ref)
         finally:

@@ -22,6 +22,8 @@ class ServiceLoop {
     explicit ServiceLoop(int threads);
 
     net::io_context& context() { return context_; }
+    // How many threads run() runs the context on.
+    int threads() const { return threads_; }
     SystemdNotifier& notifier() { return notifier_; }
 
     // Blocks until the loop has no work left. `on_stop` runs on the loop when the first

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "manager/api/api_protocol.hpp"
+#include "manager/protocol/api_protocol.hpp"
 
 using namespace parley;
 

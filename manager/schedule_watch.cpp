@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "server/db/sqlite.hpp"
+#include "common/db/sqlite.hpp"
 
 namespace parley {
 

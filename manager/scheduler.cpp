@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/db/sqlite.hpp"
 #include "common/logging.hpp"
 #include "common/offload.hpp"
-#include "server/db/sqlite.hpp"
 
 namespace parley {
 
@@ -55,7 +55,7 @@ std::size_t Scheduler::run_due() {
 void Scheduler::fire(const Schedule& s, std::int64_t now) {
     if (!store_.claim_schedule(s.id, "fired", now, "started")) return;  // removed meanwhile
     if (observer_) observer_();
-    json detail{
+    nlohmann::json detail{
         {"schedule", s.id}, {"action", s.action}, {"at", s.at_ms}, {"created_by", s.created_by}};
     spdlog::info("scheduler: schedule={} {} (due {}, created by '{}') firing", s.id, s.action,
                  s.at_ms, s.created_by);

@@ -22,9 +22,9 @@
 #include <string>
 
 #include "common/net.hpp"
-#include "manager/api/request_handler.hpp"
 #include "manager/state/manager_store.hpp"
 #include "manager/system/service_control.hpp"
+#include "manager/wall_clock.hpp"
 
 namespace parley {
 

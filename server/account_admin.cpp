@@ -5,10 +5,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/db/sqlite.hpp"
 #include "common/dir_lock.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/db/migrations.hpp"
-#include "server/db/sqlite.hpp"
 #include "server/model/account.hpp"
 
 namespace parley {

@@ -5,12 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/db/sqlite.hpp"
 #include "common/dir_lock.hpp"
-#include "server/api/account_routes.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
 #include "server/db/migrations.hpp"
-#include "server/db/sqlite.hpp"
+#include "server/model/account.hpp"
 
 namespace parley {
 

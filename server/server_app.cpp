@@ -359,6 +359,7 @@ int run_server(const ServerConfig& config) {
         }
     }
     HttpServer http(loop.context(), config, router, tls.get());
+    if (loop.threads() == 1) http.serve_on_one_thread();
     http.set_request_observer([&](const std::string& route, unsigned status, double seconds) {
         http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
         http_latency.with({{"route", route}}).observe(seconds);

@@ -122,6 +122,11 @@ void ServerConfig::describe(ConfigSchema& schema) {
                        "PRAGMA synchronous of the writer. NORMAL (WAL) survives a process crash; "
                        "FULL also survives power loss at the cost of an fsync per commit.",
                        {"NORMAL", "FULL", "EXTRA"});
+    schema.bind("wal_autocheckpoint_pages", db.wal_autocheckpoint_pages,
+                "WAL pages (4 KiB each) written before they are copied back into the database. "
+                "Larger: less work per write, a larger -wal file and a longer recovery after a "
+                "crash.",
+                100, 1'000'000);
 
     schema.section("media", "Image uploads and the image child process (parley imageproc).");
     schema.bind("max_upload_bytes", media.max_upload_bytes,

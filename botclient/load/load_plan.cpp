@@ -43,6 +43,9 @@ LoadPlan parse_load_plan(const std::string& json_text) {
     out.seconds = number(plan, "seconds", 10.0, 0.1, 3600.0);
     out.text_bytes = number(plan, "text_bytes", 64, 32, 4000);
     out.hold_s = number(plan, "hold_s", 30.0, 0.0, 86'400.0);
+    out.drain_s = number(plan, "drain_s", 0.5, 0.0, 600.0);
+    if (auto it = plan.find("pause_when_ready"); it != plan.end() && it->is_boolean())
+        out.pause_when_ready = it->get<bool>();
     out.rate_per_s = number(plan, "rate_per_s", 0.0, 0.0, 10'000'000.0);
 
     auto conns = plan.find("connections");

@@ -11,6 +11,8 @@
 //  "senders": [{"connection": 0, "room_id": "<id>"}, …],
 //  "window": 4,                       messages a sender keeps in flight (until its own echo)
 //  "warmup_s": 2, "seconds": 10, "text_bytes": 64,
+//  "drain_s": 0.5,                    after sending stops, wait this long for deliveries
+//  "pause_when_ready": false,         print {"event":"ready"} once connected, wait for a line
 //  rate (open loop; the same fields as fanout but "window"):
 //  "rate_per_s": 100,                 messages per second from all senders together
 //  idle:
@@ -45,6 +47,8 @@ struct LoadPlan {
     double seconds = 10;
     int text_bytes = 64;
     double hold_s = 30;
+    double drain_s = 0.5;
+    bool pause_when_ready = false;
     double rate_per_s = 0;
     bool report_each_second = false;
 };

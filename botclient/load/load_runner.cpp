@@ -40,9 +40,19 @@ struct RunState {
     std::atomic<std::size_t> failed{0};
     std::atomic<std::size_t> lost{0};  // opened, then closed by the server
 
+    // Client message ids are unique per run, not only per connection: a server that keeps ids
+    // for resends (Parley does) would take a second run on the same rooms for resends.
+    std::string nonce = std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+
     explicit RunState(const LoadPlan& p) : plan(p) {}
     std::int64_t now_ns() const {
         return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch).count();
+    }
+    bool in_window(std::int64_t ns) const {
+        return ns >= measure_from_ns.load(std::memory_order_relaxed) &&
+               ns < measure_to_ns.load(std::memory_order_relaxed);
     }
 };
 
@@ -58,6 +68,11 @@ struct Worker {
     LatencyHistogram latency;
     std::uint64_t deliveries = 0;
     std::uint64_t sent = 0;
+    // By send time rather than arrival: messages sent inside the measured window, and their
+    // deliveries whenever they arrived (until the drain after sending stops). With the room
+    // sizes, the driver tells from these whether every message reached every member.
+    std::uint64_t window_sent = 0;
+    std::uint64_t window_delivered = 0;
     IntervalStats interval;  // since the last report; taken on this worker's thread
     std::uint64_t errors = 0;
     std::string first_error;
@@ -179,8 +194,8 @@ void Conn::on_frame(std::string_view frame) {
         auto r2 = std::from_chars(r1.ptr + 1, end, sent_ns);
         if (r2.ec != std::errc()) return;
         std::int64_t now = run_.now_ns();
-        if (now >= run_.measure_from_ns.load(std::memory_order_relaxed) &&
-            now < run_.measure_to_ns.load(std::memory_order_relaxed)) {
+        if (run_.in_window(sent_ns)) ++worker_.window_delivered;
+        if (run_.in_window(now)) {
             ++worker_.deliveries;
             worker_.latency.record((now - sent_ns) / 1000);
             ++worker_.interval.deliveries;
@@ -236,13 +251,17 @@ void Conn::send_one() {
     if (!open_ || !is_sender() || !run_.sending.load(std::memory_order_relaxed)) return;
     ++worker_.sent;
     ++worker_.interval.sent;
-    std::string text = "S" + std::to_string(sender_id_) + ":" + std::to_string(run_.now_ns()) + ":";
+    std::int64_t now = run_.now_ns();
+    if (run_.in_window(now)) ++worker_.window_sent;
+    std::string text = "S" + std::to_string(sender_id_) + ":" + std::to_string(now) + ":";
     text.resize(static_cast<std::size_t>(run_.plan.text_bytes), 'x');
     std::string frame;
     frame.reserve(text.size() + room_id_.size() + 80);
     frame += R"({"type":"send","room_id":")";
     frame += room_id_;
     frame += R"(","client_msg_id":"m)";
+    frame += run_.nonce;
+    frame += '-';
     frame += std::to_string(sender_id_) + "-" + std::to_string(next_msg_++);
     frame += R"(","text":")";
     frame += text;
@@ -356,6 +375,12 @@ int run_load(const LoadPlan& plan) {
                           {"ready", ready},
                           {"failed", run.failed.load()},
                           {"open_s", open_s}};
+    if (plan.pause_when_ready && plan.scenario != "idle") {
+        // The driver measures only the load (a profiler switched on now): it answers a line.
+        std::cout << nlohmann::json{{"event", "ready"}, {"ready", ready}}.dump() << std::endl;
+        std::string go;
+        std::getline(std::cin, go);
+    }
     if (plan.scenario == "idle") {
         std::cout << nlohmann::json{{"event", "ready"},
                                     {"ready", ready},
@@ -402,7 +427,8 @@ int run_load(const LoadPlan& plan) {
             std::this_thread::sleep_for(std::chrono::nanoseconds(warm + len));
         }
         run.sending = false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let in-flight ones land
+        // Let in-flight ones land.
+        std::this_thread::sleep_for(std::chrono::duration<double>(plan.drain_s));
     }
     for (auto& w : workers)
         w->ioc.stop();
@@ -411,21 +437,26 @@ int run_load(const LoadPlan& plan) {
 
     if (plan.scenario != "idle") {
         LatencyHistogram latency;
-        std::uint64_t deliveries = 0, sent = 0, errors = 0;
+        std::uint64_t deliveries = 0, sent = 0, errors = 0, window_sent = 0, window_delivered = 0;
         std::string first_error;
         for (const auto& w : workers) {
             latency.merge(w->latency);
             deliveries += w->deliveries;
             sent += w->sent;
+            window_sent += w->window_sent;
+            window_delivered += w->window_delivered;
             errors += w->errors;
             if (first_error.empty()) first_error = w->first_error;
         }
         report["senders"] = plan.senders.size();
         report["window"] = plan.window;
         report["seconds"] = plan.seconds;
+        report["warmup_s"] = plan.warmup_s;
         report["sent"] = sent;
         report["deliveries"] = deliveries;
         report["deliveries_per_s"] = static_cast<double>(deliveries) / plan.seconds;
+        report["window_sent"] = window_sent;
+        report["window_delivered"] = window_delivered;
         report["latency_us"] = {{"p50", latency.percentile(0.50)},
                                 {"p90", latency.percentile(0.90)},
                                 {"p99", latency.percentile(0.99)},

@@ -8,11 +8,11 @@
 #include "common/file_util.hpp"
 #include "common/mode_config.hpp"
 #include "common/net.hpp"
-#include "manager/api/api_client.hpp"
-#include "manager/api/api_protocol.hpp"
-#include "manager/api/manager_tls.hpp"
 #include "manager/api/request_handler.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_client.hpp"
+#include "manager/protocol/api_protocol.hpp"
+#include "manager/protocol/manager_tls.hpp"
 
 namespace parley {
 

@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "manager/api/api_client.hpp"
+#include "manager/protocol/api_client.hpp"
 
 namespace parley {
 

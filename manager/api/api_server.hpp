@@ -33,13 +33,13 @@
 
 #include "common/net.hpp"
 #include "common/rate_limiter.hpp"
-#include "manager/api/api_keys.hpp"
-#include "manager/api/api_streams.hpp"
-#include "manager/api/manager_tls.hpp"
 #include "manager/api/request_handler.hpp"
 #include "manager/api/request_router.hpp"
 #include "manager/links/link.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_keys.hpp"
+#include "manager/protocol/api_streams.hpp"
+#include "manager/protocol/manager_tls.hpp"
 
 namespace parley {
 

@@ -8,11 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/db/sqlite.hpp"
 #include "common/version.hpp"
-#include "manager/api/api_params.hpp"
 #include "manager/backup/backup_target.hpp"
 #include "manager/host/host_info.hpp"
-#include "server/db/sqlite.hpp"
+#include "manager/protocol/api_params.hpp"
 
 namespace parley {
 
@@ -31,14 +31,6 @@ bool contains(const std::string& s, std::string_view part) {
 }
 
 }  // namespace
-
-WallClock system_wall_clock() {
-    return [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    };
-}
 
 ApiErrorCode classify_system_error(const std::string& error) {
     if (contains(error, "cannot connect to the system bus") || contains(error, "no JobRemoved") ||

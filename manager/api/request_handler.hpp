@@ -16,29 +16,16 @@
 #include <string>
 #include <vector>
 
-#include "manager/api/api_keys.hpp"
-#include "manager/api/api_protocol.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_caller.hpp"
+#include "manager/protocol/api_protocol.hpp"
 #include "manager/state/manager_store.hpp"
 #include "manager/system/service_control.hpp"
+#include "manager/wall_clock.hpp"
 
 namespace parley {
 
 class BackupTarget;
-
-// Who sent a request: the connection, the peer and the key it authenticated with.
-struct ApiCaller {
-    std::uint64_t connection_id = 0;
-    std::string peer;  // "tcp:<address>" or "unix:uid=<uid>"
-    std::string key_name;
-    ApiAccess access = ApiAccess::read;
-
-    std::string actor() const { return key_name + "@" + peer; }
-};
-
-// Wall-clock milliseconds since the Unix epoch; injectable for tests.
-using WallClock = std::function<std::int64_t()>;
-WallClock system_wall_clock();
 
 // Maps a D-Bus layer error to an answer code: the bus could not be reached or did not answer
 // in time -> unavailable; systemd or logind answered with an error -> failed.

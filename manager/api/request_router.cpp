@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/offload.hpp"
-#include "manager/api/api_client.hpp"
 #include "manager/backup/backup_source.hpp"
+#include "manager/protocol/api_client.hpp"
 
 namespace parley {
 

@@ -22,24 +22,25 @@
 #include <string>
 
 #include "common/net.hpp"
-#include "manager/api/api_protocol.hpp"
 #include "manager/api/request_handler.hpp"
 #include "manager/links/link.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_protocol.hpp"
+#include "manager/protocol/request_dispatcher.hpp"
 #include "manager/schedule_watch.hpp"
 
 namespace parley {
 
 class BackupSource;
 
-class RequestRouter {
+class RequestRouter final : public RequestDispatcher {
   public:
     RequestRouter(const ManagerConfig& config, std::string self_name, RequestHandler& handler,
                   ScheduleWatch& watch, LinkRegistry& links, net::thread_pool& blocking,
                   net::ssl::context* client_tls, std::map<std::string, std::string> peer_keys);
 
     // The complete answer to `request` (its id echoed).
-    awaitable<json> dispatch(const ApiRequest& request, const ApiCaller& caller);
+    awaitable<json> dispatch(const ApiRequest& request, const ApiCaller& caller) override;
 
     const std::string& self_name() const { return self_; }
 

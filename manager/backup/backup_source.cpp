@@ -14,11 +14,12 @@
 
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
-#include "manager/api/api_client.hpp"
-#include "manager/api/api_params.hpp"
-#include "manager/api/request_handler.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/backup/sqlite_snapshot.hpp"
+#include "manager/protocol/api_caller.hpp"
+#include "manager/protocol/api_client.hpp"
+#include "manager/protocol/api_params.hpp"
+#include "manager/wall_clock.hpp"
 
 namespace parley {
 
@@ -320,219 +321,251 @@ awaitable<json> BackupSource::run(const ApiRequest& request, const ApiCaller& ca
     co_return make_ok(request.id, std::move(outcome));
 }
 
-awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
-    auto executor = co_await net::this_coro::executor;
-    const auto started = Clock::now();
-    const std::string staging = config_.data_dir + "/backup-staging";
-    const std::string server_dir = config_.backup_server_data_dir;
-    const auto timeout = std::chrono::milliseconds(config_.backup_call_timeout_ms);
-    const std::size_t chunk_size = static_cast<std::size_t>(config_.backup_chunk_bytes);
-    json detail{{"to", run->to}, {"by", run->actor}};
-    std::string failure;
-    std::string snapshot;
+// One run between its steps: where it stands and what it has found so far. Lives in
+// execute()'s frame; touched by the run's coroutine only.
+struct BackupSource::Transfer {
+    std::shared_ptr<Run> run;
+    net::any_io_executor executor;
+    std::string staging;
+    std::string server_dir;
+    std::chrono::milliseconds timeout;
+    std::size_t chunk_size = 0;
     std::optional<Channel> channel;
-    std::string session;
-    try {
-        // The peer: its link, else one TLS connection to its URL.
-        if (std::shared_ptr<Link> link = links_.find(run->to)) {
-            channel.emplace(link, nullptr, fmt::format("link {}", link->id()), timeout);
-        } else {
-            const ManagerPeer* peer = nullptr;
-            for (const auto& p : config_.peers)
-                if (p.name == run->to) peer = &p;
-            if (!peer) throw RunFailure{fmt::format("no peer named '{}'", run->to)};
-            auto key = peer_keys_.find(peer->name);
-            std::string url_error;
-            std::optional<ManagerApiTarget> where = parse_manager_api_url(peer->url, url_error);
-            if (peer->url.empty() || !where || !where->tls) {
-                throw RunFailure{fmt::format("'{}' has no tls:// url and no link is up", run->to)};
-            }
-            if (key == peer_keys_.end())
-                throw RunFailure{fmt::format("no key_file is configured for '{}'", run->to)};
-            if (!client_tls_) throw RunFailure{"no client certificate is configured"};
-            auto connection = std::make_unique<ManagerConnection>(executor, *client_tls_);
-            bool refused = false;
-            std::string problem = co_await connection->open(*where, key->second, timeout, refused);
-            if (!problem.empty())
-                throw RunFailure{fmt::format("cannot reach '{}': {}", run->to, problem)};
-            channel.emplace(nullptr, std::move(connection), peer->url, timeout);
-        }
+    std::string session;  // empty once the target committed (or before it began)
+    std::string snapshot;
+    std::map<std::string, SnapshotChecks> checks;  // by database
+    json files = json::object();
+    std::int64_t bytes_sent = 0;
+    json detail;
+};
 
+awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
+    Transfer t;
+    t.run = run;
+    t.executor = co_await net::this_coro::executor;
+    t.staging = config_.data_dir + "/backup-staging";
+    t.server_dir = config_.backup_server_data_dir;
+    t.timeout = std::chrono::milliseconds(config_.backup_call_timeout_ms);
+    t.chunk_size = static_cast<std::size_t>(config_.backup_chunk_bytes);
+    t.detail = {{"to", run->to}, {"by", run->actor}};
+    const auto started = Clock::now();
+    std::string failure;
+    try {
+        co_await connect(t);
         std::error_code ec;
-        fs::remove_all(staging, ec);
-        fs::create_directories(staging, ec);
-        if (ec) throw RunFailure{"cannot create " + staging + ": " + ec.message()};
+        fs::remove_all(t.staging, ec);
+        fs::create_directories(t.staging, ec);
+        if (ec) throw RunFailure{"cannot create " + t.staging + ": " + ec.message()};
 
         const std::vector<std::string> databases{"current", "history"};
         json begin_params = {{"source", self_}, {"files", databases}};
-        json begun = co_await channel->call("backup.begin", begin_params);
-        session = begun.value("session", std::string());
-        snapshot = begun.value("snapshot", std::string());
+        json begun = co_await t.channel->call("backup.begin", begin_params);
+        t.session = begun.value("session", std::string());
+        t.snapshot = begun.value("snapshot", std::string());
         spdlog::info("backup: run {} to '{}' over {}: session {}, snapshot {}", run->id, run->to,
-                     channel->route(), session, snapshot);
-
-        std::map<std::string, SnapshotChecks> checks;
-        json files = json::object();
-        std::int64_t bytes_sent = 0;
-        for (const auto& db : databases) {
-            const std::string from = server_dir + "/db/" + db + ".db";
-            const std::string copy = staging + "/" + db + ".db";
-            const std::int64_t snapshot_began = system_wall_clock()();
-            SnapshotResult snap =
-                co_await offload(blocking_, [&from, &copy] { return take_snapshot(from, copy); });
-            if (!snap.error.empty()) throw RunFailure{snap.error};
-            // The full check runs beside the transfer; finish carries its result.
-            checks[db] = start_checks(blocking_, executor, copy);
-            const auto stream_started = Clock::now();
-            FileHandle file(copy);
-            Sha256 hash;
-            std::int64_t offset = 0;
-            for (;;) {
-                const int fd = file.fd();
-                Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size, &hash] {
-                    return read_chunk(fd, offset, chunk_size, &hash);
-                });
-                if (!chunk.error.empty())
-                    throw RunFailure{"cannot read " + copy + ": " + chunk.error};
-                if (chunk.bytes.empty()) break;
-                const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
-                json call_params = {{"session", session},
-                                    {"file", db},
-                                    {"offset", offset},
-                                    {"data", json::binary_t(std::move(chunk.bytes))}};
-                co_await channel->post("backup.put", call_params);
-                offset += n;
-            }
-            if (offset != snap.bytes) {
-                throw RunFailure{fmt::format("{} changed while it was sent", copy)};
-            }
-            const std::string digest = hex_encode(hash.finish());
-            json call_params = {
-                {"session", session}, {"file", db}, {"size", offset}, {"sha256", digest}};
-            co_await channel->drain();
-            const std::int64_t stream_ms = ms_since(stream_started);
-            json verified = co_await channel->call("backup.file", call_params);
-            bytes_sent += offset;
-            files[db] = {{"size", offset},
-                         {"sha256", digest},
-                         {"snapshot_began_at", snapshot_began},
-                         {"snapshot_ms", snap.millis},
-                         {"transfer_ms", ms_since(stream_started)},
-                         {"stream_ms", stream_ms},
-                         {"target_verify_ms", verified.value("verify_ms", 0)},
-                         {"target_check", verified.value("quick_check", "")}};
-        }
-
-        // Media: the manifest, then only what the target lacks.
-        const auto media_started = Clock::now();
-        std::string list_error;
-        const std::string media_dir = server_dir + "/media";
-        std::vector<MediaEntry> entries = co_await offload(
-            blocking_, [&media_dir, &list_error] { return list_media(media_dir, list_error); });
-        if (!list_error.empty()) throw RunFailure{list_error};
-        std::vector<const MediaEntry*> wanted;
-        std::int64_t manifest_bytes = 0;
-        std::int64_t media_bytes = 0;
-        for (std::size_t at = 0; at < entries.size(); at += kManifestPage) {
-            json page = json::array();
-            std::map<std::string, const MediaEntry*> by_hash;
-            for (std::size_t i = at; i < std::min(entries.size(), at + kManifestPage); ++i) {
-                page.push_back({entries[i].sha256, entries[i].ext, entries[i].size});
-                by_hash[entries[i].sha256] = &entries[i];
-                media_bytes += entries[i].size;
-            }
-            json params{{"session", session}, {"entries", std::move(page)}};
-            manifest_bytes += static_cast<std::int64_t>(params.dump().size());
-            json answer = co_await channel->call("backup.media", params);
-            for (const auto& sha : answer.value("want", json::array())) {
-                auto it = sha.is_string() ? by_hash.find(sha.get<std::string>()) : by_hash.end();
-                if (it == by_hash.end()) throw RunFailure{"the target wants media not listed"};
-                wanted.push_back(it->second);
-            }
-        }
-        std::int64_t sent_media_bytes = 0;
-        std::size_t vanished = 0;
-        for (const MediaEntry* entry : wanted) {
-            // An image its owner deleted since the listing: nothing to send. The target keeps
-            // what it has until a manifest no longer lists it.
-            FileHandle file(media_dir + "/" + entry->relative_path(), true);
-            if (!file.present()) {
-                ++vanished;
-                continue;
-            }
-            std::int64_t offset = 0;
-            do {
-                const int fd = file.fd();
-                Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size] {
-                    return read_chunk(fd, offset, chunk_size, nullptr);
-                });
-                if (!chunk.error.empty()) throw RunFailure{"cannot read media: " + chunk.error};
-                if (chunk.bytes.empty() && offset < entry->size) {
-                    throw RunFailure{"media file " + entry->relative_path() + " shrank"};
-                }
-                const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
-                json call_params = {
-                    {"session", session}, {"sha256", entry->sha256},
-                    {"ext", entry->ext},  {"size", entry->size},
-                    {"offset", offset},   {"data", json::binary_t(std::move(chunk.bytes))}};
-                co_await channel->post("backup.media_put", call_params);
-                offset += n;
-            } while (offset < entry->size);
-            sent_media_bytes += offset;
-        }
-        if (vanished)
-            spdlog::info("backup run {}: {} media files were deleted during the run", run->id,
-                         vanished);
-        detail["media"] = {{"files", entries.size()},
-                           {"bytes", media_bytes},
-                           {"sent_files", wanted.size() - vanished},
-                           {"vanished_files", vanished},
-                           {"sent_bytes", sent_media_bytes},
-                           {"manifest_bytes", manifest_bytes},
-                           {"ms", ms_since(media_started)}};
-
-        // The target commits only when every integrity_check passed.
-        json integrity = json::object();
-        for (auto& [db, check] : checks) {
-            const std::string synced = co_await check.fsync->get();
-            if (!synced.empty()) throw RunFailure{synced};
-            integrity[db] = co_await check.integrity->get();
-            files[db]["integrity_check"] = integrity[db];
-        }
-        json finish_params = {
-            {"session", session}, {"integrity", integrity}, {"media_complete", true}};
-        json finished = co_await channel->call("backup.finish", finish_params);
-        session.clear();
-        detail["files"] = files;
-        detail["bytes_sent"] = bytes_sent + sent_media_bytes + manifest_bytes;
-        detail["pruned"] = finished.value("pruned", json::array());
-        for (auto& [db, result] : integrity.items()) {
-            if (result != "ok") {
-                throw RunFailure{
-                    fmt::format("{}: integrity_check failed: {}", db, result.get<std::string>())};
-            }
-        }
+                     t.channel->route(), t.session, t.snapshot);
+        for (const auto& db : databases)
+            co_await send_database(t, db);
+        co_await send_media(t);
+        co_await commit(t);
     } catch (const RunFailure& f) {
         failure = f.message;
     } catch (const std::exception& e) {
         failure = std::string("internal error: ") + e.what();
     }
-    if (!failure.empty() && channel && !session.empty()) {
+    co_return co_await conclude(t, failure, ms_since(started));
+}
+
+awaitable<void> BackupSource::connect(Transfer& t) {
+    const std::string& to = t.run->to;
+    // The peer: its link, else one TLS connection to its URL.
+    if (std::shared_ptr<Link> link = links_.find(to)) {
+        t.channel.emplace(link, nullptr, fmt::format("link {}", link->id()), t.timeout);
+        co_return;
+    }
+    const ManagerPeer* peer = nullptr;
+    for (const auto& p : config_.peers)
+        if (p.name == to) peer = &p;
+    if (!peer) throw RunFailure{fmt::format("no peer named '{}'", to)};
+    auto key = peer_keys_.find(peer->name);
+    std::string url_error;
+    std::optional<ManagerApiTarget> where = parse_manager_api_url(peer->url, url_error);
+    if (peer->url.empty() || !where || !where->tls) {
+        throw RunFailure{fmt::format("'{}' has no tls:// url and no link is up", to)};
+    }
+    if (key == peer_keys_.end())
+        throw RunFailure{fmt::format("no key_file is configured for '{}'", to)};
+    if (!client_tls_) throw RunFailure{"no client certificate is configured"};
+    auto connection = std::make_unique<ManagerConnection>(t.executor, *client_tls_);
+    bool refused = false;
+    std::string problem = co_await connection->open(*where, key->second, t.timeout, refused);
+    if (!problem.empty()) throw RunFailure{fmt::format("cannot reach '{}': {}", to, problem)};
+    t.channel.emplace(nullptr, std::move(connection), peer->url, t.timeout);
+}
+
+awaitable<void> BackupSource::send_database(Transfer& t, const std::string& db) {
+    const std::string from = t.server_dir + "/db/" + db + ".db";
+    const std::string copy = t.staging + "/" + db + ".db";
+    const std::int64_t snapshot_began = system_wall_clock()();
+    SnapshotResult snap =
+        co_await offload(blocking_, [&from, &copy] { return take_snapshot(from, copy); });
+    if (!snap.error.empty()) throw RunFailure{snap.error};
+    // The full check runs beside the transfer; finish carries its result.
+    t.checks[db] = start_checks(blocking_, t.executor, copy);
+    const auto stream_started = Clock::now();
+    FileHandle file(copy);
+    Sha256 hash;
+    std::int64_t offset = 0;
+    const std::size_t chunk_size = t.chunk_size;
+    for (;;) {
+        const int fd = file.fd();
+        Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size, &hash] {
+            return read_chunk(fd, offset, chunk_size, &hash);
+        });
+        if (!chunk.error.empty()) throw RunFailure{"cannot read " + copy + ": " + chunk.error};
+        if (chunk.bytes.empty()) break;
+        const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
+        json call_params = {{"session", t.session},
+                            {"file", db},
+                            {"offset", offset},
+                            {"data", json::binary_t(std::move(chunk.bytes))}};
+        co_await t.channel->post("backup.put", call_params);
+        offset += n;
+    }
+    if (offset != snap.bytes) throw RunFailure{fmt::format("{} changed while it was sent", copy)};
+    const std::string digest = hex_encode(hash.finish());
+    json call_params = {{"session", t.session}, {"file", db}, {"size", offset}, {"sha256", digest}};
+    co_await t.channel->drain();
+    const std::int64_t stream_ms = ms_since(stream_started);
+    json verified = co_await t.channel->call("backup.file", call_params);
+    t.bytes_sent += offset;
+    t.files[db] = {{"size", offset},
+                   {"sha256", digest},
+                   {"snapshot_began_at", snapshot_began},
+                   {"snapshot_ms", snap.millis},
+                   {"transfer_ms", ms_since(stream_started)},
+                   {"stream_ms", stream_ms},
+                   {"target_verify_ms", verified.value("verify_ms", 0)},
+                   {"target_check", verified.value("quick_check", "")}};
+}
+
+awaitable<void> BackupSource::send_media(Transfer& t) {
+    // Media: the manifest, then only what the target lacks.
+    const auto media_started = Clock::now();
+    std::string list_error;
+    const std::string media_dir = t.server_dir + "/media";
+    std::vector<MediaEntry> entries = co_await offload(
+        blocking_, [&media_dir, &list_error] { return list_media(media_dir, list_error); });
+    if (!list_error.empty()) throw RunFailure{list_error};
+    std::vector<const MediaEntry*> wanted;
+    std::int64_t manifest_bytes = 0;
+    std::int64_t media_bytes = 0;
+    for (std::size_t at = 0; at < entries.size(); at += kManifestPage) {
+        json page = json::array();
+        std::map<std::string, const MediaEntry*> by_hash;
+        for (std::size_t i = at; i < std::min(entries.size(), at + kManifestPage); ++i) {
+            page.push_back({entries[i].sha256, entries[i].ext, entries[i].size});
+            by_hash[entries[i].sha256] = &entries[i];
+            media_bytes += entries[i].size;
+        }
+        json params{{"session", t.session}, {"entries", std::move(page)}};
+        manifest_bytes += static_cast<std::int64_t>(params.dump().size());
+        json answer = co_await t.channel->call("backup.media", params);
+        for (const auto& sha : answer.value("want", json::array())) {
+            auto it = sha.is_string() ? by_hash.find(sha.get<std::string>()) : by_hash.end();
+            if (it == by_hash.end()) throw RunFailure{"the target wants media not listed"};
+            wanted.push_back(it->second);
+        }
+    }
+    std::int64_t sent_media_bytes = 0;
+    std::size_t vanished = 0;
+    const std::size_t chunk_size = t.chunk_size;
+    for (const MediaEntry* entry : wanted) {
+        // An image its owner deleted since the listing: nothing to send. The target keeps
+        // what it has until a manifest no longer lists it.
+        FileHandle file(media_dir + "/" + entry->relative_path(), true);
+        if (!file.present()) {
+            ++vanished;
+            continue;
+        }
+        std::int64_t offset = 0;
+        do {
+            const int fd = file.fd();
+            Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size] {
+                return read_chunk(fd, offset, chunk_size, nullptr);
+            });
+            if (!chunk.error.empty()) throw RunFailure{"cannot read media: " + chunk.error};
+            if (chunk.bytes.empty() && offset < entry->size) {
+                throw RunFailure{"media file " + entry->relative_path() + " shrank"};
+            }
+            const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
+            json call_params = {
+                {"session", t.session}, {"sha256", entry->sha256},
+                {"ext", entry->ext},    {"size", entry->size},
+                {"offset", offset},     {"data", json::binary_t(std::move(chunk.bytes))}};
+            co_await t.channel->post("backup.media_put", call_params);
+            offset += n;
+        } while (offset < entry->size);
+        sent_media_bytes += offset;
+    }
+    if (vanished)
+        spdlog::info("backup run {}: {} media files were deleted during the run", t.run->id,
+                     vanished);
+    t.bytes_sent += sent_media_bytes + manifest_bytes;
+    t.detail["media"] = {{"files", entries.size()},
+                         {"bytes", media_bytes},
+                         {"sent_files", wanted.size() - vanished},
+                         {"vanished_files", vanished},
+                         {"sent_bytes", sent_media_bytes},
+                         {"manifest_bytes", manifest_bytes},
+                         {"ms", ms_since(media_started)}};
+}
+
+awaitable<void> BackupSource::commit(Transfer& t) {
+    // The target commits only when every integrity_check passed.
+    json integrity = json::object();
+    for (auto& [db, check] : t.checks) {
+        const std::string synced = co_await check.fsync->get();
+        if (!synced.empty()) throw RunFailure{synced};
+        integrity[db] = co_await check.integrity->get();
+        t.files[db]["integrity_check"] = integrity[db];
+    }
+    json finish_params = {
+        {"session", t.session}, {"integrity", integrity}, {"media_complete", true}};
+    json finished = co_await t.channel->call("backup.finish", finish_params);
+    t.session.clear();
+    t.detail["files"] = t.files;
+    t.detail["bytes_sent"] = t.bytes_sent;
+    t.detail["pruned"] = finished.value("pruned", json::array());
+    for (auto& [db, result] : integrity.items()) {
+        if (result != "ok") {
+            throw RunFailure{
+                fmt::format("{}: integrity_check failed: {}", db, result.get<std::string>())};
+        }
+    }
+}
+
+awaitable<json> BackupSource::conclude(Transfer& t, const std::string& failure,
+                                       std::int64_t duration_ms) {
+    const Run& run = *t.run;
+    if (!failure.empty() && t.channel && !t.session.empty()) {
         // Best effort: the target drops the session's files now rather than at its timeout.
         try {
-            json call_params = {{"session", session}, {"reason", failure}};
-            co_await channel->call("backup.abort", call_params);
+            json call_params = {{"session", t.session}, {"reason", failure}};
+            co_await t.channel->call("backup.abort", call_params);
         } catch (const RunFailure&) {
         }
     }
-    if (channel) co_await channel->close();
+    if (t.channel) co_await t.channel->close();
     std::error_code ec;
-    fs::remove_all(staging, ec);
+    fs::remove_all(t.staging, ec);
 
-    detail["duration_ms"] = ms_since(started);
+    json& detail = t.detail;
+    detail["duration_ms"] = duration_ms;
     const std::string state = failure.empty() ? "done" : "failed";
     if (!failure.empty()) detail["error"] = failure;
-    const std::int64_t run_id = run->id;
+    const std::int64_t run_id = run.id;
+    const std::string& snapshot = t.snapshot;
     co_await offload(blocking_, [this, run_id, &state, &snapshot, &detail] {
         try {
             store_.finish_backup_run(run_id, state, system_wall_clock()(), snapshot, detail);
@@ -542,14 +575,14 @@ awaitable<json> BackupSource::execute(std::shared_ptr<Run> run) {
         return 0;
     });
     if (failure.empty()) {
-        spdlog::info("backup: run {} to '{}' done: snapshot {} in {} ms ({})", run->id, run->to,
-                     snapshot, detail["duration_ms"].get<std::int64_t>(), detail["media"].dump());
+        spdlog::info("backup: run {} to '{}' done: snapshot {} in {} ms ({})", run.id, run.to,
+                     snapshot, duration_ms, detail["media"].dump());
     } else {
-        spdlog::error("backup: run {} to '{}' failed after {} ms: {}", run->id, run->to,
-                      detail["duration_ms"].get<std::int64_t>(), failure);
+        spdlog::error("backup: run {} to '{}' failed after {} ms: {}", run.id, run.to, duration_ms,
+                      failure);
     }
     json outcome = detail;
-    outcome["run"] = run->id;
+    outcome["run"] = run.id;
     outcome["state"] = state;
     outcome["snapshot"] = snapshot;
     co_return outcome;

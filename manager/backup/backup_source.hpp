@@ -17,9 +17,9 @@
 #include <string>
 
 #include "common/net.hpp"
-#include "manager/api/api_protocol.hpp"
 #include "manager/links/link.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_protocol.hpp"
 #include "manager/state/manager_store.hpp"
 
 namespace parley {
@@ -45,7 +45,15 @@ class BackupSource {
     struct Run;
 
   private:
+    struct Transfer;
+    // A run's steps, in order: reach the peer, begin, each database, the media, finish (the
+    // target commits); conclude() always runs (abort on failure, clean up, record, log).
     awaitable<json> execute(std::shared_ptr<Run> run);
+    awaitable<void> connect(Transfer& t);
+    awaitable<void> send_database(Transfer& t, const std::string& db);
+    awaitable<void> send_media(Transfer& t);
+    awaitable<void> commit(Transfer& t);
+    awaitable<json> conclude(Transfer& t, const std::string& failure, std::int64_t duration_ms);
 
     const ManagerConfig& config_;
     const std::string self_;

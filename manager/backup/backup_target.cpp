@@ -1,11 +1,7 @@
 #include "manager/backup/backup_target.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -14,12 +10,12 @@
 
 #include "common/crypto.hpp"
 #include "common/file_util.hpp"
-#include "manager/api/api_params.hpp"
-#include "manager/api/request_handler.hpp"
+#include "manager/backup/incoming_file.hpp"
 #include "manager/backup/media_manifest.hpp"
+#include "manager/backup/restore_drill.hpp"
 #include "manager/backup/sqlite_snapshot.hpp"
-#include "server/db/migrations.hpp"
-#include "server/db/sqlite.hpp"
+#include "manager/protocol/api_caller.hpp"
+#include "manager/protocol/api_params.hpp"
 
 namespace parley {
 
@@ -39,67 +35,6 @@ bool valid_source_name(const std::string& name) {
                c == '-' || c == '_' || c == '.';
     });
 }
-
-std::string errno_text() {
-    return std::strerror(errno);
-}
-
-// Writes all of `data` at the end of `fd`.
-bool write_all(int fd, const std::uint8_t* data, std::size_t size) {
-    while (size > 0) {
-        ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        data += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-// A file being received: its temp path, descriptor, bytes so far and running hash.
-struct Incoming {
-    std::string path;
-    int fd = -1;
-    std::int64_t received = 0;
-    Sha256 hash;
-    bool verified = false;
-    std::int64_t size = 0;
-    std::string sha256;
-
-    Incoming() = default;
-    Incoming(const Incoming&) = delete;
-    Incoming& operator=(const Incoming&) = delete;
-    ~Incoming() { close(); }
-    void close() {
-        if (fd >= 0) ::close(fd);
-        fd = -1;
-    }
-    void open(const std::string& p) {
-        path = p;
-        fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            api_fail(ApiErrorCode::internal,
-                     fmt::format("cannot create the incoming file: {}", errno_text()));
-        }
-    }
-    void append(const json::binary_t& data) {
-        if (!write_all(fd, data.data(), data.size())) {
-            api_fail(ApiErrorCode::internal,
-                     fmt::format("cannot write the incoming file: {}", errno_text()));
-        }
-        hash.update(data.data(), data.size());
-        received += static_cast<std::int64_t>(data.size());
-    }
-    // fsyncs and closes; the digest of everything appended.
-    std::string seal() {
-        if (::fsync(fd) != 0) {
-            api_fail(ApiErrorCode::internal,
-                     fmt::format("cannot fsync the incoming file: {}", errno_text()));
-        }
-        close();
-        return hex_encode(hash.finish());
-    }
-};
 
 // The file "file" of params names in `session`, still being received.
 template <class Session>
@@ -129,9 +64,9 @@ struct BackupTarget::Session {
     std::int64_t started_at = 0;
     std::int64_t last_seen = 0;
     std::mutex mutex;  // the file work of this session
-    std::map<std::string, std::unique_ptr<Incoming>> files;
+    std::map<std::string, std::unique_ptr<IncomingFile>> files;
     // Media: the one file being received, and every content id the manifest listed.
-    std::unique_ptr<Incoming> media;
+    std::unique_ptr<IncomingFile> media;
     MediaEntry media_entry;
     std::set<std::string> listed;
     std::int64_t media_received_files = 0;
@@ -142,13 +77,14 @@ struct BackupTarget::Session {
 
 BackupTarget::BackupTarget(const ManagerConfig& config, ManagerStore& store,
                            std::function<void(std::function<void()>)> post,
-                           std::function<std::int64_t()> clock)
+                           std::function<std::int64_t()> clock, FileSystem& files)
     : config_(config),
       store_(store),
       post_(std::move(post)),
       clock_(std::move(clock)),
-      root_(config.resolved_backup_dir()),
-      retention_{config.backup_keep_daily, config.backup_keep_weekly} {}
+      files_(files),
+      snapshots_(config.resolved_backup_dir(),
+                 RetentionPolicy{config.backup_keep_daily, config.backup_keep_weekly}, files) {}
 
 BackupTarget::~BackupTarget() = default;
 
@@ -161,27 +97,8 @@ bool BackupTarget::read_only(const std::string& m) {
     return m == "backup.status" || m == "backup.history" || m == "backup.snapshots";
 }
 
-std::string BackupTarget::source_dir(const std::string& source) const {
-    return root_ + "/" + source;
-}
-
 void BackupTarget::recover() {
-    std::error_code ec;
-    fs::create_directories(root_, ec);
-    if (ec) {
-        spdlog::error("backup: cannot create {}: {}", root_, ec.message());
-        return;
-    }
-    for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
-        for (const char* scratch : {"incoming", "drill"}) {
-            fs::path leftover = it->path() / scratch;
-            if (fs::exists(leftover, ec)) {
-                std::uintmax_t n = fs::remove_all(leftover, ec);
-                spdlog::warn("backup: removed {} ({} files) left by an interrupted run",
-                             leftover.string(), n);
-            }
-        }
-    }
+    if (!snapshots_.recover()) return;
     std::size_t failed = store_.fail_running_backups(clock_(), "interrupted: the manager stopped");
     if (failed > 0) spdlog::warn("backup: {} run(s) were interrupted by a manager stop", failed);
 }
@@ -301,7 +218,7 @@ json BackupTarget::begin(const ApiRequest& request, const ApiCaller& caller) {
         if (!f.is_string() || !known_database(f.get<std::string>())) {
             api_fail(ApiErrorCode::bad_request, "\"files\" may hold \"current\" and \"history\"");
         }
-        session->files[f.get<std::string>()] = std::make_unique<Incoming>();
+        session->files[f.get<std::string>()] = std::make_unique<IncomingFile>(files_);
     }
     const std::int64_t now = clock_();
     std::vector<std::shared_ptr<Session>> replaced;
@@ -320,13 +237,8 @@ json BackupTarget::begin(const ApiRequest& request, const ApiCaller& caller) {
     session->source = source;
     session->started_at = now;
     session->last_seen = now;
-    // Ids are times: a second snapshot within the same millisecond moves on by one.
-    std::int64_t at = now;
-    std::vector<std::string> existing = snapshots(source);
-    while (std::find(existing.begin(), existing.end(), snapshot_id_for(at)) != existing.end())
-        ++at;
-    session->snapshot = snapshot_id_for(at);
-    session->dir = source_dir(source) + "/incoming/" + session->id;
+    session->snapshot = snapshots_.next_snapshot_id(source, now);
+    session->dir = snapshots_.incoming_dir(source, session->id);
     std::error_code ec;
     fs::create_directories(session->dir, ec);
     if (ec)
@@ -345,7 +257,7 @@ json BackupTarget::begin(const ApiRequest& request, const ApiCaller& caller) {
 
 json BackupTarget::put(Session& session, const json& params) {
     only_params(params, {"session", "file", "offset", "data"});
-    Incoming& file = *incomplete_file(session, params);
+    IncomingFile& file = *incomplete_file(session, params);
     const std::int64_t offset = integer_param(params, "offset");
     if (offset != file.received) {
         api_fail(ApiErrorCode::failed,
@@ -363,7 +275,7 @@ json BackupTarget::put(Session& session, const json& params) {
 json BackupTarget::file_done(Session& session, const json& params) {
     only_params(params, {"session", "file", "size", "sha256"});
     const std::string name = string_param(params, "file");
-    Incoming& file = *incomplete_file(session, params);
+    IncomingFile& file = *incomplete_file(session, params);
     const std::int64_t size = integer_param(params, "size");
     const std::string expected = string_param(params, "sha256");
     if (size != file.received) {
@@ -382,13 +294,12 @@ json BackupTarget::file_done(Session& session, const json& params) {
     const std::string path = file.path;
     auto checked =
         std::async(std::launch::async, [path] { return check_database(path, CheckKind::quick); });
-    const int synced = ::fsync(file.fd);
-    const int sync_errno = errno;
+    const std::string unsynced = file.sync();
     file.close();
     const std::string check = checked.get();
-    if (synced != 0) {
+    if (!unsynced.empty()) {
         api_fail(ApiErrorCode::internal,
-                 fmt::format("cannot fsync the incoming file: {}", std::strerror(sync_errno)));
+                 fmt::format("cannot fsync the incoming file: {}", unsynced));
     }
     if (check != "ok") {
         api_fail(ApiErrorCode::failed, fmt::format("{}: quick_check failed: {}", name, check),
@@ -417,7 +328,6 @@ json BackupTarget::media_page(Session& session, const json& params) {
                  fmt::format("\"entries\" must be an array of at most {} [sha256, ext, size]",
                              kMaxManifestPage));
     }
-    const std::string media_dir = source_dir(session.source) + "/media/";
     json want = json::array();
     for (const auto& e : *entries) {
         if (!e.is_array() || e.size() != 3 || !e[0].is_string() || !e[1].is_string() ||
@@ -430,10 +340,7 @@ json BackupTarget::media_page(Session& session, const json& params) {
             api_fail(ApiErrorCode::bad_request, "a manifest entry names an invalid content id");
         }
         session.listed.insert(entry.relative_path());
-        std::error_code ec;
-        // Files here were verified against their content hash when they arrived.
-        auto have = fs::file_size(media_dir + entry.relative_path(), ec);
-        if (ec || static_cast<std::int64_t>(have) != entry.size) want.push_back(entry.sha256);
+        if (!snapshots_.has_media(session.source, entry)) want.push_back(entry.sha256);
     }
     return {{"want", std::move(want)}};
 }
@@ -448,14 +355,14 @@ json BackupTarget::media_put(Session& session, const json& params) {
     }
     const std::int64_t offset = integer_param(params, "offset");
     if (offset == 0) {
-        session.media = std::make_unique<Incoming>();
+        session.media = std::make_unique<IncomingFile>(files_);
         session.media->open(session.dir + "/media.part");
         session.media_entry = entry;
     } else if (!session.media || session.media_entry.relative_path() != entry.relative_path() ||
                session.media->received != offset) {
         api_fail(ApiErrorCode::failed, "media chunk out of order");
     }
-    Incoming& file = *session.media;
+    IncomingFile& file = *session.media;
     const auto& data = data_param(params);
     if (file.received + static_cast<std::int64_t>(data.size()) > entry.size) {
         api_fail(ApiErrorCode::failed, "more media bytes than announced");
@@ -470,65 +377,14 @@ json BackupTarget::media_put(Session& session, const json& params) {
                  fmt::format("media {}: the received bytes hash to {}", entry.sha256, digest),
                  {{"sha256", entry.sha256}});
     }
-    const std::string final_path = source_dir(session.source) + "/media/" + entry.relative_path();
-    std::error_code ec;
-    fs::create_directories(fs::path(final_path).parent_path(), ec);
-    if (ec || ::rename(file.path.c_str(), final_path.c_str()) != 0) {
-        api_fail(ApiErrorCode::internal,
-                 "cannot store a media file: " + (ec ? ec.message() : errno_text()));
+    if (std::string problem = snapshots_.store_media(session.source, entry, file.path);
+        !problem.empty()) {
+        api_fail(ApiErrorCode::internal, "cannot store a media file: " + problem);
     }
-    fsync_directory(fs::path(final_path).parent_path().string());
     session.media.reset();
     ++session.media_received_files;
     session.media_received_bytes += entry.size;
     return {{"received", entry.size}, {"stored", true}};
-}
-
-std::int64_t BackupTarget::remove_unlisted_media(Session& session) {
-    const std::string dir = source_dir(session.source) + "/media";
-    std::string error;
-    std::int64_t removed = 0;
-    for (const auto& entry : list_media(dir, error)) {
-        if (session.listed.contains(entry.relative_path())) continue;
-        std::error_code ec;
-        if (fs::remove(dir + "/" + entry.relative_path(), ec)) ++removed;
-    }
-    if (!error.empty()) spdlog::warn("backup: {}", error);
-    return removed;
-}
-
-std::vector<std::string> BackupTarget::snapshots(const std::string& source) const {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (fs::directory_iterator it(source_dir(source) + "/current", ec), end; !ec && it != end;
-         it.increment(ec)) {
-        const std::string name = it->path().filename().string();
-        if (name.size() > 3 && name.ends_with(".db") &&
-            snapshot_time(name.substr(0, name.size() - 3)))
-            out.push_back(name.substr(0, name.size() - 3));
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-std::vector<std::string> BackupTarget::prune(const std::string& source) {
-    std::vector<std::string> ids = snapshots(source);
-    std::set<std::string> keep = retention_.keep(ids);
-    std::vector<std::string> pruned;
-    for (const auto& id : ids) {
-        if (keep.contains(id)) continue;
-        std::error_code ec;
-        for (const char* db : {"current", "history"})
-            fs::remove(source_dir(source) + "/" + db + "/" + id + ".db", ec);
-        pruned.push_back(id);
-    }
-    if (!pruned.empty()) {
-        for (const char* db : {"current", "history"})
-            fsync_directory(source_dir(source) + "/" + db);
-        spdlog::info("backup: pruned {} snapshot(s) of '{}' (keeping {} daily, {} weekly)",
-                     pruned.size(), source, retention_.daily, retention_.weekly);
-    }
-    return pruned;
 }
 
 json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const json& params) {
@@ -560,21 +416,18 @@ json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const jso
     json files = json::object();
     std::int64_t total = 0;
     for (auto& [name, file] : session.files) {
-        const std::string dir = source_dir(session.source) + "/" + name;
-        std::error_code ec;
-        fs::create_directories(dir, ec);
-        const std::string final_path = dir + "/" + session.snapshot + ".db";
-        if (ec || ::rename(file->path.c_str(), final_path.c_str()) != 0) {
-            api_fail(ApiErrorCode::internal,
-                     "cannot store the snapshot: " + (ec ? ec.message() : errno_text()));
+        if (std::string problem =
+                snapshots_.store_database(session.source, name, session.snapshot, file->path);
+            !problem.empty()) {
+            api_fail(ApiErrorCode::internal, "cannot store the snapshot: " + problem);
         }
-        fsync_directory(dir);
         files[name] = {{"size", file->size}, {"sha256", file->sha256}};
         total += file->size;
     }
     session.files.clear();
-    const std::int64_t removed = media_complete ? remove_unlisted_media(session) : 0;
-    std::vector<std::string> pruned = prune(session.source);
+    const std::int64_t removed =
+        media_complete ? snapshots_.remove_unlisted_media(session.source, session.listed) : 0;
+    std::vector<std::string> pruned = snapshots_.prune(session.source);
     const std::int64_t now = clock_();
     json detail{{"files", files},
                 {"bytes", total},
@@ -605,7 +458,7 @@ json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const jso
         const std::int64_t run_id = session.run_id;
         post_([this, source, snapshot, run_id] {
             store_.set_backup_drill(run_id, "running");
-            std::string outcome = drill(source, snapshot);
+            std::string outcome = run_restore_drill(snapshots_, source, snapshot);
             store_.set_backup_drill(run_id, outcome);
         });
     }
@@ -613,67 +466,6 @@ json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const jso
     result["snapshot"] = session.snapshot;
     result["drill"] = config_.backup_drill ? "running" : "off";
     return result;
-}
-
-std::string BackupTarget::drill(const std::string& source, const std::string& snapshot) {
-    const auto started = std::chrono::steady_clock::now();
-    const std::string scratch = source_dir(source) + "/drill/" + snapshot;
-    std::error_code ec;
-    fs::remove_all(scratch, ec);
-    fs::create_directories(scratch, ec);
-    std::string outcome;
-    json facts = json::object();
-    try {
-        for (const char* db : {"current", "history"}) {
-            const std::string from = source_dir(source) + "/" + db + "/" + snapshot + ".db";
-            if (!fs::exists(from)) continue;
-            const std::string to = scratch + "/" + db + ".db";
-            if (std::string problem = copy_file_durably(from, to); !problem.empty()) {
-                throw std::runtime_error(problem);
-            }
-            std::string check = check_database(to, CheckKind::integrity);
-            if (check != "ok") throw std::runtime_error(std::string(db) + ": " + check);
-            // The restored file opens like the server would open it, at a schema it knows.
-            SqliteOptions options;
-            options.mode = OpenMode::read_only;
-            SqliteDb conn(to, options);
-            const auto migrations =
-                std::string(db) == "current" ? current_migrations() : history_migrations();
-            const int version = schema_version(conn);
-            if (version < 1 || version > migrations.back().version) {
-                throw std::runtime_error(
-                    fmt::format("{}: schema version {} is not one this build knows", db, version));
-            }
-            facts[db] = {{"schema", version}};
-            if (std::string(db) == "current") {
-                for (const char* table : {"accounts", "rooms", "messages", "media"}) {
-                    facts[db][table] =
-                        conn.query_int64(std::string("SELECT count(*) FROM ") + table);
-                }
-                // Every message points at a room that exists.
-                const std::int64_t orphans = conn.query_int64(
-                    "SELECT count(*) FROM messages m LEFT JOIN rooms r ON r.id = m.room_id "
-                    "WHERE r.id IS NULL");
-                if (orphans != 0)
-                    throw std::runtime_error(fmt::format("{} messages without a room", orphans));
-            }
-        }
-        outcome = "ok: " + facts.dump();
-    } catch (const std::exception& e) {
-        outcome = std::string("failed: ") + e.what();
-    }
-    fs::remove_all(scratch, ec);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
-    if (outcome.starts_with("ok")) {
-        spdlog::info("backup: restore drill of '{}' snapshot {} passed in {} ms: {}", source,
-                     snapshot, ms, facts.dump());
-    } else {
-        spdlog::error("backup: RESTORE DRILL FAILED for '{}' snapshot {} after {} ms: {}", source,
-                      snapshot, ms, outcome);
-    }
-    return outcome;
 }
 
 json BackupTarget::status() {
@@ -722,18 +514,15 @@ json BackupTarget::list_snapshots(const json& params) {
         if (!valid_source_name(s)) api_fail(ApiErrorCode::bad_request, "invalid \"source\"");
         sources.push_back(s);
     } else {
-        std::error_code ec;
-        for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec))
-            if (it->is_directory(ec)) sources.push_back(it->path().filename().string());
-        std::sort(sources.begin(), sources.end());
+        sources = snapshots_.sources();
     }
     json out = json::array();
     for (const auto& source : sources) {
-        for (const auto& id : snapshots(source)) {
+        for (const auto& id : snapshots_.snapshots(source)) {
             json files = json::object();
             std::error_code ec;
             for (const char* db : {"current", "history"}) {
-                auto size = fs::file_size(source_dir(source) + "/" + db + "/" + id + ".db", ec);
+                auto size = fs::file_size(snapshots_.snapshot_file(source, db, id), ec);
                 if (!ec) files[db] = {{"size", size}};
             }
             out.push_back({{"source", source}, {"snapshot", id}, {"files", files}});

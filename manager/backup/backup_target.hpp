@@ -13,6 +13,10 @@
 // After finish: media the source no longer has are removed, old snapshots are pruned by the
 // retention policy, and the restore drill runs on the blocking pool.
 //
+// This class is the session protocol; the files live in a SnapshotStore (snapshot_store.hpp),
+// each arriving file is an IncomingFile (incoming_file.hpp) and the drill is
+// run_restore_drill() (restore_drill.hpp).
+//
 // Owned by the manager's run function. handle() is called from several blocking-pool threads at
 // once; sessions are guarded by one mutex, each session's file work by its own.
 #pragma once
@@ -24,9 +28,9 @@
 #include <mutex>
 #include <string>
 
-#include "manager/api/api_protocol.hpp"
-#include "manager/backup/retention.hpp"
+#include "manager/backup/snapshot_store.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/api_protocol.hpp"
 #include "manager/state/manager_store.hpp"
 
 namespace parley {
@@ -38,7 +42,7 @@ class BackupTarget {
     // `post` runs a job on the blocking pool (the restore drill); `clock` gives Unix ms.
     BackupTarget(const ManagerConfig& config, ManagerStore& store,
                  std::function<void(std::function<void()>)> post,
-                 std::function<std::int64_t()> clock);
+                 std::function<std::int64_t()> clock, FileSystem& files = real_file_system());
     ~BackupTarget();
 
     // Removes what interrupted sessions and drills left behind and marks their runs failed.
@@ -52,12 +56,6 @@ class BackupTarget {
     // Whether a method is one of the above, and whether it only reads.
     static bool handles(const std::string& method);
     static bool read_only(const std::string& method);
-
-    // The restore drill of one stored snapshot: "ok: ..." or "failed: ...". Blocking.
-    std::string drill(const std::string& source, const std::string& snapshot);
-
-    // Stored snapshots of `source`, oldest first.
-    std::vector<std::string> snapshots(const std::string& source) const;
 
     // Longest source name (it names a directory).
     static constexpr std::size_t kMaxSourceName = 64;
@@ -82,16 +80,13 @@ class BackupTarget {
     std::shared_ptr<Session> find_session(const json& params);
     void end_session(const std::shared_ptr<Session>& session, const std::string& error);
     void drop_expired_locked(std::int64_t now);
-    std::string source_dir(const std::string& source) const;
-    std::vector<std::string> prune(const std::string& source);
-    std::int64_t remove_unlisted_media(Session& session);
 
     const ManagerConfig& config_;
     ManagerStore& store_;
     std::function<void(std::function<void()>)> post_;
     std::function<std::int64_t()> clock_;
-    const std::string root_;
-    RetentionPolicy retention_;
+    FileSystem& files_;
+    SnapshotStore snapshots_;
     std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Session>> sessions_;  // by session id
 };

@@ -10,7 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/crypto.hpp"
-#include "server/db/sqlite.hpp"
+#include "common/db/sqlite.hpp"
 
 using namespace parley;
 namespace fs = std::filesystem;

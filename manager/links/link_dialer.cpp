@@ -8,10 +8,9 @@
 #include "common/backoff.hpp"
 #include "common/frame_codec.hpp"
 #include "common/logging.hpp"
-#include "manager/api/api_client.hpp"
-#include "manager/api/api_protocol.hpp"
-#include "manager/api/request_router.hpp"
 #include "manager/links/link_session.hpp"
+#include "manager/protocol/api_client.hpp"
+#include "manager/protocol/api_protocol.hpp"
 
 namespace parley {
 
@@ -67,12 +66,12 @@ std::string error_text(const json& answer) {
 }  // namespace
 
 LinkDialer::LinkDialer(net::io_context& context, const ManagerConfig& config, std::string self_name,
-                       RequestRouter& router, LinkRegistry& links, net::ssl::context* client_tls,
-                       std::map<std::string, std::string> peer_keys)
+                       RequestDispatcher& dispatcher, LinkRegistry& links,
+                       net::ssl::context* client_tls, std::map<std::string, std::string> peer_keys)
     : context_(context),
       config_(config),
       self_(std::move(self_name)),
-      router_(router),
+      dispatcher_(dispatcher),
       links_(links),
       client_tls_(client_tls),
       peer_keys_(std::move(peer_keys)) {}
@@ -184,7 +183,7 @@ awaitable<void> LinkDialer::dial_loop(std::shared_ptr<Dial> dial) {
             const std::uint64_t id = ++next_link_id;
             caller.connection_id = id;
             auto session = std::make_shared<LinkSession<ManagerTlsStream>>(
-                *dial->stream, id, dial->peer.name, caller, router_, settings);
+                *dial->stream, id, dial->peer.name, caller, dispatcher_, settings);
             dial->link = session;
             links_.add(session);
             std::string reason = co_await session->run();

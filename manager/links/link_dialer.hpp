@@ -24,18 +24,17 @@
 #include <vector>
 
 #include "common/net.hpp"
-#include "manager/api/manager_tls.hpp"
 #include "manager/links/link.hpp"
 #include "manager/manager_config.hpp"
+#include "manager/protocol/manager_tls.hpp"
+#include "manager/protocol/request_dispatcher.hpp"
 
 namespace parley {
-
-class RequestRouter;
 
 class LinkDialer {
   public:
     LinkDialer(net::io_context& context, const ManagerConfig& config, std::string self_name,
-               RequestRouter& router, LinkRegistry& links, net::ssl::context* client_tls,
+               RequestDispatcher& dispatcher, LinkRegistry& links, net::ssl::context* client_tls,
                std::map<std::string, std::string> peer_keys);
     ~LinkDialer();
 
@@ -54,7 +53,7 @@ class LinkDialer {
     net::io_context& context_;
     const ManagerConfig& config_;
     const std::string self_;
-    RequestRouter& router_;
+    RequestDispatcher& dispatcher_;
     LinkRegistry& links_;
     net::ssl::context* client_tls_;
     const std::map<std::string, std::string> peer_keys_;

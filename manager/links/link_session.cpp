@@ -4,9 +4,8 @@
 
 #include "common/frame_codec.hpp"
 #include "common/logging.hpp"
-#include "manager/api/api_protocol.hpp"
-#include "manager/api/api_streams.hpp"
-#include "manager/api/request_router.hpp"
+#include "manager/protocol/api_protocol.hpp"
+#include "manager/protocol/api_streams.hpp"
 
 namespace parley {
 
@@ -27,13 +26,14 @@ std::int64_t now_unix_ms() {
 
 template <class Stream>
 LinkSession<Stream>::LinkSession(Stream& stream, std::uint64_t id, std::string peer_name,
-                                 ApiCaller caller, RequestRouter& router, LinkSettings settings)
+                                 ApiCaller caller, RequestDispatcher& dispatcher,
+                                 LinkSettings settings)
     : stream_(stream),
       executor_(stream.get_executor()),
       id_(id),
       peer_name_(std::move(peer_name)),
       caller_(std::move(caller)),
-      router_(router),
+      dispatcher_(dispatcher),
       settings_(settings),
       last_received_(std::chrono::steady_clock::now()),
       heartbeat_timer_(stream.get_executor()) {}
@@ -212,7 +212,7 @@ void LinkSession<Stream>::on_frame(const std::string& payload) {
 
 template <class Stream>
 awaitable<void> LinkSession<Stream>::serve([[maybe_unused]] Self self, ApiRequest request) {
-    nlohmann::json answer = co_await router_.dispatch(request, caller_);
+    nlohmann::json answer = co_await dispatcher_.dispatch(request, caller_);
     --in_flight_;
     enqueue(answer);
 }

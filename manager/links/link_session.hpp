@@ -2,8 +2,9 @@
 // `link.hello`. Both sides run the same code:
 //
 //   - one reader (run()) takes every frame: an answer ({"id", "ok", ...}) completes the call
-//     waiting for that id; a request is handed to the RequestRouter (at most max_in_flight at
-//     once, more are answered `unavailable`) and its answer queued; `ping` is answered inline;
+//     waiting for that id; a request is handed to the RequestDispatcher (the RequestRouter) (at
+//     most max_in_flight at once, more are answered `unavailable`) and its answer queued; `ping` is
+//     answered inline;
 //   - one writer drains a queue, one frame in flight (frames are bounded by kMaxFrameAfterAuth
 //     in both directions, as on any connection);
 //   - a heartbeat pings the peer every ping_interval and closes the link when nothing at all
@@ -25,12 +26,10 @@
 #include <string>
 
 #include "common/net.hpp"
-#include "manager/api/request_handler.hpp"
 #include "manager/links/link.hpp"
+#include "manager/protocol/request_dispatcher.hpp"
 
 namespace parley {
-
-class RequestRouter;
 
 struct LinkSettings {
     std::chrono::milliseconds ping_interval{10'000};
@@ -44,7 +43,7 @@ class LinkSession final : public Link, public std::enable_shared_from_this<LinkS
   public:
     // `caller` is who requests arriving over the link act as (the peer's key or peer entry).
     LinkSession(Stream& stream, std::uint64_t id, std::string peer_name, ApiCaller caller,
-                RequestRouter& router, LinkSettings settings);
+                RequestDispatcher& dispatcher, LinkSettings settings);
 
     // Serves the link until it ends; returns why. Call once, from a coroutine running on the
     // stream's executor.
@@ -78,7 +77,7 @@ class LinkSession final : public Link, public std::enable_shared_from_this<LinkS
     const std::uint64_t id_;
     const std::string peer_name_;
     const ApiCaller caller_;
-    RequestRouter& router_;
+    RequestDispatcher& dispatcher_;
     const LinkSettings settings_;
 
     // On the strand only.

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "server/db/migrations.hpp"
+#include "common/db/migration_runner.hpp"
 
 namespace parley {
 

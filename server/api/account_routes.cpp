@@ -6,30 +6,13 @@
 
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
+#include "common/utf8.hpp"
 #include "server/api/session_tokens.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/features/chat_service.hpp"
+#include "server/model/account.hpp"
 
 namespace parley {
-
-std::string check_username(const std::string& name) {
-    if (name.size() < 3 || name.size() > 32) return "username must be 3 to 32 characters";
-    for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '.' || c == '-';
-        if (!ok) return "username may only contain letters, digits, '_', '.' and '-'";
-    }
-    char first = name.front();
-    if (first == '_' || first == '.' || first == '-')
-        return "username must start with a letter or digit";
-    return {};
-}
-
-std::string check_password(const std::string& password) {
-    if (password.size() < 8) return "password must be at least 8 characters";
-    if (password.size() > 1024) return "password must be at most 1024 bytes";
-    return {};
-}
 
 namespace {
 

@@ -11,10 +11,4 @@ namespace parley {
 void add_account_routes(Router& router, ApiContext& api);
 void add_profile_routes(Router& router, ApiContext& api, DbReaderPool& readers);
 
-// Username rules: 3 to 32 characters from [A-Za-z0-9_.-], starting with a letter or digit.
-// Returns the problem, or empty when valid.
-std::string check_username(const std::string& name);
-// Password rules: 8 to 1024 bytes.
-std::string check_password(const std::string& password);
-
 }  // namespace parley

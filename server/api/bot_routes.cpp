@@ -14,6 +14,7 @@
 #include "server/bots/bot_supervisor.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
+#include "server/model/account.hpp"
 
 namespace parley {
 

@@ -133,8 +133,10 @@ void HttpServer::stop(std::function<void()> drained) {
 awaitable<void> HttpServer::accept_loop() {
     for (;;) {
         boost::system::error_code ec;
-        tcp::socket socket = co_await acceptor_.async_accept(
-            net::make_strand(context_), net::redirect_error(use_awaitable, ec));
+        net::any_io_executor executor = context_.get_executor();
+        if (!one_thread_) executor = net::make_strand(context_);
+        tcp::socket socket =
+            co_await acceptor_.async_accept(executor, net::redirect_error(use_awaitable, ec));
         if (ec == net::error::operation_aborted || stopping_) co_return;
         if (ec) {
             // Out of file descriptors or similar: back off instead of spinning.

@@ -1,16 +1,19 @@
 #include "server/api/lean_ws_connection.hpp"
 
+#include <array>
+#include <span>
+
 #include <spdlog/spdlog.h>
 
+#include "common/utf8.hpp"
 #include "common/version.hpp"
-#include "server/features/chat_service.hpp"  // utf8_code_points
 
 namespace parley {
 
 namespace {
 
 constexpr std::size_t kReadChunk = 4096;
-constexpr std::size_t kMaxGather = 64;  // frames per writev
+constexpr std::size_t kMaxGather = 16;  // frames per writev
 
 std::shared_ptr<const std::string> close_payload(std::uint16_t code, std::string_view reason) {
     std::string p;
@@ -39,6 +42,52 @@ std::string handshake_response(const HttpRequest& request) {
 
 }  // namespace
 
+// Room for kMaxGather frames: a header and a payload buffer each, the header bytes, and the
+// payloads held until written. About 1 KiB, taken from a per-thread free list.
+struct LeanWsConnection::WriteBatch {
+    std::array<net::const_buffer, 2 * kMaxGather> buffers;
+    std::array<std::shared_ptr<const std::string>, kMaxGather> held;
+    std::array<std::uint8_t, kMaxGather * wsframe::kMaxHeader> headers;
+    std::size_t buffer_count = 0;
+    std::size_t first = 0;  // buffers before this one are written
+    std::size_t frames = 0;
+    std::size_t data_frames = 0;
+    bool has_close = false;
+};
+
+namespace {
+
+// Batches of writes finished on this thread, for the next writes started here. Bounded: a
+// burst over many sockets leaves at most this many (1 MiB) behind.
+constexpr std::size_t kPooledBatches = 1024;
+
+std::vector<std::unique_ptr<LeanWsConnection::WriteBatch>>& batch_pool() {
+    thread_local std::vector<std::unique_ptr<LeanWsConnection::WriteBatch>> pool;
+    return pool;
+}
+
+}  // namespace
+
+std::unique_ptr<LeanWsConnection::WriteBatch> LeanWsConnection::take_batch() {
+    auto& pool = batch_pool();
+    // (Not make_unique: value-initialising would zero the header bytes for nothing.)
+    if (pool.empty()) return std::unique_ptr<WriteBatch>(new WriteBatch);
+    auto batch = std::move(pool.back());
+    pool.pop_back();
+    return batch;
+}
+
+void LeanWsConnection::give_back(std::unique_ptr<WriteBatch> batch) {
+    for (std::size_t i = 0; i < batch->frames; ++i)
+        batch->held[i].reset();
+    batch->buffer_count = batch->first = batch->frames = batch->data_frames = 0;
+    batch->has_close = false;
+    auto& pool = batch_pool();
+    if (pool.size() < kPooledBatches) pool.push_back(std::move(batch));
+}
+
+LeanWsConnection::~LeanWsConnection() = default;
+
 LeanWsConnection::LeanWsConnection(tcp::socket socket, std::string account_id,
                                    std::string session_id, WsContext context)
     : WsSession(std::move(account_id), std::move(session_id), context),
@@ -50,17 +99,38 @@ void LeanWsConnection::start(HttpRequest request) {
                   log_ws_failure);
 }
 
+bool LeanWsConnection::on_own_thread() {
+    const auto& executor = socket_.get_executor();
+    if (const auto* strand = executor.target<net::strand<net::io_context::executor_type>>()) {
+        return strand->running_in_this_thread();
+    }
+    // The context's own executor is used only when one thread runs the context
+    // (HttpServer::serve_on_one_thread).
+    if (const auto* plain = executor.target<net::io_context::executor_type>()) {
+        return plain->running_in_this_thread();
+    }
+    return false;
+}
+
 void LeanWsConnection::send(std::shared_ptr<const std::string> frame) {
+    if (on_own_thread()) {
+        deliver(std::move(frame));
+        return;
+    }
     net::post(socket_.get_executor(),
               [self = shared_from_this(), frame = std::move(frame)]() mutable {
-                  if (self->closing_) return;
-                  if (self->send_queue_full(self->queue_.size())) {
-                      self->queue_.clear();
-                      self->close_with(close_code::try_again_later, kSlowConsumerReason);
-                      return;
-                  }
-                  self->enqueue(Out{std::move(frame), wsframe::Opcode::text});
+                  self->deliver(std::move(frame));
               });
+}
+
+void LeanWsConnection::deliver(std::shared_ptr<const std::string> frame) {
+    if (closing_) return;
+    if (send_queue_full(queue_.size())) {
+        queue_.clear();
+        close_with(close_code::try_again_later, kSlowConsumerReason);
+        return;
+    }
+    enqueue(Out{std::move(frame), wsframe::Opcode::text});
 }
 
 void LeanWsConnection::close(std::uint16_t code, std::string reason) {
@@ -91,34 +161,67 @@ void LeanWsConnection::enqueue(Out out) {
     queue_.push(std::move(out));
     if (!writing_) {
         writing_ = true;
-        net::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), log_ws_failure);
+        // Not in place: what else this turn of the event loop queues goes into the same writev.
+        net::post(socket_.get_executor(), [self = shared_from_this()] { self->write_next(); });
     }
 }
 
-awaitable<void> LeanWsConnection::write_loop(
-    [[maybe_unused]] std::shared_ptr<LeanWsConnection> self) {
-    boost::system::error_code ec;
-    std::vector<net::const_buffer> buffers;
-    std::vector<std::shared_ptr<const std::string>> held;
-    std::array<std::uint8_t, kMaxGather * wsframe::kMaxHeader> headers;
-    while (!queue_.empty() && !ec && !close_written_) {
-        buffers.clear();
-        held.clear();
-        std::size_t data_frames = 0;
-        bool has_close = false;
-        for (std::size_t i = 0; i < kMaxGather && !queue_.empty() && !has_close; ++i) {
-            Out out = queue_.pop();
-            std::uint8_t* h = headers.data() + i * wsframe::kMaxHeader;
-            std::size_t n = wsframe::encode_header(h, out.op, out.payload->size());
-            buffers.emplace_back(h, n);
-            if (!out.payload->empty()) buffers.emplace_back(net::buffer(*out.payload));
-            if (out.op == wsframe::Opcode::text) ++data_frames;
-            has_close = out.op == wsframe::Opcode::close;
-            held.push_back(std::move(out.payload));
+void LeanWsConnection::write_next() {
+    if (queue_.empty() || close_written_) {
+        writing_ = false;
+        return;
+    }
+    batch_ = take_batch();
+    WriteBatch& b = *batch_;
+    while (b.frames < kMaxGather && !queue_.empty() && !b.has_close) {
+        Out out = queue_.pop();
+        std::uint8_t* h = b.headers.data() + b.frames * wsframe::kMaxHeader;
+        std::size_t n = wsframe::encode_header(h, out.op, out.payload->size());
+        b.buffers[b.buffer_count++] = net::const_buffer(h, n);
+        if (!out.payload->empty()) b.buffers[b.buffer_count++] = net::buffer(*out.payload);
+        if (out.op == wsframe::Opcode::text) ++b.data_frames;
+        b.has_close = out.op == wsframe::Opcode::close;
+        b.held[b.frames++] = std::move(out.payload);
+    }
+    write_some();
+}
+
+void LeanWsConnection::write_some() {
+    // async_write_some rather than async_write: its operation is a fraction of the size (no
+    // copy of a 64-entry buffer array), so the per-thread handler memory recycles it.
+    WriteBatch& b = *batch_;
+    socket_.async_write_some(
+        std::span<const net::const_buffer>(b.buffers.data() + b.first, b.buffer_count - b.first),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            WriteBatch& written = *self->batch_;
+            while (!ec && n > 0) {
+                net::const_buffer& front = written.buffers[written.first];
+                if (n < front.size()) {
+                    front += n;
+                    break;
+                }
+                n -= front.size();
+                ++written.first;
+            }
+            if (!ec && written.first < written.buffer_count) {
+                self->write_some();
+                return;
+            }
+            self->on_written(ec);
+        });
+}
+
+void LeanWsConnection::on_written(const boost::system::error_code& ec) {
+    std::size_t data_frames = batch_->data_frames;
+    bool had_close = batch_->has_close;
+    give_back(std::move(batch_));
+    if (!ec) {
+        ctx_.metrics.sent.inc(static_cast<double>(data_frames));
+        if (had_close) close_written_ = true;
+        if (!close_written_ && !queue_.empty()) {
+            write_next();
+            return;
         }
-        co_await net::async_write(socket_, buffers, net::redirect_error(use_awaitable, ec));
-        if (!ec) ctx_.metrics.sent.inc(static_cast<double>(data_frames));
-        if (!ec && has_close) close_written_ = true;
     }
     writing_ = false;
     if (ec) {

@@ -5,7 +5,12 @@
 // - an idle socket holds no read buffer and no pending read operation: the reader waits for
 //   readiness, then reads what is there and parses every complete frame in it;
 // - queued frames go out together, headers and payloads gathered into one writev, so a socket
-//   that receives many messages at once costs one system call, not one per message;
+//   that receives many messages at once costs one system call, not one per message. The write
+//   starts from a handler posted when the first frame is queued, so everything queued by the
+//   current turn of the event loop joins it; its buffers come from a per-thread free list and
+//   go back there once written, so neither a write nor an idle socket holds an allocation;
+// - send() on the connection's own thread (a fan-out running there) queues in place instead of
+//   posting one handler per frame;
 // - one timer per socket pings a silent peer after half of websocket.idle_timeout_ms and
 //   closes it after the whole of it.
 // Protocol errors close with 1002, oversized messages with 1009, invalid UTF-8 with 1007,
@@ -32,16 +37,29 @@ class LeanWsConnection final : public WsSession,
     // Answers the upgrade `request` and serves the socket until it closes. Call once.
     void start(HttpRequest request);
 
+    ~LeanWsConnection() override;
+
     void send(std::shared_ptr<const std::string> frame) override;
     void close(std::uint16_t code, std::string reason) override;
 
+    // The gathered buffers of one write (defined in the .cpp; public for its free list).
+    struct WriteBatch;
+
   private:
+    static std::unique_ptr<WriteBatch> take_batch();
+    static void give_back(std::unique_ptr<WriteBatch> batch);
     struct Out {
         std::shared_ptr<const std::string> payload;
         wsframe::Opcode op;
     };
     awaitable<void> run(std::shared_ptr<LeanWsConnection> self, HttpRequest request);
-    awaitable<void> write_loop(std::shared_ptr<LeanWsConnection> self);
+    // True when the caller runs on this connection's executor (its strand, or the context's
+    // one thread): state may then be touched in place.
+    bool on_own_thread();
+    void deliver(std::shared_ptr<const std::string> frame);
+    void write_next();
+    void write_some();
+    void on_written(const boost::system::error_code& ec);
     // Handles one parsed frame; false when reading should stop.
     awaitable<bool> on_frame(std::shared_ptr<Client> self, wsframe::Parsed frame);
     void close_with(std::uint16_t code, std::string_view reason) override;
@@ -51,7 +69,8 @@ class LeanWsConnection final : public WsSession,
 
     tcp::socket socket_;
     SmallFifo<Out> queue_;
-    std::string message_;  // a fragmented message being assembled
+    std::unique_ptr<WriteBatch> batch_;  // only while a write is in flight
+    std::string message_;                // a fragmented message being assembled
     bool in_message_ = false;
     bool writing_ = false;
     bool closing_ = false;  // our close frame is queued (or sent)

@@ -3,7 +3,7 @@
 #include <openssl/sha.h>
 
 #include "common/crypto.hpp"
-#include "server/features/chat_service.hpp"  // utf8_code_points
+#include "common/utf8.hpp"
 
 namespace parley::wsframe {
 

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/db/sqlite.hpp"
+#include "common/db/sqlite.hpp"
 
 namespace parley {
 

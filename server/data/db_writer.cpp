@@ -65,14 +65,20 @@ DbFailure current_exception_failure() noexcept {
     }
 }
 
-bool DbJobQueue::push(std::unique_ptr<DbJob>& job) {
+bool DbJobQueue::push(std::unique_ptr<DbJob>& job, bool wake) {
     {
         std::lock_guard lock(mutex_);
         if (closed_ || jobs_.size() >= limit_) return false;
         jobs_.push_back(std::move(job));
     }
-    ready_.notify_one();
+    if (wake) ready_.notify_one();
     return true;
+}
+
+void DbJobQueue::wake() {
+    // The jobs were pushed under the mutex before this: a consumer that has not started waiting
+    // yet sees them, one that waits is woken.
+    ready_.notify_one();
 }
 
 bool DbJobQueue::pop(std::vector<std::unique_ptr<DbJob>>& out, std::size_t max) {
@@ -112,6 +118,15 @@ DbWriter::DbWriter(SqliteDb connection, const DbSettings& settings)
     db_.set_busy_timeout(settings_.busy_timeout_ms);
     // DbSettings is the authority for durability, whatever the connection was opened with.
     db_.set_synchronous(settings_.synchronous);
+    const char* file = sqlite3_db_filename(db_.handle(), "main");
+    std::string path = file ? file : "";
+    if (!path.empty()) {
+        // Replaces SQLite's automatic checkpoint, which would run on this thread.
+        sqlite3_wal_hook(db_.handle(), &DbWriter::wal_committed, this);
+        checkpointer_ = std::thread([this, path] { checkpoint_loop(path); });
+    } else {
+        db_.exec(fmt::format("PRAGMA wal_autocheckpoint = {}", settings_.wal_autocheckpoint_pages));
+    }
     sqlite3_set_authorizer(db_.handle(), &DbWriter::authorize, this);
     thread_ = std::thread([this] { run(); });
     thread_id_ = thread_.get_id();
@@ -119,6 +134,7 @@ DbWriter::DbWriter(SqliteDb connection, const DbSettings& settings)
 
 DbWriter::~DbWriter() {
     stop();
+    stop_checkpointer();  // (stop() from inside a job leaves it running)
     // The authorizer points at this object; the connection dies with it, but be tidy.
     sqlite3_set_authorizer(db_.handle(), nullptr, nullptr);
 }
@@ -137,13 +153,25 @@ int DbWriter::authorize(void* self, int action, const char* a, const char* b, co
 }
 
 void DbWriter::submit(std::unique_ptr<detail::DbJob> job) {
-    if (queue_.push(job)) return;
+    auto executor = job->completion_executor();
+    if (!executor) {
+        if (queue_.push(job)) return;
+    } else if (queue_.push(job, false)) {
+        if (!kick_pending_.exchange(true)) net::post(*executor, [this] { kick(); });
+        return;
+    }
     {
         std::lock_guard lock(stats_mutex_);
         ++stats_.rejected;
     }
     job->fail(DbFailure{DbErrc::unavailable, 0, "database writer queue is full or stopped"});
     job->complete(detail::DbJob::Completion::post);
+}
+
+void DbWriter::kick() {
+    // Cleared before the wake-up: a job pushed after this point posts a kick of its own.
+    kick_pending_.store(false);
+    queue_.wake();
 }
 
 void DbWriter::stop() {
@@ -157,6 +185,67 @@ void DbWriter::stop() {
     }
     queue_.close();
     thread_.join();
+    stop_checkpointer();
+}
+
+int DbWriter::wal_committed(void* self, sqlite3* db, const char* name, int pages) {
+    auto* writer = static_cast<DbWriter*>(self);
+    const int threshold = writer->settings_.wal_autocheckpoint_pages;
+    if (pages >= 4 * threshold) {
+        // Writes that never pause keep the checkpointer from ever catching up with the end of
+        // the WAL, and SQLite starts the WAL over only when it has: finish here, the pages
+        // before are mostly copied already, so that the next write starts it over.
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        return SQLITE_OK;
+    }
+    if (pages >= threshold) {
+        {
+            std::lock_guard lock(writer->checkpoint_mutex_);
+            writer->checkpoint_wanted_ = true;
+        }
+        writer->checkpoint_wanted_cv_.notify_one();
+    }
+    return SQLITE_OK;
+}
+
+void DbWriter::checkpoint_loop(std::string path) {
+    pthread_setname_np(pthread_self(), "parley-dbckpt");
+    std::optional<SqliteDb> db;
+    try {
+        db.emplace(path, SqliteOptions{OpenMode::read_write, settings_.busy_timeout_ms,
+                                       settings_.synchronous});
+    } catch (const DbError& error) {
+        spdlog::error("database checkpointer for {} cannot open it: {}", path, error.what());
+        return;
+    }
+    for (;;) {
+        {
+            std::unique_lock lock(checkpoint_mutex_);
+            checkpoint_wanted_cv_.wait(lock,
+                                       [&] { return checkpoint_wanted_ || checkpoint_stop_; });
+            if (checkpoint_stop_) return;
+            checkpoint_wanted_ = false;
+        }
+        int log_pages = 0, copied = 0;
+        int rc = sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                           &log_pages, &copied);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            spdlog::warn("database checkpoint of {} failed: {}", path, sqlite3_errstr(rc));
+        } else {
+            spdlog::debug("database checkpoint of {}: {} of {} WAL pages copied", path, copied,
+                          log_pages);
+        }
+    }
+}
+
+void DbWriter::stop_checkpointer() {
+    if (!checkpointer_.joinable()) return;
+    {
+        std::lock_guard lock(checkpoint_mutex_);
+        checkpoint_stop_ = true;
+    }
+    checkpoint_wanted_cv_.notify_one();
+    checkpointer_.join();
 }
 
 void DbWriter::on_rollback(std::function<void()> hook) {

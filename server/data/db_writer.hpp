@@ -10,19 +10,27 @@
 // write's cost. on_rollback() hooks let a caller that keeps writer-thread state in step with
 // the transaction (RoomStore's sequence counters) forget it when a batch is rolled back. Callers
 // are completed only AFTER the COMMIT returned, so an acknowledged write is committed (see
-// server/db/sqlite.hpp for what synchronous=NORMAL/FULL guarantees); if the COMMIT fails, every job
+// common/db/sqlite.hpp for what synchronous=NORMAL/FULL guarantees); if the COMMIT fails, every job
 // of the batch gets the error. One fsync per batch instead of per write is what makes many
 // concurrent writers cheap.
 //
 // Threads: write()/async_write() never block; completion is dispatched to the handler's
 // associated executor (the awaiting coroutine's executor with use_awaitable), so network
 // threads only ever wait by suspending. The completions of one batch that belong to the same
-// io_context go there in one post (one wake-up of that thread per batch, not one per job). The
+// io_context go there in one post (one wake-up of that thread per batch, not one per job).
+// Symmetrically, a job submitted with an io_context completion does not wake the writer at once:
+// one kick() posted to that context wakes it after the handlers already queued there have run,
+// so the writes that one turn of the event loop produces (a burst of frames read from many
+// sockets) go into one transaction instead of the writer waking, and on a shared core
+// preempting the event loop, for each. The
 // queue is bounded (DbSettings::queue_limit): when full, or after stop(), a write completes at once
 // with DbErrc::unavailable. write_sync() blocks the calling thread (start-up, tests, tools). A job
 // runs on the writer thread: it must not block on anything but the database, must not
 // submit-and-wait on this writer, and must not end the transaction itself (BEGIN/COMMIT/ROLLBACK
-// are refused while a job runs; nested SAVEPOINTs of its own are fine). stop() (also run by the
+// are refused while a job runs; nested SAVEPOINTs of its own are fine). WAL checkpoints of a
+// file database run on a thread and connection of their own (PASSIVE: they never block the
+// writer), asked for by the WAL hook after a commit has left wal_autocheckpoint_pages pages.
+// stop() (also run by the
 // destructor) refuses new jobs, drains the queue, commits it and joins the thread.
 //
 // DbResult/DbFailure, the value every database call returns to the layers above, live here
@@ -30,6 +38,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -47,9 +56,9 @@
 #include <variant>
 #include <vector>
 
+#include "common/db/sqlite.hpp"
 #include "common/net.hpp"
 #include "server/data/db_config.hpp"
-#include "server/db/sqlite.hpp"
 
 namespace parley {
 
@@ -263,8 +272,10 @@ class SyncJob final : public TypedJob<R, F> {
 class DbJobQueue {
   public:
     explicit DbJobQueue(std::size_t limit) : limit_(limit) {}
-    // False when full or closed; the job is left with the caller.
-    bool push(std::unique_ptr<DbJob>& job);
+    // False when full or closed; the job is left with the caller. With `wake` false a waiting
+    // consumer is not woken: the caller promises a wake() soon.
+    bool push(std::unique_ptr<DbJob>& job, bool wake = true);
+    void wake();
     // Blocks until there is at least one job (moves up to `max` into `out`) or the queue is
     // closed and empty (returns false).
     bool pop(std::vector<std::unique_ptr<DbJob>>& out, std::size_t max);
@@ -345,17 +356,26 @@ class DbWriter {
             token, std::move(job));
     }
     void submit(std::unique_ptr<detail::DbJob> job);
+    // Wakes the writer for jobs pushed without a wake-up (see submit()).
+    void kick();
     void run();
     void run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch);
     void record_commit(double seconds, std::size_t jobs_ok, std::size_t jobs_failed);
     // Completes every job of `batch` (from the writer thread), grouped by io_context.
     void complete_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch);
+    // The WAL hook (after each commit, on the writer thread): asks the checkpointer for a
+    // checkpoint once the WAL holds wal_autocheckpoint_pages pages.
+    static int wal_committed(void* self, sqlite3* db, const char* name, int pages);
+    void checkpoint_loop(std::string path);
+    void stop_checkpointer();
     static int authorize(void* self, int action, const char* a, const char* b, const char* c,
                          const char* d);
 
     SqliteDb db_;
     DbSettings settings_;
     detail::DbJobQueue queue_;
+    // A kick() is posted to an io_context and has not run yet.
+    std::atomic<bool> kick_pending_{false};
     // Set by the writer thread while a job runs: the authorizer then refuses statements that
     // would end the batch's transaction or touch the writer's savepoint.
     bool in_job_ = false;
@@ -369,6 +389,15 @@ class DbWriter {
     std::mutex stop_mutex_;
     std::thread thread_;
     std::thread::id thread_id_;  // set once by the constructor; thread_ itself changes on join
+
+    // Checkpoints run on a thread and connection of their own (a file database only): copying
+    // pages back and the fsyncs of a checkpoint took tens of milliseconds on the writer
+    // thread, and every write waiting behind them made the tail latency.
+    std::thread checkpointer_;
+    std::mutex checkpoint_mutex_;
+    std::condition_variable checkpoint_wanted_cv_;
+    bool checkpoint_wanted_ = false;
+    bool checkpoint_stop_ = false;
 };
 
 }  // namespace parley

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "server/db/sqlite.hpp"
+#include "common/db/sqlite.hpp"
 
 namespace parley {
 

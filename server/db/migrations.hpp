@@ -1,49 +1,16 @@
-// Schema migrations of the server's two databases, current.db and history.db.
-//
-// Each database's schema is a list of numbered migrations kept here as data; the database
-// records the last one applied in `PRAGMA user_version`. apply_migrations() runs at start-up on
-// the read-write connection, before the writer thread and the readers exist: each pending
-// migration runs in its own BEGIN IMMEDIATE transaction together with the user_version bump, so
-// a crash leaves the database at a migration boundary and the next start resumes from there.
-// A database whose version is newer than this binary knows is refused (SchemaVersionError):
-// an older parley must never write to a schema it does not understand.
-// Migrations are append-only: never edit one that has shipped, add the next number.
+// The schemas of the server's two databases, current.db and history.db: each a list of
+// numbered migrations kept here as data and applied at start-up by the migration runner
+// (common/db/migration_runner.hpp, which says how a list is applied and why it is
+// append-only). Never edit a migration that has shipped, add the next number.
 #pragma once
 
 #include <span>
-#include <string>
-#include <string_view>
 
-#include "server/db/sqlite.hpp"
+#include "common/db/migration_runner.hpp"
 
 namespace parley {
 
-struct Migration {
-    int version;  // 1, 2, 3, … without gaps
-    std::string_view description;
-    std::string_view sql;
-    // For migrations that rebuild a table (SQLite's 12-step ALTER): foreign keys are switched
-    // off around the transaction (the pragma is a no-op inside one), and PRAGMA
-    // foreign_key_check must come back clean before the COMMIT.
-    bool foreign_keys_off = false;
-};
-
-// The database's version is newer than the newest migration this binary knows.
-class SchemaVersionError : public DbError {
-  public:
-    using DbError::DbError;
-};
-
 std::span<const Migration> current_migrations();
 std::span<const Migration> history_migrations();
-
-// PRAGMA user_version.
-int schema_version(SqliteDb& db);
-
-// Brings `db` up to the last migration of `migrations`; `db_name` names it in messages and
-// logs ("current", "history"). Returns the version reached. Throws SchemaVersionError for a
-// too-new database, DbError when a migration fails (that migration is rolled back; the ones
-// before it stay applied).
-int apply_migrations(SqliteDb& db, std::span<const Migration> migrations, std::string_view db_name);
 
 }  // namespace parley

@@ -63,20 +63,17 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
         client->reply_error(msg.id, "bad_request", "room_id is a required string");
         co_return;
     }
-    auto member = rooms_.member(room_id, client->account_id());
-
     if (msg.type == "send") {
         SendOutcome out = co_await chat_.send(client->account_id(), room_id, body);
         if (!out.ok) {
             client->reply_error(msg.id, out.code, out.error);
         } else {
-            client->reply_ok(msg.id, {{"room_id", room_id},
-                                      {"seq", out.message.seq},
-                                      {"sent_at", out.message.sent_at},
-                                      {"duplicate", out.duplicate}});
+            client->reply_sent(msg.id, room_id, out.message.seq, out.message.sent_at,
+                               out.duplicate);
         }
         co_return;
     }
+    auto member = rooms_.member(room_id, client->account_id());
     if (!member) {
         client->reply_error(msg.id, "not_found", "no such room");
         co_return;

@@ -71,7 +71,4 @@ class ChatService {
     Notifier& notifier_;
 };
 
-// Unicode code points in `text`, or -1 when it is not valid UTF-8.
-long utf8_code_points(std::string_view text);
-
 }  // namespace parley

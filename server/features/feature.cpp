@@ -1,5 +1,7 @@
 #include "server/features/feature.hpp"
 
+#include "common/json_text.hpp"
+
 #include <stdexcept>
 
 namespace parley {
@@ -13,6 +15,29 @@ void Client::reply_ok(const nlohmann::json& request_id, nlohmann::json extra) {
     extra["type"] = "ok";
     if (!request_id.is_null()) extra["id"] = request_id;
     send_json(extra);
+}
+
+void Client::reply_sent(const nlohmann::json& request_id, const std::string& room_id,
+                        std::int64_t seq, std::int64_t sent_at, bool duplicate) {
+    // The keys in the order nlohmann's object keeps, so the bytes are what reply_ok writes.
+    std::string out;
+    out.reserve(96 + room_id.size());
+    out += "{\"duplicate\":";
+    out += duplicate ? "true" : "false";
+    if (!request_id.is_null()) {
+        out += ",\"id\":";
+        if (request_id.is_string()) {
+            append_json_string(out, request_id.get_ref<const std::string&>());
+        } else {
+            out += request_id.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
+    }
+    append_json_field(out, "room_id", room_id);
+    append_json_field(out, "sent_at", sent_at);
+    append_json_field(out, "seq", seq);
+    append_json_field(out, "type", "ok");
+    out += '}';
+    send(std::make_shared<const std::string>(std::move(out)));
 }
 
 void Client::reply_error(const nlohmann::json& request_id, const std::string& code,

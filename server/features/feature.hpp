@@ -4,7 +4,7 @@
 // some types and gets three calls per connection: on_open when the socket is authenticated,
 // on_message for each frame of its types (awaited in order: one frame of a connection is
 // handled at a time), on_close when the socket is gone. Features see a connection only as a
-// Client. They are registered in one FeatureTable (server/features/feature_table.cpp), built
+// Client. They are registered in one FeatureTable (below; server_app.cpp fills it), built
 // at start-up and read-only afterwards; a feature guards its own state (it is called from
 // every network thread).
 #pragma once
@@ -38,6 +38,10 @@ class Client {
     // {"type":"ok","id":...} plus `extra` fields.
     void reply_ok(const nlohmann::json& request_id,
                   nlohmann::json extra = nlohmann::json::object());
+    // The ok of a committed send, {"type":"ok","id":...,"room_id","seq","sent_at","duplicate"},
+    // written directly: it is answered for every message.
+    void reply_sent(const nlohmann::json& request_id, const std::string& room_id, std::int64_t seq,
+                    std::int64_t sent_at, bool duplicate);
     // {"type":"error","id":...,"error":code,"message":...}
     void reply_error(const nlohmann::json& request_id, const std::string& code,
                      const std::string& message);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
+#include "common/json_text.hpp"
 
 namespace parley {
 
@@ -65,6 +66,25 @@ nlohmann::json message_json(const Message& m) {
     return j;
 }
 
+// Built once per committed message: written directly, with the keys in the order nlohmann's
+// object keeps them.
+std::shared_ptr<const std::string> message_frame(const Message& m) {
+    std::string out;
+    out.reserve(160 + m.text.size() + m.client_msg_id.size() + m.signature.size() * 2);
+    out += '{';
+    append_json_field(out, "client_msg_id", m.client_msg_id);
+    if (!m.media.empty()) append_json_field(out, "media", m.media);
+    append_json_field(out, "room_id", m.room_id);
+    append_json_field(out, "sender_id", m.sender_id);
+    append_json_field(out, "sent_at", m.sent_at);
+    append_json_field(out, "seq", m.seq);
+    if (!m.signature.empty()) append_json_field(out, "signature", base64_encode(m.signature));
+    append_json_field(out, "text", m.text);
+    append_json_field(out, "type", "message");
+    out += '}';
+    return std::make_shared<const std::string>(std::move(out));
+}
+
 RoomHub::RoomHub(net::any_io_executor executor, const ChatSettings& settings, RoomStore& rooms,
                  AccountStore& accounts, ClientRegistry& clients)
     : executor_(std::move(executor)),
@@ -115,13 +135,49 @@ nlohmann::json RoomHub::build_document(const std::string& room_id) {
             {"messages", messages}};
 }
 
-void RoomHub::ensure_loaded(const std::string& room_id, Live& l) {
+void RoomHub::ensure_tracked(const std::string& room_id, Live& l) {
     if (l.loaded) return;
-    l.doc = build_document(room_id);
-    l.version = version_base();
     auto room = rooms_.room(room_id);
     l.next_release = (room ? room->last_seq : 0) + 1;
     l.loaded = true;
+}
+
+void RoomHub::ensure_document(const std::string& room_id, Live& l) {
+    ensure_tracked(room_id, l);
+    if (l.has_doc) {
+        apply_deferred(room_id, l);
+        return;
+    }
+    l.doc = build_document(room_id);
+    // Above every version this room handed out in this process (and, from the clock, in any
+    // earlier one).
+    l.version = std::max(version_base(), l.version + 1);
+    l.has_doc = true;
+}
+
+void RoomHub::apply_message(const std::string& room_id, Live& l, const Message& m) {
+    nlohmann::json ops = nlohmann::json::array();
+    ops.push_back({{"op", "add"}, {"path", "/messages/-"}, {"value", message_json(m)}});
+    std::size_t count = l.doc["messages"].size() + 1;
+    for (; count > static_cast<std::size_t>(settings_.recent_messages); --count) {
+        ops.push_back({{"op", "remove"}, {"path", "/messages/0"}});
+    }
+    ops.push_back({{"op", "replace"}, {"path", "/last_seq"}, {"value", m.seq}});
+    apply_ops(room_id, l, std::move(ops));
+}
+
+void RoomHub::apply_deferred(const std::string& room_id, Live& l) {
+    for (const auto& m : l.deferred)
+        apply_message(room_id, l, m);
+    l.deferred.clear();
+}
+
+void RoomHub::drop_document(Live& l) {
+    l.doc = nlohmann::json();
+    l.history.clear();
+    std::vector<Message>().swap(l.deferred);
+    l.has_doc = false;
+    ++l.version;  // the version the dropped document would have had next is never handed out
 }
 
 void RoomHub::send_to(Live& l, RoomTopic topic, const std::shared_ptr<const std::string>& frame,
@@ -166,7 +222,11 @@ void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string
     bool resend_presence = false;
     {
         std::lock_guard lock(l->mutex);
-        ensure_loaded(room_id, *l);
+        if (topic == RoomTopic::doc) {
+            ensure_document(room_id, *l);
+        } else {
+            ensure_tracked(room_id, *l);
+        }
         auto& sub = l->subscribers[client->id()];
         new_subscriber = sub.topics.empty();
         sub.client = client;
@@ -270,19 +330,14 @@ void RoomHub::message_committed(const Message& message) {
         l->pending.erase(l->pending.begin());
         ++l->next_release;
         rooms_.remember(m);
-        nlohmann::json mj = message_json(m);
-        nlohmann::json frame = mj;
-        frame["type"] = "message";
-        send_to(*l, RoomTopic::chat, serialize(frame));
-        if (l->loaded) {
-            nlohmann::json ops = nlohmann::json::array();
-            ops.push_back({{"op", "add"}, {"path", "/messages/-"}, {"value", mj}});
-            std::size_t count = l->doc["messages"].size() + 1;
-            for (; count > static_cast<std::size_t>(settings_.recent_messages); --count) {
-                ops.push_back({{"op", "remove"}, {"path", "/messages/0"}});
-            }
-            ops.push_back({{"op", "replace"}, {"path", "/last_seq"}, {"value", m.seq}});
-            apply_ops(m.room_id, *l, std::move(ops));
+        send_to(*l, RoomTopic::chat, message_frame(m));
+        if (!l->has_doc) continue;
+        if (has_topic_subscriber(*l, RoomTopic::doc)) {
+            apply_message(m.room_id, *l, m);
+        } else if (l->deferred.size() < static_cast<std::size_t>(settings_.doc_history)) {
+            l->deferred.push_back(std::move(m));
+        } else {
+            drop_document(*l);
         }
     }
 }
@@ -297,7 +352,8 @@ void RoomHub::message_removed(const std::string& room_id, std::int64_t seq,
                        {"room_id", room_id},
                        {"seq", seq},
                        {"removed_by", removed_by}}));
-    if (!l->loaded) return;
+    if (!l->has_doc) return;
+    apply_deferred(room_id, *l);
     const auto& messages = l->doc["messages"];
     for (std::size_t i = 0; i < messages.size(); ++i) {
         if (messages[i].value("seq", std::int64_t{0}) != seq) continue;
@@ -312,7 +368,8 @@ void RoomHub::room_changed(const std::string& room_id) {
     auto l = find_live(room_id);
     if (!l) return;
     std::lock_guard lock(l->mutex);
-    if (!l->loaded) return;
+    if (!l->has_doc) return;
+    apply_deferred(room_id, *l);
     nlohmann::json fresh = build_document(room_id);
     // Messages are maintained by message_committed; compare everything else.
     fresh["messages"] = l->doc["messages"];
@@ -436,7 +493,7 @@ std::map<std::string, std::size_t> RoomHub::subscriber_counts() const {
 std::pair<nlohmann::json, std::int64_t> RoomHub::document(const std::string& room_id) {
     auto l = live(room_id);
     std::lock_guard lock(l->mutex);
-    ensure_loaded(room_id, *l);
+    ensure_document(room_id, *l);
     return {l->doc, l->version};
 }
 

@@ -9,6 +9,13 @@
 // recipients. A document keeps its last chat.doc_history versions of ops: a client resuming
 // from a version in that window gets exactly the missed patches, an older one the whole
 // document. Presence changes are coalesced per room over chat.presence_interval_ms.
+// The document is kept only where it is read: a room whose sockets all take chat frames alone
+// (the common case, and the cost of every message otherwise) has none. While a document exists
+// and nobody subscribes to it, new messages wait in a list and are applied, with their versions
+// and history, when someone reads it; after chat.doc_history of them a resume could no longer be
+// served from the history anyway, so the document is dropped instead. A dropped document is
+// rebuilt from the store with a version above every version handed out before, so a client
+// holding an old one gets the whole document.
 // Owned by the server app; thread-safe (a mutex per room, one for the room table).
 #pragma once
 
@@ -39,6 +46,9 @@ std::optional<std::pair<std::string, RoomTopic>> parse_room_topic(const std::str
 std::string room_topic_name(const std::string& room_id, RoomTopic topic);
 
 nlohmann::json message_json(const Message& m);
+// The chat frame of a message: message_json(m) with "type":"message", serialized (written
+// directly, byte for byte what dumping that JSON gives).
+std::shared_ptr<const std::string> message_frame(const Message& m);
 
 class RoomHub {
   public:
@@ -92,12 +102,14 @@ class RoomHub {
     };
     struct Live {
         std::mutex mutex;
-        bool loaded = false;
+        bool loaded = false;   // next_release is tracked
+        bool has_doc = false;  // doc, version and history are kept
         nlohmann::json doc;
         std::int64_t version = 0;
         std::deque<std::pair<std::int64_t, nlohmann::json>> history;  // (version, ops)
         std::int64_t next_release = 0;                                // next seq to deliver
         std::map<std::int64_t, Message> pending;                      // committed, held back
+        std::vector<Message> deferred;  // released, not yet applied to doc (no doc subscriber)
         std::unordered_map<std::uint64_t, Subscriber> subscribers;
         struct Typist {
             std::chrono::steady_clock::time_point at;  // the last start forwarded
@@ -113,7 +125,13 @@ class RoomHub {
 
     std::shared_ptr<Live> live(const std::string& room_id);
     std::shared_ptr<Live> find_live(const std::string& room_id) const;
-    void ensure_loaded(const std::string& room_id, Live& l);  // under l.mutex
+    // Under l.mutex: start tracking the release order; also build (or bring up to date) the
+    // document.
+    void ensure_tracked(const std::string& room_id, Live& l);
+    void ensure_document(const std::string& room_id, Live& l);
+    void apply_message(const std::string& room_id, Live& l, const Message& m);
+    void apply_deferred(const std::string& room_id, Live& l);
+    void drop_document(Live& l);
     nlohmann::json build_document(const std::string& room_id);
     static bool has_topic_subscriber(const Live& l, RoomTopic topic);
     void apply_ops(const std::string& room_id, Live& l, nlohmann::json ops);  // under l.mutex

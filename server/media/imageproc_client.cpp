@@ -98,10 +98,10 @@ void ImageprocClient::launch() {
     pid_ = child_->pid();
     spdlog::info("imageproc child started: pid {}", child_->pid());
     auto generation = generation_;
-    hello_timer_.expires_after(options_.request_timeout);
+    hello_timer_.expires_after(std::max(options_.hello_timeout, options_.request_timeout));
     hello_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
         if (!ec && generation == generation_ && !ready_)
-            child_failed("no hello within the request timeout");
+            child_failed("no hello within the start timeout");
     });
     read();
 }

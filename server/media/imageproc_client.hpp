@@ -37,6 +37,10 @@ struct ImageprocOptions {
     int concurrency = 2;
     int queue_limit = 100;
     std::chrono::milliseconds request_timeout{30'000};
+    // How long a new child may take to say hello. Separate from request_timeout: a child's start
+    // (exec, loading the image libraries) can be slow on a busy host, while a short request
+    // timeout is a fine choice for the images themselves.
+    std::chrono::milliseconds hello_timeout{10'000};
     std::chrono::milliseconds backoff_base{200};
     std::chrono::milliseconds backoff_max{30'000};
 };

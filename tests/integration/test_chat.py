@@ -262,6 +262,47 @@ class ChatTest(ParleyTestCase):
         self.assertEqual(full["ops"][0]["path"], "")
         self.assertEqual(full["ops"][0]["value"]["title"], "renamed")
 
+    def test_a_document_nobody_reads_is_dropped_and_rebuilt(self):
+        # With nobody on the doc topic, messages wait to be applied; past doc_history of them a
+        # resume could not be served from the history anyway, so the document is dropped and
+        # later rebuilt with a version above every earlier one.
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[chat]\ndoc_history = 3\n")
+        self.api = Api(self.server.port)
+        a, wa = self.api.connected("dora")  # stays open: sending needs a live socket
+        rid = self.room(a, [])
+        topic = f"room:{rid}:doc"
+        w1 = self.api.socket(a["access_token"])
+        w1.send_json({"type": "subscribe", "topic": topic, "id": "s"})
+        held = w1.recv_until(lambda m: m["type"] == "patch")["version"]
+        w1.close()
+        send = lambda i: self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                       {"text": f"d{i}", "client_msg_id": f"d{i}"}, token=a["access_token"])
+        for i in range(2):  # within the history: the resume gets exactly these patches
+            send(i)
+        w2 = self.api.socket(a["access_token"])
+        w2.send_json({"type": "subscribe", "topic": topic, "version": held, "id": "r"})
+        missed = [w2.recv_until(lambda m: m["type"] == "patch") for _ in range(2)]
+        self.assertEqual([m["version"] for m in missed], [held + 1, held + 2])
+        self.assertEqual([m["ops"][0]["value"]["text"] for m in missed], ["d0", "d1"])
+        w2.close()
+        held += 2
+        for i in range(2, 7):  # more than doc_history while nobody reads
+            send(i)
+        w3 = self.api.socket(a["access_token"])
+        w3.send_json({"type": "subscribe", "topic": topic, "version": held, "id": "r"})
+        full = w3.recv_until(lambda m: m["type"] == "patch")
+        self.assertEqual(full["ops"][0]["path"], "", "the whole document")
+        self.assertGreater(full["version"], held + 5)
+        self.assertEqual([m["text"] for m in full["ops"][0]["value"]["messages"]], [f"d{i}" for i in range(7)])
+        self.assertEqual(full["ops"][0]["value"]["last_seq"], 7)
+        send(7)
+        nxt = w3.recv_until(lambda m: m["type"] == "patch")
+        self.assertEqual(nxt["version"], full["version"] + 1)
+        self.assertEqual(nxt["ops"][0]["value"]["text"], "d7")
+        _, _, current = self.api.call("GET", f"/api/v1/rooms/{rid}", token=a["access_token"])
+        self.assertEqual(current["version"], full["version"] + 1)
+
     def test_presence_and_typing(self):
         a, wa = self.api.connected("mia")
         b, wb = self.api.connected("ned")

@@ -232,5 +232,39 @@ class SystemdUnitsTest(unittest.TestCase):
             self.assertEqual(r.stderr.strip(), "", "systemd-analyze printed warnings")
 
 
+    @unittest.skipUnless(shutil.which("systemd-sysusers") and shutil.which("systemd-tmpfiles"),
+                         "systemd-sysusers or systemd-tmpfiles is not installed")
+    @unittest.skipUnless(os.geteuid() == 0, "creating directories owned by other users needs root")
+    def test_sysusers_and_tmpfiles_apply_to_a_fresh_root(self):
+        # The units run as parley and parley-manager: the entries must create both users and
+        # groups and the state directories, readable by nobody else.
+        with tempfile.TemporaryDirectory() as root:
+            for name in ["sysusers", "tmpfiles"]:
+                os.makedirs(os.path.join(root, f"usr/lib/{name}.d"))
+                shutil.copy(os.path.join(SOURCE_DIR, "systemd", f"parley.{name}"),
+                            os.path.join(root, f"usr/lib/{name}.d/parley.conf"))
+            os.makedirs(os.path.join(root, "etc"))
+            for name in ["passwd", "group"]:
+                open(os.path.join(root, "etc", name), "w").close()
+            r = subprocess.run(["systemd-sysusers", f"--root={root}", "parley.conf"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(root, "etc/passwd")) as f:
+                users = {line.split(":")[0]: line.split(":") for line in f if line.strip()}
+            with open(os.path.join(root, "etc/group")) as f:
+                groups = {line.split(":")[0] for line in f if line.strip()}
+            for name in ["parley", "parley-manager"]:
+                self.assertIn(name, users)
+                self.assertIn(name, groups)
+                self.assertEqual(users[name][5], f"/var/lib/{name}")
+            r = subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create", "parley.conf"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for name in ["parley", "parley-manager"]:
+                st = os.stat(os.path.join(root, "var/lib", name))
+                self.assertEqual(st.st_mode & 0o777, 0o750)
+                self.assertEqual(st.st_uid, int(users[name][2]))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -2,8 +2,9 @@
 formats (generated here with libvips' `vips` command), EXIF orientation, metadata stripped,
 refusals (truncated, a decompression bomb, random bytes, text named .jpg, too small, too
 large), the quota, a killed and a hung child (restarted, the server keeps serving), ETag and
-Cache-Control, who may see an image (the owner; an avatar follows its profile), and listing and
-deleting one's images (files shared by the same content stay until the last record goes)."""
+Cache-Control, who may see an image (the owner; an avatar follows its profile), listing and
+deleting one's images (files shared by the same content stay until the last record goes), and an
+upload onto a full disk (refused with the system's reason, no partial file, the next one works)."""
 
 import os
 import random
@@ -535,7 +536,7 @@ class MediaChildFailureTest(MediaTestBase):
 
     def wait_ready_child(self, count):
         wait_until(lambda: len(re.findall(r"imageproc child pid \d+ ready", self.server.log())) >= count,
-                   timeout=15, what=f"{count} imageproc children ready")
+                   timeout=30, what=f"{count} imageproc children ready")
         return self.child_pids()[-1]
 
     def test_child_killed_mid_request_and_hung_child(self):
@@ -573,6 +574,60 @@ class MediaChildFailureTest(MediaTestBase):
         self.assertEqual(event["state"], "ready")
         self.assertFalse(os.path.exists(f"/proc/{pid2}/status") and
                          "zombie" not in open(f"/proc/{pid2}/status").read(), "the hung child is gone")
+
+
+class MediaFullDiskTest(MediaTestBase):
+    """An upload onto a data directory whose file system is full (a real tmpfs, so root only)."""
+
+    def setUp(self):
+        self.mount = tempfile.mkdtemp(prefix="parley-full-disk-")
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", self.mount],
+                                 capture_output=True)
+        if mounted.returncode != 0:
+            os.rmdir(self.mount)
+            raise unittest.SkipTest("cannot mount a tmpfs here (needs root)")
+        # Cleanups run after tearDown(), once the server has stopped.
+        self.addCleanup(os.rmdir, self.mount)
+        self.addCleanup(subprocess.run, ["umount", self.mount])
+        ParleyTestCase.setUp(self)
+        self.server = self.start("server", config=self.config,
+                                 data_dir=os.path.join(self.mount, "data"))
+        self.api = Api(self.server.port)
+        self.server.wait_log("imageproc child pid", timeout=15)
+
+    def fill_disk(self, leave):
+        """Fills the file system but for `leave` bytes; the filler's path."""
+        st = os.statvfs(self.mount)
+        filler = os.path.join(self.mount, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+        return filler
+
+    def media_files(self):
+        out = []
+        for root, _, files in os.walk(os.path.join(self.mount, "data", "media")):
+            out += [os.path.join(root, f) for f in files if f != "imageproc.toml"]
+        return sorted(out)
+
+    def test_an_upload_on_a_full_disk_leaves_nothing_and_the_next_one_works(self):
+        s, ws = self.api.connected("dora")
+        token = s["access_token"]
+        filler = self.fill_disk(leave=300_000)
+        status, _, body = self.api.call("POST", "/api/v1/media", token=token,
+                                        raw_body=os.urandom(1_000_000),
+                                        headers={"Content-Type": "application/octet-stream"})
+        self.assertNotEqual(status, 202, body)
+        self.assertIn("No space left on device", body.get("message", ""), body)
+        # The partial spool file goes with the request.
+        wait_until(lambda: self.media_files() == [], timeout=10, what="no partial media file")
+        status, _, body = self.api.call("GET", "/api/v1/media", token=token)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["media"], [], body)
+        self.assertEqual(body["usage_bytes"], 0, body)
+        # Space again: the server did not need a restart.
+        os.remove(filler)
+        event = self.upload_and_wait(token, ws, self.images.make("after.jpg", 120, 90))
+        self.assertEqual(event["state"], "ready", event)
 
 
 class ImageprocChildTest(unittest.TestCase):

@@ -1,11 +1,11 @@
-#include "manager/api/api_client.hpp"
+#include "manager/protocol/api_client.hpp"
 
 #include <openssl/ssl.h>
 
 #include "common/frame_codec.hpp"
-#include "manager/api/api_protocol.hpp"
-#include "manager/api/api_server.hpp"
-#include "manager/api/manager_tls.hpp"
+#include "manager/protocol/api_protocol.hpp"
+#include "manager/protocol/api_streams.hpp"
+#include "manager/protocol/manager_tls.hpp"
 
 namespace parley {
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "common/net.hpp"
-#include "manager/api/manager_tls.hpp"
+#include "manager/protocol/manager_tls.hpp"
 
 namespace parley {
 

@@ -1,5 +1,5 @@
 // Tests of SqliteDb, Statement, CachedStatement, Transaction and Savepoint on real files.
-#include "server/db/sqlite.hpp"
+#include "common/db/sqlite.hpp"
 
 #include <sqlite3.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 // The manager API's request parsing and answer shapes, and the API key ring.
-#include "manager/api/api_protocol.hpp"
+#include "manager/protocol/api_protocol.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "common/crypto.hpp"
-#include "manager/api/api_keys.hpp"
+#include "manager/protocol/api_keys.hpp"
 
 namespace parley {
 

@@ -1,4 +1,4 @@
-#include "manager/api/manager_tls.hpp"
+#include "manager/protocol/manager_tls.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -101,4 +101,3 @@ std::string peer_common_name(ManagerTlsStream& stream) {
 }
 
 }  // namespace parley
-

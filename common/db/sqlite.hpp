@@ -1,7 +1,9 @@
-// SqliteDb: one SQLite connection (RAII), its prepared statements and its transactions.
+// SqliteDb: one SQLite connection (RAII), its prepared statements and its transactions. A
+// library of its own (parley_sqlite), used by the server's data layer and by the manager
+// (manager.db, backup snapshots).
 //
-// Owned by exactly one thread at a time: the data layer's writer thread owns the read-write
-// connection and each reader thread owns one read-only connection (opened with
+// Owned by exactly one thread at a time: in the server, the data layer's writer thread owns the
+// read-write connection and each reader thread owns one read-only connection (opened with
 // SQLITE_OPEN_NOMUTEX, so a connection must never be used by two threads at once). Every
 // failure inside the db layer throws DbError carrying SQLite's extended result code and message;
 // the data layer turns it into a DbResult before it reaches a network thread.

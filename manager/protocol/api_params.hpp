@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "manager/api/api_protocol.hpp"
+#include "manager/protocol/api_protocol.hpp"
 
 namespace parley {
 

@@ -1,6 +1,7 @@
 // A client of the manager API: one connection that authenticates with an API key, sends one
 // request and reads its answer (docs/manager-api.md), over the unix socket or mutual TLS. Used
-// by `parley manager-api`; forwarding between managers will build on it. The whole exchange
+// by `parley manager-api` and by forwarding to a peer's URL (RequestRouter); the link dialler
+// uses connect_manager_tls(), a backup run one ManagerConnection. The whole exchange
 // (connect, TLS handshake, auth, request, answer) runs under one deadline. A coroutine on the
 // caller's executor; the TLS context (for tls:// targets) must outlive the call.
 #pragma once

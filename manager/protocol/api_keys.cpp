@@ -1,4 +1,4 @@
-#include "manager/api/api_keys.hpp"
+#include "manager/protocol/api_keys.hpp"
 
 #include "common/crypto.hpp"
 

@@ -1,4 +1,4 @@
-#include "server/db/sqlite.hpp"
+#include "common/db/sqlite.hpp"
 
 #include <sqlite3.h>
 

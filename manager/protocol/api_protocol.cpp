@@ -1,4 +1,4 @@
-#include "manager/api/api_protocol.hpp"
+#include "manager/protocol/api_protocol.hpp"
 
 #include "common/json_limits.hpp"
 

@@ -1,0 +1,68 @@
+#include "common/json_text.hpp"
+
+#include <random>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+namespace parley {
+namespace {
+
+using namespace std::string_literals;
+
+std::string reference(const std::string& s) {
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string written(const std::string& s) {
+    std::string out = "x";
+    append_json_string(out, s);
+    return out.substr(1);
+}
+
+}  // namespace
+
+TEST_CASE("append_json_string writes what nlohmann writes", "[json_text]") {
+    std::vector<std::string> cases = {"",
+                                      "plain",
+                                      "quote \" backslash \\ slash /",
+                                      "controls \b\f\n\r\t \x01 \x1f \x7f"s,
+                                      "nul \0 inside"s,
+                                      "ünïcödé € 𝄞 日本",
+                                      "\xed\xa0\x80",      // a surrogate: invalid
+                                      "\xc0\xaf",          // overlong
+                                      "\xf4\x90\x80\x80",  // above U+10FFFF
+                                      "cut \xe2\x82",      // truncated sequence
+                                      "lone \x80 continuation"};
+    for (const auto& s : cases) {
+        INFO(s);
+        CHECK(written(s) == reference(s));
+    }
+}
+
+TEST_CASE("append_json_string matches nlohmann on random bytes", "[json_text]") {
+    std::mt19937 random(7);
+    std::uniform_int_distribution<int> length(0, 24);
+    // Mostly the bytes that matter: controls, quotes, UTF-8 lead and continuation bytes.
+    const std::string alphabet =
+        "a\"\\\n\x01\x1f /\0"s + "\xc2\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\xff\x80";
+    std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
+    for (int round = 0; round < 20000; ++round) {
+        std::string s;
+        for (int i = length(random); i > 0; --i)
+            s += alphabet[pick(random)];
+        REQUIRE(written(s) == reference(s));
+    }
+}
+
+TEST_CASE("append_json_int writes decimal integers", "[json_text]") {
+    std::string out;
+    append_json_int(out, 0);
+    out += ',';
+    append_json_int(out, -42);
+    out += ',';
+    append_json_int(out, INT64_MAX);
+    CHECK(out == "0,-42,9223372036854775807");
+}
+
+}  // namespace parley
