@@ -173,6 +173,7 @@ void ServerConfig::describe(ConfigSchema& schema) {
 
     manager.describe(schema);
     bots.describe(schema);
+    cluster.describe(schema);
 }
 
 std::string ServerConfig::validate() const {
@@ -190,6 +191,7 @@ std::string ServerConfig::validate() const {
     }
     if (auto problem = manager.validate(); !problem.empty()) return problem;
     if (auto problem = bots.validate(); !problem.empty()) return problem;
+    if (auto problem = cluster.validate(); !problem.empty()) return problem;
     return {};
 }
 
