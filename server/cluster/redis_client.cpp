@@ -70,15 +70,40 @@ RedisClient::~RedisClient() {
 
 void RedisClient::command(std::vector<std::string> args, Handler handler,
                           std::chrono::milliseconds timeout) {
+    Job job;
+    job.args = std::move(args);
+    job.handler = std::move(handler);
+    job.timeout = timeout;
+    enqueue(std::move(job));
+}
+
+void RedisClient::pipeline(std::vector<std::vector<std::string>> commands, BatchHandler handler) {
+    Job job;
+    job.batch = std::move(commands);
+    job.batch_handler = std::move(handler);
+    enqueue(std::move(job));
+}
+
+void RedisClient::enqueue(Job job) {
     {
         std::lock_guard lock(mutex_);
         if (!stopping_) {
-            queue_.push_back(Job{std::move(args), std::move(handler), timeout});
+            queue_.push_back(std::move(job));
             wake_.notify_one();
             return;
         }
     }
-    deliver(std::move(handler), RedisResult{"redis client stopped", {}});
+    fail(job, "redis client stopped");
+}
+
+void RedisClient::fail(Job& job, const std::string& error) {
+    if (job.batch_handler) {
+        net::post(executor_, [handler = std::move(job.batch_handler), error]() mutable {
+            handler(error, {});
+        });
+    } else {
+        deliver(std::move(job.handler), RedisResult{error, {}});
+    }
 }
 
 void RedisClient::deliver(Handler handler, RedisResult result) {
@@ -96,12 +121,21 @@ void RedisClient::run() {
             if (stopping_) {
                 // Commands queued behind the stop fail rather than vanish: every handler runs.
                 for (auto& j : queue_)
-                    deliver(std::move(j.handler), RedisResult{"redis client stopped", {}});
+                    fail(j, "redis client stopped");
                 queue_.clear();
                 return;
             }
             job = std::move(queue_.front());
             queue_.pop_front();
+        }
+        if (job.batch_handler) {
+            std::vector<RedisReply> replies;
+            std::string error = execute_batch(job, replies);
+            net::post(executor_, [handler = std::move(job.batch_handler), error = std::move(error),
+                                  replies = std::move(replies)]() mutable {
+                handler(std::move(error), std::move(replies));
+            });
+            continue;
         }
         RedisResult result = execute(job);
         deliver(std::move(job.handler), std::move(result));
@@ -179,6 +213,48 @@ RedisResult RedisClient::execute(const Job& job) {
     freeReplyObject(reply);
     if (custom_timeout) redisSetTimeout(c, to_timeval(options_.command_timeout));
     return result;
+}
+
+std::string RedisClient::execute_batch(const Job& job, std::vector<RedisReply>& replies) {
+    std::string error;
+    if (!ensure_connected(error)) return error;
+    redisContext* c = ctx(context_);
+    std::vector<const char*> argv;
+    std::vector<size_t> argvlen;
+    for (const auto& args : job.batch) {
+        argv.clear();
+        argvlen.clear();
+        for (const auto& a : args) {
+            argv.push_back(a.data());
+            argvlen.push_back(a.size());
+        }
+        // Appending only fills hiredis's output buffer; the first redisGetReply writes it all.
+        if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), argvlen.data()) !=
+            REDIS_OK) {
+            error = "redis pipeline could not be built: " + std::string(c->errstr);
+            drop_connection();
+            return error;
+        }
+    }
+    replies.reserve(job.batch.size());
+    for (std::size_t i = 0; i < job.batch.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(c, &raw) != REDIS_OK || !raw) {
+            error = "redis connection lost (" + options_.host + ":" +
+                    std::to_string(options_.port) + ") after " + std::to_string(i) + " of " +
+                    std::to_string(job.batch.size()) +
+                    " pipelined replies: " + std::string(c->errstr);
+            spdlog::warn("{}: pipeline of {} failed: {}", options_.name, job.batch.size(),
+                         c->errstr);
+            drop_connection();
+            replies.clear();
+            return error;
+        }
+        auto* reply = static_cast<redisReply*>(raw);
+        replies.push_back(copy_reply(reply));
+        freeReplyObject(reply);
+    }
+    return {};
 }
 
 }  // namespace parley

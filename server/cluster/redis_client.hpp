@@ -64,6 +64,8 @@ struct RedisOptions {
 class RedisClient {
   public:
     using Handler = std::function<void(RedisResult)>;
+    // `error` empty: one reply per command, in order (a reply may be a Redis error).
+    using BatchHandler = std::function<void(std::string error, std::vector<RedisReply> replies)>;
 
     RedisClient(net::any_io_executor executor, RedisOptions options);
     ~RedisClient();
@@ -75,6 +77,11 @@ class RedisClient {
     void command(std::vector<std::string> args, Handler handler,
                  std::chrono::milliseconds timeout = std::chrono::milliseconds::zero());
 
+    // Queues `commands` sent as one pipeline: all written, then all replies read, in one round
+    // trip. On a connection failure part of the batch may have been applied; the handler gets
+    // the error and no replies.
+    void pipeline(std::vector<std::vector<std::string>> commands, BatchHandler handler);
+
     // Whether the last attempt left a working connection (for health and metrics).
     bool connected() const { return connected_.load(); }
     // Connections established after the first one.
@@ -84,11 +91,17 @@ class RedisClient {
     struct Job {
         std::vector<std::string> args;
         Handler handler;
-        std::chrono::milliseconds timeout;
+        std::chrono::milliseconds timeout{0};
+        std::vector<std::vector<std::string>> batch;  // a pipeline when batch_handler is set
+        BatchHandler batch_handler;
     };
 
     void run();
+    void enqueue(Job job);
+    void fail(Job& job, const std::string& error);
     RedisResult execute(const Job& job);
+    // Fills `replies`; returns the error (empty on success).
+    std::string execute_batch(const Job& job, std::vector<RedisReply>& replies);
     bool ensure_connected(std::string& error);
     void drop_connection();
     void deliver(Handler handler, RedisResult result);

@@ -2,73 +2,19 @@
 // directory (no persistence), killed and restarted to exercise reconnects.
 #include "server/cluster/redis_client.hpp"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <filesystem>
-#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <catch2/catch.hpp>
 
-#include "common/test_support.hpp"
+#include "server/cluster/redis_test_support.hpp"
 
 namespace parley {
 namespace {
 
-constexpr const char* kRedisServer = "/usr/bin/redis-server";
-
-int free_port() {
-    net::io_context io;
-    tcp::acceptor acceptor(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-    return acceptor.local_endpoint().port();
-}
-
-// A redis-server child process; stop() kills it with SIGKILL (a crash, not a shutdown).
-class RedisServer {
-  public:
-    RedisServer(const test::TempDir& dir, int port) : dir_(dir.path().string()), port_(port) {}
-    ~RedisServer() { stop(); }
-
-    void start() {
-        pid_ = ::fork();
-        REQUIRE(pid_ >= 0);
-        if (pid_ == 0) {
-            const std::string port = std::to_string(port_);
-            ::execl(kRedisServer, kRedisServer, "--port", port.c_str(), "--bind", "127.0.0.1",
-                    "--dir", dir_.c_str(), "--save", "", "--appendonly", "no", "--logfile",
-                    (dir_ + "/redis.log").c_str(), static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        // Ready when it accepts a connection.
-        for (int i = 0; i < 200; ++i) {
-            net::io_context io;
-            tcp::socket s(io);
-            boost::system::error_code ec;
-            s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                                    static_cast<unsigned short>(port_)),
-                      ec);
-            if (!ec) return;
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
-        FAIL("redis-server did not start on port " << port_);
-    }
-
-    void stop() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-    }
-
-  private:
-    std::string dir_;
-    int port_;
-    pid_t pid_ = -1;
-};
+using test::free_port;
+using test::options_for;
+using test::RedisFixture;
 
 // Runs the io_context until the command's handler has run.
 RedisResult call(net::io_context& io, RedisClient& client, std::vector<std::string> args,
@@ -84,38 +30,6 @@ RedisResult call(net::io_context& io, RedisClient& client, std::vector<std::stri
     }
     return std::move(*out);
 }
-
-RedisOptions options_for(int port) {
-    RedisOptions o;
-    o.port = port;
-    o.connect_timeout = std::chrono::milliseconds(500);
-    o.command_timeout = std::chrono::milliseconds(500);
-    o.backoff_initial = std::chrono::milliseconds(50);
-    o.backoff_max = std::chrono::milliseconds(200);
-    o.name = "redis-test";
-    return o;
-}
-
-// A redis-server on a free port with its own directory, and a client of it. Where
-// redis-server is missing, `available` is false and the test returns after a warning.
-struct RedisFixture {
-    bool available = std::filesystem::exists(kRedisServer);
-    test::TempDir dir{"redis"};
-    int port = free_port();
-    RedisServer server{dir, port};
-    net::io_context io;
-    std::unique_ptr<RedisClient> client;
-
-    RedisFixture() {
-        if (!available) {
-            WARN("skipped: " << kRedisServer
-                             << " is missing (scripts/setup installs redis-server)");
-            return;
-        }
-        server.start();
-        client = std::make_unique<RedisClient>(io.get_executor(), options_for(port));
-    }
-};
 
 }  // namespace
 
@@ -241,6 +155,35 @@ TEST_CASE("RedisClient fails commands at once while Redis is unreachable", "[red
     CHECK_FALSE(r.ok());
     CHECK(r.error.find("redis unavailable") != std::string::npos);
     CHECK_FALSE(client.connected());
+}
+
+TEST_CASE("RedisClient pipelines commands and reports a lost connection", "[redis]") {
+    RedisFixture f;
+    if (!f.available) return;
+    std::optional<std::pair<std::string, std::vector<RedisReply>>> out;
+    auto run_pipeline = [&](std::vector<std::vector<std::string>> commands) {
+        out.reset();
+        f.client->pipeline(std::move(commands), [&](std::string e, std::vector<RedisReply> r) {
+            out.emplace(std::move(e), std::move(r));
+        });
+        auto guard = net::make_work_guard(f.io);
+        f.io.restart();
+        while (!out)
+            REQUIRE(f.io.run_one_for(std::chrono::seconds(10)) > 0);
+    };
+    run_pipeline(
+        {{"SET", "a", "1"}, {"INCR", "a"}, {"INCR", "nothing-here", "extra"}, {"GET", "a"}});
+    REQUIRE(out->first.empty());
+    REQUIRE(out->second.size() == 4);
+    CHECK(out->second[0].str == "OK");
+    CHECK(out->second[1].integer == 2);
+    CHECK(out->second[2].is_error());  // wrong arity: an answer, the pipeline goes on
+    CHECK(out->second[3].str == "2");
+
+    f.server.stop();
+    run_pipeline({{"PING"}, {"PING"}});
+    CHECK_FALSE(out->first.empty());
+    CHECK(out->second.empty());
 }
 
 }  // namespace parley
