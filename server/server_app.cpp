@@ -30,6 +30,7 @@
 #include "server/cluster/edge_feature.hpp"
 #include "server/cluster/edge_hub.hpp"
 #include "server/cluster/edge_link.hpp"
+#include "server/cluster/edge_sessions.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
@@ -243,6 +244,8 @@ int run_edge(const ServerConfig& config) {
     metrics.add_collector([&hub] { return hub.render_metrics(); });
     FeatureTable features;
     features.add(std::make_shared<EdgeFeature>(hub, link));
+    // Sessions ended on the primary close their edge sockets within about a second.
+    EdgeSessions sessions(loop.context().get_executor(), link, clients, std::chrono::seconds(1));
 
     std::function<nlohmann::json()> cluster_health = [&] {
         return nlohmann::json{{"role", "edge"},
@@ -308,6 +311,7 @@ int run_edge(const ServerConfig& config) {
     }
     http.start();
     hub.start();
+    sessions.start();
     spdlog::info(
         "parley server {} edge {} listening on http://{}:{} ({} threads; primary {}, redis {})",
         kVersion, node, config.listen_address, http.port(), threads, config.cluster.primary,
@@ -319,6 +323,7 @@ int run_edge(const ServerConfig& config) {
     loop.run(
         [&] {
             hub.stop();
+            sessions.stop();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });

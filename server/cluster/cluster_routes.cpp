@@ -77,6 +77,26 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
                                                               {"session_id", session->id}});
                });
 
+    // {"session_ids":[...]} (at most 1000) -> {"ended":[...]}: the sessions that no longer
+    // exist or were revoked (logout, password change, account disabled).
+    router.add(http::verb::post, "/internal/cluster/sessions",
+               [&api, shared_secret](RequestContext& ctx) -> awaitable<HttpResponse> {
+                   auto body = internal_body(ctx, *shared_secret);
+                   if (!body.json) co_return body.refusal;
+                   auto ids = body.json->find("session_ids");
+                   if (ids == body.json->end() || !ids->is_array() || ids->size() > 1000) {
+                       co_return error_response(http::status::bad_request, "bad_request",
+                                                "session_ids is an array of at most 1000 ids");
+                   }
+                   nlohmann::json ended = nlohmann::json::array();
+                   for (const auto& id : *ids) {
+                       if (!id.is_string()) continue;
+                       auto session = api.accounts.session_by_id(id.get<std::string>());
+                       if (!session || session->revoked) ended.push_back(id);
+                   }
+                   co_return json_response(http::status::ok, {{"ended", ended}});
+               });
+
     // {"account_id","room_id"} -> {"member","role","last_seq"}: may the account read the room,
     // and where its history ends now.
     router.add(http::verb::post, "/internal/cluster/member",

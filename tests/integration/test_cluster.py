@@ -192,7 +192,8 @@ class ClusterPrimaryTest(ParleyTestCase):
         wait_until(lambda: len(self.redis.stream(key)) >= 25, 15, what="the messages committed meanwhile")
         seqs = [int(e["seq"]) for e in self.redis.stream(key)]
         self.assertEqual(seqs, list(range(6, 31)))
-        self.assertIn("publishing to Redis again", server.log())
+        # Logged once the pipeline's answer is handled, a moment after Redis stored it.
+        wait_until(lambda: "publishing to Redis again" in server.log(), 10, what="the recovery log line")
         wait_until(lambda: api.call("GET", "/api/v1/health")[2]["cluster"]["redis"] == "up", 10,
                    what="health to report redis up")
 
@@ -382,6 +383,28 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertIn("filled a stream gap", edge.log())
         _, _, metrics = Api(primary.port).call("GET", "/metrics")
         self.assertIn('parley_cluster_events_dropped_total{node="primary-1"} 50', metrics.decode())
+
+    def test_a_session_ended_on_the_primary_closes_its_edge_socket(self):
+        primary = self.start_primary()
+        edge = self.start_edge(primary)
+        api = Api(primary.port)
+        on_edge = api.user("bob")
+        ws_edge = self.edge_socket(edge, on_edge)
+        # The same account on the primary ends the edge's session (as "log out that device").
+        on_primary = api.login("bob")
+        ws_primary = api.socket(on_primary["access_token"])
+        ws_primary.send_json({"type": "ping", "id": 0})
+        ws_primary.recv_until(lambda m: m.get("type") == "pong")
+        started = time.monotonic()
+        status, _, _ = api.call("DELETE", f"/api/v1/sessions/{on_edge['session_id']}",
+                                token=on_primary["access_token"])
+        self.assertIn(status, (200, 204))
+        self.assertEqual(ws_edge.expect_close(timeout=10), 4001)
+        self.assertLess(time.monotonic() - started, 3.0)
+        wait_until(lambda: "ended on the primary" in edge.log(), 5, what="the edge's log line")
+        # Its token no longer opens a socket on the edge.
+        again = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {on_edge['access_token']}"})
+        self.assertEqual(again.expect_close(), 1008)
 
     def test_the_edge_refuses_clearly_while_the_primary_is_down(self):
         primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair()
