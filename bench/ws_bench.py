@@ -97,22 +97,56 @@ class NodeReference:
         self.proc.wait()
 
 
-def cpu_seconds(pid):
-    """User + system CPU time `pid` has used so far."""
+def cpu_times(pid):
+    """(user, system) CPU seconds `pid` has used so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid):
+    """User + system CPU time `pid` has used so far."""
+    return sum(cpu_times(pid))
 
 
 def measured(build, plan, pid, cpus):
     """Runs `plan` and adds the server's CPU time per delivery (microseconds) to the report:
     unlike deliveries/s it hardly moves when other work shares the machine."""
-    before = cpu_seconds(pid)
+    user0, sys0 = cpu_times(pid)
     report = run_load(build, plan, cpus=cpus)
-    used = cpu_seconds(pid) - before
+    user1, sys1 = cpu_times(pid)
     total = report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
-    report["cpu_us_per_delivery"] = used * 1e6 / max(total, 1)
+    report["cpu_us_per_delivery"] = (user1 - user0 + sys1 - sys0) * 1e6 / max(total, 1)
+    # The split: user space is the server's own code (and its libraries'); system is the kernel's
+    # sockets and file writes, which the reference pays for its sockets too.
+    report["user_us_per_delivery"] = (user1 - user0) * 1e6 / max(total, 1)
+    report["sys_us_per_delivery"] = (sys1 - sys0) * 1e6 / max(total, 1)
     return report
+
+
+SYSCALLS = ["read", "readv", "recvfrom", "recvmsg", "write", "writev", "sendto", "sendmsg", "pwrite64",
+            "pread64", "fdatasync", "fsync", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex"]
+
+
+def count_syscalls(pid):
+    """Starts counting the system calls of `pid` (all threads); stop() returns {name: count}."""
+    events = ",".join(f"syscalls:sys_enter_{name}" for name in SYSCALLS)
+    out = tempfile.NamedTemporaryFile("r", suffix=".txt", delete=False)
+    perf = subprocess.Popen(["perf", "stat", "-x", ",", "-e", events, "-p", str(pid), "-o", out.name],
+                            stderr=subprocess.DEVNULL)
+
+    def stop():
+        perf.send_signal(2)
+        perf.wait()
+        counts = {}
+        for line in open(out.name):
+            fields = line.strip().split(",")
+            if len(fields) > 2 and fields[2].startswith("syscalls:sys_enter_") and fields[0].isdigit():
+                counts[fields[2][len("syscalls:sys_enter_"):]] = int(fields[0])
+        os.unlink(out.name)
+        return counts
+    return stop
 
 
 def writer_counts(port):
@@ -232,24 +266,37 @@ def bench_fanout(args, server, setup, ref):
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
                                      "-p", str(server.proc.pid)], stderr=subprocess.DEVNULL)
         commits0, writes0 = writer_counts(server.port)
+        stop_p = count_syscalls(server.proc.pid) if args.syscalls else None
         rp = measured(args.build, plan_p, server.proc.pid, CLIENT_CPUS)
+        rp["syscalls"] = stop_p() if stop_p else {}
         commits1, writes1 = writer_counts(server.port)
         rp["writes_per_commit"] = (writes1 - writes0) / max(commits1 - commits0, 1)
         if perf:
             perf.send_signal(2)
             perf.wait()
+        stop_r = count_syscalls(ref.proc.pid) if args.syscalls else None
         rr = measured(args.build, plan_r, ref.proc.pid, CLIENT_CPUS)
-        rows.append((name, senders * rooms, rp, rr))
+        rr["syscalls"] = stop_r() if stop_r else {}
+        rows.append((name, senders * rooms, rp, rr, members))
     print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>6} {'CPU us/deliv':>12}")
-    for name, senders, rp, rr in rows:
+          f"{'errors':>6} {'CPU us/deliv':>12} {'user us/msg':>11} {'sys us/msg':>10}")
+    for name, senders, rp, rr, members in rows:
         for target, r in (("parley", rp), ("node-ws", rr)):
             print(f"{name:<15} {target:<10} {senders:>7} {r['deliveries_per_s']:>13.0f} "
                   f"{fmt_ms(r['latency_us']['p50']):>8} {fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6} "
-                  f"{r['cpu_us_per_delivery']:>12.2f}")
+                  f"{r['cpu_us_per_delivery']:>12.2f} {r['user_us_per_delivery'] * members:>11.1f} "
+                  f"{r['sys_us_per_delivery'] * members:>10.1f}")
             if r.get("first_error"):
                 print(f"    first error: {r['first_error']}")
-    for name, _, rp, rr in rows:
+    for name, _, rp, rr, members in rows:
+        for target, r in (("parley", rp), ("node-ws", rr)):
+            if not r["syscalls"]:
+                continue
+            messages = r["deliveries_per_s"] * (r["seconds"] + r.get("warmup_s", 0)) / members
+            calls = ", ".join(f"{k} {v / max(messages, 1):.2f}" for k, v in
+                              sorted(r["syscalls"].items(), key=lambda kv: -kv[1]) if v)
+            print(f"system calls per message, {name}, {target}: {calls}")
+    for name, _, rp, rr, _ in rows:
         ratio = rp["deliveries_per_s"] / max(rr["deliveries_per_s"], 1)
         lower = rp["latency_us"]["p99"] < rr["latency_us"]["p99"]
         cpu = rr["cpu_us_per_delivery"] / max(rp["cpu_us_per_delivery"], 1e-9)
@@ -490,6 +537,8 @@ def main():
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
     ap.add_argument("--server-binary", help="another parley binary to serve (an older build, to compare); "
                     "the load client stays the one of --build")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="count the servers' system calls per message (perf stat tracepoints)")
     ap.add_argument("--callgrind", action="store_true",
                     help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
     ap.add_argument("--cluster", action="store_true",

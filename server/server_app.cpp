@@ -436,7 +436,7 @@ int run_server(const ServerConfig& config) {
     ServiceLoop loop(threads);
 
     // Chat: rooms in memory, the live hub, the send path, and the WebSocket features table.
-    RoomStore rooms(writer, readers, config.chat.recent_messages);
+    RoomStore rooms(writer, readers, config.chat.recent_messages, config.db.message_log_rows);
     {
         SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
         rooms.load(loader);

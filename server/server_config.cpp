@@ -127,6 +127,11 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 "Larger: less work per write, a larger -wal file and a longer recovery after a "
                 "crash.",
                 100, 1'000'000);
+    schema.bind("message_log_rows", db.message_log_rows,
+                "Messages committed to the arrival-ordered log before they are moved, room by "
+                "room, into the indexed history table. Larger: fewer page writes per message, "
+                "a longer scan of the log for recent history.",
+                1, 100'000);
 
     schema.section("media", "Image uploads and the image child process (parley imageproc).");
     schema.bind("max_upload_bytes", media.max_upload_bytes,

@@ -33,9 +33,10 @@ awaitable<DbResult<bool>> may_see(ApiContext& api, DbReaderPool& readers, const 
             q->bind(1, viewer).bind(2, owner);
             if (q->step() == StepResult::row) return true;
         }
-        // messages_media finds the messages that carry it; members' key checks each room.
+        // messages_media finds the indexed messages that carry it (the message log is scanned);
+        // members' key checks each room.
         auto posted = db.cached(
-            "SELECT 1 FROM messages m JOIN members b ON b.room_id = m.room_id "
+            "SELECT 1 FROM all_messages m JOIN members b ON b.room_id = m.room_id "
             "AND b.account_id = ? WHERE m.media = ? AND m.deleted = 0 LIMIT 1");
         posted->bind(1, viewer).bind(2, id);
         return posted->step() == StepResult::row;

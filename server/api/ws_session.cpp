@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_flat.hpp"
 #include "common/json_limits.hpp"
 #include "common/logging.hpp"
+#include "server/model/account.hpp"
 
 namespace parley {
 
@@ -75,7 +77,9 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
     ctx_.metrics.received.inc();
     // Depth first: a deeply nested value overflows the stack once it is copied or dumped.
     bool too_deep = false;
-    nlohmann::json msg = parse_json_bounded(text, &too_deep);
+    // Most frames are flat objects: read without nlohmann's lexer when they are.
+    auto flat = parse_flat_json_object(text);
+    nlohmann::json msg = flat ? std::move(*flat) : parse_json_bounded(text, &too_deep);
     if (msg.is_discarded() || !msg.is_object()) {
         close_with(close_code::unsupported_data,
                    too_deep ? "JSON nested too deeply" : "every frame must be a JSON object");
@@ -118,7 +122,8 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
     }
     std::string type = type_it->get<std::string>();
     if (type == "ping") {
-        nlohmann::json pong{{"type", "pong"}};
+        // The server's clock (Unix ms): a client estimates its offset from it and the round trip.
+        nlohmann::json pong{{"type", "pong"}, {"time", now_ms()}};
         if (!id.is_null()) pong["id"] = id;
         send_json(pong);
         co_return;

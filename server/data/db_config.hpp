@@ -17,6 +17,9 @@ struct DbSettings {
     // 1000). Messages of many rooms land on many pages, each rewritten by every commit; a
     // checkpoint writes each page once, so a longer WAL means far fewer page copies per message.
     int wal_autocheckpoint_pages = 8192;
+    // Messages the log holds before they are moved into the indexed table (RoomStore): each
+    // room's pages are then written once per move instead of once per message.
+    int message_log_rows = 2048;
 };
 
 }  // namespace parley

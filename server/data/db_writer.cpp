@@ -194,10 +194,14 @@ int DbWriter::wal_committed(void* self, sqlite3* db, const char* name, int pages
     if (pages >= 4 * threshold) {
         // Writes that never pause keep the checkpointer from ever catching up with the end of
         // the WAL, and SQLite starts the WAL over only when it has: finish here, the pages
-        // before are mostly copied already, so that the next write starts it over.
+        // before are mostly copied already, so that the next write starts it over. The
+        // checkpointer starts no new pass meanwhile: a pass it runs makes this one SQLITE_BUSY
+        // (PASSIVE does not wait), and with a write per commit it would always be running.
+        writer->writer_checkpoints_ = true;
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
         return SQLITE_OK;
     }
+    writer->writer_checkpoints_ = false;
     if (pages >= threshold) {
         {
             std::lock_guard lock(writer->checkpoint_mutex_);
@@ -226,6 +230,7 @@ void DbWriter::checkpoint_loop(std::string path) {
             if (checkpoint_stop_) return;
             checkpoint_wanted_ = false;
         }
+        if (writer_checkpoints_) continue;
         int log_pages = 0, copied = 0;
         int rc = sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
                                            &log_pages, &copied);

@@ -398,6 +398,8 @@ class DbWriter {
     std::condition_variable checkpoint_wanted_cv_;
     bool checkpoint_wanted_ = false;
     bool checkpoint_stop_ = false;
+    // The WAL outgrew four times the threshold and the writer finishes checkpoints itself.
+    std::atomic<bool> writer_checkpoints_{false};
 };
 
 }  // namespace parley

@@ -1,7 +1,11 @@
 #include "server/data/room_store.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "server/data/sql_bytes.hpp"
 #include "server/model/account.hpp"
@@ -25,6 +29,15 @@ Message read_message(const Statement& st) {
 
 constexpr const char* kMessageColumns =
     "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, media";
+
+// The writer's in-memory key of a message in the log, within its room.
+std::string log_key(const std::string& sender, const std::string& id) {
+    std::string key;
+    key.reserve(sender.size() + id.size() + 1);
+    key.append(sender).push_back('\0');
+    key.append(id);
+    return key;
+}
 
 void insert_member(SqliteDb& db, const Member& m) {
     auto st = db.cached(
@@ -57,18 +70,28 @@ void upsert_member(SqliteDb& db, const Member& m, RoomStore::MemberChange change
 
 }  // namespace
 
-RoomStore::RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit)
-    : writer_(writer), readers_(readers), recent_limit_(static_cast<std::size_t>(recent_limit)) {
-    // A rolled-back batch takes its numbers with it: reload every room's from the database.
-    writer_.on_rollback([this] { writer_seqs_.clear(); });
+RoomStore::RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit,
+                     int message_log_rows)
+    : writer_(writer),
+      readers_(readers),
+      recent_limit_(static_cast<std::size_t>(recent_limit)),
+      settle_at_(static_cast<std::size_t>(std::max(message_log_rows, 1))),
+      next_settle_rows_(settle_at_) {
+    // A rolled-back batch takes its numbers and log rows with it: reload both from the database.
+    writer_.on_rollback([this] {
+        writer_seqs_.clear();
+        log_loaded_ = false;
+    });
 }
 
 void RoomStore::load(SqliteDb& db) {
     std::unique_lock lock(mutex_);
     auto rooms = db.prepare(
         "SELECT id, kind, title, require_signatures, created_by, created_at, "
-        "max(last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = rooms.id), 0)), "
-        "join_policy FROM rooms");
+        "max(last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = rooms.id), 0), "
+        "coalesce(l.top, 0)), join_policy FROM rooms "
+        "LEFT JOIN (SELECT room_id, max(seq) AS top FROM message_log GROUP BY room_id) l "
+        "ON l.room_id = rooms.id");
     while (rooms.step() == StepResult::row) {
         State s;
         s.room = Room{rooms.column_text(0),       rooms.column_text(1), rooms.column_text(2),
@@ -96,6 +119,17 @@ void RoomStore::load(SqliteDb& db) {
         recent.bind(1, id).bind(2, static_cast<std::int64_t>(recent_limit_));
         while (recent.step() == StepResult::row)
             s.recent.push_front(read_message(recent));
+    }
+    // The log's messages are newer than every indexed one of their room: one pass appends them.
+    auto logged = db.prepare(std::string("SELECT ") + kMessageColumns +
+                             " FROM message_log WHERE deleted = 0 ORDER BY room_id, seq");
+    while (logged.step() == StepResult::row) {
+        Message m = read_message(logged);
+        auto it = rooms_.find(m.room_id);
+        if (it == rooms_.end()) continue;
+        auto& recent_of_room = it->second.recent;
+        recent_of_room.push_back(std::move(m));
+        if (recent_of_room.size() > recent_limit_) recent_of_room.pop_front();
     }
 }
 
@@ -564,11 +598,103 @@ awaitable<DbResult<Room>> RoomStore::rename(std::string room_id, std::string tit
 std::int64_t RoomStore::stored_last_seq(SqliteDb& db, const std::string& room_id) {
     // rooms.last_seq is written when history is pruned; between prunes the messages hold it.
     auto st = db.cached(
+        "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = ?1), 0), "
+        "coalesce((SELECT max(seq) FROM message_log WHERE room_id = ?1), 0)) "
+        "FROM rooms WHERE id = ?1");
+    st->bind(1, room_id);
+    if (st->step() != StepResult::row) throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
+    return st->column_int64(0);
+}
+
+void RoomStore::load_log_keys(SqliteDb& db) {
+    log_keys_.clear();
+    log_rows_ = 0;
+    auto st = db.cached("SELECT room_id, sender_id, client_msg_id, seq FROM message_log");
+    while (st->step() == StepResult::row) {
+        std::string room = st->column_text(0);
+        log_keys_[room].insert(log_key(st->column_text(1), st->column_text(2)));
+        ++log_rows_;
+        // A room's log messages are its newest: the largest is its last number.
+        auto& last = writer_seqs_[room];
+        last = std::max(last, st->column_int64(3));
+    }
+    log_loaded_ = true;
+}
+
+std::int64_t RoomStore::last_seq_for_append(SqliteDb& db, const std::string& room_id) {
+    if (auto known = writer_seqs_.find(room_id); known != writer_seqs_.end()) return known->second;
+    // Not in the log (load_log_keys() counted every room that is): the indexed table and the
+    // room's pruned-past number hold it, and no scan of the log is needed.
+    auto st = db.cached(
         "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = ?1), 0)) "
         "FROM rooms WHERE id = ?1");
     st->bind(1, room_id);
     if (st->step() != StepResult::row) throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
     return st->column_int64(0);
+}
+
+std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m) {
+    static const std::string in_log_sql =
+        std::string("SELECT ") + kMessageColumns +
+        " FROM message_log WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
+    static const std::string indexed_sql =
+        std::string("SELECT ") + kMessageColumns +
+        " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
+    auto find = [&](const std::string& sql) -> std::optional<Message> {
+        auto st = db.cached(sql);
+        st->bind(1, m.room_id).bind(2, m.sender_id).bind(3, m.client_msg_id);
+        if (st->step() == StepResult::row) return read_message(*st);
+        return std::nullopt;
+    };
+    // The log is scanned only when its key is there; the indexed table is one index lookup.
+    auto in_log = log_keys_.find(m.room_id);
+    if (in_log != log_keys_.end() &&
+        in_log->second.contains(log_key(m.sender_id, m.client_msg_id))) {
+        if (auto found = find(in_log_sql)) return found;
+    }
+    return find(indexed_sql);
+}
+
+std::int64_t RoomStore::settle_log(SqliteDb& db, std::size_t at_least) {
+    settle_pending_ = false;
+    if (!log_loaded_) load_log_keys(db);
+    // If the move fails, the next try waits for another log's worth of messages.
+    next_settle_rows_ = log_rows_ + settle_at_;
+    // The rooms with the most messages in the log go first: each room's table and index pages
+    // are then written once for many of its messages. A move is bounded (at_least rows, plus
+    // the rest of the last room) so that it holds the writer for milliseconds, not the whole log.
+    std::vector<std::pair<std::size_t, const std::string*>> by_size;
+    by_size.reserve(log_keys_.size());
+    for (const auto& [room, keys] : log_keys_)
+        by_size.emplace_back(keys.size(), &room);
+    std::sort(by_size.begin(), by_size.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    nlohmann::json rooms = nlohmann::json::array();
+    std::size_t moving = 0;
+    for (const auto& [size, room] : by_size) {
+        if (moving >= at_least) break;
+        rooms.push_back(*room);
+        moving += size;
+    }
+    if (rooms.empty()) return 0;
+    const std::string room_list = rooms.dump();
+    auto insert = db.cached(
+        "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, signature, "
+        "sent_at, deleted, media) SELECT room_id, seq, sender_id, client_msg_id, text, "
+        "signature, sent_at, deleted, media FROM message_log "
+        "WHERE room_id IN (SELECT value FROM json_each(?)) ORDER BY room_id, seq");
+    insert->bind(1, room_list);
+    insert->run();
+    const std::int64_t moved = db.changes();
+    auto remove =
+        db.cached("DELETE FROM message_log WHERE room_id IN (SELECT value FROM json_each(?))");
+    remove->bind(1, room_list);
+    remove->run();
+    for (const auto& room : rooms)
+        log_keys_.erase(room.get_ref<const std::string&>());
+    log_rows_ -= std::min(log_rows_, static_cast<std::size_t>(moved));
+    next_settle_rows_ = settle_at_;
+    return moved;
 }
 
 awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
@@ -578,15 +704,17 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
     // only change, so it runs without a savepoint; a resend is the insert's conflict.
     auto job = [this, message = std::move(message)](SqliteDb& db) mutable {
         AppendResult out;
-        auto known = writer_seqs_.find(message.room_id);
-        std::int64_t last =
-            known != writer_seqs_.end() ? known->second : stored_last_seq(db, message.room_id);
+        if (!log_loaded_) load_log_keys(db);
+        if (auto stored = stored_resend(db, message)) {
+            out.message = std::move(*stored);
+            out.duplicate = true;
+            return out;
+        }
+        const std::int64_t last = last_seq_for_append(db, message.room_id);
         out.message = std::move(message);
         out.message.seq = last + 1;
-        static const std::string insert_sql =
-            std::string("INSERT INTO messages(") + kMessageColumns +
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(room_id, sender_id, client_msg_id) DO NOTHING";
+        static const std::string insert_sql = std::string("INSERT INTO message_log(") +
+                                              kMessageColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
         {
             auto ins = db.cached(insert_sql);
             ins->bind(1, out.message.room_id)
@@ -607,35 +735,53 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
                 throw;
             }
         }
-        if (db.changes() > 0) {
-            writer_seqs_[out.message.room_id] = out.message.seq;
-            return out;
+        writer_seqs_[out.message.room_id] = out.message.seq;
+        log_keys_[out.message.room_id].insert(
+            log_key(out.message.sender_id, out.message.client_msg_id));
+        if (++log_rows_ >= next_settle_rows_ && !settle_pending_) {
+            settle_pending_ = true;
+            settle_wanted_ = true;
         }
-        // The same (sender, client_msg_id) is stored: a resend gets the stored message.
-        writer_seqs_[out.message.room_id] = last;
-        static const std::string existing_sql =
-            std::string("SELECT ") + kMessageColumns +
-            " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
-        auto existing = db.cached(existing_sql);
-        existing->bind(1, out.message.room_id)
-            .bind(2, out.message.sender_id)
-            .bind(3, out.message.client_msg_id);
-        if (existing->step() != StepResult::row) throw DbError(1, "a conflicting message vanished");
-        out.message = read_message(*existing);
-        out.duplicate = true;
         return out;
     };
-    co_return co_await writer_.write_atomic(std::move(job));
+    auto result = co_await writer_.write_atomic(std::move(job));
+    if (settle_wanted_.exchange(false)) {
+        // Not awaited: the sender's answer does not wait for the move.
+        auto executor = co_await net::this_coro::executor;
+        writer_.async_write(
+            [this](SqliteDb& db) {
+                return settle_log(db, std::max<std::size_t>(settle_at_ / 8, 1));
+            },
+            net::bind_executor(executor, [this](DbResult<std::int64_t> moved) {
+                if (!moved) {
+                    spdlog::error("message log: moving it into the history table failed: {}",
+                                  moved.error().message);
+                    return;
+                }
+                spdlog::debug("message log: {} messages moved into the history table", *moved);
+            }));
+    }
+    co_return result;
+}
+
+awaitable<DbResult<std::int64_t>> RoomStore::settle() {
+    co_return co_await writer_.write(
+        [this](SqliteDb& db) { return settle_log(db, std::numeric_limits<std::size_t>::max()); });
 }
 
 awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::int64_t seq) {
     auto job = [room_id, seq](SqliteDb& db) {
-        auto st = db.cached(
-            "UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL "
-            "WHERE room_id = ? AND seq = ? AND deleted = 0");
-        st->bind(1, room_id).bind(2, seq);
-        st->run();
-        return db.changes() > 0;
+        for (const char* sql :
+             {"UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL "
+              "WHERE room_id = ? AND seq = ? AND deleted = 0",
+              "UPDATE message_log SET deleted = 1, text = '', signature = NULL, media = NULL "
+              "WHERE room_id = ? AND seq = ? AND deleted = 0"}) {
+            auto st = db.cached(sql);
+            st->bind(1, room_id).bind(2, seq);
+            st->run();
+            if (db.changes() > 0) return true;
+        }
+        return false;
     };
     auto result = co_await writer_.write(std::move(job));
     if (!result) co_return result.error();
@@ -654,6 +800,7 @@ awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::in
 awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
     auto job = [this, room_id](SqliteDb& db) {
         writer_seqs_.erase(room_id);
+        log_loaded_ = false;  // the room's messages in the log go with it
         auto st = db.cached("DELETE FROM rooms WHERE id = ?");
         st->bind(1, room_id);
         st->run();
@@ -679,7 +826,7 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
     auto job = [room_id, after, limit](SqliteDb& db) {
         std::vector<Message> out;
         auto st = db.cached(std::string("SELECT ") + kMessageColumns +
-                            " FROM messages WHERE room_id = ? AND seq > ? AND deleted = 0 "
+                            " FROM all_messages WHERE room_id = ? AND seq > ? AND deleted = 0 "
                             "ORDER BY seq LIMIT ?");
         st->bind(1, room_id).bind(2, after).bind(3, limit);
         while (st->step() == StepResult::row)
@@ -690,18 +837,25 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
 }
 
 awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int64_t keep) {
-    auto job = [room_id, keep](SqliteDb& db) {
+    auto job = [this, room_id, keep](SqliteDb& db) {
         // The room's last number must outlive the messages that held it (append() numbers on
         // from max(rooms.last_seq, newest message)).
         auto keep_last = db.cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2");
         keep_last->bind(1, stored_last_seq(db, room_id)).bind(2, room_id);
         keep_last->run();
-        auto st = db.cached(
-            "DELETE FROM messages WHERE room_id = ? AND seq <= "
-            "(SELECT last_seq FROM rooms WHERE id = ?) - ?");
-        st->bind(1, room_id).bind(2, room_id).bind(3, keep);
-        st->run();
-        return db.changes();
+        std::int64_t pruned = 0;
+        for (const char* table : {"messages", "message_log"}) {
+            auto st =
+                db.cached(fmt::format("DELETE FROM {} WHERE room_id = ? AND seq <= "
+                                      "(SELECT last_seq FROM rooms WHERE id = ?) - ?",
+                                      table));
+            st->bind(1, room_id).bind(2, room_id).bind(3, keep);
+            st->run();
+            pruned += db.changes();
+        }
+        // Keys of pruned log messages would name rows that are gone: reload them.
+        log_loaded_ = false;
+        return pruned;
     };
     co_return co_await writer_.write(std::move(job));
 }

@@ -5,14 +5,21 @@
 // commits it, then the cache changes, then the caller is answered). append() assigns the
 // room's next sequence number inside the writer's job, from a counter only the writer thread
 // touches (the database's number is max(rooms.last_seq, newest message seq); rooms.last_seq is
-// brought up to date when history is pruned), so a message costs one INSERT. Numbers are
-// gap-free: a failed insert consumes none, and a rolled-back batch makes the writer reload
-// every counter from the database. A resend with the same (sender, client_msg_id) is the
-// insert's conflict: it returns the stored message and assigns nothing. Older history is read
-// from the database.
-// Owned by the server app; thread-safe (one shared mutex).
+// brought up to date when history is pruned). Numbers are gap-free: a failed insert consumes
+// none, and a rolled-back batch makes the writer reload every counter from the database.
+//
+// Where a message goes: append() inserts it into the message log (message_log, arrival order,
+// no secondary index), so the messages of one commit share pages; once the log holds
+// message_log_rows messages, the rooms with the most messages in it are moved into `messages`
+// (indexed by room), an eighth of the log at a time, so each room's pages are written once for
+// many of its messages rather than once per message (docs/storage.md). A resend with the same
+// (sender, client_msg_id) returns the stored message and assigns nothing: the writer keeps the keys
+// of the log's messages in memory and looks the indexed table up by its unique key. Older history
+// is read from both tables (the all_messages view). Owned by the server app; thread-safe (one
+// shared mutex).
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <optional>
@@ -55,7 +62,8 @@ struct AppendResult {
 
 class RoomStore {
   public:
-    RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit);
+    RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit,
+              int message_log_rows = 2048);
 
     void load(SqliteDb& db);
 
@@ -119,6 +127,9 @@ class RoomStore {
                                                              std::int64_t after, int limit);
     // Deletes all but the newest `keep` messages of a room; returns how many were deleted.
     awaitable<DbResult<std::int64_t>> prune(std::string room_id, std::int64_t keep);
+    // Moves the message log into the indexed table now; returns how many messages moved.
+    // append() asks for it by itself once the log is full.
+    awaitable<DbResult<std::int64_t>> settle();
 
   private:
     struct State {
@@ -133,6 +144,16 @@ class RoomStore {
                                             const char* sql, std::string value);
     // The room's last sequence number as the database holds it (writer or reader thread).
     static std::int64_t stored_last_seq(SqliteDb& db, const std::string& room_id);
+    // Writer thread: the room's last number, from the counter or the database.
+    std::int64_t last_seq_for_append(SqliteDb& db, const std::string& room_id);
+    // Writer thread: loads the log's keys (and its rooms' last numbers) after start or a
+    // rolled-back batch.
+    void load_log_keys(SqliteDb& db);
+    // Writer thread: the stored message with this (room, sender, client_msg_id), if any.
+    std::optional<Message> stored_resend(SqliteDb& db, const Message& m);
+    // Writer thread: the settle job's body: moves whole rooms, fullest first, until at least
+    // `at_least` messages have moved (or the log is empty).
+    std::int64_t settle_log(SqliteDb& db, std::size_t at_least);
     void cache_member_locked(const Member& m);
     void uncache_member_locked(const std::string& room_id, const std::string& account_id);
 
@@ -144,6 +165,17 @@ class RoomStore {
     std::unordered_map<std::string, std::unordered_set<std::string>> by_account_;
     // The last number append() gave in each room: the writer thread's alone (no lock).
     std::unordered_map<std::string, std::int64_t> writer_seqs_;
+    // The message log as the writer thread knows it (no lock): the (room, sender,
+    // client_msg_id) keys of its messages and how many there are; reloaded when a batch rolls
+    // back or rows left the log some other way (prune, a deleted room).
+    std::unordered_map<std::string, std::unordered_set<std::string>> log_keys_;  // by room
+    std::size_t log_rows_ = 0;
+    bool log_loaded_ = false;
+    std::size_t settle_at_;         // log rows that ask for a settle ([db] message_log_rows)
+    std::size_t next_settle_rows_;  // settle_at_, or more after a failed settle
+    bool settle_pending_ = false;   // asked for and not run yet
+    // Set by the writer thread when the log is full; the append that sees it submits settle().
+    std::atomic<bool> settle_wanted_{false};
 };
 
 }  // namespace parley

@@ -164,6 +164,32 @@ CREATE INDEX room_departures_account ON room_departures(account_id);
 CREATE INDEX room_bans_account ON room_bans(account_id);
 )sql";
 
+// The message log: messages are committed here first, in arrival order and without a secondary
+// index, so that the messages of one commit share a page or two instead of each landing on its
+// room's own table and index pages (docs/storage.md). RoomStore moves the log into `messages`,
+// room by room in one transaction, once it holds [db] message_log_rows messages. Every message
+// of a room in the log is newer than every one of that room in `messages`. `all_messages` is
+// what readers query: both tables, as one.
+constexpr std::string_view current_v9 = R"sql(
+CREATE TABLE message_log (
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    sender_id TEXT NOT NULL,
+    client_msg_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    signature BLOB,
+    sent_at INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    media TEXT
+);
+CREATE VIEW all_messages AS
+    SELECT room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media
+    FROM messages
+    UNION ALL
+    SELECT room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media
+    FROM message_log;
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -189,6 +215,7 @@ constexpr std::array current_list{
     Migration{6, "images in messages", current_v6},
     Migration{7, "every rotated refresh token of a session", current_v7},
     Migration{8, "room join policy, departures and bans", current_v8},
+    Migration{9, "the message log", current_v9},
 };
 
 constexpr std::array history_list{

@@ -64,11 +64,13 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
         co_return;
     }
     if (msg.type == "send") {
-        SendOutcome out = co_await chat_.send(client->account_id(), room_id, body);
+        // The frame's body is not read again: moved, not copied (a tree copy per message).
+        SendOutcome out =
+            co_await chat_.send(client->account_id(), std::move(room_id), std::move(msg.body));
         if (!out.ok) {
             client->reply_error(msg.id, out.code, out.error);
         } else {
-            client->reply_sent(msg.id, room_id, out.message.seq, out.message.sent_at,
+            client->reply_sent(msg.id, out.message.room_id, out.message.seq, out.message.sent_at,
                                out.duplicate);
         }
         co_return;

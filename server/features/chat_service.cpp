@@ -103,9 +103,9 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
     Message m;
     m.room_id = room_id;
     m.sender_id = account_id;
-    m.client_msg_id = cmid_it->get<std::string>();
-    m.text = text;
-    m.media = media;
+    m.client_msg_id = std::move(cmid_it->get_ref<std::string&>());
+    if (text_it != body.end()) m.text = std::move(text_it->get_ref<std::string&>());
+    m.media = std::move(media);
     m.sent_at = now_ms();
 
     auto sig_it = body.find("signature");
@@ -125,7 +125,8 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
         }
         if (!ed25519_verify(
                 member->public_key,
-                canonical_message_bytes(room_id, account_id, m.client_msg_id, text, media), *sig)) {
+                canonical_message_bytes(room_id, account_id, m.client_msg_id, m.text, m.media),
+                *sig)) {
             spdlog::info("room {}: message from {} refused: invalid signature", room_id,
                          account_id);
             co_return refuse(400, "invalid_signature", "the signature does not match the message");
@@ -133,7 +134,7 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
         m.signature = *sig;
     }
 
-    auto stored = co_await rooms_.append(m);
+    auto stored = co_await rooms_.append(std::move(m));
     if (!stored) {
         if (stored.error().code == DbErrc::constraint)
             co_return refuse(404, "not_found", "no such room");
@@ -146,7 +147,7 @@ awaitable<SendOutcome> ChatService::send(std::string account_id, std::string roo
     }
     SendOutcome out;
     out.ok = true;
-    out.message = stored->message;
+    out.message = std::move(stored->message);
     out.duplicate = stored->duplicate;
     if (!out.duplicate) {
         hub_.message_committed(out.message);

@@ -167,7 +167,7 @@ class BackupRunTest(BackupTestCase):
         path = self.stored(vault, "current", snapshot)
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
-        stored = {row[0] for row in db.execute("SELECT client_msg_id FROM messages")}
+        stored = {row[0] for row in db.execute("SELECT client_msg_id FROM all_messages")}
         db.close()
         missing = [c for c in before if c not in stored]
         self.assertEqual(missing, [], "messages acknowledged before the backup began are missing")

@@ -179,7 +179,7 @@ class DocRecipesTest(ManagerTestCase):
         self.sh("backup-restore", "vault")
         restored = self.host_path("vault", "/tmp/parley-restore")
         db = sqlite3.connect(f"file:{restored}/db/current.db?mode=ro", uri=True)
-        texts = [r[0] for r in db.execute("SELECT text FROM messages")]
+        texts = [r[0] for r in db.execute("SELECT text FROM all_messages")]
         db.close()
         self.assertEqual(texts, ["worth keeping"])
         self.assertTrue(os.path.exists(os.path.join(restored, "media", digest[:2], digest + ".jpg")))

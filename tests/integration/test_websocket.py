@@ -31,13 +31,16 @@ class WebSocketTest(ParleyTestCase):
         s = self.api.user("ann")
         ws = self.api.socket(s["access_token"])
         ws.send_json({"type": "ping", "id": 7})
-        self.assertEqual(ws.recv(), {"type": "pong", "id": 7})
+        pong = ws.recv()
+        # The pong carries the server's clock (Unix ms).
+        self.assertAlmostEqual(pong.pop("time") / 1000, time.time(), delta=60)
+        self.assertEqual(pong, {"type": "pong", "id": 7})
         # Only a scalar id is echoed (a nested one was copied and dumped recursively).
         ws.send_json({"type": "ping", "id": {"nested": [1, 2]}})
         err = ws.recv()
         self.assertEqual((err["type"], err["error"], "id" in err), ("error", "bad_request", False))
         ws.send_json({"type": "ping", "id": "s"})
-        self.assertEqual(ws.recv(), {"type": "pong", "id": "s"})
+        self.assertEqual({k: v for k, v in ws.recv().items() if k != "time"}, {"type": "pong", "id": "s"})
         ws.send_json({"type": "frobnicate", "id": "q1"})
         err = ws.recv()
         self.assertEqual((err["type"], err["id"], err["error"]), ("error", "q1", "bad_request"))
@@ -46,7 +49,8 @@ class WebSocketTest(ParleyTestCase):
         err = ws.recv()
         self.assertEqual((err["type"], err["id"], err["error"]), ("error", 3, "bad_request"))
         ws.send_json({"type": "ping"})
-        self.assertEqual(ws.recv(), {"type": "pong"}, "the socket still works after errors")
+        self.assertEqual({k: v for k, v in ws.recv().items() if k != "time"}, {"type": "pong"},
+                         "the socket still works after errors")
 
     def test_not_json_closes_1003(self):
         s = self.api.user("ben")

@@ -1,0 +1,145 @@
+// RoomStore's message log: messages are committed to message_log and moved into the indexed
+// messages table once the log is full. Whichever table a message is in, it is found by history
+// reads, by a resend and by a removal, is counted once, and survives a restart.
+#include <catch2/catch.hpp>
+
+#include "server/data/room_store.hpp"
+#include "server/data/store_test_support.hpp"
+
+namespace parley {
+
+using test::run;
+
+namespace {
+
+Message message(const std::string& room, const std::string& cmid) {
+    Message m;
+    m.room_id = room;
+    m.sender_id = "o";
+    m.client_msg_id = cmid;
+    m.text = "text of " + cmid;
+    m.sent_at = 1;
+    return m;
+}
+
+std::int64_t rows(const std::string& path, const std::string& table) {
+    SqliteDb db(path, SqliteOptions{OpenMode::read_only});
+    return db.query_int64("SELECT count(*) FROM " + table);
+}
+
+}  // namespace
+
+TEST_CASE("the message log moves into the history table and every message is found once",
+          "[server][store]") {
+    test::TempCurrentDb t("message-log");
+    {
+        SqliteDb db(t.path);
+        db.exec(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
+            "('o', 'olga', 'x', 'user', 0)");
+    }
+    net::io_context ioc;
+    const int log_rows = 5;
+    {
+        DbWriter writer(SqliteDb(t.path), DbSettings{});
+        DbReaderPool readers(t.path, DbSettings{});
+        RoomStore rooms(writer, readers, 50, log_rows);
+        for (const char* id : {"r1", "r2"}) {
+            Room room{id, "group", "t", false, "o", 1, 0};
+            REQUIRE(
+                run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
+        }
+        // Four messages stay in the log; the fifth fills it and the room with the most messages
+        // in it (r1: m1, m3, m5) moves (run() waits for the move, which the append submitted).
+        for (int i = 1; i <= 4; ++i) {
+            auto stored =
+                run(ioc, rooms.append(message(i % 2 ? "r1" : "r2", "m" + std::to_string(i))));
+            REQUIRE(stored);
+        }
+        CHECK(rows(t.path, "message_log") == 4);
+        CHECK(rows(t.path, "messages") == 0);
+        REQUIRE(run(ioc, rooms.append(message("r1", "m5"))));
+        CHECK(rows(t.path, "message_log") == 2);
+        CHECK(rows(t.path, "messages") == 3);
+        {
+            SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+            CHECK(db.query_int64("SELECT count(*) FROM message_log WHERE room_id = 'r2'") == 2);
+        }
+
+        // Two more in the log: r1 now has messages in both tables.
+        auto m6 = run(ioc, rooms.append(message("r1", "m6")));
+        REQUIRE(m6);
+        CHECK(m6->message.seq == 4);  // r1: m1, m3, m5, m6
+        REQUIRE(run(ioc, rooms.append(message("r2", "m7"))));
+        CHECK(rows(t.path, "message_log") == 4);
+
+        // Resends, from either table, return the stored message and take no number.
+        auto settled = run(ioc, rooms.append(message("r1", "m3")));
+        REQUIRE(settled);
+        CHECK((settled->duplicate && settled->message.seq == 2 &&
+               settled->message.text == "text of m3"));
+        auto logged = run(ioc, rooms.append(message("r1", "m6")));
+        REQUIRE(logged);
+        CHECK((logged->duplicate && logged->message.seq == 4));
+        CHECK(rows(t.path, "message_log") == 4);
+
+        // History reads both, in order.
+        auto history = run(ioc, rooms.messages_after("r1", 0, 100));
+        REQUIRE(history);
+        std::vector<std::string> ids;
+        for (const auto& m : *history)
+            ids.push_back(m.client_msg_id);
+        CHECK(ids == std::vector<std::string>{"m1", "m3", "m5", "m6"});
+
+        // A removal finds the message in either table.
+        auto removed_settled = run(ioc, rooms.remove_message("r1", 1));
+        auto removed_logged = run(ioc, rooms.remove_message("r1", 4));
+        REQUIRE((removed_settled && removed_logged));
+        CHECK((*removed_settled && *removed_logged));
+        auto after_removal = run(ioc, rooms.messages_after("r1", 0, 100));
+        REQUIRE(after_removal);
+        CHECK(after_removal->size() == 2);
+        writer.stop();
+    }
+
+    // A restart with messages still in the log: they are recent, their numbers go on, and a
+    // resend of one is still a resend.
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 50, log_rows);
+    {
+        SqliteDb db(t.path);
+        rooms.load(db);
+    }
+    CHECK(rooms.room("r2")->last_seq == 3);
+    bool complete = false;
+    auto recent = rooms.recent_after("r2", 0, complete);
+    REQUIRE(recent.size() == 3);
+    CHECK(recent.back().client_msg_id == "m7");
+    auto resent = run(ioc, rooms.append(message("r2", "m7")));
+    REQUIRE(resent);
+    CHECK((resent->duplicate && resent->message.seq == 3));
+    auto next = run(ioc, rooms.append(message("r2", "m8")));  // fills the log: r2 moves
+    REQUIRE(next);
+    CHECK((!next->duplicate && next->message.seq == 4));
+    CHECK(rows(t.path, "message_log") == 1);
+
+    // A prune reaches into the log, and the pruned keys are no longer resends.
+    auto pruned = run(ioc, rooms.prune("r2", 1));
+    REQUIRE(pruned);
+    CHECK(*pruned == 3);
+    auto fresh = run(ioc, rooms.append(message("r2", "m7")));
+    REQUIRE(fresh);
+    CHECK((!fresh->duplicate && fresh->message.seq == 5));
+
+    // An explicit settle moves whatever is left; the totals do not change.
+    const auto total = rows(t.path, "all_messages");
+    auto moved = run(ioc, rooms.settle());
+    REQUIRE(moved);
+    CHECK(*moved > 0);
+    CHECK(rows(t.path, "message_log") == 0);
+    CHECK(rows(t.path, "all_messages") == total);
+    writer.stop();
+}
+
+}  // namespace parley
