@@ -13,8 +13,13 @@
            and p99 at 1,000 messages/s; Parley / reference ratio of the sustained rates.
   idle     N authenticated sockets held open (15,000 by default; open files are capped at
            20,000 per process here). Figure: server RSS growth per connection.
+  cluster  (--cluster) the 200 rooms x 5 fan-out through cluster mode (docs/cluster.md): Redis,
+           a primary and one edge; each room's sender on the primary, its other members on the
+           edge; against a single node in the same run. Figures: deliveries/s, p50/p99, the
+           edge's CPU time per delivery against the single node's, and the p99 added by the bus.
 
   bench/ws_bench.py [--build build] [--only fanout|idle|ladder] [--seconds 10] [--idle 15000]
+  bench/ws_bench.py --cluster [--seconds 10]
 
 Each run also reports the server's CPU time per delivery (/proc), which shared machines disturb
 far less than deliveries/s.
@@ -450,6 +455,72 @@ def bench_idle(args, server, setup, ref):
           f"(target: parley <= 4 KiB and <= node-ws)")
 
 
+def bench_cluster(args):
+    """Single node, then primary + edge on Redis, with the same 200 rooms x 5 load."""
+    from test_cluster import Redis  # the integration test's redis-server runner
+    rooms, members, senders = 200, 5, 1
+    rows = []
+    port = free_port()
+    with ParleyProcess("server", config=SERVER_CONFIG.format(port=port, threads=args.threads), port=port) as single:
+        single.wait_ready()
+        setup = ParleySetup(single, 200)
+        pin(single.proc.pid, SERVER_CPUS)
+        plan, _ = fanout_plans(setup, 0, rooms, members, senders, args.window, args.seconds, args.client_threads)
+        report = measured(args.build, plan, single.proc.pid, CLIENT_CPUS)
+        rows.append(("single node", report, report["cpu_us_per_delivery"]))
+
+    redis = Redis()
+    redis.start()
+    tmp = tempfile.TemporaryDirectory(prefix="parley-bench-cluster-")
+    secret = os.path.join(tmp.name, "secret")
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, os.urandom(24).hex().encode())
+    os.close(fd)
+    cluster = (f"[cluster]\nredis = \"127.0.0.1:{redis.port}\"\nsecret_file = \"{secret}\"\n"
+               "redis_command_timeout_ms = 5000\n")
+    pport, eport = free_port(), free_port()
+    try:
+        with ParleyProcess("server", port=pport, config=SERVER_CONFIG.format(port=pport, threads=args.threads)
+                           + cluster + 'role = "primary"\n') as primary, \
+             ParleyProcess("server", port=eport, config=SERVER_CONFIG.format(port=eport, threads=args.threads)
+                           + cluster + f'role = "edge"\nprimary = "http://127.0.0.1:{pport}"\n') as edge:
+            primary.wait_ready()
+            edge.wait_ready()
+            setup = ParleySetup(primary, 200)
+            # The primary and Redis share CPU 0 with the edge: the edge's CPU per delivery is
+            # measured on its own process either way.
+            for pid in (primary.proc.pid, edge.proc.pid, redis.proc.pid):
+                pin(pid, SERVER_CPUS)
+            plan, _ = fanout_plans(setup, 0, rooms, members, senders, args.window, args.seconds, args.client_threads)
+            # Senders stay on the primary; every other member reads through the edge.
+            for i, c in enumerate(plan["connections"]):
+                if i % members >= senders:
+                    c["url"] = c["url"].replace(f":{pport}/", f":{eport}/")
+            e0, p0 = cpu_seconds(edge.proc.pid), cpu_seconds(primary.proc.pid)
+            report = run_load(args.build, plan, cpus=CLIENT_CPUS)
+            e1, p1 = cpu_seconds(edge.proc.pid), cpu_seconds(primary.proc.pid)
+            total = report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
+            on_edge = total * (members - senders) / members
+            report["cpu_us_per_delivery"] = (e1 - e0) * 1e6 / max(on_edge, 1)
+            report["primary_cpu_us_per_message"] = (p1 - p0) * 1e6 / max(total / members, 1)
+            rows.append(("primary + 1 edge", report, report["cpu_us_per_delivery"]))
+    finally:
+        redis.close()
+        tmp.cleanup()
+
+    print(f"{'200 rooms x 5':<18} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'CPU us/deliv':>12}")
+    for name, r, cpu in rows:
+        print(f"{name:<18} {r['deliveries_per_s']:>13.0f} {fmt_ms(r['latency_us']['p50']):>8} "
+              f"{fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6} {cpu:>12.2f}")
+        if r.get("first_error"):
+            print(f"    first error: {r['first_error']}")
+    single_r, cluster_r = rows[0][1], rows[1][1]
+    print(f"edge CPU per delivery / single node: {rows[1][2] / max(rows[0][2], 1e-9):.2f}x (goal <= 1.2x); "
+          f"primary CPU per message in the cluster run: {cluster_r['primary_cpu_us_per_message']:.1f} us")
+    print(f"p99 added by the bus: {(cluster_r['latency_us']['p99'] - single_r['latency_us']['p99']) / 1000:.2f} ms "
+          f"(goal <= 5 ms at moderate load; this is closed-loop load with window {args.window})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
@@ -470,6 +541,8 @@ def main():
                     help="count the servers' system calls per message (perf stat tracepoints)")
     ap.add_argument("--callgrind", action="store_true",
                     help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
+    ap.add_argument("--cluster", action="store_true",
+                    help="only the 200 rooms x 5 fan-out: single node vs primary + 1 edge on Redis")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     global SERVER_CPUS, CLIENT_CPUS
@@ -478,6 +551,9 @@ def main():
     os.environ["PARLEY_BINARY"] = harness.BINARY = os.path.abspath(args.server_binary or os.path.join(args.build, "parley"))
     if args.callgrind:
         callgrind_run(args)
+        return
+    if args.cluster:
+        bench_cluster(args)
         return
 
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200

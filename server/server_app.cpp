@@ -9,6 +9,7 @@
 
 #include "common/dir_lock.hpp"
 #include "common/file_util.hpp"
+#include "common/logging.hpp"
 #include "common/metrics.hpp"
 #include "common/rate_limiter.hpp"
 #include "common/service_loop.hpp"
@@ -24,6 +25,12 @@
 #include "server/api/static_routes.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/bots/bot_supervisor.hpp"
+#include "server/cluster/cluster_publisher.hpp"
+#include "server/cluster/cluster_routes.hpp"
+#include "server/cluster/edge_feature.hpp"
+#include "server/cluster/edge_hub.hpp"
+#include "server/cluster/edge_link.hpp"
+#include "server/cluster/edge_sessions.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
@@ -45,10 +52,15 @@ namespace parley {
 
 namespace {
 
-void add_system_routes(Router& router, MetricsRegistry& metrics) {
-    router.add(http::verb::get, "/api/v1/health", [](RequestContext&) -> awaitable<HttpResponse> {
-        co_return json_response(http::status::ok, {{"status", "ok"}, {"version", kVersion}});
-    });
+// `cluster`, when set, gives the "cluster" field of the health answer (a cluster node only).
+void add_system_routes(Router& router, MetricsRegistry& metrics,
+                       std::function<nlohmann::json()> cluster) {
+    router.add(http::verb::get, "/api/v1/health",
+               [cluster](RequestContext&) -> awaitable<HttpResponse> {
+                   nlohmann::json body{{"status", "ok"}, {"version", kVersion}};
+                   if (cluster) body["cluster"] = cluster();
+                   co_return json_response(http::status::ok, body);
+               });
     router.add(http::verb::get, "/metrics", [&metrics](RequestContext&) -> awaitable<HttpResponse> {
         HttpResponse res{http::status::ok, 11};
         res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -157,9 +169,181 @@ BotSupervisorOptions bot_child_options(const ServerConfig& config, unsigned shor
     return o;
 }
 
+WsMetrics make_ws_metrics(MetricsRegistry& metrics) {
+    return WsMetrics{
+        metrics.gauge("parley_ws_connections", "Open authenticated WebSocket connections.")
+            .with({}),
+        metrics
+            .counter("parley_ws_messages_received_total", "WebSocket frames received from clients.")
+            .with({}),
+        metrics.counter("parley_ws_messages_sent_total", "WebSocket frames sent to clients.")
+            .with({}),
+        metrics
+            .counter("parley_ws_reconnects_total",
+                     "Sockets opened by a session that had one before.")
+            .with({}),
+        metrics
+            .counter("parley_ws_slow_consumers_total",
+                     "Sockets closed with 1013 for reading too slowly.")
+            .with({}),
+        metrics
+            .histogram("parley_ws_connection_duration_seconds",
+                       "How long WebSocket connections stay open.", duration_buckets())
+            .with({})};
+}
+
+// Once every socket has closed, tells the loop that the graceful stop is complete.
+void complete_when_sockets_closed(ServiceLoop& loop, ClientRegistry& clients,
+                                  net::steady_timer& timer) {
+    if (clients.size() == 0) {
+        loop.stop_complete();
+        return;
+    }
+    timer.expires_after(std::chrono::milliseconds(20));
+    timer.async_wait([&loop, &clients, &timer](const boost::system::error_code& ec) {
+        if (!ec) complete_when_sockets_closed(loop, clients, timer);
+    });
+}
+
+// One Redis connection of a cluster node, `name` in its log lines.
+RedisOptions redis_options(const ClusterSettings& cluster, std::string name) {
+    RedisOptions redis;
+    cluster.redis_endpoint(redis.host, redis.port);
+    redis.connect_timeout = std::chrono::milliseconds(cluster.redis_connect_timeout_ms);
+    redis.command_timeout = std::chrono::milliseconds(cluster.redis_command_timeout_ms);
+    redis.backoff_max = std::chrono::milliseconds(cluster.redis_backoff_max_ms);
+    redis.name = std::move(name);
+    return redis;
+}
+
+// The access token of a WebSocket upgrade: Authorization: Bearer, or ?token=.
+std::string upgrade_token(const HttpRequest& req) {
+    std::string_view header = req[http::field::authorization];
+    if (header.size() > 7 && (header.substr(0, 7) == "Bearer " || header.substr(0, 7) == "bearer "))
+        return std::string(header.substr(7));
+    std::string_view target = req.target();
+    std::size_t q = target.find('?');
+    return q == std::string_view::npos ? std::string()
+                                       : query_param(std::string(target.substr(q + 1)), "token");
+}
+
+// An edge node (docs/cluster.md): client sockets only, no databases. Tokens are checked and
+// writes made by the primary over the internal link; room events come from the Redis streams.
+int run_edge(const ServerConfig& config) {
+    std::signal(SIGPIPE, SIG_IGN);
+    std::string error;
+    std::string secret = read_cluster_secret(config.cluster.secret_file, error);
+    if (secret.empty()) {
+        spdlog::critical("{}", error);
+        return 1;
+    }
+    const std::string node =
+        config.cluster.node_id.empty() ? config.cluster.role : config.cluster.node_id;
+    MetricsRegistry metrics;
+    WsMetrics ws_metrics = make_ws_metrics(metrics);
+    ClientRegistry clients;
+    int threads = resolve_thread_count(config.threads);
+    ServiceLoop loop(threads);
+    EdgeLink link(config.cluster.primary, std::move(secret),
+                  std::chrono::milliseconds(config.cluster.redis_command_timeout_ms));
+    EdgeHub hub(loop.context().get_executor(), config.cluster,
+                redis_options(config.cluster, "cluster stream reader"), link);
+    metrics.add_collector([&hub] { return hub.render_metrics(); });
+    FeatureTable features;
+    features.add(std::make_shared<EdgeFeature>(hub, link));
+    // Sessions ended on the primary close their edge sockets within about a second.
+    EdgeSessions sessions(loop.context().get_executor(), link, clients, std::chrono::seconds(1));
+
+    std::function<nlohmann::json()> cluster_health = [&] {
+        return nlohmann::json{{"role", "edge"},
+                              {"node_id", node},
+                              {"redis", hub.redis_connected() ? "up" : "down"},
+                              {"primary", link.up() ? "up" : "down"}};
+    };
+    Router router;
+    add_system_routes(router, metrics, cluster_health);
+    add_socket_routes(router, features);
+    std::unique_ptr<net::ssl::context> tls;
+    if (config.tls.enabled) {
+        tls = load_tls_context(config.tls, error);
+        if (!tls) {
+            spdlog::critical("{}", error);
+            return 1;
+        }
+    }
+    HttpServer http(loop.context(), config, router, tls.get());
+    WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
+    http.set_upgrade_handler([&](UpgradedStream stream, HttpRequest req,
+                                 HttpServer::ConnectionSlot slot) {
+        std::string token = upgrade_token(req);
+        if (token.empty() || token.size() > 256) {
+            WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
+                                 "missing, invalid or expired access token", config.websocket,
+                                 std::move(slot));
+            return;
+        }
+        auto executor = std::visit([](auto& s) { return s.get_executor(); }, stream);
+        net::co_spawn(
+            executor,
+            [&link, &ws_context, &config, stream = std::move(stream), req = std::move(req),
+             slot = std::move(slot), token = std::move(token)]() mutable -> awaitable<void> {
+                // Built before the co_await: GCC 12 miscompiles an initializer list in it.
+                nlohmann::json request{{"token", token}};
+                HttpResult r = co_await link.call("session", std::move(request));
+                if (r.status == 0 || r.status >= 500) {
+                    WsConnection::reject(std::move(stream), std::move(req),
+                                         close_code::try_again_later,
+                                         "the primary cannot be reached; retry shortly",
+                                         config.websocket, std::move(slot));
+                } else if (!r.ok()) {
+                    WsConnection::reject(std::move(stream), std::move(req),
+                                         close_code::policy_violation,
+                                         "missing, invalid or expired access token",
+                                         config.websocket, std::move(slot));
+                } else {
+                    WsConnection::start(std::move(stream), std::move(req),
+                                        r.body.value("account_id", std::string()),
+                                        r.body.value("session_id", std::string()), ws_context,
+                                        std::move(slot));
+                }
+            },
+            [](std::exception_ptr e) {
+                if (e) spdlog::error("cluster: edge upgrade failed: {}", exception_what(e));
+            });
+    });
+    if (auto ec = http.listen()) {
+        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
+                         ec.message());
+        return 1;
+    }
+    http.start();
+    hub.start();
+    sessions.start();
+    spdlog::info(
+        "parley server {} edge {} listening on http://{}:{} ({} threads; primary {}, redis {})",
+        kVersion, node, config.listen_address, http.port(), threads, config.cluster.primary,
+        config.cluster.redis);
+    loop.notifier().ready();
+
+    net::steady_timer drain_timer(loop.context());
+    auto wait_for_sockets = [&] { complete_when_sockets_closed(loop, clients, drain_timer); };
+    loop.run(
+        [&] {
+            hub.stop();
+            sessions.stop();
+            for (auto& client : clients.all())
+                client->close(close_code::going_away, "server shutting down");
+            http.stop([&] { net::post(loop.context(), wait_for_sockets); });
+        },
+        std::chrono::milliseconds(config.shutdown_timeout_ms));
+    spdlog::info("parley server (edge) stopped");
+    return 0;
+}
+
 }  // namespace
 
 int run_server(const ServerConfig& config) {
+    if (config.cluster.is_edge()) return run_edge(config);
     // A write to an image child that just died must fail with EPIPE, not end the server.
     std::signal(SIGPIPE, SIG_IGN);
     std::string error;
@@ -231,26 +415,7 @@ int run_server(const ServerConfig& config) {
         metrics.counter("parley_http_requests_total", "HTTP requests by route and status.");
     auto& http_latency = metrics.histogram("parley_http_request_seconds",
                                            "HTTP request latency by route.", latency_buckets());
-    WsMetrics ws_metrics{
-        metrics.gauge("parley_ws_connections", "Open authenticated WebSocket connections.")
-            .with({}),
-        metrics
-            .counter("parley_ws_messages_received_total", "WebSocket frames received from clients.")
-            .with({}),
-        metrics.counter("parley_ws_messages_sent_total", "WebSocket frames sent to clients.")
-            .with({}),
-        metrics
-            .counter("parley_ws_reconnects_total",
-                     "Sockets opened by a session that had one before.")
-            .with({}),
-        metrics
-            .counter("parley_ws_slow_consumers_total",
-                     "Sockets closed with 1013 for reading too slowly.")
-            .with({}),
-        metrics
-            .histogram("parley_ws_connection_duration_seconds",
-                       "How long WebSocket connections stay open.", duration_buckets())
-            .with({})};
+    WsMetrics ws_metrics = make_ws_metrics(metrics);
     metrics.add_collector([&writer] {
         CommitStats st = writer.commit_stats();
         std::string out =
@@ -289,6 +454,36 @@ int run_server(const ServerConfig& config) {
     ChatService chat_service(config.chat, rooms, accounts, hub, notifier);
     RoomJanitor janitor(loop.context().get_executor(), config.chat, rooms, hub, clients);
     ChatContext chat{rooms, hub, chat_service, notifier};
+    // A cluster primary also appends every committed room event to Redis; a single node has
+    // no publisher and RoomHub no sink.
+    std::unique_ptr<ClusterPublisher> publisher;
+    std::function<nlohmann::json()> cluster_health;
+    std::string cluster_secret;  // the internal link for edges; empty: no edges served
+    if (config.cluster.is_primary()) {
+        publisher =
+            std::make_unique<ClusterPublisher>(loop.context().get_executor(), config.cluster,
+                                               redis_options(config.cluster, "cluster publisher"));
+        hub.set_event_sink(publisher.get());
+        metrics.add_collector([&publisher] { return publisher->render_metrics(); });
+        cluster_health = [&config, &publisher] {
+            return nlohmann::json{
+                {"role", config.cluster.role},
+                {"node_id",
+                 config.cluster.node_id.empty() ? config.cluster.role : config.cluster.node_id},
+                {"redis", publisher->redis_connected() ? "up" : "down"},
+                {"publish_queued", publisher->stats().queued}};
+        };
+        if (!config.cluster.secret_file.empty()) {
+            cluster_secret = read_cluster_secret(config.cluster.secret_file, error);
+            if (cluster_secret.empty()) {
+                spdlog::critical("{}", error);
+                return 1;
+            }
+        }
+        spdlog::info("cluster: primary {}, publishing room events to redis {} (streams {}*)",
+                     config.cluster.node_id.empty() ? "primary" : config.cluster.node_id,
+                     config.cluster.redis, config.cluster.stream_prefix);
+    }
     metrics.add_collector([&hub] {
         std::string out =
             "# HELP parley_room_connections Sockets subscribed to each room.\n"
@@ -343,7 +538,7 @@ int run_server(const ServerConfig& config) {
     AuditLog audit(db_dir + "/history.db", options);
     // The public API; the bot listener serves the same routes plus the local bot login.
     auto add_api_routes = [&](Router& router) {
-        add_system_routes(router, metrics);
+        add_system_routes(router, metrics, cluster_health);
         add_socket_routes(router, features);
         add_account_routes(router, api);
         add_profile_routes(router, api, readers);
@@ -354,6 +549,8 @@ int run_server(const ServerConfig& config) {
     };
     Router router;
     add_api_routes(router);
+    // The internal link is served on the public listener only (edges reach it there).
+    if (!cluster_secret.empty()) add_cluster_routes(router, api, chat, cluster_secret);
     add_static_routes(router, embedded_web_assets());
     // TLS material is loaded before anything listens: a bad file stops start-up here.
     std::unique_ptr<net::ssl::context> tls;
@@ -450,19 +647,11 @@ int run_server(const ServerConfig& config) {
 
     net::steady_timer drain_timer(loop.context());
     std::atomic<int> listeners_open{0};
-    std::function<void()> wait_for_sockets = [&] {
-        if (clients.size() == 0) {
-            loop.stop_complete();
-            return;
-        }
-        drain_timer.expires_after(std::chrono::milliseconds(20));
-        drain_timer.async_wait([&](const boost::system::error_code& ec) {
-            if (!ec) wait_for_sockets();
-        });
-    };
+    auto wait_for_sockets = [&] { complete_when_sockets_closed(loop, clients, drain_timer); };
     loop.run(
         [&] {
             janitor.stop();
+            if (publisher) publisher->stop();
             imageproc.stop();
             if (bot_supervisor) bot_supervisor->stop();
             if (manager) manager->stop();

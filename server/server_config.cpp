@@ -178,6 +178,7 @@ void ServerConfig::describe(ConfigSchema& schema) {
 
     manager.describe(schema);
     bots.describe(schema);
+    cluster.describe(schema);
 }
 
 std::string ServerConfig::validate() const {
@@ -195,6 +196,7 @@ std::string ServerConfig::validate() const {
     }
     if (auto problem = manager.validate(); !problem.empty()) return problem;
     if (auto problem = bots.validate(); !problem.empty()) return problem;
+    if (auto problem = cluster.validate(); !problem.empty()) return problem;
     return {};
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/config_schema.hpp"
 #include "server/bots/bot_settings.hpp"
+#include "server/cluster/cluster_settings.hpp"
 #include "server/data/db_config.hpp"
 #include "server/manager_link/manager_client_settings.hpp"
 
@@ -102,6 +103,7 @@ struct ServerConfig {
     MediaSettings media;
     ManagerClientSettings manager;  // [manager]: the optional local manager
     BotSettings bots;               // [bots]: local bots and remote bot keys
+    ClusterSettings cluster;        // [cluster]: role and Redis; "single" by default
 
     void describe(ConfigSchema& schema);
     std::string validate() const;

@@ -5,35 +5,30 @@
 
 #include "server/api/bot_routes.hpp"
 #include "server/server_config.hpp"
+#include "server/server_config_test_support.hpp"
 
 namespace parley {
 
-namespace {
-
-ServerConfig load(const std::string& text) {
-    ServerConfig config;
-    ConfigSchema schema;
-    config.describe(schema);
-    schema.load_string(text, "test");
-    return config;
-}
-
-}  // namespace
+using test::load_server_config;
 
 TEST_CASE("bots settings: one behaviour per local bot, loopback listener", "[bots][config]") {
-    auto ok = load("[bots]\nlocal = 2\nbehaviours = [\"echo\", \"moderator\"]\n");
+    auto ok = load_server_config("[bots]\nlocal = 2\nbehaviours = [\"echo\", \"moderator\"]\n");
     CHECK(ok.validate().empty());
     CHECK(ok.bots.local_username(0) == "bot1-echo");
     CHECK(ok.bots.local_username(1) == "bot2-moderator");
-    CHECK(load("[bots]\nlocal = 2\nbehaviours = [\"echo\"]\n").validate().find("one behaviour") !=
-          std::string::npos);
-    CHECK(load("[bots]\nlocal = 1\nbehaviours = [\"juggler\"]\n").validate().find("unknown") !=
-          std::string::npos);
-    CHECK(load("[bots]\nlisten = \"::1\"\n").validate().empty());
-    CHECK(load("[bots]\nlisten = \"127.0.0.2\"\n").validate().empty());
-    CHECK_THROWS_WITH(load("[bots]\nlisten = \"0.0.0.0\"\n"), Catch::Contains("loopback"));
-    CHECK_THROWS_WITH(load("[bots]\nlisten = \"192.0.2.1\"\n"), Catch::Contains("loopback"));
-    CHECK(load("[bots]\nkey_lockout_base_ms = 5000\nkey_lockout_max_ms = 1000\n")
+    CHECK(load_server_config("[bots]\nlocal = 2\nbehaviours = [\"echo\"]\n")
+              .validate()
+              .find("one behaviour") != std::string::npos);
+    CHECK(load_server_config("[bots]\nlocal = 1\nbehaviours = [\"juggler\"]\n")
+              .validate()
+              .find("unknown") != std::string::npos);
+    CHECK(load_server_config("[bots]\nlisten = \"::1\"\n").validate().empty());
+    CHECK(load_server_config("[bots]\nlisten = \"127.0.0.2\"\n").validate().empty());
+    CHECK_THROWS_WITH(load_server_config("[bots]\nlisten = \"0.0.0.0\"\n"),
+                      Catch::Contains("loopback"));
+    CHECK_THROWS_WITH(load_server_config("[bots]\nlisten = \"192.0.2.1\"\n"),
+                      Catch::Contains("loopback"));
+    CHECK(load_server_config("[bots]\nkey_lockout_base_ms = 5000\nkey_lockout_max_ms = 1000\n")
               .validate()
               .find("key_lockout_base_ms") != std::string::npos);
     CHECK(ServerConfig{}.validate().empty());

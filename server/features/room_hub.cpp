@@ -40,6 +40,24 @@ std::int64_t version_base() {
 
 }  // namespace
 
+const char* room_event_kind_name(RoomEventKind kind) {
+    switch (kind) {
+        case RoomEventKind::message:
+            return "message";
+        case RoomEventKind::message_removed:
+            return "message_removed";
+        case RoomEventKind::room_changed:
+            return "room_changed";
+        case RoomEventKind::room_deleted:
+            return "room_deleted";
+        case RoomEventKind::member_removed:
+            return "member_removed";
+        case RoomEventKind::typing:
+            return "typing";
+    }
+    return "message";
+}
+
 std::optional<std::pair<std::string, RoomTopic>> parse_room_topic(const std::string& topic) {
     if (!topic.starts_with("room:")) return std::nullopt;
     auto second = topic.find(':', 5);
@@ -330,7 +348,9 @@ void RoomHub::message_committed(const Message& message) {
         l->pending.erase(l->pending.begin());
         ++l->next_release;
         rooms_.remember(m);
-        send_to(*l, RoomTopic::chat, message_frame(m));
+        auto frame = message_frame(m);
+        send_to(*l, RoomTopic::chat, frame);
+        publish({RoomEventKind::message, m.room_id, m.seq, {}, frame});
         if (!l->has_doc) continue;
         if (has_topic_subscriber(*l, RoomTopic::doc)) {
             apply_message(m.room_id, *l, m);
@@ -345,13 +365,20 @@ void RoomHub::message_committed(const Message& message) {
 void RoomHub::message_removed(const std::string& room_id, std::int64_t seq,
                               const std::string& removed_by) {
     auto l = find_live(room_id);
-    if (!l) return;
+    auto frame = [&] {
+        return serialize({{"type", "message_removed"},
+                          {"room_id", room_id},
+                          {"seq", seq},
+                          {"removed_by", removed_by}});
+    };
+    if (!l) {
+        if (sink_) publish({RoomEventKind::message_removed, room_id, seq, removed_by, frame()});
+        return;
+    }
     std::lock_guard lock(l->mutex);
-    send_to(*l, RoomTopic::chat,
-            serialize({{"type", "message_removed"},
-                       {"room_id", room_id},
-                       {"seq", seq},
-                       {"removed_by", removed_by}}));
+    auto data = frame();
+    send_to(*l, RoomTopic::chat, data);
+    publish({RoomEventKind::message_removed, room_id, seq, removed_by, data});
     if (!l->has_doc) return;
     apply_deferred(room_id, *l);
     const auto& messages = l->doc["messages"];
@@ -366,8 +393,12 @@ void RoomHub::message_removed(const std::string& room_id, std::int64_t seq,
 
 void RoomHub::room_changed(const std::string& room_id) {
     auto l = find_live(room_id);
-    if (!l) return;
+    if (!l) {
+        publish({RoomEventKind::room_changed, room_id, 0, {}, nullptr});
+        return;
+    }
     std::lock_guard lock(l->mutex);
+    publish({RoomEventKind::room_changed, room_id, 0, {}, nullptr});
     if (!l->has_doc) return;
     apply_deferred(room_id, *l);
     nlohmann::json fresh = build_document(room_id);
@@ -382,12 +413,22 @@ void RoomHub::room_deleted(const std::string& room_id) {
     {
         std::lock_guard lock(table_mutex_);
         auto it = live_.find(room_id);
-        if (it == live_.end()) return;
+        if (it == live_.end()) {
+            if (sink_) {
+                publish({RoomEventKind::room_deleted,
+                         room_id,
+                         0,
+                         {},
+                         serialize({{"type", "room_deleted"}, {"room_id", room_id}})});
+            }
+            return;
+        }
         l = it->second;
         live_.erase(it);
     }
     std::lock_guard lock(l->mutex);
     auto frame = serialize({{"type", "room_deleted"}, {"room_id", room_id}});
+    publish({RoomEventKind::room_deleted, room_id, 0, {}, frame});
     for (auto& [id, sub] : l->subscribers) {
         if (auto c = sub.client.lock()) c->send(frame);
     }
@@ -396,10 +437,17 @@ void RoomHub::room_deleted(const std::string& room_id) {
 
 void RoomHub::member_removed(const std::string& room_id, const std::string& account_id) {
     auto l = find_live(room_id);
-    if (!l) return;
+    if (!l) {
+        if (sink_) {
+            publish({RoomEventKind::member_removed, room_id, 0, account_id,
+                     serialize({{"type", "removed"}, {"room_id", room_id}})});
+        }
+        return;
+    }
     {
         std::lock_guard lock(l->mutex);
         auto frame = serialize({{"type", "removed"}, {"room_id", room_id}});
+        publish({RoomEventKind::member_removed, room_id, 0, account_id, frame});
         for (auto it = l->subscribers.begin(); it != l->subscribers.end();) {
             if (it->second.account_id == account_id) {
                 if (auto c = it->second.client.lock()) c->send(frame);
@@ -427,12 +475,12 @@ void RoomHub::typing(const Client& client, const std::string& room_id, bool acti
         return;  // nothing to stop: the others were never told of a start
     }
     typist.active = active;
-    send_to(*l, RoomTopic::typing,
-            serialize({{"type", "typing"},
-                       {"room_id", room_id},
-                       {"account_id", client.account_id()},
-                       {"active", active}}),
-            client.id());
+    auto frame = serialize({{"type", "typing"},
+                            {"room_id", room_id},
+                            {"account_id", client.account_id()},
+                            {"active", active}});
+    send_to(*l, RoomTopic::typing, frame, client.id());
+    publish({RoomEventKind::typing, room_id, 0, client.account_id(), frame});
 }
 
 void RoomHub::send_to_role(const std::string& room_id, const std::string& role,

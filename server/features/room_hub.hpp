@@ -16,6 +16,8 @@
 // served from the history anyway, so the document is dropped instead. A dropped document is
 // rebuilt from the store with a version above every version handed out before, so a client
 // holding an old one gets the whole document.
+// Every committed event also goes to the optional RoomEventSink (a cluster primary publishes
+// it to Redis), from the same place and in the same order as the local fan-out.
 // Owned by the server app; thread-safe (a mutex per room, one for the room table).
 #pragma once
 
@@ -35,6 +37,7 @@
 #include "server/data/account_store.hpp"
 #include "server/data/room_store.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/room_event_sink.hpp"
 #include "server/server_config.hpp"
 
 namespace parley {
@@ -54,6 +57,10 @@ class RoomHub {
   public:
     RoomHub(net::any_io_executor executor, const ChatSettings& settings, RoomStore& rooms,
             AccountStore& accounts, ClientRegistry& clients);
+
+    // Before the first event (start-up): where committed events are also handed; null (the
+    // default) for a single node.
+    void set_event_sink(RoomEventSink* sink) { sink_ = sink; }
 
     // Subscribes; for doc topics sends the document (or the patches since `version`).
     void subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
@@ -138,6 +145,11 @@ class RoomHub {
     void send_to(Live& l, RoomTopic topic, const std::shared_ptr<const std::string>& frame,
                  std::uint64_t except = 0);
     void schedule_presence(const std::string& room_id, const std::shared_ptr<Live>& l);
+    // Hands an event to the sink, if any (under the room's lock where there is one, so the
+    // sink sees the room's order).
+    void publish(const RoomEvent& event) {
+        if (sink_) sink_->room_event(event);
+    }
     void send_presence(const std::string& room_id, const std::shared_ptr<Live>& l);
 
     net::any_io_executor executor_;
@@ -145,6 +157,7 @@ class RoomHub {
     RoomStore& rooms_;
     AccountStore& accounts_;
     ClientRegistry& clients_;
+    RoomEventSink* sink_ = nullptr;
     mutable std::mutex table_mutex_;
     std::unordered_map<std::string, std::shared_ptr<Live>> live_;
     std::unordered_map<std::uint64_t, std::set<std::string>> rooms_of_client_;

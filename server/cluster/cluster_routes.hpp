@@ -1,0 +1,24 @@
+// The primary's internal link (docs/cluster.md, "Edges: writes"): the routes edges call to
+// verify a client's access token, learn which of their sockets' sessions have ended, check
+// membership, send a message and fill a gap in a room stream from SQLite. Every route requires
+// `Authorization: Bearer <cluster secret>` (compared in constant time) and answers 401 otherwise;
+// they exist only on a primary with a cluster.secret_file. The answers carry the same error codes a
+// single node gives its clients, so an edge relays them unchanged. Registered by the server app;
+// handlers run on the network threads like every route.
+#pragma once
+
+#include <string>
+
+#include "server/api/api_context.hpp"
+#include "server/api/room_routes.hpp"
+#include "server/api/router.hpp"
+
+namespace parley {
+
+// Reads the shared secret of the internal link: at least 32 bytes (trailing newline
+// stripped), at most 1024; empty with `error` set otherwise. Never logged.
+std::string read_cluster_secret(const std::string& path, std::string& error);
+
+void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std::string secret);
+
+}  // namespace parley

@@ -1,0 +1,111 @@
+// EdgeHub: an edge node's live side of rooms. Local sockets subscribe here (after the primary
+// has confirmed membership); one reader coroutine reads the streams of every room with a local
+// subscriber (`XREAD BLOCK read_block_ms STREAMS <room streams> <last ids>` on its own Redis
+// connection) and delivers each entry's frame to the room's local subscribers.
+//
+// Order and gaps: per room the hub keeps the last delivered message seq. A message entry with
+// seq <= last is a duplicate (a publisher retry, the stream read from its start) and is
+// skipped; one with seq > last + 1 means entries are missing (trimmed by MAXLEN, lost in a
+// Redis restart without persistence, dropped by a full publish buffer): the missing frames are
+// fetched from the primary's SQLite (EdgeLink "messages") and delivered first, so sockets see
+// the same gap-free order as on one node. A room's first read starts at the beginning of its
+// stream (bounded by stream_maxlen) and relies on the same seq check. After a Redis error the
+// reader waits and reads again from the ids it had, so a Redis restart loses nothing the
+// publisher appends after it. Frames other than messages (removals, typing, membership,
+// deletion) are delivered as they come.
+//
+// Topics served: room:{id}:chat and room:{id}:typing (the document and presence topics are not
+// served by edges yet). Owned by the edge app; subscribe/unsubscribe/drop_client from any
+// thread (one mutex); the reader, its timer and its Redis replies on one strand.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/net.hpp"
+#include "server/cluster/cluster_settings.hpp"
+#include "server/cluster/edge_link.hpp"
+#include "server/cluster/redis_client.hpp"
+#include "server/features/feature.hpp"
+#include "server/features/room_hub.hpp"
+
+namespace parley {
+
+class EdgeHub {
+  public:
+    struct Stats {
+        std::uint64_t entries_read = 0;
+        std::uint64_t delivered = 0;   // frames handed to sockets
+        std::uint64_t duplicates = 0;  // message entries skipped (seq already delivered)
+        std::uint64_t gap_fills = 0;   // gaps filled from the primary
+        std::uint64_t gap_failures = 0;
+        std::uint64_t read_errors = 0;
+    };
+
+    EdgeHub(net::any_io_executor executor, const ClusterSettings& settings, RedisOptions redis,
+            EdgeLink& link);
+
+    // `last_seq`: the room's last seq when the primary confirmed membership (messages up to it
+    // are history, not live).
+    void subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
+                   RoomTopic topic, std::int64_t last_seq);
+    void unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic);
+    void drop_client(const Client& client);
+
+    void start();
+    void stop();
+
+    Stats stats() const;
+    bool redis_connected() const { return redis_.connected(); }
+    std::string render_metrics() const;
+
+  private:
+    struct Subscriber {
+        std::weak_ptr<Client> client;
+        std::string account_id;
+        std::set<RoomTopic> topics;
+    };
+    struct Room {
+        std::unordered_map<std::uint64_t, Subscriber> subscribers;
+        std::string last_id = "0";   // stream position read so far
+        std::int64_t last_seq = -1;  // last message delivered; -1: not known yet
+    };
+    struct Entry {
+        std::string room_id;
+        std::string id;
+        std::map<std::string, std::string> fields;
+    };
+
+    awaitable<void> read_loop();
+    awaitable<RedisResult> read(std::vector<std::string> args, std::chrono::milliseconds timeout);
+    awaitable<void> handle(const Entry& e);
+    awaitable<void> fill_gap(const std::string& room_id, std::int64_t last, std::int64_t upto);
+    // Sends `frame` to the room's subscribers of `topic` (all topics when `any`), except the
+    // sockets of `except_account` when given.
+    void deliver(const std::string& room_id, RoomTopic topic,
+                 const std::shared_ptr<const std::string>& frame, bool any = false,
+                 const std::string& except_account = {});
+    void release_message(const std::string& room_id, std::int64_t seq,
+                         const std::shared_ptr<const std::string>& frame);
+
+    net::strand<net::any_io_executor> strand_;
+    const ClusterSettings& settings_;
+    EdgeLink& link_;
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, Room> rooms_;
+    std::unordered_map<std::uint64_t, std::set<std::string>> rooms_of_client_;
+    Stats stats_;
+    std::atomic<bool> stopping_{false};
+    bool read_failing_ = false;  // reader coroutine only
+    net::steady_timer wait_timer_;
+    RedisClient redis_;  // last: its thread stops first
+};
+
+}  // namespace parley

@@ -1,0 +1,432 @@
+"""Cluster mode against a real redis-server and real `parley server` processes: a primary
+publishes every committed room event (messages, removals, membership and room changes, typing)
+to the room's Redis stream, in seq order and with the exact frame its own sockets receive;
+Redis killed and restarted loses nothing committed meanwhile; a single node never contacts
+Redis. An edge serves WebSocket clients: a client on the edge and one on the primary exchange
+messages both ways in one order, errors come back with the single node's codes, a Redis
+restart and a stream gap lose nothing, and the edge refuses clearly while the primary is down.
+
+Redis is started by the test from /usr/bin/redis-server on a free port with its own directory
+and no persistence; without it every test is skipped with a message saying so."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import FAST_AUTH, Api, Closed, ParleyTestCase, WebSocket, free_port, wait_until
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class Redis:
+    """A redis-server child process and a minimal RESP client of it (standard library only)."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="parley-redis-")
+        self.port = free_port()
+        self.proc = None
+        self.commands = 0
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir.name,
+             "--save", "", "--appendonly", "no", "--logfile", os.path.join(self.dir.name, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                return self.command("PING") == "PONG"
+            except OSError:
+                return False
+        wait_until(up, 10, what=f"redis-server on port {self.port}")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def close(self):
+        self.kill()
+        self.dir.cleanup()
+
+    def command(self, *args):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            self.commands += 1
+            out = f"*{len(args)}\r\n".encode()
+            for a in args:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += f"${len(a)}\r\n".encode() + a + b"\r\n"
+            s.sendall(out)
+            return self._read(s.makefile("rb"))
+
+    def _read(self, f):
+        line = f.readline()
+        if not line:
+            raise OSError("redis closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)[:-2]
+            return data.decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read(f) for _ in range(n)]
+        raise RuntimeError(f"unexpected RESP line {line!r}")
+
+    def stream(self, key):
+        """The entries of a stream as a list of field dicts."""
+        out = []
+        for _, fields in self.command("XRANGE", key, "-", "+"):
+            out.append(dict(zip(fields[0::2], fields[1::2])))
+        return out
+
+
+@unittest.skipUnless(os.path.exists(REDIS_SERVER),
+                     f"{REDIS_SERVER} is missing (scripts/setup installs redis-server)")
+class ClusterPrimaryTest(ParleyTestCase):
+    def setUp(self):
+        super().setUp()
+        self.redis = Redis()
+        self.addCleanup(self.redis.close)
+        self.redis.start()
+
+    def primary(self, extra=""):
+        config = (FAST_AUTH + "[websocket]\nrate_per_second = 10000\nrate_burst = 10000\n"
+                  f"[cluster]\nrole = \"primary\"\nnode_id = \"p1\"\nredis = \"127.0.0.1:{self.redis.port}\"\n"
+                  "publish_retry_ms = 50\nredis_backoff_max_ms = 200\n" + extra)
+        return self.start("server", config=config)
+
+    def room(self, api, owner, members):
+        status, _, r = api.call("POST", "/api/v1/rooms", {"title": "t", "kind": "group", "members": members},
+                                token=owner["access_token"])
+        self.assertEqual(status, 201, r)
+        return r["room_id"]
+
+    def send(self, ws, rid, text, cmid):
+        ws.send_json({"type": "send", "id": cmid, "room_id": rid, "text": text, "client_msg_id": cmid})
+        reply = ws.recv_until(lambda m: m.get("id") == cmid)
+        self.assertEqual(reply["type"], "ok", reply)
+        return reply["seq"]
+
+    def test_committed_events_reach_the_room_stream_in_order_with_the_socket_frames(self):
+        server = self.primary()
+        api = Api(server.port)
+        a, wa = api.connected("alice")
+        b, wb = api.connected("bob")
+        c = api.user("carol")
+        rid = self.room(api, a, [b["account_id"], c["account_id"]])
+        wb.send_json({"type": "subscribe", "topic": f"room:{rid}:chat", "id": "s"})
+        wb.recv_until(lambda m: m.get("id") == "s")
+        wb.send_json({"type": "subscribe", "topic": f"room:{rid}:typing", "id": "t"})
+        wb.recv_until(lambda m: m.get("id") == "t")
+
+        received = []
+        for i in range(1, 21):
+            self.assertEqual(self.send(wa, rid, f"hello {i}", f"m{i}"), i)
+        for _ in range(20):
+            received.append(wb.recv_until(lambda m: m.get("type") == "message"))
+        wa.send_json({"type": "typing", "room_id": rid, "id": "ty"})
+        wa.recv_until(lambda m: m.get("id") == "ty")
+        status, _, _ = api.call("DELETE", f"/api/v1/rooms/{rid}/messages/3", token=a["access_token"])
+        self.assertEqual(status, 200)
+        status, _, _ = api.call("DELETE", f"/api/v1/rooms/{rid}/members/{c['account_id']}", token=a["access_token"])
+        self.assertIn(status, (200, 204))
+
+        key = f"parley:room:{rid}"
+        wait_until(lambda: len(self.redis.stream(key)) >= 24, 10, what="24 entries in the room stream")
+        entries = self.redis.stream(key)
+        messages = [e for e in entries if e["kind"] == "message"]
+        self.assertEqual([int(e["seq"]) for e in messages], list(range(1, 21)))
+        # The frame in the stream is the frame the room's sockets got.
+        for e, got in zip(messages, received):
+            self.assertEqual(json.loads(e["frame"]), got)
+        kinds = [e["kind"] for e in entries]
+        self.assertIn("typing", kinds)
+        removed = [e for e in entries if e["kind"] == "message_removed"]
+        self.assertEqual(len(removed), 1)
+        self.assertEqual(removed[0]["seq"], "3")
+        self.assertEqual(removed[0]["account"], a["account_id"])
+        gone = [e for e in entries if e["kind"] == "member_removed"]
+        self.assertEqual([e["account"] for e in gone], [c["account_id"]])
+        self.assertIn("room_changed", kinds[kinds.index("member_removed"):])
+
+        status, _, health = api.call("GET", "/api/v1/health")
+        self.assertEqual(health["cluster"]["role"], "primary")
+        self.assertEqual(health["cluster"]["node_id"], "p1")
+        self.assertEqual(health["cluster"]["redis"], "up")
+        status, _, metrics = api.call("GET", "/metrics")
+        self.assertIn('parley_cluster_events_published_total{node="p1"}', metrics.decode())
+
+    def test_redis_killed_and_restarted_loses_no_committed_message(self):
+        server = self.primary()
+        api = Api(server.port)
+        a, wa = api.connected("alice")
+        b = api.user("bob")
+        rid = self.room(api, a, [b["account_id"]])
+        key = f"parley:room:{rid}"
+        for i in range(1, 6):
+            self.send(wa, rid, f"before {i}", f"b{i}")
+        wait_until(lambda: len(self.redis.stream(key)) == 5, 10, what="5 entries before the kill")
+
+        self.redis.kill()
+        # Writes go on while Redis is away: SQLite is the source of truth.
+        for i in range(6, 31):
+            self.assertEqual(self.send(wa, rid, f"during {i}", f"d{i}"), i)
+        wait_until(lambda: api.call("GET", "/api/v1/health")[2]["cluster"]["redis"] == "down", 10,
+                   what="health to report redis down")
+        time.sleep(0.3)  # a few failed retries
+        self.redis.start()  # no persistence: the stream comes back empty
+        wait_until(lambda: len(self.redis.stream(key)) >= 25, 15, what="the messages committed meanwhile")
+        seqs = [int(e["seq"]) for e in self.redis.stream(key)]
+        self.assertEqual(seqs, list(range(6, 31)))
+        # Logged once the pipeline's answer is handled, a moment after Redis stored it.
+        wait_until(lambda: "publishing to Redis again" in server.log(), 10, what="the recovery log line")
+        wait_until(lambda: api.call("GET", "/api/v1/health")[2]["cluster"]["redis"] == "up", 10,
+                   what="health to report redis up")
+
+    def test_a_single_node_never_contacts_redis(self):
+        # role = "single" with a Redis address: the address is not used.
+        config = FAST_AUTH + f"[cluster]\nrole = \"single\"\nredis = \"127.0.0.1:{self.redis.port}\"\n"
+        server = self.start("server", config=config)
+        api = Api(server.port)
+        a, wa = api.connected("alice")
+        rid = self.room(api, a, [])
+        self.send(wa, rid, "hi", "m1")
+        status, _, health = api.call("GET", "/api/v1/health")
+        self.assertNotIn("cluster", health)
+        self.assertEqual(self.redis.command("DBSIZE"), 0)
+        # Every connection Redis ever accepted: the test's own (one per command, PING included).
+        info = self.redis.command("INFO", "stats")
+        accepted = int(info.split("total_connections_received:")[1].split()[0])
+        self.assertLessEqual(accepted, self.redis.commands)
+
+    def test_bad_cluster_config_is_refused_with_the_key_named(self):
+        server = self.start("server", config="[cluster]\nrole = \"primary\"\nredis = \"nowhere\"\n", wait=False)
+        self.assertNotEqual(server.proc.wait(15), 0)
+        self.assertIn("cluster.redis", server.log())
+        self.assertIn("host:port", server.log())
+
+
+SOCKET_CONFIG = "[websocket]\nrate_per_second = 10000\nrate_burst = 10000\n"
+
+
+@unittest.skipUnless(os.path.exists(REDIS_SERVER),
+                     f"{REDIS_SERVER} is missing (scripts/setup installs redis-server)")
+class ClusterEdgeTest(ParleyTestCase):
+    """A primary and an edge `parley server` on free ports with temp data dirs, and Redis."""
+
+    def setUp(self):
+        super().setUp()
+        self.inboxes = {}
+        self.redis = Redis()
+        self.addCleanup(self.redis.close)
+        self.redis.start()
+        self.secret_dir = tempfile.TemporaryDirectory(prefix="parley-cluster-")
+        self.addCleanup(self.secret_dir.cleanup)
+        self.secret = os.path.join(self.secret_dir.name, "cluster.secret")
+        fd = os.open(self.secret, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, os.urandom(24).hex().encode() + b"\n")
+        os.close(fd)
+
+    def cluster_config(self, role, extra=""):
+        return (f"[cluster]\nrole = \"{role}\"\nnode_id = \"{role}-1\"\n"
+                f"redis = \"127.0.0.1:{self.redis.port}\"\nsecret_file = \"{self.secret}\"\n"
+                "publish_retry_ms = 50\nredis_backoff_max_ms = 200\nredis_command_timeout_ms = 1000\n"
+                "read_block_ms = 200\n" + extra)
+
+    def start_primary(self, extra="", port=None, data_dir=None):
+        kwargs = {}
+        if port:
+            kwargs["port"] = port
+        if data_dir:
+            kwargs["data_dir"] = data_dir
+        return self.start("server", config=FAST_AUTH + SOCKET_CONFIG + self.cluster_config("primary", extra),
+                          **kwargs)
+
+    def start_edge(self, primary):
+        return self.start("server", config=SOCKET_CONFIG + self.cluster_config(
+            "edge", f"primary = \"http://127.0.0.1:{primary.port}\"\n"))
+
+    def edge_socket(self, edge, session):
+        ws = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {session['access_token']}"})
+        ws.send_json({"type": "ping", "id": 0})
+        ws.recv_until(lambda m: m.get("type") == "pong")
+        return ws
+
+    def room(self, api, owner, members):
+        status, _, r = api.call("POST", "/api/v1/rooms", {"title": "t", "kind": "group", "members": members},
+                                token=owner["access_token"])
+        self.assertEqual(status, 201, r)
+        return r["room_id"]
+
+    def subscribe(self, ws, topic):
+        ws.send_json({"type": "subscribe", "topic": topic, "id": "sub " + topic})
+        return ws.recv_until(lambda m: m.get("id") == "sub " + topic)
+
+    def recv_keeping_messages(self, ws, predicate, timeout=15):
+        """The next frame matching `predicate`; message frames read on the way are kept for
+        messages()."""
+        inbox = self.inboxes.setdefault(id(ws), [])
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "timed out waiting for a WebSocket frame")
+            m = ws.recv(timeout=left)
+            if predicate(m):
+                return m
+            if m.get("type") == "message":
+                inbox.append(m)
+
+    def send(self, ws, rid, text, cmid, expect_ok=True):
+        ws.send_json({"type": "send", "id": cmid, "room_id": rid, "text": text, "client_msg_id": cmid})
+        reply = self.recv_keeping_messages(ws, lambda m: m.get("id") == cmid)
+        if expect_ok:
+            self.assertEqual(reply["type"], "ok", reply)
+        return reply
+
+    def messages(self, ws, count, timeout=15):
+        """The next `count` message frames of `ws` (those read by send() first)."""
+        inbox = self.inboxes.setdefault(id(ws), [])
+        while len(inbox) < count:
+            try:
+                inbox.append(self.recv_keeping_messages(ws, lambda m: m.get("type") == "message", timeout))
+            except (AssertionError, TimeoutError):
+                self.fail(f"got {len(inbox)} of {count} messages; last: {inbox[-3:]}")
+        out, inbox[:] = inbox[:count], inbox[count:]
+        return out
+
+    def setup_pair(self, extra=""):
+        """Primary, edge, alice with a socket on the primary, bob with one on the edge, a room."""
+        primary = self.start_primary(extra)
+        edge = self.start_edge(primary)
+        api = Api(primary.port)
+        alice, wa = api.connected("alice")
+        bob = api.user("bob")
+        wb = self.edge_socket(edge, bob)
+        rid = self.room(api, alice, [bob["account_id"]])
+        self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
+        self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+        return primary, edge, api, alice, wa, bob, wb, rid
+
+    def test_clients_on_edge_and_primary_exchange_messages_in_one_order(self):
+        primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair()
+        for i in range(1, 11):
+            self.assertEqual(self.send(wa, rid, f"from primary {i}", f"a{i}")["seq"], i)
+        for i in range(11, 21):
+            self.assertEqual(self.send(wb, rid, f"from edge {i}", f"b{i}")["seq"], i)
+        on_primary = self.messages(wa, 20)
+        on_edge = self.messages(wb, 20)
+        self.assertEqual([m["seq"] for m in on_edge], list(range(1, 21)))
+        self.assertEqual(on_edge, on_primary)
+        self.assertEqual(on_edge[10]["sender_id"], bob["account_id"])
+        self.assertEqual(on_edge[10]["text"], "from edge 11")
+        # A resend with the same client_msg_id is the same message, as on one node.
+        again = self.send(wb, rid, "from edge 11", "b11")
+        self.assertEqual((again["seq"], again["duplicate"]), (11, True))
+
+        # Errors carry the single node's codes.
+        carol, wc = Api(primary.port).connected("carol")
+        other = self.room(api, carol, [])
+        on_single = self.send(wa, other, "x", "x1", expect_ok=False)
+        on_edge_err = self.send(wb, other, "x", "x2", expect_ok=False)
+        self.assertEqual(on_single["type"], "error")
+        self.assertEqual(on_edge_err["error"], on_single["error"])
+        refused = self.subscribe(wb, f"room:{other}:chat")
+        self.assertEqual((refused["type"], refused["error"]), ("error", "forbidden"))
+        self.assertEqual(self.subscribe(wb, f"room:{rid}:doc")["error"], "not_supported")
+
+        # A wrong token is refused at the upgrade, as on one node.
+        bad = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": "Bearer nope"})
+        self.assertEqual(bad.expect_close(), 1008)
+
+        # A removal reaches the edge's sockets.
+        status, _, _ = api.call("DELETE", f"/api/v1/rooms/{rid}/messages/2", token=alice["access_token"])
+        self.assertEqual(status, 200)
+        removed = wb.recv_until(lambda m: m.get("type") == "message_removed")
+        self.assertEqual(removed["seq"], 2)
+
+        status, _, health = Api(edge.port).call("GET", "/api/v1/health")
+        self.assertEqual(health["cluster"], {"role": "edge", "node_id": "edge-1", "redis": "up", "primary": "up"})
+        status, _, metrics = Api(edge.port).call("GET", "/metrics")
+        self.assertIn('parley_cluster_deliveries_total{node="edge-1"}', metrics.decode())
+
+    def test_redis_restart_and_a_stream_gap_lose_nothing_on_the_edge(self):
+        # A publish buffer of 100: while Redis is away, the 101st event onwards is not kept and
+        # reaches the edge only through the gap fill from the primary.
+        primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair("publish_buffer = 100\n")
+        for i in range(1, 4):
+            self.send(wa, rid, f"before {i}", f"a{i}")
+        self.assertEqual([m["seq"] for m in self.messages(wb, 3)], [1, 2, 3])
+
+        self.redis.kill()
+        for i in range(4, 154):
+            self.send(wa, rid, f"during {i}", f"d{i}")
+        self.redis.start()  # no persistence: the stream comes back empty
+        wait_until(lambda: "publishing to Redis again" in primary.log(), 15, what="the publisher to reconnect")
+        self.send(wa, rid, "after", "z1")  # seq 154
+        got = self.messages(wb, 151, timeout=30)
+        self.assertEqual([m["seq"] for m in got], list(range(4, 155)))
+        self.assertEqual(got[-1]["text"], "after")
+        self.assertIn("filled a stream gap", edge.log())
+        _, _, metrics = Api(primary.port).call("GET", "/metrics")
+        self.assertIn('parley_cluster_events_dropped_total{node="primary-1"} 50', metrics.decode())
+
+    def test_a_session_ended_on_the_primary_closes_its_edge_socket(self):
+        primary = self.start_primary()
+        edge = self.start_edge(primary)
+        api = Api(primary.port)
+        on_edge = api.user("bob")
+        ws_edge = self.edge_socket(edge, on_edge)
+        # The same account on the primary ends the edge's session (as "log out that device").
+        on_primary = api.login("bob")
+        ws_primary = api.socket(on_primary["access_token"])
+        ws_primary.send_json({"type": "ping", "id": 0})
+        ws_primary.recv_until(lambda m: m.get("type") == "pong")
+        started = time.monotonic()
+        status, _, _ = api.call("DELETE", f"/api/v1/sessions/{on_edge['session_id']}",
+                                token=on_primary["access_token"])
+        self.assertIn(status, (200, 204))
+        self.assertEqual(ws_edge.expect_close(timeout=10), 4001)
+        self.assertLess(time.monotonic() - started, 3.0)
+        wait_until(lambda: "ended on the primary" in edge.log(), 5, what="the edge's log line")
+        # Its token no longer opens a socket on the edge.
+        again = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {on_edge['access_token']}"})
+        self.assertEqual(again.expect_close(), 1008)
+
+    def test_the_edge_refuses_clearly_while_the_primary_is_down(self):
+        primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair()
+        self.assertEqual(self.send(wb, rid, "one", "b1")["seq"], 1)
+        primary.kill()
+        reply = self.send(wb, rid, "two", "b2", expect_ok=False)
+        self.assertEqual(reply["type"], "error")
+        self.assertEqual(reply["error"], "unavailable")
+        self.assertTrue(reply["retryable"])
+        self.assertIn("primary cannot be reached", reply["message"])
+        # New sockets cannot be authenticated: 1013, try again later, with the reason.
+        late = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {bob['access_token']}"})
+        with self.assertRaises(Closed) as closed:
+            late.recv(timeout=10)
+        self.assertEqual(closed.exception.code, 1013)
+        self.assertIn("primary cannot be reached", closed.exception.reason)
+        _, _, health = Api(edge.port).call("GET", "/api/v1/health")
+        self.assertEqual(health["cluster"]["primary"], "down")
+        # The edge keeps its sockets: the existing one still answers.
+        wb.send_json({"type": "ping", "id": "still"})
+        wb.recv_until(lambda m: m.get("type") == "pong")
+
+
+if __name__ == "__main__":
+    unittest.main()
