@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import json
 import os
+import sys
 import signal
 import socket
 import struct
@@ -337,7 +338,22 @@ class ParleyTestCase(unittest.TestCase):
     def setUp(self):
         self._processes = []
 
+    def _failed(self):
+        # Python 3.11+: a failed test method is already on the result when tearDown runs.
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is None:
+            return False
+        return any(test is self for test, _ in list(result.failures) + list(result.errors))
+
     def tearDown(self):
+        # A failure in CI is often one of timing: the processes' last log lines say what they saw.
+        if self._failed():
+            for p in self._processes:
+                try:
+                    tail = p.log().splitlines()[-60:]
+                except Exception:  # the log may be gone with its directory
+                    continue
+                sys.stderr.write(f"--- last log lines of parley {p.mode} ---\n" + "\n".join(tail) + "\n")
         for p in self._processes:
             p.close()
 
