@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -837,11 +838,15 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
 }
 
 awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int64_t keep) {
-    auto job = [this, room_id, keep](SqliteDb& db) {
+    // The highest number pruned, for the cache (the job's numbers are the database's).
+    auto cutoff = std::make_shared<std::int64_t>(0);
+    auto job = [this, room_id, keep, cutoff](SqliteDb& db) {
         // The room's last number must outlive the messages that held it (append() numbers on
         // from max(rooms.last_seq, newest message)).
+        const std::int64_t last = stored_last_seq(db, room_id);
+        *cutoff = last - keep;
         auto keep_last = db.cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2");
-        keep_last->bind(1, stored_last_seq(db, room_id)).bind(2, room_id);
+        keep_last->bind(1, last).bind(2, room_id);
         keep_last->run();
         std::int64_t pruned = 0;
         for (const char* table : {"messages", "message_log"}) {
@@ -857,7 +862,17 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
         log_loaded_ = false;
         return pruned;
     };
-    co_return co_await writer_.write(std::move(job));
+    auto result = co_await writer_.write(std::move(job));
+    if (result && *result > 0) {
+        // The recent messages in memory go too: history reads must not show what is gone.
+        std::unique_lock lock(mutex_);
+        if (auto it = rooms_.find(room_id); it != rooms_.end()) {
+            auto& recent = it->second.recent;
+            while (!recent.empty() && recent.front().seq <= *cutoff)
+                recent.pop_front();
+        }
+    }
+    co_return result;
 }
 
 }  // namespace parley

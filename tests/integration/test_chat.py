@@ -453,6 +453,43 @@ class EphemeralTest(ParleyTestCase):
         self.assertIn(f"ephemeral room {rid} deleted", p.log())
 
 
+    def test_ephemeral_room_expires_at_its_maximum_age_even_with_members_connected(self):
+        p = self.start("server", config=FAST_AUTH + "[chat]\nephemeral_idle_s = 3600\n"
+                       "ephemeral_max_age_s = 1\njanitor_interval_ms = 100\n")
+        api = Api(p.port)
+        a, wa = api.connected("sven")
+        status, _, r = api.call("POST", "/api/v1/rooms", {"title": "e", "kind": "ephemeral"}, token=a["access_token"])
+        self.assertEqual(status, 201, r)
+        rid = r["room_id"]
+        p.wait_log(f"ephemeral room {rid} deleted (maximum age reached)", timeout=10)
+        status, _, _ = api.call("GET", f"/api/v1/rooms/{rid}", token=a["access_token"])
+        self.assertEqual(status, 404, "deleted at its maximum age while its member stayed connected")
+
+
+class HistoryLimitTest(ParleyTestCase):
+    def test_history_is_pruned_to_the_limit_and_numbers_go_on(self):
+        # A short message log, so that the pruned messages are in both the log and the history.
+        p = self.start("server", config=FAST_AUTH + "[chat]\nhistory_limit = 10\njanitor_interval_ms = 100\n"
+                       "[db]\nmessage_log_rows = 8\n")
+        api = Api(p.port)
+        a, wa = api.connected("tove")
+        status, _, r = api.call("POST", "/api/v1/rooms", {"title": "h"}, token=a["access_token"])
+        self.assertEqual(status, 201, r)
+        rid = r["room_id"]
+        for i in range(25):
+            status, _, sent = api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                       {"text": f"m{i}", "client_msg_id": f"c{i}"}, token=a["access_token"])
+            self.assertEqual(status, 200, sent)
+        p.wait_log(f"room {rid}: pruned", timeout=10)
+        status, _, history = api.call("GET", f"/api/v1/rooms/{rid}/messages?after_seq=0&limit=100",
+                                      token=a["access_token"])
+        self.assertEqual(status, 200, history)
+        self.assertEqual([m["seq"] for m in history["messages"]], list(range(16, 26)))
+        status, _, sent = api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                   {"text": "after", "client_msg_id": "c-after"}, token=a["access_token"])
+        self.assertEqual((status, sent["seq"]), (200, 26), "numbers go on past the pruned ones")
+
+
 class DurabilityTest(ParleyTestCase):
     def test_kill_9_loses_no_acknowledged_message(self):
         p = self.start("server", config=FAST_AUTH + "[websocket]\nrate_per_second = 100000\nrate_burst = 100000\n")
