@@ -134,7 +134,7 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
                     http::status::bad_request, "bad_request",
                     "account_id and room_id are required strings, body an object");
             }
-            SendOutcome out = co_await chat.chat.send(*account, *room_id, *message);
+            SendOutcome out = co_await chat.chat.send(*account, *room_id, std::move(*message));
             if (!out.ok) {
                 co_return json_response(http::status::ok,
                                         {{"ok", false}, {"code", out.code}, {"error", out.error}});

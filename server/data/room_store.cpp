@@ -596,12 +596,16 @@ awaitable<DbResult<Room>> RoomStore::rename(std::string room_id, std::string tit
                          "UPDATE rooms SET title = ? WHERE id = ?", std::move(title));
 }
 
-std::int64_t RoomStore::stored_last_seq(SqliteDb& db, const std::string& room_id) {
+std::int64_t RoomStore::stored_last_seq(SqliteDb& db, const std::string& room_id, bool with_log) {
     // rooms.last_seq is written when history is pruned; between prunes the messages hold it.
+    // The log is scanned (it has no index) only when the caller cannot rule the room out of it.
     auto st = db.cached(
-        "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = ?1), 0), "
-        "coalesce((SELECT max(seq) FROM message_log WHERE room_id = ?1), 0)) "
-        "FROM rooms WHERE id = ?1");
+        with_log
+            ? "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = ?1), "
+              "0), coalesce((SELECT max(seq) FROM message_log WHERE room_id = ?1), 0)) "
+              "FROM rooms WHERE id = ?1"
+            : "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = "
+              "?1), 0)) FROM rooms WHERE id = ?1");
     st->bind(1, room_id);
     if (st->step() != StepResult::row) throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
     return st->column_int64(0);
@@ -625,16 +629,12 @@ void RoomStore::load_log_keys(SqliteDb& db) {
 std::int64_t RoomStore::last_seq_for_append(SqliteDb& db, const std::string& room_id) {
     if (auto known = writer_seqs_.find(room_id); known != writer_seqs_.end()) return known->second;
     // Not in the log (load_log_keys() counted every room that is): the indexed table and the
-    // room's pruned-past number hold it, and no scan of the log is needed.
-    auto st = db.cached(
-        "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = ?1), 0)) "
-        "FROM rooms WHERE id = ?1");
-    st->bind(1, room_id);
-    if (st->step() != StepResult::row) throw DbError(19, "no such room");  // SQLITE_CONSTRAINT
-    return st->column_int64(0);
+    // room's pruned-past number hold it.
+    return stored_last_seq(db, room_id, false);
 }
 
-std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m) {
+std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
+                                                const std::string& key) {
     static const std::string in_log_sql =
         std::string("SELECT ") + kMessageColumns +
         " FROM message_log WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
@@ -649,8 +649,7 @@ std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m) 
     };
     // The log is scanned only when its key is there; the indexed table is one index lookup.
     auto in_log = log_keys_.find(m.room_id);
-    if (in_log != log_keys_.end() &&
-        in_log->second.contains(log_key(m.sender_id, m.client_msg_id))) {
+    if (in_log != log_keys_.end() && in_log->second.contains(key)) {
         if (auto found = find(in_log_sql)) return found;
     }
     return find(indexed_sql);
@@ -706,7 +705,8 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
     auto job = [this, message = std::move(message)](SqliteDb& db) mutable {
         AppendResult out;
         if (!log_loaded_) load_log_keys(db);
-        if (auto stored = stored_resend(db, message)) {
+        std::string key = log_key(message.sender_id, message.client_msg_id);
+        if (auto stored = stored_resend(db, message, key)) {
             out.message = std::move(*stored);
             out.duplicate = true;
             return out;
@@ -737,8 +737,7 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
             }
         }
         writer_seqs_[out.message.room_id] = out.message.seq;
-        log_keys_[out.message.room_id].insert(
-            log_key(out.message.sender_id, out.message.client_msg_id));
+        log_keys_[out.message.room_id].insert(std::move(key));
         if (++log_rows_ >= next_settle_rows_ && !settle_pending_) {
             settle_pending_ = true;
             settle_wanted_ = true;
@@ -772,12 +771,11 @@ awaitable<DbResult<std::int64_t>> RoomStore::settle() {
 
 awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::int64_t seq) {
     auto job = [room_id, seq](SqliteDb& db) {
-        for (const char* sql :
-             {"UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL "
-              "WHERE room_id = ? AND seq = ? AND deleted = 0",
-              "UPDATE message_log SET deleted = 1, text = '', signature = NULL, media = NULL "
-              "WHERE room_id = ? AND seq = ? AND deleted = 0"}) {
-            auto st = db.cached(sql);
+        for (const char* table : {"messages", "message_log"}) {
+            auto st = db.cached(
+                fmt::format("UPDATE {} SET deleted = 1, text = '', signature = NULL, media = NULL "
+                            "WHERE room_id = ? AND seq = ? AND deleted = 0",
+                            table));
             st->bind(1, room_id).bind(2, seq);
             st->run();
             if (db.changes() > 0) return true;
@@ -843,7 +841,7 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
     auto job = [this, room_id, keep, cutoff](SqliteDb& db) {
         // The room's last number must outlive the messages that held it (append() numbers on
         // from max(rooms.last_seq, newest message)).
-        const std::int64_t last = stored_last_seq(db, room_id);
+        const std::int64_t last = stored_last_seq(db, room_id, true);
         *cutoff = last - keep;
         auto keep_last = db.cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2");
         keep_last->bind(1, last).bind(2, room_id);

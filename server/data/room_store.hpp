@@ -143,14 +143,16 @@ class RoomStore {
     awaitable<DbResult<Room>> set_room_text(std::string room_id, std::string Room::*field,
                                             const char* sql, std::string value);
     // The room's last sequence number as the database holds it (writer or reader thread).
-    static std::int64_t stored_last_seq(SqliteDb& db, const std::string& room_id);
+    // `with_log` false only when the room has no message in the log.
+    static std::int64_t stored_last_seq(SqliteDb& db, const std::string& room_id, bool with_log);
     // Writer thread: the room's last number, from the counter or the database.
     std::int64_t last_seq_for_append(SqliteDb& db, const std::string& room_id);
     // Writer thread: loads the log's keys (and its rooms' last numbers) after start or a
     // rolled-back batch.
     void load_log_keys(SqliteDb& db);
-    // Writer thread: the stored message with this (room, sender, client_msg_id), if any.
-    std::optional<Message> stored_resend(SqliteDb& db, const Message& m);
+    // Writer thread: the stored message with this (room, sender, client_msg_id), if any; `key`
+    // is its log_key().
+    std::optional<Message> stored_resend(SqliteDb& db, const Message& m, const std::string& key);
     // Writer thread: the settle job's body: moves whole rooms, fullest first, until at least
     // `at_least` messages have moved (or the log is empty).
     std::int64_t settle_log(SqliteDb& db, std::size_t at_least);
