@@ -293,7 +293,9 @@ class ChatTest(ParleyTestCase):
         w3.send_json({"type": "subscribe", "topic": topic, "version": held, "id": "r"})
         full = w3.recv_until(lambda m: m["type"] == "patch")
         self.assertEqual(full["ops"][0]["path"], "", "the whole document")
-        self.assertGreater(full["version"], held + 5)
+        # Above every version handed out before (nobody was given one past `held`); how far
+        # above depends on the clock, so only the order is asserted.
+        self.assertGreater(full["version"], held)
         self.assertEqual([m["text"] for m in full["ops"][0]["value"]["messages"]], [f"d{i}" for i in range(7)])
         self.assertEqual(full["ops"][0]["value"]["last_seq"], 7)
         send(7)
