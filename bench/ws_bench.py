@@ -32,6 +32,7 @@ client never takes it from them.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -541,6 +542,8 @@ def main():
                     help="count the servers' system calls per message (perf stat tracepoints)")
     ap.add_argument("--callgrind", action="store_true",
                     help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
+    ap.add_argument("--server-log", metavar="FILE",
+                    help="write the (single-node) server's log, at debug level, to FILE")
     ap.add_argument("--cluster", action="store_true",
                     help="only the 200 rooms x 5 fan-out: single node vs primary + 1 edge on Redis")
     args = ap.parse_args()
@@ -559,6 +562,8 @@ def main():
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
     port = free_port()
     config = SERVER_CONFIG.format(port=port, threads=args.threads)
+    if args.server_log:
+        config = config.replace('level = "warn"', 'level = "debug"')
     with ParleyProcess("server", config=config, port=port) as server:
         server.wait_ready()
         setup = ParleySetup(server, accounts)
@@ -574,6 +579,8 @@ def main():
                 bench_idle(args, server, setup, ref)
         finally:
             ref.close()
+            if args.server_log:
+                shutil.copyfile(server.log_path, args.server_log)
     print(f"machine: {os.cpu_count()} cores; servers on CPUs {args.server_cpus}, client on {args.client_cpus}; "
           f"reproduce: bench/ws_bench.py --seconds {args.seconds:g} --window {args.window} "
           f"--senders-big {args.senders_big} --idle {args.idle} --threads {args.threads} "
