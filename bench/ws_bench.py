@@ -542,6 +542,8 @@ def main():
                     help="count the servers' system calls per message (perf stat tracepoints)")
     ap.add_argument("--callgrind", action="store_true",
                     help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
+    ap.add_argument("--server-preload", metavar="LIB",
+                    help="LD_PRELOAD for the Parley server only (e.g. another malloc, to compare)")
     ap.add_argument("--server-log", metavar="FILE",
                     help="write the (single-node) server's log, at debug level, to FILE")
     ap.add_argument("--cluster", action="store_true",
@@ -564,7 +566,8 @@ def main():
     config = SERVER_CONFIG.format(port=port, threads=args.threads)
     if args.server_log:
         config = config.replace('level = "warn"', 'level = "debug"')
-    with ParleyProcess("server", config=config, port=port) as server:
+    env = {"LD_PRELOAD": args.server_preload} if args.server_preload else None
+    with ParleyProcess("server", config=config, port=port, env=env) as server:
         server.wait_ready()
         setup = ParleySetup(server, accounts)
         ref = NodeReference()
