@@ -451,7 +451,7 @@ int run_server(const ServerConfig& config) {
     spdlog::info("loaded {} rooms", rooms.all_rooms().size());
     RoomHub hub(loop.context().get_executor(), config.chat, rooms, accounts, clients);
     Notifier notifier(clients);
-    ChatService chat_service(config.chat, rooms, accounts, hub, notifier);
+    RoomService chat_service(config.chat, rooms, accounts, hub, notifier);
     RoomJanitor janitor(loop.context().get_executor(), config.chat, rooms, hub, clients);
     ChatContext chat{rooms, hub, chat_service, notifier};
     // A cluster primary also appends every committed room event to Redis; a single node has
@@ -542,7 +542,7 @@ int run_server(const ServerConfig& config) {
         add_socket_routes(router, features);
         add_account_routes(router, api);
         add_profile_routes(router, api, readers);
-        add_room_routes(router, api, chat);
+        add_room_routes(router, api, chat_service);
         add_media_routes(router, api, media, media_store, readers, media_files);
         add_admin_routes(router, api, manager.get(), *maintenance, audit);
         add_bot_routes(router, api, bots, bot_keys, audit);

@@ -9,7 +9,7 @@
 #include "common/utf8.hpp"
 #include "server/api/session_tokens.hpp"
 #include "server/api/ws_connection.hpp"
-#include "server/features/chat_service.hpp"
+#include "server/features/room_service.hpp"
 #include "server/model/account.hpp"
 
 namespace parley {

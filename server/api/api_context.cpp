@@ -4,6 +4,7 @@
 
 #include "common/crypto.hpp"
 #include "common/json_limits.hpp"
+#include "server/api/outcome_response.hpp"
 #include "server/api/ws_session.hpp"
 
 namespace parley {
@@ -105,13 +106,7 @@ JsonBody parse_json_body(const RequestContext& ctx) {
 }
 
 HttpResponse db_failure_response(const DbFailure& f, std::string_view what) {
-    if (f.code == DbErrc::unavailable || f.code == DbErrc::busy) {
-        return error_response(http::status::service_unavailable, "unavailable",
-                              "the server is busy; retry " + std::string(what));
-    }
-    spdlog::error("database failure during {}: {}", what, f.message);
-    return error_response(http::status::internal_server_error, "internal",
-                          "could not complete " + std::string(what));
+    return refusal_response(db_refusal(f, what));
 }
 
 std::optional<std::string> string_field(const nlohmann::json& body, const char* key) {

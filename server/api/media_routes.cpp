@@ -6,6 +6,7 @@
 
 #include "common/file_util.hpp"
 #include "common/offload.hpp"
+#include "server/api/outcome_response.hpp"
 
 namespace parley {
 
@@ -141,13 +142,10 @@ void add_media_routes(Router& router, ApiContext& api, MediaService& media, Medi
             if (!auth.caller) co_return auth.refusal;
             std::string account = auth.caller->account.id;
             std::string body_file = ctx.body_file;
-            UploadOutcome out = co_await media.accept(account, body_file);
-            if (out.status != 202) {
-                co_return error_response(static_cast<http::status>(out.status), out.code,
-                                         out.message);
-            }
+            auto record = co_await media.accept(account, body_file);
+            if (!record) co_return refusal_response(record.refusal());
             co_return json_response(http::status::accepted,
-                                    {{"content_id", out.record.id}, {"state", "processing"}});
+                                    {{"content_id", record->id}, {"state", "processing"}});
         },
         api.config.media.max_upload_bytes, media.spool_dir());
 

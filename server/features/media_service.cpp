@@ -219,28 +219,20 @@ std::string MediaService::output_path(const std::string& id, const char* suffix)
     return tmp_dir_ + "/" + id + suffix;
 }
 
-awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::string spool_path) {
-    UploadOutcome out;
+awaitable<Outcome<MediaRecord>> MediaService::accept(std::string account_id,
+                                                     std::string spool_path) {
     struct stat st {};
     if (::stat(spool_path.c_str(), &st) != 0) {
         spdlog::error("media upload of account {}: spooled body missing: {}", account_id,
                       std::strerror(errno));
-        out.status = 500;
-        out.code = "internal";
-        out.message = "the upload was lost; retry";
-        co_return out;
+        co_return Refusal{ErrorCode::internal, "the upload was lost; retry"};
     }
     if (st.st_size == 0) {
-        out.status = 400;
-        out.code = "bad_request";
-        out.message = "the body is empty; send the image bytes";
-        co_return out;
+        co_return Refusal{ErrorCode::bad_request, "the body is empty; send the image bytes"};
     }
     if (imageproc_.stats().queued >= static_cast<std::size_t>(settings_.queue_limit)) {
-        out.status = 503;
-        out.code = "unavailable";
-        out.message = "too many images are waiting to be processed; retry later";
-        co_return out;
+        co_return Refusal{ErrorCode::unavailable,
+                          "too many images are waiting to be processed; retry later"};
     }
     MediaRecord m;
     m.id = random_id();
@@ -253,19 +245,15 @@ awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::strin
         bool busy =
             created.error().code == DbErrc::unavailable || created.error().code == DbErrc::busy;
         if (!busy) spdlog::error("media upload: database failure: {}", created.error().message);
-        out.status = busy ? 503 : 500;
-        out.code = busy ? "unavailable" : "internal";
-        out.message = busy ? "the server is busy; retry" : "could not store the upload";
-        co_return out;
+        if (busy) co_return Refusal{ErrorCode::unavailable, "the server is busy; retry"};
+        co_return Refusal{ErrorCode::internal, "could not store the upload"};
     }
     if (!*created) {
         spdlog::info("media upload of account {} refused: quota of {} bytes", account_id,
                      settings_.quota_bytes);
-        out.status = 403;
-        out.code = "quota_exceeded";
-        out.message = "this upload would exceed the account's media quota of " +
-                      std::to_string(settings_.quota_bytes) + " bytes";
-        co_return out;
+        co_return Refusal{ErrorCode::quota_exceeded,
+                          "this upload would exceed the account's media quota of " +
+                              std::to_string(settings_.quota_bytes) + " bytes"};
     }
     // Durable before acknowledged: the upload survives a crash and is processed on restart.
     std::string target = upload_path(m.id);
@@ -288,16 +276,12 @@ awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::strin
         m.message = "the server could not store the upload";
         m.updated_at = now_ms();
         co_await store_.update(m);
-        out.status = 500;
-        out.code = "internal";
-        out.message = "could not store the upload";
-        co_return out;
+        co_return Refusal{ErrorCode::internal, "could not store the upload"};
     }
     spdlog::info("media {} of account {}: {} bytes accepted, processing", m.id, account_id,
                  m.upload_bytes);
     submit(m, true);
-    out.record = m;
-    co_return out;
+    co_return m;
 }
 
 void MediaService::submit(const MediaRecord& record, bool bounded) {

@@ -21,6 +21,7 @@
 
 #include "server/data/media_store.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/outcome.hpp"
 #include "server/media/imageproc_client.hpp"
 #include "server/server_config.hpp"
 
@@ -31,13 +32,6 @@ struct MediaRemoval {
     bool removed = false;          // false: a concurrent deletion got there first
     std::int64_t freed_bytes = 0;  // no longer counted against the owner's quota
     int files_removed = 0;         // stored files no other record named
-};
-
-struct UploadOutcome {
-    unsigned status = 202;  // HTTP status
-    std::string code;       // machine code when not 202
-    std::string message;
-    MediaRecord record;
 };
 
 // The public view of a record: GET /api/v1/media/{id}/info and the `media` event.
@@ -59,7 +53,9 @@ class MediaService {
     // The stored file of a SHA-256 (lowercase hex).
     std::string file_path(const std::string& sha256) const;
 
-    awaitable<UploadOutcome> accept(std::string account_id, std::string spool_path);
+    // The new record (processing), or why the upload is refused (empty body, queue full,
+    // quota, storage).
+    awaitable<Outcome<MediaRecord>> accept(std::string account_id, std::string spool_path);
 
     // Deletes a record that is not processing (the caller checked who asks), then each of its
     // stored files that no record names any more, and tells the owner's sockets

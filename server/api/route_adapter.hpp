@@ -1,0 +1,44 @@
+// Route adapters: the one place where a route of server/api authenticates its caller and reads
+// its JSON body, so that each route is a named function of the service call and its answer.
+// with_caller() runs authenticate() (a live WebSocket required, api.md's REST rule) and hands
+// the caller on; with_caller_body() also parses the body as a JSON object. Membership and
+// roles are the services' to check. The handlers are plain functions; a route's lambda lives in
+// the Router for the server's life, and the service (owned by the server app) outlives it.
+// Built at start-up; the handlers run on network threads.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "server/api/api_context.hpp"
+#include "server/api/outcome_response.hpp"
+#include "server/api/router.hpp"
+
+namespace parley {
+
+template <class Service>
+using CallerRoute = awaitable<HttpResponse> (*)(Service&, const Caller&, RequestContext&);
+template <class Service>
+using CallerBodyRoute = awaitable<HttpResponse> (*)(Service&, const Caller&, RequestContext&,
+                                                    nlohmann::json&);
+
+template <class Service>
+RouteHandler with_caller(ApiContext& api, Service& service, CallerRoute<Service> route) {
+    return [&api, &service, route](RequestContext& ctx) -> awaitable<HttpResponse> {
+        auto auth = authenticate(api, ctx, true);
+        if (!auth.caller) co_return auth.refusal;
+        co_return co_await route(service, *auth.caller, ctx);
+    };
+}
+
+template <class Service>
+RouteHandler with_caller_body(ApiContext& api, Service& service, CallerBodyRoute<Service> route) {
+    return [&api, &service, route](RequestContext& ctx) -> awaitable<HttpResponse> {
+        auto auth = authenticate(api, ctx, true);
+        if (!auth.caller) co_return auth.refusal;
+        auto body = parse_json_body(ctx);
+        if (!body.json) co_return body.refusal;
+        co_return co_await route(service, *auth.caller, ctx, *body.json);
+    };
+}
+
+}  // namespace parley
