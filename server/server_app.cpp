@@ -408,8 +408,10 @@ int run_server(const ServerConfig& config) {
     FailureBackoff login_by_address(login_backoff(config.auth));
     TokenBucketLimiter register_by_address(
         TokenBucketConfig{config.auth.register_per_minute / 60.0, config.auth.register_per_minute});
-    ApiContext api{config,    accounts,         clients,          metrics,
-                   hash_pool, login_by_account, login_by_address, register_by_address};
+    ApiContext api{config, accounts, clients, metrics, hash_pool, login_by_address};
+    AccountService account_service(config.auth, accounts, clients, hash_pool, login_by_account,
+                                   login_by_address, register_by_address);
+    ProfileService profile_service(accounts, readers);
 
     auto& http_requests =
         metrics.counter("parley_http_requests_total", "HTTP requests by route and status.");
@@ -507,7 +509,8 @@ int run_server(const ServerConfig& config) {
                        loop.context().get_executor());
     media.prepare();
     metrics.add_collector([&imageproc] { return imageproc.render_metrics(); });
-    api.avatar_check = [&media_store](const std::string& account, const std::string& content) {
+    profile_service.avatar_check = [&media_store](const std::string& account,
+                                                  const std::string& content) {
         return check_avatar(media_store, account, content);
     };
     chat_service.media_check = [&media_store](const std::string& account,
@@ -540,8 +543,8 @@ int run_server(const ServerConfig& config) {
     auto add_api_routes = [&](Router& router) {
         add_system_routes(router, metrics, cluster_health);
         add_socket_routes(router, features);
-        add_account_routes(router, api);
-        add_profile_routes(router, api, readers);
+        add_account_routes(router, api, account_service);
+        add_profile_routes(router, api, profile_service);
         add_room_routes(router, api, chat_service);
         add_media_routes(router, api, media, media_store, readers, media_files);
         add_admin_routes(router, api, manager.get(), *maintenance, audit);

@@ -9,18 +9,11 @@
 
 namespace parley {
 
-std::string token_hash(std::string_view token) {
-    auto digest = sha256(token);
-    return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
-}
+static_assert(close_code::token_revoked == kSessionEndedCloseCode);
 
 void close_session_sockets(ApiContext& api, const std::vector<std::string>& session_ids,
                            const char* reason) {
-    for (const auto& id : session_ids) {
-        for (auto& client : api.clients.for_session(id))
-            client->close(close_code::token_revoked, reason);
-        api.clients.forget_session(id);
-    }
+    close_session_sockets(api.clients, session_ids, reason);
 }
 
 AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool require_socket,

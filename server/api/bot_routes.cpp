@@ -9,11 +9,11 @@
 #include "common/offload.hpp"
 #include "server/api/account_routes.hpp"
 #include "server/api/admin_routes.hpp"
-#include "server/api/session_tokens.hpp"
 #include "server/api/ws_connection.hpp"
 #include "server/bots/bot_supervisor.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
+#include "server/features/session_tokens.hpp"
 #include "server/model/account.hpp"
 
 namespace parley {

@@ -1,5 +1,7 @@
 #include "server/api/outcome_response.hpp"
 
+#include <algorithm>
+
 namespace parley {
 
 http::status http_status(ErrorCode code) {
@@ -31,8 +33,13 @@ http::status http_status(ErrorCode code) {
 }
 
 HttpResponse refusal_response(const Refusal& refusal) {
-    return error_response(http_status(refusal.code), std::string(error_code_name(refusal.code)),
-                          refusal.message);
+    HttpResponse res = error_response(http_status(refusal.code),
+                                      std::string(error_code_name(refusal.code)), refusal.message);
+    if (refusal.retry_after.count() > 0) {
+        auto seconds = std::max<std::int64_t>(1, (refusal.retry_after.count() + 999) / 1000);
+        res.set(http::field::retry_after, std::to_string(seconds));
+    }
+    return res;
 }
 
 }  // namespace parley

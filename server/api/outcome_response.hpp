@@ -10,7 +10,8 @@ namespace parley {
 
 http::status http_status(ErrorCode code);
 
-// {"error": code, "message"} with the code's status.
+// {"error": code, "message"} with the code's status, and Retry-After (whole seconds, at
+// least 1) when the refusal says how long to wait.
 HttpResponse refusal_response(const Refusal& refusal);
 
 }  // namespace parley

@@ -154,9 +154,9 @@ awaitable<HttpResponse> remove_message(RoomService& rooms, const Caller& caller,
     std::int64_t seq = 0;
     const std::string& text = ctx.params["seq"];
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
-    bool integer = ec == std::errc() && end == text.data() + text.size();
-    auto removed = co_await rooms.remove_message(caller.account.id, id,
-                                                 integer ? std::optional(seq) : std::nullopt);
+    std::optional<std::int64_t> wanted;  // nullopt: not an integer
+    if (ec == std::errc() && end == text.data() + text.size()) wanted = seq;
+    auto removed = co_await rooms.remove_message(caller.account.id, id, wanted);
     if (!removed) co_return refusal_response(removed.refusal());
     co_return json_response(http::status::ok, {{"room_id", id}, {"seq", seq}, {"removed", true}});
 }

@@ -6,6 +6,7 @@
 // statuses (a message that is too long, a room that is full). Plain values; any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -39,7 +40,11 @@ std::string_view error_code_name(ErrorCode code);
 struct Refusal {
     ErrorCode code = ErrorCode::internal;
     std::string message;
+    std::chrono::milliseconds retry_after{0};  // rate_limited: how long to wait
 };
+
+// The outcome of a call with nothing to return.
+struct Done {};
 
 template <class T>
 class Outcome {

@@ -49,9 +49,6 @@ struct HistoryQuery {
     bool integers = true;
 };
 
-// The outcome of a call with nothing to return.
-struct Done {};
-
 // Sockets subscribed to account:me:notifications.
 class Notifier {
   public:

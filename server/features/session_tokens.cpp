@@ -1,9 +1,22 @@
-#include "server/api/session_tokens.hpp"
+#include "server/features/session_tokens.hpp"
 
 #include "common/crypto.hpp"
-#include "server/api/api_context.hpp"
 
 namespace parley {
+
+std::string token_hash(std::string_view token) {
+    auto digest = sha256(token);
+    return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+void close_session_sockets(ClientRegistry& clients, const std::vector<std::string>& session_ids,
+                           const char* reason) {
+    for (const auto& id : session_ids) {
+        for (auto& client : clients.for_session(id))
+            client->close(kSessionEndedCloseCode, reason);
+        clients.forget_session(id);
+    }
+}
 
 IssuedTokens issue_tokens(const AuthSettings& auth, Session base) {
     IssuedTokens t;
