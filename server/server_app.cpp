@@ -539,6 +539,8 @@ int run_server(const ServerConfig& config) {
     }
 
     AuditLog audit(db_dir + "/history.db", options);
+    BotService bot_service(config.auth, accounts, bots, clients, bot_keys, login_by_address, audit,
+                           hash_pool);
     // The public API; the bot listener serves the same routes plus the local bot login.
     auto add_api_routes = [&](Router& router) {
         add_system_routes(router, metrics, cluster_health);
@@ -548,7 +550,7 @@ int run_server(const ServerConfig& config) {
         add_room_routes(router, api, chat_service);
         add_media_routes(router, api, media, media_store, readers, media_files);
         add_admin_routes(router, api, manager.get(), *maintenance, audit);
-        add_bot_routes(router, api, bots, bot_keys, audit);
+        add_bot_routes(router, api, bot_service);
     };
     Router router;
     add_api_routes(router);
@@ -618,7 +620,7 @@ int run_server(const ServerConfig& config) {
             std::make_unique<BotSupervisor>(loop.context().get_executor(), *bot_launcher,
                                             bot_child_options(config, bot_http->port()));
         add_api_routes(bot_router);
-        add_local_bot_routes(bot_router, api, *bot_supervisor, local_bots);
+        add_local_bot_routes(bot_router, bot_service, *bot_supervisor, local_bots);
         bot_http->set_peer_filter(
             [](const tcp::endpoint& peer) { return is_loopback_peer(peer.address().to_string()); });
         bot_http->set_upgrade_handler(upgrade);

@@ -7,6 +7,7 @@
 
 #include "common/offload.hpp"
 #include "server/data/audit_log.hpp"
+#include "server/features/audit_trail.hpp"
 #include "server/features/maintenance_feature.hpp"
 #include "server/manager_link/manager_client.hpp"
 
@@ -82,16 +83,7 @@ awaitable<HttpResponse> call_manager(ApiContext& api, AuditLog& audit, ManagerCl
 
 awaitable<void> audit_by_account(ApiContext& api, AuditLog& audit, const std::string& account,
                                  const std::string& action, const nlohmann::json& detail) {
-    auto job = [&audit, account, action, detail]() noexcept {
-        try {
-            audit.record(now_ms(), "account:" + account, action, detail);
-        } catch (const std::exception& e) {
-            spdlog::error("admin: cannot write the audit row of {} by account {}: {}", action,
-                          account, e.what());
-        }
-        return 0;
-    };
-    co_await offload(api.hash_pool, std::move(job));
+    co_await audit_by_account(api.hash_pool, audit, account, action, detail);
 }
 
 void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
