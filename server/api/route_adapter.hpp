@@ -1,11 +1,11 @@
 // Route adapters: the one place where a route of server/api authenticates its caller and reads
 // its JSON body, so that each route is a named function of the service call and its answer.
 // with_caller() runs authenticate() (a live WebSocket required, api.md's REST rule, unless
-// `require_socket` is false) and hands the caller on; with_caller_body() also parses the body as
-// a JSON object; with_body() only parses it (the routes that log in). Membership and
-// roles are the services' to check. The handlers are plain functions; a route's lambda lives in
-// the Router for the server's life, and the service (owned by the server app) outlives it.
-// Built at start-up; the handlers run on network threads.
+// `require_socket` is false; the token also taken from ?token= with `allow_query`) and hands the
+// caller on; with_caller_body() also parses the body as a JSON object; with_body() only parses it
+// (the routes that log in). Membership and roles are the services' to check. The handlers are plain
+// functions; a route's lambda lives in the Router for the server's life, and the service (owned by
+// the server app) outlives it. Built at start-up; the handlers run on network threads.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -27,9 +27,10 @@ using BodyRoute = awaitable<HttpResponse> (*)(Service&, RequestContext&, nlohman
 
 template <class Service>
 RouteHandler with_caller(ApiContext& api, Service& service, CallerRoute<Service> route,
-                         bool require_socket = true) {
-    return [&api, &service, route, require_socket](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = authenticate(api, ctx, require_socket);
+                         bool require_socket = true, bool allow_query = false) {
+    return [&api, &service, route, require_socket,
+            allow_query](RequestContext& ctx) -> awaitable<HttpResponse> {
+        auto auth = authenticate(api, ctx, require_socket, allow_query);
         if (!auth.caller) co_return auth.refusal;
         co_return co_await route(service, *auth.caller, ctx);
     };
