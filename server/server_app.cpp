@@ -363,6 +363,7 @@ struct DataLayer {
     BotStore bots{writer, accounts};
     RoomStore rooms;
     MediaStore media{writer};
+    AuditLog audit;  // history.db's audit log
 
     DataLayer(const ServerConfig& config, std::string db_dir, SqliteOptions opts, SqliteDb current,
               std::vector<LocalBot> local)
@@ -371,7 +372,8 @@ struct DataLayer {
           local_bots(std::move(local)),
           writer(std::move(current), config.db),
           readers(dir + "/current.db", config.db),
-          rooms(writer, readers, config.chat.recent_messages, config.db.message_log_rows) {
+          rooms(writer, readers, config.chat.recent_messages, config.db.message_log_rows),
+          audit(dir + "/history.db", options) {
         SqliteDb loader(dir + "/current.db", SqliteOptions{OpenMode::read_only});
         accounts.load(loader);
         spdlog::info("loaded {} accounts from {}", accounts.account_count(), dir);
@@ -614,7 +616,7 @@ struct AccountSide {
           register_by_address(TokenBucketConfig{config.auth.register_per_minute / 60.0,
                                                 config.auth.register_per_minute}),
           accounts(config.auth, data.accounts, clients, hash_pool, login_by_account,
-                   login_by_address, register_by_address),
+                   login_by_address, register_by_address, data.audit),
           profiles(data.accounts, data.readers) {
         // Remote bots' wrong-key lock-outs, as they were when the server last stopped.
         for (const auto& b : data.bots.all()) {
@@ -718,9 +720,9 @@ int serve(const ServerConfig& config, DataLayer& data) {
     features.add(maintenance);
     std::unique_ptr<ManagerClient> manager;
     if (!make_manager_client(config, loop, maintenance, manager)) return 1;
-    AuditLog audit(data.dir + "/history.db", data.options);
+    AdminContext admin{manager.get(), *maintenance, data.audit, auth.hash_pool};
     BotService bot_service(config.auth, data.accounts, data.bots, clients, auth.bot_keys,
-                           auth.login_by_address, audit, auth.hash_pool);
+                           auth.login_by_address, data.audit, auth.hash_pool);
     // The public API; the bot listener serves the same routes plus the local bot login.
     std::function<void(Router&)> add_api_routes = [&](Router& router) {
         add_system_routes(router, metrics, primary.health);
@@ -729,7 +731,7 @@ int serve(const ServerConfig& config, DataLayer& data) {
         add_profile_routes(router, api, auth.profiles);
         add_room_routes(router, api, chat.rooms);
         add_media_routes(router, api, media.service);
-        add_admin_routes(router, api, manager.get(), *maintenance, audit);
+        add_admin_routes(router, api, admin, auth.accounts);
         add_bot_routes(router, api, bot_service);
     };
     Router router;

@@ -103,7 +103,7 @@ void add_account_routes(Router& router, ApiContext& api, AccountService& account
     router.add(verb::delete_, "/api/v1/sessions/{id}", with_caller(api, accounts, end_session));
     // Logout works without a live socket: a client must always be able to end its session.
     router.add(verb::delete_, "/api/v1/sessions/current",
-               with_caller(api, accounts, logout, false));
+               with_caller(api, accounts, logout, Access::session));
 }
 
 void add_profile_routes(Router& router, ApiContext& api, ProfileService& profiles) {

@@ -63,36 +63,20 @@ awaitable<HttpResponse> revoke_key(BotService& bots, const Caller& admin, Reques
     co_return co_await change_key(bots, admin, ctx, false);
 }
 
-// authenticate_admin() before the route: any other account gets 403 forbidden.
-RouteHandler as_admin(ApiContext& api, BotService& bots, CallerRoute<BotService> route) {
-    return [&api, &bots, route](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = authenticate_admin(api, ctx);
-        if (!auth.caller) co_return auth.refusal;
-        co_return co_await route(bots, *auth.caller, ctx);
-    };
-}
-
-RouteHandler as_admin_body(ApiContext& api, BotService& bots, CallerBodyRoute<BotService> route) {
-    return [&api, &bots, route](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = authenticate_admin(api, ctx);
-        if (!auth.caller) co_return auth.refusal;
-        auto body = parse_json_body(ctx);
-        if (!body.json) co_return body.refusal;
-        co_return co_await route(bots, *auth.caller, ctx, *body.json);
-    };
-}
-
 }  // namespace
 
 void add_bot_routes(Router& router, ApiContext& api, BotService& bots) {
     using http::verb;
     router.add(verb::post, "/api/v1/bots/login", with_body(bots, bot_login));
     router.add(verb::get, "/api/v1/bots", with_caller(api, bots, list_bots));
-    router.add(verb::post, "/api/v1/admin/bots", as_admin_body(api, bots, create_bot));
+    router.add(verb::post, "/api/v1/admin/bots",
+               with_caller_body(api, bots, create_bot, Access::admin));
     // A remote bot's key: rotated (POST: a new key, shown once) or revoked (DELETE: none until
     // the next rotation).
-    router.add(verb::post, "/api/v1/admin/bots/{id}/key", as_admin(api, bots, rotate_key));
-    router.add(verb::delete_, "/api/v1/admin/bots/{id}/key", as_admin(api, bots, revoke_key));
+    router.add(verb::post, "/api/v1/admin/bots/{id}/key",
+               with_caller(api, bots, rotate_key, Access::admin));
+    router.add(verb::delete_, "/api/v1/admin/bots/{id}/key",
+               with_caller(api, bots, revoke_key, Access::admin));
 }
 
 void add_local_bot_routes(Router& router, BotService& bots, BotSupervisor& supervisor,

@@ -136,9 +136,10 @@ void add_media_routes(Router& router, ApiContext& api, MediaService& media) {
     router.add(verb::delete_, "/api/v1/media/{id}", with_caller(api, media, delete_media));
     router.add(verb::get, "/api/v1/media/{id}/info", with_caller(api, media, media_info));
     // Image bytes may be fetched with ?token= (an <img> cannot send a header).
-    router.add(verb::get, "/api/v1/media/{id}", with_caller(api, media, get_image, true, true));
+    router.add(verb::get, "/api/v1/media/{id}",
+               with_caller(api, media, get_image, Access::socket_query));
     router.add(verb::get, "/api/v1/media/{id}/thumbnail",
-               with_caller(api, media, get_thumbnail, true, true));
+               with_caller(api, media, get_thumbnail, Access::socket_query));
 }
 
 }  // namespace parley

@@ -1,9 +1,12 @@
 #include "server/features/account_service.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
+#include "server/features/audit_trail.hpp"
 #include "server/model/account.hpp"
 
 namespace parley {
@@ -31,7 +34,7 @@ std::optional<std::string> string_at(const nlohmann::json& body, const char* key
 AccountService::AccountService(const AuthSettings& settings, AccountStore& accounts,
                                ClientRegistry& clients, net::thread_pool& hash_pool,
                                FailureBackoff& login_by_account, FailureBackoff& login_by_address,
-                               TokenBucketLimiter& register_by_address)
+                               TokenBucketLimiter& register_by_address, AuditLog& audit)
     : settings_(settings),
       accounts_(accounts),
       clients_(clients),
@@ -39,6 +42,7 @@ AccountService::AccountService(const AuthSettings& settings, AccountStore& accou
       login_by_account_(login_by_account),
       login_by_address_(login_by_address),
       register_by_address_(register_by_address),
+      audit_(audit),
       dummy_hash_(hash_password("parley-dummy-password", hash_params(settings))) {}
 
 awaitable<std::string> AccountService::hash_new_password(const std::string& password) {
@@ -229,6 +233,54 @@ awaitable<Outcome<Done>> AccountService::logout(const Session& session) {
     close_session_sockets(clients_, {session.id}, "logged out");
     spdlog::info("session {} of account {} logged out", session.id, session.account_id);
     co_return Done{};
+}
+
+Outcome<AccountPage> AccountService::account_page(const std::string& prefix_text,
+                                                  const std::string& cursor, int limit) const {
+    if (limit < 1 || limit > 1000) {
+        return Refusal{ErrorCode::bad_request, "limit is an integer from 1 to 1000"};
+    }
+    std::string prefix = ascii_lower(prefix_text);
+    std::string after = ascii_lower(cursor);
+    std::vector<std::pair<std::string, Account>> page;
+    for (auto& a : accounts_.all_accounts()) {
+        std::string key = ascii_lower(a.username);
+        if (!key.starts_with(prefix) || (!after.empty() && key <= after)) continue;
+        page.emplace_back(std::move(key), std::move(a));
+    }
+    std::sort(page.begin(), page.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+    const bool more = page.size() > static_cast<std::size_t>(limit);
+    if (more) page.resize(static_cast<std::size_t>(limit));
+    AccountPage out;
+    if (more) out.next = page.back().first;
+    const std::int64_t now = now_ms();
+    for (auto& [key, a] : page) {
+        std::size_t live = accounts_.live_session_count(a.id, now);
+        out.items.push_back(AccountListing{std::move(a), live});
+    }
+    return out;
+}
+
+awaitable<Outcome<AccountStatus>> AccountService::set_disabled(const std::string& admin_id,
+                                                               const std::string& id, bool disable,
+                                                               const std::string& reason) {
+    auto account = accounts_.account_by_id(id);
+    if (!account) co_return Refusal{ErrorCode::not_found, "no account with that id"};
+    if (disable && id == admin_id) {
+        co_return Refusal{ErrorCode::conflict, "an admin cannot disable their own account"};
+    }
+    const std::int64_t at = disable ? (account->disabled_at ? account->disabled_at : now_ms()) : 0;
+    auto revoked = co_await accounts_.set_disabled(id, at);
+    if (!revoked) co_return db_refusal(revoked.error(), "account change");
+    close_session_sockets(clients_, *revoked, "account disabled by an admin");
+    const std::string action = disable ? "account.disable" : "account.enable";
+    nlohmann::json detail{{"account", id}, {"sessions", revoked->size()}};
+    if (!reason.empty()) detail["reason"] = reason;
+    co_await audit_by_account(hash_pool_, audit_, admin_id, action, detail);
+    spdlog::info("admin: account {} {} account {} ({} sessions revoked)", admin_id,
+                 disable ? "disabled" : "enabled", id, revoked->size());
+    co_return AccountStatus{at, revoked->size()};
 }
 
 }  // namespace parley

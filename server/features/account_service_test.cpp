@@ -48,6 +48,20 @@ FailureBackoffConfig backoff(const AuthSettings& a) {
     return c;
 }
 
+bool migrate_history(const std::string& path) {
+    SqliteDb h(path);
+    apply_migrations(h, history_migrations(), "history");
+    return true;
+}
+
+// Whether current.db records the session as revoked (the store forgets revoked sessions).
+bool revoked_in_db(const std::string& db_path, const std::string& session_id) {
+    SqliteDb db(db_path, SqliteOptions{OpenMode::read_only});
+    auto q = db.prepare("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = ?");
+    q.bind(1, session_id);
+    return q.step() == StepResult::row && q.column_int64(0) == 1;
+}
+
 struct Accounts {
     test::TempCurrentDb db{"account-service"};
     net::io_context ioc;
@@ -59,8 +73,11 @@ struct Accounts {
     FailureBackoff by_account{backoff(settings)};
     FailureBackoff by_address{backoff(settings)};
     TokenBucketLimiter registrations{TokenBucketConfig{0, 3}};
-    AccountService service{settings,   store,      clients,      hash_pool,
-                           by_account, by_address, registrations};
+    std::string history_path = db.dir.file("history.db");
+    bool history_ready = migrate_history(history_path);
+    AuditLog audit{history_path, SqliteOptions{}};
+    AccountService service{settings,   store,      clients,       hash_pool,
+                           by_account, by_address, registrations, audit};
 
     ~Accounts() {
         hash_pool.join();
@@ -158,7 +175,8 @@ TEST_CASE("refresh rotates the pair; a reused refresh token ends the session and
         t.refused(run(t.ioc, t.service.refresh({{"refresh_token", first.refresh_token}})));
     CHECK(reused.code == ErrorCode::unauthorized);
     CHECK(sock->closed_with == kSessionEndedCloseCode);
-    CHECK(t.store.session_by_id(first.session.id)->revoked);
+    CHECK_FALSE(t.store.session_by_id(first.session.id));
+    CHECK(revoked_in_db(t.db.path, first.session.id));
     CHECK(t.refused(run(t.ioc, t.service.refresh({{"refresh_token", next->refresh_token}}))).code ==
           ErrorCode::unauthorized);
     CHECK(t.refused(run(t.ioc, t.service.refresh({{"refresh_token", ""}}))).code ==
@@ -202,7 +220,53 @@ TEST_CASE("a password change needs the current password and ends the other sessi
           ErrorCode::not_found);
     REQUIRE(run(t.ioc, t.service.logout(here.session)));
     CHECK(here_sock->closed_with == kSessionEndedCloseCode);
-    CHECK(t.store.session_by_id(here.session.id)->revoked);
+    CHECK_FALSE(t.store.session_by_id(here.session.id));
+    CHECK(revoked_in_db(t.db.path, here.session.id));
+}
+
+TEST_CASE("admins list accounts a page at a time and disable them, audited", "[server][accounts]") {
+    Accounts t;
+    Account ann = t.make("ann");
+    Account bob = t.make("Bob");
+    t.make("cat");
+    IssuedTokens bobs = t.login("Bob");
+    auto sock = t.socket(1, bobs);
+
+    CHECK(t.service.account_page("", "", 0).refusal().code == ErrorCode::bad_request);
+    auto first = t.service.account_page("", "", 2);
+    REQUIRE(first);
+    REQUIRE(first->items.size() == 2);
+    CHECK(first->items[1].account.username == "Bob");  // case-insensitive order
+    CHECK(first->items[1].live_sessions == 1);
+    CHECK(first->next == "bob");
+    auto rest = t.service.account_page("", first->next, 2);
+    REQUIRE(rest);
+    REQUIRE(rest->items.size() == 1);
+    CHECK(rest->next.empty());
+    CHECK(t.service.account_page("B", "", 10)->items.size() == 1);
+
+    CHECK(run(t.ioc, t.service.set_disabled(ann.id, ann.id, true, "")).refusal().code ==
+          ErrorCode::conflict);
+    CHECK(run(t.ioc, t.service.set_disabled(ann.id, "nobody", true, "")).refusal().code ==
+          ErrorCode::not_found);
+    auto disabled = run(t.ioc, t.service.set_disabled(ann.id, bob.id, true, "spam"));
+    REQUIRE(disabled);
+    CHECK(disabled->disabled_at > 0);
+    CHECK(disabled->sessions_revoked == 1);
+    CHECK(sock->closed_with == kSessionEndedCloseCode);
+    CHECK(run(t.ioc, t.service.login("z", {{"username", "Bob"}, {"password", "correct horse"}}))
+              .refusal()
+              .code == ErrorCode::forbidden);
+    auto enabled = run(t.ioc, t.service.set_disabled(ann.id, bob.id, false, ""));
+    REQUIRE(enabled);
+    CHECK(enabled->disabled_at == 0);
+    t.login("Bob");
+    auto rows = t.audit.recent();
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].action == "account.enable");
+    CHECK(rows[1].action == "account.disable");
+    CHECK(rows[1].actor == "account:" + ann.id);
+    CHECK(rows[1].detail.find("spam") != std::string::npos);
 }
 
 }  // namespace parley

@@ -38,6 +38,14 @@ FailureBackoffConfig two_strikes() {
     return c;
 }
 
+// Whether current.db records the session as revoked (the store forgets revoked sessions).
+bool revoked_in_db(const std::string& db_path, const std::string& session_id) {
+    SqliteDb db(db_path, SqliteOptions{OpenMode::read_only});
+    auto q = db.prepare("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = ?");
+    q.bind(1, session_id);
+    return q.step() == StepResult::row && q.column_int64(0) == 1;
+}
+
 struct Bots {
     test::TempCurrentDb db{"bot-service"};
     std::string history_path = db.dir.file("history.db");
@@ -143,8 +151,10 @@ TEST_CASE("a new bot child's local sessions replace the previous child's", "[ser
     auto second = run(t.ioc, t.service->start_local_sessions(local));
     REQUIRE(second);
     CHECK(sock->closed_with == kSessionEndedCloseCode);
-    CHECK(t.accounts.session_by_id((*first)[0].session.id)->revoked);
-    CHECK_FALSE(t.accounts.session_by_id((*second)[0].session.id)->revoked);
+    CHECK_FALSE(t.accounts.session_by_id((*first)[0].session.id));
+    CHECK(revoked_in_db(t.db.path, (*first)[0].session.id));
+    CHECK(t.accounts.session_by_id((*second)[0].session.id));
+    CHECK_FALSE(revoked_in_db(t.db.path, (*second)[0].session.id));
     // A local bot has no key to change.
     CHECK(run(t.ioc, t.service->change_key("admin1", ids[0], true)).refusal().code ==
           ErrorCode::conflict);
