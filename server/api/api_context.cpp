@@ -102,12 +102,6 @@ HttpResponse db_failure_response(const DbFailure& f, std::string_view what) {
     return refusal_response(db_refusal(f, what));
 }
 
-std::optional<std::string> string_field(const nlohmann::json& body, const char* key) {
-    auto it = body.find(key);
-    if (it == body.end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
-}
-
 AuthCheck authenticate_admin(const ApiContext& api, const RequestContext& ctx) {
     AuthCheck auth = authenticate(api, ctx, true);
     if (auth.caller && auth.caller->account.role != "admin") {

@@ -9,6 +9,7 @@
 #include "server/api/http_types.hpp"
 #include "server/data/account_store.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/request_fields.hpp"
 #include "server/features/session_tokens.hpp"
 #include "server/server_config.hpp"
 
@@ -54,9 +55,6 @@ struct JsonBody {
     HttpResponse refusal;
 };
 JsonBody parse_json_body(const RequestContext& ctx);
-
-// Field helpers: the string at `key` or nullopt when absent or not a string.
-std::optional<std::string> string_field(const nlohmann::json& body, const char* key);
 
 // The answer to a failed database job: 503 `unavailable` when the database is busy or its
 // writer is overloaded (retrying helps), else 500 `internal`, logged with `what` (the

@@ -7,6 +7,7 @@
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
 #include "server/features/audit_trail.hpp"
+#include "server/features/request_fields.hpp"
 #include "server/model/account.hpp"
 
 namespace parley {
@@ -21,12 +22,6 @@ PasswordHashParams hash_params(const AuthSettings& a) {
 
 Refusal rate_limited(std::chrono::milliseconds retry_after, std::string message) {
     return Refusal{ErrorCode::rate_limited, std::move(message), retry_after};
-}
-
-std::optional<std::string> string_at(const nlohmann::json& body, const char* key) {
-    auto it = body.find(key);
-    if (it == body.end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
 }
 
 }  // namespace
@@ -66,8 +61,8 @@ awaitable<bool> AccountService::verify(std::string password, std::string stored_
 
 awaitable<Outcome<Account>> AccountService::register_account(const std::string& address,
                                                              const nlohmann::json& body) {
-    auto username = string_at(body, "username");
-    auto password = string_at(body, "password");
+    auto username = string_field(body, "username");
+    auto password = string_field(body, "password");
     if (!username || !password) {
         co_return Refusal{ErrorCode::bad_request, "username and password are required strings"};
     }
@@ -97,8 +92,8 @@ awaitable<Outcome<Account>> AccountService::register_account(const std::string& 
 
 awaitable<Outcome<IssuedTokens>> AccountService::login(const std::string& address,
                                                        const nlohmann::json& body) {
-    auto username = string_at(body, "username");
-    auto password = string_at(body, "password");
+    auto username = string_field(body, "username");
+    auto password = string_field(body, "password");
     if (!username || !password || password->size() > 1024 || username->size() > 64) {
         co_return Refusal{ErrorCode::bad_request, "username and password are required strings"};
     }
@@ -129,18 +124,14 @@ awaitable<Outcome<IssuedTokens>> AccountService::login(const std::string& addres
         spdlog::info("login of disabled account {} from {} refused", account->id, address);
         co_return Refusal{ErrorCode::forbidden, "this account is disabled; ask an admin"};
     }
-    Session base;
-    base.id = random_id();
-    base.account_id = account->id;
-    IssuedTokens tokens = issue_tokens(settings_, base);
-    auto created = co_await accounts_.create_session(tokens.session);
-    if (!created) co_return db_refusal(created.error(), "login");
-    spdlog::info("account {} logged in: session {}", account->id, tokens.session.id);
-    co_return tokens;
+    auto tokens = co_await open_session(accounts_, settings_, account->id);
+    if (!tokens) co_return db_refusal(tokens.error(), "login");
+    spdlog::info("account {} logged in: session {}", account->id, tokens->session.id);
+    co_return std::move(*tokens);
 }
 
 awaitable<Outcome<IssuedTokens>> AccountService::refresh(const nlohmann::json& body) {
-    auto refresh = string_at(body, "refresh_token");
+    auto refresh = string_field(body, "refresh_token");
     if (!refresh || refresh->empty() || refresh->size() > 256) {
         co_return Refusal{ErrorCode::bad_request, "refresh_token is a required string"};
     }
@@ -173,8 +164,8 @@ awaitable<Outcome<IssuedTokens>> AccountService::refresh(const nlohmann::json& b
 awaitable<Outcome<std::size_t>> AccountService::change_password(const Account& account,
                                                                 const Session& session,
                                                                 const nlohmann::json& body) {
-    auto current = string_at(body, "current_password");
-    auto next = string_at(body, "new_password");
+    auto current = string_field(body, "current_password");
+    auto next = string_field(body, "new_password");
     if (!current || !next || current->size() > 1024) {
         co_return Refusal{ErrorCode::bad_request,
                           "current_password and new_password are required strings"};

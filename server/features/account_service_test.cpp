@@ -5,32 +5,13 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/data/store_test_support.hpp"
+#include "server/features/service_test_support.hpp"
 
 namespace parley {
 
 namespace {
 
 using test::run;
-
-// A socket of one session that records how it was closed.
-class SessionSocket : public Client {
-  public:
-    SessionSocket(std::uint64_t id, std::string account, std::string session)
-        : id_(id), account_(std::move(account)), session_(std::move(session)) {}
-    std::uint64_t id() const override { return id_; }
-    const std::string& account_id() const override { return account_; }
-    const std::string& session_id() const override { return session_; }
-    const std::string& open_path() const override { return session_; }
-    void send(std::shared_ptr<const std::string>) override {}
-    void close(std::uint16_t code, std::string) override { closed_with = code; }
-    std::uint16_t closed_with = 0;
-
-  private:
-    std::uint64_t id_;
-    std::string account_;
-    std::string session_;
-};
 
 AuthSettings cheap_auth() {
     AuthSettings a;
@@ -48,20 +29,6 @@ FailureBackoffConfig backoff(const AuthSettings& a) {
     return c;
 }
 
-bool migrate_history(const std::string& path) {
-    SqliteDb h(path);
-    apply_migrations(h, history_migrations(), "history");
-    return true;
-}
-
-// Whether current.db records the session as revoked (the store forgets revoked sessions).
-bool revoked_in_db(const std::string& db_path, const std::string& session_id) {
-    SqliteDb db(db_path, SqliteOptions{OpenMode::read_only});
-    auto q = db.prepare("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = ?");
-    q.bind(1, session_id);
-    return q.step() == StepResult::row && q.column_int64(0) == 1;
-}
-
 struct Accounts {
     test::TempCurrentDb db{"account-service"};
     net::io_context ioc;
@@ -73,9 +40,7 @@ struct Accounts {
     FailureBackoff by_account{backoff(settings)};
     FailureBackoff by_address{backoff(settings)};
     TokenBucketLimiter registrations{TokenBucketConfig{0, 3}};
-    std::string history_path = db.dir.file("history.db");
-    bool history_ready = migrate_history(history_path);
-    AuditLog audit{history_path, SqliteOptions{}};
+    AuditLog audit{test::migrated_history_db(db.dir), SqliteOptions{}};
     AccountService service{settings,   store,      clients,       hash_pool,
                            by_account, by_address, registrations, audit};
 
@@ -94,8 +59,8 @@ struct Accounts {
         REQUIRE(t);
         return *t;
     }
-    std::shared_ptr<SessionSocket> socket(std::uint64_t id, const IssuedTokens& t) {
-        auto s = std::make_shared<SessionSocket>(id, t.session.account_id, t.session.id);
+    std::shared_ptr<test::RecordingSocket> socket(std::uint64_t id, const IssuedTokens& t) {
+        auto s = std::make_shared<test::RecordingSocket>(id, t.session.account_id, t.session.id);
         clients.add(s, 10);
         return s;
     }
@@ -176,7 +141,7 @@ TEST_CASE("refresh rotates the pair; a reused refresh token ends the session and
     CHECK(reused.code == ErrorCode::unauthorized);
     CHECK(sock->closed_with == kSessionEndedCloseCode);
     CHECK_FALSE(t.store.session_by_id(first.session.id));
-    CHECK(revoked_in_db(t.db.path, first.session.id));
+    CHECK(test::revoked_in_db(t.db.path, first.session.id));
     CHECK(t.refused(run(t.ioc, t.service.refresh({{"refresh_token", next->refresh_token}}))).code ==
           ErrorCode::unauthorized);
     CHECK(t.refused(run(t.ioc, t.service.refresh({{"refresh_token", ""}}))).code ==
@@ -221,7 +186,7 @@ TEST_CASE("a password change needs the current password and ends the other sessi
     REQUIRE(run(t.ioc, t.service.logout(here.session)));
     CHECK(here_sock->closed_with == kSessionEndedCloseCode);
     CHECK_FALSE(t.store.session_by_id(here.session.id));
-    CHECK(revoked_in_db(t.db.path, here.session.id));
+    CHECK(test::revoked_in_db(t.db.path, here.session.id));
 }
 
 TEST_CASE("admins list accounts a page at a time and disable them, audited", "[server][accounts]") {

@@ -6,6 +6,7 @@
 
 #include "common/crypto.hpp"
 #include "server/features/audit_trail.hpp"
+#include "server/features/request_fields.hpp"
 #include "server/model/account.hpp"
 
 namespace parley {
@@ -23,12 +24,6 @@ Refusal wrong_key() {
 
 std::int64_t lockout_ms(const FailureState& s) {
     return std::max<std::int64_t>(0, s.locked_until_unix_ms - now_ms());
-}
-
-std::optional<std::string> string_at(const nlohmann::json& body, const char* key) {
-    auto it = body.find(key);
-    if (it == body.end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
 }
 
 }  // namespace
@@ -52,8 +47,8 @@ BotService::BotService(const AuthSettings& auth, AccountStore& accounts, BotStor
 
 awaitable<Outcome<IssuedTokens>> BotService::login(const std::string& address,
                                                    const nlohmann::json& body) {
-    auto account_id = string_at(body, "account_id");
-    auto key = string_at(body, "bot_key");
+    auto account_id = string_field(body, "account_id");
+    auto key = string_field(body, "bot_key");
     if (!account_id || !key || account_id->empty() || account_id->size() > 64 ||
         key->size() > 256) {
         co_return Refusal{ErrorCode::bad_request, "account_id and bot_key are required strings"};
@@ -106,15 +101,11 @@ awaitable<Outcome<IssuedTokens>> BotService::login(const std::string& address,
         auto saved = co_await bots_.save_lockout(bot->account_id, FailureState{});
         if (!saved) co_return db_refusal(saved.error(), "bot login");
     }
-    Session base;
-    base.id = random_id();
-    base.account_id = bot->account_id;
-    IssuedTokens tokens = issue_tokens(auth_, base);
-    auto created = co_await accounts_.create_session(tokens.session);
-    if (!created) co_return db_refusal(created.error(), "bot login");
+    auto tokens = co_await open_session(accounts_, auth_, bot->account_id);
+    if (!tokens) co_return db_refusal(tokens.error(), "bot login");
     spdlog::info("bot {} logged in with its key from {}: session {}", bot->account_id, address,
-                 tokens.session.id);
-    co_return tokens;
+                 tokens->session.id);
+    co_return std::move(*tokens);
 }
 
 std::vector<BotListing> BotService::list() const {
@@ -134,7 +125,7 @@ awaitable<Outcome<CreatedBot>> BotService::create_remote(const std::string& admi
         if (k != "username")
             co_return Refusal{ErrorCode::bad_request, "unknown field \"" + k + "\""};
     }
-    auto username = string_at(body, "username");
+    auto username = string_field(body, "username");
     if (!username) co_return Refusal{ErrorCode::bad_request, "username is a required string"};
     if (auto p = check_username(*username); !p.empty())
         co_return Refusal{ErrorCode::bad_request, p};
@@ -202,14 +193,10 @@ awaitable<Outcome<std::vector<IssuedTokens>>> BotService::start_local_sessions(
     std::vector<IssuedTokens> issued;
     std::vector<std::string> new_ids;
     for (const auto& bot : bots) {
-        Session base;
-        base.id = random_id();
-        base.account_id = bot.account_id;
-        IssuedTokens tokens = issue_tokens(auth_, base);
-        auto created = co_await accounts_.create_session(tokens.session);
-        if (!created) co_return db_refusal(created.error(), "local bot login");
-        new_ids.push_back(tokens.session.id);
-        issued.push_back(std::move(tokens));
+        auto tokens = co_await open_session(accounts_, auth_, bot.account_id);
+        if (!tokens) co_return db_refusal(tokens.error(), "local bot login");
+        new_ids.push_back(tokens->session.id);
+        issued.push_back(std::move(*tokens));
     }
     {
         std::lock_guard lock(local_mutex_);

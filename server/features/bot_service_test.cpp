@@ -6,30 +6,13 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/data/store_test_support.hpp"
+#include "server/features/service_test_support.hpp"
 
 namespace parley {
 
 namespace {
 
 using test::run;
-
-class SessionSocket : public Client {
-  public:
-    SessionSocket(std::string account, std::string session)
-        : account_(std::move(account)), session_(std::move(session)) {}
-    std::uint64_t id() const override { return 7; }
-    const std::string& account_id() const override { return account_; }
-    const std::string& session_id() const override { return session_; }
-    const std::string& open_path() const override { return session_; }
-    void send(std::shared_ptr<const std::string>) override {}
-    void close(std::uint16_t code, std::string) override { closed_with = code; }
-    std::uint16_t closed_with = 0;
-
-  private:
-    std::string account_;
-    std::string session_;
-};
 
 FailureBackoffConfig two_strikes() {
     FailureBackoffConfig c;
@@ -38,17 +21,8 @@ FailureBackoffConfig two_strikes() {
     return c;
 }
 
-// Whether current.db records the session as revoked (the store forgets revoked sessions).
-bool revoked_in_db(const std::string& db_path, const std::string& session_id) {
-    SqliteDb db(db_path, SqliteOptions{OpenMode::read_only});
-    auto q = db.prepare("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = ?");
-    q.bind(1, session_id);
-    return q.step() == StepResult::row && q.column_int64(0) == 1;
-}
-
 struct Bots {
     test::TempCurrentDb db{"bot-service"};
-    std::string history_path = db.dir.file("history.db");
     net::io_context ioc;
     AuthSettings auth;
     DbWriter writer{SqliteDb(db.path), DbSettings{}};
@@ -62,11 +36,7 @@ struct Bots {
     std::unique_ptr<BotService> service;
 
     Bots() {
-        {
-            SqliteDb h(history_path);
-            apply_migrations(h, history_migrations(), "history");
-        }
-        audit = std::make_unique<AuditLog>(history_path, SqliteOptions{});
+        audit = std::make_unique<AuditLog>(test::migrated_history_db(db.dir), SqliteOptions{});
         service = std::make_unique<BotService>(auth, accounts, store, clients, bot_keys, by_address,
                                                *audit, pool);
     }
@@ -109,7 +79,7 @@ TEST_CASE("remote bots log in with their key; wrong keys lock the bot out, persi
     CHECK(t.store.bot(id)->lockout.failures == 2);  // written through: a restart keeps it
 
     // A rotation lifts the lock-out, ends the bot's sessions and closes their sockets.
-    auto sock = std::make_shared<SessionSocket>(id, session->session.id);
+    auto sock = std::make_shared<test::RecordingSocket>(7, id, session->session.id);
     t.clients.add(sock, 10);
     auto rotated = run(t.ioc, t.service->change_key("admin1", id, true));
     REQUIRE(rotated);
@@ -146,15 +116,15 @@ TEST_CASE("a new bot child's local sessions replace the previous child's", "[ser
     auto first = run(t.ioc, t.service->start_local_sessions(local));
     REQUIRE(first);
     REQUIRE(first->size() == 1);
-    auto sock = std::make_shared<SessionSocket>(ids[0], (*first)[0].session.id);
+    auto sock = std::make_shared<test::RecordingSocket>(7, ids[0], (*first)[0].session.id);
     t.clients.add(sock, 10);
     auto second = run(t.ioc, t.service->start_local_sessions(local));
     REQUIRE(second);
     CHECK(sock->closed_with == kSessionEndedCloseCode);
     CHECK_FALSE(t.accounts.session_by_id((*first)[0].session.id));
-    CHECK(revoked_in_db(t.db.path, (*first)[0].session.id));
+    CHECK(test::revoked_in_db(t.db.path, (*first)[0].session.id));
     CHECK(t.accounts.session_by_id((*second)[0].session.id));
-    CHECK_FALSE(revoked_in_db(t.db.path, (*second)[0].session.id));
+    CHECK_FALSE(test::revoked_in_db(t.db.path, (*second)[0].session.id));
     // A local bot has no key to change.
     CHECK(run(t.ioc, t.service->change_key("admin1", ids[0], true)).refusal().code ==
           ErrorCode::conflict);

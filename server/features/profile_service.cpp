@@ -1,6 +1,7 @@
 #include "server/features/profile_service.hpp"
 
 #include "common/utf8.hpp"
+#include "server/features/request_fields.hpp"
 
 namespace parley {
 
@@ -8,12 +9,6 @@ namespace {
 
 Refusal bad_request(std::string message) {
     return Refusal{ErrorCode::bad_request, std::move(message)};
-}
-
-std::optional<std::string> string_at(const nlohmann::json& body, const char* key) {
-    auto it = body.find(key);
-    if (it == body.end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
 }
 
 }  // namespace
@@ -36,21 +31,21 @@ awaitable<Outcome<ProfileView>> ProfileService::update_own(const Account& accoun
         }
     }
     if (j.contains("name")) {
-        auto v = string_at(j, "name");
+        auto v = string_field(j, "name");
         if (!v || utf8_code_points(*v) > 64) {
             co_return bad_request("name must be a string of at most 64 characters");
         }
         p.name = *v;
     }
     if (j.contains("text")) {
-        auto v = string_at(j, "text");
+        auto v = string_field(j, "text");
         if (!v || utf8_code_points(*v) > 1000) {
             co_return bad_request("text must be a string of at most 1000 characters");
         }
         p.text = *v;
     }
     if (j.contains("visibility")) {
-        auto v = string_at(j, "visibility");
+        auto v = string_field(j, "visibility");
         if (!v || (*v != "public" && *v != "private")) {
             co_return bad_request("visibility must be \"public\" or \"private\"");
         }
@@ -60,7 +55,7 @@ awaitable<Outcome<ProfileView>> ProfileService::update_own(const Account& accoun
         if (j["avatar"].is_null()) {
             p.avatar.reset();
         } else {
-            auto v = string_at(j, "avatar");
+            auto v = string_field(j, "avatar");
             if (!v || v->empty() || v->size() > 128) {
                 co_return bad_request("avatar must be a content id or null");
             }

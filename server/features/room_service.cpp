@@ -6,6 +6,7 @@
 
 #include "common/crypto.hpp"
 #include "common/utf8.hpp"
+#include "server/features/request_fields.hpp"
 
 namespace parley {
 
@@ -73,12 +74,6 @@ Refusal last_owner_conflict() {
                   "(POST /api/v1/rooms/{id}/members)");
 }
 
-std::optional<std::string> string_at(const nlohmann::json& body, const char* key) {
-    auto it = body.find(key);
-    if (it == body.end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
-}
-
 }  // namespace
 
 Outcome<Member> RoomService::owner(const std::string& account_id, const std::string& room_id,
@@ -97,8 +92,8 @@ void RoomService::notify_invitation(const std::string& account_id, const std::st
 }
 
 awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohmann::json& j) {
-    std::string kind = string_at(j, "kind").value_or("group");
-    std::string title = string_at(j, "title").value_or("");
+    std::string kind = string_field(j, "kind").value_or("group");
+    std::string title = string_field(j, "title").value_or("");
     if (!is_room_kind(kind)) {
         co_return refuse(ErrorCode::bad_request,
                          "kind must be \"group\", \"direct\" or \"ephemeral\"");
@@ -108,7 +103,7 @@ awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohma
     }
     bool signatures = j.contains("require_signatures") && j["require_signatures"].is_boolean() &&
                       j["require_signatures"].get<bool>();
-    std::string policy = string_at(j, "join_policy").value_or("invite");
+    std::string policy = string_field(j, "join_policy").value_or("invite");
     if (!is_join_policy(policy)) {
         co_return refuse(ErrorCode::bad_request, "join_policy must be \"invite\" or \"open\"");
     }
@@ -186,7 +181,7 @@ awaitable<Outcome<Member>> RoomService::join(const Account& caller, const std::s
     }
     Member m = existing.value_or(Member{id, caller.id, "member", caller.username, "", now_ms()});
     if (!existing) m.read_seq = room->last_seq;  // as for a member added by an owner
-    if (auto name = string_at(body, "display_name")) {
+    if (auto name = string_field(body, "display_name")) {
         long chars = utf8_code_points(*name);
         if (chars < 1 || chars > 64) {
             co_return refuse(ErrorCode::bad_request, "display_name must be 1 to 64 characters");
@@ -194,7 +189,7 @@ awaitable<Outcome<Member>> RoomService::join(const Account& caller, const std::s
         m.display_name = *name;
     }
     if (body.contains("public_key") && !body["public_key"].is_null()) {
-        auto key_text = string_at(body, "public_key");
+        auto key_text = string_field(body, "public_key");
         auto key = key_text ? base64_decode(*key_text) : std::nullopt;
         if (!key || key->size() != kEd25519PublicKeySize) {
             co_return refuse(ErrorCode::bad_request,
@@ -253,8 +248,8 @@ awaitable<Outcome<std::int64_t>> RoomService::mark_read(const std::string& accou
 awaitable<Outcome<Room>> RoomService::update(const std::string& account_id, const std::string& id,
                                              const nlohmann::json& j) {
     if (auto me = owner(account_id, id, "change a room"); !me) co_return me.refusal();
-    auto title = string_at(j, "title");
-    auto policy = string_at(j, "join_policy");
+    auto title = string_field(j, "title");
+    auto policy = string_field(j, "join_policy");
     if ((j.contains("title") &&
          (!title || utf8_code_points(*title) < 0 || utf8_code_points(*title) > 200)) ||
         (!title && !policy)) {
@@ -288,8 +283,8 @@ awaitable<Outcome<Member>> RoomService::add_member(const std::string& account_id
     if (auto me = owner(account_id, id, "add members"); !me) co_return me.refusal();
     if (room->kind == "direct")
         co_return refuse(ErrorCode::forbidden, "a direct room has two members");
-    auto target_id = string_at(body, "account_id");
-    std::string role = string_at(body, "role").value_or("member");
+    auto target_id = string_field(body, "account_id");
+    std::string role = string_field(body, "role").value_or("member");
     auto account = target_id ? accounts_.account_by_id(*target_id) : std::nullopt;
     if (!account) co_return refuse(ErrorCode::bad_request, "account_id names no account");
     if (!is_member_role(role))

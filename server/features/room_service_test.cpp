@@ -5,7 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/data/store_test_support.hpp"
+#include "server/features/service_test_support.hpp"
 
 namespace parley {
 
@@ -13,32 +13,7 @@ namespace {
 
 using test::run;
 
-// A socket that keeps the frames it is sent.
-class RecordingClient : public Client {
-  public:
-    RecordingClient(std::uint64_t id, std::string account)
-        : id_(id), account_(std::move(account)) {}
-    std::uint64_t id() const override { return id_; }
-    const std::string& account_id() const override { return account_; }
-    const std::string& session_id() const override { return account_; }
-    const std::string& open_path() const override { return account_; }
-    void send(std::shared_ptr<const std::string> frame) override {
-        frames.push_back(nlohmann::json::parse(*frame));
-    }
-    void close(std::uint16_t, std::string) override {}
-    // The frames of `type`, in order.
-    std::vector<nlohmann::json> of_type(const std::string& type) const {
-        std::vector<nlohmann::json> out;
-        for (const auto& f : frames)
-            if (f.value("type", "") == type) out.push_back(f);
-        return out;
-    }
-    std::vector<nlohmann::json> frames;
-
-  private:
-    std::uint64_t id_;
-    std::string account_;
-};
+using RecordingClient = test::RecordingSocket;
 
 ChatSettings small_limits() {
     ChatSettings s;

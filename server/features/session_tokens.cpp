@@ -32,6 +32,17 @@ IssuedTokens issue_tokens(const AuthSettings& auth, Session base) {
     return t;
 }
 
+awaitable<DbResult<IssuedTokens>> open_session(AccountStore& accounts, const AuthSettings& auth,
+                                               const std::string& account_id) {
+    Session base;
+    base.id = random_id();
+    base.account_id = account_id;
+    IssuedTokens tokens = issue_tokens(auth, base);
+    auto created = co_await accounts.create_session(tokens.session);
+    if (!created) co_return created.error();
+    co_return tokens;
+}
+
 nlohmann::json token_body(const IssuedTokens& t) {
     return {{"account_id", t.session.account_id},
             {"session_id", t.session.id},

@@ -1,7 +1,8 @@
 // Issuing a session's token pair, shared by the password login, the refresh and the bot logins
 // (remote bot keys, the local bot listener): fresh random 256-bit tokens, stored only as their
-// SHA-256, and the JSON body every login answers with (docs/api.md). Ending sessions: their
-// sockets are closed with 4001 and forgotten. Stateless functions; any thread.
+// SHA-256, and the JSON body every login answers with (docs/api.md); open_session() stores one.
+// Ending sessions: their sockets are closed with 4001 and forgotten. Stateless functions; any
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/data/account_store.hpp"
 #include "server/features/client_registry.hpp"
 #include "server/model/account.hpp"
 #include "server/server_config.hpp"
@@ -35,6 +37,10 @@ struct IssuedTokens {
 
 // `base` gives the id, account and creation time (0: now); the hashes and expiries are set.
 IssuedTokens issue_tokens(const AuthSettings& auth, Session base);
+
+// A new session of `account_id` with fresh tokens, stored through `accounts`.
+awaitable<DbResult<IssuedTokens>> open_session(AccountStore& accounts, const AuthSettings& auth,
+                                               const std::string& account_id);
 
 // {"account_id","session_id","access_token","refresh_token","access_expires_at",
 //  "refresh_expires_at"}
