@@ -1,9 +1,22 @@
-#include "server/api/session_tokens.hpp"
+#include "server/features/session_tokens.hpp"
 
 #include "common/crypto.hpp"
-#include "server/api/api_context.hpp"
 
 namespace parley {
+
+std::string token_hash(std::string_view token) {
+    auto digest = sha256(token);
+    return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+void close_session_sockets(ClientRegistry& clients, const std::vector<std::string>& session_ids,
+                           const char* reason) {
+    for (const auto& id : session_ids) {
+        for (auto& client : clients.for_session(id))
+            client->close(kSessionEndedCloseCode, reason);
+        clients.forget_session(id);
+    }
+}
 
 IssuedTokens issue_tokens(const AuthSettings& auth, Session base) {
     IssuedTokens t;
@@ -17,6 +30,17 @@ IssuedTokens issue_tokens(const AuthSettings& auth, Session base) {
     base.refresh_expires_at = now + std::int64_t(auth.refresh_ttl_s) * 1000;
     t.session = std::move(base);
     return t;
+}
+
+awaitable<DbResult<IssuedTokens>> open_session(AccountStore& accounts, const AuthSettings& auth,
+                                               const std::string& account_id) {
+    Session base;
+    base.id = random_id();
+    base.account_id = account_id;
+    IssuedTokens tokens = issue_tokens(auth, base);
+    auto created = co_await accounts.create_session(tokens.session);
+    if (!created) co_return created.error();
+    co_return tokens;
 }
 
 nlohmann::json token_body(const IssuedTokens& t) {
