@@ -363,7 +363,7 @@ def rate_passes(report, members):
 def ladder(args, plan, pid, members, start):
     """Offered rates from `start` up by x1.3 until two steps fail, then two bisection steps
     between the best pass and the first failure. Returns (best passing report or None, steps)."""
-    steps, best, failed = [], None, None
+    steps, best, failures = [], None, []
     rate, fails = start, 0
     while fails < 2 and rate < 1e6:
         r = measured(args.build, dict(plan, rate_per_s=rate), pid, CLIENT_CPUS)
@@ -376,9 +376,12 @@ def ladder(args, plan, pid, members, start):
             best, fails = r, 0
         else:
             fails += 1
-            failed = failed or rate
+            failures.append(rate)
         rate = round(rate * 1.3)
-    lo, hi = (best["rate_per_s"] if best else 0), failed
+    # Bisect between the best pass and the first failure above it (a noisy early step that
+    # failed below the best pass is not a bound).
+    lo = best["rate_per_s"] if best else 0
+    hi = min((f for f in failures if f > lo), default=None)
     for _ in range(2 if hi and best else 0):
         mid = round((lo + hi) / 2)
         r = measured(args.build, dict(plan, rate_per_s=mid), pid, CLIENT_CPUS)
