@@ -32,12 +32,7 @@ std::int64_t rows(const std::string& path, const std::string& table) {
 TEST_CASE("the message log moves into the history table and every message is found once",
           "[server][store]") {
     test::TempCurrentDb t("message-log");
-    {
-        SqliteDb db(t.path);
-        db.exec(
-            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
-            "('o', 'olga', 'x', 'user', 0)");
-    }
+    t.add_accounts({{"o", "olga"}});
     net::io_context ioc;
     const int log_rows = 5;
     {
@@ -147,12 +142,7 @@ TEST_CASE("a resend is found when its id is the newest its sender stored, across
     // The writer skips the indexed lookup for an id above every id the sender has stored in
     // the room; that bound must count the ids still in the log, which move later.
     test::TempCurrentDb t("newest-ids");
-    {
-        SqliteDb db(t.path);
-        db.exec(
-            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
-            "('o', 'olga', 'x', 'user', 0)");
-    }
+    t.add_accounts({{"o", "olga"}});
     net::io_context ioc;
     const int log_rows = 100;  // nothing moves by itself
     {

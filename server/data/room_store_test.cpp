@@ -115,12 +115,7 @@ namespace parley {
 // gap-free and unique across resends, a prune of the whole history and a restart (load()).
 TEST_CASE("sequence numbers survive resends, a full prune and a restart", "[server][store]") {
     test::TempCurrentDb t("room-store-seq");
-    {
-        SqliteDb db(t.path);
-        db.exec(
-            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
-            "('o', 'olga', 'x', 'user', 0)");
-    }
+    t.add_accounts({{"o", "olga"}});
     auto message = [](std::string cmid) {
         Message m;
         m.room_id = "r1";

@@ -2,8 +2,10 @@
 // migration applied, and a way to run one of a store's coroutines to completion.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "common/test_support.hpp"
 #include "server/data/db_writer.hpp"
@@ -17,6 +19,18 @@ struct TempCurrentDb {
     explicit TempCurrentDb(const std::string& name) : dir(name), path(dir.file("current.db")) {
         SqliteDb db(path);
         apply_migrations(db, current_migrations(), "current");
+    }
+    // Adds accounts for the rooms and members a test makes: `(id, username)` pairs, role user.
+    void add_accounts(std::initializer_list<std::pair<const char*, const char*>> accounts) const {
+        SqliteDb db(path);
+        auto st = db.prepare(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
+            "(?, ?, 'x', 'user', 0)");
+        for (const auto& [id, username] : accounts) {
+            st.bind(1, id).bind(2, username);
+            st.run();
+            st.reset();
+        }
     }
 };
 
