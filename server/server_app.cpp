@@ -30,6 +30,7 @@
 #include "server/cluster/edge_feature.hpp"
 #include "server/cluster/edge_hub.hpp"
 #include "server/cluster/edge_link.hpp"
+#include "server/cluster/edge_proxy.hpp"
 #include "server/cluster/edge_sessions.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
@@ -244,6 +245,7 @@ int run_edge(const ServerConfig& config) {
     ClientRegistry clients;
     int threads = resolve_thread_count(config.threads);
     ServiceLoop loop(threads);
+    const std::string secret_copy = secret;
     EdgeLink link(config.cluster.primary, std::move(secret),
                   std::chrono::milliseconds(config.cluster.redis_command_timeout_ms));
     EdgeHub hub(loop.context().get_executor(), config.cluster,
@@ -260,9 +262,31 @@ int run_edge(const ServerConfig& config) {
                               {"redis", hub.redis_connected() ? "up" : "down"},
                               {"primary", link.up() ? "up" : "down"}};
     };
+    // Every other public route is the primary's, forwarded: uploads are spooled to a file under
+    // the media limit first, anything else is read under the JSON limit.
+    EdgeProxy proxy(config.cluster.primary, secret_copy,
+                    std::chrono::milliseconds(config.cluster.forward_timeout_ms),
+                    std::max<std::uint64_t>(64ull << 20, 2 * static_cast<std::uint64_t>(
+                                                                 config.media.max_upload_bytes)));
+    metrics.add_collector([&proxy] { return proxy.render_metrics(); });
+    const std::string spool_dir = config.data_dir + "/edge-spool";
+    std::error_code spool_ec;
+    std::filesystem::create_directories(spool_dir, spool_ec);
+    if (!spool_ec) {
+        std::filesystem::permissions(spool_dir, std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::replace, spool_ec);
+    }
+    if (spool_ec) {
+        spdlog::critical("cannot create {}: {}", spool_dir, spool_ec.message());
+        return 1;
+    }
+    auto forward = [&proxy](RequestContext& ctx) { return proxy.forward(ctx); };
     Router router;
     add_system_routes(router, metrics, cluster_health);
     add_socket_routes(router, features);
+    router.add_upload(http::verb::post, "/api/v1/media", forward, config.media.max_upload_bytes,
+                      spool_dir);
+    router.set_fallback(forward);
     std::unique_ptr<net::ssl::context> tls;
     if (config.tls.enabled) {
         tls = load_tls_context(config.tls, error);
@@ -564,6 +588,12 @@ int run_server(const ServerConfig& config) {
     }
     HttpServer http(loop.context(), config, router, tls.get());
     if (loop.threads() == 1) http.serve_on_one_thread();
+    // Requests an edge forwards carry their client's address for the per-address limits.
+    if (!cluster_secret.empty()) {
+        http.set_client_address([&cluster_secret](const HttpRequest& req, const std::string& peer) {
+            return forwarded_client_address(req, peer, cluster_secret);
+        });
+    }
     http.set_request_observer([&](const std::string& route, unsigned status, double seconds) {
         http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
         http_latency.with({{"route", route}}).observe(seconds);

@@ -97,6 +97,10 @@ void ClusterSettings::describe(ConfigSchema& schema) {
                 "edges.");
     schema.bind("read_block_ms", read_block_ms, "Edges: XREAD BLOCK time of the stream reader.", 10,
                 60'000);
+    schema.bind("forward_timeout_ms", forward_timeout_ms,
+                "Edges: time allowed for a REST request forwarded to the primary, from connecting "
+                "to the last byte of the answer (then 503 unavailable).",
+                100, 600'000);
 }
 
 std::string ClusterSettings::validate() const {

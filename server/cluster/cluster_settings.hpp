@@ -23,9 +23,10 @@ struct ClusterSettings {
     int redis_command_timeout_ms = 2000;
     int redis_backoff_max_ms = 5000;
     // Edges only.
-    std::string primary;       // the primary's internal link, "http://host:port"
-    std::string secret_file;   // shared secret of the internal link
-    int read_block_ms = 1000;  // XREAD BLOCK of the edge's stream reader
+    std::string primary;              // the primary's internal link, "http://host:port"
+    std::string secret_file;          // shared secret of the internal link
+    int read_block_ms = 1000;         // XREAD BLOCK of the edge's stream reader
+    int forward_timeout_ms = 30'000;  // one REST request forwarded to the primary, end to end
 
     bool enabled() const { return role != "single"; }
     bool is_primary() const { return role == "primary"; }

@@ -6,6 +6,7 @@
 // the api and features layers; thread-safe (one shared mutex, short critical sections).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <shared_mutex>
@@ -36,12 +37,20 @@ class ClientRegistry {
     // Forgets that a session ever connected (on logout), so memory follows live sessions.
     void forget_session(const std::string& session_id);
 
+    // Cluster primary: the session has a live socket on an edge, as the edge reported it (at
+    // its upgrade and in its once-a-second session check); session_has_socket() counts it until
+    // `until`. Expired reports are swept as new ones arrive, so memory follows live sessions.
+    void mark_remote_socket(const std::string& session_id,
+                            std::chrono::steady_clock::time_point until);
+
   private:
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Client>> by_id_;
     std::unordered_map<std::string, std::vector<std::uint64_t>> by_account_;
     std::unordered_map<std::string, std::vector<std::uint64_t>> by_session_;
     std::unordered_set<std::string> sessions_seen_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> remote_sessions_;
+    std::size_t remote_swept_size_ = 0;  // remote_sessions_.size() after the last sweep
 };
 
 }  // namespace parley

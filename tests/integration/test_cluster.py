@@ -221,6 +221,7 @@ class ClusterPrimaryTest(ParleyTestCase):
 
 
 SOCKET_CONFIG = "[websocket]\nrate_per_second = 10000\nrate_burst = 10000\n"
+MEDIA_CONFIG = "[media]\nmax_upload_bytes = 2000000\n"
 
 
 @unittest.skipUnless(os.path.exists(REDIS_SERVER),
@@ -256,9 +257,10 @@ class ClusterEdgeTest(ParleyTestCase):
         return self.start("server", config=FAST_AUTH + SOCKET_CONFIG + self.cluster_config("primary", extra),
                           **kwargs)
 
-    def start_edge(self, primary):
-        return self.start("server", config=SOCKET_CONFIG + self.cluster_config(
-            "edge", f"primary = \"http://127.0.0.1:{primary.port}\"\n"))
+    def start_edge(self, primary, config="", node="edge-1"):
+        return self.start("server", config=SOCKET_CONFIG + config + self.cluster_config(
+            "edge", f"primary = \"http://127.0.0.1:{primary.port}\"\n").replace(
+                'node_id = "edge-1"', f'node_id = "{node}"'))
 
     def edge_socket(self, edge, session):
         ws = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {session['access_token']}"})
@@ -426,6 +428,98 @@ class ClusterEdgeTest(ParleyTestCase):
         # The edge keeps its sockets: the existing one still answers.
         wb.send_json({"type": "ping", "id": "still"})
         wb.recv_until(lambda m: m.get("type") == "pong")
+
+    def test_rest_through_an_edge_is_the_primarys(self):
+        primary = self.start_primary(MEDIA_CONFIG)
+        edge = self.start_edge(primary, MEDIA_CONFIG)
+        primary.wait_log("imageproc child pid", timeout=15)
+        via_edge, direct = Api(edge.port), Api(primary.port)
+        # Accounts and sessions through the edge, with the primary's answers and codes.
+        bob = via_edge.user("bob")
+        status, headers, body = via_edge.call("POST", "/api/v1/sessions",
+                                              {"username": "bob", "password": "wrong"})
+        self.assertEqual((status, body["error"]), (401, "unauthorized"), body)
+        self.assertEqual(direct.call("POST", "/api/v1/sessions", {"username": "bob", "password": "wrong"})[2],
+                         body)
+        # The REST rule holds cluster-wide: no socket anywhere, no REST.
+        status, _, body = via_edge.call("GET", "/api/v1/profiles/me", token=bob["access_token"])
+        self.assertEqual(status, 401, body)
+        ws = self.edge_socket(edge, bob)
+        # A socket on the edge makes the token work at once, through the edge and on the primary.
+        for api in (via_edge, direct):
+            status, _, me = api.call("GET", "/api/v1/profiles/me", token=bob["access_token"])
+            self.assertEqual(status, 200, me)
+            self.assertEqual(me["account_id"], bob["account_id"])
+        alice, wa = direct.connected("alice")
+        self.addCleanup(wa.close)
+        rid = self.room(via_edge, bob, [alice["account_id"]])
+        self.assertEqual(self.subscribe(ws, f"room:{rid}:chat")["type"], "ok")
+        for i in range(1, 4):
+            self.assertEqual(self.send(ws, rid, f"m{i}", f"c{i}")["seq"], i)
+        status, _, history = via_edge.call("GET", f"/api/v1/rooms/{rid}/messages", token=bob["access_token"])
+        self.assertEqual(status, 200, history)
+        self.assertEqual(history, direct.call("GET", f"/api/v1/rooms/{rid}/messages",
+                                              token=alice["access_token"])[2])
+        self.assertEqual([m["text"] for m in history["messages"]], ["m1", "m2", "m3"])
+        # Errors keep their status and code.
+        status, _, body = via_edge.call("GET", "/api/v1/rooms/nosuchroom/messages", token=bob["access_token"])
+        d_status, _, d_body = direct.call("GET", "/api/v1/rooms/nosuchroom/messages",
+                                          token=alice["access_token"])
+        self.assertEqual((status, body), (d_status, d_body))
+        self.assertGreaterEqual(status, 400)
+        # An upload is spooled on the edge and stored on the primary; the image comes back
+        # through the edge byte for byte, with its ETag, and a 304 for it.
+        from test_media import Images
+        images = Images()
+        self.addCleanup(images.tmp.cleanup)
+        status, _, up = via_edge.call("POST", "/api/v1/media", token=bob["access_token"],
+                                      raw_body=images.make("photo.jpg", 320, 200),
+                                      headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 202, up)
+        cid = up["content_id"]
+
+        def ready():
+            return via_edge.call("GET", f"/api/v1/media/{cid}/info", token=bob["access_token"])[2].get(
+                "state") != "processing"
+        wait_until(ready, 30, what="the upload processed")
+        status, headers, image = via_edge.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
+        self.assertEqual(status, 200)
+        d_status, d_headers, d_image = direct.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
+        self.assertEqual((status, image), (d_status, d_image))
+        for h in ("content-type", "etag", "cache-control", "x-content-type-options"):
+            self.assertEqual(headers.get(h), d_headers.get(h), h)
+        status, _, _ = via_edge.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"],
+                                     headers={"If-None-Match": headers["etag"]})
+        self.assertEqual(status, 304)
+        # The edge's own limits, as on one node, before anything reaches the primary.
+        status, _, body = via_edge.call("POST", "/api/v1/media", token=bob["access_token"],
+                                        raw_body=b"x" * 2_000_001)
+        self.assertEqual((status, body["error"]), (413, "too_large"))
+        status, _, body = via_edge.call("POST", "/api/v1/rooms", {"title": "x" * 70_000}, token=bob["access_token"])
+        self.assertEqual((status, body["error"]), (413, "too_large"))
+        # The internal link is never reachable through an edge.
+        status, _, _ = via_edge.call("POST", "/internal/cluster/session", {"token": bob["access_token"]})
+        self.assertEqual(status, 404)
+        # Per-address limits see the client's address, which the primary takes from an edge
+        # only with the cluster secret.
+        with open(self.secret) as f:
+            secret = f.read().strip()
+        direct.call("POST", "/api/v1/sessions", {"username": "bob", "password": "bad"},
+                    headers={"X-Parley-Edge": secret, "X-Parley-Client": "10.1.2.3"})
+        primary.wait_log("from 10.1.2.3", timeout=5)
+        direct.call("POST", "/api/v1/sessions", {"username": "bob", "password": "bad"},
+                    headers={"X-Parley-Edge": "x" * len(secret), "X-Parley-Client": "10.4.5.6"})
+        primary.wait_log("edge header without the cluster secret", timeout=5)
+        self.assertNotIn("10.4.5.6", primary.log())
+        # Once the edge socket is gone, the token stops working within the edge's report window.
+        ws.close()
+        wait_until(lambda: via_edge.call("GET", "/api/v1/profiles/me", token=bob["access_token"])[0] == 401,
+                   8, interval=0.2, what="REST refused once the edge socket closed")
+        # The primary down: 503 unavailable, retry after a second.
+        primary.kill()
+        status, headers, body = via_edge.call("GET", "/api/v1/profiles/me", token=alice["access_token"])
+        self.assertEqual((status, body["error"], headers.get("retry-after")), (503, "unavailable", "1"))
+        self.assertIn("primary cannot be reached", body["message"])
 
 
 if __name__ == "__main__":
