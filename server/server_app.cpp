@@ -255,6 +255,9 @@ int run_edge(const ServerConfig& config) {
     features.add(std::make_shared<EdgeFeature>(hub, link));
     // Sessions ended on the primary close their edge sockets within about a second.
     EdgeSessions sessions(loop.context().get_executor(), link, clients, std::chrono::seconds(1));
+    // ... and at once when the primary publishes the end on the control stream.
+    hub.set_session_ended_handler(
+        [&sessions](const std::string& id) { sessions.end_session(id, "control stream"); });
 
     std::function<nlohmann::json()> cluster_health = [&] {
         return nlohmann::json{{"role", "edge"},
@@ -268,7 +271,7 @@ int run_edge(const ServerConfig& config) {
                     std::chrono::milliseconds(config.cluster.forward_timeout_ms),
                     std::max<std::uint64_t>(64ull << 20, 2 * static_cast<std::uint64_t>(
                                                                  config.media.max_upload_bytes)));
-    metrics.add_collector([&proxy] { return proxy.render_metrics(); });
+    metrics.add_collector([&proxy, node] { return proxy.render_metrics(node); });
     const std::string spool_dir = config.data_dir + "/edge-spool";
     std::error_code spool_ec;
     std::filesystem::create_directories(spool_dir, spool_ec);
@@ -488,6 +491,9 @@ int run_server(const ServerConfig& config) {
             std::make_unique<ClusterPublisher>(loop.context().get_executor(), config.cluster,
                                                redis_options(config.cluster, "cluster publisher"));
         hub.set_event_sink(publisher.get());
+        api.sessions_ended = [&publisher](const std::vector<std::string>& ids) {
+            publisher->sessions_ended(ids);
+        };
         metrics.add_collector([&publisher] { return publisher->render_metrics(); });
         cluster_health = [&config, &publisher] {
             return nlohmann::json{

@@ -20,6 +20,7 @@ void close_session_sockets(ApiContext& api, const std::vector<std::string>& sess
             client->close(close_code::token_revoked, reason);
         api.clients.forget_session(id);
     }
+    if (api.sessions_ended && !session_ids.empty()) api.sessions_ended(session_ids);
 }
 
 AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool require_socket,

@@ -26,6 +26,10 @@ struct ApiContext {
     // Unset: any id is accepted.
     std::function<std::string(const std::string& account_id, const std::string& content_id)>
         avatar_check;
+    // Called with the sessions close_session_sockets() ended (logout, password change, account
+    // disabled, session revoked). Unset on a single node; a cluster primary publishes them to
+    // its edges.
+    std::function<void(const std::vector<std::string>& session_ids)> sessions_ended;
 };
 
 // Who made an authenticated request.

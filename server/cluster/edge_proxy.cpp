@@ -161,15 +161,15 @@ awaitable<HttpResponse> EdgeProxy::exchange(Request& req, const std::string& tar
     co_return res;
 }
 
-std::string EdgeProxy::render_metrics() const {
+std::string EdgeProxy::render_metrics(const std::string& node) const {
     return fmt::format(
         "# HELP parley_cluster_forwarded_total HTTP requests an edge forwarded to the primary, by "
         "outcome.\n"
         "# TYPE parley_cluster_forwarded_total counter\n"
-        "parley_cluster_forwarded_total{{outcome=\"answered\"}} {}\n"
-        "parley_cluster_forwarded_total{{outcome=\"unreachable\"}} {}\n"
-        "parley_cluster_forwarded_total{{outcome=\"no_answer\"}} {}\n",
-        answered_.load(), unreachable_.load(), timed_out_.load());
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"answered\"}} {1}\n"
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"unreachable\"}} {2}\n"
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"no_answer\"}} {3}\n",
+        node, answered_.load(), unreachable_.load(), timed_out_.load());
 }
 
 std::string forwarded_client_address(const HttpRequest& req, const std::string& peer,

@@ -34,8 +34,8 @@ class EdgeProxy {
 
     awaitable<HttpResponse> forward(const RequestContext& ctx);
 
-    // Prometheus text: forwarded requests by outcome.
-    std::string render_metrics() const;
+    // Prometheus text: forwarded requests by outcome, labelled with the node id.
+    std::string render_metrics(const std::string& node) const;
 
   private:
     template <class Request>

@@ -24,6 +24,8 @@ class EdgeSessions {
 
     void start();
     void stop();
+    // Closes the session's sockets with 4001 and forgets it; `how` says who told (logs).
+    void end_session(const std::string& session_id, const char* how);
     std::uint64_t closed() const { return closed_.load(); }
 
   private:

@@ -515,11 +515,51 @@ class ClusterEdgeTest(ParleyTestCase):
         ws.close()
         wait_until(lambda: via_edge.call("GET", "/api/v1/profiles/me", token=bob["access_token"])[0] == 401,
                    8, interval=0.2, what="REST refused once the edge socket closed")
+        _, _, metrics = via_edge.call("GET", "/metrics")
+        self.assertRegex(metrics.decode(), r'parley_cluster_forwarded_total\{node="edge-1",outcome="answered"\} [1-9]')
         # The primary down: 503 unavailable, retry after a second.
         primary.kill()
         status, headers, body = via_edge.call("GET", "/api/v1/profiles/me", token=alice["access_token"])
         self.assertEqual((status, body["error"], headers.get("retry-after")), (503, "unavailable", "1"))
         self.assertIn("primary cannot be reached", body["message"])
+
+    def test_two_edges_one_order_and_a_logout_on_one_closes_the_other(self):
+        primary = self.start_primary()
+        edge_a = self.start_edge(primary, node="edge-a")
+        edge_b = self.start_edge(primary, node="edge-b")
+        # Everything through the edges: accounts, sessions, the room.
+        alice = Api(edge_a.port).user("alice")
+        bob = Api(edge_b.port).user("bob")
+        wa, wb = self.edge_socket(edge_a, alice), self.edge_socket(edge_b, bob)
+        rid = self.room(Api(edge_a.port), alice, [bob["account_id"]])
+        self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
+        self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+        # Both send at once, without waiting for answers: one order, no gap, on both edges.
+        for i in range(30):
+            for ws, who in ((wa, "a"), (wb, "b")):
+                ws.send_json({"type": "send", "id": f"{who}{i}", "room_id": rid, "text": f"{who} {i}",
+                              "client_msg_id": f"{who}{i}"})
+        on_a, on_b = self.messages(wa, 60), self.messages(wb, 60)
+        self.assertEqual([m["seq"] for m in on_a], list(range(1, 61)))
+        self.assertEqual([(m["seq"], m["text"]) for m in on_a], [(m["seq"], m["text"]) for m in on_b])
+        self.assertEqual(sorted(m["text"] for m in on_a),
+                         sorted([f"a {i}" for i in range(30)] + [f"b {i}" for i in range(30)]))
+        # Bob logs out through edge A: his socket on edge B closes within a second, told by the
+        # control stream rather than the session check.
+        started = time.monotonic()
+        status, _, _ = Api(edge_a.port).call("DELETE", "/api/v1/sessions/current", token=bob["access_token"])
+        self.assertIn(status, (200, 204))
+        self.assertEqual(wb.expect_close(timeout=5), 4001)
+        self.assertLess(time.monotonic() - started, 1.0)
+        wait_until(lambda: "(control stream)" in edge_b.log(), 5, what="edge B's log line")
+        self.assertIn("published to parley:control", primary.log())
+        # The token is dead everywhere.
+        for edge in (edge_a, edge_b):
+            again = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {bob['access_token']}"})
+            self.assertEqual(again.expect_close(), 1008)
+        # Alice is untouched.
+        wa.send_json({"type": "ping", "id": "still"})
+        wa.recv_until(lambda m: m.get("type") == "pong")
 
 
 if __name__ == "__main__":
