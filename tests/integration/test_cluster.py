@@ -561,6 +561,43 @@ class ClusterEdgeTest(ParleyTestCase):
         wa.send_json({"type": "ping", "id": "still"})
         wa.recv_until(lambda m: m.get("type") == "pong")
 
+    def test_redis_down_mid_load_edges_refuse_sends_and_lose_nothing_acknowledged(self):
+        primary = self.start_primary()
+        edge_a = self.start_edge(primary, node="edge-a")
+        edge_b = self.start_edge(primary, node="edge-b")
+        alice = Api(edge_a.port).user("alice")
+        bob = Api(edge_b.port).user("bob")
+        wa, wb = self.edge_socket(edge_a, alice), self.edge_socket(edge_b, bob)
+        rid = self.room(Api(edge_a.port), alice, [bob["account_id"]])
+        self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
+        self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+        acknowledged, refusals, i, killed = {}, [], 0, False
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 80:
+            self.assertLess(time.monotonic(), deadline, "the load did not finish")
+            if i == 20 and not killed:
+                killed = True
+                self.redis.kill()
+                wait_until(lambda: Api(edge_a.port).call("GET", "/api/v1/health")[2]["cluster"]["redis"] == "down",
+                           10, what="edge A to see Redis down")
+            if len(refusals) == 5 and self.redis.proc.poll() is not None:
+                self.redis.start()  # no persistence: the streams come back empty
+            reply = self.send(wa, rid, f"load {i}", f"l{i}", expect_ok=False)
+            if reply["type"] == "ok":
+                acknowledged[reply["seq"]] = f"load {i}"
+                i += 1
+            else:
+                self.assertEqual((reply["error"], reply["retryable"]), ("unavailable", True), reply)
+                self.assertIn("Redis", reply["message"])
+                refusals.append(reply)
+                time.sleep(0.1)  # as a client does before retrying the same message
+        self.assertGreaterEqual(len(refusals), 5)
+        # Both edges keep their sockets and deliver every acknowledged message once, in order.
+        for ws in (wb, wa):
+            got = self.messages(ws, 80, timeout=30)
+            self.assertEqual([m["seq"] for m in got], list(range(1, 81)))
+            self.assertEqual({m["seq"]: m["text"] for m in got}, acknowledged)
+
 
 if __name__ == "__main__":
     unittest.main()
