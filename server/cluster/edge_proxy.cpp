@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 
 #include "common/crypto.hpp"
+#include "server/cluster/edge_link.hpp"
 
 namespace parley {
 
@@ -38,14 +39,6 @@ bool relayed(http::field f) {
     }
 }
 
-std::pair<std::string, std::string> split_address(const std::string& primary) {
-    std::string rest = primary.substr(primary.find("://") + 3);
-    if (auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-    auto colon = rest.rfind(':');
-    if (colon == std::string::npos || rest.back() == ']') return {rest, "80"};
-    return {rest.substr(0, colon), rest.substr(colon + 1)};
-}
-
 HttpResponse unavailable(const std::string& message) {
     HttpResponse res = error_response(http::status::service_unavailable, "unavailable", message);
     res.set(http::field::retry_after, "1");
@@ -56,8 +49,8 @@ HttpResponse unavailable(const std::string& message) {
 
 EdgeProxy::EdgeProxy(const std::string& primary, std::string secret,
                      std::chrono::milliseconds timeout, std::uint64_t response_limit)
-    : host_(split_address(primary).first),
-      port_(split_address(primary).second),
+    : host_(primary_host_port(primary).first),
+      port_(primary_host_port(primary).second),
       secret_(std::move(secret)),
       timeout_(timeout),
       response_limit_(response_limit) {}

@@ -323,6 +323,20 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
         return primary, edge, api, alice, wa, bob, wb, rid
 
+    def setup_two_edges(self):
+        """Primary, edges A and B, alice with a socket on A and bob on B, both subscribed to
+        their room; everything (accounts, sessions, the room) through the edges."""
+        primary = self.start_primary()
+        edge_a = self.start_edge(primary, node="edge-a")
+        edge_b = self.start_edge(primary, node="edge-b")
+        alice = Api(edge_a.port).user("alice")
+        bob = Api(edge_b.port).user("bob")
+        wa, wb = self.edge_socket(edge_a, alice), self.edge_socket(edge_b, bob)
+        rid = self.room(Api(edge_a.port), alice, [bob["account_id"]])
+        self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
+        self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+        return primary, edge_a, edge_b, alice, wa, bob, wb, rid
+
     def test_clients_on_edge_and_primary_exchange_messages_in_one_order(self):
         primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair()
         for i in range(1, 11):
@@ -524,16 +538,7 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertIn("primary cannot be reached", body["message"])
 
     def test_two_edges_one_order_and_a_logout_on_one_closes_the_other(self):
-        primary = self.start_primary()
-        edge_a = self.start_edge(primary, node="edge-a")
-        edge_b = self.start_edge(primary, node="edge-b")
-        # Everything through the edges: accounts, sessions, the room.
-        alice = Api(edge_a.port).user("alice")
-        bob = Api(edge_b.port).user("bob")
-        wa, wb = self.edge_socket(edge_a, alice), self.edge_socket(edge_b, bob)
-        rid = self.room(Api(edge_a.port), alice, [bob["account_id"]])
-        self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
-        self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
         # Both send at once, without waiting for answers: one order, no gap, on both edges.
         for i in range(30):
             for ws, who in ((wa, "a"), (wb, "b")):
@@ -562,15 +567,7 @@ class ClusterEdgeTest(ParleyTestCase):
         wa.recv_until(lambda m: m.get("type") == "pong")
 
     def test_redis_down_mid_load_edges_refuse_sends_and_lose_nothing_acknowledged(self):
-        primary = self.start_primary()
-        edge_a = self.start_edge(primary, node="edge-a")
-        edge_b = self.start_edge(primary, node="edge-b")
-        alice = Api(edge_a.port).user("alice")
-        bob = Api(edge_b.port).user("bob")
-        wa, wb = self.edge_socket(edge_a, alice), self.edge_socket(edge_b, bob)
-        rid = self.room(Api(edge_a.port), alice, [bob["account_id"]])
-        self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
-        self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
         acknowledged, refusals, i, killed = {}, [], 0, False
         deadline = time.monotonic() + 60
         while len(acknowledged) < 80:
