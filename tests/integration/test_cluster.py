@@ -511,6 +511,12 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual((status, body["error"]), (413, "too_large"))
         status, _, body = via_edge.call("POST", "/api/v1/rooms", {"title": "x" * 70_000}, token=bob["access_token"])
         self.assertEqual((status, body["error"]), (413, "too_large"))
+        # The web client's files come through the edge as from the primary.
+        for path in ("/", "/index.html"):
+            e_status, e_headers, e_page = via_edge.call("GET", path)
+            d_status, d_headers, d_page = direct.call("GET", path)
+            self.assertEqual((e_status, e_page), (d_status, d_page), path)
+            self.assertEqual(e_headers.get("content-security-policy"), d_headers.get("content-security-policy"))
         # The internal link is never reachable through an edge.
         status, _, _ = via_edge.call("POST", "/internal/cluster/session", {"token": bob["access_token"]})
         self.assertEqual(status, 404)
