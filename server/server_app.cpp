@@ -32,6 +32,7 @@
 #include "server/cluster/edge_link.hpp"
 #include "server/cluster/edge_proxy.hpp"
 #include "server/cluster/edge_sessions.hpp"
+#include "server/cluster/edge_token_cache.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
@@ -258,6 +259,9 @@ int run_edge(const ServerConfig& config) {
     // ... and at once when the primary publishes the end on the control stream.
     hub.set_session_ended_handler(
         [&sessions](const std::string& id) { sessions.end_session(id, "control stream"); });
+    // Tokens the primary accepted, so a reconnect does not wait for it (while Redis is up).
+    EdgeTokenCache tokens(10'000, std::chrono::seconds(60));
+    sessions.set_on_ended([&tokens](const std::string& id) { tokens.evict_session(id); });
 
     std::function<nlohmann::json()> cluster_health = [&] {
         return nlohmann::json{{"role", "edge"},
@@ -310,9 +314,24 @@ int run_edge(const ServerConfig& config) {
             return;
         }
         auto executor = std::visit([](auto& s) { return s.get_executor(); }, stream);
+        // A cached token opens the socket at once; the primary is still told (the REST rule
+        // counts the socket from now), without the socket waiting for its answer. Only while
+        // Redis is up: then a session ended on the primary reaches this edge at once.
+        if (auto hit = hub.redis_connected() ? tokens.find(token) : std::nullopt) {
+            net::co_spawn(
+                executor,
+                [&link, token]() -> awaitable<void> {
+                    nlohmann::json request{{"token", token}};
+                    co_await link.call("session", std::move(request));
+                },
+                net::detached);
+            WsConnection::start(std::move(stream), std::move(req), hit->account_id, hit->session_id,
+                                ws_context, std::move(slot));
+            return;
+        }
         net::co_spawn(
             executor,
-            [&link, &ws_context, &config, stream = std::move(stream), req = std::move(req),
+            [&link, &tokens, &ws_context, &config, stream = std::move(stream), req = std::move(req),
              slot = std::move(slot), token = std::move(token)]() mutable -> awaitable<void> {
                 // Built before the co_await: GCC 12 miscompiles an initializer list in it.
                 nlohmann::json request{{"token", token}};
@@ -328,10 +347,11 @@ int run_edge(const ServerConfig& config) {
                                          "missing, invalid or expired access token",
                                          config.websocket, std::move(slot));
                 } else {
-                    WsConnection::start(std::move(stream), std::move(req),
-                                        r.body.value("account_id", std::string()),
-                                        r.body.value("session_id", std::string()), ws_context,
-                                        std::move(slot));
+                    EdgeTokenCache::Entry entry{r.body.value("account_id", std::string()),
+                                                r.body.value("session_id", std::string())};
+                    tokens.put(token, entry);
+                    WsConnection::start(std::move(stream), std::move(req), entry.account_id,
+                                        entry.session_id, ws_context, std::move(slot));
                 }
             },
             [](std::exception_ptr e) {

@@ -40,6 +40,7 @@ awaitable<void> EdgeSessions::loop() {
 }
 
 void EdgeSessions::end_session(const std::string& session_id, const char* how) {
+    if (on_ended_) on_ended_(session_id);
     auto sockets = clients_.for_session(session_id);
     for (auto& c : sockets) {
         c->close(close_code::token_revoked, "session ended");

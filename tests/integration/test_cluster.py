@@ -425,14 +425,16 @@ class ClusterEdgeTest(ParleyTestCase):
     def test_the_edge_refuses_clearly_while_the_primary_is_down(self):
         primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair()
         self.assertEqual(self.send(wb, rid, "one", "b1")["seq"], 1)
+        unseen = api.login("bob")  # a token the edge has never checked
         primary.kill()
         reply = self.send(wb, rid, "two", "b2", expect_ok=False)
         self.assertEqual(reply["type"], "error")
         self.assertEqual(reply["error"], "unavailable")
         self.assertTrue(reply["retryable"])
         self.assertIn("primary cannot be reached", reply["message"])
-        # New sockets cannot be authenticated: 1013, try again later, with the reason.
-        late = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {bob['access_token']}"})
+        # New sockets with a token the edge has not cached cannot be authenticated: 1013, try
+        # again later, with the reason.
+        late = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {unseen['access_token']}"})
         with self.assertRaises(Closed) as closed:
             late.recv(timeout=10)
         self.assertEqual(closed.exception.code, 1013)
@@ -442,6 +444,9 @@ class ClusterEdgeTest(ParleyTestCase):
         # The edge keeps its sockets: the existing one still answers.
         wb.send_json({"type": "ping", "id": "still"})
         wb.recv_until(lambda m: m.get("type") == "pong")
+        # A token the primary accepted before (cached on the edge) reconnects without it.
+        again = self.edge_socket(edge, bob)
+        again.close()
 
     def test_rest_through_an_edge_is_the_primarys(self):
         primary = self.start_primary(MEDIA_CONFIG)
