@@ -32,6 +32,7 @@ client never takes it from them.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -541,6 +542,10 @@ def main():
                     help="count the servers' system calls per message (perf stat tracepoints)")
     ap.add_argument("--callgrind", action="store_true",
                     help="only Parley, under callgrind: instructions per message (stable on a busy machine)")
+    ap.add_argument("--server-preload", metavar="LIB",
+                    help="LD_PRELOAD for the Parley server only (e.g. another malloc, to compare)")
+    ap.add_argument("--server-log", metavar="FILE",
+                    help="write the (single-node) server's log, at debug level, to FILE")
     ap.add_argument("--cluster", action="store_true",
                     help="only the 200 rooms x 5 fan-out: single node vs primary + 1 edge on Redis")
     args = ap.parse_args()
@@ -559,7 +564,10 @@ def main():
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
     port = free_port()
     config = SERVER_CONFIG.format(port=port, threads=args.threads)
-    with ParleyProcess("server", config=config, port=port) as server:
+    if args.server_log:
+        config = config.replace('level = "warn"', 'level = "debug"')
+    env = {"LD_PRELOAD": args.server_preload} if args.server_preload else None
+    with ParleyProcess("server", config=config, port=port, env=env) as server:
         server.wait_ready()
         setup = ParleySetup(server, accounts)
         ref = NodeReference()
@@ -574,6 +582,8 @@ def main():
                 bench_idle(args, server, setup, ref)
         finally:
             ref.close()
+            if args.server_log:
+                shutil.copyfile(server.log_path, args.server_log)
     print(f"machine: {os.cpu_count()} cores; servers on CPUs {args.server_cpus}, client on {args.client_cpus}; "
           f"reproduce: bench/ws_bench.py --seconds {args.seconds:g} --window {args.window} "
           f"--senders-big {args.senders_big} --idle {args.idle} --threads {args.threads} "

@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <climits>
 #include <memory>
 #include <stdexcept>
+
+#include <fmt/format.h>
 
 namespace parley {
 
@@ -174,6 +177,13 @@ std::string random_token() {
 
 std::string random_id() {
     return base64url_encode(random_bytes(16));
+}
+
+std::string time_ordered_id() {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    return fmt::format("{:012x}", ms) + base64url_encode(random_bytes(8));
 }
 
 // --- hashing ----------------------------------------------------------------------------------

@@ -34,6 +34,10 @@ std::string random_token();
 
 // 128 random bits as base64url without padding (22 chars): opaque, URL-safe ids.
 std::string random_id();
+// A client message id that sorts by creation time: the Unix time in milliseconds as 12 hex
+// digits, then 8 random bytes (base64url). A sender's ids then land next to each other in
+// the server's resend index instead of on a random page each.
+std::string time_ordered_id();
 
 // --- hashing ----------------------------------------------------------------------------------
 

@@ -3,9 +3,12 @@
 #include <argon2.h>
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace parley;
 
@@ -79,6 +82,22 @@ TEST_CASE("random_id is 128 bits of url-safe base64 and unique", "[crypto]") {
         seen.insert(id);
     }
     CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("time_ordered_id sorts by creation time and stays unique", "[crypto]") {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 200; ++i) {
+        ids.push_back(time_ordered_id());
+        if (i == 100) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    for (const auto& id : ids) {
+        REQUIRE(id.size() == 12 + 11);
+        REQUIRE(only_base64url_chars(id));
+    }
+    // Ids from a later millisecond sort after every earlier one.
+    CHECK(ids[0].substr(0, 12) < ids[150].substr(0, 12));
+    CHECK(ids[0] < ids[150]);
+    CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == ids.size());
 }
 
 TEST_CASE("sha256 known answers (FIPS 180-2)", "[crypto]") {

@@ -40,6 +40,28 @@ TEST_CASE("append_json_string writes what nlohmann writes", "[json_text]") {
     }
 }
 
+TEST_CASE("append_json_string matches nlohmann on long mostly plain text", "[json_text]") {
+    // Long runs of plain ASCII go through eight bytes at a time: the bytes that need escaping
+    // (or a UTF-8 check) must be found at every offset within and after such a run.
+    std::mt19937 random(11);
+    std::uniform_int_distribution<int> length(0, 80);
+    const std::string special = "\"\\\n\x01\x1f\x7f\0"s + "\xc3\xa9\xe2\x82\xac\xed\xa0\xff\x80";
+    std::uniform_int_distribution<int> percent(0, 99);
+    std::uniform_int_distribution<std::size_t> pick_special(0, special.size() - 1);
+    std::uniform_int_distribution<int> plain(0x20, 0x7e);
+    for (int round = 0; round < 20000; ++round) {
+        std::string s;
+        for (int i = length(random); i > 0; --i) {
+            if (percent(random) < 4) {
+                s += special[pick_special(random)];
+            } else {
+                s += static_cast<char>(plain(random));
+            }
+        }
+        REQUIRE(written(s) == reference(s));
+    }
+}
+
 TEST_CASE("append_json_string matches nlohmann on random bytes", "[json_text]") {
     std::mt19937 random(7);
     std::uniform_int_distribution<int> length(0, 24);

@@ -1,6 +1,7 @@
 #include "common/utf8.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace parley {
 
@@ -8,6 +9,16 @@ long utf8_code_points(std::string_view text) {
     long count = 0;
     std::size_t i = 0;
     while (i < text.size()) {
+        // Most text is ASCII: eight bytes without a high bit are eight code points.
+        if (i + 8 <= text.size()) {
+            std::uint64_t chunk;
+            std::memcpy(&chunk, text.data() + i, 8);
+            if ((chunk & 0x8080808080808080ULL) == 0) {
+                i += 8;
+                count += 8;
+                continue;
+            }
+        }
         auto c = static_cast<unsigned char>(text[i]);
         std::size_t len = c < 0x80           ? 1
                           : (c >> 5) == 0x6  ? 2

@@ -4,7 +4,7 @@
 // Everything the server sends is shown with textContent, never parsed as HTML.
 import {
   ParleyClient, ParleyError, Account, Chat, Rooms, Presence, Typing, Documents, Media, Profiles, Maintenance,
-  Signer, verifyMessage,
+  Signer, verifyMessage, newClientMsgId,
 } from "/lib/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -674,7 +674,7 @@ $("message-input").addEventListener("input", () => {
 // Sends the draft (and an uploaded image, when given) with a pending bubble until it is stored.
 async function sendMessage(cur, text, mediaId) {
   $("chat-error").textContent = "";
-  const clientMsgId = crypto.getRandomValues(new Uint32Array(3)).join("-");
+  const clientMsgId = newClientMsgId();
   const draft = { sender_id: client.accountId, text, client_msg_id: clientMsgId, media: mediaId };
   const li = messageItem(cur.doc.value, draft, { pending: true });
   cur.pending.set(clientMsgId, li);

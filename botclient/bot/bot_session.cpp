@@ -457,7 +457,7 @@ void BotSession::on_doc_patch(const std::string& room_id, const nlohmann::json& 
 }
 
 void BotSession::say(const std::string& room_id, const std::string& text) {
-    std::string cmid = random_id();
+    std::string cmid = time_ordered_id();
     std::string signature =
         ed25519_sign(key_.private_key, canonical_message_bytes(room_id, self_id_, cmid, text));
     send_frame({{"type", "send"},

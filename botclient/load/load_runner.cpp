@@ -262,7 +262,8 @@ void Conn::send_one() {
     frame += R"(","client_msg_id":"m)";
     frame += run_.nonce;
     frame += '-';
-    frame += std::to_string(sender_id_) + "-" + std::to_string(next_msg_++);
+    // Zero-padded so that a sender's ids sort in sending order, as a real client's should.
+    frame += fmt::format("{}-{:010}", sender_id_, next_msg_++);
     frame += R"(","text":")";
     frame += text;
     frame += "\"}";

@@ -92,6 +92,21 @@ Statement& Statement::bind(int index, std::string_view text) {
     return *this;
 }
 
+Statement& Statement::bind_borrowed(int index, std::string_view text) {
+    const char* data = text.data() != nullptr ? text.data() : "";
+    check_bind(sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_STATIC, SQLITE_UTF8),
+               index);
+    return *this;
+}
+
+Statement& Statement::bind_blob_borrowed(int index, const void* data, std::size_t size) {
+    static const char empty = 0;
+    check_bind(
+        sqlite3_bind_blob64(stmt_, index, data != nullptr ? data : &empty, size, SQLITE_STATIC),
+        index);
+    return *this;
+}
+
 Statement& Statement::bind(int index, std::nullptr_t) {
     return bind_null(index);
 }

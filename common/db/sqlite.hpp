@@ -75,6 +75,10 @@ class Statement {
     Statement& bind_blob(int index, std::span<const std::byte> bytes);
     Statement& bind_blob(int index, const void* data, std::size_t size);
     Statement& bind_null(int index);
+    // Bound without a copy (SQLITE_STATIC), for hot paths: the caller keeps the bytes alive and
+    // unchanged until the statement is reset (for a cached statement, until its handle dies).
+    Statement& bind_borrowed(int index, std::string_view text);
+    Statement& bind_blob_borrowed(int index, const void* data, std::size_t size);
 
     // Runs the statement one step; throws DbError on failure.
     StepResult step();

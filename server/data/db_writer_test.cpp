@@ -512,7 +512,7 @@ TEST_CASE("DbWriter checkpoints the WAL from its own thread", "[db]") {
     settings.wal_autocheckpoint_pages = 100;
     DbWriter writer(make_db(path), settings);
     // Each commit leaves at least a page in the WAL: without checkpoints it would grow past
-    // 3,000 pages; with them it starts over every 100 to 400 (more when the machine is busy).
+    // 3,000 pages; with them it starts over every 100 to 400.
     for (int i = 0; i < 3000; ++i)
         REQUIRE(writer.write_sync(insert_item(i)).ok());
     auto wal_pages = [&] {
@@ -520,7 +520,12 @@ TEST_CASE("DbWriter checkpoints the WAL from its own thread", "[db]") {
         auto bytes = std::filesystem::file_size(path + "-wal", ec);
         return ec ? 0 : static_cast<std::int64_t>(bytes / 4096);
     };
-    CHECK(wal_pages() < 1500);
+    // Without a checkpoint every commit would have appended a frame: 3,000 pages or more. On
+    // a quiet machine it stays near 400; a busy one (the checkpointer thread descheduled
+    // mid-pass while the writer commits on) has shown 2,100.
+    CHECK(wal_pages() < 2900);
+    // And the pages did reach the database file (its schema and the table's pages).
+    CHECK(std::filesystem::file_size(path) >= 4 * 4096);
     CHECK(committed_rows(path) == 3000);
 }
 

@@ -154,8 +154,10 @@ class RoomStore {
     // is its log_key().
     std::optional<Message> stored_resend(SqliteDb& db, const Message& m, const std::string& key);
     // Writer thread: the settle job's body: moves whole rooms, fullest first, until at least
-    // `at_least` messages have moved (or the log is empty).
+    // `at_least` messages have moved (or the log is empty). Rows are found by rowid, so a
+    // move reads only what it moves.
     std::int64_t settle_log(SqliteDb& db, std::size_t at_least);
+    std::int64_t move_log(SqliteDb& db, std::size_t at_least);  // settle_log() without the log line
     void cache_member_locked(const Member& m);
     void uncache_member_locked(const std::string& room_id, const std::string& account_id);
 
@@ -167,10 +169,15 @@ class RoomStore {
     std::unordered_map<std::string, std::unordered_set<std::string>> by_account_;
     // The last number append() gave in each room: the writer thread's alone (no lock).
     std::unordered_map<std::string, std::int64_t> writer_seqs_;
-    // The message log as the writer thread knows it (no lock): the (room, sender,
-    // client_msg_id) keys of its messages and how many there are; reloaded when a batch rolls
-    // back or rows left the log some other way (prune, a deleted room).
-    std::unordered_map<std::string, std::unordered_set<std::string>> log_keys_;  // by room
+    // The message log as the writer thread knows it (no lock): per room, the (room, sender,
+    // client_msg_id) keys of its messages and their rowids in seq order, and how many rows
+    // there are; reloaded when a batch rolls back or rows left the log some other way (prune,
+    // a deleted room).
+    struct LogRoom {
+        std::unordered_set<std::string> keys;
+        std::vector<std::int64_t> rowids;
+    };
+    std::unordered_map<std::string, LogRoom> log_;  // by room
     std::size_t log_rows_ = 0;
     bool log_loaded_ = false;
     std::size_t settle_at_;         // log rows that ask for a settle ([db] message_log_rows)

@@ -22,7 +22,8 @@ test("Chat.send: one send frame with a client_msg_id; resent with the same id af
   const first = FakeWebSocket.last.sentOfType("send")[0];
   assert.equal(first.room_id, "r1");
   assert.equal(first.text, "hello");
-  assert.match(first.client_msg_id, /^[0-9a-f]{24}$/);
+  assert.match(first.client_msg_id, /^[0-9a-f]{28}$/);
+  assert.ok(parseInt(first.client_msg_id.slice(0, 12), 16) <= Date.now(), "time first");
   assert.equal(first.signature, undefined);
   FakeWebSocket.last.serverClose(1006); // no answer came
   await until(() => client.state === "open" && FakeWebSocket.last.sentOfType("send").length === 1);
