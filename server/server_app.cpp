@@ -46,6 +46,7 @@
 #include "server/features/maintenance_feature.hpp"
 #include "server/features/media_service.hpp"
 #include "server/features/room_janitor.hpp"
+#include "server/features/room_service.hpp"
 #include "server/manager_link/manager_client.hpp"
 #include "server/media/child_process.hpp"
 #include "server/media/imageproc_client.hpp"
@@ -229,6 +230,76 @@ std::string upgrade_token(const HttpRequest& req) {
                                        : query_param(std::string(target.substr(q + 1)), "token");
 }
 
+// TLS material is loaded before anything listens: a bad file stops start-up (false, logged).
+bool load_tls(const ServerConfig& config, std::unique_ptr<net::ssl::context>& tls) {
+    if (!config.tls.enabled) return true;
+    std::string error;
+    tls = load_tls_context(config.tls, error);
+    if (!tls) spdlog::critical("{}", error);
+    return tls != nullptr;
+}
+
+// A WebSocket upgrade on an edge: the primary checks the token over the internal link, then
+// the socket starts here; an unreachable primary is a retry-later close.
+HttpServer::UpgradeHandler edge_upgrade_handler(const ServerConfig& config, EdgeLink& link,
+                                                EdgeHub& hub, EdgeTokenCache& tokens,
+                                                WsConnection::Context& ws_context) {
+    return [&config, &link, &hub, &tokens, &ws_context](UpgradedStream stream, HttpRequest req,
+                                                        HttpServer::ConnectionSlot slot) {
+        std::string token = upgrade_token(req);
+        if (token.empty() || token.size() > 256) {
+            WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
+                                 "missing, invalid or expired access token", config.websocket,
+                                 std::move(slot));
+            return;
+        }
+        auto executor = std::visit([](auto& s) { return s.get_executor(); }, stream);
+        // A cached token opens the socket at once; the primary is still told (the REST rule
+        // counts the socket from now), without the socket waiting for its answer. Only while
+        // Redis is up: then a session ended on the primary reaches this edge at once.
+        if (auto hit = hub.redis_connected() ? tokens.find(token) : std::nullopt) {
+            net::co_spawn(
+                executor,
+                [&link, token]() -> awaitable<void> {
+                    nlohmann::json request{{"token", token}};
+                    co_await link.call("session", std::move(request));
+                },
+                net::detached);
+            WsConnection::start(std::move(stream), std::move(req), hit->account_id, hit->session_id,
+                                ws_context, std::move(slot));
+            return;
+        }
+        net::co_spawn(
+            executor,
+            [&link, &tokens, &ws_context, &config, stream = std::move(stream), req = std::move(req),
+             slot = std::move(slot), token = std::move(token)]() mutable -> awaitable<void> {
+                // Built before the co_await: GCC 12 miscompiles an initializer list in it.
+                nlohmann::json request{{"token", token}};
+                HttpResult r = co_await link.call("session", std::move(request));
+                if (r.status == 0 || r.status >= 500) {
+                    WsConnection::reject(std::move(stream), std::move(req),
+                                         close_code::try_again_later,
+                                         "the primary cannot be reached; retry shortly",
+                                         config.websocket, std::move(slot));
+                } else if (!r.ok()) {
+                    WsConnection::reject(std::move(stream), std::move(req),
+                                         close_code::policy_violation,
+                                         "missing, invalid or expired access token",
+                                         config.websocket, std::move(slot));
+                } else {
+                    EdgeTokenCache::Entry entry{r.body.value("account_id", std::string()),
+                                                r.body.value("session_id", std::string())};
+                    tokens.put(token, entry);
+                    WsConnection::start(std::move(stream), std::move(req), entry.account_id,
+                                        entry.session_id, ws_context, std::move(slot));
+                }
+            },
+            [](std::exception_ptr e) {
+                if (e) spdlog::error("cluster: edge upgrade failed: {}", exception_what(e));
+            });
+    };
+}
+
 // An edge node (docs/cluster.md): client sockets only, no databases. Tokens are checked and
 // writes made by the primary over the internal link; room events come from the Redis streams.
 int run_edge(const ServerConfig& config) {
@@ -295,69 +366,10 @@ int run_edge(const ServerConfig& config) {
                       spool_dir);
     router.set_fallback(forward);
     std::unique_ptr<net::ssl::context> tls;
-    if (config.tls.enabled) {
-        tls = load_tls_context(config.tls, error);
-        if (!tls) {
-            spdlog::critical("{}", error);
-            return 1;
-        }
-    }
+    if (!load_tls(config, tls)) return 1;
     HttpServer http(loop.context(), config, router, tls.get());
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
-    http.set_upgrade_handler([&](UpgradedStream stream, HttpRequest req,
-                                 HttpServer::ConnectionSlot slot) {
-        std::string token = upgrade_token(req);
-        if (token.empty() || token.size() > 256) {
-            WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
-                                 "missing, invalid or expired access token", config.websocket,
-                                 std::move(slot));
-            return;
-        }
-        auto executor = std::visit([](auto& s) { return s.get_executor(); }, stream);
-        // A cached token opens the socket at once; the primary is still told (the REST rule
-        // counts the socket from now), without the socket waiting for its answer. Only while
-        // Redis is up: then a session ended on the primary reaches this edge at once.
-        if (auto hit = hub.redis_connected() ? tokens.find(token) : std::nullopt) {
-            net::co_spawn(
-                executor,
-                [&link, token]() -> awaitable<void> {
-                    nlohmann::json request{{"token", token}};
-                    co_await link.call("session", std::move(request));
-                },
-                net::detached);
-            WsConnection::start(std::move(stream), std::move(req), hit->account_id, hit->session_id,
-                                ws_context, std::move(slot));
-            return;
-        }
-        net::co_spawn(
-            executor,
-            [&link, &tokens, &ws_context, &config, stream = std::move(stream), req = std::move(req),
-             slot = std::move(slot), token = std::move(token)]() mutable -> awaitable<void> {
-                // Built before the co_await: GCC 12 miscompiles an initializer list in it.
-                nlohmann::json request{{"token", token}};
-                HttpResult r = co_await link.call("session", std::move(request));
-                if (r.status == 0 || r.status >= 500) {
-                    WsConnection::reject(std::move(stream), std::move(req),
-                                         close_code::try_again_later,
-                                         "the primary cannot be reached; retry shortly",
-                                         config.websocket, std::move(slot));
-                } else if (!r.ok()) {
-                    WsConnection::reject(std::move(stream), std::move(req),
-                                         close_code::policy_violation,
-                                         "missing, invalid or expired access token",
-                                         config.websocket, std::move(slot));
-                } else {
-                    EdgeTokenCache::Entry entry{r.body.value("account_id", std::string()),
-                                                r.body.value("session_id", std::string())};
-                    tokens.put(token, entry);
-                    WsConnection::start(std::move(stream), std::move(req), entry.account_id,
-                                        entry.session_id, ws_context, std::move(slot));
-                }
-            },
-            [](std::exception_ptr e) {
-                if (e) spdlog::error("cluster: edge upgrade failed: {}", exception_what(e));
-            });
-    });
+    http.set_upgrade_handler(edge_upgrade_handler(config, link, hub, tokens, ws_context));
     if (auto ec = http.listen()) {
         spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
                          ec.message());
@@ -387,20 +399,42 @@ int run_edge(const ServerConfig& config) {
     return 0;
 }
 
-}  // namespace
+// The databases of the data directory, migrated, with the local bot accounts made, and the
+// stores loaded from them (start-up, before anything serves).
+struct DataLayer {
+    std::string dir;  // data/db
+    SqliteOptions options;
+    std::vector<LocalBot> local_bots;
+    DbWriter writer;
+    DbReaderPool readers;
+    AccountStore accounts{writer};
+    BotStore bots{writer, accounts};
+    RoomStore rooms;
+    MediaStore media{writer};
+    AuditLog audit;  // history.db's audit log
 
-int run_server(const ServerConfig& config) {
-    if (config.cluster.is_edge()) return run_edge(config);
-    // A write to an image child that just died must fail with EPIPE, not end the server.
-    std::signal(SIGPIPE, SIG_IGN);
-    std::string error;
-    auto lock = DirectoryLock::acquire(config.data_dir, error);
-    if (!lock) {
-        spdlog::critical("{}", error);
-        return 1;
+    DataLayer(const ServerConfig& config, std::string db_dir, SqliteOptions opts, SqliteDb current,
+              std::vector<LocalBot> local)
+        : dir(std::move(db_dir)),
+          options(opts),
+          local_bots(std::move(local)),
+          writer(std::move(current), config.db),
+          readers(dir + "/current.db", config.db),
+          rooms(writer, readers, config.chat.recent_messages, config.db.message_log_rows),
+          audit(dir + "/history.db", options) {
+        SqliteDb loader(dir + "/current.db", SqliteOptions{OpenMode::read_only});
+        accounts.load(loader);
+        spdlog::info("loaded {} accounts from {}", accounts.account_count(), dir);
+        bots.load(loader);
+        rooms.load(loader);
+        spdlog::info("loaded {} rooms", rooms.all_rooms().size());
+        media.load(loader);
     }
+};
 
-    // Databases: migrations first, then the writer and readers, then the caches.
+// Migrations first, then the local bot accounts (they exist before the caches load them),
+// then the writer, readers and stores. Null after a logged failure.
+std::unique_ptr<DataLayer> open_data(const ServerConfig& config) {
     std::string db_dir = config.data_dir + "/db";
     std::filesystem::create_directories(db_dir);
     SqliteOptions options;
@@ -408,7 +442,6 @@ int run_server(const ServerConfig& config) {
     options.synchronous = config.db.synchronous;
     SqliteDb current_db(db_dir + "/current.db", options);
     apply_migrations(current_db, current_migrations(), "current");
-    // Local bot accounts exist before the caches load them.
     std::vector<LocalBot> local_bots;
     if (config.bots.enabled()) {
         std::vector<std::string> names;
@@ -419,7 +452,7 @@ int run_server(const ServerConfig& config) {
             ids = BotStore::ensure_local_bots(current_db, names);
         } catch (const std::runtime_error& e) {
             spdlog::critical("bots: {}", e.what());
-            return 1;
+            return nullptr;
         }
         for (std::size_t i = 0; i < names.size(); ++i)
             local_bots.push_back(LocalBot{names[i], ids[i]});
@@ -428,41 +461,11 @@ int run_server(const ServerConfig& config) {
         SqliteDb history_db(db_dir + "/history.db", options);
         apply_migrations(history_db, history_migrations(), "history");
     }
-    MetricsRegistry metrics;
-    DbWriter writer(std::move(current_db), config.db);
-    DbReaderPool readers(db_dir + "/current.db", config.db);
-    AccountStore accounts(writer);
-    {
-        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
-        accounts.load(loader);
-    }
-    spdlog::info("loaded {} accounts from {}", accounts.account_count(), db_dir);
-    BotStore bots(writer, accounts);
-    {
-        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
-        bots.load(loader);
-    }
-    // Remote bots' wrong-key lock-outs, as they were when the server last stopped.
-    FailureBackoff bot_keys(bot_key_backoff(config.bots));
-    for (const auto& b : bots.all()) {
-        if (b.lockout.failures > 0 || b.lockout.locked_until_unix_ms > 0)
-            bot_keys.restore(bot_lockout_key(b.account_id), b.lockout);
-    }
+    return std::make_unique<DataLayer>(config, db_dir, options, std::move(current_db),
+                                       std::move(local_bots));
+}
 
-    ClientRegistry clients;
-    net::thread_pool hash_pool(static_cast<std::size_t>(config.auth.hash_threads));
-    FailureBackoff login_by_account(login_backoff(config.auth));
-    FailureBackoff login_by_address(login_backoff(config.auth));
-    TokenBucketLimiter register_by_address(
-        TokenBucketConfig{config.auth.register_per_minute / 60.0, config.auth.register_per_minute});
-    ApiContext api{config,    accounts,         clients,          metrics,
-                   hash_pool, login_by_account, login_by_address, register_by_address};
-
-    auto& http_requests =
-        metrics.counter("parley_http_requests_total", "HTTP requests by route and status.");
-    auto& http_latency = metrics.histogram("parley_http_request_seconds",
-                                           "HTTP request latency by route.", latency_buckets());
-    WsMetrics ws_metrics = make_ws_metrics(metrics);
+void add_db_metrics(MetricsRegistry& metrics, DbWriter& writer) {
     metrics.add_collector([&writer] {
         CommitStats st = writer.commit_stats();
         std::string out =
@@ -485,55 +488,9 @@ int run_server(const ServerConfig& config) {
             st.jobs_committed, st.jobs_failed, st.rejected);
         return out;
     });
+}
 
-    int threads = resolve_thread_count(config.threads);
-    ServiceLoop loop(threads);
-
-    // Chat: rooms in memory, the live hub, the send path, and the WebSocket features table.
-    RoomStore rooms(writer, readers, config.chat.recent_messages, config.db.message_log_rows);
-    {
-        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
-        rooms.load(loader);
-    }
-    spdlog::info("loaded {} rooms", rooms.all_rooms().size());
-    RoomHub hub(loop.context().get_executor(), config.chat, rooms, accounts, clients);
-    Notifier notifier(clients);
-    ChatService chat_service(config.chat, rooms, accounts, hub, notifier);
-    RoomJanitor janitor(loop.context().get_executor(), config.chat, rooms, hub, clients);
-    ChatContext chat{rooms, hub, chat_service, notifier};
-    // A cluster primary also appends every committed room event to Redis; a single node has
-    // no publisher and RoomHub no sink.
-    std::unique_ptr<ClusterPublisher> publisher;
-    std::function<nlohmann::json()> cluster_health;
-    std::string cluster_secret;  // the internal link for edges; empty: no edges served
-    if (config.cluster.is_primary()) {
-        publisher =
-            std::make_unique<ClusterPublisher>(loop.context().get_executor(), config.cluster,
-                                               redis_options(config.cluster, "cluster publisher"));
-        hub.set_event_sink(publisher.get());
-        api.sessions_ended = [&publisher](const std::vector<std::string>& ids) {
-            publisher->sessions_ended(ids);
-        };
-        metrics.add_collector([&publisher] { return publisher->render_metrics(); });
-        cluster_health = [&config, &publisher] {
-            return nlohmann::json{
-                {"role", config.cluster.role},
-                {"node_id",
-                 config.cluster.node_id.empty() ? config.cluster.role : config.cluster.node_id},
-                {"redis", publisher->redis_connected() ? "up" : "down"},
-                {"publish_queued", publisher->stats().queued}};
-        };
-        if (!config.cluster.secret_file.empty()) {
-            cluster_secret = read_cluster_secret(config.cluster.secret_file, error);
-            if (cluster_secret.empty()) {
-                spdlog::critical("{}", error);
-                return 1;
-            }
-        }
-        spdlog::info("cluster: primary {}, publishing room events to redis {} (streams {}*)",
-                     config.cluster.node_id.empty() ? "primary" : config.cluster.node_id,
-                     config.cluster.redis, config.cluster.stream_prefix);
-    }
+void add_room_metrics(MetricsRegistry& metrics, RoomHub& hub) {
     metrics.add_collector([&hub] {
         std::string out =
             "# HELP parley_room_connections Sockets subscribed to each room.\n"
@@ -543,89 +500,87 @@ int run_server(const ServerConfig& config) {
         }
         return out;
     });
+}
 
-    // Media: records, the image child and the upload path.
-    MediaStore media_store(writer);
-    {
-        SqliteDb loader(db_dir + "/current.db", SqliteOptions{OpenMode::read_only});
-        media_store.load(loader);
-    }
-    net::thread_pool media_files(2);
-    auto launcher = make_process_launcher();
-    ImageprocClient imageproc(loop.context().get_executor(), *launcher, imageproc_options(config));
-    MediaService media(config.media, config.data_dir, media_store, imageproc, clients, media_files,
-                       loop.context().get_executor());
-    media.prepare();
-    metrics.add_collector([&imageproc] { return imageproc.render_metrics(); });
-    api.avatar_check = [&media_store](const std::string& account, const std::string& content) {
-        return check_avatar(media_store, account, content);
+// What a cluster primary adds to a single node: the publisher of room events, the health
+// field, and the secret of the internal link (empty: no edges served).
+struct PrimaryRole {
+    std::unique_ptr<ClusterPublisher> publisher;
+    std::function<nlohmann::json()> health;
+    std::string secret;
+};
+
+// Sets up the primary role when configured; false after a logged failure.
+bool start_primary_role(const ServerConfig& config, ServiceLoop& loop, RoomHub& hub,
+                        ClientRegistry& clients, MetricsRegistry& metrics, PrimaryRole& role) {
+    if (!config.cluster.is_primary()) return true;
+    // A cluster primary also appends every committed room event to Redis; a single node has
+    // no publisher and RoomHub no sink.
+    role.publisher =
+        std::make_unique<ClusterPublisher>(loop.context().get_executor(), config.cluster,
+                                           redis_options(config.cluster, "cluster publisher"));
+    ClusterPublisher* publisher = role.publisher.get();
+    hub.set_event_sink(publisher);
+    clients.on_sessions_ended(
+        [publisher](const std::vector<std::string>& ids) { publisher->sessions_ended(ids); });
+    metrics.add_collector([publisher] { return publisher->render_metrics(); });
+    role.health = [&config, publisher] {
+        return nlohmann::json{{"role", config.cluster.role},
+                              {"node_id", config.cluster.node_id.empty() ? config.cluster.role
+                                                                         : config.cluster.node_id},
+                              {"redis", publisher->redis_connected() ? "up" : "down"},
+                              {"publish_queued", publisher->stats().queued}};
     };
-    chat_service.media_check = [&media_store](const std::string& account,
-                                              const std::string& content) {
-        return check_attachment(media_store, account, content);
-    };
-
-    FeatureTable features;
-    features.add(std::make_shared<ChatFeature>(rooms, hub, chat_service, notifier));
-    auto maintenance = std::make_shared<MaintenanceFeature>(clients, loop.context().get_executor(),
-                                                            std::chrono::minutes(10));
-    features.add(maintenance);
-
-    // The local manager, when configured: maintenance notices in, admin requests out.
-    std::unique_ptr<ManagerClient> manager;
-    if (config.manager.enabled()) {
-        std::string key_error;
-        std::string key = ManagerClient::read_key_file(config.manager.key_file, key_error);
-        if (key.empty()) {
-            spdlog::critical("{}", key_error);
-            return 1;
-        }
-        manager = std::make_unique<ManagerClient>(
-            loop.context(), config.manager, std::move(key),
-            [maintenance](const nlohmann::json& notice) { maintenance->set(notice); });
-    }
-
-    AuditLog audit(db_dir + "/history.db", options);
-    // The public API; the bot listener serves the same routes plus the local bot login.
-    auto add_api_routes = [&](Router& router) {
-        add_system_routes(router, metrics, cluster_health);
-        add_socket_routes(router, features);
-        add_account_routes(router, api);
-        add_profile_routes(router, api, readers);
-        add_room_routes(router, api, chat);
-        add_media_routes(router, api, media, media_store, readers, media_files);
-        add_admin_routes(router, api, manager.get(), *maintenance, audit);
-        add_bot_routes(router, api, bots, bot_keys, audit);
-    };
-    Router router;
-    add_api_routes(router);
-    // The internal link is served on the public listener only (edges reach it there).
-    if (!cluster_secret.empty()) add_cluster_routes(router, api, chat, cluster_secret);
-    add_static_routes(router, embedded_web_assets());
-    // TLS material is loaded before anything listens: a bad file stops start-up here.
-    std::unique_ptr<net::ssl::context> tls;
-    if (config.tls.enabled) {
-        std::string tls_error;
-        tls = load_tls_context(config.tls, tls_error);
-        if (!tls) {
-            spdlog::critical("{}", tls_error);
-            return 1;
+    if (!config.cluster.secret_file.empty()) {
+        std::string error;
+        role.secret = read_cluster_secret(config.cluster.secret_file, error);
+        if (role.secret.empty()) {
+            spdlog::critical("{}", error);
+            return false;
         }
     }
-    HttpServer http(loop.context(), config, router, tls.get());
-    if (loop.threads() == 1) http.serve_on_one_thread();
-    // Requests an edge forwards carry their client's address for the per-address limits.
-    if (!cluster_secret.empty()) {
-        http.set_client_address([&cluster_secret](const HttpRequest& req, const std::string& peer) {
-            return forwarded_client_address(req, peer, cluster_secret);
-        });
+    spdlog::info("cluster: primary {}, publishing room events to redis {} (streams {}*)",
+                 config.cluster.node_id.empty() ? "primary" : config.cluster.node_id,
+                 config.cluster.redis, config.cluster.stream_prefix);
+    return true;
+}
+
+// The local manager, when configured: maintenance notices in, admin requests out. False
+// after a logged failure (an unreadable key).
+bool make_manager_client(const ServerConfig& config, ServiceLoop& loop,
+                         const std::shared_ptr<MaintenanceFeature>& maintenance,
+                         std::unique_ptr<ManagerClient>& manager) {
+    if (!config.manager.enabled()) return true;
+    std::string key_error;
+    std::string key = ManagerClient::read_key_file(config.manager.key_file, key_error);
+    if (key.empty()) {
+        spdlog::critical("{}", key_error);
+        return false;
     }
-    http.set_request_observer([&](const std::string& route, unsigned status, double seconds) {
-        http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
-        http_latency.with({{"route", route}}).observe(seconds);
-    });
-    WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
-    auto upgrade = [&](UpgradedStream stream, HttpRequest req, HttpServer::ConnectionSlot slot) {
+    manager = std::make_unique<ManagerClient>(
+        loop.context(), config.manager, std::move(key),
+        [maintenance](const nlohmann::json& notice) { maintenance->set(notice); });
+    return true;
+}
+
+// Counts and times every HTTP request by route (both listeners).
+HttpServer::RequestObserver request_observer(MetricsRegistry& metrics) {
+    auto& requests =
+        metrics.counter("parley_http_requests_total", "HTTP requests by route and status.");
+    auto& latency = metrics.histogram("parley_http_request_seconds",
+                                      "HTTP request latency by route.", latency_buckets());
+    return [&requests, &latency](const std::string& route, unsigned status, double seconds) {
+        requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
+        latency.with({{"route", route}}).observe(seconds);
+    };
+}
+
+// A WebSocket upgrade on a single node or primary: the token is checked here (header or
+// ?token=), then the socket starts.
+HttpServer::UpgradeHandler upgrade_handler(const ServerConfig& config, ApiContext& api,
+                                           WsConnection::Context& ws_context) {
+    return [&config, &api, &ws_context](UpgradedStream stream, HttpRequest req,
+                                        HttpServer::ConnectionSlot slot) {
         std::string_view target = req.target();
         std::size_t q = target.find('?');
         RequestContext ctx{
@@ -640,81 +595,147 @@ int run_server(const ServerConfig& config) {
         WsConnection::start(std::move(stream), std::move(req), auth.caller->account.id,
                             auth.caller->session.id, ws_context, std::move(slot));
     };
-    http.set_upgrade_handler(upgrade);
+}
 
-    if (auto ec = http.listen()) {
-        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
-                         ec.message());
-        return 1;
+// Local bots: the loopback-only bot listener and the bot child that logs in through it.
+struct BotListener {
+    Router router;
+    std::unique_ptr<HttpServer> http;
+    std::unique_ptr<ChildLauncher> launcher = make_process_launcher();
+    std::unique_ptr<BotSupervisor> supervisor;
+};
+
+// Listens for the local bots (when enabled) with the public routes plus the local login;
+// false after a logged failure.
+bool start_bot_listener(const ServerConfig& config, ServiceLoop& loop, MetricsRegistry& metrics,
+                        BotService& bot_service, const std::vector<LocalBot>& local_bots,
+                        const std::function<void(Router&)>& add_api_routes,
+                        const HttpServer::UpgradeHandler& upgrade,
+                        const HttpServer::RequestObserver& observer, BotListener& bots) {
+    if (!config.bots.enabled()) return true;
+    ServerConfig listener_config = config;
+    listener_config.listen_address = config.bots.listen_address;
+    listener_config.port = config.bots.port;
+    listener_config.tls.enabled = false;
+    bots.http = std::make_unique<HttpServer>(loop.context(), listener_config, bots.router);
+    if (auto ec = bots.http->listen()) {
+        spdlog::critical("cannot listen for local bots on {}:{}: {}", config.bots.listen_address,
+                         config.bots.port, ec.message());
+        return false;
     }
-    http.start();
-    spdlog::info("parley server {} listening on http://{}:{} (data {}, {} threads)", kVersion,
-                 config.listen_address, http.port(), config.data_dir, threads);
+    bots.supervisor = std::make_unique<BotSupervisor>(loop.context().get_executor(), *bots.launcher,
+                                                      bot_child_options(config, bots.http->port()));
+    add_api_routes(bots.router);
+    add_local_bot_routes(bots.router, bot_service, *bots.supervisor, local_bots);
+    bots.http->set_peer_filter(
+        [](const tcp::endpoint& peer) { return is_loopback_peer(peer.address().to_string()); });
+    bots.http->set_upgrade_handler(upgrade);
+    bots.http->set_request_observer(observer);
+    bots.http->start();
+    metrics.add_collector([supervisor = bots.supervisor.get()] {
+        return fmt::format(
+            "# HELP parley_bot_child_restarts_total Bot child restarts after it ended.\n"
+            "# TYPE parley_bot_child_restarts_total counter\n"
+            "parley_bot_child_restarts_total {}\n"
+            "# HELP parley_bot_child_up Whether the bot child is running.\n"
+            "# TYPE parley_bot_child_up gauge\n"
+            "parley_bot_child_up {}\n",
+            supervisor->restarts(), supervisor->pid() != 0 ? 1 : 0);
+    });
+    spdlog::info("bot listener on http://{}:{} (loopback only; {} local bots)",
+                 config.bots.listen_address, bots.http->port(), local_bots.size());
+    return true;
+}
 
-    // Local bots: the loopback-only bot listener and the bot child that logs in through it.
-    ServerConfig bot_listener_config = config;
-    bot_listener_config.listen_address = config.bots.listen_address;
-    bot_listener_config.port = config.bots.port;
-    bot_listener_config.tls.enabled = false;
-    Router bot_router;
-    std::unique_ptr<HttpServer> bot_http;
-    auto bot_launcher = make_process_launcher();
-    std::unique_ptr<BotSupervisor> bot_supervisor;
-    if (config.bots.enabled()) {
-        bot_http = std::make_unique<HttpServer>(loop.context(), bot_listener_config, bot_router);
-        if (auto ec = bot_http->listen()) {
-            spdlog::critical("cannot listen for local bots on {}:{}: {}",
-                             config.bots.listen_address, config.bots.port, ec.message());
-            return 1;
+// The accounts side of a node: the hashing pool, the limiters, and the account and profile
+// services over the stores.
+struct AccountSide {
+    net::thread_pool hash_pool;
+    FailureBackoff login_by_account;
+    FailureBackoff login_by_address;
+    FailureBackoff bot_keys;  // remote bots' wrong keys
+    TokenBucketLimiter register_by_address;
+    AccountService accounts;
+    ProfileService profiles;
+
+    AccountSide(const ServerConfig& config, DataLayer& data, ClientRegistry& clients)
+        : hash_pool(static_cast<std::size_t>(config.auth.hash_threads)),
+          login_by_account(login_backoff(config.auth)),
+          login_by_address(login_backoff(config.auth)),
+          bot_keys(bot_key_backoff(config.bots)),
+          register_by_address(TokenBucketConfig{config.auth.register_per_minute / 60.0,
+                                                config.auth.register_per_minute}),
+          accounts(config.auth, data.accounts, clients, hash_pool, login_by_account,
+                   login_by_address, register_by_address, data.audit),
+          profiles(data.accounts, data.readers) {
+        // Remote bots' wrong-key lock-outs, as they were when the server last stopped.
+        for (const auto& b : data.bots.all()) {
+            if (b.lockout.failures > 0 || b.lockout.locked_until_unix_ms > 0)
+                bot_keys.restore(bot_lockout_key(b.account_id), b.lockout);
         }
-        bot_supervisor =
-            std::make_unique<BotSupervisor>(loop.context().get_executor(), *bot_launcher,
-                                            bot_child_options(config, bot_http->port()));
-        add_api_routes(bot_router);
-        add_local_bot_routes(bot_router, api, *bot_supervisor, local_bots);
-        bot_http->set_peer_filter(
-            [](const tcp::endpoint& peer) { return is_loopback_peer(peer.address().to_string()); });
-        bot_http->set_upgrade_handler(upgrade);
-        bot_http->set_request_observer(
-            [&](const std::string& route, unsigned status, double seconds) {
-                http_requests.with({{"route", route}, {"status", std::to_string(status)}}).inc();
-                http_latency.with({{"route", route}}).observe(seconds);
-            });
-        bot_http->start();
-        metrics.add_collector([supervisor = bot_supervisor.get()] {
-            return fmt::format(
-                "# HELP parley_bot_child_restarts_total Bot child restarts after it ended.\n"
-                "# TYPE parley_bot_child_restarts_total counter\n"
-                "parley_bot_child_restarts_total {}\n"
-                "# HELP parley_bot_child_up Whether the bot child is running.\n"
-                "# TYPE parley_bot_child_up gauge\n"
-                "parley_bot_child_up {}\n",
-                supervisor->restarts(), supervisor->pid() != 0 ? 1 : 0);
-        });
-        spdlog::info("bot listener on http://{}:{} (loopback only; {} local bots)",
-                     config.bots.listen_address, bot_http->port(), local_bots.size());
     }
-    loop.notifier().ready();
-    janitor.start();
-    imageproc.start();
-    media.resume();
-    if (manager) manager->start();
-    if (bot_supervisor) bot_supervisor->start();
+};
 
+// The chat side: the live hub, the room service (every room change and the send path) and
+// the janitor, on the loop.
+struct ChatSide {
+    RoomHub hub;
+    Notifier notifier;
+    RoomService rooms;
+    RoomJanitor janitor;
+    ChatContext context;
+
+    ChatSide(const ServerConfig& config, DataLayer& data, ClientRegistry& clients,
+             net::any_io_executor executor)
+        : hub(executor, config.chat, data.rooms, data.accounts, clients),
+          notifier(clients),
+          rooms(config.chat, data.rooms, data.accounts, hub, notifier),
+          janitor(executor, config.chat, data.rooms, hub, clients),
+          context{data.rooms, hub, rooms, notifier} {}
+};
+
+// The media side: the file pool, the image child and the upload path. The media directories
+// are made and tmp/ emptied here.
+struct MediaSide {
+    net::thread_pool files{2};
+    std::unique_ptr<ChildLauncher> launcher = make_process_launcher();
+    ImageprocClient imageproc;
+    MediaService service;
+
+    MediaSide(const ServerConfig& config, DataLayer& data, ClientRegistry& clients,
+              MetricsRegistry& metrics, net::any_io_executor executor)
+        : imageproc(executor, *launcher, imageproc_options(config)),
+          service(config.media, config.data_dir, data.media, data.accounts, data.readers, imageproc,
+                  clients, files, executor) {
+        service.prepare();
+        metrics.add_collector([this] { return imageproc.render_metrics(); });
+    }
+};
+
+// Avatars and message images must be the caller's own ready images: the one place that sees
+// both the media component and the others.
+void connect_media_checks(MediaStore& media, ProfileService& profiles, RoomService& rooms) {
+    profiles.avatar_check = [&media](const std::string& account, const std::string& content) {
+        return check_avatar(media, account, content);
+    };
+    rooms.media_check = [&media](const std::string& account, const std::string& content) {
+        return check_attachment(media, account, content);
+    };
+}
+
+// Runs the loop until a signal (or a fatal condition) asks to stop: `stop_background` first,
+// then every socket is closed and both listeners drain before the sockets are awaited.
+void run_until_stopped(const ServerConfig& config, ServiceLoop& loop, ClientRegistry& clients,
+                       HttpServer& http, HttpServer* bot_http,
+                       const std::function<void()>& stop_background) {
     net::steady_timer drain_timer(loop.context());
     std::atomic<int> listeners_open{0};
     auto wait_for_sockets = [&] { complete_when_sockets_closed(loop, clients, drain_timer); };
     loop.run(
         [&] {
-            janitor.stop();
-            if (publisher) publisher->stop();
-            imageproc.stop();
-            if (bot_supervisor) bot_supervisor->stop();
-            if (manager) manager->stop();
-            maintenance->stop();
+            stop_background();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
-            // Both listeners drain before the sockets are awaited.
             listeners_open = bot_http ? 2 : 1;
             auto drained = [&] {
                 if (--listeners_open == 0) net::post(loop.context(), wait_for_sockets);
@@ -723,11 +744,114 @@ int run_server(const ServerConfig& config) {
             http.stop(drained);
         },
         std::chrono::milliseconds(config.shutdown_timeout_ms));
-    hash_pool.join();
-    media_files.join();
-    writer.stop();
-    spdlog::info("parley server stopped");
+}
+
+// A single node or a cluster primary over its open data directory: builds the services,
+// listens, and runs until stopped. Returns the exit code.
+int serve(const ServerConfig& config, DataLayer& data) {
+    MetricsRegistry metrics;
+    ClientRegistry clients;
+    AccountSide auth(config, data, clients);
+    ApiContext api{config, data.accounts, clients, metrics, auth.hash_pool, auth.login_by_address};
+    auto observer = request_observer(metrics);
+    WsMetrics ws_metrics = make_ws_metrics(metrics);
+    add_db_metrics(metrics, data.writer);
+    ServiceLoop loop(resolve_thread_count(config.threads));
+    ChatSide chat(config, data, clients, loop.context().get_executor());
+    PrimaryRole primary;
+    if (!start_primary_role(config, loop, chat.hub, clients, metrics, primary)) return 1;
+    add_room_metrics(metrics, chat.hub);
+    MediaSide media(config, data, clients, metrics, loop.context().get_executor());
+    connect_media_checks(data.media, auth.profiles, chat.rooms);
+    FeatureTable features;
+    features.add(std::make_shared<ChatFeature>(data.rooms, chat.hub, chat.rooms, chat.notifier));
+    auto maintenance = std::make_shared<MaintenanceFeature>(clients, loop.context().get_executor(),
+                                                            std::chrono::minutes(10));
+    features.add(maintenance);
+    std::unique_ptr<ManagerClient> manager;
+    if (!make_manager_client(config, loop, maintenance, manager)) return 1;
+    AdminContext admin{manager.get(), *maintenance, data.audit, auth.hash_pool};
+    BotService bot_service(config.auth, data.accounts, data.bots, clients, auth.bot_keys,
+                           auth.login_by_address, data.audit, auth.hash_pool);
+    // The public API; the bot listener serves the same routes plus the local bot login.
+    std::function<void(Router&)> add_api_routes = [&](Router& router) {
+        add_system_routes(router, metrics, primary.health);
+        add_socket_routes(router, features);
+        add_account_routes(router, api, auth.accounts);
+        add_profile_routes(router, api, auth.profiles);
+        add_room_routes(router, api, chat.rooms);
+        add_media_routes(router, api, media.service);
+        add_admin_routes(router, api, admin, auth.accounts);
+        add_bot_routes(router, api, bot_service);
+    };
+    Router router;
+    add_api_routes(router);
+    // The internal link is served on the public listener only (edges reach it there).
+    if (!primary.secret.empty()) add_cluster_routes(router, api, chat.context, primary.secret);
+    add_static_routes(router, embedded_web_assets());
+    std::unique_ptr<net::ssl::context> tls;
+    if (!load_tls(config, tls)) return 1;
+    HttpServer http(loop.context(), config, router, tls.get());
+    if (loop.threads() == 1) http.serve_on_one_thread();
+    // Requests an edge forwards carry their client's address for the per-address limits.
+    if (!primary.secret.empty()) {
+        http.set_client_address([&primary](const HttpRequest& req, const std::string& peer) {
+            return forwarded_client_address(req, peer, primary.secret);
+        });
+    }
+    http.set_request_observer(observer);
+    WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
+    auto upgrade = upgrade_handler(config, api, ws_context);
+    http.set_upgrade_handler(upgrade);
+    if (auto ec = http.listen()) {
+        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
+                         ec.message());
+        return 1;
+    }
+    http.start();
+    spdlog::info("parley server {} listening on http://{}:{} (data {}, {} threads)", kVersion,
+                 config.listen_address, http.port(), config.data_dir, loop.threads());
+    BotListener bots;
+    if (!start_bot_listener(config, loop, metrics, bot_service, data.local_bots, add_api_routes,
+                            upgrade, observer, bots))
+        return 1;
+    loop.notifier().ready();
+    chat.janitor.start();
+    media.imageproc.start();
+    media.service.resume();
+    if (manager) manager->start();
+    if (bots.supervisor) bots.supervisor->start();
+    run_until_stopped(config, loop, clients, http, bots.http.get(), [&] {
+        chat.janitor.stop();
+        if (primary.publisher) primary.publisher->stop();
+        media.imageproc.stop();
+        if (bots.supervisor) bots.supervisor->stop();
+        if (manager) manager->stop();
+        maintenance->stop();
+    });
+    auth.hash_pool.join();
+    media.files.join();
     return 0;
+}
+
+}  // namespace
+
+int run_server(const ServerConfig& config) {
+    if (config.cluster.is_edge()) return run_edge(config);
+    // A write to an image child that just died must fail with EPIPE, not end the server.
+    std::signal(SIGPIPE, SIG_IGN);
+    std::string error;
+    auto lock = DirectoryLock::acquire(config.data_dir, error);
+    if (!lock) {
+        spdlog::critical("{}", error);
+        return 1;
+    }
+    auto data = open_data(config);
+    if (!data) return 1;
+    int code = serve(config, *data);
+    data->writer.stop();
+    if (code == 0) spdlog::info("parley server stopped");
+    return code;
 }
 
 }  // namespace parley

@@ -1,14 +1,16 @@
 // The account and profile routes of api.md: register, login, refresh (with rotation and reuse
-// detection), logout, and profiles with the private-profile rule.
+// detection), password change, sessions, logout, and profiles with the private-profile rule.
+// Each route is a named function adapting one AccountService or ProfileService call to HTTP.
 #pragma once
 
 #include "server/api/api_context.hpp"
 #include "server/api/router.hpp"
-#include "server/data/db_readers.hpp"
+#include "server/features/account_service.hpp"
+#include "server/features/profile_service.hpp"
 
 namespace parley {
 
-void add_account_routes(Router& router, ApiContext& api);
-void add_profile_routes(Router& router, ApiContext& api, DbReaderPool& readers);
+void add_account_routes(Router& router, ApiContext& api, AccountService& accounts);
+void add_profile_routes(Router& router, ApiContext& api, ProfileService& profiles);
 
 }  // namespace parley

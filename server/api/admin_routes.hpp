@@ -13,6 +13,7 @@
 
 #include "server/api/api_context.hpp"
 #include "server/api/router.hpp"
+#include "server/features/account_service.hpp"
 
 namespace parley {
 
@@ -20,19 +21,20 @@ class AuditLog;
 class ManagerClient;
 class MaintenanceFeature;
 
-// `manager` may be null (no [manager] configured). Every manager request (answered or not) is
-// also a row of history.db's audit_log: actor "account:<id>", action "manager.<method>".
-void add_admin_routes(Router& router, ApiContext& api, ManagerClient* manager,
-                      MaintenanceFeature& maintenance, AuditLog& audit);
+// What the manager and maintenance routes use; built by the server app, alive while it serves.
+struct AdminContext {
+    ManagerClient* manager;  // null: no [manager] configured
+    MaintenanceFeature& maintenance;
+    AuditLog& audit;
+    net::thread_pool& audit_pool;  // audit rows are written here, off the network threads
+};
 
-// Admin account management (docs/api.md "Admin"): GET /api/v1/admin/accounts, POST
-// /api/v1/admin/accounts/{id}/disable and …/enable. Part of add_admin_routes.
-void add_admin_account_routes(Router& router, ApiContext& api, AuditLog& audit);
-
-// One audit row of history.db by an account (actor "account:<id>"), written off the network
-// thread. Losing it is logged loudly, never fatal.
-awaitable<void> audit_by_account(ApiContext& api, AuditLog& audit, const std::string& account,
-                                 const std::string& action, const nlohmann::json& detail);
+// Every manager request (answered or not) is also a row of history.db's audit_log: actor
+// "account:<id>", action "manager.<method>". Admin account management (GET
+// /api/v1/admin/accounts, POST /api/v1/admin/accounts/{id}/disable and …/enable) calls
+// AccountService.
+void add_admin_routes(Router& router, ApiContext& api, AdminContext& admin,
+                      AccountService& accounts);
 
 // The HTTP status for a manager API error code.
 http::status manager_error_status(const std::string& code);

@@ -4,23 +4,16 @@
 
 #include "common/crypto.hpp"
 #include "common/json_limits.hpp"
+#include "server/api/outcome_response.hpp"
 #include "server/api/ws_session.hpp"
 
 namespace parley {
 
-std::string token_hash(std::string_view token) {
-    auto digest = sha256(token);
-    return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
-}
+static_assert(close_code::token_revoked == kSessionEndedCloseCode);
 
 void close_session_sockets(ApiContext& api, const std::vector<std::string>& session_ids,
                            const char* reason) {
-    for (const auto& id : session_ids) {
-        for (auto& client : api.clients.for_session(id))
-            client->close(close_code::token_revoked, reason);
-        api.clients.forget_session(id);
-    }
-    if (api.sessions_ended && !session_ids.empty()) api.sessions_ended(session_ids);
+    close_session_sockets(api.clients, session_ids, reason);
 }
 
 AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool require_socket,
@@ -106,19 +99,7 @@ JsonBody parse_json_body(const RequestContext& ctx) {
 }
 
 HttpResponse db_failure_response(const DbFailure& f, std::string_view what) {
-    if (f.code == DbErrc::unavailable || f.code == DbErrc::busy) {
-        return error_response(http::status::service_unavailable, "unavailable",
-                              "the server is busy; retry " + std::string(what));
-    }
-    spdlog::error("database failure during {}: {}", what, f.message);
-    return error_response(http::status::internal_server_error, "internal",
-                          "could not complete " + std::string(what));
-}
-
-std::optional<std::string> string_field(const nlohmann::json& body, const char* key) {
-    auto it = body.find(key);
-    if (it == body.end() || !it->is_string()) return std::nullopt;
-    return it->get<std::string>();
+    return refusal_response(db_refusal(f, what));
 }
 
 AuthCheck authenticate_admin(const ApiContext& api, const RequestContext& ctx) {

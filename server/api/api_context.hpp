@@ -9,6 +9,8 @@
 #include "server/api/http_types.hpp"
 #include "server/data/account_store.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/request_fields.hpp"
+#include "server/features/session_tokens.hpp"
 #include "server/server_config.hpp"
 
 namespace parley {
@@ -18,18 +20,8 @@ struct ApiContext {
     AccountStore& accounts;
     ClientRegistry& clients;
     MetricsRegistry& metrics;
-    net::thread_pool& hash_pool;  // argon2id runs here
-    FailureBackoff& login_by_account;
-    FailureBackoff& login_by_address;
-    TokenBucketLimiter& register_by_address;
-    // Whether an account may use a content id as its avatar: empty when it may, else why not.
-    // Unset: any id is accepted.
-    std::function<std::string(const std::string& account_id, const std::string& content_id)>
-        avatar_check;
-    // Called with the sessions close_session_sockets() ended (logout, password change, account
-    // disabled, session revoked). Unset on a single node; a cluster primary publishes them to
-    // its edges.
-    std::function<void(const std::vector<std::string>& session_ids)> sessions_ended;
+    net::thread_pool& hash_pool;       // argon2id runs here
+    FailureBackoff& login_by_address;  // failed logins by address, shared with the bot logins
 };
 
 // Who made an authenticated request.
@@ -53,9 +45,6 @@ AuthCheck authenticate(const ApiContext& api, const RequestContext& ctx, bool re
 // 403 forbidden, logged with the route.
 AuthCheck authenticate_admin(const ApiContext& api, const RequestContext& ctx);
 
-// The SHA-256 under which a token is stored.
-std::string token_hash(std::string_view token);
-
 // Closes the sockets of revoked sessions (close code 4001, `reason`) and forgets them.
 void close_session_sockets(ApiContext& api, const std::vector<std::string>& session_ids,
                            const char* reason);
@@ -66,9 +55,6 @@ struct JsonBody {
     HttpResponse refusal;
 };
 JsonBody parse_json_body(const RequestContext& ctx);
-
-// Field helpers: the string at `key` or nullopt when absent or not a string.
-std::optional<std::string> string_field(const nlohmann::json& body, const char* key);
 
 // The answer to a failed database job: 503 `unavailable` when the database is busy or its
 // writer is overloaded (retrying helps), else 500 `internal`, logged with `what` (the

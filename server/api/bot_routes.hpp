@@ -6,10 +6,8 @@
 //   POST /api/v1/bots/local-login {"secret"}              the bot listener only: the sessions of
 //                                                         every local bot, for the one-time secret
 //
-// Wrong bot keys lock that bot out for a time that grows with each one (FailureBackoff keyed
-// "bot:<account id>"); every change of that state is written to the bots table, so a restart
-// does not lift it. Every wrong key and every refused local login is logged (never the key).
-// Built once at start-up.
+// Each route adapts one BotService call (server/features/bot_service.hpp, which holds the
+// lock-outs and the key rules) to HTTP. Built once at start-up.
 #pragma once
 
 #include <string>
@@ -18,27 +16,17 @@
 
 #include "server/api/api_context.hpp"
 #include "server/api/router.hpp"
+#include "server/features/bot_service.hpp"
 
 namespace parley {
 
-class AuditLog;
-class BotStore;
 class BotSupervisor;
 
-// The public routes. `bot_keys` is the wrong-key lock-out, already restored from the store.
-void add_bot_routes(Router& router, ApiContext& api, BotStore& bots, FailureBackoff& bot_keys,
-                    AuditLog& audit);
-
-// The lock-out key of a bot in `bot_keys`.
-std::string bot_lockout_key(const std::string& account_id);
-
-struct LocalBot {
-    std::string username;
-    std::string account_id;
-};
+// The public routes.
+void add_bot_routes(Router& router, ApiContext& api, BotService& bots);
 
 // The route of the loopback bot listener, never added to the public router.
-void add_local_bot_routes(Router& router, ApiContext& api, BotSupervisor& supervisor,
+void add_local_bot_routes(Router& router, BotService& bots, BotSupervisor& supervisor,
                           std::vector<LocalBot> local_bots);
 
 // Whether a peer address (as RequestContext::remote_address has it) is a loopback address,

@@ -1,9 +1,8 @@
 // The media routes of api.md: upload (POST /api/v1/media, body streamed to a file, 202 with a
 // content id in state `processing`), info, and the image and thumbnail bytes with ETag and
-// Cache-Control; the caller's list of images and deleting one. Who may see a content id: its
-// owner; when it is its owner's avatar, whoever may see the owner's profile (a private profile:
-// people who share a room with its owner); and the members of every room with a message that
-// carries it. Everyone else gets 404, as for a content id that does not exist.
+// Cache-Control; the caller's list of images and deleting one. Each route adapts one
+// MediaService call (which decides who may see a content id: everyone else gets 404, as for a
+// content id that does not exist).
 #pragma once
 
 #include "server/api/api_context.hpp"
@@ -14,8 +13,7 @@
 
 namespace parley {
 
-void add_media_routes(Router& router, ApiContext& api, MediaService& media, MediaStore& store,
-                      DbReaderPool& readers, net::thread_pool& files);
+void add_media_routes(Router& router, ApiContext& api, MediaService& media);
 
 // Whether `account_id` may use `content_id` as its avatar: empty when it may, else why not
 // (it must be the account's own image, processed and ready).

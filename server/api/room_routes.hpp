@@ -1,21 +1,23 @@
-// The room routes of api.md: create, list, join, leave, rename, add members, the room
-// document, message history and sending over REST. Every change is broadcast to the room's
-// connected clients (document patches) by RoomHub.
+// The room routes of api.md: create, list, join, leave, rename, members, bans, the room
+// document, message history, moderation and sending over REST. Each route is a named function
+// in room_routes.cpp that adapts one RoomService call (which checks membership, writes and
+// tells RoomHub) to HTTP.
 #pragma once
 
 #include "server/api/api_context.hpp"
 #include "server/api/router.hpp"
-#include "server/features/chat_service.hpp"
+#include "server/features/room_service.hpp"
 
 namespace parley {
 
+// What the cluster's internal routes use of the chat side.
 struct ChatContext {
     RoomStore& rooms;
     RoomHub& hub;
-    ChatService& chat;
+    RoomService& chat;
     Notifier& notifier;
 };
 
-void add_room_routes(Router& router, ApiContext& api, ChatContext& chat);
+void add_room_routes(Router& router, ApiContext& api, RoomService& rooms);
 
 }  // namespace parley

@@ -137,7 +137,7 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
                        {{"member", true}, {"role", member->role}, {"last_seq", room->last_seq}});
                });
 
-    // {"account_id","room_id","body"} -> the outcome of ChatService::send, as a socket's send
+    // {"account_id","room_id","body"} -> the outcome of RoomService::send, as a socket's send
     // gets it: {"ok":true,"seq","sent_at","duplicate"} or {"ok":false,"code","error"}.
     router.add(
         http::verb::post, "/internal/cluster/send",
@@ -152,15 +152,17 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
                     http::status::bad_request, "bad_request",
                     "account_id and room_id are required strings, body an object");
             }
-            SendOutcome out = co_await chat.chat.send(*account, *room_id, std::move(*message));
-            if (!out.ok) {
+            auto out = co_await chat.chat.send(*account, *room_id, std::move(*message));
+            if (!out) {
                 co_return json_response(http::status::ok,
-                                        {{"ok", false}, {"code", out.code}, {"error", out.error}});
+                                        {{"ok", false},
+                                         {"code", error_code_name(out.refusal().code)},
+                                         {"error", out.refusal().message}});
             }
             co_return json_response(http::status::ok, {{"ok", true},
-                                                       {"seq", out.message.seq},
-                                                       {"sent_at", out.message.sent_at},
-                                                       {"duplicate", out.duplicate}});
+                                                       {"seq", out->message.seq},
+                                                       {"sent_at", out->message.sent_at},
+                                                       {"duplicate", out->duplicate}});
         });
 
     // {"room_id","after_seq","limit"} -> {"frames":[...]}: the chat frames of the room's

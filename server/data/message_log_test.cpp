@@ -142,4 +142,63 @@ TEST_CASE("the message log moves into the history table and every message is fou
     writer.stop();
 }
 
+TEST_CASE("a resend is found when its id is the newest its sender stored, across a restart",
+          "[server][store]") {
+    // The writer skips the indexed lookup for an id above every id the sender has stored in
+    // the room; that bound must count the ids still in the log, which move later.
+    test::TempCurrentDb t("newest-ids");
+    {
+        SqliteDb db(t.path);
+        db.exec(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES "
+            "('o', 'olga', 'x', 'user', 0)");
+    }
+    net::io_context ioc;
+    const int log_rows = 100;  // nothing moves by itself
+    {
+        DbWriter writer(SqliteDb(t.path), DbSettings{});
+        DbReaderPool readers(t.path, DbSettings{});
+        RoomStore rooms(writer, readers, 50, log_rows);
+        Room room{"r", "group", "t", false, "o", 1, 0};
+        REQUIRE(run(ioc, rooms.create_room(room, {Member{"r", "o", "owner", "olga", "", 1, 0}})));
+        REQUIRE(run(ioc, rooms.append(message("r", "b"))));
+        REQUIRE(run(ioc, rooms.settle()));
+        // In `messages` and the newest: a resend, not a new message.
+        auto again = run(ioc, rooms.append(message("r", "b")));
+        REQUIRE(again);
+        CHECK((again->duplicate && again->message.seq == 1));
+        // Below the newest: a new message, and then its own resend.
+        auto lower = run(ioc, rooms.append(message("r", "a")));
+        REQUIRE(lower);
+        CHECK((!lower->duplicate && lower->message.seq == 2));
+        REQUIRE(run(ioc, rooms.settle()));
+        auto lower_again = run(ioc, rooms.append(message("r", "a")));
+        REQUIRE(lower_again);
+        CHECK((lower_again->duplicate && lower_again->message.seq == 2));
+        // Above: new; left in the log for the restart.
+        auto higher = run(ioc, rooms.append(message("r", "z")));
+        REQUIRE(higher);
+        CHECK((!higher->duplicate && higher->message.seq == 3));
+        writer.stop();
+    }
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 50, log_rows);
+    {
+        SqliteDb db(t.path);
+        rooms.load(db);
+    }
+    // The first send after the restart loads the bound while "z" is still in the log...
+    auto c = run(ioc, rooms.append(message("r", "c")));
+    REQUIRE(c);
+    CHECK((!c->duplicate && c->message.seq == 4));
+    // ... so once "z" has moved into `messages`, its resend is still found there.
+    REQUIRE(run(ioc, rooms.settle()));
+    auto z = run(ioc, rooms.append(message("r", "z")));
+    REQUIRE(z);
+    CHECK((z->duplicate && z->message.seq == 3));
+    CHECK(rows(t.path, "all_messages") == 4);
+    writer.stop();
+}
+
 }  // namespace parley

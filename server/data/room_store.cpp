@@ -656,12 +656,44 @@ std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
         if (st->step() == StepResult::row) return read_message(*st);
         return std::nullopt;
     };
-    // The log is scanned only when its key is there; the indexed table is one index lookup.
+    // The log is scanned only when its key is there; the indexed table is one index lookup,
+    // skipped when the id sorts after every id this sender has stored in the room (the usual
+    // case for ids that sort by time).
     auto in_log = log_.find(m.room_id);
     if (in_log != log_.end() && in_log->second.keys.contains(key)) {
         if (auto found = find(in_log_sql)) return found;
     }
+    const std::string* newest = newest_client_msg_id(db, m.room_id, m.sender_id);
+    if (newest != nullptr && m.client_msg_id > *newest) return std::nullopt;
     return find(indexed_sql);
+}
+
+const std::string* RoomStore::newest_client_msg_id(SqliteDb& db, const std::string& room_id,
+                                                   const std::string& sender_id) {
+    auto& senders = newest_ids_[room_id];
+    if (auto it = senders.find(sender_id); it != senders.end()) return &it->second;
+    if (newest_ids_count_ >= kNewestIdsLimit) {
+        // Bounded: forgotten entries are loaded again when next needed.
+        newest_ids_.clear();
+        newest_ids_count_ = 0;
+        return nullptr;
+    }
+    // The largest id in `messages` (the end of the unique index's range for this sender), and
+    // in the log, whose rows move into `messages` later.
+    auto st =
+        db.cached("SELECT max(client_msg_id) FROM messages WHERE room_id = ? AND sender_id = ?");
+    st->bind_borrowed(1, room_id).bind_borrowed(2, sender_id);
+    std::string newest;
+    if (st->step() == StepResult::row && !st->column_is_null(0)) newest = st->column_text(0);
+    if (auto in_log = log_.find(room_id); in_log != log_.end()) {
+        const std::string prefix = log_key(sender_id, "");
+        for (const auto& key : in_log->second.keys) {
+            if (key.compare(0, prefix.size(), prefix) != 0) continue;
+            newest = std::max(newest, key.substr(prefix.size()));
+        }
+    }
+    ++newest_ids_count_;
+    return &senders.emplace(sender_id, std::move(newest)).first->second;
 }
 
 std::int64_t RoomStore::settle_log(SqliteDb& db, std::size_t at_least) {
@@ -781,6 +813,14 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         writer_seqs_[out.message.room_id] = out.message.seq;
         LogRoom& in_log = log_[out.message.room_id];
         in_log.keys.insert(std::move(key));
+        // Only ever raised, so that it stays at least the largest stored id (a rolled-back
+        // insert leaves it too high, which costs a lookup, never a missed resend).
+        const Message& m = out.message;
+        if (auto room = newest_ids_.find(m.room_id); room != newest_ids_.end()) {
+            if (auto it = room->second.find(m.sender_id); it != room->second.end()) {
+                if (m.client_msg_id > it->second) it->second = m.client_msg_id;
+            }
+        }
         in_log.rowids.push_back(db.last_insert_rowid());
         if (++log_rows_ >= next_settle_rows_ && !settle_pending_) {
             settle_pending_ = true;

@@ -153,6 +153,10 @@ class RoomStore {
     // Writer thread: the stored message with this (room, sender, client_msg_id), if any; `key`
     // is its log_key().
     std::optional<Message> stored_resend(SqliteDb& db, const Message& m, const std::string& key);
+    // Writer thread: newest_ids_' entry for (room, sender), loaded if needed; null right after
+    // the table was cleared for its limit.
+    const std::string* newest_client_msg_id(SqliteDb& db, const std::string& room_id,
+                                            const std::string& sender_id);
     // Writer thread: the settle job's body: moves whole rooms, fullest first, until at least
     // `at_least` messages have moved (or the log is empty). Rows are found by rowid, so a
     // move reads only what it moves.
@@ -178,6 +182,11 @@ class RoomStore {
         std::vector<std::int64_t> rowids;
     };
     std::unordered_map<std::string, LogRoom> log_;  // by room
+    // Per room and sender, at least the largest client_msg_id stored (writer thread): an id
+    // above it cannot be a resend. Loaded on first use, never lowered, cleared past the limit.
+    std::unordered_map<std::string, std::unordered_map<std::string, std::string>> newest_ids_;
+    std::size_t newest_ids_count_ = 0;
+    static constexpr std::size_t kNewestIdsLimit = 100000;
     std::size_t log_rows_ = 0;
     bool log_loaded_ = false;
     std::size_t settle_at_;         // log rows that ask for a settle ([db] message_log_rows)

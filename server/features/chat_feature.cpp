@@ -2,7 +2,7 @@
 
 namespace parley {
 
-ChatFeature::ChatFeature(RoomStore& rooms, RoomHub& hub, ChatService& chat, Notifier& notifier)
+ChatFeature::ChatFeature(RoomStore& rooms, RoomHub& hub, RoomService& chat, Notifier& notifier)
     : rooms_(rooms), hub_(hub), chat_(chat), notifier_(notifier) {}
 
 std::vector<std::string> ChatFeature::message_types() const {
@@ -65,13 +65,14 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
     }
     if (msg.type == "send") {
         // The frame's body is not read again: moved, not copied (a tree copy per message).
-        SendOutcome out =
+        auto out =
             co_await chat_.send(client->account_id(), std::move(room_id), std::move(msg.body));
-        if (!out.ok) {
-            client->reply_error(msg.id, out.code, out.error);
+        if (!out) {
+            client->reply_error(msg.id, std::string(error_code_name(out.refusal().code)),
+                                out.refusal().message);
         } else {
-            client->reply_sent(msg.id, out.message.room_id, out.message.seq, out.message.sent_at,
-                               out.duplicate);
+            client->reply_sent(msg.id, out->message.room_id, out->message.seq, out->message.sent_at,
+                               out->duplicate);
         }
         co_return;
     }

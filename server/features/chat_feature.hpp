@@ -4,14 +4,14 @@
 // socket to the Notifier. Stateless itself (the state lives in RoomHub and Notifier).
 #pragma once
 
-#include "server/features/chat_service.hpp"
 #include "server/features/feature.hpp"
+#include "server/features/room_service.hpp"
 
 namespace parley {
 
 class ChatFeature : public Feature {
   public:
-    ChatFeature(RoomStore& rooms, RoomHub& hub, ChatService& chat, Notifier& notifier);
+    ChatFeature(RoomStore& rooms, RoomHub& hub, RoomService& chat, Notifier& notifier);
 
     std::string_view name() const override { return "chat"; }
     std::vector<std::string> message_types() const override;
@@ -23,7 +23,7 @@ class ChatFeature : public Feature {
   private:
     RoomStore& rooms_;
     RoomHub& hub_;
-    ChatService& chat_;
+    RoomService& chat_;
     Notifier& notifier_;
 };
 

@@ -105,4 +105,12 @@ void ClientRegistry::forget_session(const std::string& session_id) {
     remote_sessions_.erase(session_id);
 }
 
+void ClientRegistry::on_sessions_ended(std::function<void(const std::vector<std::string>&)> hook) {
+    sessions_ended_ = std::move(hook);
+}
+
+void ClientRegistry::sessions_ended(const std::vector<std::string>& session_ids) const {
+    if (sessions_ended_ && !session_ids.empty()) sessions_ended_(session_ids);
+}
+
 }  // namespace parley

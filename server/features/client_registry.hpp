@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -43,6 +44,12 @@ class ClientRegistry {
     void mark_remote_socket(const std::string& session_id,
                             std::chrono::steady_clock::time_point until);
 
+    // Cluster primary: called with the sessions close_session_sockets() ended (logout,
+    // password change, account disabled, session revoked), to tell the edges. Set once at
+    // start-up, before any socket; unset on a single node.
+    void on_sessions_ended(std::function<void(const std::vector<std::string>&)> hook);
+    void sessions_ended(const std::vector<std::string>& session_ids) const;
+
   private:
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Client>> by_id_;
@@ -51,6 +58,7 @@ class ClientRegistry {
     std::unordered_set<std::string> sessions_seen_;
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> remote_sessions_;
     std::size_t remote_swept_size_ = 0;  // remote_sessions_.size() after the last sweep
+    std::function<void(const std::vector<std::string>&)> sessions_ended_;
 };
 
 }  // namespace parley

@@ -94,13 +94,16 @@ std::string store_file(const std::string& media_dir, const std::string& tmp, Sto
 }  // namespace
 
 MediaService::MediaService(const MediaSettings& settings, const std::string& data_dir,
-                           MediaStore& store, ImageprocClient& imageproc, ClientRegistry& clients,
+                           MediaStore& store, AccountStore& accounts, DbReaderPool& readers,
+                           ImageprocClient& imageproc, ClientRegistry& clients,
                            net::thread_pool& files, net::any_io_executor executor)
     : settings_(settings),
       media_dir_(fs::absolute(fs::path(data_dir) / "media").lexically_normal().string()),
       tmp_dir_(media_dir_ + "/tmp"),
       uploads_dir_(media_dir_ + "/uploads"),
       store_(store),
+      accounts_(accounts),
+      readers_(readers),
       imageproc_(imageproc),
       clients_(clients),
       files_(files),
@@ -219,28 +222,20 @@ std::string MediaService::output_path(const std::string& id, const char* suffix)
     return tmp_dir_ + "/" + id + suffix;
 }
 
-awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::string spool_path) {
-    UploadOutcome out;
+awaitable<Outcome<MediaRecord>> MediaService::accept(std::string account_id,
+                                                     std::string spool_path) {
     struct stat st {};
     if (::stat(spool_path.c_str(), &st) != 0) {
         spdlog::error("media upload of account {}: spooled body missing: {}", account_id,
                       std::strerror(errno));
-        out.status = 500;
-        out.code = "internal";
-        out.message = "the upload was lost; retry";
-        co_return out;
+        co_return Refusal{ErrorCode::internal, "the upload was lost; retry"};
     }
     if (st.st_size == 0) {
-        out.status = 400;
-        out.code = "bad_request";
-        out.message = "the body is empty; send the image bytes";
-        co_return out;
+        co_return Refusal{ErrorCode::bad_request, "the body is empty; send the image bytes"};
     }
     if (imageproc_.stats().queued >= static_cast<std::size_t>(settings_.queue_limit)) {
-        out.status = 503;
-        out.code = "unavailable";
-        out.message = "too many images are waiting to be processed; retry later";
-        co_return out;
+        co_return Refusal{ErrorCode::unavailable,
+                          "too many images are waiting to be processed; retry later"};
     }
     MediaRecord m;
     m.id = random_id();
@@ -253,19 +248,15 @@ awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::strin
         bool busy =
             created.error().code == DbErrc::unavailable || created.error().code == DbErrc::busy;
         if (!busy) spdlog::error("media upload: database failure: {}", created.error().message);
-        out.status = busy ? 503 : 500;
-        out.code = busy ? "unavailable" : "internal";
-        out.message = busy ? "the server is busy; retry" : "could not store the upload";
-        co_return out;
+        if (busy) co_return Refusal{ErrorCode::unavailable, "the server is busy; retry"};
+        co_return Refusal{ErrorCode::internal, "could not store the upload"};
     }
     if (!*created) {
         spdlog::info("media upload of account {} refused: quota of {} bytes", account_id,
                      settings_.quota_bytes);
-        out.status = 403;
-        out.code = "quota_exceeded";
-        out.message = "this upload would exceed the account's media quota of " +
-                      std::to_string(settings_.quota_bytes) + " bytes";
-        co_return out;
+        co_return Refusal{ErrorCode::quota_exceeded,
+                          "this upload would exceed the account's media quota of " +
+                              std::to_string(settings_.quota_bytes) + " bytes"};
     }
     // Durable before acknowledged: the upload survives a crash and is processed on restart.
     std::string target = upload_path(m.id);
@@ -288,16 +279,12 @@ awaitable<UploadOutcome> MediaService::accept(std::string account_id, std::strin
         m.message = "the server could not store the upload";
         m.updated_at = now_ms();
         co_await store_.update(m);
-        out.status = 500;
-        out.code = "internal";
-        out.message = "could not store the upload";
-        co_return out;
+        co_return Refusal{ErrorCode::internal, "could not store the upload"};
     }
     spdlog::info("media {} of account {}: {} bytes accepted, processing", m.id, account_id,
                  m.upload_bytes);
     submit(m, true);
-    out.record = m;
-    co_return out;
+    co_return m;
 }
 
 void MediaService::submit(const MediaRecord& record, bool bounded) {
@@ -426,6 +413,106 @@ void MediaService::notify(const MediaRecord& record) {
     auto frame = std::make_shared<const std::string>(event.dump());
     for (auto& client : clients_.for_account(record.owner_id))
         client->send(frame);
+}
+
+awaitable<DbResult<bool>> MediaService::may_see(const std::string& viewer, const MediaRecord& m) {
+    if (m.owner_id == viewer) co_return true;
+    auto profile = accounts_.profile(m.owner_id);
+    bool avatar = profile && profile->avatar && *profile->avatar == m.id;
+    if (avatar && profile->visibility != "private") co_return true;
+    auto query = [viewer, owner = m.owner_id, id = m.id, avatar](SqliteDb& db) {
+        if (avatar) {
+            auto q = db.cached(
+                "SELECT 1 FROM members a JOIN members b ON a.room_id = b.room_id "
+                "WHERE a.account_id = ? AND b.account_id = ? LIMIT 1");
+            q->bind(1, viewer).bind(2, owner);
+            if (q->step() == StepResult::row) return true;
+        }
+        // messages_media finds the indexed messages that carry it (the message log is scanned);
+        // members' key checks each room.
+        auto posted = db.cached(
+            "SELECT 1 FROM all_messages m JOIN members b ON b.room_id = m.room_id "
+            "AND b.account_id = ? WHERE m.media = ? AND m.deleted = 0 LIMIT 1");
+        posted->bind(1, viewer).bind(2, id);
+        return posted->step() == StepResult::row;
+    };
+    co_return co_await readers_.read(std::move(query));
+}
+
+awaitable<Outcome<MediaRecord>> MediaService::visible(const std::string& viewer,
+                                                      const std::string& content_id) {
+    auto m = store_.get(content_id);
+    if (!m) co_return Refusal{ErrorCode::not_found, "no such media"};
+    const MediaRecord& record = *m;
+    auto allowed = co_await may_see(viewer, record);
+    if (!allowed) co_return db_refusal(allowed.error(), "reading media visibility");
+    if (!*allowed) co_return Refusal{ErrorCode::not_found, "no such media"};
+    co_return std::move(*m);
+}
+
+Outcome<MediaPage> MediaService::page(const std::string& owner,
+                                      const std::optional<MediaPosition>& after, int limit) const {
+    if (limit < 1 || limit > 200) {
+        return Refusal{ErrorCode::bad_request, "limit is an integer from 1 to 200"};
+    }
+    bool more = false;
+    MediaPage out;
+    out.items = store_.owned_by(owner, after, static_cast<std::size_t>(limit), more);
+    if (more) out.next = MediaPosition{out.items.back().created_at, out.items.back().id};
+    out.usage_bytes = store_.usage(owner);
+    return out;
+}
+
+awaitable<Outcome<std::string>> MediaService::read_stored(const std::string& content_id,
+                                                          const std::string& sha256) {
+    struct FileRead {
+        std::string bytes;
+        std::string problem;
+    };
+    std::string path = file_path(sha256);
+    auto read_job = [path]() noexcept {
+        FileRead r;
+        try {
+            if (auto ec = read_file(path, r.bytes)) r.problem = ec.message();
+        } catch (const std::exception& e) {
+            r.problem = e.what();
+        }
+        return r;
+    };
+    FileRead file = co_await offload(files_, std::move(read_job));
+    if (!file.problem.empty()) {
+        spdlog::error("media {}: cannot read {}: {}", content_id, path, file.problem);
+        co_return Refusal{ErrorCode::internal, "could not read the image"};
+    }
+    co_return std::move(file.bytes);
+}
+
+awaitable<Outcome<MediaDeletion>> MediaService::delete_own(const std::string& viewer,
+                                                           const std::string& content_id) {
+    auto m = store_.get(content_id);
+    if (!m) co_return Refusal{ErrorCode::not_found, "no such media"};
+    if (m->owner_id != viewer) {
+        // Someone else's avatar the caller may see: say why; anything else is unknown.
+        const MediaRecord& record = *m;
+        auto allowed = co_await may_see(viewer, record);
+        if (!allowed) co_return db_refusal(allowed.error(), "reading media visibility");
+        if (!*allowed) co_return Refusal{ErrorCode::not_found, "no such media"};
+        co_return Refusal{ErrorCode::forbidden, "only its owner can delete an image"};
+    }
+    if (m->state == "processing") {
+        co_return Refusal{ErrorCode::conflict,
+                          "the image is still being processed; delete it once it is ready or has "
+                          "failed"};
+    }
+    auto profile = accounts_.profile(viewer);
+    if (profile && profile->avatar && *profile->avatar == m->id) {
+        co_return Refusal{ErrorCode::conflict,
+                          "this image is your avatar; choose another avatar (or none) first"};
+    }
+    auto removed = co_await remove(std::move(*m));
+    if (!removed) co_return db_refusal(removed.error(), "deleting media");
+    if (!removed->removed) co_return Refusal{ErrorCode::not_found, "no such media"};
+    co_return MediaDeletion{removed->freed_bytes, store_.usage(viewer)};
 }
 
 }  // namespace parley

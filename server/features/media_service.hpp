@@ -8,6 +8,11 @@
 // hashed (SHA-256), renamed to data/media/<first two hex digits>/<sha256>.jpg and its
 // directory fsynced (the child fsynced the file itself), the record becomes `ready` or
 // `failed`, and every socket of the owner gets {"type":"media","content_id",...}.
+// Who may see a content id: its owner; when it is its owner's avatar, whoever may see the
+// owner's profile (a private profile: people who share a room with its owner); and the members
+// of every room with a message that carries it. Everyone else is told not_found, as for a
+// content id that does not exist. The other calls (listing, reading a file, deleting) answer
+// Outcomes (server/features/outcome.hpp).
 // File work runs on the `files` pool, never on network threads. Owned by the server app;
 // thread-safe.
 #pragma once
@@ -19,8 +24,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/data/account_store.hpp"
+#include "server/data/db_readers.hpp"
 #include "server/data/media_store.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/outcome.hpp"
 #include "server/media/imageproc_client.hpp"
 #include "server/server_config.hpp"
 
@@ -33,11 +41,17 @@ struct MediaRemoval {
     int files_removed = 0;         // stored files no other record named
 };
 
-struct UploadOutcome {
-    unsigned status = 202;  // HTTP status
-    std::string code;       // machine code when not 202
-    std::string message;
-    MediaRecord record;
+// One page of an owner's images, newest first.
+struct MediaPage {
+    std::vector<MediaRecord> items;
+    std::optional<MediaPosition> next;  // where the next page starts; none after the last
+    std::int64_t usage_bytes = 0;
+};
+
+// A deletion and the owner's usage after it.
+struct MediaDeletion {
+    std::int64_t freed_bytes = 0;
+    std::int64_t usage_bytes = 0;
 };
 
 // The public view of a record: GET /api/v1/media/{id}/info and the `media` event.
@@ -46,20 +60,38 @@ nlohmann::json media_json(const MediaRecord& m);
 class MediaService {
   public:
     MediaService(const MediaSettings& settings, const std::string& data_dir, MediaStore& store,
-                 ImageprocClient& imageproc, ClientRegistry& clients, net::thread_pool& files,
-                 net::any_io_executor executor);
+                 AccountStore& accounts, DbReaderPool& readers, ImageprocClient& imageproc,
+                 ClientRegistry& clients, net::thread_pool& files, net::any_io_executor executor);
 
     // Creates the media directories and empties tmp/ (bodies of interrupted uploads). Start-up.
     void prepare();
     // Queues again every record still `processing` (a restart interrupted it); start-up.
     void resume();
 
+    std::int64_t quota_bytes() const { return settings_.quota_bytes; }
     // Where the HTTP layer streams upload bodies.
     const std::string& spool_dir() const { return tmp_dir_; }
     // The stored file of a SHA-256 (lowercase hex).
     std::string file_path(const std::string& sha256) const;
 
-    awaitable<UploadOutcome> accept(std::string account_id, std::string spool_path);
+    // The new record (processing), or why the upload is refused (empty body, queue full,
+    // quota, storage).
+    awaitable<Outcome<MediaRecord>> accept(std::string account_id, std::string spool_path);
+
+    // The record of `content_id` when `viewer` may see it; else not_found.
+    awaitable<Outcome<MediaRecord>> visible(const std::string& viewer,
+                                            const std::string& content_id);
+    // A page of `owner`'s images (`limit` 1 to 200) after `after`.
+    Outcome<MediaPage> page(const std::string& owner, const std::optional<MediaPosition>& after,
+                            int limit) const;
+    // The bytes of a stored file (a ready record's image or thumbnail SHA-256), read on the
+    // files pool.
+    awaitable<Outcome<std::string>> read_stored(const std::string& content_id,
+                                                const std::string& sha256);
+    // Deletes `viewer`'s own image: not while it is processing or is the owner's avatar;
+    // forbidden for someone else's image the viewer may see, not_found for any other.
+    awaitable<Outcome<MediaDeletion>> delete_own(const std::string& viewer,
+                                                 const std::string& content_id);
 
     // Deletes a record that is not processing (the caller checked who asks), then each of its
     // stored files that no record names any more, and tells the owner's sockets
@@ -68,6 +100,8 @@ class MediaService {
     awaitable<DbResult<MediaRemoval>> remove(MediaRecord record);
 
   private:
+    // Whether `viewer` may see `m` (see above): the one place media looks at chat membership.
+    awaitable<DbResult<bool>> may_see(const std::string& viewer, const MediaRecord& m);
     // Removes the stored files of `shas` that no record names and no upload has pinned; the
     // number removed. Runs on the files pool.
     int remove_unnamed(const std::vector<std::string>& shas);
@@ -86,6 +120,8 @@ class MediaService {
     std::string tmp_dir_;
     std::string uploads_dir_;
     MediaStore& store_;
+    AccountStore& accounts_;
+    DbReaderPool& readers_;
     ImageprocClient& imageproc_;
     ClientRegistry& clients_;
     net::thread_pool& files_;

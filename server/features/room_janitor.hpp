@@ -9,7 +9,7 @@
 #include <map>
 #include <string>
 
-#include "server/features/chat_service.hpp"
+#include "server/features/room_service.hpp"
 
 namespace parley {
 

@@ -10,7 +10,7 @@ import threading
 import time
 import unittest
 
-from harness import FAST_AUTH, Api, Closed, ParleyTestCase, WebSocket
+from harness import FAST_AUTH, Api, Closed, ParleyTestCase, WebSocket, wait_until
 
 
 def ed25519_keypair(tmp):
@@ -483,10 +483,17 @@ class HistoryLimitTest(ParleyTestCase):
                                        {"text": f"m{i}", "client_msg_id": f"c{i}"}, token=a["access_token"])
             self.assertEqual(status, 200, sent)
         p.wait_log(f"room {rid}: pruned", timeout=10)
-        status, _, history = api.call("GET", f"/api/v1/rooms/{rid}/messages?after_seq=0&limit=100",
-                                      token=a["access_token"])
-        self.assertEqual(status, 200, history)
-        self.assertEqual([m["seq"] for m in history["messages"]], list(range(16, 26)))
+
+        # The janitor may have run while the messages were still being sent: its next pass
+        # prunes the rest, so wait for the history to reach the limit rather than for one pass.
+        def history_seqs():
+            status, _, history = api.call("GET", f"/api/v1/rooms/{rid}/messages?after_seq=0&limit=100",
+                                          token=a["access_token"])
+            self.assertEqual(status, 200, history)
+            return [m["seq"] for m in history["messages"]]
+        wait_until(lambda: history_seqs() == list(range(16, 26)), timeout=10,
+                   what="history pruned to the last 10 messages")
+        self.assertEqual(history_seqs(), list(range(16, 26)))
         status, _, sent = api.call("POST", f"/api/v1/rooms/{rid}/messages",
                                    {"text": "after", "client_msg_id": "c-after"}, token=a["access_token"])
         self.assertEqual((status, sent["seq"]), (200, 26), "numbers go on past the pruned ones")

@@ -1,0 +1,514 @@
+#include "server/features/room_service.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.hpp"
+#include "common/utf8.hpp"
+#include "server/features/request_fields.hpp"
+
+namespace parley {
+
+void Notifier::subscribe(const Client& client) {
+    std::lock_guard lock(mutex_);
+    subscribed_.insert(client.id());
+}
+
+void Notifier::unsubscribe(const Client& client) {
+    std::lock_guard lock(mutex_);
+    subscribed_.erase(client.id());
+}
+
+void Notifier::notify(const std::string& account_id, nlohmann::json body) {
+    body["type"] = "notification";
+    auto frame = std::make_shared<const std::string>(body.dump());
+    for (auto& c : clients_.for_account(account_id)) {
+        bool wants;
+        {
+            std::lock_guard lock(mutex_);
+            wants = subscribed_.contains(c->id());
+        }
+        if (wants) c->send(frame);
+    }
+}
+
+void Notifier::notify_all(nlohmann::json body) {
+    body["type"] = "notification";
+    auto frame = std::make_shared<const std::string>(body.dump());
+    for (auto& c : clients_.all()) {
+        bool wants;
+        {
+            std::lock_guard lock(mutex_);
+            wants = subscribed_.contains(c->id());
+        }
+        if (wants) c->send(frame);
+    }
+}
+
+RoomService::RoomService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
+                         RoomHub& hub, Notifier& notifier)
+    : settings_(settings), rooms_(rooms), accounts_(accounts), hub_(hub), notifier_(notifier) {}
+
+namespace {
+
+Refusal refuse(ErrorCode code, std::string message) {
+    return Refusal{code, std::move(message)};
+}
+
+Refusal not_a_room() {
+    return refuse(ErrorCode::not_found, "no such room");
+}
+
+// A store failure of a room change: a constraint means the room or account is gone.
+Refusal store_refusal(const DbFailure& f) {
+    if (f.code == DbErrc::constraint) {
+        return refuse(ErrorCode::not_found, "no such room or account");
+    }
+    return db_refusal(f, "the room change");
+}
+
+Refusal last_owner_conflict() {
+    return refuse(ErrorCode::conflict,
+                  "you are the room's last owner: make another member owner first "
+                  "(POST /api/v1/rooms/{id}/members)");
+}
+
+}  // namespace
+
+Outcome<Member> RoomService::owner(const std::string& account_id, const std::string& room_id,
+                                   std::string_view action) const {
+    auto me = rooms_.member(room_id, account_id);
+    if (!me) return not_a_room();
+    if (me->role != "owner") {
+        return refuse(ErrorCode::forbidden, "only owners can " + std::string(action));
+    }
+    return std::move(*me);
+}
+
+void RoomService::notify_invitation(const std::string& account_id, const std::string& room_id,
+                                    const std::string& from) {
+    notifier_.notify(account_id, {{"kind", "invitation"}, {"room_id", room_id}, {"from", from}});
+}
+
+awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohmann::json& j) {
+    std::string kind = string_field(j, "kind").value_or("group");
+    std::string title = string_field(j, "title").value_or("");
+    if (!is_room_kind(kind)) {
+        co_return refuse(ErrorCode::bad_request,
+                         "kind must be \"group\", \"direct\" or \"ephemeral\"");
+    }
+    if (utf8_code_points(title) > 200) {
+        co_return refuse(ErrorCode::bad_request, "title is longer than 200 characters");
+    }
+    bool signatures = j.contains("require_signatures") && j["require_signatures"].is_boolean() &&
+                      j["require_signatures"].get<bool>();
+    std::string policy = string_field(j, "join_policy").value_or("invite");
+    if (!is_join_policy(policy)) {
+        co_return refuse(ErrorCode::bad_request, "join_policy must be \"invite\" or \"open\"");
+    }
+    std::vector<Account> invited;
+    if (auto m = j.find("members"); m != j.end()) {
+        if (!m->is_array())
+            co_return refuse(ErrorCode::bad_request, "members must be an array of account ids");
+        for (const auto& id : *m) {
+            if (!id.is_string())
+                co_return refuse(ErrorCode::bad_request, "members must be an array of account ids");
+            const auto& s = id.get_ref<const std::string&>();
+            if (s == caller.id || std::any_of(invited.begin(), invited.end(),
+                                              [&](const Account& a) { return a.id == s; }))
+                continue;
+            auto account = accounts_.account_by_id(s);
+            if (!account) co_return refuse(ErrorCode::bad_request, "no such account: " + s);
+            invited.push_back(std::move(*account));
+        }
+    }
+    if (kind == "direct" && invited.size() != 1) {
+        co_return refuse(ErrorCode::bad_request, "a direct room has exactly one other member");
+    }
+    if (static_cast<int>(invited.size()) + 1 > settings_.max_members) {
+        co_return refuse(ErrorCode::too_many,
+                         "more than " + std::to_string(settings_.max_members) + " members");
+    }
+    if (static_cast<int>(rooms_.rooms_created_by(caller.id)) >= settings_.rooms_per_account) {
+        co_return refuse(ErrorCode::forbidden, "you have reached the limit of " +
+                                                   std::to_string(settings_.rooms_per_account) +
+                                                   " rooms");
+    }
+    Room room{random_id(), kind, title, signatures, caller.id, now_ms(), 0, policy};
+    std::vector<Member> members;
+    members.push_back(Member{room.id, caller.id, "owner", caller.username, "", room.created_at});
+    for (const auto& account : invited) {
+        members.push_back(
+            Member{room.id, account.id, "member", account.username, "", room.created_at});
+    }
+    auto created = co_await rooms_.create_room(room, members);
+    if (!created) co_return store_refusal(created.error());
+    spdlog::info("room {} ({}) created by {} with {} members", room.id, kind, room.created_by,
+                 members.size());
+    for (const auto& account : invited)
+        notify_invitation(account.id, room.id, room.created_by);
+    co_return room;
+}
+
+std::vector<RoomListing> RoomService::rooms_of(const std::string& account_id) const {
+    std::vector<RoomListing> out;
+    for (const auto& id : rooms_.rooms_of(account_id)) {
+        auto r = rooms_.room(id);
+        auto m = rooms_.member(id, account_id);
+        if (r && m) out.push_back(RoomListing{std::move(*r), std::move(*m)});
+    }
+    return out;
+}
+
+Outcome<std::pair<nlohmann::json, std::int64_t>> RoomService::document(
+    const std::string& account_id, const std::string& room_id) {
+    if (!rooms_.member(room_id, account_id)) return not_a_room();
+    return hub_.document(room_id);
+}
+
+awaitable<Outcome<Member>> RoomService::join(const Account& caller, const std::string& id,
+                                             const nlohmann::json& body) {
+    auto room = rooms_.room(id);
+    if (!room) co_return not_a_room();
+    auto existing = rooms_.member(id, caller.id);
+    if (!existing && room->kind == "direct") {
+        co_return refuse(ErrorCode::forbidden, "a direct room cannot be joined");
+    }
+    if (!existing && static_cast<int>(rooms_.member_count(id)) >= settings_.max_members) {
+        co_return refuse(ErrorCode::full, "the room has reached " +
+                                              std::to_string(settings_.max_members) + " members");
+    }
+    Member m = existing.value_or(Member{id, caller.id, "member", caller.username, "", now_ms()});
+    if (!existing) m.read_seq = room->last_seq;  // as for a member added by an owner
+    if (auto name = string_field(body, "display_name")) {
+        long chars = utf8_code_points(*name);
+        if (chars < 1 || chars > 64) {
+            co_return refuse(ErrorCode::bad_request, "display_name must be 1 to 64 characters");
+        }
+        m.display_name = *name;
+    }
+    if (body.contains("public_key") && !body["public_key"].is_null()) {
+        auto key_text = string_field(body, "public_key");
+        auto key = key_text ? base64_decode(*key_text) : std::nullopt;
+        if (!key || key->size() != kEd25519PublicKeySize) {
+            co_return refuse(ErrorCode::bad_request,
+                             "public_key must be a 32-byte Ed25519 key in base64");
+        }
+        m.public_key = *key;
+    }
+    Member saved;
+    if (existing) {
+        auto put = co_await rooms_.put_member(m, RoomStore::MemberChange::join);
+        if (!put) co_return store_refusal(put.error());
+        saved = std::move(*put);
+    } else {
+        // Bans, the invite-only rule and a former member's role are decided by the store in
+        // one step with the insert.
+        auto joined = co_await rooms_.join(m);
+        if (!joined) co_return store_refusal(joined.error());
+        if (joined->status == MembershipStatus::banned) {
+            co_return refuse(ErrorCode::forbidden, "you are banned from this room");
+        }
+        if (joined->status != MembershipStatus::done) {
+            co_return refuse(ErrorCode::forbidden,
+                             "this room is invite-only: an owner must add you first");
+        }
+        saved = std::move(joined->member);
+        spdlog::info("room {}: {} joined as {}", id, saved.account_id, saved.role);
+    }
+    hub_.room_changed(id);
+    co_return saved;
+}
+
+awaitable<Outcome<Done>> RoomService::leave(const std::string& account_id, const std::string& id) {
+    if (!rooms_.member(id, account_id)) co_return not_a_room();
+    auto left = co_await rooms_.leave(id, account_id);
+    if (!left) co_return store_refusal(left.error());
+    if (left->status == MembershipStatus::last_owner) co_return last_owner_conflict();
+    if (left->status != MembershipStatus::done) co_return not_a_room();
+    hub_.member_removed(id, account_id);
+    hub_.room_changed(id);
+    co_return Done{};
+}
+
+awaitable<Outcome<std::int64_t>> RoomService::mark_read(const std::string& account_id,
+                                                        const std::string& id,
+                                                        const nlohmann::json& body) {
+    if (!rooms_.member(id, account_id)) co_return not_a_room();
+    auto seq = body.find("seq");
+    if (seq == body.end() || !seq->is_number_integer() || seq->get<std::int64_t>() < 0) {
+        co_return refuse(ErrorCode::bad_request, "seq must be a non-negative integer");
+    }
+    auto stored = co_await rooms_.mark_read(id, account_id, seq->get<std::int64_t>());
+    if (!stored) co_return store_refusal(stored.error());
+    co_return *stored;
+}
+
+awaitable<Outcome<Room>> RoomService::update(const std::string& account_id, const std::string& id,
+                                             const nlohmann::json& j) {
+    if (auto me = owner(account_id, id, "change a room"); !me) co_return me.refusal();
+    auto title = string_field(j, "title");
+    auto policy = string_field(j, "join_policy");
+    if ((j.contains("title") &&
+         (!title || utf8_code_points(*title) < 0 || utf8_code_points(*title) > 200)) ||
+        (!title && !policy)) {
+        co_return refuse(ErrorCode::bad_request,
+                         "title must be a string of at most 200 characters");
+    }
+    if (j.contains("join_policy") && (!policy || !is_join_policy(*policy))) {
+        co_return refuse(ErrorCode::bad_request, "join_policy must be \"invite\" or \"open\"");
+    }
+    std::optional<Room> changed;
+    if (title) {
+        auto renamed = co_await rooms_.rename(id, *title);
+        if (!renamed) co_return store_refusal(renamed.error());
+        changed = std::move(*renamed);
+    }
+    if (policy) {
+        auto set = co_await rooms_.set_join_policy(id, *policy);
+        if (!set) co_return store_refusal(set.error());
+        changed = std::move(*set);
+        spdlog::info("room {}: join policy {} set by {}", id, *policy, account_id);
+    }
+    hub_.room_changed(id);
+    co_return std::move(*changed);
+}
+
+awaitable<Outcome<Member>> RoomService::add_member(const std::string& account_id,
+                                                   const std::string& id,
+                                                   const nlohmann::json& body) {
+    auto room = rooms_.room(id);
+    if (!room) co_return not_a_room();
+    if (auto me = owner(account_id, id, "add members"); !me) co_return me.refusal();
+    if (room->kind == "direct")
+        co_return refuse(ErrorCode::forbidden, "a direct room has two members");
+    auto target_id = string_field(body, "account_id");
+    std::string role = string_field(body, "role").value_or("member");
+    auto account = target_id ? accounts_.account_by_id(*target_id) : std::nullopt;
+    if (!account) co_return refuse(ErrorCode::bad_request, "account_id names no account");
+    if (!is_member_role(role))
+        co_return refuse(ErrorCode::bad_request, "role must be owner, moderator, member or viewer");
+    auto existing = rooms_.member(id, account->id);
+    if (!existing && static_cast<int>(rooms_.member_count(id)) >= settings_.max_members) {
+        co_return refuse(ErrorCode::full, "the room is full");
+    }
+    Member m = existing.value_or(Member{id, account->id, role, account->username, "", now_ms()});
+    m.role = role;
+    // The history from before a member was added is not unread for it: a bot catches up from
+    // its read marker, and must not answer messages older than its membership.
+    if (!existing) m.read_seq = room->last_seq;
+    auto saved = co_await rooms_.set_role(m);
+    if (!saved) co_return store_refusal(saved.error());
+    if (saved->status == MembershipStatus::banned) {
+        co_return refuse(ErrorCode::conflict,
+                         "this account is banned from the room: unban it first");
+    }
+    if (saved->status == MembershipStatus::last_owner) co_return last_owner_conflict();
+    hub_.room_changed(id);
+    if (!existing) notify_invitation(account->id, id, account_id);
+    co_return m;
+}
+
+awaitable<Outcome<Done>> RoomService::expel(const std::string& account_id, const std::string& id,
+                                            const std::string& target, bool ban) {
+    auto room = rooms_.room(id);
+    if (!room) co_return not_a_room();
+    if (auto me = owner(account_id, id, ban ? "ban" : "remove members"); !me)
+        co_return me.refusal();
+    if (room->kind == "direct")
+        co_return refuse(ErrorCode::forbidden, "a direct room has two members");
+    if (target == account_id)
+        co_return refuse(ErrorCode::bad_request, "to leave a room, POST /api/v1/rooms/{id}/leave");
+    if (!accounts_.account_by_id(target)) co_return refuse(ErrorCode::not_found, "no such account");
+    auto out = co_await rooms_.expel(id, target, ban, account_id);
+    if (!out) co_return store_refusal(out.error());
+    if (!ban && out->status == MembershipStatus::not_member)
+        co_return refuse(ErrorCode::not_found, "not a member of this room");
+    if (out->status == MembershipStatus::done) {
+        hub_.member_removed(id, target);
+        hub_.room_changed(id);
+    }
+    spdlog::info("room {}: {} {} by {}", id, target, ban ? "banned" : "removed", account_id);
+    co_return Done{};
+}
+
+awaitable<Outcome<Done>> RoomService::unban(const std::string& account_id, const std::string& id,
+                                            const std::string& target) {
+    if (auto me = owner(account_id, id, "lift a ban"); !me) co_return me.refusal();
+    auto lifted = co_await rooms_.unban(id, target);
+    if (!lifted) co_return store_refusal(lifted.error());
+    if (!*lifted)
+        co_return refuse(ErrorCode::not_found, "this account is not banned from the room");
+    spdlog::info("room {}: ban of {} lifted by {}", id, target, account_id);
+    co_return Done{};
+}
+
+awaitable<Outcome<std::vector<RoomBan>>> RoomService::bans(const std::string& account_id,
+                                                           const std::string& id) {
+    if (auto me = owner(account_id, id, "list bans"); !me) co_return me.refusal();
+    auto bans = co_await rooms_.bans(id);
+    if (!bans) co_return store_refusal(bans.error());
+    co_return std::move(*bans);
+}
+
+awaitable<Outcome<std::vector<Message>>> RoomService::history(const std::string& account_id,
+                                                              const std::string& id,
+                                                              HistoryQuery query) {
+    if (!rooms_.member(id, account_id)) co_return not_a_room();
+    if (!query.integers) {
+        co_return refuse(ErrorCode::bad_request, "after_seq and limit are integers");
+    }
+    if (query.after < 0 || query.limit < 1 || query.limit > 1000) {
+        co_return refuse(ErrorCode::bad_request, "after_seq >= 0 and 1 <= limit <= 1000");
+    }
+    bool complete = false;
+    std::vector<Message> messages = rooms_.recent_after(id, query.after, complete);
+    if (!complete) {
+        auto from_db =
+            co_await rooms_.messages_after(id, query.after, static_cast<int>(query.limit));
+        if (!from_db) co_return store_refusal(from_db.error());
+        messages = std::move(*from_db);
+    }
+    if (static_cast<std::int64_t>(messages.size()) > query.limit)
+        messages.resize(static_cast<std::size_t>(query.limit));
+    co_return messages;
+}
+
+awaitable<Outcome<Done>> RoomService::remove_message(const std::string& account_id,
+                                                     const std::string& id,
+                                                     std::optional<std::int64_t> seq) {
+    auto me = rooms_.member(id, account_id);
+    if (!me) co_return not_a_room();
+    if (me->role != "owner" && me->role != "moderator") {
+        co_return refuse(ErrorCode::forbidden, "only owners and moderators can remove messages");
+    }
+    if (!seq || *seq < 1)
+        co_return refuse(ErrorCode::bad_request, "seq must be a positive integer");
+    auto removed = co_await rooms_.remove_message(id, *seq);
+    if (!removed) co_return store_refusal(removed.error());
+    if (!*removed) {
+        co_return refuse(ErrorCode::not_found, "no such message (or it was removed already)");
+    }
+    hub_.message_removed(id, *seq, account_id);
+    spdlog::info("room {}: message {} removed by {} ({})", id, *seq, account_id, me->role);
+    co_return Done{};
+}
+
+awaitable<Outcome<SentMessage>> RoomService::send(std::string account_id, std::string room_id,
+                                                  nlohmann::json body) {
+    auto room = rooms_.room(room_id);
+    auto member = rooms_.member(room_id, account_id);
+    if (!room || !member) co_return refuse(ErrorCode::not_found, "no such room");
+    if (member->role == "viewer")
+        co_return refuse(ErrorCode::forbidden, "viewers cannot send messages");
+
+    auto text_it = body.find("text");
+    auto cmid_it = body.find("client_msg_id");
+    auto media_it = body.find("media");
+    std::string media;
+    if (media_it != body.end() && !media_it->is_null()) {
+        if (!media_it->is_string() || media_it->get_ref<const std::string&>().empty() ||
+            media_it->get_ref<const std::string&>().size() > 64) {
+            co_return refuse(ErrorCode::bad_request,
+                             "media is the content id of one of your images");
+        }
+        media = media_it->get<std::string>();
+        std::string problem = media_check ? media_check(account_id, media) : "images are off";
+        if (!problem.empty()) co_return refuse(ErrorCode::bad_request, problem);
+    }
+    if (text_it == body.end() && !media.empty()) {
+        // An image alone: its text is empty.
+    } else if (text_it == body.end() || !text_it->is_string()) {
+        co_return refuse(ErrorCode::bad_request, "text is a required string");
+    }
+    if (cmid_it == body.end() || !cmid_it->is_string() ||
+        cmid_it->get_ref<const std::string&>().empty() ||
+        cmid_it->get_ref<const std::string&>().size() > 64) {
+        co_return refuse(ErrorCode::bad_request,
+                         "client_msg_id is a required string of 1 to 64 bytes");
+    }
+    static const std::string no_text;
+    const std::string& text =
+        text_it == body.end() ? no_text : text_it->get_ref<const std::string&>();
+    long chars = utf8_code_points(text);
+    if (chars < 0) co_return refuse(ErrorCode::bad_request, "text is not valid UTF-8");
+    if (chars == 0 && media.empty()) co_return refuse(ErrorCode::bad_request, "text is empty");
+    if (chars > settings_.message_max_chars) {
+        co_return refuse(
+            ErrorCode::too_large,
+            "text is longer than " + std::to_string(settings_.message_max_chars) + " characters");
+    }
+
+    Message m;
+    m.room_id = room_id;
+    m.sender_id = account_id;
+    m.client_msg_id = std::move(cmid_it->get_ref<std::string&>());
+    if (text_it != body.end()) m.text = std::move(text_it->get_ref<std::string&>());
+    m.media = std::move(media);
+    m.sent_at = now_ms();
+
+    auto sig_it = body.find("signature");
+    bool has_sig = sig_it != body.end() && !sig_it->is_null();
+    if (room->require_signatures || has_sig) {
+        if (!has_sig || !sig_it->is_string()) {
+            co_return refuse(ErrorCode::invalid_signature,
+                             "this room requires a signature on every message");
+        }
+        auto sig = base64_decode(sig_it->get<std::string>());
+        if (!sig || sig->size() != kEd25519SignatureSize) {
+            co_return refuse(ErrorCode::invalid_signature, "signature must be 64 bytes in base64");
+        }
+        if (member->public_key.empty()) {
+            co_return refuse(ErrorCode::invalid_signature,
+                             "no public key registered for you in this room");
+        }
+        if (!ed25519_verify(
+                member->public_key,
+                canonical_message_bytes(room_id, account_id, m.client_msg_id, m.text, m.media),
+                *sig)) {
+            spdlog::info("room {}: message from {} refused: invalid signature", room_id,
+                         account_id);
+            co_return refuse(ErrorCode::invalid_signature,
+                             "the signature does not match the message");
+        }
+        m.signature = *sig;
+    }
+
+    auto stored = co_await rooms_.append(std::move(m));
+    if (!stored) {
+        if (stored.error().code == DbErrc::constraint)
+            co_return refuse(ErrorCode::not_found, "no such room");
+        if (stored.error().code == DbErrc::unavailable || stored.error().code == DbErrc::busy) {
+            co_return refuse(ErrorCode::unavailable,
+                             "the server is busy; resend with the same client_msg_id");
+        }
+        spdlog::error("room {}: storing a message failed: {}", room_id, stored.error().message);
+        co_return refuse(ErrorCode::internal, "the message was not stored");
+    }
+    SentMessage out{std::move(stored->message), stored->duplicate};
+    if (!out.duplicate) {
+        hub_.message_committed(out.message);
+        notify_mentions(out.message);
+    }
+    co_return out;
+}
+
+void RoomService::notify_mentions(const Message& m) {
+    if (m.text.find('@') == std::string::npos) return;
+    for (const auto& member : rooms_.members(m.room_id)) {
+        if (member.account_id == m.sender_id) continue;
+        auto account = accounts_.account_by_id(member.account_id);
+        if (!account) continue;
+        std::string needle = "@" + account->username;
+        auto pos = m.text.find(needle);
+        if (pos == std::string::npos) continue;
+        char after = pos + needle.size() < m.text.size() ? m.text[pos + needle.size()] : ' ';
+        if (std::isalnum(static_cast<unsigned char>(after)) || after == '_') continue;
+        notifier_.notify(
+            member.account_id,
+            {{"kind", "mention"}, {"room_id", m.room_id}, {"seq", m.seq}, {"from", m.sender_id}});
+    }
+}
+
+}  // namespace parley

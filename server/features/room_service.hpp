@@ -1,0 +1,139 @@
+// RoomService: every change to a room and its messages — create, join, leave, rename, members,
+// bans, read markers, history, moderation, and sending a message (the one path shared by the
+// WebSocket `send` frame, POST /api/v1/rooms/{id}/messages and a cluster edge's send). Each call
+// checks who asks (membership and role), writes to RoomStore, then tells RoomHub (document
+// patches, removals) and the Notifier (invitations, mentions) itself, and answers an Outcome:
+// the value, or a Refusal with an ErrorCode and a message (no HTTP: server/api maps codes).
+//
+// Sending checks membership and role (a viewer cannot send), the text (1 to chat.message_max_chars
+// code points; it may be empty when the message carries an image), the image (`media`: the
+// content id of one of the sender's ready images, checked by media_check), the client_msg_id,
+// and the signature: in a room created with require_signatures every message carries an
+// Ed25519 signature, made with the key the sender registered at join, over
+// canonical_message_bytes() (common/message_format.hpp).
+// A message that fails any check is stored nowhere and broadcast to no one. The answer comes
+// only after the commit; a resend with the same client_msg_id gets the stored seq back.
+// Request bodies are the JSON objects of api.md (the same for REST and the socket), read here
+// so that the order of the checks, and so the answer to a request with several faults, is the
+// same whichever way it came. Thread-safe; owned by the server app.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/message_format.hpp"
+#include "server/data/account_store.hpp"
+#include "server/data/room_store.hpp"
+#include "server/features/outcome.hpp"
+#include "server/features/room_hub.hpp"
+
+namespace parley {
+
+// A stored message; `duplicate` when a resend found it stored already.
+struct SentMessage {
+    Message message;
+    bool duplicate = false;
+};
+
+// A room as its member sees it in GET /api/v1/rooms.
+struct RoomListing {
+    Room room;
+    Member me;
+};
+
+// The query of GET /api/v1/rooms/{id}/messages; `integers` false when a value was not one.
+struct HistoryQuery {
+    std::int64_t after = 0;
+    std::int64_t limit = 100;
+    bool integers = true;
+};
+
+// Sockets subscribed to account:me:notifications.
+class Notifier {
+  public:
+    explicit Notifier(ClientRegistry& clients) : clients_(clients) {}
+    void subscribe(const Client& client);
+    void unsubscribe(const Client& client);
+    // Sends {"type":"notification", ...body} to the account's subscribed sockets.
+    void notify(const std::string& account_id, nlohmann::json body);
+    // Sends to every subscribed socket (maintenance notices).
+    void notify_all(nlohmann::json body);
+
+  private:
+    ClientRegistry& clients_;
+    std::mutex mutex_;
+    std::set<std::uint64_t> subscribed_;
+};
+
+class RoomService {
+  public:
+    RoomService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
+                RoomHub& hub, Notifier& notifier);
+
+    // POST /rooms: {kind, title, require_signatures, join_policy, members}; the invited
+    // members hear an invitation.
+    awaitable<Outcome<Room>> create(const Account& caller, const nlohmann::json& body);
+    // The caller's rooms (unordered).
+    std::vector<RoomListing> rooms_of(const std::string& account_id) const;
+    // The room document and its version, for a member.
+    Outcome<std::pair<nlohmann::json, std::int64_t>> document(const std::string& account_id,
+                                                              const std::string& room_id);
+    // {display_name, public_key}: joins (open rooms, invited or former members) or updates the
+    // caller's own membership.
+    awaitable<Outcome<Member>> join(const Account& caller, const std::string& room_id,
+                                    const nlohmann::json& body);
+    awaitable<Outcome<Done>> leave(const std::string& account_id, const std::string& room_id);
+    // {seq}: the caller's read marker; answers the stored one (it never goes back).
+    awaitable<Outcome<std::int64_t>> mark_read(const std::string& account_id,
+                                               const std::string& room_id,
+                                               const nlohmann::json& body);
+    // {title, join_policy}, owners only.
+    awaitable<Outcome<Room>> update(const std::string& account_id, const std::string& room_id,
+                                    const nlohmann::json& body);
+    // {account_id, role}, owners only: adds a member (who hears an invitation) or sets its role.
+    awaitable<Outcome<Member>> add_member(const std::string& account_id, const std::string& room_id,
+                                          const nlohmann::json& body);
+    // Owners remove a member (kick) or ban an account; the removed member's sockets hear
+    // `removed` and its subscriptions to the room end.
+    awaitable<Outcome<Done>> expel(const std::string& account_id, const std::string& room_id,
+                                   const std::string& target, bool ban);
+    awaitable<Outcome<Done>> unban(const std::string& account_id, const std::string& room_id,
+                                   const std::string& target);
+    awaitable<Outcome<std::vector<RoomBan>>> bans(const std::string& account_id,
+                                                  const std::string& room_id);
+    // Messages after query.after, at most query.limit, from the recent list when it holds them.
+    awaitable<Outcome<std::vector<Message>>> history(const std::string& account_id,
+                                                     const std::string& room_id,
+                                                     HistoryQuery query);
+    // Moderation: owners and moderators remove a message (`seq` nullopt: the request's seq was
+    // not a positive integer); everyone in the room hears of it.
+    awaitable<Outcome<Done>> remove_message(const std::string& account_id,
+                                            const std::string& room_id,
+                                            std::optional<std::int64_t> seq);
+
+    awaitable<Outcome<SentMessage>> send(std::string account_id, std::string room_id,
+                                         nlohmann::json body);
+
+    // Whether `account_id` may attach the image `content_id` to a message: empty when yes, else
+    // why not. Set by the server app (it sees the media component); images are refused without.
+    std::function<std::string(const std::string& account_id, const std::string& content_id)>
+        media_check;
+
+  private:
+    void notify_mentions(const Message& m);
+    void notify_invitation(const std::string& account_id, const std::string& room_id,
+                           const std::string& from);
+    // The caller's membership when it owns the room; else the refusal: not_found for a
+    // non-member, forbidden "only owners can <action>" for any other role.
+    Outcome<Member> owner(const std::string& account_id, const std::string& room_id,
+                          std::string_view action) const;
+
+    const ChatSettings& settings_;
+    RoomStore& rooms_;
+    AccountStore& accounts_;
+    RoomHub& hub_;
+    Notifier& notifier_;
+};
+
+}  // namespace parley

@@ -1,0 +1,261 @@
+// RoomService against a real current.db (every migration applied), the real stores, RoomHub
+// and Notifier: each refusal carries its ErrorCode, each change is written before the hub and
+// the notifier hear of it, and what the store holds afterwards is what the answer said.
+#include "server/features/room_service.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "server/features/service_test_support.hpp"
+
+namespace parley {
+
+namespace {
+
+using test::run;
+
+using RecordingClient = test::RecordingSocket;
+
+ChatSettings small_limits() {
+    ChatSettings s;
+    s.max_members = 3;
+    s.rooms_per_account = 2;
+    s.message_max_chars = 10;
+    s.presence_interval_ms = 1;
+    return s;
+}
+
+struct Rooms {
+    test::TempCurrentDb db{"room-service"};
+    net::io_context ioc;
+    ChatSettings settings = small_limits();
+    DbWriter writer{SqliteDb(db.path), DbSettings{}};
+    DbReaderPool readers{db.path, DbSettings{}};
+    RoomStore store{writer, readers, 50};
+    AccountStore accounts{writer};
+    ClientRegistry clients;
+    RoomHub hub{ioc.get_executor(), settings, store, accounts, clients};
+    Notifier notifier{clients};
+    RoomService service{settings, store, accounts, hub, notifier};
+
+    Rooms() {
+        for (const char* name : {"olga", "mia", "ben", "zoe"}) {
+            Account a{name, name, "x", "user", 1};
+            REQUIRE(run(ioc, accounts.create_account(a)));
+        }
+    }
+    ~Rooms() { writer.stop(); }
+    Account account(const std::string& id) { return *accounts.account_by_id(id); }
+    // A connected socket of `account` that takes notifications.
+    std::shared_ptr<RecordingClient> socket(std::uint64_t id, const std::string& account) {
+        auto c = std::make_shared<RecordingClient>(id, account);
+        clients.add(c, 10);
+        notifier.subscribe(*c);
+        return c;
+    }
+    std::string create(const nlohmann::json& body, const std::string& by = "olga") {
+        auto room = run(ioc, service.create(account(by), body));
+        REQUIRE(room);
+        return room->id;
+    }
+    template <class T>
+    ErrorCode refused(Outcome<T> out) {
+        REQUIRE_FALSE(out);
+        return out.refusal().code;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("creating a room checks its fields and limits and invites its members",
+          "[server][rooms]") {
+    Rooms t;
+    auto mia = t.socket(1, "mia");
+    CHECK(t.refused(run(t.ioc, t.service.create(t.account("olga"), {{"kind", "chat"}}))) ==
+          ErrorCode::bad_request);
+    CHECK(t.refused(
+              run(t.ioc, t.service.create(t.account("olga"), {{"members", {"mia", "nobody"}}}))) ==
+          ErrorCode::bad_request);
+    CHECK(
+        t.refused(run(t.ioc, t.service.create(t.account("olga"), {{"kind", "direct"},
+                                                                  {"members", {"mia", "ben"}}}))) ==
+        ErrorCode::bad_request);
+    CHECK(t.refused(run(
+              t.ioc, t.service.create(t.account("olga"), {{"members", {"mia", "ben", "zoe"}}}))) ==
+          ErrorCode::too_many);
+    CHECK(error_code_name(ErrorCode::too_many) == "too_large");
+    CHECK(mia->of_type("notification").empty());
+
+    // The caller and duplicates are not invited twice.
+    std::string id = t.create({{"title", "plans"}, {"members", {"mia", "olga", "mia"}}});
+    CHECK(t.store.members(id).size() == 2);
+    CHECK(t.store.member(id, "olga")->role == "owner");
+    CHECK(t.store.member(id, "mia")->role == "member");
+    auto invitations = mia->of_type("notification");
+    REQUIRE(invitations.size() == 1);
+    CHECK(invitations[0]["kind"] == "invitation");
+    CHECK(invitations[0]["room_id"] == id);
+    CHECK(invitations[0]["from"] == "olga");
+
+    t.create({});
+    CHECK(t.refused(run(t.ioc, t.service.create(t.account("olga"), {}))) == ErrorCode::forbidden);
+    {
+        SqliteDb db(t.db.path, SqliteOptions{OpenMode::read_only});
+        CHECK(db.query_int64("SELECT count(*) FROM rooms WHERE created_by = 'olga'") == 2);
+    }
+    auto listed = t.service.rooms_of("mia");
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].room.title == "plans");
+    CHECK(listed[0].me.role == "member");
+}
+
+TEST_CASE("joining follows the room's policy and size and patches the document",
+          "[server][rooms]") {
+    Rooms t;
+    std::string id = t.create({{"members", {"mia"}}});
+    auto owner = t.socket(1, "olga");
+    t.hub.subscribe(owner, id, RoomTopic::doc, std::nullopt);
+    REQUIRE(owner->of_type("patch").size() == 1);  // the whole document
+
+    CHECK(t.refused(run(t.ioc, t.service.join(t.account("ben"), id, {}))) == ErrorCode::forbidden);
+    CHECK(t.refused(run(t.ioc, t.service.join(t.account("ben"), "no-room", {}))) ==
+          ErrorCode::not_found);
+    CHECK(t.refused(t.service.document("ben", id)) == ErrorCode::not_found);
+
+    auto opened = run(t.ioc, t.service.update("olga", id, {{"join_policy", "open"}}));
+    REQUIRE(opened);
+    CHECK(opened->join_policy == "open");
+    CHECK(t.refused(run(t.ioc, t.service.update("mia", id, {{"title", "mine"}}))) ==
+          ErrorCode::forbidden);
+    CHECK(t.refused(run(t.ioc, t.service.update("ben", id, {{"title", "mine"}}))) ==
+          ErrorCode::not_found);
+    CHECK(t.refused(run(t.ioc, t.service.update("olga", id, {{"title", 7}}))) ==
+          ErrorCode::bad_request);
+
+    std::size_t patches = owner->of_type("patch").size();
+    CHECK(t.refused(run(t.ioc, t.service.join(t.account("ben"), id, {{"display_name", ""}}))) ==
+          ErrorCode::bad_request);
+    auto ben = run(t.ioc, t.service.join(t.account("ben"), id, {{"display_name", "Ben"}}));
+    REQUIRE(ben);
+    CHECK(ben->display_name == "Ben");
+    CHECK(t.store.member(id, "ben")->display_name == "Ben");
+    CHECK(owner->of_type("patch").size() > patches);
+    CHECK(t.hub.document(id).first.dump().find("Ben") != std::string::npos);
+
+    // Three members is the limit here: a fourth is refused as `full` (403 too_large).
+    CHECK(t.refused(run(t.ioc, t.service.join(t.account("zoe"), id, {}))) == ErrorCode::full);
+}
+
+TEST_CASE("owners manage members and bans; the last owner cannot leave", "[server][rooms]") {
+    Rooms t;
+    std::string id = t.create({{"members", {"mia", "ben"}}});
+    auto mia = t.socket(2, "mia");
+    t.hub.subscribe(mia, id, RoomTopic::chat, std::nullopt);
+
+    CHECK(t.refused(run(t.ioc, t.service.leave("olga", id))) == ErrorCode::conflict);
+    CHECK(t.refused(run(t.ioc, t.service.expel("mia", id, "ben", false))) == ErrorCode::forbidden);
+    CHECK(t.refused(run(t.ioc, t.service.expel("olga", id, "olga", false))) ==
+          ErrorCode::bad_request);
+    CHECK(t.refused(run(t.ioc, t.service.expel("olga", id, "zoe", false))) == ErrorCode::not_found);
+
+    REQUIRE(run(t.ioc, t.service.expel("olga", id, "mia", true)));
+    CHECK_FALSE(t.store.member(id, "mia"));
+    CHECK(mia->of_type("removed").size() == 1);
+    auto bans = run(t.ioc, t.service.bans("olga", id));
+    REQUIRE(bans);
+    REQUIRE(bans->size() == 1);
+    CHECK((*bans)[0].account_id == "mia");
+    CHECK((*bans)[0].banned_by == "olga");
+    CHECK(t.refused(run(t.ioc, t.service.add_member("olga", id, {{"account_id", "mia"}}))) ==
+          ErrorCode::conflict);
+    CHECK(t.refused(run(t.ioc, t.service.join(t.account("mia"), id, {}))) == ErrorCode::forbidden);
+    REQUIRE(run(t.ioc, t.service.unban("olga", id, "mia")));
+    CHECK(t.refused(run(t.ioc, t.service.unban("olga", id, "mia"))) == ErrorCode::not_found);
+
+    CHECK(t.refused(run(t.ioc, t.service.add_member("olga", id,
+                                                    {{"account_id", "mia"}, {"role", "king"}}))) ==
+          ErrorCode::bad_request);
+    auto added =
+        run(t.ioc, t.service.add_member("olga", id, {{"account_id", "mia"}, {"role", "owner"}}));
+    REQUIRE(added);
+    CHECK(t.store.member(id, "mia")->role == "owner");
+    CHECK(mia->of_type("notification").size() == 1);  // invited again
+    CHECK(t.refused(run(t.ioc, t.service.add_member("olga", id, {{"account_id", "zoe"}}))) ==
+          ErrorCode::full);
+
+    REQUIRE(run(t.ioc, t.service.leave("olga", id)));
+    CHECK_FALSE(t.store.member(id, "olga"));
+    CHECK(t.refused(run(t.ioc, t.service.leave("olga", id))) == ErrorCode::not_found);
+}
+
+TEST_CASE("sending, reading, history and moderation", "[server][rooms]") {
+    Rooms t;
+    std::string id = t.create({{"members", {"mia", "ben"}}});
+    REQUIRE(
+        run(t.ioc, t.service.add_member("olga", id, {{"account_id", "ben"}, {"role", "viewer"}})));
+    auto watcher = t.socket(3, "mia");
+    t.hub.subscribe(watcher, id, RoomTopic::chat, std::nullopt);
+
+    CHECK(t.refused(
+              run(t.ioc, t.service.send("ben", id, {{"text", "hi"}, {"client_msg_id", "b1"}}))) ==
+          ErrorCode::forbidden);
+    CHECK(t.refused(run(t.ioc, t.service.send("mia", id,
+                                              {{"text", "far too long"},
+                                               {"client_msg_id", "m0"}}))) == ErrorCode::too_large);
+    CHECK(t.refused(run(t.ioc, t.service.send("mia", id, {{"text", "hi"}}))) ==
+          ErrorCode::bad_request);
+    CHECK(t.refused(
+              run(t.ioc, t.service.send("mia", id, {{"media", "img"}, {"client_msg_id", "m9"}}))) ==
+          ErrorCode::bad_request);  // no media_check: images are off
+
+    auto first =
+        run(t.ioc, t.service.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
+    REQUIRE(first);
+    CHECK(first->message.seq == 1);
+    CHECK_FALSE(first->duplicate);
+    auto again =
+        run(t.ioc, t.service.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
+    REQUIRE(again);
+    CHECK(again->duplicate);
+    CHECK(again->message.seq == 1);
+    REQUIRE(run(t.ioc, t.service.send("olga", id, {{"text", "hello"}, {"client_msg_id", "o1"}})));
+    CHECK(watcher->of_type("message").size() == 2);  // the resend is not delivered again
+
+    auto read = run(t.ioc, t.service.mark_read("mia", id, {{"seq", 2}}));
+    REQUIRE(read);
+    CHECK(*read == 2);
+    CHECK(t.refused(run(t.ioc, t.service.mark_read("mia", id, {{"seq", -1}}))) ==
+          ErrorCode::bad_request);
+    CHECK(t.refused(run(t.ioc, t.service.mark_read("zoe", id, {{"seq", 1}}))) ==
+          ErrorCode::not_found);
+
+    auto all = run(t.ioc, t.service.history("ben", id, HistoryQuery{}));
+    REQUIRE(all);
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].text == "hi @olga");
+    auto after = run(t.ioc, t.service.history("ben", id, HistoryQuery{1, 1, true}));
+    REQUIRE(after);
+    REQUIRE(after->size() == 1);
+    CHECK((*after)[0].seq == 2);
+    CHECK(t.refused(run(t.ioc, t.service.history("ben", id, HistoryQuery{0, 1001, true}))) ==
+          ErrorCode::bad_request);
+    CHECK(t.refused(run(t.ioc, t.service.history("ben", id, HistoryQuery{0, 1, false}))) ==
+          ErrorCode::bad_request);
+    CHECK(t.refused(run(t.ioc, t.service.history("zoe", id, HistoryQuery{0, 1, false}))) ==
+          ErrorCode::not_found);
+
+    CHECK(t.refused(run(t.ioc, t.service.remove_message("mia", id, 1))) == ErrorCode::forbidden);
+    CHECK(t.refused(run(t.ioc, t.service.remove_message("olga", id, std::nullopt))) ==
+          ErrorCode::bad_request);
+    REQUIRE(run(t.ioc, t.service.remove_message("olga", id, 1)));
+    CHECK(t.refused(run(t.ioc, t.service.remove_message("olga", id, 1))) == ErrorCode::not_found);
+    auto removed = watcher->of_type("message_removed");
+    REQUIRE(removed.size() == 1);
+    CHECK(removed[0]["seq"] == 1);
+    CHECK(removed[0]["removed_by"] == "olga");
+    auto left = run(t.ioc, t.service.history("mia", id, HistoryQuery{}));
+    REQUIRE(left);
+    REQUIRE(left->size() == 1);
+    CHECK((*left)[0].seq == 2);
+}
+
+}  // namespace parley
