@@ -30,7 +30,9 @@
 #include "server/cluster/edge_feature.hpp"
 #include "server/cluster/edge_hub.hpp"
 #include "server/cluster/edge_link.hpp"
+#include "server/cluster/edge_proxy.hpp"
 #include "server/cluster/edge_sessions.hpp"
+#include "server/cluster/edge_token_cache.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/bot_store.hpp"
@@ -240,9 +242,10 @@ bool load_tls(const ServerConfig& config, std::unique_ptr<net::ssl::context>& tl
 // A WebSocket upgrade on an edge: the primary checks the token over the internal link, then
 // the socket starts here; an unreachable primary is a retry-later close.
 HttpServer::UpgradeHandler edge_upgrade_handler(const ServerConfig& config, EdgeLink& link,
+                                                EdgeHub& hub, EdgeTokenCache& tokens,
                                                 WsConnection::Context& ws_context) {
-    return [&config, &link, &ws_context](UpgradedStream stream, HttpRequest req,
-                                         HttpServer::ConnectionSlot slot) {
+    return [&config, &link, &hub, &tokens, &ws_context](UpgradedStream stream, HttpRequest req,
+                                                        HttpServer::ConnectionSlot slot) {
         std::string token = upgrade_token(req);
         if (token.empty() || token.size() > 256) {
             WsConnection::reject(std::move(stream), std::move(req), close_code::policy_violation,
@@ -251,9 +254,24 @@ HttpServer::UpgradeHandler edge_upgrade_handler(const ServerConfig& config, Edge
             return;
         }
         auto executor = std::visit([](auto& s) { return s.get_executor(); }, stream);
+        // A cached token opens the socket at once; the primary is still told (the REST rule
+        // counts the socket from now), without the socket waiting for its answer. Only while
+        // Redis is up: then a session ended on the primary reaches this edge at once.
+        if (auto hit = hub.redis_connected() ? tokens.find(token) : std::nullopt) {
+            net::co_spawn(
+                executor,
+                [&link, token]() -> awaitable<void> {
+                    nlohmann::json request{{"token", token}};
+                    co_await link.call("session", std::move(request));
+                },
+                net::detached);
+            WsConnection::start(std::move(stream), std::move(req), hit->account_id, hit->session_id,
+                                ws_context, std::move(slot));
+            return;
+        }
         net::co_spawn(
             executor,
-            [&link, &ws_context, &config, stream = std::move(stream), req = std::move(req),
+            [&link, &tokens, &ws_context, &config, stream = std::move(stream), req = std::move(req),
              slot = std::move(slot), token = std::move(token)]() mutable -> awaitable<void> {
                 // Built before the co_await: GCC 12 miscompiles an initializer list in it.
                 nlohmann::json request{{"token", token}};
@@ -269,10 +287,11 @@ HttpServer::UpgradeHandler edge_upgrade_handler(const ServerConfig& config, Edge
                                          "missing, invalid or expired access token",
                                          config.websocket, std::move(slot));
                 } else {
-                    WsConnection::start(std::move(stream), std::move(req),
-                                        r.body.value("account_id", std::string()),
-                                        r.body.value("session_id", std::string()), ws_context,
-                                        std::move(slot));
+                    EdgeTokenCache::Entry entry{r.body.value("account_id", std::string()),
+                                                r.body.value("session_id", std::string())};
+                    tokens.put(token, entry);
+                    WsConnection::start(std::move(stream), std::move(req), entry.account_id,
+                                        entry.session_id, ws_context, std::move(slot));
                 }
             },
             [](std::exception_ptr e) {
@@ -298,6 +317,7 @@ int run_edge(const ServerConfig& config) {
     ClientRegistry clients;
     int threads = resolve_thread_count(config.threads);
     ServiceLoop loop(threads);
+    const std::string secret_copy = secret;
     EdgeLink link(config.cluster.primary, std::move(secret),
                   std::chrono::milliseconds(config.cluster.redis_command_timeout_ms));
     EdgeHub hub(loop.context().get_executor(), config.cluster,
@@ -307,6 +327,12 @@ int run_edge(const ServerConfig& config) {
     features.add(std::make_shared<EdgeFeature>(hub, link));
     // Sessions ended on the primary close their edge sockets within about a second.
     EdgeSessions sessions(loop.context().get_executor(), link, clients, std::chrono::seconds(1));
+    // ... and at once when the primary publishes the end on the control stream.
+    hub.set_session_ended_handler(
+        [&sessions](const std::string& id) { sessions.end_session(id, "control stream"); });
+    // Tokens the primary accepted, so a reconnect does not wait for it (while Redis is up).
+    EdgeTokenCache tokens(10'000, std::chrono::seconds(60));
+    sessions.set_on_ended([&tokens](const std::string& id) { tokens.evict_session(id); });
 
     std::function<nlohmann::json()> cluster_health = [&] {
         return nlohmann::json{{"role", "edge"},
@@ -314,14 +340,36 @@ int run_edge(const ServerConfig& config) {
                               {"redis", hub.redis_connected() ? "up" : "down"},
                               {"primary", link.up() ? "up" : "down"}};
     };
+    // Every other public route is the primary's, forwarded: uploads are spooled to a file under
+    // the media limit first, anything else is read under the JSON limit.
+    EdgeProxy proxy(config.cluster.primary, secret_copy,
+                    std::chrono::milliseconds(config.cluster.forward_timeout_ms),
+                    std::max<std::uint64_t>(64ull << 20, 2 * static_cast<std::uint64_t>(
+                                                                 config.media.max_upload_bytes)));
+    metrics.add_collector([&proxy, node] { return proxy.render_metrics(node); });
+    const std::string spool_dir = config.data_dir + "/edge-spool";
+    std::error_code spool_ec;
+    std::filesystem::create_directories(spool_dir, spool_ec);
+    if (!spool_ec) {
+        std::filesystem::permissions(spool_dir, std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::replace, spool_ec);
+    }
+    if (spool_ec) {
+        spdlog::critical("cannot create {}: {}", spool_dir, spool_ec.message());
+        return 1;
+    }
+    auto forward = [&proxy](RequestContext& ctx) { return proxy.forward(ctx); };
     Router router;
     add_system_routes(router, metrics, cluster_health);
     add_socket_routes(router, features);
+    router.add_upload(http::verb::post, "/api/v1/media", forward, config.media.max_upload_bytes,
+                      spool_dir);
+    router.set_fallback(forward);
     std::unique_ptr<net::ssl::context> tls;
     if (!load_tls(config, tls)) return 1;
     HttpServer http(loop.context(), config, router, tls.get());
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
-    http.set_upgrade_handler(edge_upgrade_handler(config, link, ws_context));
+    http.set_upgrade_handler(edge_upgrade_handler(config, link, hub, tokens, ws_context));
     if (auto ec = http.listen()) {
         spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
                          ec.message());
@@ -464,7 +512,7 @@ struct PrimaryRole {
 
 // Sets up the primary role when configured; false after a logged failure.
 bool start_primary_role(const ServerConfig& config, ServiceLoop& loop, RoomHub& hub,
-                        MetricsRegistry& metrics, PrimaryRole& role) {
+                        ClientRegistry& clients, MetricsRegistry& metrics, PrimaryRole& role) {
     if (!config.cluster.is_primary()) return true;
     // A cluster primary also appends every committed room event to Redis; a single node has
     // no publisher and RoomHub no sink.
@@ -473,6 +521,8 @@ bool start_primary_role(const ServerConfig& config, ServiceLoop& loop, RoomHub& 
                                            redis_options(config.cluster, "cluster publisher"));
     ClusterPublisher* publisher = role.publisher.get();
     hub.set_event_sink(publisher);
+    clients.on_sessions_ended(
+        [publisher](const std::vector<std::string>& ids) { publisher->sessions_ended(ids); });
     metrics.add_collector([publisher] { return publisher->render_metrics(); });
     role.health = [&config, publisher] {
         return nlohmann::json{{"role", config.cluster.role},
@@ -709,7 +759,7 @@ int serve(const ServerConfig& config, DataLayer& data) {
     ServiceLoop loop(resolve_thread_count(config.threads));
     ChatSide chat(config, data, clients, loop.context().get_executor());
     PrimaryRole primary;
-    if (!start_primary_role(config, loop, chat.hub, metrics, primary)) return 1;
+    if (!start_primary_role(config, loop, chat.hub, clients, metrics, primary)) return 1;
     add_room_metrics(metrics, chat.hub);
     MediaSide media(config, data, clients, metrics, loop.context().get_executor());
     connect_media_checks(data.media, auth.profiles, chat.rooms);
@@ -743,6 +793,12 @@ int serve(const ServerConfig& config, DataLayer& data) {
     if (!load_tls(config, tls)) return 1;
     HttpServer http(loop.context(), config, router, tls.get());
     if (loop.threads() == 1) http.serve_on_one_thread();
+    // Requests an edge forwards carry their client's address for the per-address limits.
+    if (!primary.secret.empty()) {
+        http.set_client_address([&primary](const HttpRequest& req, const std::string& peer) {
+            return forwarded_client_address(req, peer, primary.secret);
+        });
+    }
     http.set_request_observer(observer);
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
     auto upgrade = upgrade_handler(config, api, ws_context);

@@ -406,7 +406,7 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
 
         HttpRequest req =
             file_parser ? HttpRequest(std::move(file_parser->release().base())) : parser.release();
-        if (upgrade && match.route) {
+        if (upgrade && match.route && !match.route->fallback) {
             // The route decides (auth, topic); the connection leaves the HTTP server here.
             // `idle` is false, so stop() no longer touches the (moved-from) TLS stream.
             transport.expires_never();
@@ -432,7 +432,10 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
                       : error_response(http::status::not_found, "not_found", "no such route");
         } else {
             route_name = match.route->name;
-            res = co_await dispatch(req, match, remote, spool_path);
+            // Named before the co_await: GCC 12 mishandles a temporary string inside it.
+            std::string forwarded;
+            if (client_address_) forwarded = client_address_(req, remote);
+            res = co_await dispatch(req, match, client_address_ ? forwarded : remote, spool_path);
         }
         res.version(req.version());
         if (!res.has_content_length() && !res.chunked()) res.prepare_payload();

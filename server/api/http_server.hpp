@@ -66,6 +66,10 @@ class HttpServer {
 
     void set_upgrade_handler(UpgradeHandler handler) { upgrade_ = std::move(handler); }
     void set_request_observer(RequestObserver observer) { observer_ = std::move(observer); }
+    // Before start(): the client address routes see (RequestContext::remote_address), from the
+    // request and its peer; unset, the peer's. A cluster primary takes it from its edges.
+    using ClientAddress = std::function<std::string(const HttpRequest&, const std::string& peer)>;
+    void set_client_address(ClientAddress resolve) { client_address_ = std::move(resolve); }
     // Before start().
     void set_peer_filter(PeerFilter filter) { peer_filter_ = std::move(filter); }
 
@@ -104,6 +108,7 @@ class HttpServer {
     UpgradeHandler upgrade_;
     RequestObserver observer_;
     PeerFilter peer_filter_;
+    ClientAddress client_address_;
 
     std::mutex mutex_;  // guards connections_ and drained_
     std::set<std::shared_ptr<Connection>> connections_;

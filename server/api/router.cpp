@@ -44,6 +44,16 @@ Router& Router::add_upload(http::verb method, std::string pattern, RouteHandler 
     return *this;
 }
 
+Router& Router::set_fallback(RouteHandler handler, std::int64_t body_limit) {
+    Route r;
+    r.name = "fallback";
+    r.handler = std::move(handler);
+    r.body_limit = body_limit;
+    r.fallback = true;
+    fallback_ = std::move(r);
+    return *this;
+}
+
 RouteMatch Router::match(http::verb method, std::string_view path) const {
     std::vector<std::string> segs = split_path(path);
     RouteMatch best;
@@ -73,6 +83,7 @@ RouteMatch Router::match(http::verb method, std::string_view path) const {
             best.params = std::move(params);
         }
     }
+    if (!best.route && !best.path_known && fallback_) best.route = &*fallback_;
     return best;
 }
 

@@ -24,6 +24,7 @@ struct Route {
     std::int64_t body_limit = -1;  // -1: the server's default
     std::string name;              // used as the metrics label
     std::string spool_dir;         // non-empty: the body is streamed to a file in this directory
+    bool fallback = false;         // the route of every path no other route knows (never upgraded)
 };
 
 struct RouteMatch {
@@ -40,10 +41,14 @@ class Router {
     // handler finds it in RequestContext::body_file (removed after the handler, unless moved).
     Router& add_upload(http::verb method, std::string pattern, RouteHandler handler,
                        std::int64_t body_limit, std::string spool_dir);
+    // The route of every request whose path no route knows, with any method (an edge
+    // forwards those to the primary). Without one such requests are 404.
+    Router& set_fallback(RouteHandler handler, std::int64_t body_limit = -1);
     RouteMatch match(http::verb method, std::string_view path) const;
 
   private:
     std::vector<Route> routes_;
+    std::optional<Route> fallback_;
 };
 
 }  // namespace parley

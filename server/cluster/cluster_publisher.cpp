@@ -43,23 +43,42 @@ ClusterPublisher::~ClusterPublisher() {
 }
 
 void ClusterPublisher::room_event(const RoomEvent& event) {
+    enqueue(Event{settings_.stream_prefix + std::string(event.room_id),
+                  event.kind,
+                  event.seq,
+                  std::string(event.account_id),
+                  event.frame,
+                  {}});
+}
+
+void ClusterPublisher::sessions_ended(const std::vector<std::string>& session_ids) {
+    for (const auto& id : session_ids) {
+        if (enqueue(Event{settings_.control_stream, RoomEventKind::message, 0, {}, nullptr, id}))
+            spdlog::info("cluster: session {} ended: published to {}", id,
+                         settings_.control_stream);
+    }
+}
+
+bool ClusterPublisher::enqueue(Event event) {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= static_cast<std::size_t>(settings_.publish_buffer)) {
         ++stats_.dropped;
         if (!dropping_) {
             dropping_ = true;
             spdlog::error(
-                "cluster: publish buffer full ({} events, Redis unreachable?): room events are "
-                "not published until it drains; first dropped: room {} kind {} seq {}",
-                queue_.size(), event.room_id, room_event_kind_name(event.kind), event.seq);
+                "cluster: publish buffer full ({} events, Redis unreachable?): events are not "
+                "published until it drains; first dropped: stream {} kind {} seq {}",
+                queue_.size(), event.stream,
+                event.ended_session.empty() ? room_event_kind_name(event.kind) : "session_ended",
+                event.seq);
         }
-        return;
+        return false;
     }
-    queue_.push_back(Event{settings_.stream_prefix + std::string(event.room_id), event.kind,
-                           event.seq, std::string(event.account_id), event.frame});
-    if (in_flight_) return;
+    queue_.push_back(std::move(event));
+    if (in_flight_) return true;
     in_flight_ = true;
     net::post(strand_, [this] { send_batch(); });
+    return true;
 }
 
 void ClusterPublisher::send_batch() {
@@ -77,6 +96,11 @@ void ClusterPublisher::send_batch() {
         commands.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
             const Event& e = queue_[i];
+            if (!e.ended_session.empty()) {
+                commands.push_back({"XADD", e.stream, "MAXLEN", "~", "10000", "*", "kind",
+                                    "session_ended", "session", e.ended_session});
+                continue;
+            }
             std::vector<std::string> args{"XADD",   e.stream,
                                           "MAXLEN", "~",
                                           maxlen_,  "*",

@@ -49,6 +49,9 @@ class ClusterPublisher : public RoomEventSink {
     ~ClusterPublisher() override;
 
     void room_event(const RoomEvent& event) override;
+    // Appends `XADD parley:control MAXLEN ~ 10000 * kind session_ended session <id>` for each
+    // id, in the same queue as room events (docs/cluster.md, "Sessions and tokens").
+    void sessions_ended(const std::vector<std::string>& session_ids);
     // At shutdown: no further pipelines, retries or pings (the event loop can run dry).
     void stop();
 
@@ -65,7 +68,10 @@ class ClusterPublisher : public RoomEventSink {
         std::int64_t seq;
         std::string account_id;
         std::shared_ptr<const std::string> frame;
+        std::string ended_session;  // non-empty: a control entry, not a room event
     };
+    // Queues one event under mutex_ (false: the buffer is full; counted and logged).
+    bool enqueue(Event event);
 
     // Every second: a PING, so that the connection (and health's "redis" field) is known
     // while no room event flows.

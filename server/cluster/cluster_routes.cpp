@@ -18,6 +18,12 @@ std::int64_t unix_ms() {
         .count();
 }
 
+// How long a session reported live by an edge counts as having a socket (the REST rule): three
+// of the edges' one-second session checks, so one late or lost check does not refuse REST.
+std::chrono::steady_clock::time_point remote_socket_deadline() {
+    return std::chrono::steady_clock::now() + std::chrono::seconds(3);
+}
+
 // The internal routes' own check: the cluster secret as the bearer token.
 bool authorized(const RequestContext& ctx, const std::string& secret) {
     std::string_view header = ctx.request[http::field::authorization];
@@ -73,6 +79,13 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
                        co_return error_response(http::status::unauthorized, "unauthorized",
                                                 "invalid or expired access token");
                    }
+                   auto account = api.accounts.account_by_id(session->account_id);
+                   if (!account || account->disabled_at) {
+                       co_return error_response(http::status::unauthorized, "unauthorized",
+                                                "this account is disabled or no longer exists");
+                   }
+                   // The socket about to open on the edge counts for the REST rule at once.
+                   api.clients.mark_remote_socket(session->id, remote_socket_deadline());
                    co_return json_response(http::status::ok, {{"account_id", session->account_id},
                                                               {"session_id", session->id}});
                });
@@ -89,10 +102,15 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
                                                 "session_ids is an array of at most 1000 ids");
                    }
                    nlohmann::json ended = nlohmann::json::array();
+                   const auto deadline = remote_socket_deadline();
                    for (const auto& id : *ids) {
                        if (!id.is_string()) continue;
                        auto session = api.accounts.session_by_id(id.get<std::string>());
-                       if (!session || session->revoked) ended.push_back(id);
+                       if (!session || session->revoked) {
+                           ended.push_back(id);
+                       } else {
+                           api.clients.mark_remote_socket(session->id, deadline);
+                       }
                    }
                    co_return json_response(http::status::ok, {{"ended", ended}});
                });

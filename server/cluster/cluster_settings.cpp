@@ -69,6 +69,10 @@ void ClusterSettings::describe(ConfigSchema& schema) {
     schema.bind("redis", redis, "Redis address, host:port (IPv6 as [addr]:port).", check_redis);
     schema.bind("stream_prefix", stream_prefix,
                 "A room's stream is this prefix followed by the room id.", check_prefix);
+    schema.bind("control_stream", control_stream,
+                "The stream on which the primary publishes ended sessions (logout, password "
+                "change, account disabled, session revoked) to every edge.",
+                check_prefix);
     schema.bind("stream_maxlen", stream_maxlen,
                 "Entries kept per room stream (XADD MAXLEN ~); SQLite keeps the full history.", 100,
                 10'000'000);
@@ -97,6 +101,10 @@ void ClusterSettings::describe(ConfigSchema& schema) {
                 "edges.");
     schema.bind("read_block_ms", read_block_ms, "Edges: XREAD BLOCK time of the stream reader.", 10,
                 60'000);
+    schema.bind("forward_timeout_ms", forward_timeout_ms,
+                "Edges: time allowed for a REST request forwarded to the primary, from connecting "
+                "to the last byte of the answer (then 503 unavailable).",
+                100, 600'000);
 }
 
 std::string ClusterSettings::validate() const {
@@ -106,6 +114,8 @@ std::string ClusterSettings::validate() const {
             return "cluster.primary must start with http:// (got '" + primary + "')";
         if (secret_file.empty()) return "cluster.role is \"edge\" but cluster.secret_file is empty";
     }
+    if (control_stream.starts_with(stream_prefix))
+        return "cluster.control_stream must not start with cluster.stream_prefix";
     if (role != "edge" && !primary.empty())
         return "cluster.primary is set but cluster.role is not \"edge\"";
     return {};

@@ -4,14 +4,18 @@ namespace parley {
 
 namespace {
 
-void reply_unavailable(Client& client, const nlohmann::json& id, const HttpResult& r) {
-    nlohmann::json frame{
-        {"type", "error"},
-        {"error", "unavailable"},
-        {"message", "the primary cannot be reached (" + r.describe() + "); retry shortly"},
-        {"retryable", true}};
+void reply_retryable(Client& client, const nlohmann::json& id, std::string message) {
+    nlohmann::json frame{{"type", "error"},
+                         {"error", "unavailable"},
+                         {"message", std::move(message)},
+                         {"retryable", true}};
     if (!id.is_null()) frame["id"] = id;
     client.send_json(frame);
+}
+
+void reply_unavailable(Client& client, const nlohmann::json& id, const HttpResult& r) {
+    reply_retryable(client, id,
+                    "the primary cannot be reached (" + r.describe() + "); retry shortly");
 }
 
 // An answer from the primary that is not the route's own (a 4xx/5xx of the link itself).
@@ -90,6 +94,13 @@ awaitable<void> EdgeFeature::send(std::shared_ptr<Client> client, ClientMessage 
         co_return;
     }
     const std::string room_id = room->get<std::string>();
+    // Without Redis the primary could commit the message but not deliver it to the other
+    // edges in order: refused, and the client retries once the bus is back.
+    if (!hub_.redis_connected()) {
+        reply_retryable(*client, msg.id,
+                        "the message bus (Redis) cannot be reached; retry shortly");
+        co_return;
+    }
     nlohmann::json request{
         {"account_id", client->account_id()}, {"room_id", room_id}, {"body", msg.body}};
     HttpResult r = co_await link_.call("send", std::move(request));

@@ -2,7 +2,8 @@
 // the account is a member (as a single node checks its own store) and subscribes locally in
 // the EdgeHub; send goes to the primary, which runs the same send path as for its own sockets
 // and answers with the same ok or error code, relayed unchanged. While the primary cannot be
-// reached, both answer {"type":"error","error":"unavailable","retryable":true,...}. Frames a
+// reached, both answer {"type":"error","error":"unavailable","retryable":true,...}; so does
+// send while the edge's Redis connection is down (the bus could not deliver it in order). Frames a
 // single node serves that an edge does not serve yet (the document and presence topics,
 // typing, ack, request_sync, sync, notifications) are answered with error "not_supported".
 // Stateless beyond the hub; called from every network thread.

@@ -104,24 +104,35 @@ awaitable<void> EdgeHub::read_loop() {
     const auto read_timeout =
         std::chrono::milliseconds(settings_.read_block_ms + settings_.redis_command_timeout_ms);
     while (!stopping_) {
-        std::vector<std::string> args{"XREAD", "COUNT", "500", "BLOCK", block, "STREAMS"};
-        std::vector<std::string> ids;
-        {
-            std::lock_guard lock(mutex_);
-            for (const auto& [room_id, room] : rooms_) {
-                args.push_back(settings_.stream_prefix + room_id);
-                ids.push_back(room.last_id);
+        RedisResult r;
+        if (control_last_id_.empty()) {
+            // Where the control stream ends now ("0-0" when it does not exist yet).
+            // Built before the co_await: GCC 12 miscompiles an initializer list inside it.
+            std::vector<std::string> args{"XREVRANGE", settings_.control_stream, "+", "-", "COUNT",
+                                          "1"};
+            r = co_await read(std::move(args), read_timeout);
+            if (r.ok() && r.reply.type == RedisReply::Type::array) {
+                control_last_id_ = r.reply.elements.empty() || r.reply.elements[0].elements.empty()
+                                       ? std::string("0-0")
+                                       : r.reply.elements[0].elements[0].str;
+                continue;
             }
+        } else {
+            std::vector<std::string> args{"XREAD", "COUNT", "500", "BLOCK", block, "STREAMS"};
+            std::vector<std::string> ids;
+            {
+                std::lock_guard lock(mutex_);
+                for (const auto& [room_id, room] : rooms_) {
+                    args.push_back(settings_.stream_prefix + room_id);
+                    ids.push_back(room.last_id);
+                }
+            }
+            // Always read: ended sessions arrive even while no room is subscribed here.
+            args.push_back(settings_.control_stream);
+            ids.push_back(control_last_id_);
+            args.insert(args.end(), ids.begin(), ids.end());
+            r = co_await read(std::move(args), read_timeout);
         }
-        if (ids.empty()) {
-            // Nothing subscribed: look again soon (a first subscriber waits at most this).
-            boost::system::error_code ec;
-            wait_timer_.expires_after(std::chrono::milliseconds(50));
-            co_await wait_timer_.async_wait(net::redirect_error(use_awaitable, ec));
-            continue;
-        }
-        args.insert(args.end(), ids.begin(), ids.end());
-        RedisResult r = co_await read(std::move(args), read_timeout);
         if (!r.ok() || r.reply.is_error()) {
             {
                 std::lock_guard lock(mutex_);
@@ -146,6 +157,10 @@ awaitable<void> EdgeHub::read_loop() {
         for (const auto& stream : r.reply.elements) {
             if (stream.elements.size() != 2) continue;
             const std::string& key = stream.elements[0].str;
+            if (key == settings_.control_stream) {
+                read_control(stream.elements[1]);
+                continue;
+            }
             if (!key.starts_with(settings_.stream_prefix)) continue;
             Entry e;
             e.room_id = key.substr(settings_.stream_prefix.size());
@@ -159,6 +174,21 @@ awaitable<void> EdgeHub::read_loop() {
                 co_await handle(e);
             }
         }
+    }
+}
+
+void EdgeHub::read_control(const RedisReply& entries) {
+    for (const auto& item : entries.elements) {
+        if (item.elements.size() != 2) continue;
+        control_last_id_ = item.elements[0].str;
+        std::string kind;
+        std::string session;
+        const auto& f = item.elements[1].elements;
+        for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+            if (f[i].str == "kind") kind = f[i + 1].str;
+            if (f[i].str == "session") session = f[i + 1].str;
+        }
+        if (kind == "session_ended" && !session.empty() && session_ended_) session_ended_(session);
     }
 }
 

@@ -15,12 +15,16 @@
 // deletion) are delivered as they come.
 //
 // Topics served: room:{id}:chat and room:{id}:typing (the document and presence topics are not
-// served by edges yet). Owned by the edge app; subscribe/unsubscribe/drop_client from any
-// thread (one mutex); the reader, its timer and its Redis replies on one strand.
+// served by edges yet). Every read also carries the control stream (cluster.control_stream), on
+// which the primary publishes ended sessions: the handler closes their sockets within one read
+// (docs/cluster.md, "Sessions and tokens"). Owned by the edge app;
+// subscribe/unsubscribe/drop_client from any thread (one mutex); the reader, its timer and its
+// Redis replies on one strand.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,6 +63,12 @@ class EdgeHub {
     void unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic);
     void drop_client(const Client& client);
 
+    // Called on the reader's strand for each session ended on the primary, read from the
+    // control stream. Set before start().
+    void set_session_ended_handler(std::function<void(const std::string& session_id)> handler) {
+        session_ended_ = std::move(handler);
+    }
+
     void start();
     void stop();
 
@@ -86,6 +96,8 @@ class EdgeHub {
     awaitable<void> read_loop();
     awaitable<RedisResult> read(std::vector<std::string> args, std::chrono::milliseconds timeout);
     awaitable<void> handle(const Entry& e);
+    // The entries of the control stream in one XREAD answer.
+    void read_control(const RedisReply& entries);
     awaitable<void> fill_gap(const std::string& room_id, std::int64_t last, std::int64_t upto);
     // Sends `frame` to the room's subscribers of `topic` (all topics when `any`), except the
     // sockets of `except_account` when given.
@@ -104,6 +116,10 @@ class EdgeHub {
     Stats stats_;
     std::atomic<bool> stopping_{false};
     bool read_failing_ = false;  // reader coroutine only
+    // The control stream read so far (reader only): empty until its last entry at start is
+    // known, so an edge acts on sessions ended after it started, not on old ones.
+    std::string control_last_id_;
+    std::function<void(const std::string&)> session_ended_;
     net::steady_timer wait_timer_;
     RedisClient redis_;  // last: its thread stops first
 };

@@ -4,10 +4,7 @@
 
 namespace parley {
 
-namespace {
-
-// "http://host:port" -> host, port (validated by ClusterSettings; port 80 when absent).
-std::pair<std::string, std::string> split_address(const std::string& primary) {
+std::pair<std::string, std::string> primary_host_port(const std::string& primary) {
     std::string rest = primary.substr(primary.find("://") + 3);
     if (auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
     auto colon = rest.rfind(':');
@@ -15,13 +12,11 @@ std::pair<std::string, std::string> split_address(const std::string& primary) {
     return {rest.substr(0, colon), rest.substr(colon + 1)};
 }
 
-}  // namespace
-
 EdgeLink::EdgeLink(const std::string& primary, std::string secret,
                    std::chrono::milliseconds timeout)
     : address_(primary),
       secret_(std::move(secret)),
-      client_(split_address(primary).first, split_address(primary).second, timeout) {}
+      client_(primary_host_port(primary).first, primary_host_port(primary).second, timeout) {}
 
 awaitable<HttpResult> EdgeLink::call(const std::string& route, nlohmann::json body) {
     HttpResult r =

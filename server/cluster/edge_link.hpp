@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,9 @@
 #include "common/net.hpp"
 
 namespace parley {
+
+// "http://host:port" (validated by ClusterSettings) -> host, port (80 when absent).
+std::pair<std::string, std::string> primary_host_port(const std::string& primary);
 
 class EdgeLink {
   public:

@@ -39,6 +39,20 @@ awaitable<void> EdgeSessions::loop() {
     }
 }
 
+void EdgeSessions::end_session(const std::string& session_id, const char* how) {
+    if (on_ended_) on_ended_(session_id);
+    auto sockets = clients_.for_session(session_id);
+    for (auto& c : sockets) {
+        c->close(close_code::token_revoked, "session ended");
+        closed_.fetch_add(1);
+    }
+    clients_.forget_session(session_id);
+    if (!sockets.empty()) {
+        spdlog::info("cluster: session {} ended on the primary ({}): {} edge sockets closed",
+                     session_id, how, sockets.size());
+    }
+}
+
 awaitable<void> EdgeSessions::check_once() {
     std::set<std::string> sessions;
     for (const auto& c : clients_.all())
@@ -54,14 +68,7 @@ awaitable<void> EdgeSessions::check_once() {
         if (!r.ok()) co_return;  // logged by the link; checked again next round
         for (const auto& ended : r.body.value("ended", nlohmann::json::array())) {
             if (!ended.is_string()) continue;
-            const auto id = ended.get<std::string>();
-            for (auto& c : clients_.for_session(id)) {
-                c->close(close_code::token_revoked, "session ended");
-                closed_.fetch_add(1);
-            }
-            clients_.forget_session(id);
-            spdlog::info("cluster: session {} ended on the primary: its edge sockets are closed",
-                         id);
+            end_session(ended.get<std::string>(), "the session check");
         }
     }
 }

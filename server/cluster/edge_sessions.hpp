@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <string>
 
 #include "common/net.hpp"
 #include "server/cluster/edge_link.hpp"
@@ -24,6 +26,10 @@ class EdgeSessions {
 
     void start();
     void stop();
+    // Closes the session's sockets with 4001 and forgets it; `how` says who told (logs).
+    void end_session(const std::string& session_id, const char* how);
+    // Also called for each ended session (the token cache forgets it). Before start().
+    void set_on_ended(std::function<void(const std::string&)> hook) { on_ended_ = std::move(hook); }
     std::uint64_t closed() const { return closed_.load(); }
 
   private:
@@ -37,6 +43,7 @@ class EdgeSessions {
     net::steady_timer timer_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> closed_{0};
+    std::function<void(const std::string&)> on_ended_;
 };
 
 }  // namespace parley

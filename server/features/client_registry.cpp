@@ -39,7 +39,22 @@ void ClientRegistry::remove(const Client& client) {
 
 bool ClientRegistry::session_has_socket(const std::string& session_id) const {
     std::shared_lock lock(mutex_);
-    return by_session_.contains(session_id);
+    if (by_session_.contains(session_id)) return true;
+    if (remote_sessions_.empty()) return false;  // a single node stops here
+    auto it = remote_sessions_.find(session_id);
+    return it != remote_sessions_.end() && it->second > std::chrono::steady_clock::now();
+}
+
+void ClientRegistry::mark_remote_socket(const std::string& session_id,
+                                        std::chrono::steady_clock::time_point until) {
+    std::unique_lock lock(mutex_);
+    auto& entry = remote_sessions_[session_id];
+    entry = std::max(entry, until);
+    if (remote_sessions_.size() > 2 * remote_swept_size_ + 64) {
+        const auto now = std::chrono::steady_clock::now();
+        std::erase_if(remote_sessions_, [now](const auto& kv) { return kv.second <= now; });
+        remote_swept_size_ = remote_sessions_.size();
+    }
 }
 
 std::vector<std::shared_ptr<Client>> ClientRegistry::for_account(
@@ -87,6 +102,15 @@ std::size_t ClientRegistry::size() const {
 void ClientRegistry::forget_session(const std::string& session_id) {
     std::unique_lock lock(mutex_);
     sessions_seen_.erase(session_id);
+    remote_sessions_.erase(session_id);
+}
+
+void ClientRegistry::on_sessions_ended(std::function<void(const std::vector<std::string>&)> hook) {
+    sessions_ended_ = std::move(hook);
+}
+
+void ClientRegistry::sessions_ended(const std::vector<std::string>& session_ids) const {
+    if (sessions_ended_ && !session_ids.empty()) sessions_ended_(session_ids);
 }
 
 }  // namespace parley

@@ -6,7 +6,9 @@
 // the api and features layers; thread-safe (one shared mutex, short critical sections).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -36,12 +38,27 @@ class ClientRegistry {
     // Forgets that a session ever connected (on logout), so memory follows live sessions.
     void forget_session(const std::string& session_id);
 
+    // Cluster primary: the session has a live socket on an edge, as the edge reported it (at
+    // its upgrade and in its once-a-second session check); session_has_socket() counts it until
+    // `until`. Expired reports are swept as new ones arrive, so memory follows live sessions.
+    void mark_remote_socket(const std::string& session_id,
+                            std::chrono::steady_clock::time_point until);
+
+    // Cluster primary: called with the sessions close_session_sockets() ended (logout,
+    // password change, account disabled, session revoked), to tell the edges. Set once at
+    // start-up, before any socket; unset on a single node.
+    void on_sessions_ended(std::function<void(const std::vector<std::string>&)> hook);
+    void sessions_ended(const std::vector<std::string>& session_ids) const;
+
   private:
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Client>> by_id_;
     std::unordered_map<std::string, std::vector<std::uint64_t>> by_account_;
     std::unordered_map<std::string, std::vector<std::uint64_t>> by_session_;
     std::unordered_set<std::string> sessions_seen_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> remote_sessions_;
+    std::size_t remote_swept_size_ = 0;  // remote_sessions_.size() after the last sweep
+    std::function<void(const std::vector<std::string>&)> sessions_ended_;
 };
 
 }  // namespace parley

@@ -16,6 +16,7 @@ void close_session_sockets(ClientRegistry& clients, const std::vector<std::strin
             client->close(kSessionEndedCloseCode, reason);
         clients.forget_session(id);
     }
+    clients.sessions_ended(session_ids);
 }
 
 IssuedTokens issue_tokens(const AuthSettings& auth, Session base) {

@@ -221,6 +221,7 @@ class ClusterPrimaryTest(ParleyTestCase):
 
 
 SOCKET_CONFIG = "[websocket]\nrate_per_second = 10000\nrate_burst = 10000\n"
+MEDIA_CONFIG = "[media]\nmax_upload_bytes = 2000000\n"
 
 
 @unittest.skipUnless(os.path.exists(REDIS_SERVER),
@@ -256,9 +257,10 @@ class ClusterEdgeTest(ParleyTestCase):
         return self.start("server", config=FAST_AUTH + SOCKET_CONFIG + self.cluster_config("primary", extra),
                           **kwargs)
 
-    def start_edge(self, primary):
-        return self.start("server", config=SOCKET_CONFIG + self.cluster_config(
-            "edge", f"primary = \"http://127.0.0.1:{primary.port}\"\n"))
+    def start_edge(self, primary, config="", node="edge-1"):
+        return self.start("server", config=SOCKET_CONFIG + config + self.cluster_config(
+            "edge", f"primary = \"http://127.0.0.1:{primary.port}\"\n").replace(
+                'node_id = "edge-1"', f'node_id = "{node}"'))
 
     def edge_socket(self, edge, session):
         ws = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {session['access_token']}"})
@@ -320,6 +322,20 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
         self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
         return primary, edge, api, alice, wa, bob, wb, rid
+
+    def setup_two_edges(self):
+        """Primary, edges A and B, alice with a socket on A and bob on B, both subscribed to
+        their room; everything (accounts, sessions, the room) through the edges."""
+        primary = self.start_primary()
+        edge_a = self.start_edge(primary, node="edge-a")
+        edge_b = self.start_edge(primary, node="edge-b")
+        alice = Api(edge_a.port).user("alice")
+        bob = Api(edge_b.port).user("bob")
+        wa, wb = self.edge_socket(edge_a, alice), self.edge_socket(edge_b, bob)
+        rid = self.room(Api(edge_a.port), alice, [bob["account_id"]])
+        self.assertEqual(self.subscribe(wa, f"room:{rid}:chat")["type"], "ok")
+        self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+        return primary, edge_a, edge_b, alice, wa, bob, wb, rid
 
     def test_clients_on_edge_and_primary_exchange_messages_in_one_order(self):
         primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair()
@@ -409,14 +425,16 @@ class ClusterEdgeTest(ParleyTestCase):
     def test_the_edge_refuses_clearly_while_the_primary_is_down(self):
         primary, edge, api, alice, wa, bob, wb, rid = self.setup_pair()
         self.assertEqual(self.send(wb, rid, "one", "b1")["seq"], 1)
+        unseen = api.login("bob")  # a token the edge has never checked
         primary.kill()
         reply = self.send(wb, rid, "two", "b2", expect_ok=False)
         self.assertEqual(reply["type"], "error")
         self.assertEqual(reply["error"], "unavailable")
         self.assertTrue(reply["retryable"])
         self.assertIn("primary cannot be reached", reply["message"])
-        # New sockets cannot be authenticated: 1013, try again later, with the reason.
-        late = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {bob['access_token']}"})
+        # New sockets with a token the edge has not cached cannot be authenticated: 1013, try
+        # again later, with the reason.
+        late = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {unseen['access_token']}"})
         with self.assertRaises(Closed) as closed:
             late.recv(timeout=10)
         self.assertEqual(closed.exception.code, 1013)
@@ -426,6 +444,167 @@ class ClusterEdgeTest(ParleyTestCase):
         # The edge keeps its sockets: the existing one still answers.
         wb.send_json({"type": "ping", "id": "still"})
         wb.recv_until(lambda m: m.get("type") == "pong")
+        # A token the primary accepted before (cached on the edge) reconnects without it.
+        again = self.edge_socket(edge, bob)
+        again.close()
+
+    def test_rest_through_an_edge_is_the_primarys(self):
+        primary = self.start_primary(MEDIA_CONFIG)
+        edge = self.start_edge(primary, MEDIA_CONFIG)
+        primary.wait_log("imageproc child pid", timeout=15)
+        via_edge, direct = Api(edge.port), Api(primary.port)
+        # Accounts and sessions through the edge, with the primary's answers and codes.
+        bob = via_edge.user("bob")
+        status, headers, body = via_edge.call("POST", "/api/v1/sessions",
+                                              {"username": "bob", "password": "wrong"})
+        self.assertEqual((status, body["error"]), (401, "unauthorized"), body)
+        self.assertEqual(direct.call("POST", "/api/v1/sessions", {"username": "bob", "password": "wrong"})[2],
+                         body)
+        # The REST rule holds cluster-wide: no socket anywhere, no REST.
+        status, _, body = via_edge.call("GET", "/api/v1/profiles/me", token=bob["access_token"])
+        self.assertEqual(status, 401, body)
+        ws = self.edge_socket(edge, bob)
+        # A socket on the edge makes the token work at once, through the edge and on the primary.
+        for api in (via_edge, direct):
+            status, _, me = api.call("GET", "/api/v1/profiles/me", token=bob["access_token"])
+            self.assertEqual(status, 200, me)
+            self.assertEqual(me["account_id"], bob["account_id"])
+        alice, wa = direct.connected("alice")
+        self.addCleanup(wa.close)
+        rid = self.room(via_edge, bob, [alice["account_id"]])
+        self.assertEqual(self.subscribe(ws, f"room:{rid}:chat")["type"], "ok")
+        for i in range(1, 4):
+            self.assertEqual(self.send(ws, rid, f"m{i}", f"c{i}")["seq"], i)
+        status, _, history = via_edge.call("GET", f"/api/v1/rooms/{rid}/messages", token=bob["access_token"])
+        self.assertEqual(status, 200, history)
+        self.assertEqual(history, direct.call("GET", f"/api/v1/rooms/{rid}/messages",
+                                              token=alice["access_token"])[2])
+        self.assertEqual([m["text"] for m in history["messages"]], ["m1", "m2", "m3"])
+        # Errors keep their status and code.
+        status, _, body = via_edge.call("GET", "/api/v1/rooms/nosuchroom/messages", token=bob["access_token"])
+        d_status, _, d_body = direct.call("GET", "/api/v1/rooms/nosuchroom/messages",
+                                          token=alice["access_token"])
+        self.assertEqual((status, body), (d_status, d_body))
+        self.assertGreaterEqual(status, 400)
+        # An upload is spooled on the edge and stored on the primary; the image comes back
+        # through the edge byte for byte, with its ETag, and a 304 for it.
+        from test_media import Images
+        images = Images()
+        self.addCleanup(images.tmp.cleanup)
+        status, _, up = via_edge.call("POST", "/api/v1/media", token=bob["access_token"],
+                                      raw_body=images.make("photo.jpg", 320, 200),
+                                      headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(status, 202, up)
+        cid = up["content_id"]
+
+        def ready():
+            return via_edge.call("GET", f"/api/v1/media/{cid}/info", token=bob["access_token"])[2].get(
+                "state") != "processing"
+        wait_until(ready, 30, what="the upload processed")
+        status, headers, image = via_edge.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
+        self.assertEqual(status, 200)
+        d_status, d_headers, d_image = direct.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
+        self.assertEqual((status, image), (d_status, d_image))
+        for h in ("content-type", "etag", "cache-control", "x-content-type-options"):
+            self.assertEqual(headers.get(h), d_headers.get(h), h)
+        status, _, _ = via_edge.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"],
+                                     headers={"If-None-Match": headers["etag"]})
+        self.assertEqual(status, 304)
+        # The edge's own limits, as on one node, before anything reaches the primary.
+        status, _, body = via_edge.call("POST", "/api/v1/media", token=bob["access_token"],
+                                        raw_body=b"x" * 2_000_001)
+        self.assertEqual((status, body["error"]), (413, "too_large"))
+        status, _, body = via_edge.call("POST", "/api/v1/rooms", {"title": "x" * 70_000}, token=bob["access_token"])
+        self.assertEqual((status, body["error"]), (413, "too_large"))
+        # The web client's files come through the edge as from the primary.
+        for path in ("/", "/index.html"):
+            e_status, e_headers, e_page = via_edge.call("GET", path)
+            d_status, d_headers, d_page = direct.call("GET", path)
+            self.assertEqual((e_status, e_page), (d_status, d_page), path)
+            self.assertEqual(e_headers.get("content-security-policy"), d_headers.get("content-security-policy"))
+        # The internal link is never reachable through an edge.
+        status, _, _ = via_edge.call("POST", "/internal/cluster/session", {"token": bob["access_token"]})
+        self.assertEqual(status, 404)
+        # Per-address limits see the client's address, which the primary takes from an edge
+        # only with the cluster secret.
+        with open(self.secret) as f:
+            secret = f.read().strip()
+        direct.call("POST", "/api/v1/sessions", {"username": "bob", "password": "bad"},
+                    headers={"X-Parley-Edge": secret, "X-Parley-Client": "10.1.2.3"})
+        primary.wait_log("from 10.1.2.3", timeout=5)
+        direct.call("POST", "/api/v1/sessions", {"username": "bob", "password": "bad"},
+                    headers={"X-Parley-Edge": "x" * len(secret), "X-Parley-Client": "10.4.5.6"})
+        primary.wait_log("edge header without the cluster secret", timeout=5)
+        self.assertNotIn("10.4.5.6", primary.log())
+        # Once the edge socket is gone, the token stops working within the edge's report window.
+        ws.close()
+        wait_until(lambda: via_edge.call("GET", "/api/v1/profiles/me", token=bob["access_token"])[0] == 401,
+                   8, interval=0.2, what="REST refused once the edge socket closed")
+        _, _, metrics = via_edge.call("GET", "/metrics")
+        self.assertRegex(metrics.decode(), r'parley_cluster_forwarded_total\{node="edge-1",outcome="answered"\} [1-9]')
+        # The primary down: 503 unavailable, retry after a second.
+        primary.kill()
+        status, headers, body = via_edge.call("GET", "/api/v1/profiles/me", token=alice["access_token"])
+        self.assertEqual((status, body["error"], headers.get("retry-after")), (503, "unavailable", "1"))
+        self.assertIn("primary cannot be reached", body["message"])
+
+    def test_two_edges_one_order_and_a_logout_on_one_closes_the_other(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        # Both send at once, without waiting for answers: one order, no gap, on both edges.
+        for i in range(30):
+            for ws, who in ((wa, "a"), (wb, "b")):
+                ws.send_json({"type": "send", "id": f"{who}{i}", "room_id": rid, "text": f"{who} {i}",
+                              "client_msg_id": f"{who}{i}"})
+        on_a, on_b = self.messages(wa, 60), self.messages(wb, 60)
+        self.assertEqual([m["seq"] for m in on_a], list(range(1, 61)))
+        self.assertEqual([(m["seq"], m["text"]) for m in on_a], [(m["seq"], m["text"]) for m in on_b])
+        self.assertEqual(sorted(m["text"] for m in on_a),
+                         sorted([f"a {i}" for i in range(30)] + [f"b {i}" for i in range(30)]))
+        # Bob logs out through edge A: his socket on edge B closes within a second, told by the
+        # control stream rather than the session check.
+        started = time.monotonic()
+        status, _, _ = Api(edge_a.port).call("DELETE", "/api/v1/sessions/current", token=bob["access_token"])
+        self.assertIn(status, (200, 204))
+        self.assertEqual(wb.expect_close(timeout=5), 4001)
+        self.assertLess(time.monotonic() - started, 1.0)
+        wait_until(lambda: "(control stream)" in edge_b.log(), 5, what="edge B's log line")
+        self.assertIn("published to parley:control", primary.log())
+        # The token is dead everywhere.
+        for edge in (edge_a, edge_b):
+            again = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {bob['access_token']}"})
+            self.assertEqual(again.expect_close(), 1008)
+        # Alice is untouched.
+        wa.send_json({"type": "ping", "id": "still"})
+        wa.recv_until(lambda m: m.get("type") == "pong")
+
+    def test_redis_down_mid_load_edges_refuse_sends_and_lose_nothing_acknowledged(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        acknowledged, refusals, i, killed = {}, [], 0, False
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 80:
+            self.assertLess(time.monotonic(), deadline, "the load did not finish")
+            if i == 20 and not killed:
+                killed = True
+                self.redis.kill()
+                wait_until(lambda: Api(edge_a.port).call("GET", "/api/v1/health")[2]["cluster"]["redis"] == "down",
+                           10, what="edge A to see Redis down")
+            if len(refusals) == 5 and self.redis.proc.poll() is not None:
+                self.redis.start()  # no persistence: the streams come back empty
+            reply = self.send(wa, rid, f"load {i}", f"l{i}", expect_ok=False)
+            if reply["type"] == "ok":
+                acknowledged[reply["seq"]] = f"load {i}"
+                i += 1
+            else:
+                self.assertEqual((reply["error"], reply["retryable"]), ("unavailable", True), reply)
+                self.assertIn("Redis", reply["message"])
+                refusals.append(reply)
+                time.sleep(0.1)  # as a client does before retrying the same message
+        self.assertGreaterEqual(len(refusals), 5)
+        # Both edges keep their sockets and deliver every acknowledged message once, in order.
+        for ws in (wb, wa):
+            got = self.messages(ws, 80, timeout=30)
+            self.assertEqual([m["seq"] for m in got], list(range(1, 81)))
+            self.assertEqual({m["seq"]: m["text"] for m in got}, acknowledged)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,181 @@
+#include "server/cluster/edge_proxy.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/redirect_error.hpp>
+
+#include "common/crypto.hpp"
+#include "server/cluster/edge_link.hpp"
+
+namespace parley {
+
+namespace {
+
+constexpr std::string_view kEdgeHeader = "X-Parley-Edge";
+constexpr std::string_view kClientHeader = "X-Parley-Client";
+
+// What the primary's routes read of a request besides the body; everything else (hop-by-hop
+// headers, cookies, the client's own Host) stays on the edge.
+constexpr http::field kForwardedFields[] = {
+    http::field::authorization, http::field::content_type, http::field::accept,
+    http::field::if_none_match, http::field::user_agent,
+};
+
+// Hop-by-hop headers of the primary's answer, and the length the edge's server recomputes.
+bool relayed(http::field f) {
+    switch (f) {
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::transfer_encoding:
+        case http::field::content_length:
+        case http::field::upgrade:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::proxy_authenticate:
+        case http::field::server:
+            return false;
+        default:
+            return true;
+    }
+}
+
+HttpResponse unavailable(const std::string& message) {
+    HttpResponse res = error_response(http::status::service_unavailable, "unavailable", message);
+    res.set(http::field::retry_after, "1");
+    return res;
+}
+
+}  // namespace
+
+EdgeProxy::EdgeProxy(const std::string& primary, std::string secret,
+                     std::chrono::milliseconds timeout, std::uint64_t response_limit)
+    : host_(primary_host_port(primary).first),
+      port_(primary_host_port(primary).second),
+      secret_(std::move(secret)),
+      timeout_(timeout),
+      response_limit_(response_limit) {}
+
+awaitable<HttpResponse> EdgeProxy::forward(const RequestContext& ctx) {
+    const HttpRequest& in = ctx.request;
+    const std::string target(in.target());
+    if (target.starts_with("/internal/")) {
+        co_return error_response(http::status::not_found, "not_found", "no such route");
+    }
+    if (websocket::is_upgrade(in)) {
+        co_return error_response(http::status::not_found, "not_found",
+                                 "this WebSocket path is not served by an edge; use /api/v1/ws");
+    }
+    auto set_headers = [&](auto& out) {
+        out.method(in.method());
+        out.target(target);
+        out.version(11);
+        out.set(http::field::host, host_ + ":" + port_);
+        for (http::field f : kForwardedFields) {
+            if (auto it = in.find(f); it != in.end()) out.set(f, it->value());
+        }
+        out.set(kEdgeHeader, secret_);
+        out.set(kClientHeader, ctx.remote_address);
+        out.keep_alive(false);
+    };
+    if (!ctx.body_file.empty()) {
+        http::request<http::file_body> req;
+        set_headers(req);
+        boost::system::error_code ec;
+        req.body().open(ctx.body_file.c_str(), beast::file_mode::scan, ec);
+        if (ec) {
+            spdlog::error("cluster: cannot read the spooled body {}: {}", ctx.body_file,
+                          ec.message());
+            co_return error_response(http::status::internal_server_error, "internal",
+                                     "cannot read the request body");
+        }
+        req.prepare_payload();
+        co_return co_await exchange(req, target);
+    }
+    http::request<http::string_body> req;
+    set_headers(req);
+    req.body() = in.body();
+    req.prepare_payload();
+    co_return co_await exchange(req, target);
+}
+
+template <class Request>
+awaitable<HttpResponse> EdgeProxy::exchange(Request& req, const std::string& target) {
+    auto executor = co_await net::this_coro::executor;
+    boost::system::error_code ec;
+    tcp::resolver resolver(executor);
+    auto endpoints =
+        co_await resolver.async_resolve(host_, port_, net::redirect_error(use_awaitable, ec));
+    beast::tcp_stream stream(executor);
+    if (!ec) {
+        stream.expires_after(timeout_);
+        co_await stream.async_connect(endpoints, net::redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+        unreachable_.fetch_add(1);
+        spdlog::warn("cluster: {} {} not forwarded: the primary {}:{} cannot be reached: {}",
+                     std::string(http::to_string(req.method())), target.substr(0, 100), host_,
+                     port_, ec.message());
+        co_return unavailable("the primary cannot be reached; retry shortly");
+    }
+    co_await http::async_write(stream, req, net::redirect_error(use_awaitable, ec));
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(response_limit_);
+    if (req.method() == http::verb::head) parser.skip(true);
+    if (!ec)
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (!parser.is_done()) {
+        if (parser.is_header_done() && ec == http::error::body_limit) {
+            spdlog::warn("cluster: the primary's answer to {} is larger than {} bytes",
+                         target.substr(0, 100), response_limit_);
+            co_return error_response(http::status::bad_gateway, "internal",
+                                     "the answer is larger than this node relays");
+        }
+        timed_out_.fetch_add(1);
+        spdlog::warn("cluster: {} {}: no complete answer from the primary {}:{}: {}",
+                     std::string(http::to_string(req.method())), target.substr(0, 100), host_,
+                     port_, ec.message());
+        co_return unavailable(
+            "the primary did not answer in time; the request may or may not have been applied");
+    }
+    auto& answer = parser.get();
+    HttpResponse res{answer.result(), 11};
+    for (const auto& field : answer) {
+        if (relayed(field.name())) res.insert(field.name_string(), field.value());
+    }
+    res.body() = std::move(answer.body());
+    if (req.method() == http::verb::head) {
+        if (auto it = answer.find(http::field::content_length); it != answer.end())
+            res.set(http::field::content_length, it->value());
+    }
+    answered_.fetch_add(1);
+    co_return res;
+}
+
+std::string EdgeProxy::render_metrics(const std::string& node) const {
+    return fmt::format(
+        "# HELP parley_cluster_forwarded_total HTTP requests an edge forwarded to the primary, by "
+        "outcome.\n"
+        "# TYPE parley_cluster_forwarded_total counter\n"
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"answered\"}} {1}\n"
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"unreachable\"}} {2}\n"
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"no_answer\"}} {3}\n",
+        node, answered_.load(), unreachable_.load(), timed_out_.load());
+}
+
+std::string forwarded_client_address(const HttpRequest& req, const std::string& peer,
+                                     const std::string& secret) {
+    auto edge = req.find(kEdgeHeader);
+    if (edge == req.end()) return peer;
+    auto client = req.find(kClientHeader);
+    if (client == req.end() || client->value().empty() || client->value().size() > 64 ||
+        !constant_time_equal(edge->value(), secret)) {
+        spdlog::warn("http: {} sent an edge header without the cluster secret; ignored", peer);
+        return peer;
+    }
+    return std::string(client->value());
+}
+
+}  // namespace parley
