@@ -145,6 +145,13 @@ TEST_CASE("a resend is found when its id is the newest its sender stored, across
     t.add_accounts({{"o", "olga"}});
     net::io_context ioc;
     const int log_rows = 100;  // nothing moves by itself
+    // Sends `cmid` in room r and checks whether it was a resend and the number it has.
+    auto sends = [&ioc](RoomStore& rooms, const char* cmid, bool resend, std::int64_t seq) {
+        auto stored = run(ioc, rooms.append(message("r", cmid)));
+        REQUIRE(stored);
+        CHECK(stored->duplicate == resend);
+        CHECK(stored->message.seq == seq);
+    };
     {
         DbWriter writer(SqliteDb(t.path), DbSettings{});
         DbReaderPool readers(t.path, DbSettings{});
@@ -154,21 +161,13 @@ TEST_CASE("a resend is found when its id is the newest its sender stored, across
         REQUIRE(run(ioc, rooms.append(message("r", "b"))));
         REQUIRE(run(ioc, rooms.settle()));
         // In `messages` and the newest: a resend, not a new message.
-        auto again = run(ioc, rooms.append(message("r", "b")));
-        REQUIRE(again);
-        CHECK((again->duplicate && again->message.seq == 1));
+        sends(rooms, "b", true, 1);
         // Below the newest: a new message, and then its own resend.
-        auto lower = run(ioc, rooms.append(message("r", "a")));
-        REQUIRE(lower);
-        CHECK((!lower->duplicate && lower->message.seq == 2));
+        sends(rooms, "a", false, 2);
         REQUIRE(run(ioc, rooms.settle()));
-        auto lower_again = run(ioc, rooms.append(message("r", "a")));
-        REQUIRE(lower_again);
-        CHECK((lower_again->duplicate && lower_again->message.seq == 2));
+        sends(rooms, "a", true, 2);
         // Above: new; left in the log for the restart.
-        auto higher = run(ioc, rooms.append(message("r", "z")));
-        REQUIRE(higher);
-        CHECK((!higher->duplicate && higher->message.seq == 3));
+        sends(rooms, "z", false, 3);
         writer.stop();
     }
     DbWriter writer(SqliteDb(t.path), DbSettings{});
@@ -179,14 +178,10 @@ TEST_CASE("a resend is found when its id is the newest its sender stored, across
         rooms.load(db);
     }
     // The first send after the restart loads the bound while "z" is still in the log...
-    auto c = run(ioc, rooms.append(message("r", "c")));
-    REQUIRE(c);
-    CHECK((!c->duplicate && c->message.seq == 4));
+    sends(rooms, "c", false, 4);
     // ... so once "z" has moved into `messages`, its resend is still found there.
     REQUIRE(run(ioc, rooms.settle()));
-    auto z = run(ioc, rooms.append(message("r", "z")));
-    REQUIRE(z);
-    CHECK((z->duplicate && z->message.seq == 3));
+    sends(rooms, "z", true, 3);
     CHECK(rows(t.path, "all_messages") == 4);
     writer.stop();
 }
