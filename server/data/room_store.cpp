@@ -663,20 +663,19 @@ std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
     if (in_log != log_.end() && in_log->second.keys.contains(key)) {
         if (auto found = find(in_log_sql)) return found;
     }
-    const std::string* newest = newest_client_msg_id(db, m.room_id, m.sender_id);
-    if (newest != nullptr && m.client_msg_id > *newest) return std::nullopt;
+    if (m.client_msg_id > newest_client_msg_id(db, m.room_id, m.sender_id)) return std::nullopt;
     return find(indexed_sql);
 }
 
-const std::string* RoomStore::newest_client_msg_id(SqliteDb& db, const std::string& room_id,
+const std::string& RoomStore::newest_client_msg_id(SqliteDb& db, const std::string& room_id,
                                                    const std::string& sender_id) {
-    auto& senders = newest_ids_[room_id];
-    if (auto it = senders.find(sender_id); it != senders.end()) return &it->second;
+    if (auto room = newest_ids_.find(room_id); room != newest_ids_.end()) {
+        if (auto it = room->second.find(sender_id); it != room->second.end()) return it->second;
+    }
     if (newest_ids_count_ >= kNewestIdsLimit) {
         // Bounded: forgotten entries are loaded again when next needed.
         newest_ids_.clear();
         newest_ids_count_ = 0;
-        return nullptr;
     }
     // The largest id in `messages` (the end of the unique index's range for this sender), and
     // in the log, whose rows move into `messages` later.
@@ -693,7 +692,7 @@ const std::string* RoomStore::newest_client_msg_id(SqliteDb& db, const std::stri
         }
     }
     ++newest_ids_count_;
-    return &senders.emplace(sender_id, std::move(newest)).first->second;
+    return newest_ids_[room_id].emplace(sender_id, std::move(newest)).first->second;
 }
 
 std::int64_t RoomStore::settle_log(SqliteDb& db, std::size_t at_least) {
@@ -723,44 +722,45 @@ std::int64_t RoomStore::move_log(SqliteDb& db, std::size_t at_least) {
     std::sort(by_size.begin(), by_size.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<const std::string*> rooms;
-    std::string rowids = "[";
     std::size_t moving = 0;
     for (const auto& [size, room] : by_size) {
         if (moving >= at_least) break;
         rooms.push_back(room);
-        for (std::int64_t rowid : log_.at(*room).rowids) {
-            if (rowids.size() > 1) rowids += ',';
-            rowids += std::to_string(rowid);
-        }
         moving += size;
     }
     if (rooms.empty()) return 0;
-    rowids += ']';
+    const std::string insert_sql = std::string("INSERT INTO messages(") + kMovedColumns +
+                                   ") SELECT " + kMovedColumns + " FROM message_log";
+    std::int64_t moved = 0;
     if (rooms.size() == log_.size()) {
         // The whole log: no rowids to look up, and the delete empties the table in one step.
-        db.cached(std::string("INSERT INTO messages(") + kMovedColumns + ") SELECT " +
-                  kMovedColumns + " FROM message_log ORDER BY room_id, seq")
-            ->run();
-        const std::int64_t moved = db.changes();
+        db.cached(insert_sql + " ORDER BY room_id, seq")->run();
+        moved = db.changes();
         db.cached("DELETE FROM message_log")->run();
         log_.clear();
         log_rows_ = 0;
-        next_settle_rows_ = settle_at_;
-        return moved;
+    } else {
+        std::string rowids = "[";
+        for (const std::string* room : rooms) {
+            for (std::int64_t rowid : log_.at(*room).rowids) {
+                if (rowids.size() > 1) rowids += ',';
+                rowids += std::to_string(rowid);
+            }
+        }
+        rowids += ']';
+        auto insert = db.cached(insert_sql +
+                                " WHERE rowid IN (SELECT value FROM json_each(?)) "
+                                "ORDER BY room_id, seq");
+        insert->bind_borrowed(1, rowids);
+        insert->run();
+        moved = db.changes();
+        auto remove =
+            db.cached("DELETE FROM message_log WHERE rowid IN (SELECT value FROM json_each(?))");
+        remove->bind_borrowed(1, rowids);
+        remove->run();
+        for (const std::string* room : rooms)
+            log_.erase(*room);
     }
-    auto insert = db.cached(std::string("INSERT INTO messages(") + kMovedColumns + ") SELECT " +
-                            kMovedColumns +
-                            " FROM message_log WHERE rowid IN (SELECT value FROM json_each(?)) "
-                            "ORDER BY room_id, seq");
-    insert->bind_borrowed(1, rowids);
-    insert->run();
-    const std::int64_t moved = db.changes();
-    auto remove =
-        db.cached("DELETE FROM message_log WHERE rowid IN (SELECT value FROM json_each(?))");
-    remove->bind_borrowed(1, rowids);
-    remove->run();
-    for (const std::string* room : rooms)
-        log_.erase(*room);
     log_rows_ -= std::min(log_rows_, static_cast<std::size_t>(moved));
     next_settle_rows_ = settle_at_;
     return moved;
@@ -785,10 +785,10 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         out.message.seq = last + 1;
         static const std::string insert_sql = std::string("INSERT INTO message_log(") +
                                               kMessageColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+        const Message& m = out.message;
         {
             // Borrowed binds: out.message outlives `ins`, and copying five strings into
             // SQLite per message showed in the profile.
-            const Message& m = out.message;
             auto ins = db.cached(insert_sql);
             ins->bind_borrowed(1, m.room_id).bind(2, m.seq).bind_borrowed(3, m.sender_id);
             ins->bind_borrowed(4, m.client_msg_id).bind_borrowed(5, m.text);
@@ -815,7 +815,6 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         in_log.keys.insert(std::move(key));
         // Only ever raised, so that it stays at least the largest stored id (a rolled-back
         // insert leaves it too high, which costs a lookup, never a missed resend).
-        const Message& m = out.message;
         if (auto room = newest_ids_.find(m.room_id); room != newest_ids_.end()) {
             if (auto it = room->second.find(m.sender_id); it != room->second.end()) {
                 if (m.client_msg_id > it->second) it->second = m.client_msg_id;

@@ -153,9 +153,8 @@ class RoomStore {
     // Writer thread: the stored message with this (room, sender, client_msg_id), if any; `key`
     // is its log_key().
     std::optional<Message> stored_resend(SqliteDb& db, const Message& m, const std::string& key);
-    // Writer thread: newest_ids_' entry for (room, sender), loaded if needed; null right after
-    // the table was cleared for its limit.
-    const std::string* newest_client_msg_id(SqliteDb& db, const std::string& room_id,
+    // Writer thread: newest_ids_' entry for (room, sender), loaded if needed.
+    const std::string& newest_client_msg_id(SqliteDb& db, const std::string& room_id,
                                             const std::string& sender_id);
     // Writer thread: the settle job's body: moves whole rooms, fullest first, until at least
     // `at_least` messages have moved (or the log is empty). Rows are found by rowid, so a
