@@ -354,6 +354,10 @@ class ParleyTestCase(unittest.TestCase):
                 except Exception:  # the log may be gone with its directory
                     continue
                 sys.stderr.write(f"--- last log lines of parley {p.mode} ---\n" + "\n".join(tail) + "\n")
+        # Every process stops before any directory goes: a restarted process may share the data
+        # directory of one started earlier and still be writing into it.
+        for p in self._processes:
+            p.kill()
         for p in self._processes:
             p.close()
 
