@@ -1,5 +1,6 @@
 #include "manager/backup/backup_restore.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -32,6 +33,51 @@ int refuse(const std::string& message) {
 const std::string& why(const JobOutcome& outcome) {
     return outcome.error.empty() ? outcome.result : outcome.error;
 }
+
+// Whose the restored files are: the data directory's owner. A restore runs as root (the
+// server's files are not the manager's to write), and a root-owned database, media file or lock
+// file is one the server, under its own user, cannot open. Nothing changes when the restore runs
+// as the directory's owner already.
+class RestoredOwner {
+  public:
+    explicit RestoredOwner(const std::string& data_dir) {
+        struct stat st {};
+        if (::geteuid() == 0 && ::stat(data_dir.c_str(), &st) == 0 && st.st_uid != 0) {
+            uid_ = st.st_uid;
+            gid_ = st.st_gid;
+            change_ = true;
+        }
+    }
+
+    // Gives `path` to the owner; an empty string, else what failed.
+    std::string give(const std::string& path) const {
+        if (!change_ || ::lchown(path.c_str(), uid_, gid_) == 0) return {};
+        return fmt::format("cannot give {} to uid {}: {}", path, uid_, std::strerror(errno));
+    }
+
+    // Creates `dir` and its missing parents below `base`, each given to the owner.
+    std::string make_dirs(const std::string& base, const std::string& dir) const {
+        std::error_code ec;
+        fs::path at(base);
+        for (const auto& part : fs::path(dir).lexically_relative(base)) {
+            at /= part;
+            if (fs::is_directory(at, ec)) continue;
+            if (!fs::create_directory(at, ec) && ec) {
+                return fmt::format("cannot create {}: {}", at.string(), ec.message());
+            }
+            if (std::string problem = give(at.string()); !problem.empty()) return problem;
+        }
+        return {};
+    }
+
+    bool changes() const { return change_; }
+    uid_t uid() const { return uid_; }
+
+  private:
+    uid_t uid_ = 0;
+    gid_t gid_ = 0;
+    bool change_ = false;
+};
 
 }  // namespace
 
@@ -98,20 +144,25 @@ int restore_snapshot(const ManagerConfig& config, const RestoreCall& call,
     }
     std::error_code ec;
     fs::create_directories(to, ec);
+    const RestoredOwner owner(to);
     std::string lock_error;
     auto lock = DirectoryLock::acquire(to, lock_error);
     if (!lock) return refuse("the server's data directory is in use: " + lock_error);
+    if (std::string problem = owner.give(to + "/parley.lock"); !problem.empty())
+        return refuse(problem);
 
     // 3. Databases: a durable copy beside the live name, the stale WAL gone, one rename.
     for (const auto& db : databases) {
         const std::string from = from_dir + "/" + db + "/" + call.snapshot + ".db";
-        fs::create_directories(to + "/db", ec);
+        if (std::string problem = owner.make_dirs(to, to + "/db"); !problem.empty())
+            return refuse(problem);
         const std::string final_path = to + "/db/" + db + ".db";
         const std::string staged = final_path + ".restoring";
         std::string copied_hash;
         if (std::string problem = copy_file_durably(from, staged, &copied_hash); !problem.empty())
             return refuse(problem);
         if (sha256_file(staged) != copied_hash) return refuse(staged + " does not read back");
+        if (std::string problem = owner.give(staged); !problem.empty()) return refuse(problem);
         for (const char* suffix : {"-wal", "-shm", "-journal"}) {
             fs::remove(final_path + suffix, ec);
         }
@@ -131,7 +182,10 @@ int restore_snapshot(const ManagerConfig& config, const RestoreCall& call,
         const std::string dest = to + "/media/" + entry.relative_path();
         auto have = fs::file_size(dest, ec);
         if (!ec && static_cast<std::int64_t>(have) == entry.size) continue;
-        fs::create_directories(fs::path(dest).parent_path(), ec);
+        if (std::string problem = owner.make_dirs(to, fs::path(dest).parent_path().string());
+            !problem.empty()) {
+            return refuse(problem);
+        }
         std::string hash;
         if (std::string problem =
                 copy_file_durably(from_dir + "/media/" + entry.relative_path(), dest, &hash);
@@ -143,6 +197,7 @@ int restore_snapshot(const ManagerConfig& config, const RestoreCall& call,
             return refuse(fmt::format("the backup's media file {} is damaged (hash {})",
                                       entry.relative_path(), hash));
         }
+        if (std::string problem = owner.give(dest); !problem.empty()) return refuse(problem);
         ++copied;
     }
     std::cout << "media: " << media.size() << " files in the backup, " << copied << " copied\n";
@@ -154,6 +209,7 @@ int restore_snapshot(const ManagerConfig& config, const RestoreCall& call,
             return refuse(fmt::format("restored {}.db: integrity_check: {}", db, check));
     }
     std::cout << "verified the restored databases: integrity_check ok\n";
+    if (owner.changes()) std::cout << "the restored files belong to uid " << owner.uid() << "\n";
     lock.reset();
     if (service) {
         JobOutcome started = service->start_unit(config.server_unit);

@@ -6,6 +6,7 @@
 // so that no server can start meanwhile, copies each database in (temp + fsync + rename, the
 // stale -wal and -shm removed first), copies the media the data directory lacks (each file
 // checked against its content hash), checks the restored databases again and starts the unit.
+// Run as root, it gives every file and directory it creates to the data directory's owner.
 // Prints what it did; exit 0 on success, 1 on any failure (named), 2 for bad arguments.
 #pragma once
 

@@ -26,6 +26,9 @@ from harness import BINARY, FAST_AUTH, Api, Closed, free_port, run_parley, wait_
 from test_manager import ADMIN_KEY, ApiConnection, frame, recv_frame, sha256_hex
 from test_manager_links import PEER_KEY, SERVER_KEY, LinkTestCase
 
+# The uid and gid of Debian's `nobody`/`nogroup`: an owner other than root.
+NOBODY = 65534
+
 
 def media_file(root, content):
     """Writes `content` where the server keeps media: media/<2 hex>/<sha256>.jpg."""
@@ -436,7 +439,7 @@ class RestoreTest(BackupTestCase):
         status, _, _ = api.call("POST", f"/api/v1/rooms/{rid}/messages",
                                 {"text": "after", "client_msg_id": "a0"}, token=token)
         self.assertEqual(status, 200)
-        os.remove(os.path.join(server.data_dir, "media", picture[:2], picture + ".jpg"))
+        shutil.rmtree(os.path.join(server.data_dir, "media", picture[:2]))
 
         # The server still runs: the restore refuses to touch its directory.
         args = ["manager", "restore", "--snapshot", snapshot, "--config", vault.config_path,
@@ -449,14 +452,26 @@ class RestoreTest(BackupTestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
 
         # Stopped (systemd is the mock here; the test stops the real process), then restored.
+        # Run as root, the restore gives what it writes to the data directory's owner (here
+        # "nobody", as `parley` on a packaged host).
         self.assertEqual(server.stop(), 0)
+        as_root = os.geteuid() == 0
+        if as_root:
+            os.chown(server.data_dir, NOBODY, NOBODY)
         r = run_parley(args, env=bus.env)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("integrity_check ok", r.stdout)
         self.assertEqual(len(bus.calls("systemd", "StopUnit")), 1)
         self.assertEqual(len(bus.calls("systemd", "StartUnit")), 1)
-        self.assertTrue(os.path.exists(os.path.join(server.data_dir, "media", picture[:2],
-                                                    picture + ".jpg")))
+        restored_picture = os.path.join(server.data_dir, "media", picture[:2], picture + ".jpg")
+        self.assertTrue(os.path.exists(restored_picture))
+        if as_root:
+            written = [restored_picture, os.path.dirname(restored_picture),
+                       os.path.join(server.data_dir, "parley.lock"),
+                       os.path.join(server.data_dir, "db", "current.db")]
+            for path in written:
+                st = os.stat(path)
+                self.assertEqual((st.st_uid, st.st_gid), (NOBODY, NOBODY), path)
 
         server = self.start("server", config=FAST_AUTH, data_dir=server.data_dir)
         api = Api(server.port)
