@@ -100,6 +100,7 @@ int run_manager(const ManagerConfig& config) {
     ServiceLoop loop(1);
 
     ManagerStore store(config.data_dir + "/manager.db");
+    store.set_backup_history_keep_days(config.backup_history_keep_days);
     SdbusSystemOptions dbus_options;
     dbus_options.job_timeout = std::chrono::milliseconds(config.dbus_job_timeout_ms);
     dbus_options.call_timeout = std::chrono::milliseconds(config.dbus_call_timeout_ms);

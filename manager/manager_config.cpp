@@ -347,6 +347,10 @@ void ManagerConfig::describe(ConfigSchema& schema) {
                 "As a target: a backup session that hears nothing for this long is dropped when "
                 "another begins (a restart drops them all).",
                 1000, 86'400'000);
+    schema.bind("history_keep_days", backup_history_keep_days,
+                "Both sides: finished runs in backup.history older than this many days are "
+                "deleted when a new run begins (0: kept forever).",
+                0, 36'500);
 }
 
 std::string ManagerConfig::validate() const {

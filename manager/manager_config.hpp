@@ -115,6 +115,9 @@ struct ManagerConfig {
     int backup_keep_weekly = 4;
     bool backup_drill = true;
     int backup_session_timeout_ms = 600'000;
+    // Both sides: finished backup runs (backup.history) older than this are deleted when a new
+    // run begins; 0 keeps them all.
+    int backup_history_keep_days = 365;
 
     void describe(ConfigSchema& schema);
     std::string validate() const;

@@ -43,6 +43,7 @@
 #include "server/db/migrations.hpp"
 #include "server/features/chat_feature.hpp"
 #include "server/features/client_registry.hpp"
+#include "server/features/daily_maintenance.hpp"
 #include "server/features/maintenance_feature.hpp"
 #include "server/features/media_service.hpp"
 #include "server/features/room_janitor.hpp"
@@ -771,6 +772,8 @@ int serve(const ServerConfig& config, DataLayer& data) {
     std::unique_ptr<ManagerClient> manager;
     if (!make_manager_client(config, loop, maintenance, manager)) return 1;
     AdminContext admin{manager.get(), *maintenance, data.audit, auth.hash_pool};
+    DailyMaintenance daily(loop.context().get_executor(), config.maintenance, data.accounts,
+                           data.audit, auth.hash_pool, [] { return now_ms(); });
     BotService bot_service(config.auth, data.accounts, data.bots, clients, auth.bot_keys,
                            auth.login_by_address, data.audit, auth.hash_pool);
     // The public API; the bot listener serves the same routes plus the local bot login.
@@ -817,12 +820,14 @@ int serve(const ServerConfig& config, DataLayer& data) {
         return 1;
     loop.notifier().ready();
     chat.janitor.start();
+    daily.start();
     media.imageproc.start();
     media.service.resume();
     if (manager) manager->start();
     if (bots.supervisor) bots.supervisor->start();
     run_until_stopped(config, loop, clients, http, bots.http.get(), [&] {
         chat.janitor.stop();
+        daily.stop();
         if (primary.publisher) primary.publisher->stop();
         media.imageproc.stop();
         if (bots.supervisor) bots.supervisor->stop();

@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "common/daily_time.hpp"
 #include "common/mode_config.hpp"
 
 namespace parley {
@@ -136,6 +137,24 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 "Page cache of the writer's connection (KiB). Too small: the writer reads index "
                 "pages back from the file system on every move out of the message log.",
                 2048, 4 * 1024 * 1024);
+
+    schema.section("maintenance",
+                   "The daily pass that deletes what has outlived its retention (one log line "
+                   "per pass).");
+    schema.bind("daily_at", maintenance.daily_at,
+                "When the pass runs each day, \"HH:MM\" in UTC (empty: never).",
+                [](const std::string& v) -> std::string {
+                    return v.empty() || minute_of_day(v) >= 0
+                               ? ""
+                               : "must be HH:MM (00:00 to 23:59, UTC) or empty";
+                });
+    schema.bind("session_keep_days", maintenance.session_keep_days,
+                "Sessions that ended (revoked, or their refresh token expired) longer ago than "
+                "this are deleted with their rotated tokens (0: kept forever).",
+                0, 36'500);
+    schema.bind("audit_keep_days", maintenance.audit_keep_days,
+                "Audit entries (history.db) older than this are deleted (0: kept forever).", 0,
+                36'500);
 
     schema.section("media", "Image uploads and the image child process (parley imageproc).");
     schema.bind("max_upload_bytes", media.max_upload_bytes,

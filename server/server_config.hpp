@@ -54,6 +54,13 @@ struct AuthSettings {
     double register_per_minute = 10;  // account creations per address
 };
 
+// [maintenance]: the daily pass that deletes what outlived its retention (DailyMaintenance).
+struct MaintenanceSettings {
+    std::string daily_at = "04:00";  // UTC; empty: no pass
+    int session_keep_days = 30;      // ended sessions kept this long; 0: forever
+    int audit_keep_days = 365;       // audit entries kept this long; 0: forever
+};
+
 struct ChatSettings {
     int message_max_chars = 1000;  // Unicode code points
     int max_members = 500;
@@ -99,6 +106,7 @@ struct ServerConfig {
     AuthSettings auth;
     ChatSettings chat;
     DbSettings db;
+    MaintenanceSettings maintenance;
     TlsSettings tls;
     MediaSettings media;
     ManagerClientSettings manager;  // [manager]: the optional local manager

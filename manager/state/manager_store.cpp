@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include <spdlog/spdlog.h>
+
 #include "common/db/migration_runner.hpp"
 
 namespace parley {
@@ -211,6 +213,16 @@ void ManagerStore::audit(std::int64_t at_ms, const std::string& actor, const std
 std::int64_t ManagerStore::begin_backup_run(const std::string& role, const std::string& peer,
                                             std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
+    if (backup_history_keep_days_ > 0) {
+        auto prune = db_.cached(
+            "DELETE FROM backup_runs WHERE state != 'running' AND finished_at < ?");
+        prune->bind(1, now_ms - static_cast<std::int64_t>(backup_history_keep_days_) * 86'400'000);
+        prune->run();
+        if (db_.changes() > 0) {
+            spdlog::info("backup history: {} runs older than {} days deleted", db_.changes(),
+                         backup_history_keep_days_);
+        }
+    }
     auto insert = db_.cached("INSERT INTO backup_runs (role, peer, started_at) VALUES (?, ?, ?)");
     insert->bind(1, role).bind(2, peer).bind(3, now_ms);
     insert->run();

@@ -76,8 +76,11 @@ class ManagerStore {
     std::vector<AuditEntry> audit_entries(std::size_t limit = 100);
 
     // Backup runs (docs/backups.md): role "source" or "target", the other manager's name.
+    // Finished runs older than the history retention go first.
     std::int64_t begin_backup_run(const std::string& role, const std::string& peer,
                                   std::int64_t now_ms);
+    // How long finished backup runs are kept (days; 0, the default: forever).
+    void set_backup_history_keep_days(int days) { backup_history_keep_days_ = days; }
     // state: done or failed; `detail` (sizes, durations, error) is merged into the row's JSON.
     void finish_backup_run(std::int64_t id, const std::string& state, std::int64_t now_ms,
                            const std::string& snapshot, const nlohmann::json& detail);
@@ -93,6 +96,7 @@ class ManagerStore {
 
     std::mutex mutex_;
     SqliteDb db_;
+    int backup_history_keep_days_ = 0;
 };
 
 }  // namespace parley

@@ -2,6 +2,8 @@
 // (a manager restart), at-most-once claiming, and the audit table.
 #include "manager/state/manager_store.hpp"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "manager/manager_test_support.hpp"
@@ -116,6 +118,32 @@ TEST_CASE("the audit table keeps actor, action and JSON detail, newest first", "
     CHECK(nlohmann::json::parse(entries[1].detail)["job"] == "/j/1");
     // Invalid UTF-8 is replaced, not thrown.
     CHECK(nlohmann::json::parse(entries[0].detail)["schedule"] == 3);
+}
+
+TEST_CASE("finished backup runs past the history retention go when a run begins",
+          "[manager][store]") {
+    constexpr std::int64_t day = 86'400'000;
+    TempDir dir;
+    ManagerStore store(dir.file("manager.db"));
+    const std::int64_t old_run = store.begin_backup_run("source", "vault", 0);
+    store.finish_backup_run(old_run, "done", 1 * day, "s1", nlohmann::json::object());
+    const std::int64_t recent_run = store.begin_backup_run("source", "vault", 300 * day);
+    store.finish_backup_run(recent_run, "failed", 300 * day, "", {{"error", "x"}});
+    const std::int64_t hanging = store.begin_backup_run("target", "origin", 0);  // still running
+    // Without a retention every run stays.
+    store.begin_backup_run("source", "vault", 400 * day);
+    CHECK(store.backup_runs("", 100).size() == 4);
+    // 365 days: the run finished on day 1 goes when a run begins on day 401; a run still
+    // marked running is never deleted by age.
+    store.set_backup_history_keep_days(365);
+    store.begin_backup_run("source", "vault", 401 * day);
+    auto runs = store.backup_runs("", 100);
+    REQUIRE(runs.size() == 4);
+    for (const auto& run : runs)
+        CHECK(run["id"] != old_run);
+    CHECK(std::any_of(runs.begin(), runs.end(), [&](const auto& r) { return r["id"] == hanging; }));
+    CHECK(std::any_of(runs.begin(), runs.end(),
+                      [&](const auto& r) { return r["id"] == recent_run; }));
 }
 
 TEST_CASE("the store refuses a manager.db from a newer parley", "[manager][store]") {

@@ -250,6 +250,26 @@ awaitable<DbResult<bool>> AccountStore::revoke_session(const std::string& sessio
     co_return result.value();
 }
 
+awaitable<DbResult<std::int64_t>> AccountStore::prune_sessions(std::int64_t cutoff) {
+    // used_refresh_tokens rows go with their session (ON DELETE CASCADE).
+    auto job = [cutoff](SqliteDb& db) {
+        std::vector<std::string> ids;
+        auto del = db.cached(
+            "DELETE FROM sessions WHERE (revoked_at IS NOT NULL AND revoked_at < ?1) "
+            "OR refresh_expires_at < ?1 RETURNING id");
+        del->bind(1, cutoff);
+        while (del->step() == StepResult::row)
+            ids.push_back(del->column_text(0));
+        return ids;
+    };
+    auto result = co_await writer_.write(std::move(job));
+    if (!result) co_return result.error();
+    std::unique_lock lock(mutex_);
+    for (const auto& id : result.value())
+        uncache_session(id);
+    co_return static_cast<std::int64_t>(result.value().size());
+}
+
 awaitable<DbResult<std::vector<std::string>>> AccountStore::revoke_account_sessions(
     const std::string& account_id, std::function<void(SqliteDb&)> also, const std::string& except) {
     std::int64_t at = now_ms();

@@ -69,6 +69,9 @@ class AccountStore {
                                                                std::int64_t disabled_at);
     // Every account (a copy; the admin listing).
     std::vector<Account> all_accounts() const;
+    // Deletes the sessions that ended before `cutoff` (Unix ms): revoked then, or whose refresh
+    // token expired then; with them their rotated tokens. Returns how many went.
+    awaitable<DbResult<std::int64_t>> prune_sessions(std::int64_t cutoff);
     std::size_t live_session_count(const std::string& account_id, std::int64_t now) const;
     // The account's sessions that are live at `now`, oldest first.
     std::vector<Session> sessions_of(const std::string& account_id, std::int64_t now) const;

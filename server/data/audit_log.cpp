@@ -13,6 +13,14 @@ void AuditLog::record(std::int64_t at_ms, const std::string& actor, const std::s
     st->run();
 }
 
+std::int64_t AuditLog::prune(std::int64_t before_ms) {
+    std::lock_guard lock(mutex_);
+    auto st = db_.cached("DELETE FROM audit_log WHERE at < ?");
+    st->bind(1, before_ms);
+    st->run();
+    return db_.changes();
+}
+
 std::vector<AuditRow> AuditLog::recent(std::size_t limit) {
     std::lock_guard lock(mutex_);
     auto st =

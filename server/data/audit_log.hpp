@@ -32,6 +32,8 @@ class AuditLog {
                 const nlohmann::json& detail);
     // Newest first.
     std::vector<AuditRow> recent(std::size_t limit = 100);
+    // Deletes the entries older than `before_ms`; returns how many went. Throws DbError.
+    std::int64_t prune(std::int64_t before_ms);
 
   private:
     std::mutex mutex_;

@@ -1,5 +1,7 @@
 #include "server/manager_link/manager_client.hpp"
 
+#include "common/daily_time.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -122,14 +124,6 @@ void ManagerClient::start() {
             spdlog::error("manager client: backup timer failed: {}", exception_what(e));
         });
     }
-}
-
-std::int64_t ManagerClient::next_daily_ms(std::int64_t now_ms, int minute) {
-    constexpr std::int64_t kDay = 86'400'000;
-    const std::int64_t midnight = now_ms - now_ms % kDay;
-    std::int64_t at = midnight + static_cast<std::int64_t>(minute) * 60'000;
-    if (at <= now_ms) at += kDay;
-    return at;
 }
 
 awaitable<void> ManagerClient::backup_loop() {

@@ -55,9 +55,6 @@ class ManagerClient {
     // Reads a key file (trailing newline dropped); "" with `error` when unusable.
     static std::string read_key_file(const std::string& path, std::string& error);
 
-    // The next daily backup time after `now_ms` (Unix ms), for minute-of-day `minute` UTC.
-    static std::int64_t next_daily_ms(std::int64_t now_ms, int minute);
-
   private:
     awaitable<void> watch_loop();
     awaitable<void> backup_loop();

@@ -1,5 +1,7 @@
 #include "server/manager_link/manager_client_settings.hpp"
 
+#include "common/daily_time.hpp"
+
 namespace parley {
 
 void ManagerClientSettings::describe(ConfigSchema& schema) {
@@ -40,15 +42,7 @@ void ManagerClientSettings::describe(ConfigSchema& schema) {
 }
 
 int ManagerClientSettings::backup_minute_of_day() const {
-    const std::string& v = backup_daily_at;
-    if (v.size() != 5 || v[2] != ':') return -1;
-    for (int i : {0, 1, 3, 4}) {
-        if (v[i] < '0' || v[i] > '9') return -1;
-    }
-    const int hours = (v[0] - '0') * 10 + (v[1] - '0');
-    const int minutes = (v[3] - '0') * 10 + (v[4] - '0');
-    if (hours > 23 || minutes > 59) return -1;
-    return hours * 60 + minutes;
+    return minute_of_day(backup_daily_at);
 }
 
 std::string ManagerClientSettings::validate() const {

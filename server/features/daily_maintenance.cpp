@@ -1,0 +1,96 @@
+#include "server/features/daily_maintenance.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/daily_time.hpp"
+#include "common/logging.hpp"
+#include "common/offload.hpp"
+
+namespace parley {
+
+namespace {
+
+constexpr std::int64_t kDayMs = 86'400'000;
+
+}  // namespace
+
+DailyMaintenance::DailyMaintenance(net::any_io_executor executor,
+                                   const MaintenanceSettings& settings, AccountStore& accounts,
+                                   AuditLog& audit, net::thread_pool& blocking, Clock clock)
+    : timer_(executor),
+      settings_(settings),
+      accounts_(accounts),
+      audit_(audit),
+      blocking_(blocking),
+      clock_(std::move(clock)) {}
+
+void DailyMaintenance::start() {
+    if (minute_of_day(settings_.daily_at) < 0) {
+        spdlog::info("daily maintenance: off ([maintenance] daily_at is empty)");
+        return;
+    }
+    net::co_spawn(timer_.get_executor(), run(), [](std::exception_ptr e) {
+        if (!e) return;
+        spdlog::error("daily maintenance stopped: {}", exception_what(e));
+    });
+}
+
+void DailyMaintenance::stop() {
+    stopped_ = true;
+    net::post(timer_.get_executor(), [this] { timer_.cancel(); });
+}
+
+awaitable<void> DailyMaintenance::run() {
+    const int minute = minute_of_day(settings_.daily_at);
+    while (!stopped_) {
+        const std::int64_t now = clock_();
+        const std::int64_t at = next_daily_ms(now, minute);
+        spdlog::info("daily maintenance: next pass at {} UTC, in {} s", settings_.daily_at,
+                     (at - now) / 1000);
+        timer_.expires_after(std::chrono::milliseconds(at - now));
+        boost::system::error_code ec;
+        co_await timer_.async_wait(net::redirect_error(use_awaitable, ec));
+        if (stopped_) break;
+        co_await run_once(clock_());
+    }
+}
+
+awaitable<DailyMaintenance::Report> DailyMaintenance::run_once(std::int64_t now_ms) {
+    Report report;
+    if (settings_.session_keep_days > 0) {
+        const std::int64_t cutoff = now_ms - settings_.session_keep_days * kDayMs;
+        auto pruned = co_await accounts_.prune_sessions(cutoff);
+        if (pruned) {
+            report.sessions = pruned.value();
+        } else {
+            report.error = "sessions: " + pruned.error().message;
+        }
+    }
+    if (settings_.audit_keep_days > 0) {
+        const std::int64_t cutoff = now_ms - settings_.audit_keep_days * kDayMs;
+        std::string failure;
+        auto job = [this, cutoff, &failure]() noexcept {
+            try {
+                return audit_.prune(cutoff);
+            } catch (const std::exception& e) {
+                failure = e.what();
+                return std::int64_t{0};
+            }
+        };
+        report.audit_entries = co_await offload(blocking_, std::move(job));
+        if (!failure.empty()) {
+            report.error += (report.error.empty() ? "" : "; ") + ("audit log: " + failure);
+        }
+    }
+    if (report.error.empty()) {
+        spdlog::info("daily maintenance: {} ended sessions and {} audit entries deleted",
+                     report.sessions, report.audit_entries);
+    } else {
+        spdlog::error(
+            "daily maintenance: {} ended sessions and {} audit entries deleted; failed: {}",
+            report.sessions, report.audit_entries, report.error);
+    }
+    co_return report;
+}
+
+}  // namespace parley
