@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <limits>
 #include <optional>
@@ -13,6 +14,7 @@
 
 #include "common/crypto.hpp"
 #include "common/logging.hpp"
+#include "server/api/spool_body.hpp"
 
 namespace parley {
 
@@ -199,6 +201,17 @@ void HttpServer::connection_ended(const std::shared_ptr<Connection>& conn) {
 
 namespace {
 
+// The answer when an upload body cannot be written: the server's disk, not the client's
+// request, so never a 400; a full disk is worth retrying once space is freed.
+HttpResponse spool_failure_response(const std::error_code& ec) {
+    if (ec == std::errc::no_space_on_device || ec.value() == EDQUOT) {
+        return error_response(http::status::insufficient_storage, "insufficient_storage",
+                              "the server has no space left for the request body; retry later");
+    }
+    return error_response(http::status::internal_server_error, "internal",
+                          "the server could not store the request body");
+}
+
 // Sends `res` with the write deadline; returns false when the connection is unusable.
 template <class Stream>
 awaitable<bool> send(Stream& stream, HttpResponse& res, int timeout_ms) {
@@ -364,16 +377,15 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
         transport.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
         // Upload routes stream the body to a new file instead of memory.
         std::string spool_path;
-        std::optional<http::request_parser<http::file_body>> file_parser;
+        std::optional<http::request_parser<SpoolBody>> file_parser;
         if (match.route && !match.route->spool_dir.empty() && !upgrade) {
             spool_path = match.route->spool_dir + "/body-" + random_id();
             file_parser.emplace(std::move(parser));
             file_parser->body_limit(body_limit);
-            file_parser->get().body().open(spool_path.c_str(), beast::file_mode::write_new, ec);
-            if (ec) {
-                spdlog::error("http {}: cannot create {}: {}", conn->id, spool_path, ec.message());
-                HttpResponse res = error_response(http::status::internal_server_error, "internal",
-                                                  "cannot store the request body");
+            if (auto open_ec = file_parser->get().body().open(*files_, spool_path)) {
+                spdlog::error("http {}: cannot create {}: {}", conn->id, spool_path,
+                              open_ec.message());
+                HttpResponse res = spool_failure_response(open_ec);
                 res.keep_alive(false);
                 co_await finish(stream, res, started, route_label(match));
                 break;
@@ -386,13 +398,23 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
         }
         // Removed after the handler, which renames it if it keeps it.
         struct RemoveSpool {
+            FileSystem& files;
             const std::string& path;
             ~RemoveSpool() {
-                if (!path.empty()) ::unlink(path.c_str());
+                if (!path.empty()) files.unlink(path);
             }
-        } remove_spool{spool_path};
+        } remove_spool{*files_, spool_path};
         if (ec) {
-            if (ec == http::error::body_limit) {
+            const std::error_code spool_error =
+                file_parser ? file_parser->get().body().write_error() : std::error_code{};
+            if (spool_error) {
+                // The server's disk, not the client: a full disk is worth retrying later.
+                spdlog::error("http {}: cannot write {}: {}", conn->id, spool_path,
+                              spool_error.message());
+                HttpResponse res = spool_failure_response(spool_error);
+                res.keep_alive(false);
+                co_await finish(stream, res, started, route_label(match));
+            } else if (ec == http::error::body_limit) {
                 HttpResponse res =
                     error_response(http::status::payload_too_large, "too_large",
                                    "request body is larger than the limit of this route");
