@@ -12,7 +12,7 @@
 #include "common/crypto.hpp"
 #include "server/data/room_store.hpp"
 #include "server/data/store_test_support.hpp"
-#include "server/media/child_process.hpp"
+#include "server/process/child_process.hpp"
 
 namespace parley {
 
