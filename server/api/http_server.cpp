@@ -23,13 +23,16 @@ template <class Stream>
 inline constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
 }  // namespace
 
-struct HttpServer::Connection {
+struct HttpServer::Connection : ConnectionDrain::Member {
     Connection(net::any_io_executor strand, std::uint64_t id)
         : executor(std::move(strand)), id(id) {}
-    virtual ~Connection() = default;
     // Cancels the pending read of a connection that waits for a request (graceful stop).
     // On the strand only, and only while `idle`: a handed-over TLS stream is empty.
     virtual void cancel_read() = 0;
+    net::any_io_executor drain_executor() override { return executor; }
+    void cancel_if_idle() override {
+        if (idle) cancel_read();
+    }
 
     // Kept apart from the stream because a TLS stream moved to a WebSocket has no executor.
     const net::any_io_executor executor;
@@ -110,75 +113,51 @@ void HttpServer::start() {
 }
 
 void HttpServer::stop(std::function<void()> drained) {
-    stopping_ = true;
+    drain_.stop(context_, std::move(drained));
     net::post(acceptor_.get_executor(), [this] {
         boost::system::error_code ignored;
         acceptor_.close(ignored);
     });
-    std::vector<std::shared_ptr<Connection>> conns;
-    {
-        std::lock_guard lock(mutex_);
-        conns.assign(connections_.begin(), connections_.end());
-        if (conns.empty()) {
-            net::post(context_, std::move(drained));
-            return;
-        }
-        drained_ = std::move(drained);
-    }
-    for (auto& conn : conns) {
-        net::post(conn->executor, [conn] {
-            if (conn->idle) conn->cancel_read();
-        });
-    }
 }
 
 awaitable<void> HttpServer::accept_loop() {
-    for (;;) {
-        boost::system::error_code ec;
-        net::any_io_executor executor = context_.get_executor();
-        if (!one_thread_) executor = net::make_strand(context_);
-        tcp::socket socket =
-            co_await acceptor_.async_accept(executor, net::redirect_error(use_awaitable, ec));
-        if (ec == net::error::operation_aborted || stopping_) co_return;
-        if (ec) {
-            // Out of file descriptors or similar: back off instead of spinning.
-            spdlog::warn("accept failed: {}", ec.message());
-            net::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
-            co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
-            continue;
+    auto executor_for = [this]() -> net::any_io_executor {
+        if (one_thread_) return context_.get_executor();
+        return net::make_strand(context_);
+    };
+    co_await accept_each(
+        acceptor_, drain_, executor_for,
+        [this](tcp::socket socket) { accepted(std::move(socket)); },
+        "http listener on port " + std::to_string(port_));
+}
+
+void HttpServer::accepted(tcp::socket socket) {
+    if (peer_filter_) {
+        boost::system::error_code peer_ec;
+        tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+        if (peer_ec || !peer_filter_(peer)) {
+            spdlog::warn("listener on port {} refused a connection from {}: not an allowed peer",
+                         port_, peer_ec ? std::string("?") : peer.address().to_string());
+            socket.close(peer_ec);
+            return;
         }
-        if (peer_filter_) {
-            boost::system::error_code peer_ec;
-            tcp::endpoint peer = socket.remote_endpoint(peer_ec);
-            if (peer_ec || !peer_filter_(peer)) {
-                spdlog::warn(
-                    "listener on port {} refused a connection from {}: not an allowed "
-                    "peer",
-                    port_, peer_ec ? std::string("?") : peer.address().to_string());
-                socket.close(peer_ec);
-                continue;
-            }
-        }
-        // Frames and answers are written whole (a socket's queued frames in one writev), so
-        // Nagle's algorithm only holds a small write back until the peer's delayed ACK: up to
-        // 40 ms on Linux, which showed as the p99 of a chat message at low rates.
-        boost::system::error_code nodelay_ec;
-        socket.set_option(tcp::no_delay(true), nodelay_ec);
-        std::uint64_t id = next_id_++;
-        if (tls_) {
-            launch(std::make_shared<StreamConnection<TlsStream>>(std::move(socket), id, *tls_));
-        } else {
-            launch(std::make_shared<StreamConnection<beast::tcp_stream>>(std::move(socket), id));
-        }
+    }
+    // Frames and answers are written whole (a socket's queued frames in one writev), so
+    // Nagle's algorithm only holds a small write back until the peer's delayed ACK: up to
+    // 40 ms on Linux, which showed as the p99 of a chat message at low rates.
+    boost::system::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
+    std::uint64_t id = next_id_++;
+    if (tls_) {
+        launch(std::make_shared<StreamConnection<TlsStream>>(std::move(socket), id, *tls_));
+    } else {
+        launch(std::make_shared<StreamConnection<beast::tcp_stream>>(std::move(socket), id));
     }
 }
 
 template <class Stream>
 void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
-    {
-        std::lock_guard lock(mutex_);
-        connections_.insert(conn);
-    }
+    drain_.add(conn);
     ++*open_;
     net::co_spawn(conn->executor, serve(conn), [this, conn](std::exception_ptr e) {
         if (e) {
@@ -190,13 +169,7 @@ void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
 
 void HttpServer::connection_ended(const std::shared_ptr<Connection>& conn) {
     --*open_;
-    std::function<void()> drained;
-    {
-        std::lock_guard lock(mutex_);
-        connections_.erase(conn);
-        if (connections_.empty() && drained_) drained = std::exchange(drained_, nullptr);
-    }
-    if (drained) drained();
+    drain_.remove(conn);
 }
 
 namespace {
@@ -260,7 +233,7 @@ template <class Stream>
 awaitable<bool> HttpServer::finish(Stream& stream, HttpResponse& res,
                                    std::chrono::steady_clock::time_point started,
                                    std::string_view route) {
-    if (stopping_) res.keep_alive(false);
+    if (drain_.stopping()) res.keep_alive(false);
     bool ok = co_await send(stream, res, config_.http.write_timeout_ms);
     if (observer_) {
         observer_(
@@ -312,7 +285,7 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
 
     beast::flat_buffer buffer;
     bool first = true;
-    while (first || !stopping_) {  // after stop(), no further keep-alive request
+    while (first || !drain_.stopping()) {  // after stop(), no further keep-alive request
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(config_.http.header_limit_bytes));
         // The body limit depends on the route, known only once the header is read; Beast would

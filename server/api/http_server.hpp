@@ -25,6 +25,7 @@
 #include <mutex>
 #include <set>
 
+#include "common/accept_drain.hpp"
 #include "common/file_system.hpp"
 #include "server/api/router.hpp"
 #include "server/api/tls_context.hpp"
@@ -92,6 +93,8 @@ class HttpServer {
     struct StreamConnection;  // a connection over Stream (beast::tcp_stream or TlsStream)
 
     awaitable<void> accept_loop();
+    // A new socket: the peer filter, then its connection.
+    void accepted(tcp::socket socket);
     template <class Stream>
     void launch(std::shared_ptr<StreamConnection<Stream>> conn);
     template <class Stream>
@@ -116,10 +119,7 @@ class HttpServer {
     ClientAddress client_address_;
     FileSystem* files_ = &real_file_system();
 
-    std::mutex mutex_;  // guards connections_ and drained_
-    std::set<std::shared_ptr<Connection>> connections_;
-    std::function<void()> drained_;
-    std::atomic<bool> stopping_{false};
+    ConnectionDrain drain_;  // the open connections, and the graceful stop
     bool one_thread_ = false;
     // Shared with the slots of upgraded sockets, which may outlive the server.
     std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);
