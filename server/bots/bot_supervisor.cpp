@@ -13,22 +13,18 @@ std::string digest(std::string_view s) {
     return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
-ChildSupervisorOptions child_options(const BotSupervisorOptions& options) {
-    ChildSupervisorOptions o;
-    o.name = "bot child";
-    o.argv = options.argv;
-    o.backoff_base = options.backoff_base;
-    o.backoff_max = options.backoff_max;
-    o.healthy_after = options.healthy_after;
-    o.jitter = true;
-    return o;
-}
-
 }  // namespace
 
 BotSupervisor::BotSupervisor(net::any_io_executor executor, ChildLauncher& launcher,
                              BotSupervisorOptions options)
-    : strand_(net::make_strand(executor)), child_(strand_, launcher, child_options(options)) {
+    : strand_(net::make_strand(executor)),
+      child_(strand_, launcher,
+             {.name = "bot child",
+              .argv = options.argv,
+              .backoff_base = options.backoff_base,
+              .backoff_max = options.backoff_max,
+              .healthy_after = options.healthy_after,
+              .jitter = true}) {
     child_.on_started(
         [this](ChildPipes pipes, std::uint64_t generation) { started(pipes, generation); });
 }

@@ -8,24 +8,15 @@
 
 namespace parley {
 
-namespace {
-
-ChildSupervisorOptions child_options(const ImageprocOptions& options) {
-    ChildSupervisorOptions o;
-    o.name = "imageproc child";
-    o.argv = options.argv;
-    o.backoff_base = options.backoff_base;
-    o.backoff_max = options.backoff_max;
-    return o;
-}
-
-}  // namespace
-
 ImageprocClient::ImageprocClient(net::any_io_executor executor, ChildLauncher& launcher,
                                  ImageprocOptions options)
     : strand_(net::make_strand(executor)),
       options_(std::move(options)),
-      child_(strand_, launcher, child_options(options_)),
+      child_(strand_, launcher,
+             {.name = "imageproc child",
+              .argv = options_.argv,
+              .backoff_base = options_.backoff_base,
+              .backoff_max = options_.backoff_max}),
       hello_timer_(strand_) {
     child_.on_started(
         [this](ChildPipes pipes, std::uint64_t generation) { started(pipes, generation); });
