@@ -49,6 +49,10 @@ class PosixFileSystem final : public FileSystem {
         if (std::rename(from.c_str(), to.c_str()) != 0) return last_error();
         return {};
     }
+    std::error_code unlink(const std::string& path) override {
+        if (::unlink(path.c_str()) != 0) return last_error();
+        return {};
+    }
     std::error_code fsync_directory(const std::string& dir) override {
         return parley::fsync_directory(dir);
     }
@@ -92,6 +96,10 @@ std::error_code FaultyFileSystem::close(int fd) {
 
 std::error_code FaultyFileSystem::rename(const std::string& from, const std::string& to) {
     return real_file_system().rename(from, to);
+}
+
+std::error_code FaultyFileSystem::unlink(const std::string& path) {
+    return real_file_system().unlink(path);
 }
 
 std::error_code FaultyFileSystem::fsync_directory(const std::string& dir) {

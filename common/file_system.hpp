@@ -1,5 +1,5 @@
 // FileSystem: the file operations whose failure Parley must survive without losing or
-// tearing data — create, write, fsync, rename, a directory's fsync — behind one small
+// tearing data — create, write, fsync, rename, unlink, a directory's fsync — behind one small
 // interface, so that tests can make the disk full (ENOSPC) or an fsync fail (EIO) and check
 // what the caller does then. real_file_system() is plain POSIX; FaultyFileSystem wraps it and
 // fails on demand. Code that writes files durably takes a FileSystem& (the real one in
@@ -25,6 +25,8 @@ class FileSystem {
     virtual std::error_code fsync(int fd) = 0;
     virtual std::error_code close(int fd) = 0;
     virtual std::error_code rename(const std::string& from, const std::string& to) = 0;
+    // unlink(2); a missing file is ENOENT (callers that do not care ignore it).
+    virtual std::error_code unlink(const std::string& path) = 0;
     // fsyncs a directory so that a rename or create in it is durable.
     virtual std::error_code fsync_directory(const std::string& dir) = 0;
 };
@@ -44,6 +46,9 @@ class FaultyFileSystem final : public FileSystem {
         fail_fsync_.store(on);
         fail_dir_fsync_.store(on && directories);
     }
+    // fsync of directories only fails with EIO while set (a create or rename that is done but
+    // not durable).
+    void fail_directory_fsync(bool on) { fail_dir_fsync_.store(on); }
     // How many operations failed because of a fault (so a test knows its fault was reached).
     int injected() const { return injected_.load(); }
 
@@ -52,6 +57,7 @@ class FaultyFileSystem final : public FileSystem {
     std::error_code fsync(int fd) override;
     std::error_code close(int fd) override;
     std::error_code rename(const std::string& from, const std::string& to) override;
+    std::error_code unlink(const std::string& path) override;
     std::error_code fsync_directory(const std::string& dir) override;
 
   private:

@@ -13,7 +13,7 @@
 
 namespace parley {
 
-TEST_CASE("the real file system writes, fsyncs and renames", "[file_system]") {
+TEST_CASE("the real file system writes, fsyncs, renames and unlinks", "[file_system]") {
     test::TempDir dir("file-system");
     FileSystem& files = real_file_system();
     std::error_code ec;
@@ -27,6 +27,8 @@ TEST_CASE("the real file system writes, fsyncs and renames", "[file_system]") {
     std::string content;
     CHECK_FALSE(read_file(dir.file("a"), content));
     CHECK(content == "hello");
+    CHECK_FALSE(files.unlink(dir.file("a")));
+    CHECK(files.unlink(dir.file("a")) == std::errc::no_such_file_or_directory);
 
     CHECK(files.open(dir.file("missing/b"), O_WRONLY | O_CREAT, 0600, ec) < 0);
     CHECK(ec == std::errc::no_such_file_or_directory);
@@ -55,7 +57,11 @@ TEST_CASE("FaultyFileSystem fills the disk and fails fsync on demand", "[file_sy
     files.fail_fsync(true, true);
     CHECK(files.fsync_directory(dir.path().string()) == std::errc::io_error);
     files.fail_fsync(false);
+    files.fail_directory_fsync(true);
     CHECK_FALSE(files.fsync(fd));
+    CHECK(files.fsync_directory(dir.path().string()) == std::errc::io_error);
+    files.fail_directory_fsync(false);
+    CHECK_FALSE(files.fsync_directory(dir.path().string()));
     CHECK_FALSE(files.close(fd));
 
     std::string content;

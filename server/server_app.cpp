@@ -49,7 +49,7 @@
 #include "server/features/room_janitor.hpp"
 #include "server/features/room_service.hpp"
 #include "server/manager_link/manager_client.hpp"
-#include "server/media/child_process.hpp"
+#include "server/process/child_process.hpp"
 #include "server/media/imageproc_client.hpp"
 
 namespace parley {

@@ -20,11 +20,14 @@
 
 namespace parley {
 
-struct ApiServer::Connection {
-    virtual ~Connection() = default;
+struct ApiServer::Connection : ConnectionDrain::Member {
     virtual net::any_io_executor executor() = 0;
     // Aborts the pending read or write (on the connection's executor).
     virtual void cancel() = 0;
+    net::any_io_executor drain_executor() override { return executor(); }
+    void cancel_if_idle() override {
+        if (idle) cancel();
+    }
 
     std::uint64_t id = 0;
     std::string peer;         // for logs and the audit actor
@@ -206,7 +209,7 @@ void ApiServer::start() {
 }
 
 void ApiServer::stop(std::function<void()> drained) {
-    stopping_ = true;
+    drain_.stop(context_, std::move(drained));
     links_.close_all("the manager is stopping");
     net::post(unix_acceptor_.get_executor(), [this] {
         boost::system::error_code ignored;
@@ -217,28 +220,10 @@ void ApiServer::stop(std::function<void()> drained) {
         boost::system::error_code ignored;
         tcp_acceptor_.close(ignored);
     });
-    std::vector<std::shared_ptr<Connection>> conns;
-    {
-        std::lock_guard lock(mutex_);
-        conns.assign(connections_.begin(), connections_.end());
-        if (conns.empty()) {
-            net::post(context_, std::move(drained));
-            return;
-        }
-        drained_ = std::move(drained);
-    }
-    for (auto& conn : conns) {
-        net::post(conn->executor(), [conn] {
-            if (conn->idle) conn->cancel();
-        });
-    }
 }
 
 void ApiServer::spawn(std::shared_ptr<Connection> conn, awaitable<void> serve) {
-    {
-        std::lock_guard lock(mutex_);
-        connections_.insert(conn);
-    }
+    drain_.add(conn);
     net::co_spawn(conn->executor(), std::move(serve), [this, conn](std::exception_ptr e) {
         log_task_exception(e, "connection");
         connection_ended(conn);
@@ -248,83 +233,66 @@ void ApiServer::spawn(std::shared_ptr<Connection> conn, awaitable<void> serve) {
 void ApiServer::connection_ended(const std::shared_ptr<Connection>& conn) {
     --open_;
     spdlog::debug("manager api: conn={} closed", conn->id);
-    std::function<void()> drained;
-    {
-        std::lock_guard lock(mutex_);
-        connections_.erase(conn);
-        if (connections_.empty() && drained_) drained = std::exchange(drained_, nullptr);
-    }
-    if (drained) drained();
+    drain_.remove(conn);
 }
 
 awaitable<void> ApiServer::accept_unix_loop() {
-    for (;;) {
-        boost::system::error_code ec;
-        auto strand = net::make_strand(context_);
-        net::local::stream_protocol::socket socket =
-            co_await unix_acceptor_.async_accept(strand, net::redirect_error(use_awaitable, ec));
-        if (ec == net::error::operation_aborted || stopping_) co_return;
-        if (ec) {
-            spdlog::warn("manager api: unix accept failed: {}", ec.message());
-            net::steady_timer pause(unix_acceptor_.get_executor(), std::chrono::milliseconds(100));
-            co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
-            continue;
-        }
-        const std::uint64_t id = ++next_id_;
-        ucred cred{};
-        socklen_t len = sizeof cred;
-        std::string peer = "unix:uid=?";
-        if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-            peer = fmt::format("unix:uid={}", cred.uid);
-        }
-        if (open_.load() >= static_cast<std::size_t>(config_.max_connections)) {
-            spdlog::warn("manager api: conn={} from {} refused: {} connections are open", id, peer,
-                         open_.load());
-            socket.close(ec);
-            continue;
-        }
-        ++open_;
-        auto conn = std::make_shared<UnixConnection>(std::move(socket));
-        conn->id = id;
-        conn->peer = peer;
-        conn->backoff_key = peer;
-        spdlog::debug("manager api: conn={} from {} (pid {})", id, peer, cred.pid);
-        spawn(conn, serve_unix(conn));
+    co_await accept_each(
+        unix_acceptor_, drain_, [this] { return net::any_io_executor(net::make_strand(context_)); },
+        [this](net::local::stream_protocol::socket socket) { accepted_unix(std::move(socket)); },
+        "manager api: unix socket");
+}
+
+void ApiServer::accepted_unix(net::local::stream_protocol::socket socket) {
+    const std::uint64_t id = ++next_id_;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    std::string peer = "unix:uid=?";
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        peer = fmt::format("unix:uid={}", cred.uid);
     }
+    if (open_.load() >= static_cast<std::size_t>(config_.max_connections)) {
+        spdlog::warn("manager api: conn={} from {} refused: {} connections are open", id, peer,
+                     open_.load());
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        return;
+    }
+    ++open_;
+    auto conn = std::make_shared<UnixConnection>(std::move(socket));
+    conn->id = id;
+    conn->peer = peer;
+    conn->backoff_key = peer;
+    spdlog::debug("manager api: conn={} from {} (pid {})", id, peer, cred.pid);
+    spawn(conn, serve_unix(conn));
 }
 
 awaitable<void> ApiServer::accept_tls_loop() {
-    for (;;) {
-        boost::system::error_code ec;
-        auto strand = net::make_strand(context_);
-        tcp::socket socket =
-            co_await tcp_acceptor_.async_accept(strand, net::redirect_error(use_awaitable, ec));
-        if (ec == net::error::operation_aborted || stopping_) co_return;
-        if (ec) {
-            spdlog::warn("manager api: TCP accept failed: {}", ec.message());
-            net::steady_timer pause(tcp_acceptor_.get_executor(), std::chrono::milliseconds(100));
-            co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
-            continue;
-        }
-        const std::uint64_t id = ++next_id_;
-        // Request/answer traffic: Nagle would hold an answer's last segment for the peer's ACK.
-        socket.set_option(tcp::no_delay(true), ec);
-        auto remote = socket.remote_endpoint(ec);
-        std::string address = ec ? "unknown" : remote.address().to_string();
-        if (open_.load() >= static_cast<std::size_t>(config_.max_connections)) {
-            spdlog::warn("manager api: conn={} from tcp:{} refused: {} connections are open", id,
-                         address, open_.load());
-            socket.close(ec);
-            continue;
-        }
-        ++open_;
-        auto conn = std::make_shared<TlsConnection>(std::move(socket), *tls_);
-        conn->id = id;
-        conn->peer = "tcp:" + address;
-        conn->backoff_key = conn->peer;
-        spdlog::debug("manager api: conn={} from {}", id, conn->peer);
-        spawn(conn, serve_tls(conn));
+    co_await accept_each(
+        tcp_acceptor_, drain_, [this] { return net::any_io_executor(net::make_strand(context_)); },
+        [this](tcp::socket socket) { accepted_tls(std::move(socket)); }, "manager api: TCP");
+}
+
+void ApiServer::accepted_tls(tcp::socket socket) {
+    const std::uint64_t id = ++next_id_;
+    boost::system::error_code ec;
+    // Request/answer traffic: Nagle would hold an answer's last segment for the peer's ACK.
+    socket.set_option(tcp::no_delay(true), ec);
+    auto remote = socket.remote_endpoint(ec);
+    std::string address = ec ? "unknown" : remote.address().to_string();
+    if (open_.load() >= static_cast<std::size_t>(config_.max_connections)) {
+        spdlog::warn("manager api: conn={} from tcp:{} refused: {} connections are open", id,
+                     address, open_.load());
+        socket.close(ec);
+        return;
     }
+    ++open_;
+    auto conn = std::make_shared<TlsConnection>(std::move(socket), *tls_);
+    conn->id = id;
+    conn->peer = "tcp:" + address;
+    conn->backoff_key = conn->peer;
+    spdlog::debug("manager api: conn={} from {}", id, conn->peer);
+    spawn(conn, serve_tls(conn));
 }
 
 awaitable<void> ApiServer::serve_unix(std::shared_ptr<UnixConnection> conn) {
@@ -458,7 +426,7 @@ awaitable<void> ApiServer::session(Stream& stream, Connection& conn) {
     if (!co_await authenticate(stream, conn, caller)) co_return;
     auto& lowest = beast::get_lowest_layer(stream);
     auto& read_timeout = read_timeout_;
-    while (!stopping_) {
+    while (!drain_.stopping()) {
         conn.idle = true;
         lowest.expires_after(idle_timeout_);
         auto header_done = [&conn, &lowest, &read_timeout] {
@@ -558,7 +526,7 @@ awaitable<void> ApiServer::serve_link(Stream& stream, Connection& conn, const Ap
     auto link = std::make_shared<LinkSession<Stream>>(stream, conn.id, peer_name, caller, router_,
                                                       settings);
     links_.add(link);
-    if (stopping_) link->close("the manager is stopping");
+    if (drain_.stopping()) link->close("the manager is stopping");
     co_await link->run();
     links_.remove(*link);
 }

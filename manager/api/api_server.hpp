@@ -31,6 +31,7 @@
 #include <set>
 #include <string>
 
+#include "common/accept_drain.hpp"
 #include "common/net.hpp"
 #include "common/rate_limiter.hpp"
 #include "manager/api/request_handler.hpp"
@@ -72,6 +73,9 @@ class ApiServer {
 
     awaitable<void> accept_tls_loop();
     awaitable<void> accept_unix_loop();
+    // A new socket: refused beyond max_connections, else its connection starts.
+    void accepted_tls(tcp::socket socket);
+    void accepted_unix(net::local::stream_protocol::socket socket);
     awaitable<void> serve_tls(std::shared_ptr<TlsConnection> conn);
     awaitable<void> serve_unix(std::shared_ptr<UnixConnection> conn);
     template <class Stream>
@@ -108,10 +112,7 @@ class ApiServer {
     std::string socket_path_;
     bool socket_created_ = false;
 
-    std::mutex mutex_;  // guards connections_ and drained_
-    std::set<std::shared_ptr<Connection>> connections_;
-    std::function<void()> drained_;
-    std::atomic<bool> stopping_{false};
+    ConnectionDrain drain_;  // the open connections, and the graceful stop
     std::atomic<std::size_t> open_{0};
     std::atomic<std::uint64_t> next_id_{0};
 };

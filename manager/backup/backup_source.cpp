@@ -449,24 +449,15 @@ awaitable<void> BackupSource::send_database(Transfer& t, const std::string& db) 
                    {"target_check", verified.value("quick_check", "")}};
 }
 
-awaitable<void> BackupSource::send_media(Transfer& t) {
-    // Media: the manifest, then only what the target lacks.
-    const auto media_started = Clock::now();
-    std::string list_error;
-    const std::string media_dir = t.server_dir + "/media";
-    std::vector<MediaEntry> entries = co_await offload(
-        blocking_, [&media_dir, &list_error] { return list_media(media_dir, list_error); });
-    if (!list_error.empty()) throw RunFailure{list_error};
+awaitable<std::vector<const MediaEntry*>> BackupSource::offer_media(
+    Transfer& t, const std::vector<MediaEntry>& entries, std::int64_t& manifest_bytes) {
     std::vector<const MediaEntry*> wanted;
-    std::int64_t manifest_bytes = 0;
-    std::int64_t media_bytes = 0;
     for (std::size_t at = 0; at < entries.size(); at += kManifestPage) {
         json page = json::array();
         std::map<std::string, const MediaEntry*> by_hash;
         for (std::size_t i = at; i < std::min(entries.size(), at + kManifestPage); ++i) {
             page.push_back({entries[i].sha256, entries[i].ext, entries[i].size});
             by_hash[entries[i].sha256] = &entries[i];
-            media_bytes += entries[i].size;
         }
         json params{{"session", t.session}, {"entries", std::move(page)}};
         manifest_bytes += static_cast<std::int64_t>(params.dump().size());
@@ -477,36 +468,59 @@ awaitable<void> BackupSource::send_media(Transfer& t) {
             wanted.push_back(it->second);
         }
     }
+    co_return wanted;
+}
+
+awaitable<std::int64_t> BackupSource::send_media_file(Transfer& t, const std::string& media_dir,
+                                                      const MediaEntry& entry) {
+    // An image its owner deleted since the listing: nothing to send. The target keeps
+    // what it has until a manifest no longer lists it.
+    FileHandle file(media_dir + "/" + entry.relative_path(), true);
+    if (!file.present()) co_return -1;
+    const std::size_t chunk_size = t.chunk_size;
+    std::int64_t offset = 0;
+    do {
+        const int fd = file.fd();
+        Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size] {
+            return read_chunk(fd, offset, chunk_size, nullptr);
+        });
+        if (!chunk.error.empty()) throw RunFailure{"cannot read media: " + chunk.error};
+        if (chunk.bytes.empty() && offset < entry.size) {
+            throw RunFailure{"media file " + entry.relative_path() + " shrank"};
+        }
+        const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
+        json call_params = {
+            {"session", t.session}, {"sha256", entry.sha256},
+            {"ext", entry.ext},     {"size", entry.size},
+            {"offset", offset},     {"data", json::binary_t(std::move(chunk.bytes))}};
+        co_await t.channel->post("backup.media_put", call_params);
+        offset += n;
+    } while (offset < entry.size);
+    co_return offset;
+}
+
+awaitable<void> BackupSource::send_media(Transfer& t) {
+    // Media: the manifest, then only what the target lacks.
+    const auto media_started = Clock::now();
+    std::string list_error;
+    const std::string media_dir = t.server_dir + "/media";
+    std::vector<MediaEntry> entries = co_await offload(
+        blocking_, [&media_dir, &list_error] { return list_media(media_dir, list_error); });
+    if (!list_error.empty()) throw RunFailure{list_error};
+    std::int64_t media_bytes = 0;
+    for (const auto& entry : entries)
+        media_bytes += entry.size;
+    std::int64_t manifest_bytes = 0;
+    std::vector<const MediaEntry*> wanted = co_await offer_media(t, entries, manifest_bytes);
     std::int64_t sent_media_bytes = 0;
     std::size_t vanished = 0;
-    const std::size_t chunk_size = t.chunk_size;
     for (const MediaEntry* entry : wanted) {
-        // An image its owner deleted since the listing: nothing to send. The target keeps
-        // what it has until a manifest no longer lists it.
-        FileHandle file(media_dir + "/" + entry->relative_path(), true);
-        if (!file.present()) {
+        const std::int64_t sent = co_await send_media_file(t, media_dir, *entry);
+        if (sent < 0) {
             ++vanished;
-            continue;
+        } else {
+            sent_media_bytes += sent;
         }
-        std::int64_t offset = 0;
-        do {
-            const int fd = file.fd();
-            Chunk chunk = co_await offload(blocking_, [fd, offset, chunk_size] {
-                return read_chunk(fd, offset, chunk_size, nullptr);
-            });
-            if (!chunk.error.empty()) throw RunFailure{"cannot read media: " + chunk.error};
-            if (chunk.bytes.empty() && offset < entry->size) {
-                throw RunFailure{"media file " + entry->relative_path() + " shrank"};
-            }
-            const std::int64_t n = static_cast<std::int64_t>(chunk.bytes.size());
-            json call_params = {
-                {"session", t.session}, {"sha256", entry->sha256},
-                {"ext", entry->ext},    {"size", entry->size},
-                {"offset", offset},     {"data", json::binary_t(std::move(chunk.bytes))}};
-            co_await t.channel->post("backup.media_put", call_params);
-            offset += n;
-        } while (offset < entry->size);
-        sent_media_bytes += offset;
     }
     if (vanished)
         spdlog::info("backup run {}: {} media files were deleted during the run", t.run->id,

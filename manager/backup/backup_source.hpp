@@ -15,8 +15,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/net.hpp"
+#include "manager/backup/media_manifest.hpp"
 #include "manager/links/link.hpp"
 #include "manager/manager_config.hpp"
 #include "manager/protocol/api_protocol.hpp"
@@ -52,6 +54,14 @@ class BackupSource {
     awaitable<void> connect(Transfer& t);
     awaitable<void> send_database(Transfer& t, const std::string& db);
     awaitable<void> send_media(Transfer& t);
+    // send_media's steps: the manifest in pages of kManifestPage, answered with the entries
+    // the target lacks (their manifest's size added to `manifest_bytes`); one file in chunks,
+    // its size, or -1 when it was deleted since the listing.
+    awaitable<std::vector<const MediaEntry*>> offer_media(Transfer& t,
+                                                          const std::vector<MediaEntry>& entries,
+                                                          std::int64_t& manifest_bytes);
+    awaitable<std::int64_t> send_media_file(Transfer& t, const std::string& media_dir,
+                                            const MediaEntry& entry);
     awaitable<void> commit(Transfer& t);
     awaitable<json> conclude(Transfer& t, const std::string& failure, std::int64_t duration_ms);
 

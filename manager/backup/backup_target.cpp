@@ -387,15 +387,13 @@ json BackupTarget::media_put(Session& session, const json& params) {
     return {{"received", entry.size}, {"stored", true}};
 }
 
-json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const json& params) {
-    Session& session = *session_ptr;
-    only_params(params, {"session", "integrity", "media_complete"});
+void BackupTarget::check_complete(const Session& session, const json& params) {
     auto integrity = params.find("integrity");
     if (integrity == params.end() || !integrity->is_object()) {
         api_fail(ApiErrorCode::bad_request,
                  "\"integrity\" must map each file to the source's integrity_check result");
     }
-    for (auto& [name, file] : session.files) {
+    for (const auto& [name, file] : session.files) {
         if (!file->verified) {
             api_fail(ApiErrorCode::failed, fmt::format("{} was not received completely", name));
         }
@@ -410,11 +408,12 @@ json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const jso
                      {{"file", name}});
         }
     }
-    const bool media_complete = bool_param(params, "media_complete", false);
+}
 
+json BackupTarget::store_files(Session& session, std::int64_t& total) {
     // Everything is verified: the snapshot becomes visible, one rename per file.
     json files = json::object();
-    std::int64_t total = 0;
+    total = 0;
     for (auto& [name, file] : session.files) {
         if (std::string problem =
                 snapshots_.store_database(session.source, name, session.snapshot, file->path);
@@ -425,6 +424,27 @@ json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const jso
         total += file->size;
     }
     session.files.clear();
+    return files;
+}
+
+void BackupTarget::start_drill(const Session& session) {
+    const std::string source = session.source;
+    const std::string snapshot = session.snapshot;
+    const std::int64_t run_id = session.run_id;
+    post_([this, source, snapshot, run_id] {
+        store_.set_backup_drill(run_id, "running");
+        std::string outcome = run_restore_drill(snapshots_, source, snapshot);
+        store_.set_backup_drill(run_id, outcome);
+    });
+}
+
+json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const json& params) {
+    Session& session = *session_ptr;
+    only_params(params, {"session", "integrity", "media_complete"});
+    check_complete(session, params);
+    const bool media_complete = bool_param(params, "media_complete", false);
+    std::int64_t total = 0;
+    json files = store_files(session, total);
     const std::int64_t removed =
         media_complete ? snapshots_.remove_unlisted_media(session.source, session.listed) : 0;
     std::vector<std::string> pruned = snapshots_.prune(session.source);
@@ -452,16 +472,7 @@ json BackupTarget::finish(const std::shared_ptr<Session>& session_ptr, const jso
         "{} removed, {} pruned) in {} ms",
         session.id, session.source, session.snapshot, total, session.media_received_files, removed,
         pruned.size(), now - session.started_at);
-    if (config_.backup_drill) {
-        const std::string source = session.source;
-        const std::string snapshot = session.snapshot;
-        const std::int64_t run_id = session.run_id;
-        post_([this, source, snapshot, run_id] {
-            store_.set_backup_drill(run_id, "running");
-            std::string outcome = run_restore_drill(snapshots_, source, snapshot);
-            store_.set_backup_drill(run_id, outcome);
-        });
-    }
+    if (config_.backup_drill) start_drill(session);
     json result = detail;
     result["snapshot"] = session.snapshot;
     result["drill"] = config_.backup_drill ? "running" : "off";

@@ -73,6 +73,12 @@ class BackupTarget {
     json media_page(Session& session, const json& params);
     json media_put(Session& session, const json& params);
     json finish(const std::shared_ptr<Session>& session, const json& params);
+    // finish's steps: every file arrived whole and the source's integrity_check said "ok"
+    // (else api_fail); the files renamed into the snapshot (their sizes and hashes, the total
+    // in `total`); the restore drill queued on the manager's loop.
+    void check_complete(const Session& session, const json& params);
+    json store_files(Session& session, std::int64_t& total);
+    void start_drill(const Session& session);
     json status();
     json history(const json& params);
     json list_snapshots(const json& params);

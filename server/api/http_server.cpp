@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <limits>
 #include <optional>
@@ -13,6 +14,7 @@
 
 #include "common/crypto.hpp"
 #include "common/logging.hpp"
+#include "server/api/spool_body.hpp"
 
 namespace parley {
 
@@ -21,13 +23,16 @@ template <class Stream>
 inline constexpr bool is_tls = std::is_same_v<Stream, TlsStream>;
 }  // namespace
 
-struct HttpServer::Connection {
+struct HttpServer::Connection : ConnectionDrain::Member {
     Connection(net::any_io_executor strand, std::uint64_t id)
         : executor(std::move(strand)), id(id) {}
-    virtual ~Connection() = default;
     // Cancels the pending read of a connection that waits for a request (graceful stop).
     // On the strand only, and only while `idle`: a handed-over TLS stream is empty.
     virtual void cancel_read() = 0;
+    net::any_io_executor drain_executor() override { return executor; }
+    void cancel_if_idle() override {
+        if (idle) cancel_read();
+    }
 
     // Kept apart from the stream because a TLS stream moved to a WebSocket has no executor.
     const net::any_io_executor executor;
@@ -108,75 +113,51 @@ void HttpServer::start() {
 }
 
 void HttpServer::stop(std::function<void()> drained) {
-    stopping_ = true;
+    drain_.stop(context_, std::move(drained));
     net::post(acceptor_.get_executor(), [this] {
         boost::system::error_code ignored;
         acceptor_.close(ignored);
     });
-    std::vector<std::shared_ptr<Connection>> conns;
-    {
-        std::lock_guard lock(mutex_);
-        conns.assign(connections_.begin(), connections_.end());
-        if (conns.empty()) {
-            net::post(context_, std::move(drained));
-            return;
-        }
-        drained_ = std::move(drained);
-    }
-    for (auto& conn : conns) {
-        net::post(conn->executor, [conn] {
-            if (conn->idle) conn->cancel_read();
-        });
-    }
 }
 
 awaitable<void> HttpServer::accept_loop() {
-    for (;;) {
-        boost::system::error_code ec;
-        net::any_io_executor executor = context_.get_executor();
-        if (!one_thread_) executor = net::make_strand(context_);
-        tcp::socket socket =
-            co_await acceptor_.async_accept(executor, net::redirect_error(use_awaitable, ec));
-        if (ec == net::error::operation_aborted || stopping_) co_return;
-        if (ec) {
-            // Out of file descriptors or similar: back off instead of spinning.
-            spdlog::warn("accept failed: {}", ec.message());
-            net::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
-            co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
-            continue;
+    auto executor_for = [this]() -> net::any_io_executor {
+        if (one_thread_) return context_.get_executor();
+        return net::make_strand(context_);
+    };
+    co_await accept_each(
+        acceptor_, drain_, executor_for,
+        [this](tcp::socket socket) { accepted(std::move(socket)); },
+        "http listener on port " + std::to_string(port_));
+}
+
+void HttpServer::accepted(tcp::socket socket) {
+    if (peer_filter_) {
+        boost::system::error_code peer_ec;
+        tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+        if (peer_ec || !peer_filter_(peer)) {
+            spdlog::warn("listener on port {} refused a connection from {}: not an allowed peer",
+                         port_, peer_ec ? std::string("?") : peer.address().to_string());
+            socket.close(peer_ec);
+            return;
         }
-        if (peer_filter_) {
-            boost::system::error_code peer_ec;
-            tcp::endpoint peer = socket.remote_endpoint(peer_ec);
-            if (peer_ec || !peer_filter_(peer)) {
-                spdlog::warn(
-                    "listener on port {} refused a connection from {}: not an allowed "
-                    "peer",
-                    port_, peer_ec ? std::string("?") : peer.address().to_string());
-                socket.close(peer_ec);
-                continue;
-            }
-        }
-        // Frames and answers are written whole (a socket's queued frames in one writev), so
-        // Nagle's algorithm only holds a small write back until the peer's delayed ACK: up to
-        // 40 ms on Linux, which showed as the p99 of a chat message at low rates.
-        boost::system::error_code nodelay_ec;
-        socket.set_option(tcp::no_delay(true), nodelay_ec);
-        std::uint64_t id = next_id_++;
-        if (tls_) {
-            launch(std::make_shared<StreamConnection<TlsStream>>(std::move(socket), id, *tls_));
-        } else {
-            launch(std::make_shared<StreamConnection<beast::tcp_stream>>(std::move(socket), id));
-        }
+    }
+    // Frames and answers are written whole (a socket's queued frames in one writev), so
+    // Nagle's algorithm only holds a small write back until the peer's delayed ACK: up to
+    // 40 ms on Linux, which showed as the p99 of a chat message at low rates.
+    boost::system::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
+    std::uint64_t id = next_id_++;
+    if (tls_) {
+        launch(std::make_shared<StreamConnection<TlsStream>>(std::move(socket), id, *tls_));
+    } else {
+        launch(std::make_shared<StreamConnection<beast::tcp_stream>>(std::move(socket), id));
     }
 }
 
 template <class Stream>
 void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
-    {
-        std::lock_guard lock(mutex_);
-        connections_.insert(conn);
-    }
+    drain_.add(conn);
     ++*open_;
     net::co_spawn(conn->executor, serve(conn), [this, conn](std::exception_ptr e) {
         if (e) {
@@ -188,16 +169,21 @@ void HttpServer::launch(std::shared_ptr<StreamConnection<Stream>> conn) {
 
 void HttpServer::connection_ended(const std::shared_ptr<Connection>& conn) {
     --*open_;
-    std::function<void()> drained;
-    {
-        std::lock_guard lock(mutex_);
-        connections_.erase(conn);
-        if (connections_.empty() && drained_) drained = std::exchange(drained_, nullptr);
-    }
-    if (drained) drained();
+    drain_.remove(conn);
 }
 
 namespace {
+
+// The answer when an upload body cannot be written: the server's disk, not the client's
+// request, so never a 400; a full disk is worth retrying once space is freed.
+HttpResponse spool_failure_response(const std::error_code& ec) {
+    if (ec == std::errc::no_space_on_device || ec.value() == EDQUOT) {
+        return error_response(http::status::insufficient_storage, "insufficient_storage",
+                              "the server has no space left for the request body; retry later");
+    }
+    return error_response(http::status::internal_server_error, "internal",
+                          "the server could not store the request body");
+}
 
 // Sends `res` with the write deadline; returns false when the connection is unusable.
 template <class Stream>
@@ -247,7 +233,7 @@ template <class Stream>
 awaitable<bool> HttpServer::finish(Stream& stream, HttpResponse& res,
                                    std::chrono::steady_clock::time_point started,
                                    std::string_view route) {
-    if (stopping_) res.keep_alive(false);
+    if (drain_.stopping()) res.keep_alive(false);
     bool ok = co_await send(stream, res, config_.http.write_timeout_ms);
     if (observer_) {
         observer_(
@@ -299,7 +285,7 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
 
     beast::flat_buffer buffer;
     bool first = true;
-    while (first || !stopping_) {  // after stop(), no further keep-alive request
+    while (first || !drain_.stopping()) {  // after stop(), no further keep-alive request
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(config_.http.header_limit_bytes));
         // The body limit depends on the route, known only once the header is read; Beast would
@@ -364,16 +350,15 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
         transport.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
         // Upload routes stream the body to a new file instead of memory.
         std::string spool_path;
-        std::optional<http::request_parser<http::file_body>> file_parser;
+        std::optional<http::request_parser<SpoolBody>> file_parser;
         if (match.route && !match.route->spool_dir.empty() && !upgrade) {
             spool_path = match.route->spool_dir + "/body-" + random_id();
             file_parser.emplace(std::move(parser));
             file_parser->body_limit(body_limit);
-            file_parser->get().body().open(spool_path.c_str(), beast::file_mode::write_new, ec);
-            if (ec) {
-                spdlog::error("http {}: cannot create {}: {}", conn->id, spool_path, ec.message());
-                HttpResponse res = error_response(http::status::internal_server_error, "internal",
-                                                  "cannot store the request body");
+            if (auto open_ec = file_parser->get().body().open(*files_, spool_path)) {
+                spdlog::error("http {}: cannot create {}: {}", conn->id, spool_path,
+                              open_ec.message());
+                HttpResponse res = spool_failure_response(open_ec);
                 res.keep_alive(false);
                 co_await finish(stream, res, started, route_label(match));
                 break;
@@ -386,13 +371,23 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
         }
         // Removed after the handler, which renames it if it keeps it.
         struct RemoveSpool {
+            FileSystem& files;
             const std::string& path;
             ~RemoveSpool() {
-                if (!path.empty()) ::unlink(path.c_str());
+                if (!path.empty()) files.unlink(path);
             }
-        } remove_spool{spool_path};
+        } remove_spool{*files_, spool_path};
         if (ec) {
-            if (ec == http::error::body_limit) {
+            const std::error_code spool_error =
+                file_parser ? file_parser->get().body().write_error() : std::error_code{};
+            if (spool_error) {
+                // The server's disk, not the client: a full disk is worth retrying later.
+                spdlog::error("http {}: cannot write {}: {}", conn->id, spool_path,
+                              spool_error.message());
+                HttpResponse res = spool_failure_response(spool_error);
+                res.keep_alive(false);
+                co_await finish(stream, res, started, route_label(match));
+            } else if (ec == http::error::body_limit) {
                 HttpResponse res =
                     error_response(http::status::payload_too_large, "too_large",
                                    "request body is larger than the limit of this route");

@@ -25,6 +25,8 @@
 #include <mutex>
 #include <set>
 
+#include "common/accept_drain.hpp"
+#include "common/file_system.hpp"
 #include "server/api/router.hpp"
 #include "server/api/tls_context.hpp"
 #include "server/server_config.hpp"
@@ -72,6 +74,10 @@ class HttpServer {
     void set_client_address(ClientAddress resolve) { client_address_ = std::move(resolve); }
     // Before start().
     void set_peer_filter(PeerFilter filter) { peer_filter_ = std::move(filter); }
+    // Before start(): where upload bodies are written (tests inject a full disk); the real
+    // file system by default. A failed write is answered 507 insufficient_storage when the
+    // disk is full, else 500, and the partial file is removed.
+    void set_file_system(FileSystem& files) { files_ = &files; }
 
     std::size_t open_connections() const { return open_->load(); }
     // http.max_connections, or less when the descriptor limit leaves no room for it.
@@ -87,6 +93,8 @@ class HttpServer {
     struct StreamConnection;  // a connection over Stream (beast::tcp_stream or TlsStream)
 
     awaitable<void> accept_loop();
+    // A new socket: the peer filter, then its connection.
+    void accepted(tcp::socket socket);
     template <class Stream>
     void launch(std::shared_ptr<StreamConnection<Stream>> conn);
     template <class Stream>
@@ -109,11 +117,9 @@ class HttpServer {
     RequestObserver observer_;
     PeerFilter peer_filter_;
     ClientAddress client_address_;
+    FileSystem* files_ = &real_file_system();
 
-    std::mutex mutex_;  // guards connections_ and drained_
-    std::set<std::shared_ptr<Connection>> connections_;
-    std::function<void()> drained_;
-    std::atomic<bool> stopping_{false};
+    ConnectionDrain drain_;  // the open connections, and the graceful stop
     bool one_thread_ = false;
     // Shared with the slots of upgraded sockets, which may outlive the server.
     std::shared_ptr<std::atomic<std::size_t>> open_ = std::make_shared<std::atomic<std::size_t>>(0);

@@ -26,6 +26,8 @@ http::status http_status(ErrorCode code) {
             return http::status::too_many_requests;
         case ErrorCode::unavailable:
             return http::status::service_unavailable;
+        case ErrorCode::insufficient_storage:
+            return http::status::insufficient_storage;
         case ErrorCode::internal:
             return http::status::internal_server_error;
     }

@@ -24,6 +24,8 @@ TEST_CASE("each error code answers api.md's status and code", "[server][api]") {
              Row{ErrorCode::quota_exceeded, http::status::forbidden, "quota_exceeded"},
              Row{ErrorCode::rate_limited, http::status::too_many_requests, "rate_limited"},
              Row{ErrorCode::unavailable, http::status::service_unavailable, "unavailable"},
+             Row{ErrorCode::insufficient_storage, http::status::insufficient_storage,
+                 "insufficient_storage"},
              Row{ErrorCode::internal, http::status::internal_server_error, "internal"},
          }) {
         INFO(r.name);

@@ -8,6 +8,8 @@
 // on network threads.
 #pragma once
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "server/api/api_context.hpp"
@@ -46,26 +48,36 @@ using CallerBodyRoute = awaitable<HttpResponse> (*)(Service&, const Caller&, Req
 template <class Service>
 using BodyRoute = awaitable<HttpResponse> (*)(Service&, RequestContext&, nlohmann::json&);
 
+// What runs once the caller is known.
+using CallerHandler = std::function<awaitable<HttpResponse>(const Caller&, RequestContext&)>;
+
+// The one authentication step of every adapter: the caller per `access`, or the refusal.
+inline RouteHandler authenticated(ApiContext& api, Access access, CallerHandler next) {
+    return [&api, access, next = std::move(next)](RequestContext& ctx) -> awaitable<HttpResponse> {
+        auto auth = check_access(api, ctx, access);
+        if (!auth.caller) co_return auth.refusal;
+        co_return co_await next(*auth.caller, ctx);
+    };
+}
+
 template <class Service>
 RouteHandler with_caller(ApiContext& api, Service& service, CallerRoute<Service> route,
                          Access access = Access::socket) {
-    return [&api, &service, route, access](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = check_access(api, ctx, access);
-        if (!auth.caller) co_return auth.refusal;
-        co_return co_await route(service, *auth.caller, ctx);
-    };
+    return authenticated(api, access, [&service, route](const Caller& caller, RequestContext& ctx) {
+        return route(service, caller, ctx);
+    });
 }
 
 template <class Service>
 RouteHandler with_caller_body(ApiContext& api, Service& service, CallerBodyRoute<Service> route,
                               Access access = Access::socket) {
-    return [&api, &service, route, access](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto auth = check_access(api, ctx, access);
-        if (!auth.caller) co_return auth.refusal;
-        auto body = parse_json_body(ctx);
-        if (!body.json) co_return body.refusal;
-        co_return co_await route(service, *auth.caller, ctx, *body.json);
-    };
+    return authenticated(
+        api, access,
+        [&service, route](const Caller& caller, RequestContext& ctx) -> awaitable<HttpResponse> {
+            auto body = parse_json_body(ctx);
+            if (!body.json) co_return body.refusal;
+            co_return co_await route(service, caller, ctx, *body.json);
+        });
 }
 
 template <class Service>

@@ -7,6 +7,8 @@
 // stdout, which it never writes, reaches EOF), it is reaped and started again after a jittered
 // back-off that doubles with each short-lived child (a child that ran for a minute starts the
 // count again). The child's stderr is the server's, so its log lines land in the server's log.
+// Starting, reaping and the back-off are the shared ChildSupervisor's
+// (server/process/child_supervisor.hpp); this class adds the secret and the watch for EOF.
 //
 // Threads: start()/stop() post to the supervisor's strand, where all child handling runs;
 // redeem() and stats are thread-safe (the route handlers call them).
@@ -20,7 +22,7 @@
 #include <vector>
 
 #include "common/net.hpp"
-#include "server/media/child_process.hpp"
+#include "server/process/child_supervisor.hpp"
 
 namespace parley {
 
@@ -45,36 +47,23 @@ class BotSupervisor {
     // Constant-time comparison; the secret is forgotten on success.
     bool redeem(std::string_view presented);
 
-    int pid() const { return pid_.load(); }
-    std::uint64_t restarts() const { return restarts_.load(); }
+    int pid() const { return child_.pid(); }
+    std::uint64_t restarts() const { return child_.restarts(); }
 
   private:
-    void launch();
-    void watch();
-    void on_child_ended(std::uint64_t generation);
-    void schedule_restart();
-    void close_child();
+    void started(ChildPipes pipes, std::uint64_t generation);
+    void watch(std::uint64_t generation);
 
     net::strand<net::any_io_executor> strand_;
-    ChildLauncher& launcher_;
-    BotSupervisorOptions options_;
+    ChildSupervisor child_;
 
     // Strand-only state.
-    std::unique_ptr<ChildProcess> child_;
-    std::unique_ptr<net::posix::stream_descriptor> stdin_;
-    std::unique_ptr<net::posix::stream_descriptor> stdout_;
+    net::posix::stream_descriptor* stdout_ = nullptr;  // the running child's, owned by child_
     std::array<char, 512> scratch_{};
-    std::uint64_t generation_ = 0;
-    std::chrono::steady_clock::time_point started_at_;
-    net::steady_timer restart_timer_;
-    int failures_ = 0;
-    bool stopped_ = false;
 
     // Shared with the route handlers.
     std::mutex secret_mutex_;
     std::string secret_hash_;  // SHA-256 of the current child's secret; empty once redeemed
-    std::atomic<int> pid_{0};
-    std::atomic<std::uint64_t> restarts_{0};
 };
 
 }  // namespace parley

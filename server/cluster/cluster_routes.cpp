@@ -41,6 +41,132 @@ JsonBody internal_body(const RequestContext& ctx, const std::string& secret) {
     return parse_json_body(ctx);
 }
 
+// An internal route: the cluster secret and the JSON body checked by internal_body(), then
+// a named function of the context it reads.
+template <class Context>
+using InternalRoute = awaitable<HttpResponse> (*)(Context&, nlohmann::json&);
+
+template <class Context>
+RouteHandler internal(Context& context, std::shared_ptr<const std::string> secret,
+                      InternalRoute<Context> route) {
+    return [&context, secret, route](RequestContext& ctx) -> awaitable<HttpResponse> {
+        auto body = internal_body(ctx, *secret);
+        if (!body.json) co_return body.refusal;
+        co_return co_await route(context, *body.json);
+    };
+}
+
+// {"token"} -> {"account_id","session_id"}: the same check as a socket's upgrade.
+awaitable<HttpResponse> check_token(ApiContext& api, nlohmann::json& body) {
+    auto token = string_field(body, "token");
+    if (!token || token->empty() || token->size() > 256) {
+        co_return error_response(http::status::unauthorized, "unauthorized",
+                                 "invalid access token");
+    }
+    auto session = api.accounts.session_by_access_hash(token_hash(*token), unix_ms());
+    if (!session) {
+        co_return error_response(http::status::unauthorized, "unauthorized",
+                                 "invalid or expired access token");
+    }
+    auto account = api.accounts.account_by_id(session->account_id);
+    if (!account || account->disabled_at) {
+        co_return error_response(http::status::unauthorized, "unauthorized",
+                                 "this account is disabled or no longer exists");
+    }
+    // The socket about to open on the edge counts for the REST rule at once.
+    api.clients.mark_remote_socket(session->id, remote_socket_deadline());
+    co_return json_response(http::status::ok,
+                            {{"account_id", session->account_id}, {"session_id", session->id}});
+}
+
+// {"session_ids":[...]} (at most 1000) -> {"ended":[...]}: the sessions that no longer
+// exist or were revoked (logout, password change, account disabled).
+awaitable<HttpResponse> ended_sessions(ApiContext& api, nlohmann::json& body) {
+    auto ids = body.find("session_ids");
+    if (ids == body.end() || !ids->is_array() || ids->size() > 1000) {
+        co_return error_response(http::status::bad_request, "bad_request",
+                                 "session_ids is an array of at most 1000 ids");
+    }
+    nlohmann::json ended = nlohmann::json::array();
+    const auto deadline = remote_socket_deadline();
+    for (const auto& id : *ids) {
+        if (!id.is_string()) continue;
+        auto session = api.accounts.session_by_id(id.get<std::string>());
+        if (!session || session->revoked) {
+            ended.push_back(id);
+        } else {
+            api.clients.mark_remote_socket(session->id, deadline);
+        }
+    }
+    co_return json_response(http::status::ok, {{"ended", ended}});
+}
+
+// {"account_id","room_id"} -> {"member","role","last_seq"}: may the account read the room,
+// and where its history ends now.
+awaitable<HttpResponse> room_member(ChatContext& chat, nlohmann::json& body) {
+    auto account = string_field(body, "account_id");
+    auto room_id = string_field(body, "room_id");
+    if (!account || !room_id) {
+        co_return error_response(http::status::bad_request, "bad_request",
+                                 "account_id and room_id are required strings");
+    }
+    auto member = chat.rooms.member(*room_id, *account);
+    auto room = chat.rooms.room(*room_id);
+    if (!member || !room) co_return json_response(http::status::ok, {{"member", false}});
+    co_return json_response(
+        http::status::ok, {{"member", true}, {"role", member->role}, {"last_seq", room->last_seq}});
+}
+
+// {"account_id","room_id","body"} -> the outcome of RoomService::send, as a socket's send
+// gets it: {"ok":true,"seq","sent_at","duplicate"} or {"ok":false,"code","error"}.
+awaitable<HttpResponse> send_message(ChatContext& chat, nlohmann::json& body) {
+    auto account = string_field(body, "account_id");
+    auto room_id = string_field(body, "room_id");
+    auto message = body.find("body");
+    if (!account || !room_id || message == body.end() || !message->is_object()) {
+        co_return error_response(http::status::bad_request, "bad_request",
+                                 "account_id and room_id are required strings, body an object");
+    }
+    auto out = co_await chat.chat.send(*account, *room_id, std::move(*message));
+    if (!out) {
+        co_return json_response(http::status::ok, {{"ok", false},
+                                                   {"code", error_code_name(out.refusal().code)},
+                                                   {"error", out.refusal().message}});
+    }
+    co_return json_response(http::status::ok, {{"ok", true},
+                                               {"seq", out->message.seq},
+                                               {"sent_at", out->message.sent_at},
+                                               {"duplicate", out->duplicate}});
+}
+
+// {"room_id","after_seq","limit"} -> {"frames":[...]}: the chat frames of the room's
+// messages after after_seq (at most limit), as the room's sockets received them.
+awaitable<HttpResponse> messages_after(ChatContext& chat, nlohmann::json& body) {
+    auto room_id = string_field(body, "room_id");
+    auto after = body.find("after_seq");
+    auto limit = body.find("limit");
+    if (!room_id || after == body.end() || !after->is_number_integer() || limit == body.end() ||
+        !limit->is_number_integer() || after->get<std::int64_t>() < 0 || limit->get<int>() < 1 ||
+        limit->get<int>() > 1000) {
+        co_return error_response(http::status::bad_request, "bad_request",
+                                 "room_id is a string, after_seq >= 0, 1 <= limit <= 1000");
+    }
+    const auto from = after->get<std::int64_t>();
+    const int max = limit->get<int>();
+    bool complete = false;
+    std::vector<Message> messages = chat.rooms.recent_after(*room_id, from, complete);
+    if (!complete) {
+        auto stored = co_await chat.rooms.messages_after(*room_id, from, max);
+        if (!stored) co_return db_failure_response(stored.error(), "a gap fill");
+        messages = std::move(*stored);
+    }
+    if (static_cast<int>(messages.size()) > max) messages.resize(static_cast<std::size_t>(max));
+    nlohmann::json frames = nlohmann::json::array();
+    for (const auto& m : messages)
+        frames.push_back({{"seq", m.seq}, {"frame", *message_frame(m)}});
+    co_return json_response(http::status::ok, {{"frames", frames}});
+}
+
 }  // namespace
 
 std::string read_cluster_secret(const std::string& path, std::string& error) {
@@ -61,143 +187,14 @@ std::string read_cluster_secret(const std::string& path, std::string& error) {
 }
 
 void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std::string secret) {
-    auto shared_secret = std::make_shared<const std::string>(std::move(secret));
-
-    // {"token"} -> {"account_id","session_id"}: the same check as a socket's upgrade.
-    router.add(http::verb::post, "/internal/cluster/session",
-               [&api, shared_secret](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto body = internal_body(ctx, *shared_secret);
-                   if (!body.json) co_return body.refusal;
-                   auto token = string_field(*body.json, "token");
-                   if (!token || token->empty() || token->size() > 256) {
-                       co_return error_response(http::status::unauthorized, "unauthorized",
-                                                "invalid access token");
-                   }
-                   auto session =
-                       api.accounts.session_by_access_hash(token_hash(*token), unix_ms());
-                   if (!session) {
-                       co_return error_response(http::status::unauthorized, "unauthorized",
-                                                "invalid or expired access token");
-                   }
-                   auto account = api.accounts.account_by_id(session->account_id);
-                   if (!account || account->disabled_at) {
-                       co_return error_response(http::status::unauthorized, "unauthorized",
-                                                "this account is disabled or no longer exists");
-                   }
-                   // The socket about to open on the edge counts for the REST rule at once.
-                   api.clients.mark_remote_socket(session->id, remote_socket_deadline());
-                   co_return json_response(http::status::ok, {{"account_id", session->account_id},
-                                                              {"session_id", session->id}});
-               });
-
-    // {"session_ids":[...]} (at most 1000) -> {"ended":[...]}: the sessions that no longer
-    // exist or were revoked (logout, password change, account disabled).
+    auto shared = std::make_shared<const std::string>(std::move(secret));
+    router.add(http::verb::post, "/internal/cluster/session", internal(api, shared, check_token));
     router.add(http::verb::post, "/internal/cluster/sessions",
-               [&api, shared_secret](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto body = internal_body(ctx, *shared_secret);
-                   if (!body.json) co_return body.refusal;
-                   auto ids = body.json->find("session_ids");
-                   if (ids == body.json->end() || !ids->is_array() || ids->size() > 1000) {
-                       co_return error_response(http::status::bad_request, "bad_request",
-                                                "session_ids is an array of at most 1000 ids");
-                   }
-                   nlohmann::json ended = nlohmann::json::array();
-                   const auto deadline = remote_socket_deadline();
-                   for (const auto& id : *ids) {
-                       if (!id.is_string()) continue;
-                       auto session = api.accounts.session_by_id(id.get<std::string>());
-                       if (!session || session->revoked) {
-                           ended.push_back(id);
-                       } else {
-                           api.clients.mark_remote_socket(session->id, deadline);
-                       }
-                   }
-                   co_return json_response(http::status::ok, {{"ended", ended}});
-               });
-
-    // {"account_id","room_id"} -> {"member","role","last_seq"}: may the account read the room,
-    // and where its history ends now.
-    router.add(http::verb::post, "/internal/cluster/member",
-               [&chat, shared_secret](RequestContext& ctx) -> awaitable<HttpResponse> {
-                   auto body = internal_body(ctx, *shared_secret);
-                   if (!body.json) co_return body.refusal;
-                   auto account = string_field(*body.json, "account_id");
-                   auto room_id = string_field(*body.json, "room_id");
-                   if (!account || !room_id) {
-                       co_return error_response(http::status::bad_request, "bad_request",
-                                                "account_id and room_id are required strings");
-                   }
-                   auto member = chat.rooms.member(*room_id, *account);
-                   auto room = chat.rooms.room(*room_id);
-                   if (!member || !room) {
-                       co_return json_response(http::status::ok, {{"member", false}});
-                   }
-                   co_return json_response(
-                       http::status::ok,
-                       {{"member", true}, {"role", member->role}, {"last_seq", room->last_seq}});
-               });
-
-    // {"account_id","room_id","body"} -> the outcome of RoomService::send, as a socket's send
-    // gets it: {"ok":true,"seq","sent_at","duplicate"} or {"ok":false,"code","error"}.
-    router.add(
-        http::verb::post, "/internal/cluster/send",
-        [&chat, shared_secret](RequestContext& ctx) -> awaitable<HttpResponse> {
-            auto body = internal_body(ctx, *shared_secret);
-            if (!body.json) co_return body.refusal;
-            auto account = string_field(*body.json, "account_id");
-            auto room_id = string_field(*body.json, "room_id");
-            auto message = body.json->find("body");
-            if (!account || !room_id || message == body.json->end() || !message->is_object()) {
-                co_return error_response(
-                    http::status::bad_request, "bad_request",
-                    "account_id and room_id are required strings, body an object");
-            }
-            auto out = co_await chat.chat.send(*account, *room_id, std::move(*message));
-            if (!out) {
-                co_return json_response(http::status::ok,
-                                        {{"ok", false},
-                                         {"code", error_code_name(out.refusal().code)},
-                                         {"error", out.refusal().message}});
-            }
-            co_return json_response(http::status::ok, {{"ok", true},
-                                                       {"seq", out->message.seq},
-                                                       {"sent_at", out->message.sent_at},
-                                                       {"duplicate", out->duplicate}});
-        });
-
-    // {"room_id","after_seq","limit"} -> {"frames":[...]}: the chat frames of the room's
-    // messages after after_seq (at most limit), as the room's sockets received them.
-    router.add(
-        http::verb::post, "/internal/cluster/messages",
-        [&chat, shared_secret](RequestContext& ctx) -> awaitable<HttpResponse> {
-            auto body = internal_body(ctx, *shared_secret);
-            if (!body.json) co_return body.refusal;
-            auto room_id = string_field(*body.json, "room_id");
-            auto after = body.json->find("after_seq");
-            auto limit = body.json->find("limit");
-            if (!room_id || after == body.json->end() || !after->is_number_integer() ||
-                limit == body.json->end() || !limit->is_number_integer() ||
-                after->get<std::int64_t>() < 0 || limit->get<int>() < 1 ||
-                limit->get<int>() > 1000) {
-                co_return error_response(http::status::bad_request, "bad_request",
-                                         "room_id is a string, after_seq >= 0, 1 <= limit <= 1000");
-            }
-            const auto from = after->get<std::int64_t>();
-            const int max = limit->get<int>();
-            bool complete = false;
-            std::vector<Message> messages = chat.rooms.recent_after(*room_id, from, complete);
-            if (!complete) {
-                auto stored = co_await chat.rooms.messages_after(*room_id, from, max);
-                if (!stored) co_return db_failure_response(stored.error(), "a gap fill");
-                messages = std::move(*stored);
-            }
-            if (static_cast<int>(messages.size()) > max)
-                messages.resize(static_cast<std::size_t>(max));
-            nlohmann::json frames = nlohmann::json::array();
-            for (const auto& m : messages)
-                frames.push_back({{"seq", m.seq}, {"frame", *message_frame(m)}});
-            co_return json_response(http::status::ok, {{"frames", frames}});
-        });
+               internal(api, shared, ended_sessions));
+    router.add(http::verb::post, "/internal/cluster/member", internal(chat, shared, room_member));
+    router.add(http::verb::post, "/internal/cluster/send", internal(chat, shared, send_message));
+    router.add(http::verb::post, "/internal/cluster/messages",
+               internal(chat, shared, messages_after));
 }
 
 }  // namespace parley

@@ -45,18 +45,14 @@ nlohmann::json media_json(const MediaRecord& m) {
 
 namespace {
 
-std::string errno_text(const char* what) {
-    return std::string(what) + ": " + std::strerror(errno);
-}
-
-// fsyncs a file's data; empty on success, else the problem.
-std::string fsync_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno_text("open");
-    std::string problem;
-    if (::fsync(fd) != 0) problem = errno_text("fsync");
-    ::close(fd);
-    return problem;
+// fsyncs a file's data.
+std::error_code fsync_file(FileSystem& files, const std::string& path) {
+    std::error_code ec;
+    int fd = files.open(path, O_RDONLY, 0, ec);
+    if (fd < 0) return ec;
+    ec = files.fsync(fd);
+    files.close(fd);
+    return ec;
 }
 
 struct StoredFile {
@@ -72,7 +68,8 @@ struct StoreOutcome {
 
 // Hashes `tmp` and renames it to <media>/<aa>/<sha256>.jpg (or drops it when that content is
 // already stored), then fsyncs the directory so the rename is durable.
-std::string store_file(const std::string& media_dir, const std::string& tmp, StoredFile& out) {
+std::string store_file(FileSystem& files, const std::string& media_dir, const std::string& tmp,
+                       StoredFile& out) {
     std::string bytes;
     if (auto ec = read_file(tmp, bytes)) return "cannot read a processed file: " + ec.message();
     out.sha256 = sha256_hex(bytes);
@@ -83,11 +80,11 @@ std::string store_file(const std::string& media_dir, const std::string& tmp, Sto
     if (ec) return "cannot create " + dir + ": " + ec.message();
     std::string target = dir + "/" + out.sha256 + ".jpg";
     if (fs::exists(target, ec)) {
-        ::unlink(tmp.c_str());
+        files.unlink(tmp);
         return {};
     }
-    if (::rename(tmp.c_str(), target.c_str()) != 0) return errno_text("rename");
-    if (auto dec = fsync_directory(dir)) return "cannot fsync " + dir + ": " + dec.message();
+    if (auto rec = files.rename(tmp, target)) return "rename: " + rec.message();
+    if (auto dec = files.fsync_directory(dir)) return "cannot fsync " + dir + ": " + dec.message();
     return {};
 }
 
@@ -96,7 +93,8 @@ std::string store_file(const std::string& media_dir, const std::string& tmp, Sto
 MediaService::MediaService(const MediaSettings& settings, const std::string& data_dir,
                            MediaStore& store, AccountStore& accounts, DbReaderPool& readers,
                            ImageprocClient& imageproc, ClientRegistry& clients,
-                           net::thread_pool& files, net::any_io_executor executor)
+                           net::thread_pool& files, net::any_io_executor executor,
+                           FileSystem& file_system)
     : settings_(settings),
       media_dir_(fs::absolute(fs::path(data_dir) / "media").lexically_normal().string()),
       tmp_dir_(media_dir_ + "/tmp"),
@@ -107,6 +105,7 @@ MediaService::MediaService(const MediaSettings& settings, const std::string& dat
       imageproc_(imageproc),
       clients_(clients),
       files_(files),
+      file_system_(file_system),
       executor_(std::move(executor)) {}
 
 void MediaService::prepare() {
@@ -157,15 +156,15 @@ int MediaService::remove_unnamed(const std::vector<std::string>& shas) {
     for (const auto& sha : shas) {
         if (store_.references(sha) || pinned_.contains(sha)) continue;
         std::string path = file_path(sha);
-        if (::unlink(path.c_str()) == 0) {
+        if (auto ec = file_system_.unlink(path); !ec) {
             ++removed;
             dirs.insert(path.substr(0, path.rfind('/')));
-        } else if (errno != ENOENT) {
-            spdlog::warn("media: cannot remove {}: {}", path, std::strerror(errno));
+        } else if (ec != std::errc::no_such_file_or_directory) {
+            spdlog::warn("media: cannot remove {}: {}", path, ec.message());
         }
     }
     for (const auto& dir : dirs) {
-        if (auto ec = fsync_directory(dir))
+        if (auto ec = file_system_.fsync_directory(dir))
             spdlog::warn("media: cannot fsync {}: {}", dir, ec.message());
     }
     return removed;
@@ -222,6 +221,42 @@ std::string MediaService::output_path(const std::string& id, const char* suffix)
     return tmp_dir_ + "/" + id + suffix;
 }
 
+awaitable<MediaService::FileProblem> MediaService::keep_upload(std::string spool_path,
+                                                               std::string target) {
+    auto keep = [this, spool_path, target]() noexcept -> FileProblem {
+        try {
+            if (auto ec = fsync_file(file_system_, spool_path)) return {"fsync", ec};
+            if (auto ec = file_system_.rename(spool_path, target)) return {"rename", ec};
+            if (auto ec = file_system_.fsync_directory(uploads_dir_)) {
+                // Not durable, so not accepted: nothing of it may stay behind.
+                file_system_.unlink(target);
+                return {"fsync of the uploads directory", ec};
+            }
+            return {};
+        } catch (const std::exception& e) {
+            return {e.what(), std::make_error_code(std::errc::io_error)};
+        }
+    };
+    co_return co_await offload(files_, std::move(keep));
+}
+
+awaitable<Outcome<MediaRecord>> MediaService::refuse_unkept(MediaRecord m, FileProblem problem) {
+    spdlog::error("media {} of account {}: cannot keep the upload: {}", m.id, m.owner_id,
+                  problem.text());
+    // The record reserved quota for an upload that is not kept: it goes too, so the refused
+    // upload leaves nothing behind (the HTTP layer removes the spooled body).
+    if (auto removed = co_await store_.remove(m.id); !removed) {
+        spdlog::error("media {}: cannot remove the record of an upload not kept: {}", m.id,
+                      removed.error().message);
+    }
+    if (problem.ec == std::errc::no_space_on_device || problem.ec.value() == EDQUOT) {
+        co_return Refusal{ErrorCode::insufficient_storage,
+                          "the server has no space left for the upload; retry later"};
+    }
+    co_return Refusal{ErrorCode::internal,
+                      "the server could not store the upload (" + problem.ec.message() + ")"};
+}
+
 awaitable<Outcome<MediaRecord>> MediaService::accept(std::string account_id,
                                                      std::string spool_path) {
     struct stat st {};
@@ -259,28 +294,8 @@ awaitable<Outcome<MediaRecord>> MediaService::accept(std::string account_id,
                               std::to_string(settings_.quota_bytes) + " bytes"};
     }
     // Durable before acknowledged: the upload survives a crash and is processed on restart.
-    std::string target = upload_path(m.id);
-    std::string uploads = uploads_dir_;
-    auto keep = [spool_path, target, uploads]() noexcept -> std::string {
-        try {
-            if (auto p = fsync_file(spool_path); !p.empty()) return p;
-            if (::rename(spool_path.c_str(), target.c_str()) != 0) return errno_text("rename");
-            if (auto ec = fsync_directory(uploads)) return "fsync: " + ec.message();
-            return {};
-        } catch (const std::exception& e) {
-            return e.what();
-        }
-    };
-    std::string problem = co_await offload(files_, std::move(keep));
-    if (!problem.empty()) {
-        spdlog::error("media {}: cannot keep the upload: {}", m.id, problem);
-        m.state = "failed";
-        m.error = image_error::io_error;
-        m.message = "the server could not store the upload";
-        m.updated_at = now_ms();
-        co_await store_.update(m);
-        co_return Refusal{ErrorCode::internal, "could not store the upload"};
-    }
+    FileProblem problem = co_await keep_upload(spool_path, upload_path(m.id));
+    if (problem) co_return co_await refuse_unkept(std::move(m), problem);
     spdlog::info("media {} of account {}: {} bytes accepted, processing", m.id, account_id,
                  m.upload_bytes);
     submit(m, true);
@@ -348,8 +363,9 @@ awaitable<void> MediaService::finish(std::string content_id, ImageResponse respo
                 StoreOutcome o;
                 std::lock_guard lock(files_mutex_);
                 try {
-                    o.problem = store_file(media_dir_, image_tmp, o.image);
-                    if (o.problem.empty()) o.problem = store_file(media_dir_, thumb_tmp, o.thumb);
+                    o.problem = store_file(file_system_, media_dir_, image_tmp, o.image);
+                    if (o.problem.empty())
+                        o.problem = store_file(file_system_, media_dir_, thumb_tmp, o.thumb);
                 } catch (const std::exception& e) {
                     o.problem = e.what();
                 }
@@ -390,9 +406,8 @@ awaitable<void> MediaService::finish(std::string content_id, ImageResponse respo
             spdlog::error("media {}: cannot record the result: {}", m.id, saved.error().message);
             co_return;
         }
-        ::unlink(upload_path(m.id).c_str());
-        ::unlink(image_tmp.c_str());
-        ::unlink(thumb_tmp.c_str());
+        for (const auto& done : {upload_path(m.id), image_tmp, thumb_tmp})
+            file_system_.unlink(done);
         if (m.state == "ready") {
             spdlog::info("media {} of account {}: ready, {} {}x{} ({} bytes), thumbnail {}x{}",
                          m.id, m.owner_id, m.format, m.width, m.height, m.image_bytes,

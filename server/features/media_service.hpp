@@ -13,7 +13,9 @@
 // of every room with a message that carries it. Everyone else is told not_found, as for a
 // content id that does not exist. The other calls (listing, reading a file, deleting) answer
 // Outcomes (server/features/outcome.hpp).
-// File work runs on the `files` pool, never on network threads. Owned by the server app;
+// An upload that cannot be kept (a full disk, a failed fsync) is refused and leaves no record
+// and no file. File work runs on the `files` pool, never on network threads, and goes through
+// a FileSystem (common/file_system.hpp). Owned by the server app;
 // thread-safe.
 #pragma once
 
@@ -24,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/file_system.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/db_readers.hpp"
 #include "server/data/media_store.hpp"
@@ -61,7 +64,8 @@ class MediaService {
   public:
     MediaService(const MediaSettings& settings, const std::string& data_dir, MediaStore& store,
                  AccountStore& accounts, DbReaderPool& readers, ImageprocClient& imageproc,
-                 ClientRegistry& clients, net::thread_pool& files, net::any_io_executor executor);
+                 ClientRegistry& clients, net::thread_pool& files, net::any_io_executor executor,
+                 FileSystem& file_system = real_file_system());
 
     // Creates the media directories and empties tmp/ (bodies of interrupted uploads). Start-up.
     void prepare();
@@ -100,6 +104,19 @@ class MediaService {
     awaitable<DbResult<MediaRemoval>> remove(MediaRecord record);
 
   private:
+    // A file operation that failed: what was done, and the system's reason.
+    struct FileProblem {
+        std::string what;  // empty: no problem
+        std::error_code ec;
+        explicit operator bool() const { return !what.empty(); }
+        std::string text() const { return what + ": " + ec.message(); }
+    };
+    // fsyncs the spooled body, moves it to `target` in uploads/ and fsyncs that directory, on
+    // the files pool; on failure nothing of it is left in uploads/.
+    awaitable<FileProblem> keep_upload(std::string spool_path, std::string target);
+    // Drops the record of an upload that could not be kept and answers why: a full disk is
+    // insufficient_storage, any other failure internal.
+    awaitable<Outcome<MediaRecord>> refuse_unkept(MediaRecord m, FileProblem problem);
     // Whether `viewer` may see `m` (see above): the one place media looks at chat membership.
     awaitable<DbResult<bool>> may_see(const std::string& viewer, const MediaRecord& m);
     // Removes the stored files of `shas` that no record names and no upload has pinned; the
@@ -125,6 +142,7 @@ class MediaService {
     ImageprocClient& imageproc_;
     ClientRegistry& clients_;
     net::thread_pool& files_;
+    FileSystem& file_system_;  // every file written, renamed or removed (tests inject faults)
     net::any_io_executor executor_;
     // Guards the stored files: storing one and pinning its hash, and checking a hash unnamed
     // and unlinking its file, are each done whole under it. A hash stays pinned from the

@@ -1,7 +1,7 @@
 // MediaService against a real current.db, the real stores and files in a temporary data
 // directory (the image child is never started: these calls do not reach it): accepting an
-// upload (empty body, quota), who may see a content id, the owner's pages, and deleting one's
-// image with its stored files.
+// upload (empty body, quota; a failed fsync, through a FaultyFileSystem), who may see a
+// content id, the owner's pages, and deleting one's image with its stored files.
 #include "server/features/media_service.hpp"
 
 #include <filesystem>
@@ -12,7 +12,7 @@
 #include "common/crypto.hpp"
 #include "server/data/room_store.hpp"
 #include "server/data/store_test_support.hpp"
-#include "server/media/child_process.hpp"
+#include "server/process/child_process.hpp"
 
 namespace parley {
 
@@ -33,6 +33,7 @@ struct Media {
     MediaStore store{writer};
     ClientRegistry clients;
     net::thread_pool files{1};
+    FaultyFileSystem disk;  // no faults unless a test asks
     std::unique_ptr<ChildLauncher> launcher = make_process_launcher();
     ImageprocClient imageproc{ioc.get_executor(), *launcher, ImageprocOptions{{"/bin/false"}}};
     std::unique_ptr<MediaService> service;
@@ -40,7 +41,8 @@ struct Media {
     Media() {
         settings.quota_bytes = 1000;
         service = std::make_unique<MediaService>(settings, data_dir, store, accounts, readers,
-                                                 imageproc, clients, files, ioc.get_executor());
+                                                 imageproc, clients, files, ioc.get_executor(),
+                                                 disk);
         service->prepare();
         for (const char* name : {"ann", "bob", "cat"})
             REQUIRE(run(ioc, accounts.create_account(Account{name, name, "x", "user", 1})));
@@ -92,6 +94,44 @@ TEST_CASE("an upload is refused when empty or over the quota, else kept for proc
     // The quota counts the upload while it is processed.
     CHECK(run(t.ioc, t.service->accept("ann", t.spool(600))).refusal().code ==
           ErrorCode::quota_exceeded);
+}
+
+TEST_CASE("an upload that cannot be made durable leaves no record and no file",
+          "[server][media]") {
+    Media t;
+    const std::string uploads = t.data_dir + "/media/uploads";
+    auto check_nothing_left = [&] {
+        CHECK(t.store.usage("ann") == 0);
+        CHECK(t.service->page("ann", std::nullopt, 10)->items.empty());
+        CHECK(fs::is_empty(uploads));
+    };
+
+    SECTION("the upload's fsync fails") {
+        t.disk.fail_fsync(true);
+        auto refused = run(t.ioc, t.service->accept("ann", t.spool(600)));
+        REQUIRE_FALSE(refused);
+        CHECK(refused.refusal().code == ErrorCode::internal);
+        CHECK(refused.refusal().message ==
+              "the server could not store the upload (Input/output error)");
+        CHECK(t.disk.injected() == 1);
+        check_nothing_left();
+    }
+    SECTION("the uploads directory's fsync fails after the rename") {
+        t.disk.fail_directory_fsync(true);
+        auto refused = run(t.ioc, t.service->accept("ann", t.spool(600)));
+        REQUIRE_FALSE(refused);
+        CHECK(refused.refusal().code == ErrorCode::internal);
+        CHECK(t.disk.injected() == 1);
+        check_nothing_left();  // the renamed file went too
+    }
+
+    // The quota was given back and the next upload is kept.
+    t.disk.fail_fsync(false);
+    auto kept = run(t.ioc, t.service->accept("ann", t.spool(900)));
+    REQUIRE(kept);
+    CHECK(kept->state == "processing");
+    CHECK(t.store.usage("ann") == 900);
+    CHECK(fs::file_size(uploads + "/" + kept->id) == 900);
 }
 
 TEST_CASE("who may see an image: its owner, avatar viewers, and the rooms it was posted in",

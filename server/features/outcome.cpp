@@ -28,6 +28,8 @@ std::string_view error_code_name(ErrorCode code) {
             return "rate_limited";
         case ErrorCode::unavailable:
             return "unavailable";
+        case ErrorCode::insufficient_storage:
+            return "insufficient_storage";
         case ErrorCode::internal:
             return "internal";
     }

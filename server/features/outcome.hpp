@@ -19,19 +19,20 @@
 namespace parley {
 
 enum class ErrorCode : std::uint8_t {
-    bad_request,        // the request is malformed or a field is out of range
-    invalid_signature,  // a message's Ed25519 signature is missing or wrong
-    unauthorized,       // the credentials are wrong
-    forbidden,          // the caller may not do this
-    not_found,          // no such thing (or the caller may not know it exists)
-    conflict,           // the state forbids it (a taken name, the last owner)
-    too_many,           // more items than allowed in one request ("too_large")
-    full,               // a limit of stored things is reached ("too_large")
-    too_large,          // the content is longer than allowed ("too_large")
-    quota_exceeded,     // the account's storage quota would be exceeded
-    rate_limited,       // too many attempts: wait
-    unavailable,        // the database is busy or overloaded: retrying helps
-    internal,           // a failure on the server's side, logged there
+    bad_request,           // the request is malformed or a field is out of range
+    invalid_signature,     // a message's Ed25519 signature is missing or wrong
+    unauthorized,          // the credentials are wrong
+    forbidden,             // the caller may not do this
+    not_found,             // no such thing (or the caller may not know it exists)
+    conflict,              // the state forbids it (a taken name, the last owner)
+    too_many,              // more items than allowed in one request ("too_large")
+    full,                  // a limit of stored things is reached ("too_large")
+    too_large,             // the content is longer than allowed ("too_large")
+    quota_exceeded,        // the account's storage quota would be exceeded
+    rate_limited,          // too many attempts: wait
+    unavailable,           // the database is busy or overloaded: retrying helps
+    insufficient_storage,  // the server's disk is full: retrying helps once space is freed
+    internal,              // a failure on the server's side, logged there
 };
 
 // The machine code clients see (api.md's error codes).

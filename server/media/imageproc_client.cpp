@@ -11,28 +11,29 @@ namespace parley {
 ImageprocClient::ImageprocClient(net::any_io_executor executor, ChildLauncher& launcher,
                                  ImageprocOptions options)
     : strand_(net::make_strand(executor)),
-      launcher_(launcher),
       options_(std::move(options)),
-      restart_timer_(strand_),
-      hello_timer_(strand_) {}
-
-ImageprocClient::~ImageprocClient() {
-    // The loop has stopped: no handler runs any more, so the child can be ended here.
-    if (child_) {
-        child_->kill();
-        child_->wait();
-    }
+      child_(strand_, launcher,
+             {.name = "imageproc child",
+              .argv = options_.argv,
+              .backoff_base = options_.backoff_base,
+              .backoff_max = options_.backoff_max}),
+      hello_timer_(strand_) {
+    child_.on_started(
+        [this](ChildPipes pipes, std::uint64_t generation) { started(pipes, generation); });
+    child_.on_launch_failed([this](const std::string&) {
+        fail_queue(image_error::unavailable, "the image processor cannot be started");
+    });
 }
 
+ImageprocClient::~ImageprocClient() = default;
+
 void ImageprocClient::start() {
-    net::post(strand_, [this] { launch(); });
+    child_.start();
 }
 
 void ImageprocClient::stop() {
     net::post(strand_, [this] {
         stopped_ = true;
-        ++generation_;
-        restart_timer_.cancel();
         hello_timer_.cancel();
         for (auto& [id, f] : in_flight_)
             f.deadline->cancel();
@@ -40,7 +41,8 @@ void ImageprocClient::stop() {
         queue_.clear();
         queued_ = 0;
         in_flight_count_ = 0;
-        close_child();
+        forget_pipes();
+        child_.stop(true);
     });
 }
 
@@ -59,7 +61,7 @@ bool ImageprocClient::submit(ImageRequest request, Done done, bool bounded) {
 }
 
 ImageprocClient::Stats ImageprocClient::stats() const {
-    return Stats{pid_.load(), restarts_.load(), queued_.load(), in_flight_count_.load()};
+    return Stats{child_.pid(), child_.restarts(), queued_.load(), in_flight_count_.load()};
 }
 
 std::string ImageprocClient::render_metrics() const {
@@ -78,36 +80,23 @@ std::string ImageprocClient::render_metrics() const {
         st.restarts, st.queued, st.in_flight, st.pid != 0 ? 1 : 0);
 }
 
-void ImageprocClient::launch() {
-    if (stopped_) return;
-    ++generation_;
-    LaunchedChild c = launcher_.launch(options_.argv);
-    if (!c.process) {
-        spdlog::error("imageproc: cannot start the child: {}", c.error);
-        fail_queue(image_error::unavailable, "the image processor cannot be started");
-        schedule_restart();
-        return;
-    }
-    child_ = std::move(c.process);
-    stdin_ = std::make_unique<net::posix::stream_descriptor>(strand_, c.stdin_fd);
-    stdout_ = std::make_unique<net::posix::stream_descriptor>(strand_, c.stdout_fd);
+void ImageprocClient::started(ChildPipes pipes, std::uint64_t generation) {
+    stdin_ = pipes.in;
+    stdout_ = pipes.out;
     decoder_ = ChildFrameDecoder(kChildFrameDefaultLimit);
     ready_ = false;
     writing_ = false;
     writes_.clear();
-    pid_ = child_->pid();
-    spdlog::info("imageproc child started: pid {}", child_->pid());
-    auto generation = generation_;
     hello_timer_.expires_after(std::max(options_.hello_timeout, options_.request_timeout));
     hello_timer_.async_wait([this, generation](const boost::system::error_code& ec) {
-        if (!ec && generation == generation_ && !ready_)
+        if (!ec && generation == child_.generation() && !ready_)
             child_failed("no hello within the start timeout");
     });
     read();
 }
 
 void ImageprocClient::read() {
-    auto generation = generation_;
+    auto generation = child_.generation();
     stdout_->async_read_some(
         net::buffer(read_buffer_),
         net::bind_executor(strand_,
@@ -118,7 +107,7 @@ void ImageprocClient::read() {
 
 void ImageprocClient::on_read(std::uint64_t generation, const boost::system::error_code& ec,
                               std::size_t n) {
-    if (generation != generation_ || stopped_) return;
+    if (generation != child_.generation() || stopped_) return;
     if (ec) {
         child_failed(ec == net::error::eof ? "the child closed its stdout"
                                            : "reading from the child: " + ec.message());
@@ -127,7 +116,7 @@ void ImageprocClient::on_read(std::uint64_t generation, const boost::system::err
     decoder_.feed(std::string_view(read_buffer_.data(), n));
     while (auto frame = decoder_.next()) {
         handle_frame(*frame);
-        if (generation != generation_) return;  // the frame ended this child
+        if (generation != child_.generation()) return;  // the frame ended this child
     }
     if (decoder_.failed()) {
         child_failed("protocol error: " + decoder_.error());
@@ -145,7 +134,7 @@ void ImageprocClient::handle_frame(const ChildFrame& frame) {
         }
         ready_ = true;
         hello_timer_.cancel();
-        spdlog::info("imageproc child pid {} ready", child_->pid());
+        spdlog::info("imageproc child pid {} ready", child_.pid());
         dispatch();
         return;
     }
@@ -168,7 +157,7 @@ void ImageprocClient::handle_frame(const ChildFrame& frame) {
     Done done = std::move(it->second.done);
     in_flight_.erase(it);
     in_flight_count_ = in_flight_.size();
-    failures_ = 0;
+    child_.reset_backoff();
     done(std::move(*response));
     dispatch();
 }
@@ -183,9 +172,9 @@ void ImageprocClient::dispatch() {
         write(encode_child_frame(ChildFrameType::request, encode_image_request(w.request)));
         auto timer = std::make_unique<net::steady_timer>(strand_);
         timer->expires_after(options_.request_timeout);
-        auto generation = generation_;
+        auto generation = child_.generation();
         timer->async_wait([this, generation, id](const boost::system::error_code& ec) {
-            if (!ec && generation == generation_ && in_flight_.count(id)) on_timeout(id);
+            if (!ec && generation == child_.generation() && in_flight_.count(id)) on_timeout(id);
         });
         in_flight_.emplace(id, InFlight{std::move(w.done), std::move(timer)});
         in_flight_count_ = in_flight_.size();
@@ -199,12 +188,12 @@ void ImageprocClient::write(std::string frame) {
 
 void ImageprocClient::write_next() {
     writing_ = true;
-    auto generation = generation_;
+    auto generation = child_.generation();
     net::async_write(
         *stdin_, net::buffer(writes_.front()),
         net::bind_executor(strand_,
                            [this, generation](const boost::system::error_code& ec, std::size_t) {
-                               if (generation != generation_ || stopped_) return;
+                               if (generation != child_.generation() || stopped_) return;
                                if (ec) {
                                    child_failed("writing to the child: " + ec.message());
                                    return;
@@ -223,7 +212,7 @@ void ImageprocClient::on_timeout(std::uint64_t id) {
     Done done = std::move(it->second.done);
     in_flight_.erase(it);
     spdlog::warn("imageproc request {} timed out after {} ms; killing child pid {}", id,
-                 options_.request_timeout.count(), pid_.load());
+                 options_.request_timeout.count(), child_.pid());
     // The child goes first, so whoever hears of the timeout finds it already replaced.
     child_failed("request " + std::to_string(id) + " timed out");
     done(image_failure(
@@ -231,53 +220,26 @@ void ImageprocClient::on_timeout(std::uint64_t id) {
         "processing took longer than " + std::to_string(options_.request_timeout.count()) + " ms"));
 }
 
-void ImageprocClient::close_child() {
+void ImageprocClient::forget_pipes() {
     hello_timer_.cancel();
-    boost::system::error_code ignored;
-    if (stdin_) stdin_->close(ignored);
-    if (stdout_) stdout_->close(ignored);
-    stdin_.reset();
-    stdout_.reset();
-    if (child_) {
-        child_->kill();
-        std::string how = child_->wait();
-        spdlog::info("imageproc child pid {} ended: {}", child_->pid(), how);
-        child_.reset();
-    }
-    pid_ = 0;
+    stdin_ = nullptr;
+    stdout_ = nullptr;
     ready_ = false;
 }
 
 void ImageprocClient::child_failed(const std::string& reason) {
-    int pid = pid_.load();
-    ++generation_;
     auto dead = std::move(in_flight_);
     in_flight_.clear();
     in_flight_count_ = 0;
-    spdlog::error("imageproc child pid {} failed: {}; {} requests in it fail", pid, reason,
+    spdlog::error("imageproc child pid {} failed: {}; {} requests in it fail", child_.pid(), reason,
                   dead.size());
-    close_child();
+    forget_pipes();
+    child_.end_child(reason, true);
     for (auto& [id, f] : dead) {
         f.deadline->cancel();
         f.done(image_failure(id, image_error::child_failed,
                              "the image processor stopped while working on this image"));
     }
-    ++restarts_;
-    schedule_restart();
-}
-
-void ImageprocClient::schedule_restart() {
-    if (stopped_) return;
-    auto shift = std::min(failures_, 16);
-    auto delay = std::min<std::chrono::milliseconds>(options_.backoff_base * (1LL << shift),
-                                                     options_.backoff_max);
-    ++failures_;
-    spdlog::info("imageproc child restarts in {} ms (failure {} in a row)", delay.count(),
-                 failures_);
-    restart_timer_.expires_after(delay);
-    restart_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec && !stopped_) launch();
-    });
 }
 
 void ImageprocClient::fail_queue(const char* code, const std::string& message) {

@@ -1,6 +1,7 @@
 // ImageprocClient: the server's side of `parley imageproc` (docs/imageproc.md).
 //
-// Starts the child through a ChildLauncher, writes framed requests to its stdin and reads
+// Starts the child through a ChildSupervisor (server/process/child_supervisor.hpp: launch,
+// reaping, back-off), writes framed requests to its stdin and reads
 // framed answers from its stdout. At most `concurrency` requests are in the child at once;
 // the rest wait in a bounded queue (submit() refuses beyond `queue_limit`). Every request in
 // the child has a deadline: when one passes, or the child exits, closes its stdout, breaks the
@@ -28,7 +29,7 @@
 #include "common/child_frame.hpp"
 #include "common/imageproc_protocol.hpp"
 #include "common/net.hpp"
-#include "server/media/child_process.hpp"
+#include "server/process/child_supervisor.hpp"
 
 namespace parley {
 
@@ -80,7 +81,7 @@ class ImageprocClient {
         std::unique_ptr<net::steady_timer> deadline;
     };
 
-    void launch();
+    void started(ChildPipes pipes, std::uint64_t generation);
     void read();
     void on_read(std::uint64_t generation, const boost::system::error_code& ec, std::size_t n);
     void handle_frame(const ChildFrame& frame);
@@ -89,20 +90,17 @@ class ImageprocClient {
     void write_next();
     void on_timeout(std::uint64_t id);
     void child_failed(const std::string& reason);
-    void close_child();
-    void schedule_restart();
+    void forget_pipes();
     void fail_queue(const char* code, const std::string& message);
 
     net::strand<net::any_io_executor> strand_;
-    ChildLauncher& launcher_;
     ImageprocOptions options_;
+    ChildSupervisor child_;  // the generation of its child tells stale completions apart
 
     // Strand-only state.
-    std::unique_ptr<ChildProcess> child_;
-    std::unique_ptr<net::posix::stream_descriptor> stdin_;
-    std::unique_ptr<net::posix::stream_descriptor> stdout_;
-    std::uint64_t generation_ = 0;  // bumped per child; stale completions are ignored
-    bool ready_ = false;            // the child said hello
+    net::posix::stream_descriptor* stdin_ = nullptr;  // the running child's, owned by child_
+    net::posix::stream_descriptor* stdout_ = nullptr;
+    bool ready_ = false;  // the child said hello
     bool stopped_ = false;
     ChildFrameDecoder decoder_;
     std::array<char, 16384> read_buffer_{};
@@ -110,16 +108,12 @@ class ImageprocClient {
     bool writing_ = false;
     std::deque<Waiting> queue_;
     std::map<std::uint64_t, InFlight> in_flight_;
-    net::steady_timer restart_timer_;
     net::steady_timer hello_timer_;
-    int failures_ = 0;
 
     // Shared with other threads.
     std::atomic<std::uint64_t> next_id_{1};
     std::atomic<std::size_t> queued_{0};
     std::atomic<std::size_t> in_flight_count_{0};
-    std::atomic<int> pid_{0};
-    std::atomic<std::uint64_t> restarts_{0};
 };
 
 }  // namespace parley

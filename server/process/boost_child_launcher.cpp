@@ -14,7 +14,7 @@
 #include <boost/process/io.hpp>
 #include <boost/process/pipe.hpp>
 
-#include "server/media/child_process.hpp"
+#include "server/process/child_process.hpp"
 
 namespace bp = boost::process;
 
