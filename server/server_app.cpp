@@ -26,6 +26,7 @@
 #include "server/api/ws_connection.hpp"
 #include "server/bots/bot_supervisor.hpp"
 #include "server/cluster/cluster_publisher.hpp"
+#include "server/cluster/cluster_room_routes.hpp"
 #include "server/cluster/cluster_routes.hpp"
 #include "server/cluster/edge_feature.hpp"
 #include "server/cluster/edge_hub.hpp"
@@ -323,8 +324,21 @@ int run_edge(const ServerConfig& config) {
     EdgeHub hub(loop.context().get_executor(), config.cluster,
                 redis_options(config.cluster, "cluster stream reader"), link);
     metrics.add_collector([&hub] { return hub.render_metrics(); });
+    // Notifications and other frames the primary sends to an account's sockets arrive on the
+    // control stream and reach the account's sockets here, as on the primary.
+    Notifier notifier(clients);
+    hub.set_account_frame_handler(
+        [&clients, &notifier](const std::string& account,
+                              const std::shared_ptr<const std::string>& frame, bool notification) {
+            if (notification) {
+                notifier.deliver(account, frame);
+                return;
+            }
+            for (auto& client : clients.for_account(account))
+                client->send(frame);
+        });
     FeatureTable features;
-    features.add(std::make_shared<EdgeFeature>(hub, link));
+    features.add(std::make_shared<EdgeFeature>(loop.context().get_executor(), hub, link, notifier));
     // Sessions ended on the primary close their edge sockets within about a second.
     EdgeSessions sessions(loop.context().get_executor(), link, clients, std::chrono::seconds(1));
     // ... and at once when the primary publishes the end on the control stream.
@@ -502,10 +516,21 @@ void add_room_metrics(MetricsRegistry& metrics, RoomHub& hub) {
     });
 }
 
+void sweep_remote_presence(net::steady_timer& timer, RoomHub& hub) {
+    timer.expires_after(std::chrono::seconds(1));
+    timer.async_wait([&timer, &hub](const boost::system::error_code& ec) {
+        if (ec) return;  // cancelled at shutdown
+        hub.expire_remote_online();
+        sweep_remote_presence(timer, hub);
+    });
+}
+
 // What a cluster primary adds to a single node: the publisher of room events, the health
 // field, and the secret of the internal link (empty: no edges served).
 struct PrimaryRole {
     std::unique_ptr<ClusterPublisher> publisher;
+    // Once a second: the accounts an edge stopped reporting leave the rooms' presence.
+    std::unique_ptr<net::steady_timer> presence_sweep;
     std::function<nlohmann::json()> health;
     std::string secret;
 };
@@ -523,7 +548,12 @@ bool start_primary_role(const ServerConfig& config, ServiceLoop& loop, RoomHub& 
     hub.set_event_sink(publisher);
     clients.on_sessions_ended(
         [publisher](const std::vector<std::string>& ids) { publisher->sessions_ended(ids); });
+    clients.on_account_frame(
+        [publisher](const std::string& account, const std::shared_ptr<const std::string>& frame,
+                    bool notification) { publisher->account_frame(account, frame, notification); });
     metrics.add_collector([publisher] { return publisher->render_metrics(); });
+    role.presence_sweep = std::make_unique<net::steady_timer>(loop.context());
+    sweep_remote_presence(*role.presence_sweep, hub);
     role.health = [&config, publisher] {
         return nlohmann::json{{"role", config.cluster.role},
                               {"node_id", config.cluster.node_id.empty() ? config.cluster.role
@@ -787,7 +817,10 @@ int serve(const ServerConfig& config, DataLayer& data) {
     Router router;
     add_api_routes(router);
     // The internal link is served on the public listener only (edges reach it there).
-    if (!primary.secret.empty()) add_cluster_routes(router, api, chat.context, primary.secret);
+    if (!primary.secret.empty()) {
+        add_cluster_routes(router, api, chat.context, primary.secret);
+        add_cluster_room_routes(router, chat.context, primary.secret);
+    }
     add_static_routes(router, embedded_web_assets());
     std::unique_ptr<net::ssl::context> tls;
     if (!load_tls(config, tls)) return 1;
@@ -824,6 +857,7 @@ int serve(const ServerConfig& config, DataLayer& data) {
     run_until_stopped(config, loop, clients, http, bots.http.get(), [&] {
         chat.janitor.stop();
         if (primary.publisher) primary.publisher->stop();
+        if (primary.presence_sweep) primary.presence_sweep->cancel();
         media.imageproc.stop();
         if (bots.supervisor) bots.supervisor->stop();
         if (manager) manager->stop();
