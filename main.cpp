@@ -35,6 +35,11 @@ int run_mode(const parley::CommandLine& cmd, Run run) {
         std::cerr << "parley " << cmd.mode << ": " << e.what() << "\n";
         return parley::kExitConfig;
     }
+    if (cmd.check_config) {
+        std::cout << "parley " << cmd.mode << ": configuration "
+                  << (cmd.config_path.empty() ? "(embedded defaults)" : cmd.config_path) << " ok\n";
+        return 0;
+    }
     parley::init_logging(cmd.mode, config.log_level);
     try {
         return run(config);

@@ -11,9 +11,15 @@ else()
   set(data_dir /var/lib/parley-manager)
 endif()
 set(header "# /etc/parley/${MODE}.toml, read by parley-${MODE}.service (installed by the parley package).
-# Every key, set to its default and documented; edit what you change. The unit passes
-# --data-dir ${data_dir}, which takes precedence over [data] dir below.
+# Every key is listed at its default and documented, commented out: the binary has the same
+# defaults built in. To change settings, add their tables at the end of this file (as the docs
+# show) or uncomment a table header with the keys you change; a table may appear only once.
+# The unit passes --data-dir ${data_dir}, which takes precedence over [data] dir.
 # After an edit: systemctl restart parley-${MODE}
 ")
-file(WRITE ${OUTPUT}.tmp "${header}\n${body}")
+# Settings become comments ("#key = value", "#[table]"); documentation lines stay as they are.
+# (CMake's "^" matches at every search position, so each line is found by the newline before it.)
+string(REGEX REPLACE "\n([^#\n])" "\n#\\1" commented "\n${body}")
+string(SUBSTRING "${commented}" 1 -1 commented)
+file(WRITE ${OUTPUT}.tmp "${header}\n${commented}")
 file(RENAME ${OUTPUT}.tmp ${OUTPUT})

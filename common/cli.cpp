@@ -43,6 +43,9 @@ CliResult parse_command_line(int argc, const char* const* argv) {
             ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
         sub->add_flag("--print-default-config", cmd.print_default_config,
                       "Print the documented default configuration and exit");
+        sub->add_flag("--check-config", cmd.check_config,
+                      "Load the configuration (file and options), report what is wrong and "
+                      "exit: 0 when it is valid, 3 when not");
         if (std::string(mode.name) == "server") {
             auto* make = sub->add_option("--make-admin", cmd.make_admin,
                                          "Give this account the admin role and exit (the server "

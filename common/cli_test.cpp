@@ -72,6 +72,15 @@ TEST_CASE("cli: --print-default-config is a flag of every mode", "[cli]") {
     CHECK(r.command->print_default_config);
 }
 
+TEST_CASE("cli: --check-config is a flag of every mode", "[cli]") {
+    for (const char* mode : {"server", "manager", "imageproc", "botclient"}) {
+        auto r = parse({mode, "--check-config"});
+        REQUIRE(r.command);
+        CHECK(r.command->check_config);
+        CHECK_FALSE(parse({mode}).command->check_config);
+    }
+}
+
 TEST_CASE("cli: botclient load takes the load options", "[cli]") {
     auto r = parse({"botclient", "load", "--users", "50", "--rooms", "3", "--rate", "25.5",
                     "--duration", "7", "--url", "http://127.0.0.1:9000"});

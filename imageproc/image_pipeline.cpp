@@ -61,7 +61,8 @@ std::string format_of_loader(const char* loader) {
 }
 
 bool write_output(const std::string& path, const Buffer& buf, std::string& error) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                    0640);  // the process umask decides group reads (backups)
     if (fd < 0) {
         error = std::string("cannot create an output file: ") + std::strerror(errno);
         return false;

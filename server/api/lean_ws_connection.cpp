@@ -95,7 +95,7 @@ LeanWsConnection::LeanWsConnection(tcp::socket socket, std::string account_id,
       timer_(socket_.get_executor()) {}
 
 void LeanWsConnection::start(HttpRequest request) {
-    net::co_spawn(socket_.get_executor(), run(shared_from_this(), std::move(request)),
+    net::co_spawn(socket_.get_executor(), handshake(shared_from_this(), std::move(request)),
                   log_ws_failure);
 }
 
@@ -327,7 +327,8 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
     co_return true;
 }
 
-awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self, HttpRequest request) {
+awaitable<void> LeanWsConnection::handshake(std::shared_ptr<LeanWsConnection> self,
+                                            HttpRequest request) {
     boost::system::error_code ec;
     std::string answer = handshake_response(request);
     if (answer.empty()) {
@@ -341,39 +342,45 @@ awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self, Ht
     }
     co_await net::async_write(socket_, net::buffer(answer), net::redirect_error(use_awaitable, ec));
     if (ec) co_return;
-    std::string().swap(answer);
-    std::shared_ptr<Client> client = self;
-    bool registered = opened(client, request.target());
-    // The upgrade request lives in this frame as long as the socket does: free its fields.
-    request = HttpRequest{};
+    registered_ = opened(self, request.target());
     last_read_ = std::chrono::steady_clock::now();
-    if (registered) arm_idle_timer();
+    if (registered_) arm_idle_timer();
+    // This frame ends here, the request with it: an idle socket holds only the wait below.
+    wait_readable();
+}
 
-    std::string buffer;  // unparsed bytes; empty (and unallocated) while the socket is idle
+void LeanWsConnection::wait_readable() {
+    socket_.async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+            if (ec) {
+                self->finish(ec);
+                return;
+            }
+            net::co_spawn(self->socket_.get_executor(), self->read_ready(self), log_ws_failure);
+        });
+}
+
+awaitable<void> LeanWsConnection::read_ready(std::shared_ptr<LeanWsConnection> self) {
+    std::shared_ptr<Client> client = self;
+    boost::system::error_code ec;
     for (;;) {
-        if (buffer.empty()) {
-            std::string().swap(buffer);  // (move-assigning an empty string keeps the capacity)
-            co_await socket_.async_wait(tcp::socket::wait_read,
-                                        net::redirect_error(use_awaitable, ec));
-            if (ec) break;
-        }
-        std::size_t held = buffer.size();
-        buffer.resize(held + kReadChunk);
+        std::size_t held = buffer_.size();
+        buffer_.resize(held + kReadChunk);
         std::size_t n = co_await socket_.async_read_some(
-            net::buffer(buffer.data() + held, kReadChunk), net::redirect_error(use_awaitable, ec));
-        buffer.resize(held + n);
+            net::buffer(buffer_.data() + held, kReadChunk), net::redirect_error(use_awaitable, ec));
+        buffer_.resize(held + n);
         if (ec) break;
         last_read_ = std::chrono::steady_clock::now();
         ping_sent_ = false;
         if (broken_) {
-            buffer.clear();
+            buffer_.clear();
             continue;
         }
         std::size_t offset = 0;
         bool keep_reading = true;
         while (keep_reading) {
             auto f = wsframe::parse_client_frame(
-                buffer.data() + offset, buffer.size() - offset,
+                buffer_.data() + offset, buffer_.size() - offset,
                 static_cast<std::uint64_t>(ctx_.settings.max_frame_bytes));
             if (f.status == wsframe::Parsed::need_more) break;
             if (f.status == wsframe::Parsed::error) {
@@ -385,18 +392,32 @@ awaitable<void> LeanWsConnection::run(std::shared_ptr<LeanWsConnection> self, Ht
             keep_reading = co_await on_frame(client, f);
         }
         if (broken_ || peer_closed_) {
-            buffer.clear();
+            buffer_.clear();
         } else {
-            buffer.erase(0, offset);
+            buffer_.erase(0, offset);
         }
         if (peer_closed_ && close_written_) break;
         if (!keep_reading && !closing_) break;
+        if (buffer_.empty()) {
+            // Everything read is handled: back to waiting without a frame or a buffer.
+            std::string().swap(buffer_);
+            wait_readable();
+            co_return;
+        }
     }
+    finish(ec);
+}
+
+void LeanWsConnection::finish(const boost::system::error_code& ec) {
     closing_ = true;
     queue_.clear();
+    std::string().swap(buffer_);
     timer_.cancel();
     shut();
-    if (registered) closed(client, ec ? ec.message() : "closed");
+    if (registered_) {
+        registered_ = false;
+        closed(shared_from_this(), ec ? ec.message() : "closed");
+    }
 }
 
 }  // namespace parley

@@ -2,8 +2,9 @@
 // permessage-deflate — the common case behind a TLS-terminating proxy, and the one that holds
 // tens of thousands of sockets. RFC 6455 framing (server/api/ws_frame.hpp) directly on the TCP
 // socket:
-// - an idle socket holds no read buffer and no pending read operation: the reader waits for
-//   readiness, then reads what is there and parses every complete frame in it;
+// - an idle socket holds no read buffer, no coroutine frame and no pending read operation:
+//   a plain completion handler waits for readiness, then a coroutine reads what is there,
+//   handles every complete frame in it and ends, leaving the wait again;
 // - queued frames go out together, headers and payloads gathered into one writev, so a socket
 //   that receives many messages at once costs one system call, not one per message. The write
 //   starts from a handler posted when the first frame is queued, so everything queued by the
@@ -52,7 +53,17 @@ class LeanWsConnection final : public WsSession,
         std::shared_ptr<const std::string> payload;
         wsframe::Opcode op;
     };
-    awaitable<void> run(std::shared_ptr<LeanWsConnection> self, HttpRequest request);
+    // The upgrade's answer and registration; then the socket waits for data.
+    awaitable<void> handshake(std::shared_ptr<LeanWsConnection> self, HttpRequest request);
+    // Waits for the socket to become readable with a plain completion handler: an idle socket
+    // holds no coroutine frame and no buffer, only this wait.
+    void wait_readable();
+    // Once readable: reads and handles every complete frame (one at a time), then waits again;
+    // a partial frame keeps it reading.
+    awaitable<void> read_ready(std::shared_ptr<LeanWsConnection> self);
+    // The end of the socket (read error, close handshake done, or a protocol error): closes
+    // it and unregisters once.
+    void finish(const boost::system::error_code& ec);
     // True when the caller runs on this connection's executor (its strand, or the context's
     // one thread): state may then be touched in place.
     bool on_own_thread();
@@ -70,7 +81,9 @@ class LeanWsConnection final : public WsSession,
     tcp::socket socket_;
     SmallFifo<Out> queue_;
     std::unique_ptr<WriteBatch> batch_;  // only while a write is in flight
-    std::string message_;                // a fragmented message being assembled
+    std::string buffer_;       // unparsed bytes; empty (and unallocated) while the socket is idle
+    std::string message_;      // a fragmented message being assembled
+    bool registered_ = false;  // opened() succeeded and closed() is still to come
     bool in_message_ = false;
     bool writing_ = false;
     bool closing_ = false;  // our close frame is queued (or sent)

@@ -150,13 +150,32 @@ class DebianPackageTest(unittest.TestCase):
             with open(os.path.join(self.root, f"etc/parley/{mode}.toml")) as f:
                 text = f.read()
             printed = run([BINARY, mode, "--print-default-config"]).stdout
-            self.assertTrue(text.endswith(printed), mode)
+            # Every setting printed, as a comment: the built-in defaults apply.
+            commented = "\n".join(line if not line or line.startswith("#") else "#" + line
+                                   for line in printed.split("\n"))
+            self.assertTrue(text.endswith(commented), mode)
             self.assertIn(f"parley-{mode}.service", text.split("\n", 1)[0])
-            tomllib.loads(text)
-            # The binary itself accepts the installed file.
-            check = subprocess.run([BINARY, mode, "--config", os.path.join(self.root, f"etc/parley/{mode}.toml"),
-                                    "--print-default-config"], capture_output=True, text=True, timeout=30)
-            self.assertEqual(check.returncode, 0, check.stderr)
+            self.assertEqual(tomllib.loads(text), {}, mode)
+            # The binary accepts the installed file, also with tables added at its end as the
+            # docs do (a table already set in the file could not be added again).
+            added = {"server": '\n[server]\nport = 9000\n\n[bots]\nlocal = 1\nbehaviours = ["echo"]\n',
+                     "manager": '\n[manager]\nname = "vault"\n\n[manager.backup]\nkeep_daily = 7\n'}
+            with tempfile.NamedTemporaryFile("w", suffix=".toml") as edited:
+                edited.write(text + added[mode])
+                edited.flush()
+                for path in (os.path.join(self.root, f"etc/parley/{mode}.toml"), edited.name):
+                    check = subprocess.run([BINARY, mode, "--config", path, "--check-config"],
+                                           capture_output=True, text=True, timeout=30)
+                    self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+                    self.assertIn("ok", check.stdout)
+            # The check does find a clash: the settings printed uncommented, then the same tables.
+            with tempfile.NamedTemporaryFile("w", suffix=".toml") as clash:
+                clash.write(printed + added[mode])
+                clash.flush()
+                check = subprocess.run([BINARY, mode, "--config", clash.name, "--check-config"],
+                                       capture_output=True, text=True, timeout=30)
+                self.assertEqual(check.returncode, 3, check.stdout + check.stderr)
+                self.assertIn("redefine", check.stderr)
 
     def test_units_polkit_rule_and_docs_match_the_tree(self):
         pairs = {

@@ -5,8 +5,11 @@ client (tests/integration/harness.py, carried in beside this file).
   python3 guest-api.py image   an account uploads a PNG; exits 0 when it reaches "ready"
   python3 guest-api.py bots    a local bot is listed by GET /api/v1/bots
   python3 guest-api.py kept    the account made by "image" still exists and logs in
+  python3 guest-api.py snapshot FILE   prints the snapshot id of a `backup.run wait=true` answer
+  python3 guest-api.py drilled ID      `backup.status` on stdin: the drill of snapshot ID passed
 """
 
+import json
 import os
 import struct
 import sys
@@ -78,6 +81,34 @@ def kept(api):
     return status == 200 and any(m.get("state") == "ready" for m in body.get("media", []))
 
 
+def manager_answer(text):
+    """The JSON answer `parley manager-api` printed (pretty-printed, possibly followed by a line)."""
+    return json.loads(text[:text.rindex("}") + 1])
+
+
+def snapshot(path):
+    """Prints the snapshot id of a finished `backup.run wait=true` answer that sent media."""
+    with open(path) as f:
+        answer = manager_answer(f.read())
+    result = answer.get("result", {})
+    if not answer.get("ok") or result.get("state") != "done" or result["media"]["sent_files"] < 1:
+        print("backup.run:", answer, file=sys.stderr)
+        return False
+    print(result["snapshot"])
+    return True
+
+
+def drilled(snapshot_id):
+    """`backup.status` on stdin: the restore drill of this snapshot passed."""
+    drill = manager_answer(sys.stdin.read()).get("result", {}).get("last_drill") or {}
+    print("last_drill:", drill, file=sys.stderr)
+    return drill.get("snapshot") == snapshot_id and drill.get("ok") is True
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "snapshot":
+        sys.exit(0 if snapshot(sys.argv[2]) else 1)
+    if sys.argv[1] == "drilled":
+        sys.exit(0 if drilled(sys.argv[2]) else 1)
     ok = {"image": image, "bots": bots, "kept": kept}[sys.argv[1]](Api(PORT))
     sys.exit(0 if ok else 1)
