@@ -498,10 +498,11 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(status, 202, up)
         cid = up["content_id"]
 
-        def ready():
-            return via_edge.call("GET", f"/api/v1/media/{cid}/info", token=bob["access_token"])[2].get(
-                "state") != "processing"
-        wait_until(ready, 30, what="the upload processed")
+        # The primary's "processed" frame reaches bob's socket on the edge (the control stream).
+        done = ws.recv_until(lambda m: m.get("type") == "media" and m.get("content_id") == cid, timeout=30)
+        info = via_edge.call("GET", f"/api/v1/media/{cid}/info", token=bob["access_token"])[2]
+        self.assertEqual(done["state"], info["state"])
+        self.assertNotEqual(done["state"], "processing")
         status, headers, image = via_edge.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
         self.assertEqual(status, 200)
         d_status, d_headers, d_image = direct.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
