@@ -301,6 +301,10 @@ HttpServer::UpgradeHandler edge_upgrade_handler(const ServerConfig& config, Edge
     };
 }
 
+bool make_manager_client(const ServerConfig& config, ServiceLoop& loop,
+                         const std::shared_ptr<MaintenanceFeature>& maintenance,
+                         std::unique_ptr<ManagerClient>& manager);
+
 // An edge node (docs/cluster.md): client sockets only, no databases. Tokens are checked and
 // writes made by the primary over the internal link; room events come from the Redis streams.
 int run_edge(const ServerConfig& config) {
@@ -339,6 +343,13 @@ int run_edge(const ServerConfig& config) {
         });
     FeatureTable features;
     features.add(std::make_shared<EdgeFeature>(loop.context().get_executor(), hub, link, notifier));
+    // Maintenance of this host, as its own local manager announces it (an edge restarts or
+    // reboots on its own schedule).
+    auto maintenance = std::make_shared<MaintenanceFeature>(clients, loop.context().get_executor(),
+                                                            std::chrono::minutes(10));
+    features.add(maintenance);
+    std::unique_ptr<ManagerClient> manager;
+    if (!make_manager_client(config, loop, maintenance, manager)) return 1;
     // Sessions ended on the primary close their edge sockets within about a second.
     EdgeSessions sessions(loop.context().get_executor(), link, clients, std::chrono::seconds(1));
     // ... and at once when the primary publishes the end on the control stream.
@@ -378,6 +389,9 @@ int run_edge(const ServerConfig& config) {
     add_socket_routes(router, features);
     router.add_upload(http::verb::post, "/api/v1/media", forward, config.media.max_upload_bytes,
                       spool_dir);
+    // The same path's other method: a path the router knows answers 405 for methods it lacks
+    // instead of falling back.
+    router.add(http::verb::get, "/api/v1/media", forward);
     router.set_fallback(forward);
     std::unique_ptr<net::ssl::context> tls;
     if (!load_tls(config, tls)) return 1;
@@ -392,6 +406,7 @@ int run_edge(const ServerConfig& config) {
     http.start();
     hub.start();
     sessions.start();
+    if (manager) manager->start();
     spdlog::info(
         "parley server {} edge {} listening on http://{}:{} ({} threads; primary {}, redis {})",
         kVersion, node, config.listen_address, http.port(), threads, config.cluster.primary,
@@ -404,6 +419,8 @@ int run_edge(const ServerConfig& config) {
         [&] {
             hub.stop();
             sessions.stop();
+            if (manager) manager->stop();
+            maintenance->stop();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });

@@ -503,6 +503,10 @@ class ClusterEdgeTest(ParleyTestCase):
         info = via_edge.call("GET", f"/api/v1/media/{cid}/info", token=bob["access_token"])[2]
         self.assertEqual(done["state"], info["state"])
         self.assertNotEqual(done["state"], "processing")
+        # The gallery (GET on the upload's path) is forwarded too.
+        status, _, listing = via_edge.call("GET", "/api/v1/media", token=bob["access_token"])
+        self.assertEqual(status, 200, listing)
+        self.assertEqual(listing, direct.call("GET", "/api/v1/media", token=bob["access_token"])[2])
         status, headers, image = via_edge.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
         self.assertEqual(status, 200)
         d_status, d_headers, d_image = direct.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
