@@ -328,6 +328,7 @@ int run_edge(const ServerConfig& config) {
     EdgeHub hub(loop.context().get_executor(), config.cluster,
                 redis_options(config.cluster, "cluster stream reader"), link);
     metrics.add_collector([&hub] { return hub.render_metrics(); });
+    metrics.add_collector([&link, node] { return link.render_metrics(node); });
     // Notifications and other frames the primary sends to an account's sockets arrive on the
     // control stream and reach the account's sockets here, as on the primary.
     Notifier notifier(clients);

@@ -11,6 +11,7 @@ and no persistence; without it every test is skipped with a message saying so.""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -379,6 +380,12 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(health["cluster"], {"role": "edge", "node_id": "edge-1", "redis": "up", "primary": "up"})
         status, _, metrics = Api(edge.port).call("GET", "/metrics")
         self.assertIn('parley_cluster_deliveries_total{node="edge-1"}', metrics.decode())
+        # The internal link keeps its connections: far fewer connections than requests.
+        text = metrics.decode()
+        requests = int(re.search(r'parley_cluster_link_requests_total\{node="edge-1"\} (\d+)', text).group(1))
+        connections = int(re.search(r'parley_cluster_link_connections_total\{node="edge-1"\} (\d+)', text).group(1))
+        self.assertGreater(requests, 10, (connections, requests))
+        self.assertLess(connections * 3, requests, (connections, requests))
 
     def test_redis_restart_and_a_stream_gap_lose_nothing_on_the_edge(self):
         # A publish buffer of 100: while Redis is away, the 101st event onwards is not kept and
