@@ -10,6 +10,7 @@
 #include "botclient/load/load_command.hpp"
 #include "botclient/load/load_runner.hpp"
 #include "common/cli.hpp"
+#include "common/db/sqlite_process.hpp"
 #include "common/logging.hpp"
 #include "common/mode_config.hpp"
 #include "imageproc/imageproc_app.hpp"
@@ -52,6 +53,7 @@ int run_mode(const parley::CommandLine& cmd, Run run) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    parley::configure_sqlite_process();
     parley::CliResult cli = parley::parse_command_line(argc, argv);
     if (!cli.command) {
         std::cout << cli.out;

@@ -132,6 +132,10 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 "room, into the indexed history table. Larger: fewer page writes per message, "
                 "a longer scan of the log for recent history.",
                 1, 100'000);
+    schema.bind("writer_cache_kib", db.writer_cache_kib,
+                "Page cache of the writer's connection (KiB). Too small: the writer reads index "
+                "pages back from the file system on every move out of the message log.",
+                2048, 4 * 1024 * 1024);
 
     schema.section("media", "Image uploads and the image child process (parley imageproc).");
     schema.bind("max_upload_bytes", media.max_upload_bytes,

@@ -1,4 +1,5 @@
 #include "common/db/sqlite.hpp"
+#include "common/db/sqlite_process.hpp"
 
 #include <sqlite3.h>
 
@@ -457,6 +458,10 @@ void Savepoint::rollback() noexcept {
         db_.exec("RELEASE " + name_);
     } catch (...) {
     }
+}
+
+bool configure_sqlite_process() {
+    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, -1) == SQLITE_OK;
 }
 
 }  // namespace parley

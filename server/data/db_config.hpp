@@ -20,6 +20,10 @@ struct DbSettings {
     // Messages the log holds before they are moved into the indexed table (RoomStore): each
     // room's pages are then written once per move instead of once per message.
     int message_log_rows = 2048;
+    // The writer connection's page cache (KiB). A move out of the message log touches a page
+    // of each index per room moved; pages that fell out of the cache are read back (a pread
+    // each), so the cache holds the indexes' working set.
+    int writer_cache_kib = 32768;
 };
 
 }  // namespace parley

@@ -118,6 +118,8 @@ DbWriter::DbWriter(SqliteDb connection, const DbSettings& settings)
     db_.set_busy_timeout(settings_.busy_timeout_ms);
     // DbSettings is the authority for durability, whatever the connection was opened with.
     db_.set_synchronous(settings_.synchronous);
+    // (Statement journals stay in memory process-wide: configure_sqlite_process().)
+    db_.exec(fmt::format("PRAGMA cache_size = -{}", settings_.writer_cache_kib));
     const char* file = sqlite3_db_filename(db_.handle(), "main");
     std::string path = file ? file : "";
     if (!path.empty()) {
