@@ -26,6 +26,7 @@
 #include "server/api/ws_connection.hpp"
 #include "server/bots/bot_supervisor.hpp"
 #include "server/cluster/cluster_publisher.hpp"
+#include "server/cluster/cluster_room_routes.hpp"
 #include "server/cluster/cluster_routes.hpp"
 #include "server/cluster/edge_feature.hpp"
 #include "server/cluster/edge_hub.hpp"
@@ -301,6 +302,10 @@ HttpServer::UpgradeHandler edge_upgrade_handler(const ServerConfig& config, Edge
     };
 }
 
+bool make_manager_client(const ServerConfig& config, ServiceLoop& loop,
+                         const std::shared_ptr<MaintenanceFeature>& maintenance,
+                         std::unique_ptr<ManagerClient>& manager);
+
 // An edge node (docs/cluster.md): client sockets only, no databases. Tokens are checked and
 // writes made by the primary over the internal link; room events come from the Redis streams.
 int run_edge(const ServerConfig& config) {
@@ -324,8 +329,29 @@ int run_edge(const ServerConfig& config) {
     EdgeHub hub(loop.context().get_executor(), config.cluster,
                 redis_options(config.cluster, "cluster stream reader"), link);
     metrics.add_collector([&hub] { return hub.render_metrics(); });
+    metrics.add_collector([&link, node] { return link.render_metrics(node); });
+    // Notifications and other frames the primary sends to an account's sockets arrive on the
+    // control stream and reach the account's sockets here, as on the primary.
+    Notifier notifier(clients);
+    hub.set_account_frame_handler(
+        [&clients, &notifier](const std::string& account,
+                              const std::shared_ptr<const std::string>& frame, bool notification) {
+            if (notification) {
+                notifier.deliver(account, frame);
+                return;
+            }
+            for (auto& client : clients.for_account(account))
+                client->send(frame);
+        });
     FeatureTable features;
-    features.add(std::make_shared<EdgeFeature>(hub, link));
+    features.add(std::make_shared<EdgeFeature>(loop.context().get_executor(), hub, link, notifier));
+    // Maintenance of this host, as its own local manager announces it (an edge restarts or
+    // reboots on its own schedule).
+    auto maintenance = std::make_shared<MaintenanceFeature>(clients, loop.context().get_executor(),
+                                                            std::chrono::minutes(10));
+    features.add(maintenance);
+    std::unique_ptr<ManagerClient> manager;
+    if (!make_manager_client(config, loop, maintenance, manager)) return 1;
     // Sessions ended on the primary close their edge sockets within about a second.
     EdgeSessions sessions(loop.context().get_executor(), link, clients, std::chrono::seconds(1));
     // ... and at once when the primary publishes the end on the control stream.
@@ -365,6 +391,9 @@ int run_edge(const ServerConfig& config) {
     add_socket_routes(router, features);
     router.add_upload(http::verb::post, "/api/v1/media", forward, config.media.max_upload_bytes,
                       spool_dir);
+    // The same path's other method: a path the router knows answers 405 for methods it lacks
+    // instead of falling back.
+    router.add(http::verb::get, "/api/v1/media", forward);
     router.set_fallback(forward);
     std::unique_ptr<net::ssl::context> tls;
     if (!load_tls(config, tls)) return 1;
@@ -379,6 +408,7 @@ int run_edge(const ServerConfig& config) {
     http.start();
     hub.start();
     sessions.start();
+    if (manager) manager->start();
     spdlog::info(
         "parley server {} edge {} listening on http://{}:{} ({} threads; primary {}, redis {})",
         kVersion, node, config.listen_address, http.port(), threads, config.cluster.primary,
@@ -391,6 +421,8 @@ int run_edge(const ServerConfig& config) {
         [&] {
             hub.stop();
             sessions.stop();
+            if (manager) manager->stop();
+            maintenance->stop();
             for (auto& client : clients.all())
                 client->close(close_code::going_away, "server shutting down");
             http.stop([&] { net::post(loop.context(), wait_for_sockets); });
@@ -503,10 +535,21 @@ void add_room_metrics(MetricsRegistry& metrics, RoomHub& hub) {
     });
 }
 
+void sweep_remote_presence(net::steady_timer& timer, RoomHub& hub) {
+    timer.expires_after(std::chrono::seconds(1));
+    timer.async_wait([&timer, &hub](const boost::system::error_code& ec) {
+        if (ec) return;  // cancelled at shutdown
+        hub.expire_remote_online();
+        sweep_remote_presence(timer, hub);
+    });
+}
+
 // What a cluster primary adds to a single node: the publisher of room events, the health
 // field, and the secret of the internal link (empty: no edges served).
 struct PrimaryRole {
     std::unique_ptr<ClusterPublisher> publisher;
+    // Once a second: the accounts an edge stopped reporting leave the rooms' presence.
+    std::unique_ptr<net::steady_timer> presence_sweep;
     std::function<nlohmann::json()> health;
     std::string secret;
 };
@@ -524,7 +567,12 @@ bool start_primary_role(const ServerConfig& config, ServiceLoop& loop, RoomHub& 
     hub.set_event_sink(publisher);
     clients.on_sessions_ended(
         [publisher](const std::vector<std::string>& ids) { publisher->sessions_ended(ids); });
+    clients.on_account_frame(
+        [publisher](const std::string& account, const std::shared_ptr<const std::string>& frame,
+                    bool notification) { publisher->account_frame(account, frame, notification); });
     metrics.add_collector([publisher] { return publisher->render_metrics(); });
+    role.presence_sweep = std::make_unique<net::steady_timer>(loop.context());
+    sweep_remote_presence(*role.presence_sweep, hub);
     role.health = [&config, publisher] {
         return nlohmann::json{{"role", config.cluster.role},
                               {"node_id", config.cluster.node_id.empty() ? config.cluster.role
@@ -790,7 +838,10 @@ int serve(const ServerConfig& config, DataLayer& data) {
     Router router;
     add_api_routes(router);
     // The internal link is served on the public listener only (edges reach it there).
-    if (!primary.secret.empty()) add_cluster_routes(router, api, chat.context, primary.secret);
+    if (!primary.secret.empty()) {
+        add_cluster_routes(router, api, chat.context, primary.secret);
+        add_cluster_room_routes(router, chat.context, primary.secret);
+    }
     add_static_routes(router, embedded_web_assets());
     std::unique_ptr<net::ssl::context> tls;
     if (!load_tls(config, tls)) return 1;
@@ -829,6 +880,7 @@ int serve(const ServerConfig& config, DataLayer& data) {
         chat.janitor.stop();
         daily.stop();
         if (primary.publisher) primary.publisher->stop();
+        if (primary.presence_sweep) primary.presence_sweep->cancel();
         media.imageproc.stop();
         if (bots.supervisor) bots.supervisor->stop();
         if (manager) manager->stop();

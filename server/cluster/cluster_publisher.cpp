@@ -53,10 +53,28 @@ void ClusterPublisher::room_event(const RoomEvent& event) {
 
 void ClusterPublisher::sessions_ended(const std::vector<std::string>& session_ids) {
     for (const auto& id : session_ids) {
-        if (enqueue(Event{settings_.control_stream, RoomEventKind::message, 0, {}, nullptr, id}))
+        if (enqueue(Event{settings_.control_stream,
+                          RoomEventKind::message,
+                          0,
+                          {},
+                          nullptr,
+                          {"kind", "session_ended", "session", id}}))
             spdlog::info("cluster: session {} ended: published to {}", id,
                          settings_.control_stream);
     }
+}
+
+void ClusterPublisher::account_frame(const std::string& account_id,
+                                     const std::shared_ptr<const std::string>& frame,
+                                     bool notification) {
+    if (!frame) return;
+    enqueue(Event{settings_.control_stream,
+                  RoomEventKind::message,
+                  0,
+                  {},
+                  nullptr,
+                  {"kind", "account_frame", "account", account_id, "notification",
+                   notification ? "1" : "0", "frame", *frame}});
 }
 
 bool ClusterPublisher::enqueue(Event event) {
@@ -69,7 +87,7 @@ bool ClusterPublisher::enqueue(Event event) {
                 "cluster: publish buffer full ({} events, Redis unreachable?): events are not "
                 "published until it drains; first dropped: stream {} kind {} seq {}",
                 queue_.size(), event.stream,
-                event.ended_session.empty() ? room_event_kind_name(event.kind) : "session_ended",
+                event.control.empty() ? room_event_kind_name(event.kind) : event.control[1],
                 event.seq);
         }
         return false;
@@ -96,9 +114,10 @@ void ClusterPublisher::send_batch() {
         commands.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
             const Event& e = queue_[i];
-            if (!e.ended_session.empty()) {
-                commands.push_back({"XADD", e.stream, "MAXLEN", "~", "10000", "*", "kind",
-                                    "session_ended", "session", e.ended_session});
+            if (!e.control.empty()) {
+                std::vector<std::string> args{"XADD", e.stream, "MAXLEN", "~", "10000", "*"};
+                args.insert(args.end(), e.control.begin(), e.control.end());
+                commands.push_back(std::move(args));
                 continue;
             }
             std::vector<std::string> args{"XADD",   e.stream,

@@ -1,4 +1,5 @@
-// ClusterPublisher: the cluster primary's RoomEventSink. Every committed room event that
+// ClusterPublisher: the cluster primary's RoomEventSink, and the writer of the control stream
+// (ended sessions, frames for an account's sockets). Every committed room event that
 // RoomHub releases is appended to the room's Redis stream (stream_prefix + room id) with
 // `XADD <stream> MAXLEN ~ <stream_maxlen> * kind <kind> seq <seq> [account <id>] [frame
 // <frame>]` (docs/cluster.md, "Room streams").
@@ -52,6 +53,12 @@ class ClusterPublisher : public RoomEventSink {
     // Appends `XADD parley:control MAXLEN ~ 10000 * kind session_ended session <id>` for each
     // id, in the same queue as room events (docs/cluster.md, "Sessions and tokens").
     void sessions_ended(const std::vector<std::string>& session_ids);
+    // Appends `XADD parley:control MAXLEN ~ 10000 * kind account_frame account <id>
+    // notification 0|1 frame <frame>`: a frame for every socket of the account (only those
+    // subscribed to account:me:notifications when `notification`), which every edge delivers
+    // to that account's sockets (docs/cluster.md, "Account frames").
+    void account_frame(const std::string& account_id,
+                       const std::shared_ptr<const std::string>& frame, bool notification);
     // At shutdown: no further pipelines, retries or pings (the event loop can run dry).
     void stop();
 
@@ -68,7 +75,8 @@ class ClusterPublisher : public RoomEventSink {
         std::int64_t seq;
         std::string account_id;
         std::shared_ptr<const std::string> frame;
-        std::string ended_session;  // non-empty: a control entry, not a room event
+        // Non-empty: a control stream entry with these fields and values, not a room event.
+        std::vector<std::string> control;
     };
     // Queues one event under mutex_ (false: the buffer is full; counted and logged).
     bool enqueue(Event event);

@@ -158,4 +158,30 @@ TEST_CASE("ClusterPublisher holds at most publish_buffer events while Redis is d
     CHECK(fields_of(entries.back())["seq"] == "100");
 }
 
+TEST_CASE("ClusterPublisher appends ended sessions and account frames to the control stream",
+          "[cluster]") {
+    RedisFixture f;
+    if (!f.available) return;
+    auto settings = settings_for(f.port);
+    ClusterPublisher publisher(f.io.get_executor(), settings, test::options_for(f.port));
+    publisher.sessions_ended({"s-1"});
+    publisher.account_frame("acc-1", frame(7), true);
+    publisher.account_frame("acc-2", frame(8), false);
+    publisher.room_event({RoomEventKind::doc_patch, "r1", 42, {}, frame(42)});
+    run_until(f.io, [&] { return publisher.stats().published == 4; });
+    auto control = stream(f.io, *f.client, settings.control_stream);
+    REQUIRE(control.size() == 3);
+    CHECK(fields_of(control[0]) ==
+          std::map<std::string, std::string>{{"kind", "session_ended"}, {"session", "s-1"}});
+    CHECK(fields_of(control[1]) == std::map<std::string, std::string>{{"kind", "account_frame"},
+                                                                      {"account", "acc-1"},
+                                                                      {"notification", "1"},
+                                                                      {"frame", *frame(7)}});
+    CHECK(fields_of(control[2])["notification"] == "0");
+    auto doc = stream(f.io, *f.client, "parley:room:r1");
+    REQUIRE(doc.size() == 1);
+    CHECK(fields_of(doc[0])["kind"] == "doc_patch");
+    CHECK(fields_of(doc[0])["seq"] == "42");
+}
+
 }  // namespace parley

@@ -31,8 +31,8 @@ bool authorized(const RequestContext& ctx, const std::string& secret) {
     return constant_time_equal(header.substr(7), secret);
 }
 
-// The JSON body of an internal request, or the refusal: 401 without the secret (checked
-// before the body is parsed), 400 for a body that is not a JSON object.
+}  // namespace
+
 JsonBody internal_body(const RequestContext& ctx, const std::string& secret) {
     if (!authorized(ctx, secret)) {
         return {std::nullopt, error_response(http::status::unauthorized, "unauthorized",

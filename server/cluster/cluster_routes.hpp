@@ -21,4 +21,8 @@ std::string read_cluster_secret(const std::string& path, std::string& error);
 
 void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std::string secret);
 
+// The JSON body of an internal request, or the refusal: 401 without the secret (checked
+// before the body is parsed), 400 for a body that is not a JSON object.
+JsonBody internal_body(const RequestContext& ctx, const std::string& secret);
+
 }  // namespace parley

@@ -1,5 +1,10 @@
 #include "server/cluster/edge_feature.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include "common/logging.hpp"
+#include "server/features/chat_feature.hpp"
+
 namespace parley {
 
 namespace {
@@ -33,14 +38,39 @@ std::vector<std::string> EdgeFeature::message_types() const {
     return {"subscribe", "unsubscribe", "send", "typing", "request_sync", "sync", "ack"};
 }
 
+void EdgeFeature::on_open(const std::shared_ptr<Client>& client) {
+    auto room_id = room_socket_room(client->open_path());
+    if (!room_id) return;
+    net::co_spawn(executor_, open_room(client, std::move(*room_id)), [](std::exception_ptr e) {
+        if (e) spdlog::error("cluster: opening a room socket failed: {}", exception_what(e));
+    });
+}
+
+awaitable<void> EdgeFeature::open_room(std::shared_ptr<Client> client, std::string room_id) {
+    nlohmann::json request{{"account_id", client->account_id()}, {"room_id", room_id}};
+    HttpResult r = co_await link_.call("member", std::move(request));
+    if (!r.ok()) {
+        reply_link_error(*client, nullptr, r);
+        co_return;
+    }
+    if (!r.body.value("member", false)) {
+        client->send_json({{"type", "error"}, {"error", "not_found"}, {"message", "no such room"}});
+        co_return;
+    }
+    const auto last_seq = r.body.value("last_seq", std::int64_t{0});
+    for (RoomTopic t : {RoomTopic::doc, RoomTopic::chat, RoomTopic::presence, RoomTopic::typing}) {
+        if (!co_await subscribe_room(client, nullptr, room_id, t, last_seq, std::nullopt))
+            co_return;
+    }
+}
+
 awaitable<void> EdgeFeature::on_message(std::shared_ptr<Client> client, ClientMessage msg) {
     if (msg.type == "subscribe" || msg.type == "unsubscribe") {
         co_await subscribe(std::move(client), std::move(msg));
     } else if (msg.type == "send") {
         co_await send(std::move(client), std::move(msg));
     } else {
-        client->reply_error(msg.id, "not_supported",
-                            "\"" + msg.type + "\" is not served by an edge node yet");
+        co_await relay(std::move(client), std::move(msg));
     }
 }
 
@@ -51,40 +81,121 @@ awaitable<void> EdgeFeature::subscribe(std::shared_ptr<Client> client, ClientMes
         co_return;
     }
     const std::string topic = t->get<std::string>();
+    if (topic == "account:me:notifications") {
+        // The primary's notifications reach this edge on the control stream.
+        if (msg.type == "subscribe") {
+            notifier_.subscribe(*client);
+        } else {
+            notifier_.unsubscribe(*client);
+        }
+        client->reply_ok(msg.id, {{"topic", topic}});
+        co_return;
+    }
     auto parsed = parse_room_topic(topic);
     if (!parsed) {
-        if (topic == "account:me:notifications") {
-            client->reply_error(msg.id, "not_supported",
-                                "notifications are not served by an edge node yet");
-        } else {
-            client->reply_error(msg.id, "bad_request", "unknown topic \"" + topic + "\"");
-        }
+        client->reply_error(msg.id, "bad_request", "unknown topic \"" + topic + "\"");
         co_return;
     }
     const auto& [room_id, kind] = *parsed;
-    if (kind != RoomTopic::chat && kind != RoomTopic::typing) {
-        client->reply_error(msg.id, "not_supported",
-                            "\"" + topic + "\" is not served by an edge node yet");
-        co_return;
-    }
     if (msg.type == "unsubscribe") {
         hub_.unsubscribe(*client, room_id, kind);
         client->reply_ok(msg.id, {{"topic", topic}});
         co_return;
     }
-    // Built before the co_await: GCC 12 miscompiles an initializer list inside it.
-    nlohmann::json request{{"account_id", client->account_id()}, {"room_id", room_id}};
-    HttpResult r = co_await link_.call("member", std::move(request));
+    std::int64_t last_seq = -1;
+    if (kind != RoomTopic::doc) {
+        // The document's answer checks membership itself.
+        // Built before the co_await: GCC 12 miscompiles an initializer list inside it.
+        nlohmann::json request{{"account_id", client->account_id()}, {"room_id", room_id}};
+        HttpResult r = co_await link_.call("member", std::move(request));
+        if (!r.ok()) {
+            reply_link_error(*client, msg.id, r);
+            co_return;
+        }
+        if (!r.body.value("member", false)) {
+            client->reply_error(msg.id, "forbidden", "not a member of this room");
+            co_return;
+        }
+        last_seq = r.body.value("last_seq", std::int64_t{0});
+    }
+    std::optional<std::int64_t> version;
+    if (auto v = msg.body.find("version"); v != msg.body.end() && v->is_number_integer()) {
+        version = v->get<std::int64_t>();
+    }
+    if (co_await subscribe_room(client, msg.id, room_id, kind, last_seq, version))
+        client->reply_ok(msg.id, {{"topic", topic}});
+}
+
+awaitable<bool> EdgeFeature::subscribe_room(std::shared_ptr<Client> client, nlohmann::json id,
+                                            const std::string& room_id, RoomTopic kind,
+                                            std::int64_t last_seq,
+                                            std::optional<std::int64_t> version) {
+    if (kind == RoomTopic::doc) {
+        // The hub may have delivered patches newer than the primary's answer and no longer
+        // keep them all (a busy room): asked again.
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            nlohmann::json request{{"room_id", room_id}, {"account_id", client->account_id()}};
+            if (version) request["version"] = *version;
+            HttpResult r = co_await link_.call("doc", std::move(request));
+            if (!r.ok()) {
+                reply_link_error(*client, id, r);
+                co_return false;
+            }
+            if (!r.body.value("member", false)) {
+                client->reply_error(id, "forbidden", "not a member of this room");
+                co_return false;
+            }
+            std::vector<std::shared_ptr<const std::string>> frames;
+            if (auto f = r.body.find("frames"); f != r.body.end() && f->is_array()) {
+                for (const auto& frame : *f) {
+                    if (frame.is_string())
+                        frames.push_back(
+                            std::make_shared<const std::string>(frame.get<std::string>()));
+                }
+            }
+            if (hub_.subscribe_doc(client, room_id, frames,
+                                   r.body.value("version", std::int64_t{0})))
+                co_return true;
+        }
+        reply_retryable(*client, id, "the document changed too fast to subscribe; retry");
+        co_return false;
+    }
+    hub_.subscribe(client, room_id, kind, last_seq);
+    if (kind == RoomTopic::presence) {
+        // The list now, cluster-wide: the primary counts this edge's accounts from the report.
+        nlohmann::json rooms{{room_id, hub_.local_accounts(room_id)}};
+        nlohmann::json request{{"node", hub_.node()}, {"rooms", std::move(rooms)}};
+        HttpResult r = co_await link_.call("presence", std::move(request));
+        nlohmann::json online = hub_.local_accounts(room_id);
+        if (r.ok()) {
+            if (auto o = r.body.find("online"); o != r.body.end() && o->contains(room_id))
+                online = (*o)[room_id];
+        }
+        client->send_json({{"type", "presence"}, {"room_id", room_id}, {"online", online}});
+    }
+    co_return true;
+}
+
+awaitable<void> EdgeFeature::relay(std::shared_ptr<Client> client, ClientMessage msg) {
+    if (msg.type == "typing" && !hub_.redis_connected()) {
+        reply_retryable(*client, msg.id,
+                        "the message bus (Redis) cannot be reached; retry shortly");
+        co_return;
+    }
+    nlohmann::json request{{"account_id", client->account_id()},
+                           {"session_id", client->session_id()},
+                           {"frame", std::move(msg.body)}};
+    HttpResult r = co_await link_.call("frame", std::move(request));
     if (!r.ok()) {
         reply_link_error(*client, msg.id, r);
         co_return;
     }
-    if (!r.body.value("member", false)) {
-        client->reply_error(msg.id, "forbidden", "not a member of this room");
-        co_return;
+    if (auto frames = r.body.find("frames"); frames != r.body.end() && frames->is_array()) {
+        for (const auto& f : *frames) {
+            if (f.is_string())
+                client->send(std::make_shared<const std::string>(f.get<std::string>()));
+        }
     }
-    hub_.subscribe(client, room_id, kind, r.body.value("last_seq", std::int64_t{0}));
-    client->reply_ok(msg.id, {{"topic", topic}});
 }
 
 awaitable<void> EdgeFeature::send(std::shared_ptr<Client> client, ClientMessage msg) {
@@ -119,6 +230,7 @@ awaitable<void> EdgeFeature::send(std::shared_ptr<Client> client, ClientMessage 
 
 void EdgeFeature::on_close(const std::shared_ptr<Client>& client) {
     hub_.drop_client(*client);
+    notifier_.unsubscribe(*client);
 }
 
 }  // namespace parley

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/redirect_error.hpp>
 
+#include "common/crypto.hpp"
 #include "common/logging.hpp"
 
 namespace parley {
@@ -32,6 +33,30 @@ std::int64_t parse_seq(const std::string& text) {
     return ec == std::errc() && end == text.data() + text.size() ? v : -1;
 }
 
+// The milliseconds part of a stream entry id ("<ms>-<n>").
+std::int64_t entry_ms(const std::string& id) {
+    return parse_seq(id.substr(0, id.find('-')));
+}
+
+std::int64_t unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// The version of a patch frame from the primary (gap fills only: stream entries carry it).
+std::int64_t frame_version(const std::string& frame) {
+    auto j = nlohmann::json::parse(frame, nullptr, false);
+    if (!j.is_object()) return -1;
+    auto v = j.find("version");
+    return v != j.end() && v->is_number_integer() ? v->get<std::int64_t>() : -1;
+}
+
+// Rooms a new subscription reads from the start of their stream (for the messages published
+// since the primary answered); events other than messages and patches that are older than
+// this are not live for its subscribers, and are skipped.
+constexpr std::int64_t kLiveSlackMs = 2000;
+
 }  // namespace
 
 EdgeHub::EdgeHub(net::any_io_executor executor, const ClusterSettings& settings, RedisOptions redis,
@@ -39,18 +64,26 @@ EdgeHub::EdgeHub(net::any_io_executor executor, const ClusterSettings& settings,
     : strand_(net::make_strand(executor)),
       settings_(settings),
       link_(link),
+      node_(settings.node_id.empty() ? "edge-" + random_id() : settings.node_id),
       wait_timer_(strand_),
+      report_timer_(strand_),
       redis_(strand_, std::move(redis)) {}
 
 void EdgeHub::start() {
     net::co_spawn(strand_, read_loop(), [](std::exception_ptr e) {
         if (e) spdlog::error("cluster: edge stream reader ended: {}", exception_what(e));
     });
+    net::co_spawn(strand_, report_loop(), [](std::exception_ptr e) {
+        if (e) spdlog::error("cluster: edge presence reporter ended: {}", exception_what(e));
+    });
 }
 
 void EdgeHub::stop() {
     stopping_ = true;
-    net::post(strand_, [this] { wait_timer_.cancel(); });
+    net::post(strand_, [this] {
+        wait_timer_.cancel();
+        report_timer_.cancel();
+    });
 }
 
 void EdgeHub::subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
@@ -58,12 +91,79 @@ void EdgeHub::subscribe(const std::shared_ptr<Client>& client, const std::string
     std::lock_guard lock(mutex_);
     auto [it, created] = rooms_.try_emplace(room_id);
     Room& room = it->second;
-    if (created) room.last_seq = last_seq;
+    if (created) room.since_ms = unix_ms() - kLiveSlackMs;
+    // Not known yet (a room first subscribed to its document alone) or a new subscription.
+    if (created || room.last_seq < 0) room.last_seq = last_seq;
     auto& sub = room.subscribers[client->id()];
     sub.client = client;
     sub.account_id = client->account_id();
     sub.topics.insert(topic);
     rooms_of_client_[client->id()].insert(room_id);
+    presence_changed(room_id);
+}
+
+bool EdgeHub::has_doc_subscriber(const Room& room) {
+    for (const auto& [id, sub] : room.subscribers) {
+        if (sub.topics.contains(RoomTopic::doc)) return true;
+    }
+    return false;
+}
+
+bool EdgeHub::subscribe_doc(const std::shared_ptr<Client>& client, const std::string& room_id,
+                            const std::vector<std::shared_ptr<const std::string>>& frames,
+                            std::int64_t version) {
+    std::lock_guard lock(mutex_);
+    auto [it, created] = rooms_.try_emplace(room_id);
+    Room& room = it->second;
+    if (created) room.since_ms = unix_ms() - kLiveSlackMs;
+    std::vector<std::shared_ptr<const std::string>> bridge;
+    if (!has_doc_subscriber(room)) {
+        // Nobody here reads the document: the reader's position in it starts from this answer
+        // (later patches already read are refetched as a gap).
+        room.doc_version = version;
+        room.doc_history.clear();
+    } else if (room.doc_version > version) {
+        std::int64_t next = version + 1;
+        for (const auto& [v, frame] : room.doc_history) {
+            if (v < next) continue;
+            if (v != next) break;
+            bridge.push_back(frame);
+            ++next;
+        }
+        if (next != room.doc_version + 1) {
+            if (room.subscribers.empty()) rooms_.erase(it);
+            return false;
+        }
+    }
+    for (const auto& f : frames)
+        client->send(f);
+    for (const auto& f : bridge)
+        client->send(f);
+    auto& sub = room.subscribers[client->id()];
+    sub.client = client;
+    sub.account_id = client->account_id();
+    sub.topics.insert(RoomTopic::doc);
+    sub.doc_from = std::max(version, room.doc_version);
+    rooms_of_client_[client->id()].insert(room_id);
+    presence_changed(room_id);
+    return true;
+}
+
+std::vector<std::string> EdgeHub::local_accounts(const std::string& room_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = rooms_.find(room_id);
+    return it == rooms_.end() ? std::vector<std::string>{} : accounts_of(it->second);
+}
+
+std::vector<std::string> EdgeHub::accounts_of(const Room& room) {
+    std::set<std::string> accounts;
+    for (const auto& [id, sub] : room.subscribers)
+        accounts.insert(sub.account_id);
+    return {accounts.begin(), accounts.end()};
+}
+
+void EdgeHub::presence_changed(const std::string& room_id) {
+    presence_dirty_.insert(room_id);
 }
 
 void EdgeHub::unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic) {
@@ -75,6 +175,7 @@ void EdgeHub::unsubscribe(const Client& client, const std::string& room_id, Room
     sub->second.topics.erase(topic);
     if (!sub->second.topics.empty()) return;
     it->second.subscribers.erase(sub);
+    presence_changed(room_id);
     if (auto r = rooms_of_client_.find(client.id()); r != rooms_of_client_.end())
         r->second.erase(room_id);
     // No local reader left: the stream is no longer read (a later subscriber starts over).
@@ -89,6 +190,7 @@ void EdgeHub::drop_client(const Client& client) {
         auto it = rooms_.find(room_id);
         if (it == rooms_.end()) continue;
         it->second.subscribers.erase(client.id());
+        presence_changed(room_id);
         if (it->second.subscribers.empty()) rooms_.erase(it);
     }
     rooms_of_client_.erase(r);
@@ -189,6 +291,20 @@ void EdgeHub::read_control(const RedisReply& entries) {
             if (f[i].str == "session") session = f[i + 1].str;
         }
         if (kind == "session_ended" && !session.empty() && session_ended_) session_ended_(session);
+        if (kind == "account_frame" && account_frame_) {
+            std::string account;
+            std::string frame;
+            bool notification = false;
+            for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+                if (f[i].str == "account") account = f[i + 1].str;
+                if (f[i].str == "frame") frame = f[i + 1].str;
+                if (f[i].str == "notification") notification = f[i + 1].str == "1";
+            }
+            if (!account.empty() && !frame.empty()) {
+                account_frame_(account, std::make_shared<const std::string>(std::move(frame)),
+                               notification);
+            }
+        }
     }
 }
 
@@ -208,6 +324,8 @@ awaitable<void> EdgeHub::handle(const Entry& e) {
         if (it == rooms_.end()) co_return;  // its last local subscriber left
         Room& room = it->second;
         room.last_id = e.id;
+        // Read from the stream's start for a new subscription: not live for its sockets.
+        if (kind != "message" && kind != "doc_patch" && entry_ms(e.id) < room.since_ms) co_return;
         if (kind == "message") {
             if (seq <= room.last_seq) {
                 ++stats_.duplicates;
@@ -223,6 +341,10 @@ awaitable<void> EdgeHub::handle(const Entry& e) {
         deliver(e.room_id, RoomTopic::chat, frame);
     } else if (kind == "typing") {
         deliver(e.room_id, RoomTopic::typing, frame, false, field("account"));
+    } else if (kind == "doc_patch") {
+        co_await handle_doc_patch(e.room_id, seq, frame);
+    } else if (kind == "presence") {
+        deliver(e.room_id, RoomTopic::presence, frame);
     } else if (kind == "member_removed") {
         // That account's sockets get the frame and stop receiving the room, as on one node.
         const std::string account = field("account");
@@ -240,6 +362,7 @@ awaitable<void> EdgeHub::handle(const Entry& e) {
                 rooms_of_client_[c->id()].erase(e.room_id);
             }
             s = it->second.subscribers.erase(s);
+            presence_changed(e.room_id);
         }
         if (it->second.subscribers.empty()) rooms_.erase(it);
     } else if (kind == "room_deleted") {
@@ -249,9 +372,150 @@ awaitable<void> EdgeHub::handle(const Entry& e) {
             for (const auto& [id, sub] : it->second.subscribers)
                 rooms_of_client_[id].erase(e.room_id);
             rooms_.erase(it);
+            presence_changed(e.room_id);
         }
     }
-    // room_changed: members or title changed; the document topic is not served by edges.
+    // room_changed: members or title changed; the document's patch is its own entry.
+}
+
+void EdgeHub::release_doc(Room& room, std::int64_t version,
+                          const std::shared_ptr<const std::string>& frame) {
+    room.doc_version = version;
+    room.doc_history.emplace_back(version, frame);
+    while (room.doc_history.size() > kDocHistory)
+        room.doc_history.pop_front();
+    for (auto& [id, sub] : room.subscribers) {
+        if (!sub.topics.contains(RoomTopic::doc) || version <= sub.doc_from) continue;
+        if (auto c = sub.client.lock()) {
+            c->send(frame);
+            sub.doc_from = version;
+            ++stats_.delivered;
+        }
+    }
+}
+
+awaitable<void> EdgeHub::handle_doc_patch(const std::string& room_id, std::int64_t version,
+                                          const std::shared_ptr<const std::string>& frame) {
+    std::int64_t gap_from = -1;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = rooms_.find(room_id);
+        if (it == rooms_.end() || version < 0) co_return;
+        Room& room = it->second;
+        if (!has_doc_subscriber(room)) {
+            // Nobody reads it here: only the position (a subscriber starts from the primary).
+            room.doc_version = version;
+            room.doc_history.clear();
+            co_return;
+        }
+        if (room.doc_version >= 0 && version <= room.doc_version) {
+            ++stats_.duplicates;
+            co_return;
+        }
+        if (room.doc_version < 0 || version == room.doc_version + 1) {
+            release_doc(room, version, frame);
+            co_return;
+        }
+        gap_from = room.doc_version;
+    }
+    // Patches are missing (trimmed, lost with Redis, or a restarted primary's new versions):
+    // the primary's answer for the version delivered last, then this entry if still newer.
+    nlohmann::json request{{"room_id", room_id}, {"version", gap_from}};
+    HttpResult r = co_await link_.call("doc", std::move(request));
+    std::lock_guard lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) co_return;
+    Room& room = it->second;
+    if (!r.ok() || !r.body.value("member", false) || !r.body.contains("frames") ||
+        !r.body["frames"].is_array()) {
+        ++stats_.gap_failures;
+        spdlog::error(
+            "cluster: room {}: document patches after version {} are missing and the primary did "
+            "not answer them: {}",
+            room_id, gap_from, r.describe());
+        co_return;
+    }
+    for (const auto& f : r.body["frames"]) {
+        if (!f.is_string()) continue;
+        const std::int64_t v = frame_version(f.get_ref<const std::string&>());
+        if (v > room.doc_version) {
+            release_doc(room, v, std::make_shared<const std::string>(f.get<std::string>()));
+        }
+    }
+    ++stats_.doc_gap_fills;
+    spdlog::info("cluster: room {}: filled a document gap after version {} up to {}", room_id,
+                 gap_from, room.doc_version);
+    if (version > room.doc_version && version == room.doc_version + 1)
+        release_doc(room, version, frame);
+}
+
+awaitable<void> EdgeHub::report_loop() {
+    for (std::uint64_t tick = 1; !stopping_; ++tick) {
+        boost::system::error_code ec;
+        report_timer_.expires_after(std::chrono::milliseconds(200));
+        co_await report_timer_.async_wait(net::redirect_error(use_awaitable, ec));
+        if (stopping_) break;
+        co_await report_presence(tick % 25 == 0);
+        if (tick % 25 == 0) co_await report_documents();
+    }
+}
+
+awaitable<void> EdgeHub::report_presence(bool all) {
+    nlohmann::json rooms = nlohmann::json::object();
+    {
+        std::lock_guard lock(mutex_);
+        std::set<std::string> which = std::move(presence_dirty_);
+        presence_dirty_.clear();
+        if (all) {
+            for (const auto& [id, room] : rooms_)
+                which.insert(id);
+        }
+        for (const auto& id : which) {
+            auto room = rooms_.find(id);
+            std::vector<std::string> accounts =
+                room == rooms_.end() ? std::vector<std::string>{} : accounts_of(room->second);
+            auto reported = presence_reported_.find(id);
+            const bool known = reported != presence_reported_.end();
+            if (known ? (!all && reported->second == accounts) : accounts.empty()) continue;
+            rooms[id] = accounts;
+            if (accounts.empty()) {
+                presence_reported_.erase(id);
+            } else {
+                presence_reported_[id] = std::move(accounts);
+            }
+            if (rooms.size() >= 1000) break;  // the rest next tick
+        }
+        // Rooms not reached this time stay for the next tick.
+        for (const auto& id : which) {
+            if (!rooms.contains(id) && rooms.size() >= 1000) presence_dirty_.insert(id);
+        }
+    }
+    if (rooms.empty()) co_return;
+    nlohmann::json request{{"node", node_}, {"rooms", rooms}};
+    HttpResult r = co_await link_.call("presence", std::move(request));
+    std::lock_guard lock(mutex_);
+    ++stats_.presence_reports;
+    if (!r.ok()) {
+        // Sent again next tick; an edge that cannot report drops out of presence in 15 s.
+        ++stats_.presence_report_failures;
+        for (const auto& [id, accounts] : rooms.items()) {
+            presence_dirty_.insert(id);
+            presence_reported_.erase(id);
+        }
+    }
+}
+
+awaitable<void> EdgeHub::report_documents() {
+    nlohmann::json ids = nlohmann::json::array();
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, room] : rooms_) {
+            if (has_doc_subscriber(room) && ids.size() < 1000) ids.push_back(id);
+        }
+    }
+    if (ids.empty()) co_return;
+    nlohmann::json request{{"room_ids", std::move(ids)}};
+    co_await link_.call("docs", std::move(request));
 }
 
 awaitable<void> EdgeHub::fill_gap(const std::string& room_id, std::int64_t last,

@@ -14,16 +14,30 @@
 // publisher appends after it. Frames other than messages (removals, typing, membership,
 // deletion) are delivered as they come.
 //
-// Topics served: room:{id}:chat and room:{id}:typing (the document and presence topics are not
-// served by edges yet). Every read also carries the control stream (cluster.control_stream), on
-// which the primary publishes ended sessions: the handler closes their sockets within one read
-// (docs/cluster.md, "Sessions and tokens"). Owned by the edge app;
-// subscribe/unsubscribe/drop_client from any thread (one mutex); the reader, its timer and its
-// Redis replies on one strand.
+// Documents (room:{id}:doc): the primary publishes every patch of a document an edge reads as a
+// doc_patch entry whose seq is the version it produces. A subscriber starts from the frames the
+// primary answered for its version (subscribe_doc) and then gets each patch with a higher
+// version; a version gap is filled by asking the primary for the patches after the last version
+// delivered (or the whole document when its history no longer has them). The hub keeps the
+// last kDocHistory patch frames of each room, to bridge a subscriber whose answer from the
+// primary is older than what the reader already delivered.
+//
+// Presence: the stream's presence entries (the primary's coalesced list, edges' accounts
+// included) go to presence subscribers. The hub reports the accounts subscribed here per room
+// to the primary (`presence`), at once when a room's set changes (within 200 ms) and every 5 s
+// for all rooms; a report counts for 15 s, so a dead edge drops out within that. Every 5 s it
+// tells the primary which documents are read here (`docs`).
+//
+// Every read also carries the control stream (cluster.control_stream), on which the primary
+// publishes ended sessions and frames for an account's sockets: the handlers close the
+// sessions' sockets and deliver the frames within one read (docs/cluster.md). Owned by the edge
+// app; subscribe/unsubscribe/drop_client from any thread (one mutex); the reader, the reporter,
+// their timers and the Redis replies on one strand.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -51,6 +65,9 @@ class EdgeHub {
         std::uint64_t gap_fills = 0;   // gaps filled from the primary
         std::uint64_t gap_failures = 0;
         std::uint64_t read_errors = 0;
+        std::uint64_t doc_gap_fills = 0;
+        std::uint64_t presence_reports = 0;
+        std::uint64_t presence_report_failures = 0;
     };
 
     EdgeHub(net::any_io_executor executor, const ClusterSettings& settings, RedisOptions redis,
@@ -60,6 +77,16 @@ class EdgeHub {
     // are history, not live).
     void subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
                    RoomTopic topic, std::int64_t last_seq);
+    // The document topic: `frames` (with `version`) are what the primary answered for the
+    // version the client holds. Sends them, then the patches this hub delivered since, and
+    // subscribes. False (nothing sent) when this hub is ahead of the answer by more than it
+    // keeps: the caller asks the primary again.
+    bool subscribe_doc(const std::shared_ptr<Client>& client, const std::string& room_id,
+                       const std::vector<std::shared_ptr<const std::string>>& frames,
+                       std::int64_t version);
+    // The accounts subscribed to any topic of the room here (a presence report).
+    std::vector<std::string> local_accounts(const std::string& room_id) const;
+    const std::string& node() const { return node_; }
     void unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic);
     void drop_client(const Client& client);
 
@@ -67,6 +94,14 @@ class EdgeHub {
     // control stream. Set before start().
     void set_session_ended_handler(std::function<void(const std::string& session_id)> handler) {
         session_ended_ = std::move(handler);
+    }
+    // Called on the reader's strand for each frame the primary sent to an account's sockets,
+    // read from the control stream. Set before start().
+    using AccountFrameHandler =
+        std::function<void(const std::string& account_id,
+                           const std::shared_ptr<const std::string>& frame, bool notification)>;
+    void set_account_frame_handler(AccountFrameHandler handler) {
+        account_frame_ = std::move(handler);
     }
 
     void start();
@@ -77,15 +112,20 @@ class EdgeHub {
     std::string render_metrics() const;
 
   private:
+    static constexpr std::size_t kDocHistory = 100;
     struct Subscriber {
         std::weak_ptr<Client> client;
         std::string account_id;
         std::set<RoomTopic> topics;
+        std::int64_t doc_from = 0;  // doc patches up to this version were sent already
     };
     struct Room {
         std::unordered_map<std::uint64_t, Subscriber> subscribers;
-        std::string last_id = "0";   // stream position read so far
-        std::int64_t last_seq = -1;  // last message delivered; -1: not known yet
+        std::string last_id = "0";      // stream position read so far
+        std::int64_t last_seq = -1;     // last message delivered; -1: not known yet
+        std::int64_t doc_version = -1;  // last doc patch delivered; -1: not known yet
+        std::int64_t since_ms = 0;      // unix ms of the first subscription, less a slack
+        std::deque<std::pair<std::int64_t, std::shared_ptr<const std::string>>> doc_history;
     };
     struct Entry {
         std::string room_id;
@@ -106,6 +146,20 @@ class EdgeHub {
                  const std::string& except_account = {});
     void release_message(const std::string& room_id, std::int64_t seq,
                          const std::shared_ptr<const std::string>& frame);
+    // A doc_patch entry: delivered in version order, a gap filled from the primary first.
+    awaitable<void> handle_doc_patch(const std::string& room_id, std::int64_t version,
+                                     const std::shared_ptr<const std::string>& frame);
+    // Under mutex_: delivers a doc patch frame of `version` to the room's doc subscribers that
+    // lack it and remembers it.
+    void release_doc(Room& room, std::int64_t version,
+                     const std::shared_ptr<const std::string>& frame);
+    static bool has_doc_subscriber(const Room& room);
+    static std::vector<std::string> accounts_of(const Room& room);
+    // Under mutex_: the room's set of local accounts may have changed.
+    void presence_changed(const std::string& room_id);
+    awaitable<void> report_loop();
+    awaitable<void> report_presence(bool all);
+    awaitable<void> report_documents();
 
     net::strand<net::any_io_executor> strand_;
     const ClusterSettings& settings_;
@@ -120,7 +174,14 @@ class EdgeHub {
     // known, so an edge acts on sessions ended after it started, not on old ones.
     std::string control_last_id_;
     std::function<void(const std::string&)> session_ended_;
+    AccountFrameHandler account_frame_;
+    std::string node_;
+    // Rooms whose local accounts changed since the last presence report, with what was last
+    // reported per room (so a change back and forth within a tick is still one report).
+    std::set<std::string> presence_dirty_;
+    std::unordered_map<std::string, std::vector<std::string>> presence_reported_;
     net::steady_timer wait_timer_;
+    net::steady_timer report_timer_;
     RedisClient redis_;  // last: its thread stops first
 };
 

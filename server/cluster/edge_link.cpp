@@ -1,5 +1,6 @@
 #include "server/cluster/edge_link.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace parley {
@@ -16,11 +17,95 @@ EdgeLink::EdgeLink(const std::string& primary, std::string secret,
                    std::chrono::milliseconds timeout)
     : address_(primary),
       secret_(std::move(secret)),
-      client_(primary_host_port(primary).first, primary_host_port(primary).second, timeout) {}
+      host_(primary_host_port(primary).first),
+      port_(primary_host_port(primary).second),
+      timeout_(timeout) {}
+
+std::unique_ptr<beast::tcp_stream> EdgeLink::take_idle() {
+    std::lock_guard lock(mutex_);
+    if (idle_.empty()) return nullptr;
+    auto stream = std::move(idle_.back());
+    idle_.pop_back();
+    return stream;
+}
+
+void EdgeLink::put_idle(std::unique_ptr<beast::tcp_stream> stream) {
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < kIdleMax) idle_.push_back(std::move(stream));
+}
+
+awaitable<EdgeLink::Exchange> EdgeLink::exchange(beast::tcp_stream& stream,
+                                                 const http::request<http::string_body>& req) {
+    Exchange out;
+    boost::system::error_code ec;
+    stream.expires_after(timeout_);
+    co_await http::async_write(stream, req, net::redirect_error(use_awaitable, ec));
+    if (ec) {
+        out.result.error = "sending " + std::string(req.target()) + ": " + ec.message();
+        co_return out;
+    }
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+    out.got_bytes = parser.got_some() || buffer.size() > 0;
+    if (ec) {
+        out.result.error =
+            "reading the answer to " + std::string(req.target()) + ": " + ec.message();
+        co_return out;
+    }
+    auto& res = parser.get();
+    out.result.status = res.result_int();
+    out.result.retry_after = std::string(res[http::field::retry_after]);
+    out.result.body = nlohmann::json::parse(res.body(), nullptr, false);
+    if (out.result.body.is_discarded()) out.result.body = nullptr;
+    out.reusable = res.keep_alive() && buffer.size() == 0;
+    co_return out;
+}
 
 awaitable<HttpResult> EdgeLink::call(const std::string& route, nlohmann::json body) {
-    HttpResult r =
-        co_await client_.request(http::verb::post, "/internal/cluster/" + route, body, secret_);
+    http::request<http::string_body> req{http::verb::post, "/internal/cluster/" + route, 11};
+    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::user_agent, "parley-edge");
+    req.set(http::field::authorization, "Bearer " + secret_);
+    req.set(http::field::content_type, "application/json");
+    req.keep_alive(true);
+    req.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    req.prepare_payload();
+    requests_.fetch_add(1);
+    HttpResult r;
+    auto executor = co_await net::this_coro::executor;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto stream = take_idle();
+        const bool reused = stream != nullptr;
+        if (!stream) {
+            boost::system::error_code ec;
+            tcp::resolver resolver(executor);
+            auto endpoints = co_await resolver.async_resolve(
+                host_, port_, net::redirect_error(use_awaitable, ec));
+            if (ec) {
+                r.error = "resolving " + host_ + ": " + ec.message();
+                break;
+            }
+            stream = std::make_unique<beast::tcp_stream>(executor);
+            stream->expires_after(timeout_);
+            co_await stream->async_connect(endpoints, net::redirect_error(use_awaitable, ec));
+            if (ec) {
+                r.error = "connecting to " + host_ + ":" + port_ + ": " + ec.message();
+                break;
+            }
+            stream->socket().set_option(tcp::no_delay(true), ec);
+            connections_.fetch_add(1);
+        }
+        Exchange x = co_await exchange(*stream, req);
+        r = std::move(x.result);
+        if (r.status != 0) {
+            if (x.reusable) put_idle(std::move(stream));
+            break;
+        }
+        // A kept connection closed by the primary while idle: sent again on a new one.
+        if (!reused || x.got_bytes) break;
+    }
     const bool answered = r.status != 0;
     const bool was_up = up_.exchange(answered);
     if (!answered) {
@@ -36,6 +121,18 @@ awaitable<HttpResult> EdgeLink::call(const std::string& route, nlohmann::json bo
             spdlog::error("cluster: primary {} refused the cluster secret", address_);
     }
     co_return r;
+}
+
+std::string EdgeLink::render_metrics(const std::string& node) const {
+    return fmt::format(
+        "# HELP parley_cluster_link_requests_total Requests to the primary's internal link.\n"
+        "# TYPE parley_cluster_link_requests_total counter\n"
+        "parley_cluster_link_requests_total{{node=\"{0}\"}} {1}\n"
+        "# HELP parley_cluster_link_connections_total Connections opened to the primary's "
+        "internal link (kept alive between requests).\n"
+        "# TYPE parley_cluster_link_connections_total counter\n"
+        "parley_cluster_link_connections_total{{node=\"{0}\"}} {2}\n",
+        node, requests(), connections());
 }
 
 }  // namespace parley

@@ -1,15 +1,24 @@
-// EdgeLink: an edge's client of the primary's internal link (server/cluster/cluster_routes):
-// token checks, membership, sends and gap fills, each one HTTP request with a deadline and the
-// cluster secret as its bearer token. A failure to reach the primary is a value (status 0),
-// never an exception; up() says whether the last request got an answer (health, metrics).
-// Owned by the edge app; coroutines on the caller's executor; thread-safe.
+// EdgeLink: an edge's client of the primary's internal link (server/cluster/cluster_routes and
+// cluster_room_routes): token checks, membership, sends, room frames, presence and gap fills,
+// each one HTTP/1.1 request with a deadline and the cluster secret as its bearer token, on a
+// keep-alive connection from a pool (at most kIdleMax idle ones are kept; a busy moment opens
+// more). A kept connection the primary has closed meanwhile (its idle timeout) fails before any
+// byte of an answer: the request is then sent once more on a new connection. (Every internal
+// route is safe to repeat: a send carries its client_msg_id, the rest change nothing twice.)
+// A failure to reach the primary is a value (status 0), never an exception; up() says whether
+// the last request got an answer (health, metrics). Owned by the edge app; coroutines on the
+// caller's executor; thread-safe (the pool under a mutex, each connection used by one request
+// at a time).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,14 +40,36 @@ class EdgeLink {
 
     bool up() const { return up_.load(); }
     std::uint64_t failures() const { return failures_.load(); }
+    std::uint64_t requests() const { return requests_.load(); }
+    // Connections opened to the primary (requests() / connections(): the pool's reuse).
+    std::uint64_t connections() const { return connections_.load(); }
     const std::string& address() const { return address_; }
+    // Prometheus text of the link's counters, labelled with the node id.
+    std::string render_metrics(const std::string& node) const;
 
   private:
+    static constexpr std::size_t kIdleMax = 64;
+    struct Exchange {
+        HttpResult result;
+        bool reusable = false;   // the answer was whole and the primary keeps the connection
+        bool got_bytes = false;  // some of an answer arrived (no resend then)
+    };
+    awaitable<Exchange> exchange(beast::tcp_stream& stream,
+                                 const http::request<http::string_body>& req);
+    std::unique_ptr<beast::tcp_stream> take_idle();
+    void put_idle(std::unique_ptr<beast::tcp_stream> stream);
+
     std::string address_;
     std::string secret_;
-    HttpClient client_;
+    std::string host_;
+    std::string port_;
+    std::chrono::milliseconds timeout_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<beast::tcp_stream>> idle_;
     std::atomic<bool> up_{false};
     std::atomic<std::uint64_t> failures_{0};
+    std::atomic<std::uint64_t> requests_{0};
+    std::atomic<std::uint64_t> connections_{0};
 };
 
 }  // namespace parley

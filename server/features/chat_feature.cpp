@@ -130,15 +130,20 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
     }
 }
 
-void ChatFeature::on_open(const std::shared_ptr<Client>& client) {
+std::optional<std::string> room_socket_room(const std::string& path) {
     constexpr std::string_view prefix = "/api/v1/rooms/";
     constexpr std::string_view suffix = "/ws";
-    const std::string& path = client->open_path();
     if (!path.starts_with(prefix) || !path.ends_with(suffix) ||
         path.size() <= prefix.size() + suffix.size()) {
-        return;
+        return std::nullopt;
     }
-    std::string room_id = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    return path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+}
+
+void ChatFeature::on_open(const std::shared_ptr<Client>& client) {
+    auto found = room_socket_room(client->open_path());
+    if (!found) return;
+    const std::string& room_id = *found;
     if (!rooms_.member(room_id, client->account_id())) {
         client->send_json({{"type", "error"}, {"error", "not_found"}, {"message", "no such room"}});
         return;

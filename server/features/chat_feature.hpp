@@ -4,10 +4,16 @@
 // socket to the Notifier. Stateless itself (the state lives in RoomHub and Notifier).
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include "server/features/feature.hpp"
 #include "server/features/room_service.hpp"
 
 namespace parley {
+
+// The room id of a socket opened on /api/v1/rooms/{id}/ws; nullopt for any other path.
+std::optional<std::string> room_socket_room(const std::string& path);
 
 class ChatFeature : public Feature {
   public:

@@ -109,6 +109,10 @@ void ClientRegistry::on_sessions_ended(std::function<void(const std::vector<std:
     sessions_ended_ = std::move(hook);
 }
 
+void ClientRegistry::on_account_frame(AccountFrameHook hook) {
+    account_frame_ = std::move(hook);
+}
+
 void ClientRegistry::sessions_ended(const std::vector<std::string>& session_ids) const {
     if (sessions_ended_ && !session_ids.empty()) sessions_ended_(session_ids);
 }

@@ -50,6 +50,18 @@ class ClientRegistry {
     void on_sessions_ended(std::function<void(const std::vector<std::string>&)> hook);
     void sessions_ended(const std::vector<std::string>& session_ids) const;
 
+    // Cluster primary: called with every frame a node sends to all sockets of an account
+    // (`notification`: only to those subscribed to account:me:notifications), so that the
+    // account's sockets on edges get it too. Set once at start-up; unset on a single node.
+    using AccountFrameHook =
+        std::function<void(const std::string& account_id,
+                           const std::shared_ptr<const std::string>& frame, bool notification)>;
+    void on_account_frame(AccountFrameHook hook);
+    void account_frame(const std::string& account_id,
+                       const std::shared_ptr<const std::string>& frame, bool notification) const {
+        if (account_frame_) account_frame_(account_id, frame, notification);
+    }
+
   private:
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Client>> by_id_;
@@ -59,6 +71,7 @@ class ClientRegistry {
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> remote_sessions_;
     std::size_t remote_swept_size_ = 0;  // remote_sessions_.size() after the last sweep
     std::function<void(const std::vector<std::string>&)> sessions_ended_;
+    AccountFrameHook account_frame_;
 };
 
 }  // namespace parley

@@ -198,6 +198,7 @@ awaitable<DbResult<MediaRemoval>> MediaService::remove(MediaRecord record) {
     auto frame = std::make_shared<const std::string>(event.dump());
     for (auto& client : clients_.for_account(record.owner_id))
         client->send(frame);
+    clients_.account_frame(record.owner_id, frame, false);
     co_return out;
 }
 
@@ -428,6 +429,7 @@ void MediaService::notify(const MediaRecord& record) {
     auto frame = std::make_shared<const std::string>(event.dump());
     for (auto& client : clients_.for_account(record.owner_id))
         client->send(frame);
+    clients_.account_frame(record.owner_id, frame, false);
 }
 
 awaitable<DbResult<bool>> MediaService::may_see(const std::string& viewer, const MediaRecord& m) {

@@ -18,7 +18,9 @@ enum class RoomEventKind {
     room_changed,
     room_deleted,
     member_removed,
-    typing
+    typing,
+    doc_patch,  // a patch frame of room:{id}:doc; `seq` is the version it produces
+    presence    // the room's coalesced online list changed
 };
 
 // The stream entry's "kind" field.
@@ -27,7 +29,8 @@ const char* room_event_kind_name(RoomEventKind kind);
 struct RoomEvent {
     RoomEventKind kind;
     std::string_view room_id;
-    std::int64_t seq = 0;         // message and message_removed: the message's seq
+    std::int64_t seq = 0;         // message and message_removed: the message's seq; doc_patch:
+                                  // the document version
     std::string_view account_id;  // member_removed and typing: whose
     // The frame a socket of the room receives (byte for byte), or null when the event has no
     // frame of its own (room_changed: members or title changed, the document is re-read).

@@ -54,6 +54,10 @@ const char* room_event_kind_name(RoomEventKind kind) {
             return "member_removed";
         case RoomEventKind::typing:
             return "typing";
+        case RoomEventKind::doc_patch:
+            return "doc_patch";
+        case RoomEventKind::presence:
+            return "presence";
     }
     return "message";
 }
@@ -212,12 +216,15 @@ void RoomHub::apply_ops(const std::string& room_id, Live& l, nlohmann::json ops)
     // document (every member, the recent messages) for every message.
     l.doc.patch_inplace(ops);
     ++l.version;
-    if (has_topic_subscriber(l, RoomTopic::doc)) {
-        nlohmann::json frame{{"type", "patch"},
-                             {"topic", room_topic_name(room_id, RoomTopic::doc)},
-                             {"version", l.version},
-                             {"ops", ops}};
-        send_to(l, RoomTopic::doc, serialize(frame));
+    const bool local = has_topic_subscriber(l, RoomTopic::doc);
+    if (local || sink_) {
+        auto frame = serialize({{"type", "patch"},
+                                {"topic", room_topic_name(room_id, RoomTopic::doc)},
+                                {"version", l.version},
+                                {"ops", ops}});
+        if (local) send_to(l, RoomTopic::doc, frame);
+        // Every patch of a kept document, so that the version sequence edges see is complete.
+        publish({RoomEventKind::doc_patch, room_id, l.version, {}, frame});
     }
     l.history.emplace_back(l.version, std::move(ops));
     while (l.history.size() > static_cast<std::size_t>(settings_.doc_history))
@@ -227,6 +234,45 @@ void RoomHub::apply_ops(const std::string& room_id, Live& l, nlohmann::json ops)
 bool RoomHub::has_topic_subscriber(const Live& l, RoomTopic topic) {
     return std::any_of(l.subscribers.begin(), l.subscribers.end(),
                        [topic](const auto& entry) { return entry.second.topics.contains(topic); });
+}
+
+bool RoomHub::document_read(const Live& l) const {
+    return has_topic_subscriber(l, RoomTopic::doc) ||
+           (sink_ && std::chrono::steady_clock::now() < l.remote_doc_until);
+}
+
+std::vector<std::shared_ptr<const std::string>> RoomHub::doc_frames(
+    const std::string& room_id, const Live& l, std::optional<std::int64_t> version) {
+    std::vector<std::shared_ptr<const std::string>> out;
+    const std::string name = room_topic_name(room_id, RoomTopic::doc);
+    if (version && *version == l.version) return out;  // up to date: nothing to send
+    if (version && !l.history.empty() && *version >= l.history.front().first - 1 &&
+        *version < l.version) {
+        for (const auto& [v, ops] : l.history) {
+            if (v <= *version) continue;
+            out.push_back(
+                serialize({{"type", "patch"}, {"topic", name}, {"version", v}, {"ops", ops}}));
+        }
+        return out;
+    }
+    nlohmann::json ops = nlohmann::json::array();
+    ops.push_back({{"op", "replace"}, {"path", ""}, {"value", l.doc}});
+    out.push_back(
+        serialize({{"type", "patch"}, {"topic", name}, {"version", l.version}, {"ops", ops}}));
+    return out;
+}
+
+std::vector<std::string> RoomHub::online_list(const Live& l) {
+    std::set<std::string> accounts;
+    for (const auto& [id, s] : l.subscribers)
+        accounts.insert(s.account_id);
+    if (!l.remote_online.empty()) {
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto& [node, remote] : l.remote_online) {
+            if (remote.until > now) accounts.insert(remote.accounts.begin(), remote.accounts.end());
+        }
+    }
+    return {accounts.begin(), accounts.end()};
 }
 
 void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
@@ -251,31 +297,11 @@ void RoomHub::subscribe(const std::shared_ptr<Client>& client, const std::string
         sub.account_id = client->account_id();
         sub.topics.insert(topic);
         if (topic == RoomTopic::doc) {
-            std::string name = room_topic_name(room_id, RoomTopic::doc);
-            bool resumed = false;
-            if (version && *version == l->version) {
-                resumed = true;  // up to date: nothing to send
-            } else if (version && !l->history.empty() && *version >= l->history.front().first - 1 &&
-                       *version < l->version) {
-                for (const auto& [v, ops] : l->history) {
-                    if (v <= *version) continue;
-                    client->send_json(
-                        {{"type", "patch"}, {"topic", name}, {"version", v}, {"ops", ops}});
-                }
-                resumed = true;
-            }
-            if (!resumed) {
-                nlohmann::json ops = nlohmann::json::array();
-                ops.push_back({{"op", "replace"}, {"path", ""}, {"value", l->doc}});
-                client->send_json(
-                    {{"type", "patch"}, {"topic", name}, {"version", l->version}, {"ops", ops}});
-            }
+            for (auto& frame : doc_frames(room_id, *l, version))
+                client->send(std::move(frame));
         }
         if (topic == RoomTopic::presence) {
-            std::set<std::string> accounts;
-            for (const auto& [id, s] : l->subscribers)
-                accounts.insert(s.account_id);
-            std::vector<std::string> online(accounts.begin(), accounts.end());
+            std::vector<std::string> online = online_list(*l);
             client->send_json({{"type", "presence"}, {"room_id", room_id}, {"online", online}});
             // This list may be one the coalesced updates never sent (someone left and comes
             // back within the interval): make sure the next update reaches this subscriber.
@@ -352,7 +378,7 @@ void RoomHub::message_committed(const Message& message) {
         send_to(*l, RoomTopic::chat, frame);
         publish({RoomEventKind::message, m.room_id, m.seq, {}, frame});
         if (!l->has_doc) continue;
-        if (has_topic_subscriber(*l, RoomTopic::doc)) {
+        if (document_read(*l)) {
             apply_message(m.room_id, *l, m);
         } else if (l->deferred.size() < static_cast<std::size_t>(settings_.doc_history)) {
             l->deferred.push_back(std::move(m));
@@ -490,6 +516,7 @@ void RoomHub::send_to_role(const std::string& room_id, const std::string& role,
         if (m.role != role) continue;
         for (auto& c : clients_.for_account(m.account_id))
             c->send(data);
+        clients_.account_frame(m.account_id, data, false);
     }
 }
 
@@ -507,10 +534,7 @@ std::vector<std::string> RoomHub::online(const std::string& room_id) const {
     auto l = find_live(room_id);
     if (!l) return {};
     std::lock_guard lock(l->mutex);
-    std::set<std::string> accounts;
-    for (const auto& [id, sub] : l->subscribers)
-        accounts.insert(sub.account_id);
-    return {accounts.begin(), accounts.end()};
+    return online_list(*l);
 }
 
 bool RoomHub::has_subscribers(const std::string& room_id) const {
@@ -562,15 +586,88 @@ void RoomHub::schedule_presence(const std::string& room_id, const std::shared_pt
 void RoomHub::send_presence(const std::string& room_id, const std::shared_ptr<Live>& l) {
     std::lock_guard lock(l->mutex);
     l->presence_scheduled = false;
-    std::set<std::string> accounts;
-    for (const auto& [id, sub] : l->subscribers)
-        accounts.insert(sub.account_id);
-    std::vector<std::string> online(accounts.begin(), accounts.end());
+    std::vector<std::string> online = online_list(*l);
     if (online == l->last_presence && !l->presence_resend) return;
     l->presence_resend = false;
     l->last_presence = online;
-    send_to(*l, RoomTopic::presence,
-            serialize({{"type", "presence"}, {"room_id", room_id}, {"online", online}}));
+    auto frame = serialize({{"type", "presence"}, {"room_id", room_id}, {"online", online}});
+    send_to(*l, RoomTopic::presence, frame);
+    publish({RoomEventKind::presence, room_id, 0, {}, frame});
+}
+
+RoomHub::DocumentFrames RoomHub::document_frames(const std::string& room_id,
+                                                 std::optional<std::int64_t> version,
+                                                 std::chrono::milliseconds keep) {
+    auto l = live(room_id);
+    std::lock_guard lock(l->mutex);
+    ensure_document(room_id, *l);
+    l->remote_doc_until = std::max(l->remote_doc_until, std::chrono::steady_clock::now() + keep);
+    return {doc_frames(room_id, *l, version), l->version};
+}
+
+void RoomHub::keep_documents(const std::vector<std::string>& room_ids,
+                             std::chrono::milliseconds keep) {
+    const auto until = std::chrono::steady_clock::now() + keep;
+    for (const auto& room_id : room_ids) {
+        if (!rooms_.room(room_id)) continue;
+        auto l = live(room_id);
+        std::lock_guard lock(l->mutex);
+        // A document dropped or never built here (a restart) is built again and published
+        // whole: the edges see a version gap, which they fill with the whole document.
+        const bool rebuilt = !l->has_doc;
+        ensure_document(room_id, *l);
+        l->remote_doc_until = std::max(l->remote_doc_until, until);
+        if (rebuilt) {
+            auto frames = doc_frames(room_id, *l, std::nullopt);
+            publish({RoomEventKind::doc_patch, room_id, l->version, {}, frames.front()});
+        }
+    }
+}
+
+void RoomHub::set_remote_online(const std::string& room_id, const std::string& node,
+                                std::vector<std::string> accounts,
+                                std::chrono::steady_clock::time_point until) {
+    auto l = live(room_id);
+    {
+        std::lock_guard lock(l->mutex);
+        std::sort(accounts.begin(), accounts.end());
+        auto it = l->remote_online.find(node);
+        if (accounts.empty()) {
+            if (it == l->remote_online.end()) return;
+            l->remote_online.erase(it);
+        } else if (it == l->remote_online.end() || it->second.accounts != accounts) {
+            l->remote_online[node] = {std::move(accounts), until};
+        } else {
+            it->second.until = until;  // a refresh: nothing changes
+            return;
+        }
+    }
+    schedule_presence(room_id, l);
+}
+
+void RoomHub::expire_remote_online() {
+    std::vector<std::pair<std::string, std::shared_ptr<Live>>> all;
+    {
+        std::lock_guard lock(table_mutex_);
+        all.assign(live_.begin(), live_.end());
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [room_id, l] : all) {
+        bool expired = false;
+        {
+            std::lock_guard lock(l->mutex);
+            for (auto it = l->remote_online.begin(); it != l->remote_online.end();) {
+                if (it->second.until > now) {
+                    ++it;
+                    continue;
+                }
+                spdlog::info("cluster: room {}: presence of node {} expired", room_id, it->first);
+                it = l->remote_online.erase(it);
+                expired = true;
+            }
+        }
+        if (expired) schedule_presence(room_id, l);
+    }
 }
 
 }  // namespace parley

@@ -17,7 +17,8 @@
 // rebuilt from the store with a version above every version handed out before, so a client
 // holding an old one gets the whole document.
 // Every committed event also goes to the optional RoomEventSink (a cluster primary publishes
-// it to Redis), from the same place and in the same order as the local fan-out.
+// it to Redis), from the same place and in the same order as the local fan-out; a primary also
+// keeps the documents edges read and counts the accounts edges report online.
 // Owned by the server app; thread-safe (a mutex per room, one for the room table).
 #pragma once
 
@@ -101,6 +102,27 @@ class RoomHub {
     // The current document and its version (for GET /rooms/{id}).
     std::pair<nlohmann::json, std::int64_t> document(const std::string& room_id);
 
+    // Cluster primary (docs/cluster.md, "Edges: documents"): the patch frames a subscriber
+    // holding `version` gets (the missed patches, or the whole document), and the current
+    // version. The room's document is then kept up to date, its patches published to the
+    // sink, for `keep` even while no local socket reads it; keep_documents() extends that.
+    struct DocumentFrames {
+        std::vector<std::shared_ptr<const std::string>> frames;
+        std::int64_t version = 0;
+    };
+    DocumentFrames document_frames(const std::string& room_id, std::optional<std::int64_t> version,
+                                   std::chrono::milliseconds keep);
+    void keep_documents(const std::vector<std::string>& room_ids, std::chrono::milliseconds keep);
+    // Cluster primary: the accounts online in the room on another node, as that node reported
+    // them, counted in the room's presence until `until` (a node that stops reporting drops
+    // out). A change is coalesced and published like a local one.
+    void set_remote_online(const std::string& room_id, const std::string& node,
+                           std::vector<std::string> accounts,
+                           std::chrono::steady_clock::time_point until);
+    // Cluster primary, once a second: rooms whose remote reports expired get their presence
+    // recomputed.
+    void expire_remote_online();
+
   private:
     struct Subscriber {
         std::weak_ptr<Client> client;
@@ -128,6 +150,14 @@ class RoomHub {
         // A new presence subscriber was told a list other than last_presence: the next
         // coalesced update is sent even if the list is back to last_presence by then.
         bool presence_resend = false;
+        // Cluster primary only: edges read the document until then (its patches are
+        // published), and the accounts each other node reports online here.
+        std::chrono::steady_clock::time_point remote_doc_until{};
+        struct RemoteOnline {
+            std::vector<std::string> accounts;
+            std::chrono::steady_clock::time_point until;
+        };
+        std::map<std::string, RemoteOnline> remote_online;
     };
 
     std::shared_ptr<Live> live(const std::string& room_id);
@@ -141,6 +171,14 @@ class RoomHub {
     void drop_document(Live& l);
     nlohmann::json build_document(const std::string& room_id);
     static bool has_topic_subscriber(const Live& l, RoomTopic topic);
+    // Under l.mutex: whether the document is read, here or (cluster primary) on an edge.
+    bool document_read(const Live& l) const;
+    // Under l.mutex: the patch frames for a subscriber holding `version` (api.md).
+    std::vector<std::shared_ptr<const std::string>> doc_frames(const std::string& room_id,
+                                                               const Live& l,
+                                                               std::optional<std::int64_t> version);
+    // Under l.mutex: the sorted online list (local subscribers and live remote reports).
+    static std::vector<std::string> online_list(const Live& l);
     void apply_ops(const std::string& room_id, Live& l, nlohmann::json ops);  // under l.mutex
     void send_to(Live& l, RoomTopic topic, const std::shared_ptr<const std::string>& frame,
                  std::uint64_t except = 0);

@@ -23,6 +23,12 @@ void Notifier::unsubscribe(const Client& client) {
 void Notifier::notify(const std::string& account_id, nlohmann::json body) {
     body["type"] = "notification";
     auto frame = std::make_shared<const std::string>(body.dump());
+    deliver(account_id, frame);
+    clients_.account_frame(account_id, frame, true);
+}
+
+void Notifier::deliver(const std::string& account_id,
+                       const std::shared_ptr<const std::string>& frame) {
     for (auto& c : clients_.for_account(account_id)) {
         bool wants;
         {

@@ -57,6 +57,9 @@ class Notifier {
     void unsubscribe(const Client& client);
     // Sends {"type":"notification", ...body} to the account's subscribed sockets.
     void notify(const std::string& account_id, nlohmann::json body);
+    // Sends an already serialized notification frame to the account's subscribed sockets
+    // here (an edge delivering what the primary notified).
+    void deliver(const std::string& account_id, const std::shared_ptr<const std::string>& frame);
     // Sends to every subscribed socket (maintenance notices).
     void notify_all(nlohmann::json body);
 

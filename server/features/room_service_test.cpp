@@ -3,6 +3,8 @@
 // the notifier hear of it, and what the store holds afterwards is what the answer said.
 #include "server/features/room_service.hpp"
 
+#include <thread>
+
 #include <catch2/catch.hpp>
 
 #include "server/features/service_test_support.hpp"
@@ -256,6 +258,94 @@ TEST_CASE("sending, reading, history and moderation", "[server][rooms]") {
     REQUIRE(left);
     REQUIRE(left->size() == 1);
     CHECK((*left)[0].seq == 2);
+}
+
+namespace {
+// A cluster primary's sink, as RoomHub hands it events.
+struct RecordingSink : RoomEventSink {
+    struct Event {
+        RoomEventKind kind;
+        std::int64_t seq;
+        std::string frame;
+    };
+    void room_event(const RoomEvent& e) override {
+        events.push_back({e.kind, e.seq, e.frame ? *e.frame : std::string()});
+    }
+    std::vector<Event> of(RoomEventKind kind) const {
+        std::vector<Event> out;
+        for (const auto& e : events)
+            if (e.kind == kind) out.push_back(e);
+        return out;
+    }
+    std::vector<Event> events;
+};
+}  // namespace
+
+TEST_CASE("a primary keeps the documents edges read and counts the accounts they report online",
+          "[server][rooms][cluster]") {
+    Rooms t;
+    RecordingSink sink;
+    t.hub.set_event_sink(&sink);
+    std::string id = t.create({{"members", {"mia", "ben"}}});
+    auto send = [&](const char* cmid) {
+        REQUIRE(run(t.ioc, t.service.send("mia", id, {{"text", "hi"}, {"client_msg_id", cmid}})));
+    };
+
+    // No local reader: an edge's request keeps the document, and every patch is published
+    // with the version it produces.
+    auto first = t.hub.document_frames(id, std::nullopt, std::chrono::seconds(30));
+    REQUIRE(first.frames.size() == 1);
+    CHECK(nlohmann::json::parse(*first.frames[0])["ops"][0]["path"] == "");
+    send("m1");
+    send("m2");
+    auto patches = sink.of(RoomEventKind::doc_patch);
+    REQUIRE(patches.size() == 2);
+    CHECK(patches[0].seq == first.version + 1);
+    CHECK(patches[1].seq == first.version + 2);
+    // A subscriber holding the first version gets exactly those patches, byte for byte.
+    auto resumed = t.hub.document_frames(id, first.version, std::chrono::seconds(30));
+    CHECK(resumed.version == first.version + 2);
+    REQUIRE(resumed.frames.size() == 2);
+    CHECK(*resumed.frames[0] == patches[0].frame);
+    CHECK(*resumed.frames[1] == patches[1].frame);
+    CHECK(t.hub.document_frames(id, resumed.version, std::chrono::seconds(30)).frames.empty());
+
+    // Once no edge renews it, the document is no longer patched for them.
+    RecordingSink quiet;
+    t.hub.set_event_sink(&quiet);
+    std::string other = t.create({{"members", {"mia"}}});
+    REQUIRE(
+        t.hub.document_frames(other, std::nullopt, std::chrono::milliseconds(0)).frames.size() ==
+        1);
+    REQUIRE(run(t.ioc, t.service.send("mia", other, {{"text", "x"}, {"client_msg_id", "o1"}})));
+    CHECK(quiet.of(RoomEventKind::doc_patch).empty());
+    // A renewal of a dropped or never-built document publishes it whole.
+    t.hub.keep_documents({id}, std::chrono::seconds(30));
+    CHECK(quiet.of(RoomEventKind::doc_patch).empty());  // still kept: nothing rebuilt
+
+    // Presence: the accounts edges report count with the local ones until their reports expire.
+    auto local = t.socket(5, "olga");
+    t.hub.subscribe(local, id, RoomTopic::presence, std::nullopt);
+    const auto now = std::chrono::steady_clock::now();
+    t.hub.set_remote_online(id, "edge-a", {"mia"}, now + std::chrono::hours(1));
+    t.hub.set_remote_online(id, "edge-b", {"ben", "zoe"}, now + std::chrono::milliseconds(300));
+    t.ioc.run();  // the coalesced update
+    t.ioc.restart();
+    auto online = local->of_type("presence");
+    REQUIRE_FALSE(online.empty());
+    CHECK(online.back()["online"] == nlohmann::json({"ben", "mia", "olga", "zoe"}));
+    REQUIRE_FALSE(quiet.of(RoomEventKind::presence).empty());
+    CHECK(nlohmann::json::parse(quiet.of(RoomEventKind::presence).back().frame) == online.back());
+    std::this_thread::sleep_for(std::chrono::milliseconds(350));
+    t.hub.expire_remote_online();
+    t.ioc.run();
+    t.ioc.restart();
+    CHECK(local->of_type("presence").back()["online"] == nlohmann::json({"mia", "olga"}));
+    t.hub.set_remote_online(id, "edge-a", {}, now + std::chrono::hours(1));
+    t.ioc.run();
+    t.ioc.restart();
+    CHECK(local->of_type("presence").back()["online"] == nlohmann::json({"olga"}));
+    CHECK(t.hub.online(id) == std::vector<std::string>{"olga"});
 }
 
 }  // namespace parley

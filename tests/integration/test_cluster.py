@@ -11,6 +11,7 @@ and no persistence; without it every test is skipped with a message saying so.""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -362,7 +363,8 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(on_edge_err["error"], on_single["error"])
         refused = self.subscribe(wb, f"room:{other}:chat")
         self.assertEqual((refused["type"], refused["error"]), ("error", "forbidden"))
-        self.assertEqual(self.subscribe(wb, f"room:{rid}:doc")["error"], "not_supported")
+        refused = self.subscribe(wb, f"room:{other}:doc")
+        self.assertEqual((refused["type"], refused["error"]), ("error", "forbidden"))
 
         # A wrong token is refused at the upgrade, as on one node.
         bad = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": "Bearer nope"})
@@ -378,6 +380,12 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(health["cluster"], {"role": "edge", "node_id": "edge-1", "redis": "up", "primary": "up"})
         status, _, metrics = Api(edge.port).call("GET", "/metrics")
         self.assertIn('parley_cluster_deliveries_total{node="edge-1"}', metrics.decode())
+        # The internal link keeps its connections: far fewer connections than requests.
+        text = metrics.decode()
+        requests = int(re.search(r'parley_cluster_link_requests_total\{node="edge-1"\} (\d+)', text).group(1))
+        connections = int(re.search(r'parley_cluster_link_connections_total\{node="edge-1"\} (\d+)', text).group(1))
+        self.assertGreater(requests, 10, (connections, requests))
+        self.assertLess(connections * 3, requests, (connections, requests))
 
     def test_redis_restart_and_a_stream_gap_lose_nothing_on_the_edge(self):
         # A publish buffer of 100: while Redis is away, the 101st event onwards is not kept and
@@ -497,10 +505,15 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(status, 202, up)
         cid = up["content_id"]
 
-        def ready():
-            return via_edge.call("GET", f"/api/v1/media/{cid}/info", token=bob["access_token"])[2].get(
-                "state") != "processing"
-        wait_until(ready, 30, what="the upload processed")
+        # The primary's "processed" frame reaches bob's socket on the edge (the control stream).
+        done = ws.recv_until(lambda m: m.get("type") == "media" and m.get("content_id") == cid, timeout=30)
+        info = via_edge.call("GET", f"/api/v1/media/{cid}/info", token=bob["access_token"])[2]
+        self.assertEqual(done["state"], info["state"])
+        self.assertNotEqual(done["state"], "processing")
+        # The gallery (GET on the upload's path) is forwarded too.
+        status, _, listing = via_edge.call("GET", "/api/v1/media", token=bob["access_token"])
+        self.assertEqual(status, 200, listing)
+        self.assertEqual(listing, direct.call("GET", "/api/v1/media", token=bob["access_token"])[2])
         status, headers, image = via_edge.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
         self.assertEqual(status, 200)
         d_status, d_headers, d_image = direct.call("GET", f"/api/v1/media/{cid}", token=bob["access_token"])
@@ -606,6 +619,200 @@ class ClusterEdgeTest(ParleyTestCase):
             self.assertEqual([m["seq"] for m in got], list(range(1, 81)))
             self.assertEqual({m["seq"]: m["text"] for m in got}, acknowledged)
 
+
+    def frames_until(self, ws, predicate, timeout=15):
+        """Every frame up to and including the first matching `predicate`."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, f"timed out; got {out[-5:]}")
+            out.append(ws.recv(timeout=left))
+            if predicate(out[-1]):
+                return out
+
+    def doc_subscribe(self, ws, rid, version=None, ident="doc"):
+        """Subscribes to the room's document; the patch frames before the ok, and the ok."""
+        frame = {"type": "subscribe", "topic": f"room:{rid}:doc", "id": ident}
+        if version is not None:
+            frame["version"] = version
+        ws.send_json(frame)
+        got = self.frames_until(ws, lambda m: m.get("id") == ident)
+        return [m for m in got if m.get("type") == "patch"], got[-1]
+
+    def test_documents_presence_typing_and_the_other_room_frames_across_two_edges(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        # The document on edge A: the whole of it first, then a patch per message, whichever
+        # edge the message was sent from.
+        patches, ok = self.doc_subscribe(wa, rid)
+        self.assertEqual(ok["type"], "ok")
+        self.assertEqual(len(patches), 1)
+        self.assertEqual(patches[0]["ops"][0]["op"], "replace")
+        doc, version = patches[0]["ops"][0]["value"], patches[0]["version"]
+        self.assertEqual(set(doc["members"]), {alice["account_id"], bob["account_id"]})
+        self.send(wb, rid, "hello from B", "b1")
+        patch = wa.recv_until(lambda m: m.get("type") == "patch")
+        self.assertEqual(patch["version"], version + 1)
+        self.assertIn({"op": "add", "path": "/messages/-"}, [{"op": o["op"], "path": o["path"]} for o in patch["ops"]])
+        version += 1
+
+        # Presence cluster-wide: bob on edge B sees alice, who is subscribed on edge A (edge A
+        # reports within 200 ms; the list a subscriber gets first may precede that report).
+        both = sorted([alice["account_id"], bob["account_id"]])
+        wb.send_json({"type": "subscribe", "topic": f"room:{rid}:presence", "id": "p"})
+        got = self.frames_until(wb, lambda m: m.get("id") == "p")
+        online = [m for m in got if m.get("type") == "presence"]
+        self.assertIn(bob["account_id"], online[0]["online"])
+        if online[0]["online"] != both:
+            wb.recv_until(lambda m: m.get("type") == "presence" and m["online"] == both, timeout=5)
+
+        # Typing on edge A reaches bob's typing subscription on edge B; the answer is the
+        # primary's own (viewers and non-members refused as on one node).
+        self.assertEqual(self.subscribe(wb, f"room:{rid}:typing")["type"], "ok")
+        wa.send_json({"type": "typing", "room_id": rid, "id": "t1"})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == "t1")["type"], "ok")
+        typing = wb.recv_until(lambda m: m.get("type") == "typing")
+        self.assertEqual((typing["account_id"], typing["active"]), (alice["account_id"], True))
+        wa.send_json({"type": "typing", "room_id": "nope", "id": "t2"})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == "t2")["error"], "not_found")
+
+        # ack: the read marker, stored by the primary.
+        wb.send_json({"type": "ack", "room_id": rid, "seq": 1, "id": "a1"})
+        ack = wb.recv_until(lambda m: m.get("id") == "a1")
+        self.assertEqual((ack["type"], ack["read_seq"]), ("ok", 1))
+        wb.send_json({"type": "ack", "room_id": rid, "id": "a2"})
+        self.assertEqual(wb.recv_until(lambda m: m.get("id") == "a2")["error"], "bad_request")
+
+        # request_sync from bob (edge B) reaches the owner alice's socket on edge A; sync is for
+        # owners only.
+        wb.send_json({"type": "request_sync", "room_id": rid, "id": "r1"})
+        self.assertEqual(wb.recv_until(lambda m: m.get("id") == "r1")["type"], "ok")
+        asked = wa.recv_until(lambda m: m.get("type") == "request_sync")
+        self.assertEqual((asked["room_id"], asked["from"]), (rid, bob["account_id"]))
+        wb.send_json({"type": "sync", "room_id": rid, "state": {}, "id": "s1"})
+        self.assertEqual(wb.recv_until(lambda m: m.get("id") == "s1")["error"], "forbidden")
+
+        # Resume on the other edge: a new socket on edge B holding the version gets exactly the
+        # patch it missed, not the whole document; one up to date gets nothing.
+        self.send(wa, rid, "missed", "a1")
+        wa.recv_until(lambda m: m.get("type") == "patch" and m["version"] == version + 1)
+        moved = self.edge_socket(edge_b, alice)
+        patches, _ = self.doc_subscribe(moved, rid, version=version)
+        self.assertEqual([p["version"] for p in patches], [version + 1])
+        self.assertNotEqual(patches[0]["ops"][0]["path"], "")
+        current = self.edge_socket(edge_b, alice)
+        patches, _ = self.doc_subscribe(current, rid, version=version + 1)
+        self.assertEqual(patches, [])
+        # ... and a patch after that reaches both, once.
+        self.send(wb, rid, "next", "b2")
+        for ws in (moved, current, wa):
+            p = ws.recv_until(lambda m: m.get("type") == "patch")
+            self.assertEqual(p["version"], version + 2)
+
+        # A room socket on an edge starts subscribed to the four topics, as on one node.
+        room_ws = WebSocket(edge_b.port, f"/api/v1/rooms/{rid}/ws",
+                            headers={"Authorization": f"Bearer {bob['access_token']}"})
+        first = room_ws.recv_until(lambda m: m.get("type") == "patch")
+        self.assertEqual(first["ops"][0]["path"], "")
+        self.assertEqual(room_ws.recv_until(lambda m: m.get("type") == "presence")["room_id"], rid)
+        self.send(wa, rid, "to the room socket", "a2")
+        self.assertEqual(room_ws.recv_until(lambda m: m.get("type") == "message")["text"], "to the room socket")
+        carol = Api(edge_a.port).user("carol")
+        self.edge_socket(edge_a, carol)  # REST needs a live socket of the session
+        other = self.room(Api(edge_a.port), carol, [])
+        stranger = WebSocket(edge_b.port, f"/api/v1/rooms/{other}/ws",
+                             headers={"Authorization": f"Bearer {bob['access_token']}"})
+        self.assertEqual(stranger.recv_until(lambda m: m.get("type") == "error")["error"], "not_found")
+
+        # Alice leaves edge A entirely: bob's presence on edge B drops her (she still has the
+        # two sockets on edge B subscribed to the document: close those too).
+        for ws in (wa, moved, current):
+            ws.close()
+        gone = wb.recv_until(lambda m: m.get("type") == "presence" and alice["account_id"] not in m["online"],
+                             timeout=10)
+        self.assertEqual(gone["online"], [bob["account_id"]])
+
+    def test_notifications_and_account_frames_reach_sockets_on_edges(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        self.assertEqual(self.subscribe(wb, "account:me:notifications")["type"], "ok")
+        # An invitation made on edge A (a room with bob) notifies bob's socket on edge B.
+        # (The invitation to the first room, published before the subscription, may arrive too.)
+        other = self.room(Api(edge_a.port), alice, [bob["account_id"]])
+        note = wb.recv_until(lambda m: m.get("type") == "notification" and m["room_id"] == other, timeout=10)
+        self.assertEqual((note["kind"], note["from"]), ("invitation", alice["account_id"]))
+        # A socket that did not subscribe to notifications gets none.
+        plain = self.edge_socket(edge_b, bob)
+        third = self.room(Api(edge_a.port), alice, [bob["account_id"]])
+        wb.recv_until(lambda m: m.get("type") == "notification" and m["room_id"] == third, timeout=10)
+        plain.send_json({"type": "ping", "id": "p"})
+        self.assertEqual([m["type"] for m in self.frames_until(plain, lambda m: m.get("id") == "p")], ["pong"])
+
+    def test_a_client_resumes_exactly_on_the_other_edge_after_its_edge_is_killed(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        for i in range(1, 11):
+            self.send(wa, rid, f"m {i}", f"a{i}")
+        seen = self.messages(wb, 10)
+        self.assertEqual([m["seq"] for m in seen], list(range(1, 11)))
+        edge_b.kill()
+        for i in range(11, 21):
+            self.send(wa, rid, f"m {i}", f"a{i}")
+        # Bob reconnects to edge A: subscribe first, then the history after the last seq he
+        # saw; live frames and history joined by seq, as the web client does.
+        wb2 = self.edge_socket(edge_a, bob)
+        self.assertEqual(self.subscribe(wb2, f"room:{rid}:chat")["type"], "ok")
+        status, _, history = Api(edge_a.port).call("GET", f"/api/v1/rooms/{rid}/messages?after_seq=10",
+                                                   token=bob["access_token"])
+        self.assertEqual(status, 200, history)
+        missed = [m["seq"] for m in history["messages"]]
+        self.assertEqual(missed, list(range(11, 21)))
+        for i in range(21, 26):
+            self.send(wa, rid, f"m {i}", f"a{i}")
+        live = self.messages(wb2, 5)
+        # Nothing from before the subscription arrives live (no duplicate), nothing is missing.
+        self.assertEqual([m["seq"] for m in live], list(range(21, 26)))
+        self.assertEqual(sorted(set(missed + [m["seq"] for m in live])), list(range(11, 26)))
+        wb2.send_json({"type": "ping", "id": "end"})
+        extra = self.frames_until(wb2, lambda m: m.get("id") == "end")
+        self.assertEqual([m["type"] for m in extra], ["pong"])
+
+    def test_primary_restarted_edges_reconnect_and_catch_up(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        wdoc = self.edge_socket(edge_a, alice)
+        patches, _ = self.doc_subscribe(wdoc, rid)
+        version = patches[0]["version"]
+        for i in range(1, 6):
+            self.send(wa, rid, f"before {i}", f"a{i}")
+        for ws in (wa, wb):
+            self.assertEqual([m["seq"] for m in self.messages(ws, 5)], list(range(1, 6)))
+        port, data_dir = primary.port, primary.data_dir
+        self.assertEqual(primary.stop(), 0)
+        # While it is away: writes refused as retryable, sockets kept.
+        reply = self.send(wb, rid, "while down", "w1", expect_ok=False)
+        self.assertEqual((reply["error"], reply["retryable"]), ("unavailable", True), reply)
+        wa.send_json({"type": "typing", "room_id": rid, "id": "t"})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == "t")["error"], "unavailable")
+        self.start_primary(port=port, data_dir=data_dir)
+        # Edges take writes again, and deliver in order on both edges.
+        wait_until(lambda: self.send(wb, rid, "after", "z1", expect_ok=False)["type"] == "ok", 15,
+                   interval=0.3, what="a send through edge B after the restart")
+        for i in range(7, 11):
+            self.send(wa, rid, f"after {i}", f"c{i}")
+        for ws in (wa, wb):
+            self.assertEqual([m["seq"] for m in self.messages(ws, 5)], list(range(6, 11)))
+        # The document subscriber catches up: the restarted primary's versions are new, so it
+        # gets the whole document again, then the patches after it.
+        replaced = wdoc.recv_until(lambda m: m.get("type") == "patch" and m["ops"][0]["path"] == "", timeout=20)
+        self.assertGreater(replaced["version"], version)
+        self.send(wb, rid, "patched", "z2")
+        last = wdoc.recv_until(lambda m: m.get("type") == "patch" and
+                               {"op": "replace", "path": "/last_seq", "value": 11} in m["ops"])
+        self.assertGreater(last["version"], replaced["version"])
+        # Presence is rebuilt from the edges' reports: alice (edge A) is online for bob again.
+        def both_online():
+            wb.send_json({"type": "subscribe", "topic": f"room:{rid}:presence", "id": "p"})
+            got = [m for m in self.frames_until(wb, lambda m: m.get("id") == "p") if m.get("type") == "presence"]
+            return got and got[-1]["online"] == sorted([alice["account_id"], bob["account_id"]])
+        wait_until(both_online, 10, interval=0.5, what="presence rebuilt after the restart")
 
 if __name__ == "__main__":
     unittest.main()

@@ -9,7 +9,10 @@
 // view (desktop and phone sizes) and of the phone's room list and log-in view are kept in
 // $PARLEY_ARTIFACTS (build/test-artifacts).
 //
-// Run: node tests/web/chat_e2e.test.mjs (ctest: web.e2e_chat). Exits 77 (skipped) when
+// With PARLEY_E2E_CLUSTER=1 the same steps run against an edge of a cluster (Redis, a primary
+// and an edge; the restart step restarts the edge).
+//
+// Run: node tests/web/chat_e2e.test.mjs (ctest: web.e2e_chat, web.e2e_chat_cluster). Exits 77 (skipped) when
 // Chromium is not installed; playwright-core comes from tests/web/package-lock.json (npm ci
 // on first use).
 import assert from "node:assert/strict";
@@ -27,6 +30,11 @@ const ARTIFACTS = process.env.PARLEY_ARTIFACTS ?? path.resolve(here, "../../buil
 
 if (!fs.existsSync(CHROMIUM)) {
   console.log(`SKIP: no Chromium at ${CHROMIUM}; scripts/setup installs Debian's chromium package`);
+  process.exit(77);
+}
+const REDIS = process.env.REDIS_SERVER ?? "/usr/bin/redis-server";
+if (process.env.PARLEY_E2E_CLUSTER === "1" && !fs.existsSync(REDIS)) {
+  console.log(`SKIP: no redis-server at ${REDIS}; scripts/setup installs Debian's redis-server package`);
   process.exit(77);
 }
 if (!fs.existsSync(path.join(here, "node_modules", "playwright-core"))) {
@@ -54,7 +62,9 @@ async function expectProblem(page, pattern) {
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  server = await ParleyServer.start({
+  // PARLEY_E2E_CLUSTER=1 (ctest: web.e2e_chat_cluster): the pages use an edge of a cluster.
+  const start = process.env.PARLEY_E2E_CLUSTER === "1" ? ParleyServer.startCluster : ParleyServer.start;
+  server = await start({
     config: async (dir) => {
       manager = await FakeManager.start(dir);
       return manager.serverConfig();

@@ -1,7 +1,10 @@
 // Runs the real `parley server` for the web tests: a free port on 127.0.0.1, a temporary data
 // directory, fast password hashing; waits until /api/v1/health answers. Like
-// tests/integration/harness.py, in Node.
+// tests/integration/harness.py, in Node. ParleyServer.startCluster() runs a cluster instead
+// (docs/cluster.md): redis-server, a primary and one edge, and gives the edge, which the pages
+// use; closing it closes the primary and Redis too.
 import { spawn } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -93,5 +96,45 @@ export class ParleyServer {
   async close() {
     await this.stop("SIGKILL");
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // redis-server (REDIS_SERVER, /usr/bin/redis-server by default) on a free port with its own
+  // directory and no persistence, a primary and an edge of it; `config(dir)` is the edge's.
+  static async startCluster({ config = () => "" } = {}) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-web-cluster-"));
+    const redisPort = await freePort();
+    const redis = spawn(
+      process.env.REDIS_SERVER ?? "/usr/bin/redis-server",
+      ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
+    const secret = path.join(dir, "cluster.secret");
+    fs.writeFileSync(secret, crypto.randomBytes(24).toString("hex"), { mode: 0o600 });
+    const cluster = (role, extra) =>
+      `[cluster]\nrole = "${role}"\nnode_id = "${role}-1"\nredis = "127.0.0.1:${redisPort}"\n` +
+      `secret_file = "${secret}"\nread_block_ms = 200\n${extra}`;
+    const primaryDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-web-primary-"));
+    const primary = new ParleyServer({ port: await freePort(), dir: primaryDir, config: cluster("primary", "") });
+    const edgeDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-web-edge-"));
+    const edge = new ParleyServer({
+      port: await freePort(),
+      dir: edgeDir,
+      config: (await config(edgeDir)) + cluster("edge", `primary = "http://127.0.0.1:${primary.port}"\n`),
+    });
+    const closeEdge = edge.close.bind(edge);
+    edge.close = async () => {
+      await closeEdge();
+      await primary.close();
+      redis.kill("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+      await primary.run();
+      await edge.run();
+    } catch (e) {
+      await edge.close();
+      throw e;
+    }
+    return edge;
   }
 }
