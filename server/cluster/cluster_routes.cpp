@@ -41,6 +41,8 @@ JsonBody internal_body(const RequestContext& ctx, const std::string& secret) {
     return parse_json_body(ctx);
 }
 
+namespace {
+
 // An internal route: the cluster secret and the JSON body checked by internal_body(), then
 // a named function of the context it reads.
 template <class Context>
