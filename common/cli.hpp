@@ -54,7 +54,7 @@ struct CommandLine {
     std::string data_dir;     // empty: from the configuration
     std::string log_level;    // empty: from the configuration
     bool print_default_config = false;
-    bool check_config = false;  // load the configuration, say whether it is valid, exit
+    bool check_config = false;   // load the configuration, say whether it is valid, exit
     std::string make_admin;      // server: give this account the admin role, then exit
     std::string drop_admin;      // server: take the admin role back, then exit
     std::string make_bot;        // server: create a remote bot account, print its key, exit

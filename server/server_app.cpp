@@ -50,8 +50,8 @@
 #include "server/features/room_janitor.hpp"
 #include "server/features/room_service.hpp"
 #include "server/manager_link/manager_client.hpp"
-#include "server/process/child_process.hpp"
 #include "server/media/imageproc_client.hpp"
+#include "server/process/child_process.hpp"
 
 namespace parley {
 

@@ -214,8 +214,8 @@ std::int64_t ManagerStore::begin_backup_run(const std::string& role, const std::
                                             std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
     if (backup_history_keep_days_ > 0) {
-        auto prune = db_.cached(
-            "DELETE FROM backup_runs WHERE state != 'running' AND finished_at < ?");
+        auto prune =
+            db_.cached("DELETE FROM backup_runs WHERE state != 'running' AND finished_at < ?");
         prune->bind(1, now_ms - static_cast<std::int64_t>(backup_history_keep_days_) * 86'400'000);
         prune->run();
         if (db_.changes() > 0) {

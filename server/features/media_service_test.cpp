@@ -40,9 +40,9 @@ struct Media {
 
     Media() {
         settings.quota_bytes = 1000;
-        service = std::make_unique<MediaService>(settings, data_dir, store, accounts, readers,
-                                                 imageproc, clients, files, ioc.get_executor(),
-                                                 disk);
+        service =
+            std::make_unique<MediaService>(settings, data_dir, store, accounts, readers, imageproc,
+                                           clients, files, ioc.get_executor(), disk);
         service->prepare();
         for (const char* name : {"ann", "bob", "cat"})
             REQUIRE(run(ioc, accounts.create_account(Account{name, name, "x", "user", 1})));
@@ -96,8 +96,7 @@ TEST_CASE("an upload is refused when empty or over the quota, else kept for proc
           ErrorCode::quota_exceeded);
 }
 
-TEST_CASE("an upload that cannot be made durable leaves no record and no file",
-          "[server][media]") {
+TEST_CASE("an upload that cannot be made durable leaves no record and no file", "[server][media]") {
     Media t;
     const std::string uploads = t.data_dir + "/media/uploads";
     auto check_nothing_left = [&] {
