@@ -13,6 +13,12 @@ int minute_of_day(std::string_view v) {
     return hours * 60 + minutes;
 }
 
+std::string daily_time_problem(std::string_view hh_mm) {
+    return hh_mm.empty() || minute_of_day(hh_mm) >= 0
+               ? ""
+               : "must be HH:MM (00:00 to 23:59, UTC) or empty";
+}
+
 std::int64_t next_daily_ms(std::int64_t now_ms, int minute) {
     constexpr std::int64_t kDay = 86'400'000;
     const std::int64_t midnight = now_ms - now_ms % kDay;

@@ -143,11 +143,7 @@ void ServerConfig::describe(ConfigSchema& schema) {
                    "per pass).");
     schema.bind("daily_at", maintenance.daily_at,
                 "When the pass runs each day, \"HH:MM\" in UTC (empty: never).",
-                [](const std::string& v) -> std::string {
-                    return v.empty() || minute_of_day(v) >= 0
-                               ? ""
-                               : "must be HH:MM (00:00 to 23:59, UTC) or empty";
-                });
+                [](const std::string& v) { return daily_time_problem(v); });
     schema.bind("session_keep_days", maintenance.session_keep_days,
                 "Sessions that ended (revoked, or their refresh token expired) longer ago than "
                 "this are deleted with their rotated tokens (0: kept forever).",

@@ -29,13 +29,7 @@ void ManagerClientSettings::describe(ConfigSchema& schema) {
     schema.bind("backup_daily_at", backup_daily_at,
                 "Ask the manager for a backup every day at this time, \"HH:MM\" in UTC (empty: "
                 "no daily backup; admins can still start one).",
-                [](const std::string& v) -> std::string {
-                    ManagerClientSettings probe;
-                    probe.backup_daily_at = v;
-                    return v.empty() || probe.backup_minute_of_day() >= 0
-                               ? ""
-                               : "must be HH:MM (00:00 to 23:59, UTC) or empty";
-                });
+                [](const std::string& v) { return daily_time_problem(v); });
     schema.bind("backup_to", backup_to,
                 "The peer manager that receives the backups (empty: the manager's "
                 "manager.backup.target).");
