@@ -48,7 +48,9 @@ class HttpServer {
     // loopback-only bot listener); a refused connection is logged and closed unanswered.
     using PeerFilter = std::function<bool(const tcp::endpoint&)>;
 
-    // `tls`: null for plain HTTP; otherwise every connection is TLS. It must outlive the server.
+    // `tls`: null for plain HTTP; otherwise every connection is TLS. It must outlive the server,
+    // as must `router`. `config` is copied: a listener may be given a derived, short-lived
+    // config (the bot listener's address and port over the server's settings).
     HttpServer(net::io_context& context, const ServerConfig& config, const Router& router,
                net::ssl::context* tls = nullptr);
     ~HttpServer();
@@ -108,7 +110,7 @@ class HttpServer {
     void connection_ended(const std::shared_ptr<Connection>& conn);
 
     net::io_context& context_;
-    const ServerConfig& config_;
+    const ServerConfig config_;
     const Router& router_;
     net::ssl::context* tls_;
     tcp::acceptor acceptor_;
