@@ -48,6 +48,7 @@ void ClusterPublisher::room_event(const RoomEvent& event) {
                   event.seq,
                   std::string(event.account_id),
                   event.frame,
+                  std::string(event.origin),
                   {}});
 }
 
@@ -58,6 +59,7 @@ void ClusterPublisher::sessions_ended(const std::vector<std::string>& session_id
                           0,
                           {},
                           nullptr,
+                          {},
                           {"kind", "session_ended", "session", id}}))
             spdlog::info("cluster: session {} ended: published to {}", id,
                          settings_.control_stream);
@@ -73,6 +75,7 @@ void ClusterPublisher::account_frame(const std::string& account_id,
                   0,
                   {},
                   nullptr,
+                  {},
                   {"kind", "account_frame", "account", account_id, "notification",
                    notification ? "1" : "0", "frame", *frame}});
 }
@@ -128,6 +131,10 @@ void ClusterPublisher::send_batch() {
             if (!e.account_id.empty()) {
                 args.emplace_back("account");
                 args.push_back(e.account_id);
+            }
+            if (!e.origin.empty()) {
+                args.emplace_back("origin");
+                args.push_back(e.origin);
             }
             if (e.frame) {
                 args.emplace_back("frame");

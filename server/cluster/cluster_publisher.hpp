@@ -1,8 +1,8 @@
 // ClusterPublisher: the cluster primary's RoomEventSink, and the writer of the control stream
 // (ended sessions, frames for an account's sockets). Every committed room event that
 // RoomHub releases is appended to the room's Redis stream (stream_prefix + room id) with
-// `XADD <stream> MAXLEN ~ <stream_maxlen> * kind <kind> seq <seq> [account <id>] [frame
-// <frame>]` (docs/cluster.md, "Room streams").
+// `XADD <stream> MAXLEN ~ <stream_maxlen> * kind <kind> seq <seq> [account <id>] [origin
+// <edge socket>] [frame <frame>]` (docs/cluster.md, "Room streams").
 //
 // The event loop never waits on Redis: room_event() only appends to a queue under a short
 // lock. One pipeline at a time is in flight on the RedisClient's thread, carrying up to
@@ -75,6 +75,7 @@ class ClusterPublisher : public RoomEventSink {
         std::int64_t seq;
         std::string account_id;
         std::shared_ptr<const std::string> frame;
+        std::string origin;  // typing from an edge's socket
         // Non-empty: a control stream entry with these fields and values, not a room event.
         std::vector<std::string> control;
     };

@@ -16,12 +16,15 @@ namespace {
 // 0 is no socket of the primary's (theirs start at 1), so nothing here is skipped for it.
 class RelayedClient : public Client {
   public:
-    RelayedClient(std::string account_id, std::string session_id)
-        : account_id_(std::move(account_id)), session_id_(std::move(session_id)) {}
+    RelayedClient(std::string account_id, std::string session_id, std::string origin)
+        : account_id_(std::move(account_id)),
+          session_id_(std::move(session_id)),
+          origin_(std::move(origin)) {}
     std::uint64_t id() const override { return 0; }
     const std::string& account_id() const override { return account_id_; }
     const std::string& session_id() const override { return session_id_; }
     const std::string& open_path() const override { return open_path_; }
+    std::string relay_origin() const override { return origin_; }
     void send(std::shared_ptr<const std::string> frame) override {
         std::lock_guard lock(mutex_);
         frames_.push_back(std::move(frame));
@@ -40,6 +43,7 @@ class RelayedClient : public Client {
     std::string account_id_;
     std::string session_id_;
     std::string open_path_;
+    std::string origin_;
     mutable std::mutex mutex_;
     std::vector<std::shared_ptr<const std::string>> frames_;
 };
@@ -66,25 +70,30 @@ void add_cluster_room_routes(Router& router, ChatContext& chat, std::string secr
     auto shared_secret = std::make_shared<const std::string>(std::move(secret));
     auto feature = std::make_shared<ChatFeature>(chat.rooms, chat.hub, chat.chat, chat.notifier);
 
-    // {"account_id","session_id","frame":{...}} -> {"frames":[...]}: the frame handled as the
-    // primary handles it from one of its own sockets; `frames` are the answers that socket
-    // would have received (ok or error, with the request's id).
+    // {"account_id","session_id","origin"?,"frame":{...}} -> {"frames":[...]}: the frame
+    // handled as the primary handles it from one of its own sockets; `frames` are the answers
+    // that socket would have received (ok or error, with the request's id). `origin` names the
+    // edge's socket ("<node>/<socket id>") in what the frame publishes.
     add_internal(
         router, "/internal/cluster/frame", shared_secret,
         [feature](nlohmann::json& req) -> awaitable<HttpResponse> {
             auto account = string_field(req, "account_id");
             auto session = string_field(req, "session_id");
+            auto origin = string_field(req, "origin");
             auto frame = req.find("frame");
-            if (!account || account->empty() || frame == req.end() || !frame->is_object()) {
-                co_return error_response(http::status::bad_request, "bad_request",
-                                         "account_id is a required string, frame an object");
+            if (!account || account->empty() || frame == req.end() || !frame->is_object() ||
+                (origin && origin->size() > 256)) {
+                co_return error_response(
+                    http::status::bad_request, "bad_request",
+                    "account_id is a required string, frame an object, origin a short string");
             }
             auto type = string_field(*frame, "type");
             if (!type || !relayed_type(*type)) {
                 co_return error_response(http::status::bad_request, "bad_request",
                                          "frame.type is typing, ack, request_sync or sync");
             }
-            auto client = std::make_shared<RelayedClient>(*account, session.value_or(""));
+            auto client = std::make_shared<RelayedClient>(*account, session.value_or(""),
+                                                          origin.value_or(""));
             nlohmann::json id;
             if (auto it = frame->find("id"); it != frame->end()) id = *it;
             ClientMessage message{*type, id, std::move(*frame)};

@@ -184,6 +184,7 @@ awaitable<void> EdgeFeature::relay(std::shared_ptr<Client> client, ClientMessage
     }
     nlohmann::json request{{"account_id", client->account_id()},
                            {"session_id", client->session_id()},
+                           {"origin", hub_.origin(*client)},
                            {"frame", std::move(msg.body)}};
     HttpResult r = co_await link_.call("frame", std::move(request));
     if (!r.ok()) {

@@ -340,7 +340,8 @@ awaitable<void> EdgeHub::handle(const Entry& e) {
     } else if (kind == "message_removed") {
         deliver(e.room_id, RoomTopic::chat, frame);
     } else if (kind == "typing") {
-        deliver(e.room_id, RoomTopic::typing, frame, false, field("account"));
+        // Every socket but the typing one, as on one node (the account's other sockets too).
+        deliver(e.room_id, RoomTopic::typing, frame, false, field("origin"));
     } else if (kind == "doc_patch") {
         co_await handle_doc_patch(e.room_id, seq, frame);
     } else if (kind == "presence") {
@@ -568,13 +569,20 @@ void EdgeHub::release_message(const std::string& room_id, std::int64_t seq,
 
 void EdgeHub::deliver(const std::string& room_id, RoomTopic topic,
                       const std::shared_ptr<const std::string>& frame, bool any,
-                      const std::string& except_account) {
+                      const std::string& except_origin) {
+    // "<node>/<socket id>": a socket of this edge only when the node is this one.
+    std::uint64_t except = 0;
+    if (except_origin.size() > node_.size() + 1 && except_origin.starts_with(node_) &&
+        except_origin[node_.size()] == '/') {
+        const char* digits = except_origin.data() + node_.size() + 1;
+        std::from_chars(digits, except_origin.data() + except_origin.size(), except);
+    }
     std::lock_guard lock(mutex_);
     auto it = rooms_.find(room_id);
     if (it == rooms_.end()) return;
     for (auto& [id, sub] : it->second.subscribers) {
         if (!any && !sub.topics.contains(topic)) continue;
-        if (!except_account.empty() && sub.account_id == except_account) continue;
+        if (except != 0 && id == except) continue;
         if (auto c = sub.client.lock()) {
             c->send(frame);
             ++stats_.delivered;

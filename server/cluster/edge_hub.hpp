@@ -87,6 +87,11 @@ class EdgeHub {
     // The accounts subscribed to any topic of the room here (a presence report).
     std::vector<std::string> local_accounts(const std::string& room_id) const;
     const std::string& node() const { return node_; }
+    // How the primary names a socket of this edge in what its frames publish (a typing
+    // entry's `origin`), so that the reader skips exactly that socket.
+    std::string origin(const Client& client) const {
+        return node_ + "/" + std::to_string(client.id());
+    }
     void unsubscribe(const Client& client, const std::string& room_id, RoomTopic topic);
     void drop_client(const Client& client);
 
@@ -140,10 +145,10 @@ class EdgeHub {
     void read_control(const RedisReply& entries);
     awaitable<void> fill_gap(const std::string& room_id, std::int64_t last, std::int64_t upto);
     // Sends `frame` to the room's subscribers of `topic` (all topics when `any`), except the
-    // sockets of `except_account` when given.
+    // socket named by `except_origin` (origin()) when it is one of this edge's.
     void deliver(const std::string& room_id, RoomTopic topic,
                  const std::shared_ptr<const std::string>& frame, bool any = false,
-                 const std::string& except_account = {});
+                 const std::string& except_origin = {});
     void release_message(const std::string& room_id, std::int64_t seq,
                          const std::shared_ptr<const std::string>& frame);
     // A doc_patch entry: delivered in version order, a gap filled from the primary first.

@@ -33,6 +33,10 @@ class Client {
     // Queues a text frame. A client whose queue is full is closed with 1013, never skipped.
     virtual void send(std::shared_ptr<const std::string> frame) = 0;
     virtual void close(std::uint16_t code, std::string reason) = 0;
+    // A socket of a cluster edge whose frame the primary handles for it: "<node>/<socket id>",
+    // carried in what the frame publishes (typing) so that the edge skips exactly that socket,
+    // as one node skips the sender. Empty for the node's own sockets.
+    virtual std::string relay_origin() const { return {}; }
 
     void send_json(const nlohmann::json& message);
     // {"type":"ok","id":...} plus `extra` fields.

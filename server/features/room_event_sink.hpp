@@ -35,6 +35,9 @@ struct RoomEvent {
     // The frame a socket of the room receives (byte for byte), or null when the event has no
     // frame of its own (room_changed: members or title changed, the document is re-read).
     std::shared_ptr<const std::string> frame;
+    // typing from an edge's socket: Client::relay_origin() of that socket, so that the edge
+    // skips only it.
+    std::string_view origin;
 };
 
 class RoomEventSink {

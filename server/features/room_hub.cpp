@@ -506,7 +506,8 @@ void RoomHub::typing(const Client& client, const std::string& room_id, bool acti
                             {"account_id", client.account_id()},
                             {"active", active}});
     send_to(*l, RoomTopic::typing, frame, client.id());
-    publish({RoomEventKind::typing, room_id, 0, client.account_id(), frame});
+    const std::string origin = sink_ ? client.relay_origin() : std::string();
+    publish({RoomEventKind::typing, room_id, 0, client.account_id(), frame, origin});
 }
 
 void RoomHub::send_to_role(const std::string& room_id, const std::string& role,

@@ -732,6 +732,29 @@ class ClusterEdgeTest(ParleyTestCase):
                              timeout=10)
         self.assertEqual(gone["online"], [bob["account_id"]])
 
+    def test_typing_on_an_edge_skips_only_the_typing_socket(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        # Alice has a second socket on edge A and one on the primary; as on one node, every
+        # socket subscribed to typing hears her but the one she types on, her own included.
+        wa2 = self.edge_socket(edge_a, alice)
+        wp = WebSocket(primary.port, "/api/v1/ws", headers={"Authorization": f"Bearer {alice['access_token']}"})
+        for ws in (wa, wa2, wb, wp):
+            self.assertEqual(self.subscribe(ws, f"room:{rid}:typing")["type"], "ok")
+        wa.send_json({"type": "typing", "room_id": rid, "id": "t1"})
+        self.assertEqual(wa.recv_until(lambda m: m.get("id") == "t1")["type"], "ok")
+        for ws in (wa2, wb, wp):
+            typing = ws.recv_until(lambda m: m.get("type") == "typing")
+            self.assertEqual((typing["account_id"], typing["active"]), (alice["account_id"], True))
+        # By now the entry has been read on edge A too (wa2 got it from there): nothing for wa.
+        wa.send_json({"type": "ping", "id": "p"})
+        got = self.frames_until(wa, lambda m: m.get("type") == "pong")
+        self.assertEqual([m for m in got if m.get("type") == "typing"], [])
+        # Typing on the primary's socket reaches both of her sockets on edge A.
+        wp.send_json({"type": "typing", "room_id": rid, "active": False, "id": "t2"})
+        for ws in (wa, wa2):
+            typing = ws.recv_until(lambda m: m.get("type") == "typing")
+            self.assertEqual((typing["account_id"], typing["active"]), (alice["account_id"], False))
+
     def test_notifications_and_account_frames_reach_sockets_on_edges(self):
         primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
         self.assertEqual(self.subscribe(wb, "account:me:notifications")["type"], "ok")
