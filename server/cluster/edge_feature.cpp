@@ -47,6 +47,8 @@ void EdgeFeature::on_open(const std::shared_ptr<Client>& client) {
 }
 
 awaitable<void> EdgeFeature::open_room(std::shared_ptr<Client> client, std::string room_id) {
+    // Asked before the primary, so the stream's entries after it hold every later message.
+    const std::string position = co_await hub_.stream_position(room_id);
     nlohmann::json request{{"account_id", client->account_id()}, {"room_id", room_id}};
     HttpResult r = co_await link_.call("member", std::move(request));
     if (!r.ok()) {
@@ -59,7 +61,7 @@ awaitable<void> EdgeFeature::open_room(std::shared_ptr<Client> client, std::stri
     }
     const auto last_seq = r.body.value("last_seq", std::int64_t{0});
     for (RoomTopic t : {RoomTopic::doc, RoomTopic::chat, RoomTopic::presence, RoomTopic::typing}) {
-        if (!co_await subscribe_room(client, nullptr, room_id, t, last_seq, std::nullopt))
+        if (!co_await subscribe_room(client, nullptr, room_id, t, last_seq, std::nullopt, position))
             co_return;
     }
 }
@@ -103,7 +105,11 @@ awaitable<void> EdgeFeature::subscribe(std::shared_ptr<Client> client, ClientMes
         co_return;
     }
     std::int64_t last_seq = -1;
+    std::string position;
     if (kind != RoomTopic::doc) {
+        // Asked before the primary, so the stream's entries after it hold every message after
+        // the primary's last_seq.
+        position = co_await hub_.stream_position(room_id);
         // The document's answer checks membership itself.
         // Built before the co_await: GCC 12 miscompiles an initializer list inside it.
         nlohmann::json request{{"account_id", client->account_id()}, {"room_id", room_id}};
@@ -122,18 +128,21 @@ awaitable<void> EdgeFeature::subscribe(std::shared_ptr<Client> client, ClientMes
     if (auto v = msg.body.find("version"); v != msg.body.end() && v->is_number_integer()) {
         version = v->get<std::int64_t>();
     }
-    if (co_await subscribe_room(client, msg.id, room_id, kind, last_seq, version))
+    if (co_await subscribe_room(client, msg.id, room_id, kind, last_seq, version, position))
         client->reply_ok(msg.id, {{"topic", topic}});
 }
 
 awaitable<bool> EdgeFeature::subscribe_room(std::shared_ptr<Client> client, nlohmann::json id,
                                             const std::string& room_id, RoomTopic kind,
                                             std::int64_t last_seq,
-                                            std::optional<std::int64_t> version) {
+                                            std::optional<std::int64_t> version,
+                                            std::string position) {
     if (kind == RoomTopic::doc) {
         // The hub may have delivered patches newer than the primary's answer and no longer
         // keep them all (a busy room): asked again.
         for (int attempt = 0; attempt < 3; ++attempt) {
+            // Before the primary, as for messages: every later patch is after it.
+            position = co_await hub_.stream_position(room_id);
             nlohmann::json request{{"room_id", room_id}, {"account_id", client->account_id()}};
             if (version) request["version"] = *version;
             HttpResult r = co_await link_.call("doc", std::move(request));
@@ -154,13 +163,13 @@ awaitable<bool> EdgeFeature::subscribe_room(std::shared_ptr<Client> client, nloh
                 }
             }
             if (hub_.subscribe_doc(client, room_id, frames,
-                                   r.body.value("version", std::int64_t{0})))
+                                   r.body.value("version", std::int64_t{0}), position))
                 co_return true;
         }
         reply_retryable(*client, id, "the document changed too fast to subscribe; retry");
         co_return false;
     }
-    hub_.subscribe(client, room_id, kind, last_seq);
+    hub_.subscribe(client, room_id, kind, last_seq, position);
     if (kind == RoomTopic::presence) {
         // The list now, cluster-wide: the primary counts this edge's accounts from the report.
         nlohmann::json rooms{{room_id, hub_.local_accounts(room_id)}};

@@ -44,7 +44,8 @@ class EdgeFeature : public Feature {
     // 0, or checked by the primary's doc answer); false after an error frame was sent.
     awaitable<bool> subscribe_room(std::shared_ptr<Client> client, nlohmann::json id,
                                    const std::string& room_id, RoomTopic kind,
-                                   std::int64_t last_seq, std::optional<std::int64_t> version);
+                                   std::int64_t last_seq, std::optional<std::int64_t> version,
+                                   std::string position);
     awaitable<void> send(std::shared_ptr<Client> client, ClientMessage msg);
     awaitable<void> relay(std::shared_ptr<Client> client, ClientMessage msg);
     awaitable<void> open_room(std::shared_ptr<Client> client, std::string room_id);

@@ -52,10 +52,15 @@ std::int64_t frame_version(const std::string& frame) {
     return v != j.end() && v->is_number_integer() ? v->get<std::int64_t>() : -1;
 }
 
-// Rooms a new subscription reads from the start of their stream (for the messages published
-// since the primary answered); events other than messages and patches that are older than
-// this are not live for its subscribers, and are skipped.
+// A room whose stream position Redis could not tell is read from its stream's start; events
+// other than messages and patches older than its subscription less this are not live for its
+// subscribers, and are skipped.
 constexpr std::int64_t kLiveSlackMs = 2000;
+
+RedisOptions renamed(RedisOptions options, const char* suffix) {
+    options.name += suffix;
+    return options;
+}
 
 }  // namespace
 
@@ -65,8 +70,10 @@ EdgeHub::EdgeHub(net::any_io_executor executor, const ClusterSettings& settings,
       settings_(settings),
       link_(link),
       node_(settings.node_id.empty() ? "edge-" + random_id() : settings.node_id),
+      wake_key_(settings.control_stream + ":wake:" + node_),
       wait_timer_(strand_),
       report_timer_(strand_),
+      commands_(strand_, renamed(redis, " (commands)")),
       redis_(strand_, std::move(redis)) {}
 
 void EdgeHub::start() {
@@ -86,12 +93,49 @@ void EdgeHub::stop() {
     });
 }
 
+awaitable<std::string> EdgeHub::stream_position(const std::string& room_id) {
+    {
+        std::lock_guard lock(mutex_);
+        if (rooms_.contains(room_id)) co_return std::string();
+    }
+    // Built before the co_await: GCC 12 miscompiles an initializer list inside it.
+    std::vector<std::string> args{"XREVRANGE", settings_.stream_prefix + room_id, "+", "-", "COUNT",
+                                  "1"};
+    RedisResult r = co_await async_command(commands_, std::move(args),
+                                           std::chrono::milliseconds::zero(), use_awaitable);
+    if (!r.ok() || r.reply.type != RedisReply::Type::array) co_return std::string();
+    if (r.reply.elements.empty() || r.reply.elements[0].elements.empty()) co_return "0-0";
+    co_return r.reply.elements[0].elements[0].str;
+}
+
+EdgeHub::Room& EdgeHub::add_room(const std::string& room_id, const std::string& position) {
+    Room& room = rooms_[room_id];
+    if (position.empty()) {
+        room.last_id = "0";
+        room.since_ms = unix_ms() - kLiveSlackMs;
+    } else {
+        room.last_id = position;
+    }
+    net::post(strand_, [this] { wake(); });
+    return room;
+}
+
+void EdgeHub::wake() {
+    if (stopping_) return;
+    std::vector<std::vector<std::string>> commands{
+        {"XADD", wake_key_, "MAXLEN", "~", "100", "*", "room", "added"},
+        {"PEXPIRE", wake_key_, "86400000"}};  // an edge gone for good leaves nothing behind
+    commands_.pipeline(std::move(commands), [](std::string error, std::vector<RedisReply>) {
+        // Unwoken, the reader still picks the room up within read_block_ms.
+        if (!error.empty()) spdlog::debug("cluster: waking the stream reader failed: {}", error);
+    });
+}
+
 void EdgeHub::subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
-                        RoomTopic topic, std::int64_t last_seq) {
+                        RoomTopic topic, std::int64_t last_seq, const std::string& position) {
     std::lock_guard lock(mutex_);
-    auto [it, created] = rooms_.try_emplace(room_id);
-    Room& room = it->second;
-    if (created) room.since_ms = unix_ms() - kLiveSlackMs;
+    const bool created = !rooms_.contains(room_id);
+    Room& room = created ? add_room(room_id, position) : rooms_[room_id];
     // Not known yet (a room first subscribed to its document alone) or a new subscription.
     if (created || room.last_seq < 0) room.last_seq = last_seq;
     auto& sub = room.subscribers[client->id()];
@@ -111,11 +155,11 @@ bool EdgeHub::has_doc_subscriber(const Room& room) {
 
 bool EdgeHub::subscribe_doc(const std::shared_ptr<Client>& client, const std::string& room_id,
                             const std::vector<std::shared_ptr<const std::string>>& frames,
-                            std::int64_t version) {
+                            std::int64_t version, const std::string& position) {
     std::lock_guard lock(mutex_);
-    auto [it, created] = rooms_.try_emplace(room_id);
+    if (!rooms_.contains(room_id)) add_room(room_id, position);
+    auto it = rooms_.find(room_id);
     Room& room = it->second;
-    if (created) room.since_ms = unix_ms() - kLiveSlackMs;
     std::vector<std::shared_ptr<const std::string>> bridge;
     if (!has_doc_subscriber(room)) {
         // Nobody here reads the document: the reader's position in it starts from this answer
@@ -229,9 +273,12 @@ awaitable<void> EdgeHub::read_loop() {
                     ids.push_back(room.last_id);
                 }
             }
-            // Always read: ended sessions arrive even while no room is subscribed here.
+            // Always read: ended sessions arrive even while no room is subscribed here, and a
+            // wake when one is.
             args.push_back(settings_.control_stream);
             ids.push_back(control_last_id_);
+            args.push_back(wake_key_);
+            ids.push_back(wake_last_id_);
             args.insert(args.end(), ids.begin(), ids.end());
             r = co_await read(std::move(args), read_timeout);
         }
@@ -261,6 +308,12 @@ awaitable<void> EdgeHub::read_loop() {
             const std::string& key = stream.elements[0].str;
             if (key == settings_.control_stream) {
                 read_control(stream.elements[1]);
+                continue;
+            }
+            if (key == wake_key_) {
+                if (!stream.elements[1].elements.empty() &&
+                    !stream.elements[1].elements.back().elements.empty())
+                    wake_last_id_ = stream.elements[1].elements.back().elements[0].str;
                 continue;
             }
             if (!key.starts_with(settings_.stream_prefix)) continue;

@@ -8,8 +8,15 @@
 // skipped; one with seq > last + 1 means entries are missing (trimmed by MAXLEN, lost in a
 // Redis restart without persistence, dropped by a full publish buffer): the missing frames are
 // fetched from the primary's SQLite (EdgeLink "messages") and delivered first, so sockets see
-// the same gap-free order as on one node. A room's first read starts at the beginning of its
-// stream (bounded by stream_maxlen) and relies on the same seq check. After a Redis error the
+// the same gap-free order as on one node. A room's first read starts where its stream ended
+// before the primary answered the subscription (stream_position(), fetched once on a second
+// connection), so it reads only what came after; the few entries between that position and the
+// primary's answer are skipped by the same seq check. A room new to the hub wakes the blocked
+// XREAD at once (an entry on this edge's own wake stream, which every read includes), so a new
+// subscription does not wait up to read_block_ms. When Redis cannot tell the position, the
+// room is read from its stream's start (at most stream_maxlen entries: messages and patches
+// skipped by seq and version, other entries older than the subscription by their id's time).
+// After a Redis error the
 // reader waits and reads again from the ids it had, so a Redis restart loses nothing the
 // publisher appends after it. Frames other than messages (removals, typing, membership,
 // deletion) are delivered as they come.
@@ -73,17 +80,20 @@ class EdgeHub {
     EdgeHub(net::any_io_executor executor, const ClusterSettings& settings, RedisOptions redis,
             EdgeLink& link);
 
+    // Where the room's stream ends now, asked before the primary is: empty when the room is
+    // read here already or Redis cannot say (the room is then read from its stream's start).
+    awaitable<std::string> stream_position(const std::string& room_id);
     // `last_seq`: the room's last seq when the primary confirmed membership (messages up to it
-    // are history, not live).
+    // are history, not live). `position`: stream_position() asked before the primary.
     void subscribe(const std::shared_ptr<Client>& client, const std::string& room_id,
-                   RoomTopic topic, std::int64_t last_seq);
+                   RoomTopic topic, std::int64_t last_seq, const std::string& position);
     // The document topic: `frames` (with `version`) are what the primary answered for the
     // version the client holds. Sends them, then the patches this hub delivered since, and
     // subscribes. False (nothing sent) when this hub is ahead of the answer by more than it
     // keeps: the caller asks the primary again.
     bool subscribe_doc(const std::shared_ptr<Client>& client, const std::string& room_id,
                        const std::vector<std::shared_ptr<const std::string>>& frames,
-                       std::int64_t version);
+                       std::int64_t version, const std::string& position);
     // The accounts subscribed to any topic of the room here (a presence report).
     std::vector<std::string> local_accounts(const std::string& room_id) const;
     const std::string& node() const { return node_; }
@@ -138,6 +148,10 @@ class EdgeHub {
         std::map<std::string, std::string> fields;
     };
 
+    // Under mutex_: a room the hub did not read, starting at `position`.
+    Room& add_room(const std::string& room_id, const std::string& position);
+    // Ends the reader's blocked XREAD so it reads the rooms added since (strand).
+    void wake();
     awaitable<void> read_loop();
     awaitable<RedisResult> read(std::vector<std::string> args, std::chrono::milliseconds timeout);
     awaitable<void> handle(const Entry& e);
@@ -181,13 +195,18 @@ class EdgeHub {
     std::function<void(const std::string&)> session_ended_;
     AccountFrameHandler account_frame_;
     std::string node_;
+    // This edge's wake stream (control_stream + ":wake:" + node) and how far the reader read
+    // it (reader only).
+    std::string wake_key_;
+    std::string wake_last_id_ = "0-0";
     // Rooms whose local accounts changed since the last presence report, with what was last
     // reported per room (so a change back and forth within a tick is still one report).
     std::set<std::string> presence_dirty_;
     std::unordered_map<std::string, std::vector<std::string>> presence_reported_;
     net::steady_timer wait_timer_;
     net::steady_timer report_timer_;
-    RedisClient redis_;  // last: its thread stops first
+    RedisClient commands_;  // positions and wakes, never blocked by the reader
+    RedisClient redis_;     // the reader's; last: its thread stops first
 };
 
 }  // namespace parley

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -258,10 +259,17 @@ class ClusterEdgeTest(ParleyTestCase):
         return self.start("server", config=FAST_AUTH + SOCKET_CONFIG + self.cluster_config("primary", extra),
                           **kwargs)
 
-    def start_edge(self, primary, config="", node="edge-1"):
+    def start_edge(self, primary, config="", node="edge-1", read_block_ms=200):
         return self.start("server", config=SOCKET_CONFIG + config + self.cluster_config(
             "edge", f"primary = \"http://127.0.0.1:{primary.port}\"\n").replace(
-                'node_id = "edge-1"', f'node_id = "{node}"'))
+                'node_id = "edge-1"', f'node_id = "{node}"').replace(
+                    "read_block_ms = 200", f"read_block_ms = {read_block_ms}"))
+
+    def metric(self, node, name):
+        _, _, metrics = Api(node.port).call("GET", "/metrics")
+        m = re.search(r"^" + re.escape(name) + r"\{[^}]*\} (\d+)$", metrics.decode(), re.M)
+        self.assertIsNotNone(m, name)
+        return int(m.group(1))
 
     def edge_socket(self, edge, session):
         ws = WebSocket(edge.port, "/api/v1/ws", headers={"Authorization": f"Bearer {session['access_token']}"})
@@ -754,6 +762,74 @@ class ClusterEdgeTest(ParleyTestCase):
         for ws in (wa, wa2):
             typing = ws.recv_until(lambda m: m.get("type") == "typing")
             self.assertEqual((typing["account_id"], typing["active"]), (alice["account_id"], False))
+
+    def test_a_new_subscription_starts_at_the_stream_position_at_once_with_no_gap(self):
+        # A long block: a subscription that waited for the reader's next round would be seen.
+        primary = self.start_primary()
+        edge = self.start_edge(primary, read_block_ms=5000)
+        api = Api(primary.port)
+        alice, wa = api.connected("alice")
+        bob = api.user("bob")
+        rid = self.room(api, alice, [bob["account_id"]])
+        for i in range(1, 301):  # a stream the edge must not read through
+            self.send(wa, rid, f"old {i}", f"o{i}")
+
+        # Subscribed while the reader is blocked: the next message arrives at once, and the
+        # edge read none of the 300 entries before it.
+        wb = self.edge_socket(edge, bob)
+        time.sleep(0.5)
+        for attempt in range(3):
+            self.assertEqual(self.subscribe(wb, f"room:{rid}:chat")["type"], "ok")
+            ok = self.send(wa, rid, f"live {attempt}", f"l{attempt}")
+            started = time.monotonic()
+            got = wb.recv_until(lambda m: m.get("type") == "message", timeout=10)
+            self.assertLess(time.monotonic() - started, 1.5, "the reader waited for its block")
+            self.assertEqual(got["seq"], ok["seq"])
+            wb.send_json({"type": "unsubscribe", "topic": f"room:{rid}:chat", "id": f"u{attempt}"})
+            wb.recv_until(lambda m: m.get("id") == f"u{attempt}")
+            time.sleep(0.3)
+        self.assertLess(self.metric(edge, "parley_cluster_entries_read_total"), 100)
+
+        # Subscriptions under concurrent sends: each socket gets every message sent after its
+        # subscription was answered, once and in order, and none acknowledged before it asked.
+        acked = [ok["seq"]]
+        sent_at = []  # (when the send was written, its seq)
+        stop = threading.Event()
+
+        def sender():
+            n = 0
+            while not stop.is_set() and n < 5000:
+                n += 1
+                time.sleep(0.002)
+                started = time.monotonic()
+                acked.append(self.send(wa, rid, f"busy {n}", f"b{n}")["seq"])
+                sent_at.append((started, acked[-1]))
+
+        thread = threading.Thread(target=sender)
+        thread.start()
+        subscribers = []
+        try:
+            for i in range(6):
+                ws = self.edge_socket(edge, bob)
+                before = acked[-1]
+                self.assertEqual(self.subscribe(ws, f"room:{rid}:chat")["type"], "ok")
+                subscribers.append((ws, before, time.monotonic()))
+                time.sleep(0.15)
+        finally:
+            time.sleep(0.3)
+            stop.set()
+            thread.join()
+        last = acked[-1]
+        for ws, before, answered in subscribers:
+            after = [seq for started, seq in sent_at if started > answered]
+            self.assertTrue(after, "the sends were not concurrent")
+            seqs = []
+            while not seqs or seqs[-1] < last:
+                seqs.append(ws.recv_until(lambda m: m.get("type") == "message")["seq"])
+            self.assertGreater(seqs[0], before, "history delivered as live")
+            self.assertLessEqual(seqs[0], min(after), "a message after the subscription is missing")
+            self.assertEqual(seqs, list(range(seqs[0], last + 1)))
+        self.assertEqual(self.metric(edge, "parley_cluster_gap_fills_total"), 0)
 
     def test_notifications_and_account_frames_reach_sockets_on_edges(self):
         primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
