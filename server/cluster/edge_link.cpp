@@ -17,22 +17,8 @@ EdgeLink::EdgeLink(const std::string& primary, std::string secret,
                    std::chrono::milliseconds timeout)
     : address_(primary),
       secret_(std::move(secret)),
-      host_(primary_host_port(primary).first),
-      port_(primary_host_port(primary).second),
-      timeout_(timeout) {}
-
-std::unique_ptr<beast::tcp_stream> EdgeLink::take_idle() {
-    std::lock_guard lock(mutex_);
-    if (idle_.empty()) return nullptr;
-    auto stream = std::move(idle_.back());
-    idle_.pop_back();
-    return stream;
-}
-
-void EdgeLink::put_idle(std::unique_ptr<beast::tcp_stream> stream) {
-    std::lock_guard lock(mutex_);
-    if (idle_.size() < kIdleMax) idle_.push_back(std::move(stream));
-}
+      timeout_(timeout),
+      pool_(primary_host_port(primary).first, primary_host_port(primary).second, kIdleMax) {}
 
 awaitable<EdgeLink::Exchange> EdgeLink::exchange(beast::tcp_stream& stream,
                                                  const http::request<http::string_body>& req) {
@@ -65,7 +51,7 @@ awaitable<EdgeLink::Exchange> EdgeLink::exchange(beast::tcp_stream& stream,
 
 awaitable<HttpResult> EdgeLink::call(const std::string& route, nlohmann::json body) {
     http::request<http::string_body> req{http::verb::post, "/internal/cluster/" + route, 11};
-    req.set(http::field::host, host_ + ":" + port_);
+    req.set(http::field::host, pool_.host() + ":" + pool_.port());
     req.set(http::field::user_agent, "parley-edge");
     req.set(http::field::authorization, "Bearer " + secret_);
     req.set(http::field::content_type, "application/json");
@@ -74,37 +60,20 @@ awaitable<HttpResult> EdgeLink::call(const std::string& route, nlohmann::json bo
     req.prepare_payload();
     requests_.fetch_add(1);
     HttpResult r;
-    auto executor = co_await net::this_coro::executor;
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto stream = take_idle();
-        const bool reused = stream != nullptr;
-        if (!stream) {
-            boost::system::error_code ec;
-            tcp::resolver resolver(executor);
-            auto endpoints = co_await resolver.async_resolve(
-                host_, port_, net::redirect_error(use_awaitable, ec));
-            if (ec) {
-                r.error = "resolving " + host_ + ": " + ec.message();
-                break;
-            }
-            stream = std::make_unique<beast::tcp_stream>(executor);
-            stream->expires_after(timeout_);
-            co_await stream->async_connect(endpoints, net::redirect_error(use_awaitable, ec));
-            if (ec) {
-                r.error = "connecting to " + host_ + ":" + port_ + ": " + ec.message();
-                break;
-            }
-            stream->socket().set_option(tcp::no_delay(true), ec);
-            connections_.fetch_add(1);
+        auto lease = co_await pool_.acquire(timeout_);
+        if (!lease.stream) {
+            r.error = std::move(lease.error);
+            break;
         }
-        Exchange x = co_await exchange(*stream, req);
+        Exchange x = co_await exchange(*lease.stream, req);
         r = std::move(x.result);
         if (r.status != 0) {
-            if (x.reusable) put_idle(std::move(stream));
+            if (x.reusable) pool_.release(std::move(lease.stream));
             break;
         }
         // A kept connection closed by the primary while idle: sent again on a new one.
-        if (!reused || x.got_bytes) break;
+        if (!lease.reused || x.got_bytes) break;
     }
     const bool answered = r.status != 0;
     const bool was_up = up_.exchange(answered);

@@ -1,9 +1,10 @@
 // EdgeLink: an edge's client of the primary's internal link (server/cluster/cluster_routes and
 // cluster_room_routes): token checks, membership, sends, room frames, presence and gap fills,
 // each one HTTP/1.1 request with a deadline and the cluster secret as its bearer token, on a
-// keep-alive connection from a pool (at most kIdleMax idle ones are kept; a busy moment opens
-// more). A kept connection the primary has closed meanwhile (its idle timeout) fails before any
-// byte of an answer: the request is then sent once more on a new connection. (Every internal
+// keep-alive connection from a pool (PrimaryConnections: at most kIdleMax idle ones are kept; a
+// busy moment opens more). A kept connection the primary has closed meanwhile (its idle
+// timeout) fails before any byte of an answer: the request is then sent once more on a new
+// connection. (Every internal
 // route is safe to repeat: a send carries its client_msg_id, the rest change nothing twice.)
 // A failure to reach the primary is a value (status 0), never an exception; up() says whether
 // the last request got an answer (health, metrics). Owned by the edge app; coroutines on the
@@ -24,6 +25,7 @@
 
 #include "botclient/bot/http_client.hpp"
 #include "common/net.hpp"
+#include "server/cluster/primary_connections.hpp"
 
 namespace parley {
 
@@ -42,7 +44,7 @@ class EdgeLink {
     std::uint64_t failures() const { return failures_.load(); }
     std::uint64_t requests() const { return requests_.load(); }
     // Connections opened to the primary (requests() / connections(): the pool's reuse).
-    std::uint64_t connections() const { return connections_.load(); }
+    std::uint64_t connections() const { return pool_.connections(); }
     const std::string& address() const { return address_; }
     // Prometheus text of the link's counters, labelled with the node id.
     std::string render_metrics(const std::string& node) const;
@@ -56,20 +58,14 @@ class EdgeLink {
     };
     awaitable<Exchange> exchange(beast::tcp_stream& stream,
                                  const http::request<http::string_body>& req);
-    std::unique_ptr<beast::tcp_stream> take_idle();
-    void put_idle(std::unique_ptr<beast::tcp_stream> stream);
 
     std::string address_;
     std::string secret_;
-    std::string host_;
-    std::string port_;
     std::chrono::milliseconds timeout_;
-    std::mutex mutex_;
-    std::vector<std::unique_ptr<beast::tcp_stream>> idle_;
+    PrimaryConnections pool_;
     std::atomic<bool> up_{false};
     std::atomic<std::uint64_t> failures_{0};
     std::atomic<std::uint64_t> requests_{0};
-    std::atomic<std::uint64_t> connections_{0};
 };
 
 }  // namespace parley

@@ -39,6 +39,12 @@ bool relayed(http::field f) {
     }
 }
 
+// Sent again on a new connection when a kept one failed before any byte of an answer: only
+// what changes nothing (a write is never applied twice).
+bool safe_to_repeat(http::verb method) {
+    return method == http::verb::get || method == http::verb::head || method == http::verb::options;
+}
+
 HttpResponse unavailable(const std::string& message) {
     HttpResponse res = error_response(http::status::service_unavailable, "unavailable", message);
     res.set(http::field::retry_after, "1");
@@ -49,8 +55,7 @@ HttpResponse unavailable(const std::string& message) {
 
 EdgeProxy::EdgeProxy(const std::string& primary, std::string secret,
                      std::chrono::milliseconds timeout, std::uint64_t response_limit)
-    : host_(primary_host_port(primary).first),
-      port_(primary_host_port(primary).second),
+    : pool_(primary_host_port(primary).first, primary_host_port(primary).second, kIdleMax),
       secret_(std::move(secret)),
       timeout_(timeout),
       response_limit_(response_limit) {}
@@ -69,13 +74,13 @@ awaitable<HttpResponse> EdgeProxy::forward(const RequestContext& ctx) {
         out.method(in.method());
         out.target(target);
         out.version(11);
-        out.set(http::field::host, host_ + ":" + port_);
+        out.set(http::field::host, pool_.host() + ":" + pool_.port());
         for (http::field f : kForwardedFields) {
             if (auto it = in.find(f); it != in.end()) out.set(f, it->value());
         }
         out.set(kEdgeHeader, secret_);
         out.set(kClientHeader, ctx.remote_address);
-        out.keep_alive(false);
+        out.keep_alive(true);
     };
     if (!ctx.body_file.empty()) {
         http::request<http::file_body> req;
@@ -100,58 +105,66 @@ awaitable<HttpResponse> EdgeProxy::forward(const RequestContext& ctx) {
 
 template <class Request>
 awaitable<HttpResponse> EdgeProxy::exchange(Request& req, const std::string& target) {
-    auto executor = co_await net::this_coro::executor;
-    boost::system::error_code ec;
-    tcp::resolver resolver(executor);
-    auto endpoints =
-        co_await resolver.async_resolve(host_, port_, net::redirect_error(use_awaitable, ec));
-    beast::tcp_stream stream(executor);
-    if (!ec) {
-        stream.expires_after(timeout_);
-        co_await stream.async_connect(endpoints, net::redirect_error(use_awaitable, ec));
-    }
-    if (ec) {
-        unreachable_.fetch_add(1);
-        spdlog::warn("cluster: {} {} not forwarded: the primary {}:{} cannot be reached: {}",
-                     std::string(http::to_string(req.method())), target.substr(0, 100), host_,
-                     port_, ec.message());
-        co_return unavailable("the primary cannot be reached; retry shortly");
-    }
-    co_await http::async_write(stream, req, net::redirect_error(use_awaitable, ec));
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(response_limit_);
-    if (req.method() == http::verb::head) parser.skip(true);
-    if (!ec)
-        co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    if (!parser.is_done()) {
-        if (parser.is_header_done() && ec == http::error::body_limit) {
-            spdlog::warn("cluster: the primary's answer to {} is larger than {} bytes",
-                         target.substr(0, 100), response_limit_);
-            co_return error_response(http::status::bad_gateway, "internal",
-                                     "the answer is larger than this node relays");
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    const std::string method(http::to_string(req.method()));
+    for (int attempt = 0;; ++attempt) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        auto lease = co_await pool_.acquire(std::max(left, std::chrono::milliseconds(1)));
+        if (!lease.stream) {
+            unreachable_.fetch_add(1);
+            spdlog::warn("cluster: {} {} not forwarded: the primary cannot be reached: {}", method,
+                         target.substr(0, 100), lease.error);
+            co_return unavailable("the primary cannot be reached; retry shortly");
         }
-        timed_out_.fetch_add(1);
-        spdlog::warn("cluster: {} {}: no complete answer from the primary {}:{}: {}",
-                     std::string(http::to_string(req.method())), target.substr(0, 100), host_,
-                     port_, ec.message());
-        co_return unavailable(
-            "the primary did not answer in time; the request may or may not have been applied");
+        if (lease.reused) reused_.fetch_add(1);
+        beast::tcp_stream& stream = *lease.stream;
+        boost::system::error_code ec;
+        stream.expires_at(deadline);
+        co_await http::async_write(stream, req, net::redirect_error(use_awaitable, ec));
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(response_limit_);
+        if (req.method() == http::verb::head) parser.skip(true);
+        if (!ec)
+            co_await http::async_read(stream, buffer, parser,
+                                      net::redirect_error(use_awaitable, ec));
+        if (!parser.is_done()) {
+            if (parser.is_header_done() && ec == http::error::body_limit) {
+                spdlog::warn("cluster: the primary's answer to {} is larger than {} bytes",
+                             target.substr(0, 100), response_limit_);
+                co_return error_response(http::status::bad_gateway, "internal",
+                                         "the answer is larger than this node relays");
+            }
+            // A kept connection the primary closed as it was taken: nothing was answered, so
+            // a request that changes nothing goes once more on a new connection.
+            if (attempt == 0 && lease.reused && !parser.got_some() && buffer.size() == 0 &&
+                safe_to_repeat(req.method()) && ec != beast::error::timeout) {
+                retried_.fetch_add(1);
+                continue;
+            }
+            timed_out_.fetch_add(1);
+            spdlog::warn("cluster: {} {}: no complete answer from the primary {}:{}{}: {}", method,
+                         target.substr(0, 100), pool_.host(), pool_.port(),
+                         lease.reused ? " (on a kept connection)" : "", ec.message());
+            co_return unavailable(
+                "the primary did not answer in time; the request may or may not have been "
+                "applied");
+        }
+        auto& answer = parser.get();
+        if (answer.keep_alive() && buffer.size() == 0) pool_.release(std::move(lease.stream));
+        HttpResponse res{answer.result(), 11};
+        for (const auto& field : answer) {
+            if (relayed(field.name())) res.insert(field.name_string(), field.value());
+        }
+        res.body() = std::move(answer.body());
+        if (req.method() == http::verb::head) {
+            if (auto it = answer.find(http::field::content_length); it != answer.end())
+                res.set(http::field::content_length, it->value());
+        }
+        answered_.fetch_add(1);
+        co_return res;
     }
-    auto& answer = parser.get();
-    HttpResponse res{answer.result(), 11};
-    for (const auto& field : answer) {
-        if (relayed(field.name())) res.insert(field.name_string(), field.value());
-    }
-    res.body() = std::move(answer.body());
-    if (req.method() == http::verb::head) {
-        if (auto it = answer.find(http::field::content_length); it != answer.end())
-            res.set(http::field::content_length, it->value());
-    }
-    answered_.fetch_add(1);
-    co_return res;
 }
 
 std::string EdgeProxy::render_metrics(const std::string& node) const {
@@ -161,8 +174,20 @@ std::string EdgeProxy::render_metrics(const std::string& node) const {
         "# TYPE parley_cluster_forwarded_total counter\n"
         "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"answered\"}} {1}\n"
         "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"unreachable\"}} {2}\n"
-        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"no_answer\"}} {3}\n",
-        node, answered_.load(), unreachable_.load(), timed_out_.load());
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"no_answer\"}} {3}\n"
+        "# HELP parley_cluster_forward_connections_total Connections opened to the primary for "
+        "forwarded requests (kept alive between requests).\n"
+        "# TYPE parley_cluster_forward_connections_total counter\n"
+        "parley_cluster_forward_connections_total{{node=\"{0}\"}} {4}\n"
+        "# HELP parley_cluster_forward_reused_total Forwarded requests sent on a kept connection.\n"
+        "# TYPE parley_cluster_forward_reused_total counter\n"
+        "parley_cluster_forward_reused_total{{node=\"{0}\"}} {5}\n"
+        "# HELP parley_cluster_forward_retries_total Forwarded requests safe to repeat sent again "
+        "after a kept connection failed before any answer.\n"
+        "# TYPE parley_cluster_forward_retries_total counter\n"
+        "parley_cluster_forward_retries_total{{node=\"{0}\"}} {6}\n",
+        node, answered_.load(), unreachable_.load(), timed_out_.load(), pool_.connections(),
+        reused_.load(), retried_.load());
 }
 
 std::string forwarded_client_address(const HttpRequest& req, const std::string& peer,

@@ -8,12 +8,15 @@
 // uploads the media limit into a spool file), so the primary receives at most what a single
 // node would have accepted, and checks its own limits again. Each forwarded request carries the
 // cluster secret (X-Parley-Edge) and the client's address (X-Parley-Client), which the primary
-// uses for its per-address limits only when the secret matches. One connection per request,
-// the whole exchange under one deadline (cluster.forward_timeout_ms); the answer is read up to
-// a bound. When the primary cannot be reached: 503 `unavailable` with Retry-After: 1; when it
-// was reached but did not answer in time, the same 503 and a message saying the request may
-// have been applied. /internal/ paths are never forwarded (404).
-// Owned by the edge app; handlers run on the network threads; stateless beyond counters.
+// uses for its per-address limits only when the secret matches. Requests go on keep-alive
+// connections from a pool (PrimaryConnections, at most kIdleMax idle), the whole exchange under
+// one deadline (cluster.forward_timeout_ms); the answer is read up to a bound, whole (not
+// streamed). A kept connection that fails before any byte of an answer is retried once on a
+// new connection only for GET, HEAD and OPTIONS: a write is never sent twice. When the primary
+// cannot be reached: 503 `unavailable` with Retry-After: 1; when it was reached but did not
+// answer in time, the same 503 and a message saying the request may have been applied.
+// /internal/ paths are never forwarded (404).
+// Owned by the edge app; handlers run on the network threads; the pool under its mutex.
 #pragma once
 
 #include <atomic>
@@ -22,6 +25,7 @@
 #include <string>
 
 #include "server/api/http_types.hpp"
+#include "server/cluster/primary_connections.hpp"
 
 namespace parley {
 
@@ -41,14 +45,17 @@ class EdgeProxy {
     template <class Request>
     awaitable<HttpResponse> exchange(Request& req, const std::string& target);
 
-    std::string host_;
-    std::string port_;
+    static constexpr std::size_t kIdleMax = 64;
+
+    PrimaryConnections pool_;
     std::string secret_;
     std::chrono::milliseconds timeout_;
     std::uint64_t response_limit_;
     std::atomic<std::uint64_t> answered_{0};
     std::atomic<std::uint64_t> unreachable_{0};
     std::atomic<std::uint64_t> timed_out_{0};
+    std::atomic<std::uint64_t> reused_{0};
+    std::atomic<std::uint64_t> retried_{0};
 };
 
 // The client address of a request forwarded by an edge: the X-Parley-Client header when

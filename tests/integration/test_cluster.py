@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import types
 import time
 import unittest
 
@@ -830,6 +831,96 @@ class ClusterEdgeTest(ParleyTestCase):
             self.assertLessEqual(seqs[0], min(after), "a message after the subscription is missing")
             self.assertEqual(seqs, list(range(seqs[0], last + 1)))
         self.assertEqual(self.metric(edge, "parley_cluster_gap_fills_total"), 0)
+
+    def test_rest_through_an_edge_reuses_connections_to_the_primary(self):
+        primary = self.start_primary()
+        edge = self.start_edge(primary)
+        via_edge = Api(edge.port)
+        alice = via_edge.user("alice")
+        ws = self.edge_socket(edge, alice)  # REST needs a live socket of the session
+        for i in range(20):
+            rid = self.room(via_edge, alice, [])
+            status, _, r = via_edge.call("GET", f"/api/v1/rooms/{rid}", token=alice["access_token"])
+            self.assertEqual(status, 200, r)
+        answered = self.metric(edge, "parley_cluster_forwarded_total")
+        self.assertGreaterEqual(answered, 42)
+        self.assertLessEqual(self.metric(edge, "parley_cluster_forward_connections_total"), 4)
+        # The primary restarted: its old connections are dropped unused, writes go through.
+        port, data_dir = primary.port, primary.data_dir
+        self.assertEqual(primary.stop(), 0)
+        self.start_primary(port=port, data_dir=data_dir)
+        ws.close()
+        ws = self.edge_socket(edge, alice)
+        wait_until(lambda: via_edge.call("GET", "/api/v1/rooms", token=alice["access_token"])[0] == 200,
+                   15, interval=0.3, what="REST through the edge after the primary restarted")
+        self.room(via_edge, alice, [])
+
+    def test_a_kept_connection_failing_repeats_only_requests_safe_to_repeat(self):
+        # A stand-in primary that answers the first probe on each connection and closes the
+        # connection on the next one after reading it, as a primary closing an idle connection
+        # just as the edge sends on it.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        self.addCleanup(listener.close)
+        seen = []
+
+        def serve(conn):
+            probes = 0
+            buf = b""
+            with conn:
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        buf += data
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    length = re.search(rb"(?i)content-length: *(\d+)", head)
+                    need = int(length.group(1)) if length else 0
+                    while len(buf) < need:
+                        buf += conn.recv(65536)
+                    buf = buf[need:]
+                    line = head.split(b"\r\n")[0].decode()
+                    if "/api/v1/probe" in line:
+                        seen.append(line.split(" ")[0])
+                        probes += 1
+                        if probes > 1:
+                            return
+                    body = b"{}"
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: 2\r\n\r\n" + body)
+
+        def accept():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        edge = self.start_edge(types.SimpleNamespace(port=listener.getsockname()[1]))
+        via_edge = Api(edge.port)
+        # GET: the first opens a connection, the second fails on it and is sent again on a new
+        # one, so the client gets its answer.
+        for _ in range(2):
+            status, _, body = via_edge.call("GET", "/api/v1/probe")
+            self.assertEqual(status, 200, body)
+        self.assertEqual(seen, ["GET", "GET", "GET"])
+        self.assertEqual(self.metric(edge, "parley_cluster_forward_retries_total"), 1)
+        # POST on the connection kept from the repeated GET: it fails and is not sent again
+        # (it may have been applied): a 503 saying so. The next one opens a new connection.
+        seen.clear()
+        status, _, body = via_edge.call("POST", "/api/v1/probe", {"a": 1})
+        self.assertEqual(status, 503, body)
+        self.assertEqual(body["error"], "unavailable")
+        self.assertIn("may or may not have been applied", body["message"])
+        self.assertEqual(seen, ["POST"])
+        status, _, body = via_edge.call("POST", "/api/v1/probe", {"a": 2})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(seen, ["POST", "POST"])
+        self.assertEqual(self.metric(edge, "parley_cluster_forward_retries_total"), 1)
 
     def test_notifications_and_account_frames_reach_sockets_on_edges(self):
         primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
