@@ -146,9 +146,10 @@ void add_cluster_room_routes(Router& router, ChatContext& chat, std::string secr
                  });
 
     // {"node","rooms":{"<room>":[accounts]}} (at most 1000 rooms of 10000 accounts) ->
-    // {"online":{"<room>":[accounts]}}: the accounts online in each room on that node (an
-    // empty list: none any more), counted for kRemotePresenceKeep; the answer is each room's
-    // online list cluster-wide.
+    // {"online":{"<room>":[accounts]},"published":{"<room>":{"version","online"}}}: the
+    // accounts online in each room on that node (an empty list: none any more), counted for
+    // kRemotePresenceKeep; the answer is each room's online list cluster-wide now, and the
+    // last list published with its version (what edges deliver while Redis is away).
     add_internal(router, "/internal/cluster/presence", shared_secret,
                  [&chat](nlohmann::json& req) -> awaitable<HttpResponse> {
                      auto node = string_field(req, "node");
@@ -161,6 +162,7 @@ void add_cluster_room_routes(Router& router, ChatContext& chat, std::string secr
                      }
                      const auto until = std::chrono::steady_clock::now() + kRemotePresenceKeep;
                      nlohmann::json online = nlohmann::json::object();
+                     nlohmann::json published = nlohmann::json::object();
                      for (const auto& [room_id, list] : rooms->items()) {
                          if (!list.is_array() || list.size() > 10000) continue;
                          if (!chat.rooms.room(room_id)) continue;
@@ -173,8 +175,15 @@ void add_cluster_room_routes(Router& router, ChatContext& chat, std::string secr
                          }
                          chat.hub.set_remote_online(room_id, *node, std::move(accounts), until);
                          online[room_id] = chat.hub.online(room_id);
+                         auto last = chat.hub.published_presence(room_id);
+                         if (last.version > 0) {
+                             published[room_id] = {{"version", last.version},
+                                                   {"online", std::move(last.online)}};
+                         }
                      }
-                     co_return json_response(http::status::ok, {{"online", std::move(online)}});
+                     co_return json_response(
+                         http::status::ok,
+                         {{"online", std::move(online)}, {"published", std::move(published)}});
                  });
 }
 

@@ -101,8 +101,11 @@ awaitable<std::string> EdgeHub::stream_position(const std::string& room_id) {
     // Built before the co_await: GCC 12 miscompiles an initializer list inside it.
     std::vector<std::string> args{"XREVRANGE", settings_.stream_prefix + room_id, "+", "-", "COUNT",
                                   "1"};
+    auto caller = co_await net::this_coro::executor;
     RedisResult r = co_await async_command(commands_, std::move(args),
                                            std::chrono::milliseconds::zero(), use_awaitable);
+    // The reply came on the hub's strand: the caller's socket work goes back to its executor.
+    co_await net::post(caller, use_awaitable);
     if (!r.ok() || r.reply.type != RedisReply::Type::array) co_return std::string();
     if (r.reply.elements.empty() || r.reply.elements[0].elements.empty()) co_return "0-0";
     co_return r.reply.elements[0].elements[0].str;
@@ -379,6 +382,11 @@ awaitable<void> EdgeHub::handle(const Entry& e) {
         room.last_id = e.id;
         // Read from the stream's start for a new subscription: not live for its sockets.
         if (kind != "message" && kind != "doc_patch" && entry_ms(e.id) < room.since_ms) co_return;
+        if (kind == "presence" && seq > 0) {
+            // Older than a list the primary's answer gave (entries kept while Redis was away).
+            if (seq <= room.presence_version) co_return;
+            room.presence_version = seq;
+        }
         if (kind == "message") {
             if (seq <= room.last_seq) {
                 ++stats_.duplicates;
@@ -509,7 +517,8 @@ awaitable<void> EdgeHub::report_loop() {
         report_timer_.expires_after(std::chrono::milliseconds(200));
         co_await report_timer_.async_wait(net::redirect_error(use_awaitable, ec));
         if (stopping_) break;
-        co_await report_presence(tick % 25 == 0);
+        // Without Redis, presence reaches this edge only in the answers: every room each second.
+        co_await report_presence(tick % 25 == 0 || (read_failing_ && tick % 5 == 0));
         if (tick % 25 == 0) co_await report_documents();
     }
 }
@@ -547,6 +556,12 @@ awaitable<void> EdgeHub::report_presence(bool all) {
     if (rooms.empty()) co_return;
     nlohmann::json request{{"node", node_}, {"rooms", rooms}};
     HttpResult r = co_await link_.call("presence", std::move(request));
+    // Only while Redis is away: otherwise the stream carries each list, and an answer's list
+    // may be older than the current one a new presence subscriber was just told.
+    if (r.ok() && read_failing_) {
+        if (auto p = r.body.find("published"); p != r.body.end() && p->is_object())
+            deliver_published(*p);
+    }
     std::lock_guard lock(mutex_);
     ++stats_.presence_reports;
     if (!r.ok()) {
@@ -556,6 +571,22 @@ awaitable<void> EdgeHub::report_presence(bool all) {
             presence_dirty_.insert(id);
             presence_reported_.erase(id);
         }
+    }
+}
+
+void EdgeHub::deliver_published(const nlohmann::json& published) {
+    for (const auto& [room_id, last] : published.items()) {
+        const auto version = last.value("version", std::int64_t{0});
+        auto online = last.find("online");
+        if (version <= 0 || online == last.end() || !online->is_array()) continue;
+        {
+            std::lock_guard lock(mutex_);
+            auto it = rooms_.find(room_id);
+            if (it == rooms_.end() || version <= it->second.presence_version) continue;
+            it->second.presence_version = version;
+        }
+        nlohmann::json frame{{"type", "presence"}, {"room_id", room_id}, {"online", *online}};
+        deliver(room_id, RoomTopic::presence, std::make_shared<const std::string>(frame.dump()));
     }
 }
 

@@ -32,7 +32,12 @@
 // Presence: the stream's presence entries (the primary's coalesced list, edges' accounts
 // included) go to presence subscribers. The hub reports the accounts subscribed here per room
 // to the primary (`presence`), at once when a room's set changes (within 200 ms) and every 5 s
-// for all rooms; a report counts for 15 s, so a dead edge drops out within that. Every 5 s it
+// for all rooms; a report counts for 15 s, so a dead edge drops out within that. The answer
+// carries each room's last published list and its version (which grows with every
+// publication). While Redis is away the hub reports all rooms every second and delivers an
+// answered list newer than the last delivered, so its presence subscribers still follow the
+// primary's lists; the stream's presence entries are delivered only when newer too, so the
+// older ones Redis delivers when it returns are skipped. Every 5 s it
 // tells the primary which documents are read here (`docs`).
 //
 // Every read also carries the control stream (cluster.control_stream), on which the primary
@@ -136,10 +141,11 @@ class EdgeHub {
     };
     struct Room {
         std::unordered_map<std::uint64_t, Subscriber> subscribers;
-        std::string last_id = "0";      // stream position read so far
-        std::int64_t last_seq = -1;     // last message delivered; -1: not known yet
-        std::int64_t doc_version = -1;  // last doc patch delivered; -1: not known yet
-        std::int64_t since_ms = 0;      // unix ms of the first subscription, less a slack
+        std::string last_id = "0";          // stream position read so far
+        std::int64_t last_seq = -1;         // last message delivered; -1: not known yet
+        std::int64_t doc_version = -1;      // last doc patch delivered; -1: not known yet
+        std::int64_t since_ms = 0;          // unix ms of the first subscription, less a slack
+        std::int64_t presence_version = 0;  // of the last presence list delivered
         std::deque<std::pair<std::int64_t, std::shared_ptr<const std::string>>> doc_history;
     };
     struct Entry {
@@ -178,6 +184,8 @@ class EdgeHub {
     void presence_changed(const std::string& room_id);
     awaitable<void> report_loop();
     awaitable<void> report_presence(bool all);
+    // The "published" lists of a presence answer, delivered where newer than what was.
+    void deliver_published(const nlohmann::json& published);
     awaitable<void> report_documents();
 
     net::strand<net::any_io_executor> strand_;

@@ -113,7 +113,10 @@ RoomHub::RoomHub(net::any_io_executor executor, const ChatSettings& settings, Ro
       settings_(settings),
       rooms_(rooms),
       accounts_(accounts),
-      clients_(clients) {}
+      clients_(clients),
+      presence_version_(std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count()) {}
 
 std::shared_ptr<RoomHub::Live> RoomHub::live(const std::string& room_id) {
     std::lock_guard lock(table_mutex_);
@@ -593,7 +596,17 @@ void RoomHub::send_presence(const std::string& room_id, const std::shared_ptr<Li
     l->last_presence = online;
     auto frame = serialize({{"type", "presence"}, {"room_id", room_id}, {"online", online}});
     send_to(*l, RoomTopic::presence, frame);
-    publish({RoomEventKind::presence, room_id, 0, {}, frame});
+    if (sink_) {
+        l->presence_version = ++presence_version_;
+        publish({RoomEventKind::presence, room_id, l->presence_version, {}, frame});
+    }
+}
+
+RoomHub::PublishedPresence RoomHub::published_presence(const std::string& room_id) const {
+    auto l = find_live(room_id);
+    if (!l) return {};
+    std::lock_guard lock(l->mutex);
+    return {l->presence_version, l->last_presence};
 }
 
 RoomHub::DocumentFrames RoomHub::document_frames(const std::string& room_id,

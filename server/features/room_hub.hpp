@@ -22,6 +22,7 @@
 // Owned by the server app; thread-safe (a mutex per room, one for the room table).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -119,6 +120,14 @@ class RoomHub {
     void set_remote_online(const std::string& room_id, const std::string& node,
                            std::vector<std::string> accounts,
                            std::chrono::steady_clock::time_point until);
+    // Cluster primary: the last online list published (coalesced) and its version, which
+    // grows with every publication, across restarts too (its stream entries carry it, so an
+    // edge told a list by the internal link skips the older entries Redis delivers later).
+    struct PublishedPresence {
+        std::int64_t version = 0;
+        std::vector<std::string> online;
+    };
+    PublishedPresence published_presence(const std::string& room_id) const;
     // Cluster primary, once a second: rooms whose remote reports expired get their presence
     // recomputed.
     void expire_remote_online();
@@ -150,6 +159,7 @@ class RoomHub {
         // A new presence subscriber was told a list other than last_presence: the next
         // coalesced update is sent even if the list is back to last_presence by then.
         bool presence_resend = false;
+        std::int64_t presence_version = 0;  // cluster primary: of last_presence
         // Cluster primary only: edges read the document until then (its patches are
         // published), and the accounts each other node reports online here.
         std::chrono::steady_clock::time_point remote_doc_until{};
@@ -196,6 +206,8 @@ class RoomHub {
     AccountStore& accounts_;
     ClientRegistry& clients_;
     RoomEventSink* sink_ = nullptr;
+    // Cluster primary: the last presence version given (starts at the start time in µs).
+    std::atomic<std::int64_t> presence_version_;
     mutable std::mutex table_mutex_;
     std::unordered_map<std::string, std::shared_ptr<Live>> live_;
     std::unordered_map<std::uint64_t, std::set<std::string>> rooms_of_client_;

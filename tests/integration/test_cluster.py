@@ -922,6 +922,44 @@ class ClusterEdgeTest(ParleyTestCase):
         self.assertEqual(seen, ["POST", "POST"])
         self.assertEqual(self.metric(edge, "parley_cluster_forward_retries_total"), 1)
 
+    def test_presence_stays_right_while_redis_is_down_and_converges_when_it_returns(self):
+        primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
+        both = sorted([alice["account_id"], bob["account_id"]])
+        wb.send_json({"type": "subscribe", "topic": f"room:{rid}:presence", "id": "p"})
+        wb.recv_until(lambda m: m.get("type") == "presence" and m["online"] == both, timeout=10)
+
+        self.redis.kill()
+        time.sleep(0.5)
+        # Alice leaves on edge A: bob on edge B sees it without Redis.
+        wa.send_json({"type": "unsubscribe", "topic": f"room:{rid}:chat", "id": "u"})
+        wa.recv_until(lambda m: m.get("id") == "u")
+        wb.recv_until(lambda m: m.get("type") == "presence" and m["online"] == [bob["account_id"]],
+                      timeout=10)
+        # ... and comes back, subscribing to presence on edge A while Redis is still away.
+        wa.send_json({"type": "subscribe", "topic": f"room:{rid}:presence", "id": "p"})
+        got = self.frames_until(wa, lambda m: m.get("id") == "p")
+        self.assertIn(alice["account_id"], [m for m in got if m.get("type") == "presence"][0]["online"])
+        wb.recv_until(lambda m: m.get("type") == "presence" and m["online"] == both, timeout=10)
+        wa.recv_until(lambda m: m.get("type") == "presence" and m["online"] == both, timeout=10)
+
+        # Redis back (empty): the lists kept while it was away reach the stream, and no edge
+        # delivers an older list than it has.
+        self.redis.start()
+        wait_until(lambda: self.redis.command("XLEN", f"parley:room:{rid}") > 0, 15, interval=0.2,
+                   what="the kept events published")
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                m = wb.recv(timeout=max(0.05, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            if m.get("type") == "presence":
+                self.assertEqual(m["online"], both, "a stale presence list after Redis returned")
+        # And the stream carries changes again: alice's socket on edge A closes.
+        wa.close()
+        wb.recv_until(lambda m: m.get("type") == "presence" and m["online"] == [bob["account_id"]],
+                      timeout=10)
+
     def test_notifications_and_account_frames_reach_sockets_on_edges(self):
         primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
         self.assertEqual(self.subscribe(wb, "account:me:notifications")["type"], "ok")
