@@ -137,8 +137,7 @@ awaitable<HttpResponse> presence_report(ChatContext& chat, nlohmann::json& req) 
             if (a.is_string() && chat.rooms.member(room_id, a.get<std::string>()))
                 accounts.push_back(a.get<std::string>());
         }
-        chat.hub.set_remote_online(room_id, *node, std::move(accounts), until);
-        online[room_id] = chat.hub.online(room_id);
+        online[room_id] = chat.hub.set_remote_online(room_id, *node, std::move(accounts), until);
     }
     co_return json_response(http::status::ok, {{"online", std::move(online)}});
 }
