@@ -771,7 +771,10 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
     // which holds the last number of every room this writer has numbered (loaded from the
     // database on first use and forgotten when a batch rolls back). The insert is the job's
     // only change, so it runs without a savepoint; a resend is the insert's conflict.
-    auto job = [this, message = std::move(message)](SqliteDb& db) mutable {
+    // The message rides in the job behind a pointer: the job is moved from queue to queue
+    // several times on its way to the writer, and a Message is six strings.
+    auto job = [this, held = std::make_unique<Message>(std::move(message))](SqliteDb& db) mutable {
+        Message& message = *held;
         AppendResult out;
         if (!log_loaded_) load_log_keys(db);
         std::string key = log_key(message.sender_id, message.client_msg_id);
