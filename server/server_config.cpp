@@ -151,6 +151,16 @@ void ServerConfig::describe(ConfigSchema& schema) {
     schema.bind("audit_keep_days", maintenance.audit_keep_days,
                 "Audit entries (history.db) older than this are deleted (0: kept forever).", 0,
                 36'500);
+    schema.bind("notification_keep_days", maintenance.notification_keep_days,
+                "Stored notifications (mentions, invitations; read or not) older than this are "
+                "deleted (0: kept forever).",
+                0, 36'500);
+
+    schema.section("notifications", "Stored notifications: mentions and invitations.");
+    schema.bind("keep_per_account", notifications.keep_per_account,
+                "Notifications kept per account; storing one more deletes the oldest read ones "
+                "first, then the oldest unread ones.",
+                1, 100'000);
 
     schema.section("media", "Image uploads and the image child process (parley imageproc).");
     schema.bind("max_upload_bytes", media.max_upload_bytes,

@@ -16,11 +16,13 @@ constexpr std::int64_t kDayMs = 86'400'000;
 
 DailyMaintenance::DailyMaintenance(net::any_io_executor executor,
                                    const MaintenanceSettings& settings, AccountStore& accounts,
-                                   AuditLog& audit, net::thread_pool& blocking, Clock clock)
+                                   AuditLog& audit, NotificationStore& notifications,
+                                   net::thread_pool& blocking, Clock clock)
     : timer_(executor),
       settings_(settings),
       accounts_(accounts),
       audit_(audit),
+      notifications_(notifications),
       blocking_(blocking),
       clock_(std::move(clock)) {}
 
@@ -82,13 +84,25 @@ awaitable<DailyMaintenance::Report> DailyMaintenance::run_once(std::int64_t now_
             report.error += (report.error.empty() ? "" : "; ") + ("audit log: " + failure);
         }
     }
+    if (settings_.notification_keep_days > 0) {
+        const std::int64_t cutoff = now_ms - settings_.notification_keep_days * kDayMs;
+        auto pruned = co_await notifications_.prune(cutoff);
+        if (pruned) {
+            report.notifications = pruned.value();
+        } else {
+            report.error +=
+                (report.error.empty() ? "" : "; ") + ("notifications: " + pruned.error().message);
+        }
+    }
     if (report.error.empty()) {
-        spdlog::info("daily maintenance: {} ended sessions and {} audit entries deleted",
-                     report.sessions, report.audit_entries);
+        spdlog::info(
+            "daily maintenance: {} ended sessions, {} audit entries and {} notifications deleted",
+            report.sessions, report.audit_entries, report.notifications);
     } else {
         spdlog::error(
-            "daily maintenance: {} ended sessions and {} audit entries deleted; failed: {}",
-            report.sessions, report.audit_entries, report.error);
+            "daily maintenance: {} ended sessions, {} audit entries and {} notifications deleted; "
+            "failed: {}",
+            report.sessions, report.audit_entries, report.notifications, report.error);
     }
     co_return report;
 }
