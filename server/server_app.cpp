@@ -307,6 +307,84 @@ bool make_manager_client(const ServerConfig& config, ServiceLoop& loop,
                          const std::shared_ptr<MaintenanceFeature>& maintenance,
                          std::unique_ptr<ManagerClient>& manager);
 
+// Binds the public listener and starts accepting; false after a logged failure.
+bool start_listening(HttpServer& http, const ServerConfig& config) {
+    if (auto ec = http.listen()) {
+        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
+                         ec.message());
+        return false;
+    }
+    http.start();
+    return true;
+}
+
+// Runs the loop until a signal (or a fatal condition) asks to stop: `stop_background` first,
+// then every socket is closed and both listeners drain before the sockets are awaited.
+void run_until_stopped(const ServerConfig& config, ServiceLoop& loop, ClientRegistry& clients,
+                       HttpServer& http, HttpServer* bot_http,
+                       const std::function<void()>& stop_background) {
+    net::steady_timer drain_timer(loop.context());
+    std::atomic<int> listeners_open{0};
+    auto wait_for_sockets = [&] { complete_when_sockets_closed(loop, clients, drain_timer); };
+    loop.run(
+        [&] {
+            stop_background();
+            for (auto& client : clients.all())
+                client->close(close_code::going_away, "server shutting down");
+            listeners_open = bot_http ? 2 : 1;
+            auto drained = [&] {
+                if (--listeners_open == 0) net::post(loop.context(), wait_for_sockets);
+            };
+            if (bot_http) bot_http->stop(drained);
+            http.stop(drained);
+        },
+        std::chrono::milliseconds(config.shutdown_timeout_ms));
+}
+
+// Notifications and other frames the primary sends to an account's sockets arrive on the
+// control stream and reach the account's sockets on this edge, as on the primary.
+void route_account_frames(EdgeHub& hub, ClientRegistry& clients, Notifier& notifier) {
+    hub.set_account_frame_handler(
+        [&clients, &notifier](const std::string& account,
+                              const std::shared_ptr<const std::string>& frame, bool notification) {
+            if (notification) {
+                notifier.deliver(account, frame);
+                return;
+            }
+            for (auto& client : clients.for_account(account))
+                client->send(frame);
+        });
+}
+
+// A directory only the server's user may enter (made if missing); false after a logged failure.
+bool make_private_dir(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (!ec) {
+        std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::replace, ec);
+    }
+    if (ec) spdlog::critical("cannot create {}: {}", dir, ec.message());
+    return !ec;
+}
+
+// An edge's routes: health, metrics and sockets its own; every other public route is the
+// primary's, forwarded (uploads spooled to a file under the media limit first, anything else
+// read under the JSON limit).
+void add_edge_routes(Router& router, const ServerConfig& config, MetricsRegistry& metrics,
+                     const FeatureTable& features, EdgeProxy& proxy,
+                     std::function<nlohmann::json()> health, const std::string& spool_dir) {
+    auto forward = [&proxy](RequestContext& ctx) { return proxy.forward(ctx); };
+    add_system_routes(router, metrics, std::move(health));
+    add_socket_routes(router, features);
+    router.add_upload(http::verb::post, "/api/v1/media", forward, config.media.max_upload_bytes,
+                      spool_dir);
+    // The same path's other method: a path the router knows answers 405 for methods it lacks
+    // instead of falling back.
+    router.add(http::verb::get, "/api/v1/media", forward);
+    router.set_fallback(forward);
+}
+
 // An edge node (docs/cluster.md): client sockets only, no databases. Tokens are checked and
 // writes made by the primary over the internal link; room events come from the Redis streams.
 int run_edge(const ServerConfig& config) {
@@ -331,19 +409,8 @@ int run_edge(const ServerConfig& config) {
                 redis_options(config.cluster, "cluster stream reader"), link);
     metrics.add_collector([&hub] { return hub.render_metrics(); });
     metrics.add_collector([&link, node] { return link.render_metrics(node); });
-    // Notifications and other frames the primary sends to an account's sockets arrive on the
-    // control stream and reach the account's sockets here, as on the primary.
     Notifier notifier(clients);
-    hub.set_account_frame_handler(
-        [&clients, &notifier](const std::string& account,
-                              const std::shared_ptr<const std::string>& frame, bool notification) {
-            if (notification) {
-                notifier.deliver(account, frame);
-                return;
-            }
-            for (auto& client : clients.for_account(account))
-                client->send(frame);
-        });
+    route_account_frames(hub, clients, notifier);
     FeatureTable features;
     features.add(std::make_shared<EdgeFeature>(loop.context().get_executor(), hub, link, notifier));
     // Maintenance of this host, as its own local manager announces it (an edge restarts or
@@ -368,45 +435,21 @@ int run_edge(const ServerConfig& config) {
                               {"redis", hub.redis_connected() ? "up" : "down"},
                               {"primary", link.up() ? "up" : "down"}};
     };
-    // Every other public route is the primary's, forwarded: uploads are spooled to a file under
-    // the media limit first, anything else is read under the JSON limit.
     EdgeProxy proxy(config.cluster.primary, secret_copy,
                     std::chrono::milliseconds(config.cluster.forward_timeout_ms),
                     std::max<std::uint64_t>(64ull << 20, 2 * static_cast<std::uint64_t>(
                                                                  config.media.max_upload_bytes)));
     metrics.add_collector([&proxy, node] { return proxy.render_metrics(node); });
     const std::string spool_dir = config.data_dir + "/edge-spool";
-    std::error_code spool_ec;
-    std::filesystem::create_directories(spool_dir, spool_ec);
-    if (!spool_ec) {
-        std::filesystem::permissions(spool_dir, std::filesystem::perms::owner_all,
-                                     std::filesystem::perm_options::replace, spool_ec);
-    }
-    if (spool_ec) {
-        spdlog::critical("cannot create {}: {}", spool_dir, spool_ec.message());
-        return 1;
-    }
-    auto forward = [&proxy](RequestContext& ctx) { return proxy.forward(ctx); };
+    if (!make_private_dir(spool_dir)) return 1;
     Router router;
-    add_system_routes(router, metrics, cluster_health);
-    add_socket_routes(router, features);
-    router.add_upload(http::verb::post, "/api/v1/media", forward, config.media.max_upload_bytes,
-                      spool_dir);
-    // The same path's other method: a path the router knows answers 405 for methods it lacks
-    // instead of falling back.
-    router.add(http::verb::get, "/api/v1/media", forward);
-    router.set_fallback(forward);
+    add_edge_routes(router, config, metrics, features, proxy, cluster_health, spool_dir);
     std::unique_ptr<net::ssl::context> tls;
     if (!load_tls(config, tls)) return 1;
     HttpServer http(loop.context(), config, router, tls.get());
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
     http.set_upgrade_handler(edge_upgrade_handler(config, link, hub, tokens, ws_context));
-    if (auto ec = http.listen()) {
-        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
-                         ec.message());
-        return 1;
-    }
-    http.start();
+    if (!start_listening(http, config)) return 1;
     hub.start();
     sessions.start();
     if (manager) manager->start();
@@ -415,20 +458,12 @@ int run_edge(const ServerConfig& config) {
         kVersion, node, config.listen_address, http.port(), threads, config.cluster.primary,
         config.cluster.redis);
     loop.notifier().ready();
-
-    net::steady_timer drain_timer(loop.context());
-    auto wait_for_sockets = [&] { complete_when_sockets_closed(loop, clients, drain_timer); };
-    loop.run(
-        [&] {
-            hub.stop();
-            sessions.stop();
-            if (manager) manager->stop();
-            maintenance->stop();
-            for (auto& client : clients.all())
-                client->close(close_code::going_away, "server shutting down");
-            http.stop([&] { net::post(loop.context(), wait_for_sockets); });
-        },
-        std::chrono::milliseconds(config.shutdown_timeout_ms));
+    run_until_stopped(config, loop, clients, http, nullptr, [&] {
+        hub.stop();
+        sessions.stop();
+        if (manager) manager->stop();
+        maintenance->stop();
+    });
     spdlog::info("parley server (edge) stopped");
     return 0;
 }
@@ -780,27 +815,30 @@ void connect_media_checks(MediaStore& media, ProfileService& profiles, RoomServi
     };
 }
 
-// Runs the loop until a signal (or a fatal condition) asks to stop: `stop_background` first,
-// then every socket is closed and both listeners drain before the sockets are awaited.
-void run_until_stopped(const ServerConfig& config, ServiceLoop& loop, ClientRegistry& clients,
-                       HttpServer& http, HttpServer* bot_http,
-                       const std::function<void()>& stop_background) {
-    net::steady_timer drain_timer(loop.context());
-    std::atomic<int> listeners_open{0};
-    auto wait_for_sockets = [&] { complete_when_sockets_closed(loop, clients, drain_timer); };
-    loop.run(
-        [&] {
-            stop_background();
-            for (auto& client : clients.all())
-                client->close(close_code::going_away, "server shutting down");
-            listeners_open = bot_http ? 2 : 1;
-            auto drained = [&] {
-                if (--listeners_open == 0) net::post(loop.context(), wait_for_sockets);
-            };
-            if (bot_http) bot_http->stop(drained);
-            http.stop(drained);
-        },
-        std::chrono::milliseconds(config.shutdown_timeout_ms));
+// The services behind the public API's routes.
+struct ApiServices {
+    MetricsRegistry& metrics;
+    const PrimaryRole& primary;
+    const FeatureTable& features;
+    ApiContext& api;
+    AccountSide& auth;
+    ChatSide& chat;
+    MediaSide& media;
+    AdminContext& admin;
+    BotService& bots;
+};
+
+// The public API; the bot listener serves the same routes plus the local bot login.
+void add_api_routes(Router& router, const ApiServices& s) {
+    add_system_routes(router, s.metrics, s.primary.health);
+    add_socket_routes(router, s.features);
+    add_account_routes(router, s.api, s.auth.accounts);
+    add_profile_routes(router, s.api, s.auth.profiles);
+    add_room_routes(router, s.api, s.chat.rooms);
+    add_notification_routes(router, s.api, s.chat.notifications);
+    add_media_routes(router, s.api, s.media.service);
+    add_admin_routes(router, s.api, s.admin, s.auth.accounts);
+    add_bot_routes(router, s.api, s.bots);
 }
 
 // A single node or a cluster primary over its open data directory: builds the services,
@@ -832,20 +870,10 @@ int serve(const ServerConfig& config, DataLayer& data) {
                            data.audit, data.notifications, auth.hash_pool, [] { return now_ms(); });
     BotService bot_service(config.auth, data.accounts, data.bots, clients, auth.bot_keys,
                            auth.login_by_address, data.audit, auth.hash_pool);
-    // The public API; the bot listener serves the same routes plus the local bot login.
-    std::function<void(Router&)> add_api_routes = [&](Router& router) {
-        add_system_routes(router, metrics, primary.health);
-        add_socket_routes(router, features);
-        add_account_routes(router, api, auth.accounts);
-        add_profile_routes(router, api, auth.profiles);
-        add_room_routes(router, api, chat.rooms);
-        add_notification_routes(router, api, chat.notifications);
-        add_media_routes(router, api, media.service);
-        add_admin_routes(router, api, admin, auth.accounts);
-        add_bot_routes(router, api, bot_service);
-    };
+    ApiServices services{metrics, primary, features, api, auth, chat, media, admin, bot_service};
+    std::function<void(Router&)> api_routes = [&](Router& r) { add_api_routes(r, services); };
     Router router;
-    add_api_routes(router);
+    api_routes(router);
     // The internal link is served on the public listener only (edges reach it there).
     if (!primary.secret.empty()) {
         add_cluster_routes(router, api, chat.context, primary.secret);
@@ -866,16 +894,11 @@ int serve(const ServerConfig& config, DataLayer& data) {
     WsConnection::Context ws_context{config.websocket, features, clients, ws_metrics};
     auto upgrade = upgrade_handler(config, api, ws_context);
     http.set_upgrade_handler(upgrade);
-    if (auto ec = http.listen()) {
-        spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
-                         ec.message());
-        return 1;
-    }
-    http.start();
+    if (!start_listening(http, config)) return 1;
     spdlog::info("parley server {} listening on http://{}:{} (data {}, {} threads)", kVersion,
                  config.listen_address, http.port(), config.data_dir, loop.threads());
     BotListener bots;
-    if (!start_bot_listener(config, loop, metrics, bot_service, data.local_bots, add_api_routes,
+    if (!start_bot_listener(config, loop, metrics, bot_service, data.local_bots, api_routes,
                             upgrade, observer, bots))
         return 1;
     loop.notifier().ready();

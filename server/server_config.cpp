@@ -7,24 +7,9 @@
 
 namespace parley {
 
-void ServerConfig::describe(ConfigSchema& schema) {
-    describe_common_keys(schema, *this,
-                         "Data directory: databases in db/, media in media/. Only one server may "
-                         "run on a directory at a time.");
+namespace {
 
-    schema.section("server", "The public HTTP + WebSocket listener.");
-    schema.bind("listen", listen_address, "Address to listen on (IPv4 or IPv6 literal).",
-                [](const std::string& v) -> std::string {
-                    boost::system::error_code ec;
-                    boost::asio::ip::make_address(v, ec);
-                    return ec ? "not an IP address: '" + v + "'" : "";
-                });
-    schema.bind("port", port, "TCP port (0 picks a free port; the log says which).", 0, 65535);
-    schema.bind("threads", threads, "Network threads; 0 means one per core.", 0, 256);
-    schema.bind("shutdown_timeout_ms", shutdown_timeout_ms,
-                "On SIGTERM, how long in-flight requests may take before the server exits anyway.",
-                100, 600'000);
-
+void describe_http(ConfigSchema& schema, HttpLimits& http) {
     schema.section("http", "Limits on every HTTP connection.");
     schema.bind("header_limit_bytes", http.header_limit_bytes,
                 "Largest request header block accepted.", 1024, 1024 * 1024);
@@ -40,7 +25,9 @@ void ServerConfig::describe(ConfigSchema& schema) {
     schema.bind("max_connections", http.max_connections,
                 "Open connections (HTTP and WebSocket) beyond which new ones are refused.", 1,
                 1'000'000);
+}
 
+void describe_websocket(ConfigSchema& schema, WebSocketSettings& websocket) {
     schema.section("websocket", "Limits on every WebSocket connection.");
     schema.bind("max_frame_bytes", websocket.max_frame_bytes,
                 "Largest client message; a larger one closes the socket with 1009.", 1024,
@@ -64,7 +51,9 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 100, 600'000);
     schema.bind("permessage_deflate", websocket.permessage_deflate,
                 "Offer permessage-deflate compression (RFC 7692).");
+}
 
+void describe_auth(ConfigSchema& schema, AuthSettings& auth) {
     schema.section("auth", "Accounts, sessions and login protection.");
     schema.bind("access_ttl_s", auth.access_ttl_s, "Lifetime of an access token.", 60, 7 * 86400);
     schema.bind("refresh_ttl_s", auth.refresh_ttl_s, "Lifetime of a refresh token.", 300,
@@ -84,7 +73,9 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 86'400'000);
     schema.bind("register_per_minute", auth.register_per_minute,
                 "Account creations allowed per client address per minute.", 0.1, 100'000.0);
+}
 
+void describe_chat(ConfigSchema& schema, ChatSettings& chat) {
     schema.section("chat", "Rooms, messages and their limits.");
     schema.bind("message_max_chars", chat.message_max_chars,
                 "Longest message text, in Unicode code points.", 1, 100'000);
@@ -112,7 +103,9 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 30 * 86400);
     schema.bind("janitor_interval_ms", chat.janitor_interval_ms,
                 "How often expiry and history pruning run.", 10, 3'600'000);
+}
 
+void describe_db(ConfigSchema& schema, DbSettings& db) {
     schema.section("db", "SQLite (data/db/current.db and history.db).");
     schema.bind("reader_threads", db.reader_threads, "Threads with read-only connections.", 1, 64);
     schema.bind("max_batch", db.max_batch, "Most writes committed in one transaction.", 1, 100'000);
@@ -137,7 +130,9 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 "Page cache of the writer's connection (KiB). Too small: the writer reads index "
                 "pages back from the file system on every move out of the message log.",
                 2048, 4 * 1024 * 1024);
+}
 
+void describe_maintenance(ConfigSchema& schema, MaintenanceSettings& maintenance) {
     schema.section("maintenance",
                    "The daily pass that deletes what has outlived its retention (one log line "
                    "per pass).");
@@ -155,13 +150,17 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 "Stored notifications (mentions, invitations; read or not) older than this are "
                 "deleted (0: kept forever).",
                 0, 36'500);
+}
 
+void describe_notifications(ConfigSchema& schema, NotificationSettings& notifications) {
     schema.section("notifications", "Stored notifications: mentions and invitations.");
     schema.bind("keep_per_account", notifications.keep_per_account,
                 "Notifications kept per account; storing one more deletes the oldest read ones "
                 "first, then the oldest unread ones.",
                 1, 100'000);
+}
 
+void describe_media(ConfigSchema& schema, MediaSettings& media) {
     schema.section("media", "Image uploads and the image child process (parley imageproc).");
     schema.bind("max_upload_bytes", media.max_upload_bytes,
                 "Largest upload (POST /api/v1/media); 413 too_large beyond it.", 1024,
@@ -199,12 +198,44 @@ void ServerConfig::describe(ConfigSchema& schema) {
                 "CPU-time limit of one image child (setrlimit RLIMIT_CPU); it is restarted "
                 "after.",
                 1, 86400 * 30);
+}
 
+void describe_tls(ConfigSchema& schema, TlsSettings& tls) {
     schema.section("tls", "Optional TLS on the public listener (OpenSSL).");
     schema.bind("enabled", tls.enabled, "Serve HTTPS / WSS instead of plain HTTP.");
     schema.bind("certificate_file", tls.certificate_file, "PEM certificate chain.");
     schema.bind("private_key_file", tls.private_key_file, "PEM private key.");
+}
 
+}  // namespace
+
+void ServerConfig::describe(ConfigSchema& schema) {
+    describe_common_keys(schema, *this,
+                         "Data directory: databases in db/, media in media/. Only one server may "
+                         "run on a directory at a time.");
+
+    schema.section("server", "The public HTTP + WebSocket listener.");
+    schema.bind("listen", listen_address, "Address to listen on (IPv4 or IPv6 literal).",
+                [](const std::string& v) -> std::string {
+                    boost::system::error_code ec;
+                    boost::asio::ip::make_address(v, ec);
+                    return ec ? "not an IP address: '" + v + "'" : "";
+                });
+    schema.bind("port", port, "TCP port (0 picks a free port; the log says which).", 0, 65535);
+    schema.bind("threads", threads, "Network threads; 0 means one per core.", 0, 256);
+    schema.bind("shutdown_timeout_ms", shutdown_timeout_ms,
+                "On SIGTERM, how long in-flight requests may take before the server exits anyway.",
+                100, 600'000);
+
+    describe_http(schema, http);
+    describe_websocket(schema, websocket);
+    describe_auth(schema, auth);
+    describe_chat(schema, chat);
+    describe_db(schema, db);
+    describe_maintenance(schema, maintenance);
+    describe_notifications(schema, notifications);
+    describe_media(schema, media);
+    describe_tls(schema, tls);
     manager.describe(schema);
     bots.describe(schema);
     cluster.describe(schema);

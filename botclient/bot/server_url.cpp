@@ -1,6 +1,6 @@
 #include "botclient/bot/server_url.hpp"
 
-#include "botclient/load/ws_url.hpp"
+#include "botclient/net/ws_url.hpp"
 
 namespace parley {
 

@@ -10,7 +10,7 @@
 
 #include "botclient/bot/http_client.hpp"
 #include "botclient/load/load_runner.hpp"
-#include "botclient/load/ws_url.hpp"
+#include "botclient/net/ws_url.hpp"
 #include "common/crypto.hpp"
 
 namespace parley {

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "botclient/load/ws_url.hpp"
+#include "botclient/net/ws_url.hpp"
 
 namespace parley {
 

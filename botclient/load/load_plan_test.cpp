@@ -2,7 +2,7 @@
 
 #include "botclient/load/latency_histogram.hpp"
 #include "botclient/load/load_plan.hpp"
-#include "botclient/load/ws_url.hpp"
+#include "botclient/net/ws_url.hpp"
 
 using namespace parley;
 

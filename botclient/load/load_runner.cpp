@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "botclient/load/latency_histogram.hpp"
-#include "botclient/load/ws_url.hpp"
+#include "botclient/net/ws_url.hpp"
 #include "common/net.hpp"
 
 namespace parley {

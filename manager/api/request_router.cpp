@@ -100,23 +100,24 @@ awaitable<json> RequestRouter::watch(const ApiRequest& request) {
                                    {"now", system_wall_clock()()}});
 }
 
-awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCaller& caller) {
+std::optional<json> RequestRouter::forward_refusal(const ApiRequest& request,
+                                                   const ApiCaller& caller) const {
     const std::string& target = request.target;
     for (const auto& hop : request.via) {
         if (hop == self_) {
             spdlog::warn("forward conn={} id={} {} -> '{}': loop (via {})", caller.connection_id,
                          id_for_log(request.id), request.method.substr(0, 64), target,
                          join(request.via));
-            co_return make_error(request.id,
-                                 ApiError{ApiErrorCode::bad_request,
-                                          fmt::format("forwarding loop: the request has already "
-                                                      "passed through '{}'",
-                                                      self_),
-                                          {{"via", request.via}}});
+            return make_error(request.id,
+                              ApiError{ApiErrorCode::bad_request,
+                                       fmt::format("forwarding loop: the request has already "
+                                                   "passed through '{}'",
+                                                   self_),
+                                       {{"via", request.via}}});
         }
     }
     if (request.via.size() + 1 > static_cast<std::size_t>(config_.max_hops)) {
-        co_return make_error(
+        return make_error(
             request.id,
             ApiError{ApiErrorCode::bad_request,
                      fmt::format("the request has passed {} managers; at most {} may forward it",
@@ -129,11 +130,61 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
         spdlog::warn("forward conn={} id={} {} -> '{}' refused to read-only key '{}'",
                      caller.connection_id, id_for_log(request.id), request.method.substr(0, 64),
                      target, caller.key_name);
-        co_return make_error(
+        return make_error(
             request.id, ApiErrorCode::forbidden,
             fmt::format("the key '{}' may only forward read methods", caller.key_name));
     }
+    return std::nullopt;
+}
 
+awaitable<RequestRouter::ForwardAttempt> RequestRouter::call_peer_url(
+    const ManagerPeer& peer, const std::string& hop, const json& outgoing,
+    std::chrono::milliseconds timeout) {
+    ForwardAttempt attempt;
+    auto key = peer_keys_.find(peer.name);
+    if (peer.url.empty()) {
+        attempt.problem = fmt::format("'{}' has no url and no link is up", hop);
+        co_return attempt;
+    }
+    if (key == peer_keys_.end()) {
+        attempt.problem = fmt::format("no key_file is configured for '{}'", hop);
+        co_return attempt;
+    }
+    if (!client_tls_) {
+        attempt.problem =
+            "no client certificate is configured ([manager.client_tls] or [manager.tls])";
+        co_return attempt;
+    }
+    std::string url_error;
+    std::optional<ManagerApiTarget> where = parse_manager_api_url(peer.url, url_error);
+    if (!where) {
+        attempt.problem = url_error;
+        co_return attempt;
+    }
+    attempt.route = peer.url;
+    ManagerApiCallOptions options;
+    options.key = key->second;
+    options.tls = client_tls_;
+    options.timeout = timeout;
+    auto op = call_manager_api(std::move(*where), std::move(options), outgoing);
+    ManagerApiCallResult r = co_await std::move(op);
+    attempt.timed_out = r.timed_out;
+    attempt.problem = std::move(r.transport_error);
+    if (!attempt.problem.empty()) co_return attempt;
+    if (r.answer.value("id", json()) == json("auth")) {
+        attempt.refused_key = true;
+        attempt.problem =
+            fmt::format("'{}' refused this manager's key: {}", hop,
+                        r.answer.value("error", json::object()).value("message", std::string("?")));
+    } else {
+        attempt.answer = std::move(r.answer);
+    }
+    co_return attempt;
+}
+
+awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCaller& caller) {
+    if (auto refusal = forward_refusal(request, caller)) co_return std::move(*refusal);
+    const std::string& target = request.target;
     const std::uint64_t number = ++next_forward_;
     json outgoing = forwarded_request(request, json(number), self_);
     const auto timeout = std::chrono::milliseconds(config_.forward_timeout_ms);
@@ -144,11 +195,6 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
             .count();
     };
 
-    std::optional<json> answer;
-    std::string route;
-    std::string problem;
-    bool timed_out = false;
-    bool refused_key = false;
     // The next hop: the target itself, or the peer its entry says to go through.
     std::string hop = target;
     const ManagerPeer* peer = find_peer(config_, target);
@@ -156,57 +202,25 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
         hop = peer->via;
         peer = find_peer(config_, hop);
     }
+    ForwardAttempt attempt;
     if (std::shared_ptr<Link> link = links_.find(hop)) {
-        route = fmt::format("link {}", link->id());
+        attempt.route = fmt::format("link {}", link->id());
         LinkCallResult r = co_await link->call(outgoing, timeout);
-        answer = std::move(r.answer);
-        problem = std::move(r.error);
-        timed_out = r.timed_out;
+        attempt.answer = std::move(r.answer);
+        attempt.problem = std::move(r.error);
+        attempt.timed_out = r.timed_out;
+    } else if (!peer) {
+        co_return make_error(
+            request.id, ApiErrorCode::not_found,
+            fmt::format("no manager named '{}' (not in [[manager.peers]], not linked)",
+                        hop.substr(0, kMaxManagerNameLength)));
     } else {
-        if (!peer) {
-            co_return make_error(
-                request.id, ApiErrorCode::not_found,
-                fmt::format("no manager named '{}' (not in [[manager.peers]], not linked)",
-                            hop.substr(0, kMaxManagerNameLength)));
-        }
-        auto key = peer_keys_.find(peer->name);
-        if (peer->url.empty()) {
-            problem = fmt::format("'{}' has no url and no link is up", hop);
-        } else if (key == peer_keys_.end()) {
-            problem = fmt::format("no key_file is configured for '{}'", hop);
-        } else if (!client_tls_) {
-            problem = "no client certificate is configured ([manager.client_tls] or [manager.tls])";
-        } else {
-            std::string url_error;
-            std::optional<ManagerApiTarget> where = parse_manager_api_url(peer->url, url_error);
-            if (!where) {
-                problem = url_error;
-            } else {
-                route = peer->url;
-                ManagerApiCallOptions options;
-                options.key = key->second;
-                options.tls = client_tls_;
-                options.timeout = timeout;
-                auto op = call_manager_api(std::move(*where), std::move(options), outgoing);
-                ManagerApiCallResult r = co_await std::move(op);
-                timed_out = r.timed_out;
-                problem = std::move(r.transport_error);
-                if (problem.empty()) {
-                    if (r.answer.value("id", json()) == json("auth")) {
-                        refused_key = true;
-                        problem = fmt::format("'{}' refused this manager's key: {}", hop,
-                                              r.answer.value("error", json::object())
-                                                  .value("message", std::string("?")));
-                    } else {
-                        answer = std::move(r.answer);
-                    }
-                }
-            }
-        }
+        attempt = co_await call_peer_url(*peer, hop, outgoing, timeout);
     }
+    std::string& route = attempt.route;
     if (hop != target) route += " (via '" + hop + "')";
 
-    if (answer) {
+    if (auto& answer = attempt.answer) {
         (*answer)["id"] = request.id;
         const bool ok = answer->value("ok", false);
         spdlog::info("forward conn={} id={} key='{}' {} -> '{}' over {}: {} in {} ms",
@@ -220,16 +234,17 @@ awaitable<json> RequestRouter::forward(const ApiRequest& request, const ApiCalle
     spdlog::warn("forward conn={} id={} key='{}' {} -> '{}'{}: {} after {} ms",
                  caller.connection_id, id_for_log(request.id), caller.key_name,
                  request.method.substr(0, 64), target, route.empty() ? "" : " over " + route,
-                 problem, elapsed_ms());
-    if (timed_out) {
+                 attempt.problem, elapsed_ms());
+    if (attempt.timed_out) {
         co_return make_error(request.id, ApiError{ApiErrorCode::timeout,
                                                   fmt::format("'{}' did not answer within {} ms",
                                                               target, timeout.count()),
                                                   {{"target", target}}});
     }
-    co_return make_error(request.id, ApiError{ApiErrorCode::unavailable,
-                                              fmt::format("cannot reach '{}': {}", target, problem),
-                                              {{"target", target}, {"refused_key", refused_key}}});
+    co_return make_error(request.id,
+                         ApiError{ApiErrorCode::unavailable,
+                                  fmt::format("cannot reach '{}': {}", target, attempt.problem),
+                                  {{"target", target}, {"refused_key", attempt.refused_key}}});
 }
 
 }  // namespace parley

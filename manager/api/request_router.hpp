@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/net.hpp"
@@ -53,6 +54,21 @@ class RequestRouter final : public RequestDispatcher {
   private:
     awaitable<json> run_local(const ApiRequest& request, const ApiCaller& caller);
     awaitable<json> forward(const ApiRequest& request, const ApiCaller& caller);
+    // Why `request` may not be forwarded at all (a loop, too many hops, a write by a read-only
+    // key): the error answer; nothing otherwise.
+    std::optional<json> forward_refusal(const ApiRequest& request, const ApiCaller& caller) const;
+    // One forwarding attempt: the answer, or what went wrong, and the way it went.
+    struct ForwardAttempt {
+        std::optional<json> answer;
+        std::string route;    // "link <id>" or the peer's URL, for the log
+        std::string problem;  // without an answer
+        bool timed_out = false;
+        bool refused_key = false;
+    };
+    // Over the peer's API URL, with this manager's key for it and its client certificate.
+    awaitable<ForwardAttempt> call_peer_url(const ManagerPeer& peer, const std::string& hop,
+                                            const json& outgoing,
+                                            std::chrono::milliseconds timeout);
     awaitable<json> watch(const ApiRequest& request);
 
     const ManagerConfig& config_;

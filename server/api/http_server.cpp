@@ -250,6 +250,37 @@ std::string_view route_label(const RouteMatch& match) {
 }
 }  // namespace
 
+namespace {
+
+// Read errors that end a connection without an answer: the peer left or went quiet, the server
+// is stopping, or a TLS session broke (nothing can be answered over it).
+bool ends_quietly(const boost::system::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+           ec == beast::error::timeout || ec == net::error::connection_reset ||
+           ec == net::error::eof || tls_broken(ec);
+}
+
+HttpResponse body_too_large() {
+    return error_response(http::status::payload_too_large, "too_large",
+                          "request body is larger than the limit of this route");
+}
+
+HttpResponse malformed(const boost::system::error_code& ec) {
+    return error_response(http::status::bad_request, "bad_request",
+                          "malformed HTTP request: " + ec.message());
+}
+
+// Removes an upload's spool file once the handler is done (it renames the file if it keeps it).
+struct RemoveSpool {
+    FileSystem& files;
+    const std::string& path;
+    ~RemoveSpool() {
+        if (!path.empty()) files.unlink(path);
+    }
+};
+
+}  // namespace
+
 template <class Stream>
 awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn) {
     auto& stream = conn->stream;
@@ -286,163 +317,164 @@ awaitable<void> HttpServer::serve(std::shared_ptr<StreamConnection<Stream>> conn
     beast::flat_buffer buffer;
     bool first = true;
     while (first || !drain_.stopping()) {  // after stop(), no further keep-alive request
-        http::request_parser<http::string_body> parser;
-        parser.header_limit(static_cast<std::uint32_t>(config_.http.header_limit_bytes));
-        // The body limit depends on the route, known only once the header is read; Beast would
-        // otherwise check Content-Length against a default limit while parsing the header.
-        // (Not boost::none: Boost 1.74 compares Content-Length > none, which is always true.)
-        parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-
-        // Between keep-alive requests the idle deadline applies; once bytes arrive, the read one.
-        conn->idle = buffer.size() == 0;
-        transport.expires_after(std::chrono::milliseconds(
-            first || !conn->idle ? config_.http.read_timeout_ms : config_.http.idle_timeout_ms));
-        first = false;
-        co_await http::async_read_header(stream, buffer, parser,
-                                         net::redirect_error(use_awaitable, ec));
-        conn->idle = false;
-        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-            ec == beast::error::timeout || ec == net::error::connection_reset ||
-            ec == net::error::eof || tls_broken(ec)) {
-            break;
-        }
-        auto started = std::chrono::steady_clock::now();
-        if (ec) {
-            // Malformed or oversized header: answer and close; the stream is out of sync.
-            HttpResponse res =
-                ec == http::error::header_limit
-                    ? error_response(http::status::request_header_fields_too_large, "too_large",
-                                     "request header is larger than the limit")
-                    : error_response(http::status::bad_request, "bad_request",
-                                     "malformed HTTP request: " + ec.message());
-            res.keep_alive(false);
-            co_await finish(stream, res, started, "unmatched");
-            break;
-        }
-
-        const auto& header = parser.get();
-        if (header.version() >= 11 && header.find(http::field::host) == header.end()) {
-            // RFC 9112 3.2: an HTTP/1.1 request without Host is answered 400, never served.
-            HttpResponse res = error_response(http::status::bad_request, "bad_request",
-                                              "an HTTP/1.1 request needs a Host header");
-            res.keep_alive(false);
-            co_await finish(stream, res, started, "unmatched");
-            break;
-        }
-        std::string_view target = header.target();
-        std::string_view path = target.substr(0, target.find('?'));
-        RouteMatch match = router_.match(header.method(), path);
-        bool upgrade = websocket::is_upgrade(parser.get()) && upgrade_;
-
-        auto body_limit = static_cast<std::uint64_t>(match.route && match.route->body_limit >= 0
-                                                         ? match.route->body_limit
-                                                         : config_.http.body_limit_bytes);
-        parser.body_limit(body_limit);
-        if (auto length = parser.content_length(); length && *length > body_limit) {
-            HttpResponse res =
-                error_response(http::status::payload_too_large, "too_large",
-                               "request body is larger than the limit of this route");
-            res.keep_alive(false);
-            co_await finish(stream, res, started, route_label(match));
-            break;
-        }
-
-        transport.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
-        // Upload routes stream the body to a new file instead of memory.
-        std::string spool_path;
-        std::optional<http::request_parser<SpoolBody>> file_parser;
-        if (match.route && !match.route->spool_dir.empty() && !upgrade) {
-            spool_path = match.route->spool_dir + "/body-" + random_id();
-            file_parser.emplace(std::move(parser));
-            file_parser->body_limit(body_limit);
-            if (auto open_ec = file_parser->get().body().open(*files_, spool_path)) {
-                spdlog::error("http {}: cannot create {}: {}", conn->id, spool_path,
-                              open_ec.message());
-                HttpResponse res = spool_failure_response(open_ec);
-                res.keep_alive(false);
-                co_await finish(stream, res, started, route_label(match));
+        switch (co_await serve_request(*conn, buffer, first, remote)) {
+            case Served::next:
+                first = false;
+                continue;
+            case Served::handed_over:
+                co_return;
+            case Served::close:
                 break;
-            }
-            co_await http::async_read(stream, buffer, *file_parser,
-                                      net::redirect_error(use_awaitable, ec));
-        } else {
-            co_await http::async_read(stream, buffer, parser,
-                                      net::redirect_error(use_awaitable, ec));
         }
-        // Removed after the handler, which renames it if it keeps it.
-        struct RemoveSpool {
-            FileSystem& files;
-            const std::string& path;
-            ~RemoveSpool() {
-                if (!path.empty()) files.unlink(path);
-            }
-        } remove_spool{*files_, spool_path};
-        if (ec) {
-            const std::error_code spool_error =
-                file_parser ? file_parser->get().body().write_error() : std::error_code{};
-            if (spool_error) {
-                // The server's disk, not the client: a full disk is worth retrying later.
-                spdlog::error("http {}: cannot write {}: {}", conn->id, spool_path,
-                              spool_error.message());
-                HttpResponse res = spool_failure_response(spool_error);
-                res.keep_alive(false);
-                co_await finish(stream, res, started, route_label(match));
-            } else if (ec == http::error::body_limit) {
-                HttpResponse res =
-                    error_response(http::status::payload_too_large, "too_large",
-                                   "request body is larger than the limit of this route");
-                res.keep_alive(false);
-                co_await finish(stream, res, started, route_label(match));
-            } else if (ec != beast::error::timeout && ec != http::error::end_of_stream &&
-                       ec != net::error::operation_aborted && ec != net::error::eof &&
-                       !tls_broken(ec)) {
-                HttpResponse res = error_response(http::status::bad_request, "bad_request",
-                                                  "malformed HTTP request: " + ec.message());
-                res.keep_alive(false);
-                co_await finish(stream, res, started, "unmatched");
-            }
-            break;
-        }
-
-        HttpRequest req =
-            file_parser ? HttpRequest(std::move(file_parser->release().base())) : parser.release();
-        if (upgrade && match.route && !match.route->fallback) {
-            // The route decides (auth, topic); the connection leaves the HTTP server here.
-            // `idle` is false, so stop() no longer touches the (moved-from) TLS stream.
-            transport.expires_never();
-            // The socket keeps its place in the count after this connection has ended.
-            ++*open_;
-            ConnectionSlot slot(nullptr, [open = open_](void*) { --*open; });
-            if constexpr (is_tls<Stream>) {
-                upgrade_(UpgradedStream(std::in_place_type<TlsStream>, std::move(stream)),
-                         std::move(req), std::move(slot));
-            } else {
-                upgrade_(UpgradedStream(std::in_place_type<tcp::socket>, stream.release_socket()),
-                         std::move(req), std::move(slot));
-            }
-            co_return;
-        }
-
-        HttpResponse res;
-        std::string_view route_name = "unmatched";
-        if (!match.route) {
-            res = match.path_known
-                      ? error_response(http::status::method_not_allowed, "bad_request",
-                                       "method not allowed on this path")
-                      : error_response(http::status::not_found, "not_found", "no such route");
-        } else {
-            route_name = match.route->name;
-            // Named before the co_await: GCC 12 mishandles a temporary string inside it.
-            std::string forwarded;
-            if (client_address_) forwarded = client_address_(req, remote);
-            res = co_await dispatch(req, match, client_address_ ? forwarded : remote, spool_path);
-        }
-        res.version(req.version());
-        if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
-        res.keep_alive(res.keep_alive() && req.keep_alive());
-        if (!co_await finish(stream, res, started, route_name)) break;
+        break;
     }
     co_await linger(stream);
+}
+
+template <class Stream>
+awaitable<HttpServer::Served> HttpServer::serve_request(StreamConnection<Stream>& conn,
+                                                        beast::flat_buffer& buffer, bool first,
+                                                        const std::string& remote) {
+    auto& stream = conn.stream;
+    auto& transport = beast::get_lowest_layer(stream);
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(config_.http.header_limit_bytes));
+    // The body limit depends on the route, known only once the header is read; Beast would
+    // otherwise check Content-Length against a default limit while parsing the header.
+    // (Not boost::none: Boost 1.74 compares Content-Length > none, which is always true.)
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+
+    // Between keep-alive requests the idle deadline applies; once bytes arrive, the read one.
+    conn.idle = buffer.size() == 0;
+    transport.expires_after(std::chrono::milliseconds(
+        first || !conn.idle ? config_.http.read_timeout_ms : config_.http.idle_timeout_ms));
+    boost::system::error_code ec;
+    co_await http::async_read_header(stream, buffer, parser,
+                                     net::redirect_error(use_awaitable, ec));
+    conn.idle = false;
+    if (ends_quietly(ec)) co_return Served::close;
+    auto started = std::chrono::steady_clock::now();
+    if (ec) {
+        // Malformed or oversized header: answer and close; the stream is out of sync.
+        HttpResponse res =
+            ec == http::error::header_limit
+                ? error_response(http::status::request_header_fields_too_large, "too_large",
+                                 "request header is larger than the limit")
+                : malformed(ec);
+        co_return co_await refuse(stream, res, started, "unmatched");
+    }
+    const auto& header = parser.get();
+    if (header.version() >= 11 && header.find(http::field::host) == header.end()) {
+        // RFC 9112 3.2: an HTTP/1.1 request without Host is answered 400, never served.
+        HttpResponse res = error_response(http::status::bad_request, "bad_request",
+                                          "an HTTP/1.1 request needs a Host header");
+        co_return co_await refuse(stream, res, started, "unmatched");
+    }
+    std::string_view target = header.target();
+    RouteMatch match = router_.match(header.method(), target.substr(0, target.find('?')));
+    const bool upgrade = websocket::is_upgrade(header) && upgrade_;
+    const auto body_limit = static_cast<std::uint64_t>(match.route && match.route->body_limit >= 0
+                                                           ? match.route->body_limit
+                                                           : config_.http.body_limit_bytes);
+    if (auto length = parser.content_length(); length && *length > body_limit) {
+        HttpResponse res = body_too_large();
+        co_return co_await refuse(stream, res, started, route_label(match));
+    }
+
+    // Upload routes stream the body to a new file instead of memory.
+    std::string spool_path;
+    if (match.route && !match.route->spool_dir.empty() && !upgrade) {
+        spool_path = match.route->spool_dir + "/body-" + random_id();
+    }
+    RemoveSpool remove_spool{*files_, spool_path};
+    transport.expires_after(std::chrono::milliseconds(config_.http.read_timeout_ms));
+    BodyRead body = co_await read_body(conn, buffer, parser, body_limit, spool_path);
+    if (!body.request) {
+        if (!body.refusal) co_return Served::close;
+        co_return co_await refuse(stream, *body.refusal, started, route_label(match));
+    }
+    HttpRequest& req = *body.request;
+    if (upgrade && match.route && !match.route->fallback) {
+        hand_over(conn, std::move(req));
+        co_return Served::handed_over;
+    }
+
+    HttpResponse res;
+    if (!match.route) {
+        res = match.path_known
+                  ? error_response(http::status::method_not_allowed, "bad_request",
+                                   "method not allowed on this path")
+                  : error_response(http::status::not_found, "not_found", "no such route");
+    } else {
+        // Named before the co_await: GCC 12 mishandles a temporary string inside it.
+        std::string forwarded;
+        if (client_address_) forwarded = client_address_(req, remote);
+        res = co_await dispatch(req, match, client_address_ ? forwarded : remote, spool_path);
+    }
+    res.version(req.version());
+    if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
+    res.keep_alive(res.keep_alive() && req.keep_alive());
+    co_return co_await finish(stream, res, started, route_label(match)) ? Served::next
+                                                                        : Served::close;
+}
+
+template <class Stream>
+awaitable<HttpServer::Served> HttpServer::refuse(Stream& stream, HttpResponse& res,
+                                                 std::chrono::steady_clock::time_point started,
+                                                 std::string_view route) {
+    res.keep_alive(false);
+    co_await finish(stream, res, started, route);
+    co_return Served::close;
+}
+
+template <class Stream>
+awaitable<HttpServer::BodyRead> HttpServer::read_body(
+    StreamConnection<Stream>& conn, beast::flat_buffer& buffer,
+    http::request_parser<http::string_body>& parser, std::uint64_t body_limit,
+    const std::string& spool_path) {
+    boost::system::error_code ec;
+    if (spool_path.empty()) {
+        co_await http::async_read(conn.stream, buffer, parser,
+                                  net::redirect_error(use_awaitable, ec));
+        if (!ec) co_return BodyRead{parser.release(), std::nullopt};
+        if (ends_quietly(ec)) co_return BodyRead{};
+        co_return BodyRead{std::nullopt,
+                           ec == http::error::body_limit ? body_too_large() : malformed(ec)};
+    }
+    http::request_parser<SpoolBody> file_parser(std::move(parser));
+    file_parser.body_limit(body_limit);
+    if (auto open_ec = file_parser.get().body().open(*files_, spool_path)) {
+        spdlog::error("http {}: cannot create {}: {}", conn.id, spool_path, open_ec.message());
+        co_return BodyRead{std::nullopt, spool_failure_response(open_ec)};
+    }
+    co_await http::async_read(conn.stream, buffer, file_parser,
+                              net::redirect_error(use_awaitable, ec));
+    if (!ec) co_return BodyRead{HttpRequest(std::move(file_parser.release().base())), std::nullopt};
+    if (const std::error_code spool_error = file_parser.get().body().write_error()) {
+        // The server's disk, not the client: a full disk is worth retrying later.
+        spdlog::error("http {}: cannot write {}: {}", conn.id, spool_path, spool_error.message());
+        co_return BodyRead{std::nullopt, spool_failure_response(spool_error)};
+    }
+    if (ends_quietly(ec)) co_return BodyRead{};
+    co_return BodyRead{std::nullopt,
+                       ec == http::error::body_limit ? body_too_large() : malformed(ec)};
+}
+
+template <class Stream>
+void HttpServer::hand_over(StreamConnection<Stream>& conn, HttpRequest req) {
+    // The route decides (auth, topic); the connection leaves the HTTP server here. `idle` is
+    // false, so stop() no longer touches the (moved-from) TLS stream.
+    beast::get_lowest_layer(conn.stream).expires_never();
+    // The socket keeps its place in the count after this connection has ended.
+    ++*open_;
+    ConnectionSlot slot(nullptr, [open = open_](void*) { --*open; });
+    if constexpr (is_tls<Stream>) {
+        upgrade_(UpgradedStream(std::in_place_type<TlsStream>, std::move(conn.stream)),
+                 std::move(req), std::move(slot));
+    } else {
+        upgrade_(UpgradedStream(std::in_place_type<tcp::socket>, conn.stream.release_socket()),
+                 std::move(req), std::move(slot));
+    }
 }
 
 awaitable<HttpResponse> HttpServer::dispatch(const HttpRequest& req, const RouteMatch& match,

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "common/accept_drain.hpp"
@@ -99,8 +100,32 @@ class HttpServer {
     void accepted(tcp::socket socket);
     template <class Stream>
     void launch(std::shared_ptr<StreamConnection<Stream>> conn);
+    // What became of one request on a connection.
+    enum class Served { next, close, handed_over };
+    // A request's body read (the request), refused (the answer) or cut off (neither).
+    struct BodyRead {
+        std::optional<HttpRequest> request;
+        std::optional<HttpResponse> refusal;
+    };
+
+    // A connection: the TLS handshake, the connection cap, its requests, the lingering close.
     template <class Stream>
     awaitable<void> serve(std::shared_ptr<StreamConnection<Stream>> conn);
+    // Reads one request and answers it, or hands a WebSocket upgrade over.
+    template <class Stream>
+    awaitable<Served> serve_request(StreamConnection<Stream>& conn, beast::flat_buffer& buffer,
+                                    bool first, const std::string& remote);
+    // Answers a request that cannot be served and ends the connection (out of sync after it).
+    template <class Stream>
+    awaitable<Served> refuse(Stream& stream, HttpResponse& res,
+                             std::chrono::steady_clock::time_point started, std::string_view route);
+    // The body under `body_limit`: into memory, or into a new file at `spool_path` if given.
+    template <class Stream>
+    awaitable<BodyRead> read_body(StreamConnection<Stream>& conn, beast::flat_buffer& buffer,
+                                  http::request_parser<http::string_body>& parser,
+                                  std::uint64_t body_limit, const std::string& spool_path);
+    template <class Stream>
+    void hand_over(StreamConnection<Stream>& conn, HttpRequest req);
     awaitable<HttpResponse> dispatch(const HttpRequest& req, const RouteMatch& match,
                                      const std::string& remote, const std::string& body_file);
     // Sends a response and reports it; returns whether the connection may serve another.

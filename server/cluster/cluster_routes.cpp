@@ -44,22 +44,6 @@ JsonBody internal_body(const RequestContext& ctx, const std::string& secret) {
 
 namespace {
 
-// An internal route: the cluster secret and the JSON body checked by internal_body(), then
-// a named function of the context it reads.
-template <class Context>
-using InternalRoute = awaitable<HttpResponse> (*)(Context&, nlohmann::json&);
-
-template <class Context>
-RouteHandler internal(Context& context, std::shared_ptr<const std::string> secret,
-                      InternalRoute<Context> route) {
-    return [&context, secret, route](RequestContext& ctx) -> awaitable<HttpResponse> {
-        auto body = internal_body(ctx, *secret);
-        if (!body.json) co_return body.refusal;
-        co_return co_await route(context, *body.json);
-    };
-}
-
-// {"token"} -> {"account_id","session_id"}: the same check as a socket's upgrade.
 awaitable<HttpResponse> check_token(ApiContext& api, nlohmann::json& body) {
     auto token = string_field(body, "token");
     if (!token || token->empty() || token->size() > 256) {
@@ -204,15 +188,18 @@ std::string read_cluster_secret(const std::string& path, std::string& error) {
 
 void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std::string secret) {
     auto shared = std::make_shared<const std::string>(std::move(secret));
-    router.add(http::verb::post, "/internal/cluster/session", internal(api, shared, check_token));
+    router.add(http::verb::post, "/internal/cluster/session",
+               internal_route(api, shared, check_token));
     router.add(http::verb::post, "/internal/cluster/sessions",
-               internal(api, shared, ended_sessions));
-    router.add(http::verb::post, "/internal/cluster/member", internal(chat, shared, room_member));
-    router.add(http::verb::post, "/internal/cluster/send", internal(chat, shared, send_message));
+               internal_route(api, shared, ended_sessions));
+    router.add(http::verb::post, "/internal/cluster/member",
+               internal_route(chat, shared, room_member));
+    router.add(http::verb::post, "/internal/cluster/send",
+               internal_route(chat, shared, send_message));
     router.add(http::verb::post, "/internal/cluster/notifications",
-               internal(chat, shared, unread_notifications));
+               internal_route(chat, shared, unread_notifications));
     router.add(http::verb::post, "/internal/cluster/messages",
-               internal(chat, shared, messages_after));
+               internal_route(chat, shared, messages_after));
 }
 
 }  // namespace parley

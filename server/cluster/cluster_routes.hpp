@@ -7,6 +7,7 @@
 // handlers run on the network threads like every route.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "server/api/api_context.hpp"
@@ -24,5 +25,23 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
 // The JSON body of an internal request, or the refusal: 401 without the secret (checked
 // before the body is parsed), 400 for a body that is not a JSON object.
 JsonBody internal_body(const RequestContext& ctx, const std::string& secret);
+
+// A named internal route: a function of the context it reads and of the request's JSON body.
+template <class Context>
+using InternalRoute = awaitable<HttpResponse> (*)(Context&, nlohmann::json&);
+
+// The handler of an internal route: internal_body() checks the secret and parses the body, then
+// `route` runs on `context`, which outlives the router (`keep`, if given, is held by the
+// handler for that).
+template <class Context>
+RouteHandler internal_route(Context& context, std::shared_ptr<const std::string> secret,
+                            InternalRoute<Context> route, std::shared_ptr<void> keep = nullptr) {
+    return [&context, secret = std::move(secret), route,
+            keep = std::move(keep)](RequestContext& ctx) -> awaitable<HttpResponse> {
+        auto body = internal_body(ctx, *secret);
+        if (!body.json) co_return body.refusal;
+        co_return co_await route(context, *body.json);
+    };
+}
 
 }  // namespace parley

@@ -27,6 +27,13 @@ class ChatFeature : public Feature {
     void on_close(const std::shared_ptr<Client>& client) override;
 
   private:
+    // subscribe / unsubscribe: a room's topic or the account's notifications.
+    void on_subscription(const std::shared_ptr<Client>& client, const ClientMessage& msg);
+    // typing, request_sync and sync from a member of the room.
+    void on_room_signal(Client& client, const ClientMessage& msg, const std::string& room_id,
+                        const Member& member);
+    awaitable<void> on_ack(std::shared_ptr<Client> client, ClientMessage msg, std::string room_id);
+
     RoomStore& rooms_;
     RoomHub& hub_;
     RoomService& chat_;

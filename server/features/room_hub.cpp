@@ -624,25 +624,37 @@ void RoomHub::keep_documents(const std::vector<std::string>& room_ids,
     }
 }
 
-void RoomHub::set_remote_online(const std::string& room_id, const std::string& node,
-                                std::vector<std::string> accounts,
-                                std::chrono::steady_clock::time_point until) {
+std::vector<std::string> RoomHub::set_remote_online(const std::string& room_id,
+                                                    const std::string& node,
+                                                    std::vector<std::string> accounts,
+                                                    std::chrono::steady_clock::time_point until) {
     auto l = live(room_id);
+    std::vector<std::string> online;
+    bool changed = true;
     {
         std::lock_guard lock(l->mutex);
         std::sort(accounts.begin(), accounts.end());
         auto it = l->remote_online.find(node);
         if (accounts.empty()) {
-            if (it == l->remote_online.end()) return;
-            l->remote_online.erase(it);
+            if (it == l->remote_online.end()) {
+                changed = false;
+            } else {
+                l->remote_online.erase(it);
+            }
         } else if (it == l->remote_online.end() || it->second.accounts != accounts) {
             l->remote_online[node] = {std::move(accounts), until};
         } else {
             it->second.until = until;  // a refresh: nothing changes
-            return;
+            changed = false;
+        }
+        online = online_list(*l);
+        if (online != l->last_presence) {
+            l->presence_resend = true;
+            changed = true;
         }
     }
-    schedule_presence(room_id, l);
+    if (changed) schedule_presence(room_id, l);
+    return online;
 }
 
 void RoomHub::expire_remote_online() {

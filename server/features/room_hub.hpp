@@ -115,10 +115,14 @@ class RoomHub {
     void keep_documents(const std::vector<std::string>& room_ids, std::chrono::milliseconds keep);
     // Cluster primary: the accounts online in the room on another node, as that node reported
     // them, counted in the room's presence until `until` (a node that stops reporting drops
-    // out). A change is coalesced and published like a local one.
-    void set_remote_online(const std::string& room_id, const std::string& node,
-                           std::vector<std::string> accounts,
-                           std::chrono::steady_clock::time_point until);
+    // out). A change is coalesced and published like a local one. Returns the room's online
+    // list now, cluster-wide, for the reporting node to show its new subscribers: when that
+    // list is one the coalesced updates never published (an account left and came back within
+    // the interval), the next update is published even if unchanged, as for a local subscriber,
+    // so the node's other subscribers do not keep the older list.
+    std::vector<std::string> set_remote_online(const std::string& room_id, const std::string& node,
+                                               std::vector<std::string> accounts,
+                                               std::chrono::steady_clock::time_point until);
     // Cluster primary, once a second: rooms whose remote reports expired get their presence
     // recomputed.
     void expire_remote_online();

@@ -348,6 +348,29 @@ TEST_CASE("a primary keeps the documents edges read and counts the accounts they
     t.ioc.restart();
     CHECK(local->of_type("presence").back()["online"] == nlohmann::json({"olga"}));
     CHECK(t.hub.online(id) == std::vector<std::string>{"olga"});
+
+    // An edge's account leaves and comes back within the interval: the edge showed its new
+    // subscribers the list in between, so the unchanged list is published again for the edge's
+    // other subscribers (they would keep the list in between otherwise).
+    CHECK(t.hub.set_remote_online(id, "edge-a", {"mia"}, now + std::chrono::hours(1)) ==
+          std::vector<std::string>{"mia", "olga"});
+    t.ioc.run();
+    t.ioc.restart();
+    const auto published = quiet.of(RoomEventKind::presence).size();
+    CHECK(t.hub.set_remote_online(id, "edge-a", {}, now + std::chrono::hours(1)) ==
+          std::vector<std::string>{"olga"});
+    CHECK(t.hub.set_remote_online(id, "edge-a", {"mia"}, now + std::chrono::hours(1)) ==
+          std::vector<std::string>{"mia", "olga"});
+    t.ioc.run();
+    t.ioc.restart();
+    REQUIRE(quiet.of(RoomEventKind::presence).size() == published + 1);
+    CHECK(nlohmann::json::parse(quiet.of(RoomEventKind::presence).back().frame)["online"] ==
+          nlohmann::json({"mia", "olga"}));
+    // A refresh of the same report publishes nothing.
+    t.hub.set_remote_online(id, "edge-a", {"mia"}, now + std::chrono::hours(1));
+    t.ioc.run();
+    t.ioc.restart();
+    CHECK(quiet.of(RoomEventKind::presence).size() == published + 1);
 }
 
 }  // namespace parley

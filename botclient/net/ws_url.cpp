@@ -1,4 +1,4 @@
-#include "botclient/load/ws_url.hpp"
+#include "botclient/net/ws_url.hpp"
 
 #include <algorithm>
 
