@@ -12,6 +12,16 @@ namespace {
 
 constexpr std::int64_t kDayMs = 86'400'000;
 
+// A DbWriter deletion's count into `count`, or its failure onto the report's errors.
+void take(const DbResult<std::int64_t>& pruned, std::int64_t& count, const char* what,
+          std::string& errors) {
+    if (pruned) {
+        count = pruned.value();
+        return;
+    }
+    errors += (errors.empty() ? "" : "; ") + (what + (": " + pruned.error().message));
+}
+
 }  // namespace
 
 DailyMaintenance::DailyMaintenance(net::any_io_executor executor,
@@ -62,11 +72,7 @@ awaitable<DailyMaintenance::Report> DailyMaintenance::run_once(std::int64_t now_
     if (settings_.session_keep_days > 0) {
         const std::int64_t cutoff = now_ms - settings_.session_keep_days * kDayMs;
         auto pruned = co_await accounts_.prune_sessions(cutoff);
-        if (pruned) {
-            report.sessions = pruned.value();
-        } else {
-            report.error = "sessions: " + pruned.error().message;
-        }
+        take(pruned, report.sessions, "sessions", report.error);
     }
     if (settings_.audit_keep_days > 0) {
         const std::int64_t cutoff = now_ms - settings_.audit_keep_days * kDayMs;
@@ -87,12 +93,7 @@ awaitable<DailyMaintenance::Report> DailyMaintenance::run_once(std::int64_t now_
     if (settings_.notification_keep_days > 0) {
         const std::int64_t cutoff = now_ms - settings_.notification_keep_days * kDayMs;
         auto pruned = co_await notifications_.prune(cutoff);
-        if (pruned) {
-            report.notifications = pruned.value();
-        } else {
-            report.error +=
-                (report.error.empty() ? "" : "; ") + ("notifications: " + pruned.error().message);
-        }
+        take(pruned, report.notifications, "notifications", report.error);
     }
     if (report.error.empty()) {
         spdlog::info(
