@@ -1,5 +1,7 @@
 #include "common/json_flat.hpp"
 
+#include "common/json_text.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -37,6 +39,8 @@ class FlatReader {
         bool escaped = false;
         bool ascii = true;
         for (;;) {
+            while (at_ + 8 <= text_.size() && plain_json_chunk(text_.data() + at_))
+                at_ += 8;
             if (at_ >= text_.size()) return false;
             const auto c = static_cast<unsigned char>(text_[at_]);
             if (c == '"') break;

@@ -36,25 +36,6 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
 
 }  // namespace
 
-namespace {
-
-// True when none of the eight bytes at `p` needs escaping: no control character, no '"', no
-// '\\' and no byte of a multi-byte sequence (those are checked one by one). Word-at-a-time
-// tests: a byte of v is zero where (v - 0x01…) & ~v has its high bit set.
-bool plain_chunk(const char* p) {
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-    const std::uint64_t below_space = (v - ones * 0x20) & ~v & highs;
-    const std::uint64_t quote = has_zero(v ^ (ones * '"'));
-    const std::uint64_t backslash = has_zero(v ^ (ones * '\\'));
-    return ((v & highs) | below_space | quote | backslash) == 0;
-}
-
-}  // namespace
-
 void append_json_string(std::string& out, std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     std::size_t start = out.size();
@@ -64,7 +45,7 @@ void append_json_string(std::string& out, std::string_view s) {
     while (i < s.size()) {
         // A run of characters written as they are, appended at once.
         std::size_t run = i;
-        while (run + 8 <= s.size() && plain_chunk(s.data() + run))
+        while (run + 8 <= s.size() && plain_json_chunk(s.data() + run))
             run += 8;
         while (run < s.size()) {
             auto r = static_cast<unsigned char>(s[run]);

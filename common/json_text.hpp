@@ -7,10 +7,27 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace parley {
+
+// True when none of the eight bytes at `p` is special inside a JSON string literal: no control
+// character, no '"', no '\\' and no byte of a multi-byte sequence (callers check those one by
+// one). Word-at-a-time tests: a byte of x is zero exactly when (x - 0x01…) & ~x has its high
+// bit set somewhere, so the test is exact for "none".
+inline bool plain_json_chunk(const char* p) {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    const std::uint64_t below_space = (v - ones * 0x20) & ~v & highs;
+    const std::uint64_t quote = has_zero(v ^ (ones * '"'));
+    const std::uint64_t backslash = has_zero(v ^ (ones * '\\'));
+    return ((v & highs) | below_space | quote | backslash) == 0;
+}
 
 // Appends `s` as a JSON string literal (quotes included).
 void append_json_string(std::string& out, std::string_view s);

@@ -84,14 +84,39 @@ void reject_over(Transport transport, HttpRequest request, websocket::close_reas
                   log_ws_failure);
 }
 
+// Whether the client's Sec-WebSocket-Extensions offers permessage-deflate (RFC 7692), in any
+// of the header's comma-separated offers; extension names are compared case-insensitively.
+bool offers_permessage_deflate(const HttpRequest& request) {
+    auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
+    for (auto it = first; it != last; ++it) {
+        std::string_view value = it->value();
+        while (!value.empty()) {
+            std::size_t comma = value.find(',');
+            std::string_view offer = value.substr(0, comma);
+            offer = offer.substr(0, offer.find(';'));
+            while (!offer.empty() && (offer.front() == ' ' || offer.front() == '\t'))
+                offer.remove_prefix(1);
+            while (!offer.empty() && (offer.back() == ' ' || offer.back() == '\t'))
+                offer.remove_suffix(1);
+            if (beast::iequals(offer, "permessage-deflate")) return true;
+            if (comma == std::string_view::npos) break;
+            value.remove_prefix(comma + 1);
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 void WsConnection::start(UpgradedStream stream, HttpRequest request, std::string account_id,
                          std::string session_id, Context context, std::shared_ptr<void> slot) {
     // The moved-from alternative left in `stream` is safe to destroy: a socket, or a
     // TlsStream whose only member is the (now null) pointer to its OpenSSL stream.
-    if (auto* socket = std::get_if<tcp::socket>(&stream);
-        socket && !context.settings.permessage_deflate) {
+    // Beast's engine only where it is needed: TLS, or a client that offers permessage-deflate
+    // to a server that allows it (docs/websocket-engine.md). Every other socket, the usual
+    // case even with compression allowed, costs what Parley's own engine costs.
+    const bool deflate = context.settings.permessage_deflate && offers_permessage_deflate(request);
+    if (auto* socket = std::get_if<tcp::socket>(&stream); socket && !deflate) {
         auto conn = std::make_shared<LeanWsConnection>(std::move(*socket), std::move(account_id),
                                                        std::move(session_id), context);
         conn->hold(std::move(slot));

@@ -776,9 +776,18 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
     // database on first use and forgotten when a batch rolls back). Without `also` the insert
     // is the job's only change, so it runs without a savepoint; a resend is the insert's
     // conflict. With `also` (a message that mentions someone) a savepoint undoes the insert
-    // when `also` fails.
+    // when `also` fails. The message and `also` ride in the job behind a pointer: the job is
+    // moved from queue to queue several times on its way to the writer, and a Message is six
+    // strings.
+    struct Held {
+        Message message;
+        std::function<void(SqliteDb&, const Message&)> also;
+    };
     const bool alone = !also;
-    auto job = [this, message = std::move(message), also = std::move(also)](SqliteDb& db) mutable {
+    auto job = [this, held = std::make_unique<Held>(Held{std::move(message), std::move(also)})](
+                   SqliteDb& db) mutable {
+        Message& message = held->message;
+        const auto& also = held->also;
         AppendResult out;
         if (!log_loaded_) load_log_keys(db);
         std::string key = log_key(message.sender_id, message.client_msg_id);

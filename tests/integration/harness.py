@@ -194,8 +194,8 @@ class WebSocket:
             raise HandshakeRefused(self.status, head.decode(errors="replace"))
         self.close_code = None
 
-    def send_frame(self, opcode, payload, fin=True, mask=True):
-        header = bytes([(0x80 if fin else 0) | opcode])
+    def send_frame(self, opcode, payload, fin=True, mask=True, rsv1=False):
+        header = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
         n = len(payload)
         mbit = 0x80 if mask else 0
         if n < 126:
@@ -228,6 +228,7 @@ class WebSocket:
     def recv_frame(self):
         b0, b1 = self._read_exact(2)
         self.last_fin = bool(b0 & 0x80)
+        self.last_rsv1 = bool(b0 & 0x40)  # permessage-deflate: the message is compressed
         opcode = b0 & 0x0F
         n = b1 & 0x7F
         if n == 126:

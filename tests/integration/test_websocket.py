@@ -8,6 +8,7 @@ import struct
 import signal
 import time
 import unittest
+import zlib
 
 from harness import FAST_AUTH, Api, Closed, HandshakeRefused, ParleyTestCase, WebSocket, http_request
 
@@ -240,8 +241,32 @@ class WebSocketTest(ParleyTestCase):
         s = self.api.user("fay")
         ws = WebSocket(self.server.port, "/api/v1/ws", headers={
             "Authorization": f"Bearer {s['access_token']}",
-            "Sec-WebSocket-Extensions": "permessage-deflate"})
+            "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"})
         self.assertIn("permessage-deflate", ws.response_head.lower())
+        # Compressed frames both ways (RFC 7692 7.2: raw DEFLATE, the final empty stored block's
+        # 00 00 ff ff left off, RSV1 set on the message's first frame).
+        inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+        for i in range(3):
+            deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            text = json.dumps({"type": "ping", "id": f"compressed {i} " + "x" * 200}).encode()
+            body = deflate.compress(text) + deflate.flush(zlib.Z_SYNC_FLUSH)
+            self.assertEqual(body[-4:], b"\x00\x00\xff\xff")
+            ws.send_frame(0x1, body[:-4], rsv1=True)
+            opcode, data = ws.recv_frame()
+            self.assertEqual(opcode, 0x1)
+            self.assertTrue(ws.last_rsv1, "the server's answer is compressed")
+            pong = json.loads(inflate.decompress(data + b"\x00\x00\xff\xff"))
+            self.assertEqual((pong["type"], pong["id"]), ("pong", f"compressed {i} " + "x" * 200))
+        # A client that does not offer compression is served by Parley's own engine (it writes
+        # "Connection: Upgrade"; Beast's stream writes "upgrade") and works as usual.
+        plain = WebSocket(self.server.port, "/api/v1/ws", headers={
+            "Authorization": f"Bearer {s['access_token']}"})
+        self.assertNotIn("permessage-deflate", plain.response_head.lower())
+        self.assertIn("Connection: Upgrade", plain.response_head)
+        self.assertIn("connection: upgrade", ws.response_head.lower())
+        self.assertNotIn("Connection: Upgrade", ws.response_head)
+        plain.send_json({"type": "ping", "id": "plain"})
+        self.assertEqual(plain.recv()["id"], "plain")
         off = self.start("server", config=FAST_AUTH)
         api2 = Api(off.port)
         s2 = api2.user("gus")
