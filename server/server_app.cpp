@@ -20,6 +20,7 @@
 #include "server/api/bot_routes.hpp"
 #include "server/api/http_server.hpp"
 #include "server/api/media_routes.hpp"
+#include "server/api/notification_routes.hpp"
 #include "server/api/room_routes.hpp"
 #include "server/api/router.hpp"
 #include "server/api/static_routes.hpp"
@@ -479,6 +480,7 @@ struct DataLayer {
     BotStore bots{writer, accounts};
     RoomStore rooms;
     MediaStore media{writer};
+    NotificationStore notifications;
     AuditLog audit;  // history.db's audit log
 
     DataLayer(const ServerConfig& config, std::string db_dir, SqliteOptions opts, SqliteDb current,
@@ -489,6 +491,7 @@ struct DataLayer {
           writer(std::move(current), config.db),
           readers(dir + "/current.db", config.db),
           rooms(writer, readers, config.chat.recent_messages, config.db.message_log_rows),
+          notifications(writer, readers, config.notifications.keep_per_account),
           audit(dir + "/history.db", options) {
         SqliteDb loader(dir + "/current.db", SqliteOptions{OpenMode::read_only});
         accounts.load(loader);
@@ -760,11 +763,12 @@ struct AccountSide {
     }
 };
 
-// The chat side: the live hub, the room service (every room change and the send path) and
-// the janitor, on the loop.
+// The chat side: the live hub, the stored notifications, the room service (every room change
+// and the send path) and the janitor, on the loop.
 struct ChatSide {
     RoomHub hub;
     Notifier notifier;
+    NotificationService notifications;
     RoomService rooms;
     RoomJanitor janitor;
     ChatContext context;
@@ -773,9 +777,13 @@ struct ChatSide {
              net::any_io_executor executor)
         : hub(executor, config.chat, data.rooms, data.accounts, clients),
           notifier(clients),
-          rooms(config.chat, data.rooms, data.accounts, hub, notifier),
+          notifications(data.notifications, notifier, clients, executor),
+          rooms(config.chat, data.rooms, data.accounts, hub, notifications),
           janitor(executor, config.chat, data.rooms, hub, clients),
-          context{data.rooms, hub, rooms, notifier} {}
+          context{data.rooms, hub, rooms, notifier, notifications} {
+        // A socket that subscribes hears what it missed.
+        notifier.on_subscribe([this](const Client& client) { notifications.send_unread(client); });
+    }
 };
 
 // The media side: the file pool, the image child and the upload path. The media directories
@@ -827,6 +835,7 @@ void add_api_routes(Router& router, const ApiServices& s) {
     add_account_routes(router, s.api, s.auth.accounts);
     add_profile_routes(router, s.api, s.auth.profiles);
     add_room_routes(router, s.api, s.chat.rooms);
+    add_notification_routes(router, s.api, s.chat.notifications);
     add_media_routes(router, s.api, s.media.service);
     add_admin_routes(router, s.api, s.admin, s.auth.accounts);
     add_bot_routes(router, s.api, s.bots);
@@ -858,7 +867,7 @@ int serve(const ServerConfig& config, DataLayer& data) {
     if (!make_manager_client(config, loop, maintenance, manager)) return 1;
     AdminContext admin{manager.get(), *maintenance, data.audit, auth.hash_pool};
     DailyMaintenance daily(loop.context().get_executor(), config.maintenance, data.accounts,
-                           data.audit, auth.hash_pool, [] { return now_ms(); });
+                           data.audit, data.notifications, auth.hash_pool, [] { return now_ms(); });
     BotService bot_service(config.auth, data.accounts, data.bots, clients, auth.bot_keys,
                            auth.login_by_address, data.audit, auth.hash_pool);
     ApiServices services{metrics, primary, features, api, auth, chat, media, admin, bot_service};

@@ -146,6 +146,18 @@ void describe_maintenance(ConfigSchema& schema, MaintenanceSettings& maintenance
     schema.bind("audit_keep_days", maintenance.audit_keep_days,
                 "Audit entries (history.db) older than this are deleted (0: kept forever).", 0,
                 36'500);
+    schema.bind("notification_keep_days", maintenance.notification_keep_days,
+                "Stored notifications (mentions, invitations; read or not) older than this are "
+                "deleted (0: kept forever).",
+                0, 36'500);
+}
+
+void describe_notifications(ConfigSchema& schema, NotificationSettings& notifications) {
+    schema.section("notifications", "Stored notifications: mentions and invitations.");
+    schema.bind("keep_per_account", notifications.keep_per_account,
+                "Notifications kept per account; storing one more deletes the oldest read ones "
+                "first, then the oldest unread ones.",
+                1, 100'000);
 }
 
 void describe_media(ConfigSchema& schema, MediaSettings& media) {
@@ -221,6 +233,7 @@ void ServerConfig::describe(ConfigSchema& schema) {
     describe_chat(schema, chat);
     describe_db(schema, db);
     describe_maintenance(schema, maintenance);
+    describe_notifications(schema, notifications);
     describe_media(schema, media);
     describe_tls(schema, tls);
     manager.describe(schema);

@@ -56,9 +56,15 @@ struct AuthSettings {
 
 // [maintenance]: the daily pass that deletes what outlived its retention (DailyMaintenance).
 struct MaintenanceSettings {
-    std::string daily_at = "04:00";  // UTC; empty: no pass
-    int session_keep_days = 30;      // ended sessions kept this long; 0: forever
-    int audit_keep_days = 365;       // audit entries kept this long; 0: forever
+    std::string daily_at = "04:00";   // UTC; empty: no pass
+    int session_keep_days = 30;       // ended sessions kept this long; 0: forever
+    int audit_keep_days = 365;        // audit entries kept this long; 0: forever
+    int notification_keep_days = 90;  // stored notifications kept this long; 0: forever
+};
+
+// [notifications]: the stored mentions and invitations of each account.
+struct NotificationSettings {
+    int keep_per_account = 500;  // beyond it the oldest read ones go first, then unread ones
 };
 
 struct ChatSettings {
@@ -107,6 +113,7 @@ struct ServerConfig {
     ChatSettings chat;
     DbSettings db;
     MaintenanceSettings maintenance;
+    NotificationSettings notifications;
     TlsSettings tls;
     MediaSettings media;
     ManagerClientSettings manager;  // [manager]: the optional local manager

@@ -1,10 +1,10 @@
 // The Parley web client: sign up and log in, rooms (list, create, join by id), chat with live
 // updates through the room's living document, presence, typing, profile with avatar and
-// images, the maintenance notice. Built on the client library served at /lib/ (clients/js).
+// images, the maintenance notice, the notification bell. Built on the client library served at /lib/ (clients/js).
 // Everything the server sends is shown with textContent, never parsed as HTML.
 import {
   ParleyClient, ParleyError, Account, Chat, Rooms, Presence, Typing, Documents, Media, Profiles, Maintenance,
-  Signer, verifyMessage, newClientMsgId,
+  Notifications, Signer, verifyMessage, newClientMsgId,
 } from "/lib/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +20,7 @@ const media = new Media(client);
 const profiles = new Profiles(client);
 const maintenance = new Maintenance(client);
 const account = new Account(client);
+const notifications = new Notifications(client);
 
 const view = {
   me: null, // my profile
@@ -57,6 +58,8 @@ window.addEventListener("online", () => client.reconnectNow());
 
 function showAuth(message = "") {
   leaveRoom();
+  notifications.stop();
+  showNotifications(false);
   view.me = null;
   Object.assign(gallery, { items: [], next: null, usage: 0, quota: 0 });
   $("app-view").hidden = true;
@@ -64,9 +67,10 @@ function showAuth(message = "") {
   $("auth-error").textContent = message;
 }
 
-// The app view shows only once it can be filled: who is signed in and their notifications.
+// The app view shows only once it can be filled: who is signed in and their notifications
+// (the unread ones that arrived while away come right after the subscription: the bell).
 async function enterApp() {
-  await client.subscribe("account:me:notifications");
+  await notifications.start();
   view.me = await profiles.me();
   renderMe();
   $("auth-view").hidden = true;
@@ -365,6 +369,7 @@ $("password-form").addEventListener("submit", async (event) => {
 async function refreshRooms() {
   view.roomList = await rooms.list();
   renderRoomList();
+  renderBell(); // the notifications name rooms by their titles
 }
 
 function renderRoomList() {
@@ -399,6 +404,74 @@ function renderRoomList() {
 client.on("notification", (n) => {
   if (n.kind === "invitation") refreshRooms().catch(() => {});
 });
+
+// --- notifications: the bell ---------------------------------------------------------------------
+
+let notificationsNext = null; // the "before" of the next older page, or null
+
+function renderBell() {
+  const count = $("bell-count");
+  count.hidden = notifications.unread === 0;
+  count.textContent = notifications.unread > 99 ? "99+" : String(notifications.unread);
+  $("bell").setAttribute("aria-label", `Notifications (${notifications.unread} unread)`);
+  if ($("notifications").hidden) return;
+  const list = $("notification-list");
+  list.replaceChildren();
+  for (const n of notifications.items) {
+    const li = document.createElement("li");
+    li.className = n.read_at == null ? "unread" : "";
+    li.dataset.id = String(n.id);
+    const b = document.createElement("button");
+    const title = view.roomList.find((r) => r.room_id === n.room_id)?.title || "a room";
+    const what = document.createElement("span");
+    what.textContent = n.kind === "invitation" ? `Invited to “${title}”` : `Mentioned in “${title}”`;
+    const when = document.createElement("time");
+    when.dateTime = new Date(n.created_at).toISOString();
+    when.textContent = new Date(n.created_at).toLocaleString();
+    b.append(what, when);
+    b.addEventListener("click", () => openNotification(n));
+    li.append(b);
+    list.append(li);
+  }
+  $("notifications-empty").hidden = notifications.items.length > 0;
+  $("notifications-more").hidden = notificationsNext == null;
+}
+notifications.on("change", renderBell);
+
+function showNotifications(show) {
+  $("notifications").hidden = !show;
+  $("bell").setAttribute("aria-expanded", String(show));
+}
+
+async function loadNotifications(before) {
+  try {
+    const page = await notifications.list({ limit: 20, before });
+    notificationsNext = page.next;
+    renderBell();
+  } catch (err) {
+    $("sidebar-error").textContent = describe(err, "load the notifications");
+  }
+}
+
+async function openNotification(n) {
+  try {
+    if (n.read_at == null) await notifications.markRead([n.id]);
+    if (!view.roomList.some((r) => r.room_id === n.room_id)) await refreshRooms();
+    if (view.roomList.some((r) => r.room_id === n.room_id)) await openRoom(n.room_id);
+  } catch (err) {
+    $("sidebar-error").textContent = describe(err, "open the notification");
+  }
+}
+
+$("bell").addEventListener("click", () => {
+  const show = $("notifications").hidden;
+  showNotifications(show);
+  if (show) loadNotifications();
+});
+$("notifications-more").addEventListener("click", () => loadNotifications(notificationsNext));
+$("notifications-read-all").addEventListener("click", () =>
+  notifications.markAllRead().catch((err) => ($("sidebar-error").textContent = describe(err, "mark them read"))),
+);
 
 $("create-room").addEventListener("submit", async (event) => {
   event.preventDefault();

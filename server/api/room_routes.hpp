@@ -16,6 +16,7 @@ struct ChatContext {
     RoomHub& hub;
     RoomService& chat;
     Notifier& notifier;
+    NotificationService& notifications;
 };
 
 void add_room_routes(Router& router, ApiContext& api, RoomService& rooms);

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.hpp"
+#include "server/api/outcome_response.hpp"
 #include "server/features/room_hub.hpp"
 
 namespace parley {
@@ -103,6 +104,19 @@ awaitable<HttpResponse> room_member(ChatContext& chat, nlohmann::json& body) {
         http::status::ok, {{"member", true}, {"role", member->role}, {"last_seq", room->last_seq}});
 }
 
+// {"account_id"} -> the `notifications` frame (unread count, newest unread ones) for an edge
+// socket that subscribed to account:me:notifications.
+awaitable<HttpResponse> unread_notifications(ChatContext& chat, nlohmann::json& body) {
+    auto account = string_field(body, "account_id");
+    if (!account) {
+        co_return error_response(http::status::bad_request, "bad_request",
+                                 "account_id is a required string");
+    }
+    auto frame = co_await chat.notifications.unread_frame(*account);
+    if (!frame) co_return refusal_response(frame.refusal());
+    co_return json_response(http::status::ok, *frame);
+}
+
 // {"account_id","room_id","body"} -> the outcome of RoomService::send, as a socket's send
 // gets it: {"ok":true,"seq","sent_at","duplicate"} or {"ok":false,"code","error"}.
 awaitable<HttpResponse> send_message(ChatContext& chat, nlohmann::json& body) {
@@ -182,6 +196,8 @@ void add_cluster_routes(Router& router, ApiContext& api, ChatContext& chat, std:
                internal_route(chat, shared, room_member));
     router.add(http::verb::post, "/internal/cluster/send",
                internal_route(chat, shared, send_message));
+    router.add(http::verb::post, "/internal/cluster/notifications",
+               internal_route(chat, shared, unread_notifications));
     router.add(http::verb::post, "/internal/cluster/messages",
                internal_route(chat, shared, messages_after));
 }

@@ -84,13 +84,19 @@ awaitable<void> EdgeFeature::subscribe(std::shared_ptr<Client> client, ClientMes
     }
     const std::string topic = t->get<std::string>();
     if (topic == "account:me:notifications") {
-        // The primary's notifications reach this edge on the control stream.
-        if (msg.type == "subscribe") {
-            notifier_.subscribe(*client);
-        } else {
+        // The primary's notifications reach this edge on the control stream; the unread ones
+        // a subscription starts with are the primary's to read.
+        if (msg.type == "unsubscribe") {
             notifier_.unsubscribe(*client);
+            client->reply_ok(msg.id, {{"topic", topic}});
+            co_return;
         }
+        notifier_.subscribe(*client);
         client->reply_ok(msg.id, {{"topic", topic}});
+        nlohmann::json request{{"account_id", client->account_id()}};
+        HttpResult r = co_await link_.call("notifications", std::move(request));
+        if (r.ok() && notifier_.subscribed(client->id()))
+            client->send(std::make_shared<const std::string>(r.body.dump()));
         co_return;
     }
     auto parsed = parse_room_topic(topic);

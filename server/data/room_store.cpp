@@ -237,8 +237,9 @@ void RoomStore::remember(const Message& message) {
         remember_locked(it->second, message);
 }
 
-awaitable<DbResult<Room>> RoomStore::create_room(Room room, std::vector<Member> members) {
-    auto job = [room, members](SqliteDb& db) {
+awaitable<DbResult<Room>> RoomStore::create_room(Room room, std::vector<Member> members,
+                                                 AlsoWrite also) {
+    auto job = [room, members, also = std::move(also)](SqliteDb& db) {
         auto st = db.cached(
             "INSERT INTO rooms(id, kind, title, require_signatures, created_by, created_at, "
             "last_seq, join_policy) "
@@ -251,6 +252,7 @@ awaitable<DbResult<Room>> RoomStore::create_room(Room room, std::vector<Member> 
         st->run();
         for (const auto& m : members)
             insert_member(db, m);
+        if (also) also(db);
         return true;
     };
     auto result = co_await writer_.write(std::move(job));
@@ -416,8 +418,8 @@ awaitable<DbResult<MembershipResult>> RoomStore::join(Member candidate) {
     co_return std::move(result).value();
 }
 
-awaitable<DbResult<MembershipResult>> RoomStore::set_role(Member member) {
-    auto job = [member](SqliteDb& db) {
+awaitable<DbResult<MembershipResult>> RoomStore::set_role(Member member, AlsoWrite also) {
+    auto job = [member, also = std::move(also)](SqliteDb& db) {
         MembershipResult out;
         auto now = stored_member(db, member.room_id, member.account_id);
         if (!now && is_banned(db, member.room_id, member.account_id)) {
@@ -432,6 +434,7 @@ awaitable<DbResult<MembershipResult>> RoomStore::set_role(Member member) {
         }
         upsert_member(db, member, MemberChange::role);
         forget_departure(db, member.room_id, member.account_id);
+        if (!now && also) also(db);
         out.member = now ? *now : member;
         out.member.role = member.role;
         return out;
@@ -766,15 +769,25 @@ std::int64_t RoomStore::move_log(SqliteDb& db, std::size_t at_least) {
     return moved;
 }
 
-awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
+awaitable<DbResult<AppendResult>> RoomStore::append(
+    Message message, std::function<void(SqliteDb&, const Message&)> also) {
     // On the writer thread, in commit order: the room's next number comes from writer_seqs_,
     // which holds the last number of every room this writer has numbered (loaded from the
-    // database on first use and forgotten when a batch rolls back). The insert is the job's
-    // only change, so it runs without a savepoint; a resend is the insert's conflict.
-    // The message rides in the job behind a pointer: the job is moved from queue to queue
-    // several times on its way to the writer, and a Message is six strings.
-    auto job = [this, held = std::make_unique<Message>(std::move(message))](SqliteDb& db) mutable {
-        Message& message = *held;
+    // database on first use and forgotten when a batch rolls back). Without `also` the insert
+    // is the job's only change, so it runs without a savepoint; a resend is the insert's
+    // conflict. With `also` (a message that mentions someone) a savepoint undoes the insert
+    // when `also` fails. The message and `also` ride in the job behind a pointer: the job is
+    // moved from queue to queue several times on its way to the writer, and a Message is six
+    // strings.
+    struct Held {
+        Message message;
+        std::function<void(SqliteDb&, const Message&)> also;
+    };
+    const bool alone = !also;
+    auto job = [this, held = std::make_unique<Held>(Held{std::move(message), std::move(also)})](
+                   SqliteDb& db) mutable {
+        Message& message = held->message;
+        const auto& also = held->also;
         AppendResult out;
         if (!log_loaded_) load_log_keys(db);
         std::string key = log_key(message.sender_id, message.client_msg_id);
@@ -808,7 +821,8 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
             }
             try {
                 ins->run();
-            } catch (const DbError&) {
+                if (also) also(db, m);
+            } catch (...) {
                 writer_seqs_.erase(out.message.room_id);  // reloaded from the database next time
                 throw;
             }
@@ -830,7 +844,12 @@ awaitable<DbResult<AppendResult>> RoomStore::append(Message message) {
         }
         return out;
     };
-    auto result = co_await writer_.write_atomic(std::move(job));
+    DbResult<AppendResult> result = DbFailure{};
+    if (alone) {
+        result = co_await writer_.write_atomic(std::move(job));
+    } else {
+        result = co_await writer_.write(std::move(job));
+    }
     if (settle_wanted_.exchange(false)) {
         // Not awaited: the sender's answer does not wait for the move.
         auto executor = co_await net::this_coro::executor;

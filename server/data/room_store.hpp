@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <shared_mutex>
@@ -80,7 +81,13 @@ class RoomStore {
                                       bool& complete) const;
     bool shares_room(const std::string& a, const std::string& b) const;
 
-    awaitable<DbResult<Room>> create_room(Room room, std::vector<Member> members);
+    // Work a caller adds to a change's writer job: it runs on the writer thread inside the same
+    // transaction, after the change, so both commit or neither does (the notifications an
+    // invitation or a mention leaves). A throw fails the change too.
+    using AlsoWrite = std::function<void(SqliteDb&)>;
+
+    awaitable<DbResult<Room>> create_room(Room room, std::vector<Member> members,
+                                          AlsoWrite also = {});
     // What put_member may change of an existing member: a join sets the display name and key,
     // an owner sets the role. Each touches only its own fields, in the database and in the
     // cache, so a join and a role change that overlap both take effect.
@@ -96,8 +103,9 @@ class RoomStore {
     // comes back with the role they had; anyone else only into an open room, as a member.
     awaitable<DbResult<MembershipResult>> join(Member candidate);
     // An owner adds `member` with its role or changes the role of a member: refused for a
-    // banned account, and when it demotes the room's last owner.
-    awaitable<DbResult<MembershipResult>> set_role(Member member);
+    // banned account, and when it demotes the room's last owner. `also` runs only when the
+    // account was not a member.
+    awaitable<DbResult<MembershipResult>> set_role(Member member, AlsoWrite also = {});
     // The member leaves and its role is kept for a return. The last owner of a room that has
     // other members cannot leave (direct rooms excepted: neither side manages them).
     awaitable<DbResult<MembershipResult>> leave(std::string room_id, std::string account_id);
@@ -116,8 +124,10 @@ class RoomStore {
     awaitable<DbResult<Room>> rename(std::string room_id, std::string title);
     // Stores the message with the room's next sequence number. The memory cache is NOT updated
     // here: RoomHub calls remember() in sequence order once every lower number is released, so
-    // the cache always holds a gap-free prefix.
-    awaitable<DbResult<AppendResult>> append(Message message);
+    // the cache always holds a gap-free prefix. `also` runs after the insert of a new message
+    // (never for a resend), with the message as numbered; with it the job gets a savepoint.
+    awaitable<DbResult<AppendResult>> append(
+        Message message, std::function<void(SqliteDb&, const Message&)> also = {});
     void remember(const Message& message);
     // Marks a message removed (moderation): its text and signature are erased, reads skip it,
     // its sequence number stays used. False when there is no such message (or it was removed).

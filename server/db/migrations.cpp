@@ -190,6 +190,28 @@ CREATE VIEW all_messages AS
     FROM message_log;
 )sql";
 
+// Stored notifications: what an account was told of (a mention of it in a message, an
+// invitation into a room), read or not, so that an account that was offline finds them. Written
+// in the same transaction as the message or membership that causes them; capped per account
+// ([notifications] keep_per_account, the oldest read ones first) and pruned by age by the daily
+// maintenance pass. AUTOINCREMENT: ids only grow, so "read up to id N" never covers a newer one.
+constexpr std::string_view current_v10 = R"sql(
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    seq INTEGER,
+    from_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    read_at INTEGER
+);
+CREATE INDEX notifications_account ON notifications(account_id, id);
+CREATE INDEX notifications_unread ON notifications(account_id, id) WHERE read_at IS NULL;
+CREATE INDEX notifications_room ON notifications(room_id);
+CREATE INDEX notifications_created ON notifications(created_at);
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -224,6 +246,7 @@ constexpr std::array current_list{
     Migration{7, "every rotated refresh token of a session", current_v7},
     Migration{8, "room join policy, departures and bans", current_v8},
     Migration{9, "the message log", current_v9},
+    Migration{10, "stored notifications", current_v10},
 };
 
 constexpr std::array history_list{

@@ -12,15 +12,27 @@ namespace {
 
 constexpr std::int64_t kDayMs = 86'400'000;
 
+// A DbWriter deletion's count into `count`, or its failure onto the report's errors.
+void take(const DbResult<std::int64_t>& pruned, std::int64_t& count, const char* what,
+          std::string& errors) {
+    if (pruned) {
+        count = pruned.value();
+        return;
+    }
+    errors += (errors.empty() ? "" : "; ") + (what + (": " + pruned.error().message));
+}
+
 }  // namespace
 
 DailyMaintenance::DailyMaintenance(net::any_io_executor executor,
                                    const MaintenanceSettings& settings, AccountStore& accounts,
-                                   AuditLog& audit, net::thread_pool& blocking, Clock clock)
+                                   AuditLog& audit, NotificationStore& notifications,
+                                   net::thread_pool& blocking, Clock clock)
     : timer_(executor),
       settings_(settings),
       accounts_(accounts),
       audit_(audit),
+      notifications_(notifications),
       blocking_(blocking),
       clock_(std::move(clock)) {}
 
@@ -60,11 +72,7 @@ awaitable<DailyMaintenance::Report> DailyMaintenance::run_once(std::int64_t now_
     if (settings_.session_keep_days > 0) {
         const std::int64_t cutoff = now_ms - settings_.session_keep_days * kDayMs;
         auto pruned = co_await accounts_.prune_sessions(cutoff);
-        if (pruned) {
-            report.sessions = pruned.value();
-        } else {
-            report.error = "sessions: " + pruned.error().message;
-        }
+        take(pruned, report.sessions, "sessions", report.error);
     }
     if (settings_.audit_keep_days > 0) {
         const std::int64_t cutoff = now_ms - settings_.audit_keep_days * kDayMs;
@@ -82,13 +90,20 @@ awaitable<DailyMaintenance::Report> DailyMaintenance::run_once(std::int64_t now_
             report.error += (report.error.empty() ? "" : "; ") + ("audit log: " + failure);
         }
     }
+    if (settings_.notification_keep_days > 0) {
+        const std::int64_t cutoff = now_ms - settings_.notification_keep_days * kDayMs;
+        auto pruned = co_await notifications_.prune(cutoff);
+        take(pruned, report.notifications, "notifications", report.error);
+    }
     if (report.error.empty()) {
-        spdlog::info("daily maintenance: {} ended sessions and {} audit entries deleted",
-                     report.sessions, report.audit_entries);
+        spdlog::info(
+            "daily maintenance: {} ended sessions, {} audit entries and {} notifications deleted",
+            report.sessions, report.audit_entries, report.notifications);
     } else {
         spdlog::error(
-            "daily maintenance: {} ended sessions and {} audit entries deleted; failed: {}",
-            report.sessions, report.audit_entries, report.error);
+            "daily maintenance: {} ended sessions, {} audit entries and {} notifications deleted; "
+            "failed: {}",
+            report.sessions, report.audit_entries, report.notifications, report.error);
     }
     co_return report;
 }

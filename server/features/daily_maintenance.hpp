@@ -3,11 +3,13 @@
 // - sessions that ended more than session_keep_days ago (revoked then, or their refresh token
 //   expired then), with their rotated refresh tokens, from current.db and from the in-memory
 //   cache (which otherwise keeps every expired session for the life of the process);
-// - audit entries older than audit_keep_days, from history.db.
+// - audit entries older than audit_keep_days, from history.db;
+// - stored notifications older than notification_keep_days, read or not, from current.db.
 // A retention of 0 keeps that kind forever. Each pass logs one line with what went.
 // The clock is injected: tests run a pass "at" any time (run_once) and production passes
 // std::chrono::system_clock. One coroutine on the server's loop; the audit deletion runs on
-// `blocking` (its own connection to history.db), the session deletion is a DbWriter job.
+// `blocking` (its own connection to history.db), the session and notification deletions are
+// DbWriter jobs.
 #pragma once
 
 #include <atomic>
@@ -17,6 +19,7 @@
 #include "common/net.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
+#include "server/data/notification_store.hpp"
 #include "server/server_config.hpp"
 
 namespace parley {
@@ -28,12 +31,13 @@ class DailyMaintenance {
     struct Report {
         std::int64_t sessions = 0;       // sessions deleted
         std::int64_t audit_entries = 0;  // audit entries deleted
+        std::int64_t notifications = 0;  // notifications deleted
         std::string error;               // what failed, when something did (the rest still ran)
     };
 
     DailyMaintenance(net::any_io_executor executor, const MaintenanceSettings& settings,
-                     AccountStore& accounts, AuditLog& audit, net::thread_pool& blocking,
-                     Clock clock);
+                     AccountStore& accounts, AuditLog& audit, NotificationStore& notifications,
+                     net::thread_pool& blocking, Clock clock);
     // Schedules the passes (none when daily_at is empty).
     void start();
     void stop();
@@ -48,6 +52,7 @@ class DailyMaintenance {
     const MaintenanceSettings& settings_;
     AccountStore& accounts_;
     AuditLog& audit_;
+    NotificationStore& notifications_;
     net::thread_pool& blocking_;
     Clock clock_;
     std::atomic<bool> stopped_{false};

@@ -1,6 +1,7 @@
 // DailyMaintenance against a real current.db and history.db, with the clock injected: a pass
-// "at" a given time deletes exactly the sessions and audit entries past their retention (from
-// the database and the session cache), keeps the rest, and a retention of 0 keeps everything.
+// "at" a given time deletes exactly the sessions, audit entries and notifications past their
+// retention (from the database and the session cache), keeps the rest, and a retention of 0
+// keeps everything.
 #include "server/features/daily_maintenance.hpp"
 
 #include <catch2/catch.hpp>
@@ -23,6 +24,8 @@ struct Maintained {
     net::io_context ioc;
     std::unique_ptr<DbWriter> writer;
     std::unique_ptr<AccountStore> store;
+    std::unique_ptr<DbReaderPool> readers;
+    std::unique_ptr<NotificationStore> notifications;
     AuditLog audit{test::migrated_history_db(db.dir), SqliteOptions{}};
     net::thread_pool blocking{1};
     MaintenanceSettings settings;
@@ -65,7 +68,26 @@ struct Maintained {
         raw.exec(
             "INSERT INTO used_refresh_tokens(hash, session_id, used_at) VALUES "
             "(x'01', 'expired-long-ago', 0), (x'02', 'live', 0)");
+        // Notifications 91 and 89 days old (read or not: age alone decides) and a fresh one.
+        raw.exec(
+            "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES "
+            "('r1', 'group', 't', 'a1', 0)");
+        auto note = raw.prepare(
+            "INSERT INTO notifications(account_id, kind, room_id, from_id, created_at, read_at) "
+            "VALUES ('a1', 'invitation', 'r1', 'a1', ?, ?)");
+        for (auto [age, read] : {std::pair{91, true}, {91, false}, {89, false}, {0, false}}) {
+            note.bind(1, kNow - age * kDay);
+            if (read) {
+                note.bind(2, kNow);
+            } else {
+                note.bind_null(2);
+            }
+            note.run();
+            note.reset();
+        }
         writer = std::make_unique<DbWriter>(SqliteDb(db.path), DbSettings{});
+        readers = std::make_unique<DbReaderPool>(db.path, DbSettings{});
+        notifications = std::make_unique<NotificationStore>(*writer, *readers, 500);
         store = std::make_unique<AccountStore>(*writer);
         SqliteDb loader(db.path, SqliteOptions{OpenMode::read_only});
         store->load(loader);
@@ -74,11 +96,12 @@ struct Maintained {
     }
     ~Maintained() {
         blocking.join();
+        readers->stop();
         writer->stop();
     }
     DailyMaintenance maintenance() {
-        return DailyMaintenance(ioc.get_executor(), settings, *store, audit, blocking,
-                                [] { return kNow; });
+        return DailyMaintenance(ioc.get_executor(), settings, *store, audit, *notifications,
+                                blocking, [] { return kNow; });
     }
     std::vector<std::string> session_ids() {
         SqliteDb raw(db.path, SqliteOptions{OpenMode::read_only});
@@ -96,7 +119,7 @@ struct Maintained {
 
 }  // namespace
 
-TEST_CASE("the daily pass deletes ended sessions and old audit entries past their retention",
+TEST_CASE("the daily pass deletes ended sessions, old audit entries and old notifications",
           "[server][maintenance]") {
     Maintained m;
     REQUIRE(m.store->session_by_id("expired-long-ago"));  // cached since the load
@@ -105,6 +128,8 @@ TEST_CASE("the daily pass deletes ended sessions and old audit entries past thei
     CHECK(report.error.empty());
     CHECK(report.sessions == 2);
     CHECK(report.audit_entries == 2);
+    CHECK(report.notifications == 2);
+    CHECK(m.count("SELECT count(*) FROM notifications") == 2);
     CHECK(m.session_ids() ==
           std::vector<std::string>{"expired-recently", "live", "revoked-recently"});
     CHECK(m.count("SELECT count(*) FROM used_refresh_tokens") == 1);
@@ -121,6 +146,8 @@ TEST_CASE("the daily pass deletes ended sessions and old audit entries past thei
     auto next = run(m.ioc, daily.run_once(kNow + 2 * kDay));
     CHECK(next.sessions == 1);
     CHECK(next.audit_entries == 1);
+    CHECK(next.notifications == 1);
+    CHECK(m.count("SELECT count(*) FROM notifications") == 1);
     CHECK(m.session_ids() == std::vector<std::string>{"live", "revoked-recently"});
     CHECK(m.audit.recent().size() == 1);
 }
@@ -129,10 +156,13 @@ TEST_CASE("a retention of zero keeps that kind forever", "[server][maintenance]"
     Maintained m;
     m.settings.session_keep_days = 0;
     m.settings.audit_keep_days = 0;
+    m.settings.notification_keep_days = 0;
     auto daily = m.maintenance();
     auto report = run(m.ioc, daily.run_once(kNow + 3650 * kDay));
     CHECK(report.sessions == 0);
     CHECK(report.audit_entries == 0);
+    CHECK(report.notifications == 0);
+    CHECK(m.count("SELECT count(*) FROM notifications") == 4);
     CHECK(m.session_ids().size() == 5);
     CHECK(m.audit.recent().size() == 4);
 }

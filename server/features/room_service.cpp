@@ -10,51 +10,13 @@
 
 namespace parley {
 
-void Notifier::subscribe(const Client& client) {
-    std::lock_guard lock(mutex_);
-    subscribed_.insert(client.id());
-}
-
-void Notifier::unsubscribe(const Client& client) {
-    std::lock_guard lock(mutex_);
-    subscribed_.erase(client.id());
-}
-
-void Notifier::notify(const std::string& account_id, nlohmann::json body) {
-    body["type"] = "notification";
-    auto frame = std::make_shared<const std::string>(body.dump());
-    deliver(account_id, frame);
-    clients_.account_frame(account_id, frame, true);
-}
-
-void Notifier::deliver(const std::string& account_id,
-                       const std::shared_ptr<const std::string>& frame) {
-    for (auto& c : clients_.for_account(account_id)) {
-        bool wants;
-        {
-            std::lock_guard lock(mutex_);
-            wants = subscribed_.contains(c->id());
-        }
-        if (wants) c->send(frame);
-    }
-}
-
-void Notifier::notify_all(nlohmann::json body) {
-    body["type"] = "notification";
-    auto frame = std::make_shared<const std::string>(body.dump());
-    for (auto& c : clients_.all()) {
-        bool wants;
-        {
-            std::lock_guard lock(mutex_);
-            wants = subscribed_.contains(c->id());
-        }
-        if (wants) c->send(frame);
-    }
-}
-
 RoomService::RoomService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
-                         RoomHub& hub, Notifier& notifier)
-    : settings_(settings), rooms_(rooms), accounts_(accounts), hub_(hub), notifier_(notifier) {}
+                         RoomHub& hub, NotificationService& notifications)
+    : settings_(settings),
+      rooms_(rooms),
+      accounts_(accounts),
+      hub_(hub),
+      notifications_(notifications) {}
 
 namespace {
 
@@ -74,6 +36,16 @@ Refusal store_refusal(const DbFailure& f) {
     return db_refusal(f, "the room change");
 }
 
+Notification invitation(const std::string& account_id, const std::string& room_id,
+                        const std::string& from) {
+    Notification n;
+    n.account_id = account_id;
+    n.kind = "invitation";
+    n.room_id = room_id;
+    n.from = from;
+    return n;
+}
+
 Refusal last_owner_conflict() {
     return refuse(ErrorCode::conflict,
                   "you are the room's last owner: make another member owner first "
@@ -90,11 +62,6 @@ Outcome<Member> RoomService::owner(const std::string& account_id, const std::str
         return refuse(ErrorCode::forbidden, "only owners can " + std::string(action));
     }
     return std::move(*me);
-}
-
-void RoomService::notify_invitation(const std::string& account_id, const std::string& room_id,
-                                    const std::string& from) {
-    notifier_.notify(account_id, {{"kind", "invitation"}, {"room_id", room_id}, {"from", from}});
 }
 
 awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohmann::json& j) {
@@ -148,12 +115,19 @@ awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohma
         members.push_back(
             Member{room.id, account.id, "member", account.username, "", room.created_at});
     }
-    auto created = co_await rooms_.create_room(room, members);
+    // Shared with the writer job, which fills in their ids.
+    auto invitations = std::make_shared<std::vector<Notification>>();
+    for (const auto& account : invited)
+        invitations->push_back(invitation(account.id, room.id, room.created_by));
+    // Built before the co_await: GCC 12 miscompiles a lambda temporary inside it.
+    RoomStore::AlsoWrite also = [this, invitations](SqliteDb& db) {
+        notifications_.store_in(db, *invitations);
+    };
+    auto created = co_await rooms_.create_room(room, members, std::move(also));
     if (!created) co_return store_refusal(created.error());
     spdlog::info("room {} ({}) created by {} with {} members", room.id, kind, room.created_by,
                  members.size());
-    for (const auto& account : invited)
-        notify_invitation(account.id, room.id, room.created_by);
+    notifications_.deliver(*invitations);
     co_return room;
 }
 
@@ -304,7 +278,12 @@ awaitable<Outcome<Member>> RoomService::add_member(const std::string& account_id
     // The history from before a member was added is not unread for it: a bot catches up from
     // its read marker, and must not answer messages older than its membership.
     if (!existing) m.read_seq = room->last_seq;
-    auto saved = co_await rooms_.set_role(m);
+    auto invited = std::make_shared<std::vector<Notification>>(
+        std::vector<Notification>{invitation(account->id, id, account_id)});
+    RoomStore::AlsoWrite also = [this, invited](SqliteDb& db) {
+        notifications_.store_in(db, *invited);
+    };  // built before the co_await, as in create()
+    auto saved = co_await rooms_.set_role(m, std::move(also));
     if (!saved) co_return store_refusal(saved.error());
     if (saved->status == MembershipStatus::banned) {
         co_return refuse(ErrorCode::conflict,
@@ -312,7 +291,7 @@ awaitable<Outcome<Member>> RoomService::add_member(const std::string& account_id
     }
     if (saved->status == MembershipStatus::last_owner) co_return last_owner_conflict();
     hub_.room_changed(id);
-    if (!existing) notify_invitation(account->id, id, account_id);
+    notifications_.deliver(*invited);  // stored only when the account was not a member
     co_return m;
 }
 
@@ -481,7 +460,22 @@ awaitable<Outcome<SentMessage>> RoomService::send(std::string account_id, std::s
         m.signature = *sig;
     }
 
-    auto stored = co_await rooms_.append(std::move(m));
+    // A message without '@' costs nothing here: no member list, no savepoint.
+    std::shared_ptr<std::vector<Notification>> mentioned;
+    std::function<void(SqliteDb&, const Message&)> also;
+    if (m.text.find('@') != std::string::npos) {
+        mentioned =
+            std::make_shared<std::vector<Notification>>(mentions(room_id, account_id, m.text));
+        if (mentioned->empty()) mentioned.reset();
+    }
+    if (mentioned) {
+        also = [this, mentioned](SqliteDb& db, const Message& stored) {
+            for (auto& n : *mentioned)
+                n.seq = stored.seq;
+            notifications_.store_in(db, *mentioned);
+        };
+    }
+    auto stored = co_await rooms_.append(std::move(m), std::move(also));
     if (!stored) {
         if (stored.error().code == DbErrc::constraint)
             co_return refuse(ErrorCode::not_found, "no such room");
@@ -495,26 +489,36 @@ awaitable<Outcome<SentMessage>> RoomService::send(std::string account_id, std::s
     SentMessage out{std::move(stored->message), stored->duplicate};
     if (!out.duplicate) {
         hub_.message_committed(out.message);
-        notify_mentions(out.message);
+        if (mentioned) notifications_.deliver(*mentioned);
     }
     co_return out;
 }
 
-void RoomService::notify_mentions(const Message& m) {
-    if (m.text.find('@') == std::string::npos) return;
-    for (const auto& member : rooms_.members(m.room_id)) {
-        if (member.account_id == m.sender_id) continue;
+std::vector<Notification> RoomService::mentions(const std::string& room_id,
+                                                const std::string& sender_id,
+                                                const std::string& text) const {
+    std::vector<Notification> out;
+    for (const auto& member : rooms_.members(room_id)) {
+        if (member.account_id == sender_id) continue;
         auto account = accounts_.account_by_id(member.account_id);
         if (!account) continue;
-        std::string needle = "@" + account->username;
-        auto pos = m.text.find(needle);
-        if (pos == std::string::npos) continue;
-        char after = pos + needle.size() < m.text.size() ? m.text[pos + needle.size()] : ' ';
-        if (std::isalnum(static_cast<unsigned char>(after)) || after == '_') continue;
-        notifier_.notify(
-            member.account_id,
-            {{"kind", "mention"}, {"room_id", m.room_id}, {"seq", m.seq}, {"from", m.sender_id}});
+        const std::string needle = "@" + account->username;
+        bool found = false;
+        for (auto pos = text.find(needle); pos != std::string::npos && !found;
+             pos = text.find(needle, pos + 1)) {
+            // A whole word: "@al" does not mention al in "@alice".
+            char after = pos + needle.size() < text.size() ? text[pos + needle.size()] : ' ';
+            found = !std::isalnum(static_cast<unsigned char>(after)) && after != '_';
+        }
+        if (!found) continue;
+        Notification n;
+        n.account_id = member.account_id;
+        n.kind = "mention";
+        n.room_id = room_id;
+        n.from = sender_id;
+        out.push_back(std::move(n));
     }
+    return out;
 }
 
 }  // namespace parley

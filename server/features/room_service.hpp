@@ -2,7 +2,8 @@
 // bans, read markers, history, moderation, and sending a message (the one path shared by the
 // WebSocket `send` frame, POST /api/v1/rooms/{id}/messages and a cluster edge's send). Each call
 // checks who asks (membership and role), writes to RoomStore, then tells RoomHub (document
-// patches, removals) and the Notifier (invitations, mentions) itself, and answers an Outcome:
+// patches, removals) and NotificationService (invitations, mentions: stored in the same
+// transaction as the change, delivered after it) itself, and answers an Outcome:
 // the value, or a Refusal with an ErrorCode and a message (no HTTP: server/api maps codes).
 //
 // Sending checks membership and role (a viewer cannot send), the text (1 to chat.message_max_chars
@@ -25,6 +26,7 @@
 #include "common/message_format.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/room_store.hpp"
+#include "server/features/notification_service.hpp"
 #include "server/features/outcome.hpp"
 #include "server/features/room_hub.hpp"
 
@@ -49,30 +51,10 @@ struct HistoryQuery {
     bool integers = true;
 };
 
-// Sockets subscribed to account:me:notifications.
-class Notifier {
-  public:
-    explicit Notifier(ClientRegistry& clients) : clients_(clients) {}
-    void subscribe(const Client& client);
-    void unsubscribe(const Client& client);
-    // Sends {"type":"notification", ...body} to the account's subscribed sockets.
-    void notify(const std::string& account_id, nlohmann::json body);
-    // Sends an already serialized notification frame to the account's subscribed sockets
-    // here (an edge delivering what the primary notified).
-    void deliver(const std::string& account_id, const std::shared_ptr<const std::string>& frame);
-    // Sends to every subscribed socket (maintenance notices).
-    void notify_all(nlohmann::json body);
-
-  private:
-    ClientRegistry& clients_;
-    std::mutex mutex_;
-    std::set<std::uint64_t> subscribed_;
-};
-
 class RoomService {
   public:
     RoomService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
-                RoomHub& hub, Notifier& notifier);
+                RoomHub& hub, NotificationService& notifications);
 
     // POST /rooms: {kind, title, require_signatures, join_policy, members}; the invited
     // members hear an invitation.
@@ -124,9 +106,10 @@ class RoomService {
         media_check;
 
   private:
-    void notify_mentions(const Message& m);
-    void notify_invitation(const std::string& account_id, const std::string& room_id,
-                           const std::string& from);
+    // The members other than the sender whose @username the text holds (as a whole word),
+    // as notifications to store with the message (seq set when it is numbered).
+    std::vector<Notification> mentions(const std::string& room_id, const std::string& sender_id,
+                                       const std::string& text) const;
     // The caller's membership when it owns the room; else the refusal: not_found for a
     // non-member, forbidden "only owners can <action>" for any other role.
     Outcome<Member> owner(const std::string& account_id, const std::string& room_id,
@@ -136,7 +119,7 @@ class RoomService {
     RoomStore& rooms_;
     AccountStore& accounts_;
     RoomHub& hub_;
-    Notifier& notifier_;
+    NotificationService& notifications_;
 };
 
 }  // namespace parley

@@ -37,7 +37,9 @@ struct Rooms {
     ClientRegistry clients;
     RoomHub hub{ioc.get_executor(), settings, store, accounts, clients};
     Notifier notifier{clients};
-    RoomService service{settings, store, accounts, hub, notifier};
+    NotificationStore stored{writer, readers, 500};
+    NotificationService notifications{stored, notifier, clients, ioc.get_executor()};
+    RoomService service{settings, store, accounts, hub, notifications};
 
     Rooms() {
         for (const char* name : {"olga", "mia", "ben", "zoe"}) {

@@ -963,6 +963,12 @@ class ClusterEdgeTest(ParleyTestCase):
     def test_notifications_and_account_frames_reach_sockets_on_edges(self):
         primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()
         self.assertEqual(self.subscribe(wb, "account:me:notifications")["type"], "ok")
+        # The subscription starts with the unread ones the primary stored: the invitation into
+        # the first room, made before bob subscribed.
+        summary = wb.recv_until(lambda m: m.get("type") == "notifications", timeout=10)
+        self.assertEqual(summary["unread"], 1)
+        self.assertEqual((summary["notifications"][0]["kind"], summary["notifications"][0]["room_id"]),
+                         ("invitation", rid))
         # An invitation made on edge A (a room with bob) notifies bob's socket on edge B.
         # (The invitation to the first room, published before the subscription, may arrive too.)
         other = self.room(Api(edge_a.port), alice, [bob["account_id"]])
@@ -974,6 +980,16 @@ class ClusterEdgeTest(ParleyTestCase):
         wb.recv_until(lambda m: m.get("type") == "notification" and m["room_id"] == third, timeout=10)
         plain.send_json({"type": "ping", "id": "p"})
         self.assertEqual([m["type"] for m in self.frames_until(plain, lambda m: m.get("id") == "p")], ["pong"])
+        # The stored ones through edge B's REST (forwarded to the primary), and marking them.
+        status, _, listed = Api(edge_b.port).call("GET", "/api/v1/notifications", token=bob["access_token"])
+        self.assertEqual(status, 200, listed)
+        self.assertEqual([n["room_id"] for n in listed["notifications"]], [third, other, rid])
+        status, _, marked = Api(edge_b.port).call("POST", "/api/v1/notifications/read",
+                                                  {"up_to": listed["notifications"][0]["id"]},
+                                                  token=bob["access_token"])
+        self.assertEqual((status, marked), (200, {"marked": 3, "unread": 0}))
+        told = wb.recv_until(lambda m: m.get("type") == "notifications_read", timeout=10)
+        self.assertEqual(told["unread"], 0)
 
     def test_a_client_resumes_exactly_on_the_other_edge_after_its_edge_is_killed(self):
         primary, edge_a, edge_b, alice, wa, bob, wb, rid = self.setup_two_edges()

@@ -5,7 +5,8 @@
 // version and shows what it missed; then the server itself restarts and both pages reconnect
 // and chat on. In a room that requires signatures their messages are signed with WebCrypto
 // Ed25519 and each verifies the other's; a profile gets a name and an uploaded avatar, and an
-// image is deleted from the gallery; an image is sent into the room; a maintenance notice from the (stand-in) manager shows on both pages. Screenshots of the chat
+// image is deleted from the gallery; an image is sent into the room; a maintenance notice from the (stand-in) manager shows on both pages;
+// a mention made while one of them is logged out shows on the notification bell when they log back in. Screenshots of the chat
 // view (desktop and phone sizes) and of the phone's room list and log-in view are kept in
 // $PARLEY_ARTIFACTS (build/test-artifacts).
 //
@@ -356,6 +357,33 @@ test("two browsers chat through a real server", async (t) => {
     await bob.click("#leave-button");
     await bob.waitForSelector("#chat-empty:not([hidden])");
     await bob.waitForFunction(() => document.querySelectorAll("#room-list li").length === 1);
+  });
+
+  await t.test("a mention made while bob is offline shows on his bell after he logs in", async () => {
+    await bob.click("#logout-button");
+    await bob.waitForSelector("#auth-view:not([hidden])");
+    await alice.click(`#room-list button[data-room-id="${roomId}"]`);
+    await alice.waitForFunction(() => document.getElementById("room-title").textContent === "Launch plans");
+    await send(alice, "@bob the bell should ring");
+    await waitForText(alice, "@bob the bell should ring");
+    await bob.fill("#auth-form [name=username]", "bob");
+    await bob.fill("#auth-form [name=password]", PASSWORD);
+    await bob.click("#auth-form button[value=login]");
+    await bob.waitForSelector("#app-view:not([hidden])");
+    await bob.waitForSelector("#bell-count:not([hidden])");
+    assert.equal(await bob.textContent("#bell-count"), "1");
+    await bob.click("#bell");
+    await bob.waitForSelector("#notification-list li.unread");
+    assert.equal(await bob.textContent("#notification-list li.unread span"), "Mentioned in “Launch plans”");
+    await bob.screenshot({ path: path.join(ARTIFACTS, "notifications.png") });
+    // Opening it marks it read (on the server too) and opens the room.
+    await bob.click("#notification-list li.unread button");
+    await bob.waitForSelector("#bell-count", { state: "hidden" });
+    await bob.waitForFunction(() => document.getElementById("room-title").textContent === "Launch plans");
+    await waitForText(bob, "@bob the bell should ring");
+    assert.equal(await bob.locator("#notification-list li.unread").count(), 0);
+    await bob.click("#bell");
+    await bob.waitForSelector("#notifications", { state: "hidden" });
   });
 
   await t.test("alice signs her other device out, then changes her password", async () => {

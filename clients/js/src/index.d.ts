@@ -329,6 +329,36 @@ export class Maintenance extends Emitter {
   on(event: "change", handler: (notice: MaintenanceNotice | null) => void): Unsubscribe;
 }
 
+export interface StoredNotification {
+  id: number;
+  kind: "mention" | "invitation" | string;
+  room_id: string;
+  seq?: number;
+  from: string;
+  created_at: number;
+  read_at: number | null;
+}
+
+export interface NotificationPage {
+  notifications: StoredNotification[];
+  unread: number;
+  next: string | null;
+}
+
+export class Notifications extends Emitter {
+  constructor(client: ParleyClient);
+  unread: number;
+  items: StoredNotification[];
+  start(): Promise<void>;
+  stop(): void;
+  list(options?: { limit?: number; before?: string | number; unreadOnly?: boolean }): Promise<NotificationPage>;
+  unreadCount(): Promise<number>;
+  markRead(ids: Iterable<number>): Promise<{ marked: number; unread: number }>;
+  markAllRead(): Promise<{ marked: number; unread: number }>;
+  on(event: "change", handler: (state: { unread: number; items: StoredNotification[] }) => void): Unsubscribe;
+  on(event: "notification", handler: (notification: StoredNotification) => void): Unsubscribe;
+}
+
 export function canonicalMessage(roomId: string, senderId: string, clientMsgId: string, text: string, media?: string): string;
 export function bytesToBase64(bytes: Uint8Array | ArrayBuffer): string;
 export function base64ToBytes(text: string): Uint8Array;

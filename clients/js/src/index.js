@@ -13,4 +13,5 @@ export { Media } from "./media.js";
 export { Profiles } from "./profiles.js";
 export { Account } from "./account.js";
 export { Maintenance } from "./maintenance.js";
+export { Notifications } from "./notifications.js";
 export { Signer, canonicalMessage, verifyMessage, bytesToBase64, base64ToBytes } from "./signing.js";
