@@ -144,6 +144,7 @@ void EdgeHub::subscribe(const std::shared_ptr<Client>& client, const std::string
     auto& sub = room.subscribers[client->id()];
     sub.client = client;
     sub.account_id = client->account_id();
+    if (topic == RoomTopic::chat && !sub.topics.contains(RoomTopic::chat)) sub.chat_from = last_seq;
     sub.topics.insert(topic);
     rooms_of_client_[client->id()].insert(room_id);
     presence_changed(room_id);
@@ -643,7 +644,7 @@ void EdgeHub::release_message(const std::string& room_id, std::int64_t seq,
     if (it == rooms_.end() || seq <= it->second.last_seq) return;
     it->second.last_seq = seq;
     for (auto& [id, sub] : it->second.subscribers) {
-        if (!sub.topics.contains(RoomTopic::chat)) continue;
+        if (!sub.topics.contains(RoomTopic::chat) || seq <= sub.chat_from) continue;
         if (auto c = sub.client.lock()) {
             c->send(frame);
             ++stats_.delivered;

@@ -138,6 +138,10 @@ class EdgeHub {
         std::string account_id;
         std::set<RoomTopic> topics;
         std::int64_t doc_from = 0;  // doc patches up to this version were sent already
+        // Messages up to this seq were committed before the subscription (the primary's
+        // last_seq when it was made): not live for this socket, even if the room's reader
+        // releases them only now, as a single node never sends them to a new subscriber.
+        std::int64_t chat_from = 0;
     };
     struct Room {
         std::unordered_map<std::uint64_t, Subscriber> subscribers;
