@@ -270,6 +270,13 @@ HttpResponse malformed(const boost::system::error_code& ec) {
                           "malformed HTTP request: " + ec.message());
 }
 
+// The answer to a body read that failed with `ec` (too large or malformed); nothing when the
+// connection ends without one (ends_quietly).
+std::optional<HttpResponse> body_read_refusal(const boost::system::error_code& ec) {
+    if (ends_quietly(ec)) return std::nullopt;
+    return ec == http::error::body_limit ? body_too_large() : malformed(ec);
+}
+
 // Removes an upload's spool file once the handler is done (it renames the file if it keeps it).
 struct RemoveSpool {
     FileSystem& files;
@@ -437,9 +444,7 @@ awaitable<HttpServer::BodyRead> HttpServer::read_body(
         co_await http::async_read(conn.stream, buffer, parser,
                                   net::redirect_error(use_awaitable, ec));
         if (!ec) co_return BodyRead{parser.release(), std::nullopt};
-        if (ends_quietly(ec)) co_return BodyRead{};
-        co_return BodyRead{std::nullopt,
-                           ec == http::error::body_limit ? body_too_large() : malformed(ec)};
+        co_return BodyRead{std::nullopt, body_read_refusal(ec)};
     }
     http::request_parser<SpoolBody> file_parser(std::move(parser));
     file_parser.body_limit(body_limit);
@@ -455,9 +460,7 @@ awaitable<HttpServer::BodyRead> HttpServer::read_body(
         spdlog::error("http {}: cannot write {}: {}", conn.id, spool_path, spool_error.message());
         co_return BodyRead{std::nullopt, spool_failure_response(spool_error)};
     }
-    if (ends_quietly(ec)) co_return BodyRead{};
-    co_return BodyRead{std::nullopt,
-                       ec == http::error::body_limit ? body_too_large() : malformed(ec)};
+    co_return BodyRead{std::nullopt, body_read_refusal(ec)};
 }
 
 template <class Stream>

@@ -1,6 +1,7 @@
 #include "server/api/ws_connection.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/beast/http/rfc7230.hpp>
 
 #include "common/version.hpp"
 #include "server/api/lean_ws_connection.hpp"
@@ -84,24 +85,12 @@ void reject_over(Transport transport, HttpRequest request, websocket::close_reas
                   log_ws_failure);
 }
 
-// Whether the client's Sec-WebSocket-Extensions offers permessage-deflate (RFC 7692), in any
-// of the header's comma-separated offers; extension names are compared case-insensitively.
+// Whether the client's Sec-WebSocket-Extensions offers permessage-deflate (RFC 7692), in any of
+// its offers (Beast's own extension-list parser; names compare case-insensitively).
 bool offers_permessage_deflate(const HttpRequest& request) {
     auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
     for (auto it = first; it != last; ++it) {
-        std::string_view value = it->value();
-        while (!value.empty()) {
-            std::size_t comma = value.find(',');
-            std::string_view offer = value.substr(0, comma);
-            offer = offer.substr(0, offer.find(';'));
-            while (!offer.empty() && (offer.front() == ' ' || offer.front() == '\t'))
-                offer.remove_prefix(1);
-            while (!offer.empty() && (offer.back() == ' ' || offer.back() == '\t'))
-                offer.remove_suffix(1);
-            if (beast::iequals(offer, "permessage-deflate")) return true;
-            if (comma == std::string_view::npos) break;
-            value.remove_prefix(comma + 1);
-        }
+        if (http::ext_list{it->value()}.exists("permessage-deflate")) return true;
     }
     return false;
 }
