@@ -10,7 +10,8 @@ import time
 import unittest
 import zlib
 
-from harness import FAST_AUTH, Api, Closed, HandshakeRefused, ParleyTestCase, WebSocket, http_request
+from harness import (FAST_AUTH, Api, Closed, HandshakeRefused, ParleyTestCase, WebSocket, http_request,
+                     wait_until)
 
 
 def metric(port, name):
@@ -288,13 +289,19 @@ class WebSocketTest(ParleyTestCase):
         ws.recv()
         self.assertEqual(metric(self.server.port, "parley_ws_reconnects_total"), 1)
         self.assertGreaterEqual(metric(self.server.port, "parley_ws_messages_received_total"), 2)
-        self.assertGreaterEqual(metric(self.server.port, "parley_ws_messages_sent_total"), 2)
+        # A frame is counted as sent when its write completes, which may be just after the
+        # client has read it.
+        wait_until(lambda: metric(self.server.port, "parley_ws_messages_sent_total") >= 2, 5,
+                   what="both pongs counted as sent")
         _, _, text = http_request("GET", self.server.port, "/metrics")
         text = text.decode()
         self.assertIn('parley_http_requests_total{route="POST /api/v1/accounts",status="201"} 1', text)
         self.assertIn("parley_db_commit_seconds_count", text)
-        self.assertIn("parley_ws_connection_duration_seconds_count 1", text)
         self.assertIn("parley_http_request_seconds_bucket", text)
+        # The first socket's duration is observed when the server has seen it close.
+        wait_until(lambda: "parley_ws_connection_duration_seconds_count 1" in
+                   http_request("GET", self.server.port, "/metrics")[2].decode(), 5,
+                   what="the closed socket's duration")
 
     def test_shutdown_closes_sockets_with_1001(self):
         s = self.api.user("ivy")
