@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/crypto.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 int main(int argc, char** argv) {
     double seconds = 5;

@@ -13,7 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "botclient/bot/bot_session.hpp"
-#include "botclient/bot/server_url.hpp"
+#include "botclient/net/server_url.hpp"
 #include "common/service_loop.hpp"
 
 namespace parley {

@@ -6,7 +6,7 @@
 // starts a new child with a new secret).
 #pragma once
 
-#include "botclient/botclient_config.hpp"
+#include "botclient/settings/botclient_config.hpp"
 
 namespace parley {
 

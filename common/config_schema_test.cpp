@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 using parley::ConfigError;
 using parley::ConfigSchema;

@@ -1,7 +1,7 @@
 // `parley manager`: builds the manager's objects from its config and runs them until a signal.
 #pragma once
 
-#include "manager/manager_config.hpp"
+#include "manager/settings/manager_config.hpp"
 
 namespace parley {
 

@@ -1,7 +1,7 @@
 // `parley server`: builds the server's objects from its config and runs them until a signal.
 #pragma once
 
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

@@ -32,7 +32,7 @@
 
 #include "botclient/bot/bot_behaviour.hpp"
 #include "botclient/bot/http_client.hpp"
-#include "botclient/botclient_config.hpp"
+#include "botclient/settings/botclient_config.hpp"
 #include "common/crypto.hpp"
 #include "common/net.hpp"
 

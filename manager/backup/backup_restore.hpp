@@ -11,7 +11,7 @@
 #pragma once
 
 #include "common/cli.hpp"
-#include "manager/manager_config.hpp"
+#include "manager/settings/manager_config.hpp"
 #include "manager/system/service_control.hpp"
 
 namespace parley {

@@ -19,7 +19,7 @@
 #include "manager/protocol/api_caller.hpp"
 #include "manager/protocol/api_client.hpp"
 #include "manager/protocol/api_params.hpp"
-#include "manager/wall_clock.hpp"
+#include "common/wall_clock.hpp"
 
 namespace parley {
 

@@ -29,7 +29,7 @@
 #include <string>
 
 #include "manager/backup/snapshot_store.hpp"
-#include "manager/manager_config.hpp"
+#include "manager/settings/manager_config.hpp"
 #include "manager/protocol/api_protocol.hpp"
 #include "manager/state/manager_store.hpp"
 

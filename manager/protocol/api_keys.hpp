@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "manager/manager_config.hpp"
+#include "manager/settings/manager_config.hpp"
 
 namespace parley {
 

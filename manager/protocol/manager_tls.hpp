@@ -10,7 +10,7 @@
 #include <string>
 
 #include "common/net.hpp"
-#include "manager/manager_config.hpp"
+#include "manager/settings/manager_config.hpp"
 
 namespace parley {
 

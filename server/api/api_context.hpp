@@ -11,7 +11,7 @@
 #include "server/features/client_registry.hpp"
 #include "server/features/request_fields.hpp"
 #include "server/features/session_tokens.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

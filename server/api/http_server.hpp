@@ -30,7 +30,7 @@
 #include "common/file_system.hpp"
 #include "server/api/router.hpp"
 #include "server/api/tls_context.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

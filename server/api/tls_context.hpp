@@ -14,7 +14,7 @@
 #include <variant>
 
 #include "common/net.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

@@ -18,7 +18,7 @@
 #include "common/metrics.hpp"
 #include "server/features/client_registry.hpp"
 #include "server/features/feature.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

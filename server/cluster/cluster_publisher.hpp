@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "common/net.hpp"
-#include "server/cluster/cluster_settings.hpp"
+#include "server/settings/cluster_settings.hpp"
 #include "server/cluster/redis_client.hpp"
 #include "server/features/room_event_sink.hpp"
 

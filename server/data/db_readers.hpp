@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/data/db_config.hpp"
+#include "server/settings/db_config.hpp"
 #include "server/data/db_writer.hpp"
 
 namespace parley {

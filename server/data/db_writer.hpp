@@ -58,7 +58,7 @@
 
 #include "common/db/sqlite.hpp"
 #include "common/net.hpp"
-#include "server/data/db_config.hpp"
+#include "server/settings/db_config.hpp"
 
 namespace parley {
 

@@ -20,7 +20,7 @@
 #include "server/features/client_registry.hpp"
 #include "server/features/outcome.hpp"
 #include "server/features/session_tokens.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

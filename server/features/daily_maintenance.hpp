@@ -20,7 +20,7 @@
 #include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/data/notification_store.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

@@ -33,7 +33,7 @@
 #include "server/features/client_registry.hpp"
 #include "server/features/outcome.hpp"
 #include "server/media/imageproc_client.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

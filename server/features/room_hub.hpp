@@ -40,7 +40,7 @@
 #include "server/data/room_store.hpp"
 #include "server/features/client_registry.hpp"
 #include "server/features/room_event_sink.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

@@ -15,7 +15,7 @@
 #include "server/data/account_store.hpp"
 #include "server/features/client_registry.hpp"
 #include "server/model/account.hpp"
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley {
 

@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/net.hpp"
-#include "server/manager_link/manager_client_settings.hpp"
+#include "server/settings/manager_client_settings.hpp"
 
 namespace parley {
 

@@ -1,5 +1,5 @@
 // BotclientConfig: bots tables, login modes and their checks.
-#include "botclient/botclient_config.hpp"
+#include "botclient/settings/botclient_config.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -8,10 +8,10 @@
 #include <string>
 
 #include "common/config_schema.hpp"
-#include "server/bots/bot_settings.hpp"
-#include "server/cluster/cluster_settings.hpp"
-#include "server/data/db_config.hpp"
-#include "server/manager_link/manager_client_settings.hpp"
+#include "server/settings/bot_settings.hpp"
+#include "server/settings/cluster_settings.hpp"
+#include "server/settings/db_config.hpp"
+#include "server/settings/manager_client_settings.hpp"
 
 namespace parley {
 

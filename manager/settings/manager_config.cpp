@@ -1,4 +1,4 @@
-#include "manager/manager_config.hpp"
+#include "manager/settings/manager_config.hpp"
 
 #include <algorithm>
 #include <set>

@@ -1,11 +1,11 @@
-#include "botclient/botclient_config.hpp"
+#include "botclient/settings/botclient_config.hpp"
 
 #include <set>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "botclient/bot/server_url.hpp"
+#include "botclient/net/server_url.hpp"
 #include "common/mode_config.hpp"
 
 namespace parley {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 namespace parley::test {
 

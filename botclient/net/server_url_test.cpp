@@ -1,5 +1,5 @@
 // parse_server_url: http and https, default ports, IPv6 literals, refusals.
-#include "botclient/bot/server_url.hpp"
+#include "botclient/net/server_url.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "server/server_config.hpp"
+#include "server/settings/server_config.hpp"
 
 #include <boost/asio/ip/address.hpp>
 

@@ -1,4 +1,4 @@
-#include "server/cluster/cluster_settings.hpp"
+#include "server/settings/cluster_settings.hpp"
 
 #include <charconv>
 

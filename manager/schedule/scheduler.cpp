@@ -1,4 +1,4 @@
-#include "manager/scheduler.hpp"
+#include "manager/schedule/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "server/manager_link/manager_client_settings.hpp"
+#include "server/settings/manager_client_settings.hpp"
 
 #include "common/daily_time.hpp"
 

@@ -1,4 +1,4 @@
-#include "server/bots/bot_settings.hpp"
+#include "server/settings/bot_settings.hpp"
 
 #include <boost/asio/ip/address.hpp>
 

@@ -1,6 +1,6 @@
 // ManagerConfig: the defaults render and load back, API keys and peers (arrays of tables) are
 // parsed and checked, and cross-key rules hold.
-#include "manager/manager_config.hpp"
+#include "manager/settings/manager_config.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,4 +1,4 @@
-#include "botclient/bot/server_url.hpp"
+#include "botclient/net/server_url.hpp"
 
 #include "botclient/net/ws_url.hpp"
 

@@ -1,4 +1,4 @@
-#include "manager/schedule_watch.hpp"
+#include "manager/schedule/schedule_watch.hpp"
 
 #include <spdlog/spdlog.h>
 

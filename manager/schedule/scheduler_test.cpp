@@ -1,6 +1,6 @@
 // Scheduler::run_due with a fake clock and FakeSystem: due schedules run once, through the
 // right call, and their outcome is recorded; late ones are missed; cancelled ones never run.
-#include "manager/scheduler.hpp"
+#include "manager/schedule/scheduler.hpp"
 
 #include <catch2/catch.hpp>
 

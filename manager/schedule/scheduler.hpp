@@ -24,7 +24,7 @@
 #include "common/net.hpp"
 #include "manager/state/manager_store.hpp"
 #include "manager/system/service_control.hpp"
-#include "manager/wall_clock.hpp"
+#include "common/wall_clock.hpp"
 
 namespace parley {
 

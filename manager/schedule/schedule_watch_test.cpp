@@ -1,6 +1,6 @@
 // ScheduleWatch: the notice is the earliest pending schedule; refresh() bumps the version only on
 // a change and wakes a waiting long poll at once; a wait with the current version lasts.
-#include "manager/schedule_watch.hpp"
+#include "manager/schedule/schedule_watch.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,10 +1,10 @@
 // [cluster] of the server's configuration: roles, the Redis address, edge requirements.
-#include "server/cluster/cluster_settings.hpp"
+#include "server/settings/cluster_settings.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "server/server_config.hpp"
-#include "server/server_config_test_support.hpp"
+#include "server/settings/server_config.hpp"
+#include "server/settings/server_config_test_support.hpp"
 
 namespace parley {
 

@@ -1,11 +1,11 @@
 // [bots] of the server's configuration: behaviours per local bot, a loopback-only listener.
-#include "server/bots/bot_settings.hpp"
+#include "server/settings/bot_settings.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "server/api/bot_routes.hpp"
-#include "server/server_config.hpp"
-#include "server/server_config_test_support.hpp"
+#include "server/settings/server_config.hpp"
+#include "server/settings/server_config_test_support.hpp"
 
 namespace parley {
 
