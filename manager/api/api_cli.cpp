@@ -9,10 +9,10 @@
 #include "common/mode_config.hpp"
 #include "common/net.hpp"
 #include "manager/api/request_handler.hpp"
-#include "manager/settings/manager_config.hpp"
 #include "manager/protocol/api_client.hpp"
 #include "manager/protocol/api_protocol.hpp"
 #include "manager/protocol/manager_tls.hpp"
+#include "manager/settings/manager_config.hpp"
 
 namespace parley {
 

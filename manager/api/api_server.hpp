@@ -37,10 +37,10 @@
 #include "manager/api/request_handler.hpp"
 #include "manager/api/request_router.hpp"
 #include "manager/links/link.hpp"
-#include "manager/settings/manager_config.hpp"
 #include "manager/protocol/api_keys.hpp"
 #include "manager/protocol/api_streams.hpp"
 #include "manager/protocol/manager_tls.hpp"
+#include "manager/settings/manager_config.hpp"
 
 namespace parley {
 

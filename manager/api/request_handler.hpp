@@ -16,12 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "manager/settings/manager_config.hpp"
+#include "common/wall_clock.hpp"
 #include "manager/protocol/api_caller.hpp"
 #include "manager/protocol/api_protocol.hpp"
+#include "manager/settings/manager_config.hpp"
 #include "manager/state/manager_store.hpp"
 #include "manager/system/service_control.hpp"
-#include "common/wall_clock.hpp"
 
 namespace parley {
 

@@ -25,10 +25,10 @@
 #include "common/net.hpp"
 #include "manager/api/request_handler.hpp"
 #include "manager/links/link.hpp"
-#include "manager/settings/manager_config.hpp"
 #include "manager/protocol/api_protocol.hpp"
 #include "manager/protocol/request_dispatcher.hpp"
 #include "manager/schedule/schedule_watch.hpp"
+#include "manager/settings/manager_config.hpp"
 
 namespace parley {
 

@@ -14,12 +14,12 @@
 
 #include "common/crypto.hpp"
 #include "common/offload.hpp"
+#include "common/wall_clock.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/backup/sqlite_snapshot.hpp"
 #include "manager/protocol/api_caller.hpp"
 #include "manager/protocol/api_client.hpp"
 #include "manager/protocol/api_params.hpp"
-#include "common/wall_clock.hpp"
 
 namespace parley {
 

@@ -20,8 +20,8 @@
 #include "common/net.hpp"
 #include "manager/backup/media_manifest.hpp"
 #include "manager/links/link.hpp"
-#include "manager/settings/manager_config.hpp"
 #include "manager/protocol/api_protocol.hpp"
+#include "manager/settings/manager_config.hpp"
 #include "manager/state/manager_store.hpp"
 
 namespace parley {

@@ -29,8 +29,8 @@
 #include <string>
 
 #include "manager/backup/snapshot_store.hpp"
-#include "manager/settings/manager_config.hpp"
 #include "manager/protocol/api_protocol.hpp"
+#include "manager/settings/manager_config.hpp"
 #include "manager/state/manager_store.hpp"
 
 namespace parley {

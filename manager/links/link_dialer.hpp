@@ -25,9 +25,9 @@
 
 #include "common/net.hpp"
 #include "manager/links/link.hpp"
-#include "manager/settings/manager_config.hpp"
 #include "manager/protocol/manager_tls.hpp"
 #include "manager/protocol/request_dispatcher.hpp"
+#include "manager/settings/manager_config.hpp"
 
 namespace parley {
 

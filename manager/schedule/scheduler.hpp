@@ -22,9 +22,9 @@
 #include <string>
 
 #include "common/net.hpp"
+#include "common/wall_clock.hpp"
 #include "manager/state/manager_store.hpp"
 #include "manager/system/service_control.hpp"
-#include "common/wall_clock.hpp"
 
 namespace parley {
 

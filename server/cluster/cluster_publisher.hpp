@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "common/net.hpp"
-#include "server/settings/cluster_settings.hpp"
 #include "server/cluster/redis_client.hpp"
 #include "server/features/room_event_sink.hpp"
+#include "server/settings/cluster_settings.hpp"
 
 namespace parley {
 

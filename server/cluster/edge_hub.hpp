@@ -60,11 +60,11 @@
 #include <vector>
 
 #include "common/net.hpp"
-#include "server/settings/cluster_settings.hpp"
 #include "server/cluster/edge_link.hpp"
 #include "server/cluster/redis_client.hpp"
 #include "server/features/feature.hpp"
 #include "server/features/room_hub.hpp"
+#include "server/settings/cluster_settings.hpp"
 
 namespace parley {
 

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "server/settings/db_config.hpp"
 #include "server/data/db_writer.hpp"
+#include "server/settings/db_config.hpp"
 
 namespace parley {
 

@@ -186,4 +186,46 @@ TEST_CASE("a resend is found when its id is the newest its sender stored, across
     writer.stop();
 }
 
+TEST_CASE("a deleted room's messages leave the log with it, and the log goes on",
+          "[server][store]") {
+    // The log has no foreign key to rooms: delete_room removes the room's rows itself.
+    test::TempCurrentDb t("log-delete");
+    t.add_accounts({{"o", "olga"}});
+    net::io_context ioc;
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 50, 6);
+    for (const char* id : {"gone", "kept"}) {
+        Room room{id, "group", "t", false, "o", 1, 0};
+        REQUIRE(run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
+    }
+    for (int i = 1; i <= 4; ++i)
+        REQUIRE(run(ioc, rooms.append(message(i % 2 ? "gone" : "kept", "m" + std::to_string(i)))));
+    {
+        SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+        CHECK(db.query_int64("SELECT count(*) FROM pragma_foreign_key_list('message_log')") == 0);
+    }
+    auto deleted = run(ioc, rooms.delete_room("gone"));
+    REQUIRE(deleted);
+    CHECK(*deleted);
+    {
+        SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+        CHECK(db.query_int64("SELECT count(*) FROM message_log WHERE room_id = 'gone'") == 0);
+        CHECK(db.query_int64("SELECT count(*) FROM message_log WHERE room_id = 'kept'") == 2);
+        CHECK(db.query_int64("SELECT count(*) FROM all_messages m LEFT JOIN rooms r ON r.id = "
+                             "m.room_id WHERE r.id IS NULL") == 0);
+    }
+    // The writer's view of the log was rebuilt: further sends fill it and it moves as before.
+    for (int i = 5; i <= 9; ++i)
+        REQUIRE(run(ioc, rooms.append(message("kept", "m" + std::to_string(i)))));
+    auto moved = run(ioc, rooms.settle());
+    REQUIRE(moved);
+    CHECK(rows(t.path, "message_log") == 0);
+    CHECK(rows(t.path, "messages") == 7);
+    auto history = run(ioc, rooms.messages_after("kept", 0, 100));
+    REQUIRE(history);
+    CHECK(history->size() == 7);
+    writer.stop();
+}
+
 }  // namespace parley

@@ -904,6 +904,10 @@ awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
     auto job = [this, room_id](SqliteDb& db) {
         writer_seqs_.erase(room_id);
         log_loaded_ = false;  // the room's messages in the log go with it
+        // The log has no foreign key (migration 11): its rows go here, in the same transaction.
+        auto log = db.cached("DELETE FROM message_log WHERE room_id = ?");
+        log->bind(1, room_id);
+        log->run();
         auto st = db.cached("DELETE FROM rooms WHERE id = ?");
         st->bind(1, room_id);
         st->run();
