@@ -7,6 +7,7 @@
 
 #include "common/db/sqlite.hpp"
 #include "common/dir_lock.hpp"
+#include "server/data/account_store.hpp"
 #include "server/data/audit_log.hpp"
 #include "server/db/migrations.hpp"
 #include "server/model/account.hpp"
@@ -28,25 +29,20 @@ int run_set_admin(const ServerConfig& config, const std::string& username, bool 
     try {
         SqliteDb db(path, SqliteOptions{OpenMode::read_write});
         apply_migrations(db, current_migrations(), "current");
-        auto find =
-            db.prepare("SELECT id, username, role FROM accounts WHERE lower(username) = lower(?)");
-        find.bind(1, username);
-        if (find.step() != StepResult::row) {
+        const char* next = admin ? "admin" : "user";
+        auto change = AccountStore::change_role(db, username, next);
+        if (change.status == AccountStore::RoleChange::Status::no_account) {
             std::cerr << "parley server: no account named '" << username << "'\n";
             return 1;
         }
-        std::string id = find.column_text(0);
-        std::string name = find.column_text(1);
-        std::string role = find.column_text(2);
-        if (role == "bot") {
+        const std::string& id = change.account.id;
+        const std::string& name = change.account.username;
+        const std::string& role = change.account.role;
+        if (change.status == AccountStore::RoleChange::Status::refused_bot) {
             std::cerr << "parley server: '" << name
                       << "' is a bot account; bots cannot be admins\n";
             return 1;
         }
-        const char* next = admin ? "admin" : "user";
-        auto update = db.prepare("UPDATE accounts SET role = ? WHERE id = ?");
-        update.bind(1, next).bind(2, id);
-        update.run();
         spdlog::info("account {} ('{}'): role {} -> {} (command line)", id, name, role, next);
         {
             std::string history = config.data_dir + "/db/history.db";

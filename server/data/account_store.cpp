@@ -38,6 +38,29 @@ constexpr const char* kSessionColumns =
 
 AccountStore::AccountStore(DbWriter& writer) : writer_(writer) {}
 
+AccountStore::RoleChange AccountStore::change_role(SqliteDb& db, const std::string& username,
+                                                   const std::string& role) {
+    Transaction transaction(db, Transaction::Kind::immediate);
+    auto find = db.prepare(
+        "SELECT id, username, password_hash, role, created_at, disabled_at FROM accounts "
+        "WHERE username = ? COLLATE NOCASE");
+    find.bind(1, username);
+    RoleChange change;
+    if (find.step() != StepResult::row) return change;
+    change.account = Account{find.column_text(0), find.column_text(1),  find.column_text(2),
+                             find.column_text(3), find.column_int64(4), find.column_int64(5)};
+    if (change.account.role == "bot") {
+        change.status = RoleChange::Status::refused_bot;
+        return change;
+    }
+    auto update = db.prepare("UPDATE accounts SET role = ? WHERE id = ?");
+    update.bind(1, role).bind(2, change.account.id);
+    update.run();
+    transaction.commit();
+    change.status = RoleChange::Status::changed;
+    return change;
+}
+
 void AccountStore::load(SqliteDb& db) {
     std::unique_lock lock(mutex_);
     auto accounts = db.prepare(

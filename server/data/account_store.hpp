@@ -79,6 +79,16 @@ class AccountStore {
     std::optional<Profile> profile(const std::string& account_id) const;
     awaitable<DbResult<Profile>> update_profile(Profile profile);
 
+    // Without a running server (the command line, under the data directory's lock): gives the
+    // account named `username` (any case) the role `role`, in one transaction on `db`. A bot
+    // account keeps the role "bot" (`refused_bot`). `account` is the account as it was.
+    struct RoleChange {
+        enum class Status { changed, no_account, refused_bot } status = Status::no_account;
+        Account account;
+    };
+    static RoleChange change_role(SqliteDb& db, const std::string& username,
+                                  const std::string& role);
+
   private:
     void cache_session(const Session& s);
     void uncache_session(const std::string& session_id);
