@@ -24,6 +24,7 @@
 #include <string>
 
 #include "server/api/http_types.hpp"
+#include "server/api/ws_deflate.hpp"
 #include "server/api/ws_frame.hpp"
 #include "server/api/ws_session.hpp"
 
@@ -52,6 +53,7 @@ class LeanWsConnection final : public WsSession,
     struct Out {
         std::shared_ptr<const std::string> payload;
         wsframe::Opcode op;
+        bool compressed = false;
     };
     // The upgrade's answer and registration; then the socket waits for data.
     awaitable<void> handshake(std::shared_ptr<LeanWsConnection> self, HttpRequest request);
@@ -75,16 +77,29 @@ class LeanWsConnection final : public WsSession,
     awaitable<bool> on_frame(std::shared_ptr<Client> self, wsframe::Parsed frame);
     void close_with(std::uint16_t code, std::string_view reason) override;
     void enqueue(Out out);
+    // A text frame as this socket sends it: compressed when permessage-deflate was agreed and
+    // that makes it smaller.
+    Out text_out(std::shared_ptr<const std::string> frame) const;
+    // The inflater of this socket's next compressed message.
+    wsdeflate::WsInflater& inflater();
     void arm_idle_timer();
     void shut();
 
     tcp::socket socket_;
     SmallFifo<Out> queue_;
     std::unique_ptr<WriteBatch> batch_;  // only while a write is in flight
-    std::string buffer_;       // unparsed bytes; empty (and unallocated) while the socket is idle
-    std::string message_;      // a fragmented message being assembled
+    std::string buffer_;   // unparsed bytes; empty (and unallocated) while the socket is idle
+    std::string message_;  // a fragmented message being assembled
+    // Made at the first compressed message of a client that keeps its context.
+    std::unique_ptr<wsdeflate::WsInflater> inflater_;
     bool registered_ = false;  // opened() succeeded and closed() is still to come
     bool in_message_ = false;
+    bool message_compressed_ = false;  // the message being assembled had RSV1
+    // permessage-deflate, when agreed: the window this server compresses with (0: not agreed)
+    // and what the client compresses with.
+    std::uint8_t deflate_bits_ = 0;
+    std::uint8_t client_bits_ = 15;
+    bool client_keeps_context_ = false;
     bool writing_ = false;
     bool closing_ = false;  // our close frame is queued (or sent)
     bool close_written_ = false;
