@@ -30,13 +30,18 @@ std::optional<int> window_bits(std::string_view v) {
     return n;
 }
 
-// The agreement for one permessage-deflate offer's parameters, or nothing when it is declined.
-std::optional<Agreement> accept_offer(const http::param_list& params) {
+// The agreement for one permessage-deflate offer (`name` and its parameters, views into the
+// same header value), or nothing when it is declined.
+std::optional<Agreement> accept_offer(std::string_view name_of_offer,
+                                      const http::param_list& params) {
     Agreement a;
     bool seen_server_nct = false, seen_client_nct = false, seen_server_bits = false,
          seen_client_bits = false;
     std::optional<int> client_bits;  // the client's value, when it gave one
     for (const auto& [name, value] : params) {
+        // Boost 1.74's ext_list hands an extension without parameters the parameters of the
+        // one before it: those lie before this offer's name in the header, and are not its own.
+        if (name.data() < name_of_offer.data()) break;
         if (iequals(name, "server_no_context_takeover")) {
             if (seen_server_nct || !value.empty()) return std::nullopt;
             seen_server_nct = true;
@@ -103,7 +108,7 @@ std::optional<Agreement> negotiate(const std::vector<std::string_view>& offers) 
     for (std::string_view header : offers) {
         for (const auto& [name, params] : http::ext_list{header}) {
             if (!iequals(name, "permessage-deflate")) continue;
-            if (auto a = accept_offer(params)) return a;
+            if (auto a = accept_offer(name, params)) return a;
         }
     }
     return std::nullopt;
@@ -155,9 +160,14 @@ WsInflater::Result WsInflater::inflate(std::string_view payload, std::size_t lim
     if (!keep_context_) inflateReset(&stream_);
     out.clear();
     std::size_t produced = 0;
+    stream_ended_ = false;
     Result r = feed(reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), limit,
                     out, produced);
-    if (r == Result::ok) r = feed(kTail.data(), kTail.size(), limit, out, produced);
+    // RFC 7692 7.2.3.3: a sender that ends its stream in a message adds a 0x00 after it, so
+    // that the tail completes an empty block; one that does not ends the payload with the
+    // stream, and the tail is not data then.
+    if (r == Result::ok && !stream_ended_)
+        r = feed(kTail.data(), kTail.size(), limit, out, produced);
     out.resize(produced);
     return r;
 }
@@ -199,7 +209,10 @@ WsInflater::Result WsInflater::feed(const unsigned char* in, std::size_t n, std:
             if (keep_context_) inflateGetDictionary(&z, window.data(), &kept);
             inflateReset(&z);
             if (kept > 0) inflateSetDictionary(&z, window.data(), kept);
-            if (z.avail_in == 0) return Result::ok;
+            if (z.avail_in == 0) {
+                stream_ended_ = true;
+                return Result::ok;
+            }
             continue;
         }
         if (rc == Z_BUF_ERROR) {

@@ -73,6 +73,7 @@ class WsInflater {
 
     z_stream stream_{};
     bool keep_context_;
+    bool stream_ended_ = false;  // the last feed() ended with the end of a DEFLATE stream
 };
 
 }  // namespace parley::wsdeflate
