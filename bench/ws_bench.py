@@ -22,7 +22,8 @@
 
   With --deflate, Parley allows permessage-deflate and the load client offers it on every
   socket (the reference does not compress): run with and without it to compare Parley's CPU
-  time per delivery.
+  time per delivery. A compressing load client reads more slowly, which changes how much the
+  server batches per write: compare at one offered rate (--rate N, open loop, as in --cluster).
 
   bench/ws_bench.py [--build build] [--only fanout|idle|ladder] [--seconds 10] [--idle 15000]
   bench/ws_bench.py --cluster [--seconds 10] [--rate 200]
@@ -269,6 +270,8 @@ def bench_fanout(args, server, setup, ref):
     for name, rooms, members, senders in shapes:
         plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
                                       args.client_threads, deflate=args.deflate)
+        at_rate(plan_p, args.rate)
+        at_rate(plan_r, args.rate)
         perf = None
         if args.profile:
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
@@ -413,6 +416,8 @@ def bench_ladder(args, server, setup, ref):
     for name, rooms, members, senders, start in shapes:
         plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
                                       args.client_threads, deflate=args.deflate)
+        at_rate(plan_p, args.rate)
+        at_rate(plan_r, args.rate)
         for target, plan, pid in (("parley", plan_p, server.proc.pid), ("node-ws", plan_r, ref.proc.pid)):
             plan = dict(plan, scenario="rate", warmup_s=1)
             at_1000 = measured(args.build, dict(plan, rate_per_s=1000), pid, CLIENT_CPUS)
@@ -550,7 +555,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--rate", type=float, default=0,
-                    help="--cluster: messages/s from all senders together, open loop (0: closed loop)")
+                    help="messages/s from all senders together, open loop (0: closed loop with --window)")
     ap.add_argument("--senders-big", type=int, default=20, help="senders in the 200-member room")
     ap.add_argument("--idle", type=int, default=15000)
     ap.add_argument("--threads", type=int, default=1, help="Parley's event-loop threads")
@@ -615,7 +620,7 @@ def main():
           f"reproduce: bench/ws_bench.py --seconds {args.seconds:g} --window {args.window} "
           f"--senders-big {args.senders_big} --idle {args.idle} --threads {args.threads} "
           f"--server-cpus {args.server_cpus} --client-cpus {args.client_cpus}"
-          + (" --deflate" if args.deflate else ""))
+          + (f" --rate {args.rate:g}" if args.rate else "") + (" --deflate" if args.deflate else ""))
 
 
 if __name__ == "__main__":

@@ -160,7 +160,6 @@ void LeanWsConnection::deliver(std::shared_ptr<const std::string> frame) {
 LeanWsConnection::Out LeanWsConnection::text_out(std::shared_ptr<const std::string> frame) const {
     if (deflate_bits_ == 0 || frame->size() < wsdeflate::kMinCompressed)
         return Out{std::move(frame), wsframe::Opcode::text};
-    std::shared_ptr<const std::string> compressed;
     // A message no longer than the agreed window never refers back further than it, so the
     // shared 15-bit compression serves a client that asked for a smaller window too.
     if (deflate_bits_ == 15 || frame->size() <= (std::size_t{1} << deflate_bits_)) {

@@ -1,7 +1,6 @@
-// LeanWsConnection: Parley's own WebSocket engine for plain (non-TLS) sockets without
-// permessage-deflate — the common case behind a TLS-terminating proxy, and the one that holds
-// tens of thousands of sockets. RFC 6455 framing (server/api/ws_frame.hpp) directly on the TCP
-// socket:
+// LeanWsConnection: Parley's own WebSocket engine for every plain (non-TLS) socket — the
+// common case behind a TLS-terminating proxy, and the one that holds tens of thousands of
+// sockets. RFC 6455 framing (server/api/ws_frame.hpp) directly on the TCP socket:
 // - an idle socket holds no read buffer, no coroutine frame and no pending read operation:
 //   a plain completion handler waits for readiness, then a coroutine reads what is there,
 //   handles every complete frame in it and ends, leaving the wait again;
@@ -14,9 +13,14 @@
 //   posting one handler per frame;
 // - one timer per socket pings a silent peer after half of websocket.idle_timeout_ms and
 //   closes it after the whole of it.
-// Protocol errors close with 1002, oversized messages with 1009, invalid UTF-8 with 1007,
-// binary messages with 1003. Everything above the framing (features, rate limit, registry)
-// is WsSession's, shared with the Beast engine used for TLS and compression.
+// - permessage-deflate (RFC 7692, server/api/ws_deflate.hpp) when the server allows it and the
+//   client offers it: text frames of 64 bytes or more go out compressed, a shared broadcast
+//   frame compressed once for every compressing socket; compressed messages are inflated
+//   within websocket.max_frame_bytes, by a per-socket inflater only for a client that keeps
+//   its context (else the thread's).
+// Protocol errors close with 1002, oversized messages with 1009 (also once inflated), invalid
+// UTF-8 or compressed data with 1007, binary messages with 1003. Everything above the framing
+// (features, rate limit, registry) is WsSession's, shared with the Beast engine used for TLS.
 #pragma once
 
 #include <chrono>

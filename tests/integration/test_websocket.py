@@ -286,23 +286,13 @@ def deflate(data, wbits=zlib.MAX_WBITS, compressor=None):
 def recv_message(ws, timeout=10):
     """The next data message as (compressed?, wire bytes, JSON). A compressed one is inflated
     with a fresh context: the server never carries its context from one message to the next."""
-    ws.sock.settimeout(timeout)
-    while True:
-        opcode, data = ws.recv_frame()
-        if opcode == 0x9:
-            ws.send_frame(0xA, data)
-            continue
-        if opcode == 0xA:
-            continue
-        if opcode == 0x8:
-            code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
-            raise Closed(code, data[2:].decode(errors="replace"))
-        compressed = ws.last_rsv1
-        assert ws.last_fin, "the server sends every message in one frame"
-        text = data
-        if compressed:
-            text = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data + b"\x00\x00\xff\xff")
-        return compressed, data, json.loads(text)
+    _, data = ws.recv_data_frame(timeout)
+    compressed = ws.last_rsv1
+    assert ws.last_fin, "the server sends every message in one frame"
+    text = data
+    if compressed:
+        text = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data + b"\x00\x00\xff\xff")
+    return compressed, data, json.loads(text)
 
 
 class PermessageDeflateTest(ParleyTestCase):
