@@ -6,7 +6,6 @@
 #include <new>
 #include <stdexcept>
 
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 
 namespace parley::wsdeflate {
@@ -14,7 +13,17 @@ namespace parley::wsdeflate {
 namespace {
 
 namespace http = boost::beast::http;
-using boost::beast::iequals;
+
+// ASCII case-insensitive equality. (Not Boost 1.74's beast::iequals: it reads one byte past
+// its arguments when they differ only in the case of their last character.)
+bool iequals(std::string_view a, std::string_view b) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+}
 
 // A window-bits value: "8" to "15", possibly as a quoted string (RFC 7692 7.1 allows both),
 // without leading zeroes. Nothing when malformed or out of range.
