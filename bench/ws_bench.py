@@ -20,6 +20,11 @@
            With --rate N the senders send N messages/s together (open loop) instead of keeping
            --window messages in flight: a moderate load, for the bus's added latency.
 
+  With --deflate, Parley allows permessage-deflate and the load client offers it on every
+  socket (the reference does not compress): run with and without it to compare Parley's CPU
+  time per delivery. A compressing load client reads more slowly, which changes how much the
+  server batches per write: compare at one offered rate (--rate N, open loop, as in --cluster).
+
   bench/ws_bench.py [--build build] [--only fanout|idle|ladder] [--seconds 10] [--idle 15000]
   bench/ws_bench.py --cluster [--seconds 10] [--rate 200]
 
@@ -235,7 +240,8 @@ class ParleySetup:
         return f"ws://127.0.0.1:{self.port}/api/v1/ws?token={user['access_token']}"
 
 
-def fanout_plans(setup, ref_port, rooms, members, senders_per_room, window, seconds, client_threads=1):
+def fanout_plans(setup, ref_port, rooms, members, senders_per_room, window, seconds, client_threads=1,
+                 deflate=False):
     """The same load twice: against Parley (setup's rooms and tokens) and the reference."""
     users = setup.users
     conns_p, conns_r, senders = [], [], []
@@ -249,7 +255,7 @@ def fanout_plans(setup, ref_port, rooms, members, senders_per_room, window, seco
             conns_r.append({"url": f"ws://127.0.0.1:{ref_port}/", "subscribe": [f"room:{rid}:chat"]})
     base = {"scenario": "fanout", "threads": client_threads, "window": window, "warmup_s": 2, "seconds": seconds,
             "text_bytes": 64, "senders": senders}
-    return dict(base, connections=conns_p), dict(base, connections=conns_r)
+    return dict(base, connections=conns_p, deflate=deflate), dict(base, connections=conns_r)
 
 
 def fmt_ms(us):
@@ -263,7 +269,9 @@ def bench_fanout(args, server, setup, ref):
         shapes = [s for s in shapes if s[0].startswith(args.shape)]
     for name, rooms, members, senders in shapes:
         plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
-                                      args.client_threads)
+                                      args.client_threads, deflate=args.deflate)
+        at_rate(plan_p, args.rate)
+        at_rate(plan_r, args.rate)
         perf = None
         if args.profile:
             perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/parley-ws-bench.perf",
@@ -407,7 +415,9 @@ def bench_ladder(args, server, setup, ref):
     results = {}
     for name, rooms, members, senders, start in shapes:
         plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
-                                      args.client_threads)
+                                      args.client_threads, deflate=args.deflate)
+        at_rate(plan_p, args.rate)
+        at_rate(plan_r, args.rate)
         for target, plan, pid in (("parley", plan_p, server.proc.pid), ("node-ws", plan_r, ref.proc.pid)):
             plan = dict(plan, scenario="rate", warmup_s=1)
             at_1000 = measured(args.build, dict(plan, rate_per_s=1000), pid, CLIENT_CPUS)
@@ -545,7 +555,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--window", type=int, default=8)
     ap.add_argument("--rate", type=float, default=0,
-                    help="--cluster: messages/s from all senders together, open loop (0: closed loop)")
+                    help="messages/s from all senders together, open loop (0: closed loop with --window)")
     ap.add_argument("--senders-big", type=int, default=20, help="senders in the 200-member room")
     ap.add_argument("--idle", type=int, default=15000)
     ap.add_argument("--threads", type=int, default=1, help="Parley's event-loop threads")
@@ -553,6 +563,8 @@ def main():
     ap.add_argument("--client-cpus", default="1", help="CPUs the load client is pinned to")
     ap.add_argument("--client-threads", type=int, default=1, help="the load client's event-loop threads")
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
+    ap.add_argument("--deflate", action="store_true",
+                    help="permessage-deflate on Parley's fan-out sockets (server allows it, client offers it)")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
     ap.add_argument("--server-binary", help="another parley binary to serve (an older build, to compare); "
                     "the load client stays the one of --build")
@@ -582,6 +594,8 @@ def main():
     accounts = max(200, (args.idle + 99) // 100) if args.only != "fanout" else 200
     port = free_port()
     config = SERVER_CONFIG.format(port=port, threads=args.threads)
+    if args.deflate:
+        config = config.replace("[websocket]\n", "[websocket]\npermessage_deflate = true\n")
     if args.server_log:
         config = config.replace('level = "warn"', 'level = "debug"')
     env = {"LD_PRELOAD": args.server_preload} if args.server_preload else None
@@ -605,7 +619,8 @@ def main():
     print(f"machine: {os.cpu_count()} cores; servers on CPUs {args.server_cpus}, client on {args.client_cpus}; "
           f"reproduce: bench/ws_bench.py --seconds {args.seconds:g} --window {args.window} "
           f"--senders-big {args.senders_big} --idle {args.idle} --threads {args.threads} "
-          f"--server-cpus {args.server_cpus} --client-cpus {args.client_cpus}")
+          f"--server-cpus {args.server_cpus} --client-cpus {args.client_cpus}"
+          + (f" --rate {args.rate:g}" if args.rate else "") + (" --deflate" if args.deflate else ""))
 
 
 if __name__ == "__main__":

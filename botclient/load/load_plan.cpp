@@ -46,6 +46,8 @@ LoadPlan parse_load_plan(const std::string& json_text) {
     out.drain_s = number(plan, "drain_s", 0.5, 0.0, 600.0);
     if (auto it = plan.find("pause_when_ready"); it != plan.end() && it->is_boolean())
         out.pause_when_ready = it->get<bool>();
+    if (auto it = plan.find("deflate"); it != plan.end() && it->is_boolean())
+        out.deflate = it->get<bool>();
     out.rate_per_s = number(plan, "rate_per_s", 0.0, 0.0, 10'000'000.0);
 
     auto conns = plan.find("connections");

@@ -13,6 +13,7 @@
 //  "warmup_s": 2, "seconds": 10, "text_bytes": 64,
 //  "drain_s": 0.5,                    after sending stops, wait this long for deliveries
 //  "pause_when_ready": false,         print {"event":"ready"} once connected, wait for a line
+//  "deflate": false,                  offer permessage-deflate (RFC 7692) on every socket
 //  rate (open loop; the same fields as fanout but "window"):
 //  "rate_per_s": 100,                 messages per second from all senders together
 //  idle:
@@ -49,6 +50,7 @@ struct LoadPlan {
     double hold_s = 30;
     double drain_s = 0.5;
     bool pause_when_ready = false;
+    bool deflate = false;
     double rate_per_s = 0;
     bool report_each_second = false;
 };

@@ -131,6 +131,11 @@ awaitable<bool> Conn::setup() {
         beast::get_lowest_layer(ws_).expires_never();
         ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30),
                                                        websocket::stream_base::none(), false});
+        if (run_.plan.deflate) {
+            websocket::permessage_deflate pmd;
+            pmd.client_enable = true;
+            ws_.set_option(pmd);
+        }
         std::string host = url->host + ":" + url->port;
         co_await ws_.async_handshake(host, url->target, use_awaitable);
         ws_.text(true);

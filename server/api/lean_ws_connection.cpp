@@ -7,6 +7,7 @@
 
 #include "common/utf8.hpp"
 #include "common/version.hpp"
+#include "server/features/shared_frame.hpp"
 
 namespace parley {
 
@@ -24,8 +25,9 @@ std::shared_ptr<const std::string> close_payload(std::uint16_t code, std::string
 }
 
 // The handshake's answer, or an empty string when the request is not a valid version-13
-// upgrade (the caller then answers 400).
-std::string handshake_response(const HttpRequest& request) {
+// upgrade (the caller then answers 400). `deflate`: the permessage-deflate agreement.
+std::string handshake_response(const HttpRequest& request,
+                               const std::optional<wsdeflate::Agreement>& deflate) {
     if (request.method() != http::verb::get) return {};
     if (request[http::field::sec_websocket_version] != "13") return {};
     std::string_view key = request[http::field::sec_websocket_key];
@@ -34,10 +36,32 @@ std::string handshake_response(const HttpRequest& request) {
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
     out += wsframe::accept_key(key);
+    if (deflate) {
+        out += "\r\nSec-WebSocket-Extensions: ";
+        out += deflate->response;
+    }
     out += "\r\nServer: parley/";
     out += kVersion;
     out += "\r\n\r\n";
     return out;
+}
+
+// The permessage-deflate agreement for `request`, when the server allows compression and the
+// client offers something acceptable.
+std::optional<wsdeflate::Agreement> deflate_agreement(const HttpRequest& request,
+                                                      const WebSocketSettings& settings) {
+    if (!settings.permessage_deflate) return std::nullopt;
+    std::vector<std::string_view> offers;
+    auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
+    for (auto it = first; it != last; ++it)
+        offers.push_back(it->value());
+    return wsdeflate::negotiate(offers);
+}
+
+// The compressed form that a shared frame keeps for every compressing socket: always the
+// 15-bit window, so that all of them ask for the same bytes.
+std::string deflate_shared(const std::string& text) {
+    return wsdeflate::deflate_message(text, 15);
 }
 
 }  // namespace
@@ -130,7 +154,32 @@ void LeanWsConnection::deliver(std::shared_ptr<const std::string> frame) {
         close_with(close_code::try_again_later, kSlowConsumerReason);
         return;
     }
-    enqueue(Out{std::move(frame), wsframe::Opcode::text});
+    enqueue(text_out(std::move(frame)));
+}
+
+LeanWsConnection::Out LeanWsConnection::text_out(std::shared_ptr<const std::string> frame) const {
+    if (deflate_bits_ == 0 || frame->size() < wsdeflate::kMinCompressed)
+        return Out{std::move(frame), wsframe::Opcode::text};
+    // A message no longer than the agreed window never refers back further than it, so the
+    // shared 15-bit compression serves a client that asked for a smaller window too.
+    if (deflate_bits_ == 15 || frame->size() <= (std::size_t{1} << deflate_bits_)) {
+        if (const std::string* shared = shared_frame_alternate(frame, deflate_shared)) {
+            if (shared->size() >= frame->size())
+                return Out{std::move(frame), wsframe::Opcode::text};
+            // The bytes live as long as the frame: alias them to its owner.
+            return Out{std::shared_ptr<const std::string>(frame, shared), wsframe::Opcode::text,
+                       true};
+        }
+    }
+    auto bytes = wsdeflate::deflate_message(*frame, deflate_bits_);
+    if (bytes.size() >= frame->size()) return Out{std::move(frame), wsframe::Opcode::text};
+    return Out{std::make_shared<const std::string>(std::move(bytes)), wsframe::Opcode::text, true};
+}
+
+wsdeflate::WsInflater& LeanWsConnection::inflater() {
+    if (!client_keeps_context_) return wsdeflate::WsInflater::for_this_thread();
+    if (!inflater_) inflater_ = std::make_unique<wsdeflate::WsInflater>(client_bits_, true);
+    return *inflater_;
 }
 
 void LeanWsConnection::close(std::uint16_t code, std::string reason) {
@@ -176,7 +225,7 @@ void LeanWsConnection::write_next() {
     while (b.frames < kMaxGather && !queue_.empty() && !b.has_close) {
         Out out = queue_.pop();
         std::uint8_t* h = b.headers.data() + b.frames * wsframe::kMaxHeader;
-        std::size_t n = wsframe::encode_header(h, out.op, out.payload->size());
+        std::size_t n = wsframe::encode_header(h, out.op, out.payload->size(), out.compressed);
         b.buffers[b.buffer_count++] = net::const_buffer(h, n);
         if (!out.payload->empty()) b.buffers[b.buffer_count++] = net::buffer(*out.payload);
         if (out.op == wsframe::Opcode::text) ++b.data_frames;
@@ -292,6 +341,7 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
             }
             if (!f.fin) {
                 in_message_ = true;
+                message_compressed_ = f.compressed;
                 message_.assign(f.payload, f.length);
                 co_return true;
             }
@@ -312,11 +362,31 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
     }
     std::string whole;
     std::string_view text(f.payload, f.length);
+    bool compressed = f.compressed;
     if (in_message_) {
         whole = std::move(message_);
         std::string().swap(message_);
         in_message_ = false;
+        compressed = message_compressed_;
         text = whole;
+    }
+    std::vector<char> inflated;
+    if (compressed) {
+        // Bounded by max_frame_bytes as it inflates: a small frame that would inflate to
+        // gigabytes is refused once it passes the limit, with no more than the limit held.
+        auto result = inflater().inflate(
+            text, static_cast<std::size_t>(ctx_.settings.max_frame_bytes), inflated);
+        if (result == wsdeflate::WsInflater::Result::too_big) {
+            spdlog::info("ws {} account {}: compressed message inflates past {} bytes", id(),
+                         account_id(), ctx_.settings.max_frame_bytes);
+            close_with(close_code::too_big, "message too big");
+            co_return false;
+        }
+        if (result == wsdeflate::WsInflater::Result::bad_data) {
+            close_with(close_code::invalid_payload, "invalid compressed data");
+            co_return false;
+        }
+        text = std::string_view(inflated.data(), inflated.size());
     }
     if (utf8_code_points(text) < 0) {
         close_with(close_code::invalid_payload, "text frames must be valid UTF-8");
@@ -330,7 +400,8 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
 awaitable<void> LeanWsConnection::handshake(std::shared_ptr<LeanWsConnection> self,
                                             HttpRequest request) {
     boost::system::error_code ec;
-    std::string answer = handshake_response(request);
+    auto deflate = deflate_agreement(request, ctx_.settings);
+    std::string answer = handshake_response(request, deflate);
     if (answer.empty()) {
         answer =
             "HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n"
@@ -342,6 +413,11 @@ awaitable<void> LeanWsConnection::handshake(std::shared_ptr<LeanWsConnection> se
     }
     co_await net::async_write(socket_, net::buffer(answer), net::redirect_error(use_awaitable, ec));
     if (ec) co_return;
+    if (deflate) {
+        deflate_bits_ = static_cast<std::uint8_t>(deflate->server_window_bits);
+        client_bits_ = static_cast<std::uint8_t>(deflate->client_window_bits);
+        client_keeps_context_ = !deflate->client_no_context_takeover;
+    }
     registered_ = opened(self, request.target());
     last_read_ = std::chrono::steady_clock::now();
     if (registered_) arm_idle_timer();
@@ -381,7 +457,7 @@ awaitable<void> LeanWsConnection::read_ready(std::shared_ptr<LeanWsConnection> s
         while (keep_reading) {
             auto f = wsframe::parse_client_frame(
                 buffer_.data() + offset, buffer_.size() - offset,
-                static_cast<std::uint64_t>(ctx_.settings.max_frame_bytes));
+                static_cast<std::uint64_t>(ctx_.settings.max_frame_bytes), deflate_bits_ != 0);
             if (f.status == wsframe::Parsed::need_more) break;
             if (f.status == wsframe::Parsed::error) {
                 broken_ = true;

@@ -1,7 +1,6 @@
-// LeanWsConnection: Parley's own WebSocket engine for plain (non-TLS) sockets without
-// permessage-deflate — the common case behind a TLS-terminating proxy, and the one that holds
-// tens of thousands of sockets. RFC 6455 framing (server/api/ws_frame.hpp) directly on the TCP
-// socket:
+// LeanWsConnection: Parley's own WebSocket engine for every plain (non-TLS) socket — the
+// common case behind a TLS-terminating proxy, and the one that holds tens of thousands of
+// sockets. RFC 6455 framing (server/api/ws_frame.hpp) directly on the TCP socket:
 // - an idle socket holds no read buffer, no coroutine frame and no pending read operation:
 //   a plain completion handler waits for readiness, then a coroutine reads what is there,
 //   handles every complete frame in it and ends, leaving the wait again;
@@ -14,9 +13,14 @@
 //   posting one handler per frame;
 // - one timer per socket pings a silent peer after half of websocket.idle_timeout_ms and
 //   closes it after the whole of it.
-// Protocol errors close with 1002, oversized messages with 1009, invalid UTF-8 with 1007,
-// binary messages with 1003. Everything above the framing (features, rate limit, registry)
-// is WsSession's, shared with the Beast engine used for TLS and compression.
+// - permessage-deflate (RFC 7692, server/api/ws_deflate.hpp) when the server allows it and the
+//   client offers it: text frames of 64 bytes or more go out compressed, a shared broadcast
+//   frame compressed once for every compressing socket; compressed messages are inflated
+//   within websocket.max_frame_bytes, by a per-socket inflater only for a client that keeps
+//   its context (else the thread's).
+// Protocol errors close with 1002, oversized messages with 1009 (also once inflated), invalid
+// UTF-8 or compressed data with 1007, binary messages with 1003. Everything above the framing
+// (features, rate limit, registry) is WsSession's, shared with the Beast engine used for TLS.
 #pragma once
 
 #include <chrono>
@@ -24,6 +28,7 @@
 #include <string>
 
 #include "server/api/http_types.hpp"
+#include "server/api/ws_deflate.hpp"
 #include "server/api/ws_frame.hpp"
 #include "server/api/ws_session.hpp"
 
@@ -52,6 +57,7 @@ class LeanWsConnection final : public WsSession,
     struct Out {
         std::shared_ptr<const std::string> payload;
         wsframe::Opcode op;
+        bool compressed = false;
     };
     // The upgrade's answer and registration; then the socket waits for data.
     awaitable<void> handshake(std::shared_ptr<LeanWsConnection> self, HttpRequest request);
@@ -75,16 +81,29 @@ class LeanWsConnection final : public WsSession,
     awaitable<bool> on_frame(std::shared_ptr<Client> self, wsframe::Parsed frame);
     void close_with(std::uint16_t code, std::string_view reason) override;
     void enqueue(Out out);
+    // A text frame as this socket sends it: compressed when permessage-deflate was agreed and
+    // that makes it smaller.
+    Out text_out(std::shared_ptr<const std::string> frame) const;
+    // The inflater of this socket's next compressed message.
+    wsdeflate::WsInflater& inflater();
     void arm_idle_timer();
     void shut();
 
     tcp::socket socket_;
     SmallFifo<Out> queue_;
     std::unique_ptr<WriteBatch> batch_;  // only while a write is in flight
-    std::string buffer_;       // unparsed bytes; empty (and unallocated) while the socket is idle
-    std::string message_;      // a fragmented message being assembled
+    std::string buffer_;   // unparsed bytes; empty (and unallocated) while the socket is idle
+    std::string message_;  // a fragmented message being assembled
+    // Made at the first compressed message of a client that keeps its context.
+    std::unique_ptr<wsdeflate::WsInflater> inflater_;
     bool registered_ = false;  // opened() succeeded and closed() is still to come
     bool in_message_ = false;
+    bool message_compressed_ = false;  // the message being assembled had RSV1
+    // permessage-deflate, when agreed: the window this server compresses with (0: not agreed)
+    // and what the client compresses with.
+    std::uint8_t deflate_bits_ = 0;
+    std::uint8_t client_bits_ = 15;
+    bool client_keeps_context_ = false;
     bool writing_ = false;
     bool closing_ = false;  // our close frame is queued (or sent)
     bool close_written_ = false;

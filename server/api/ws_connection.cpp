@@ -1,7 +1,6 @@
 #include "server/api/ws_connection.hpp"
 
 #include <spdlog/spdlog.h>
-#include <boost/beast/http/rfc7230.hpp>
 
 #include "common/version.hpp"
 #include "server/api/lean_ws_connection.hpp"
@@ -85,34 +84,17 @@ void reject_over(Transport transport, HttpRequest request, websocket::close_reas
                   log_ws_failure);
 }
 
-// Whether the client's Sec-WebSocket-Extensions offers permessage-deflate (RFC 7692), in any of
-// its offers (Beast's own extension-list parser; names compare case-insensitively).
-bool offers_permessage_deflate(const HttpRequest& request) {
-    auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
-    for (auto it = first; it != last; ++it) {
-        if (http::ext_list{it->value()}.exists("permessage-deflate")) return true;
-    }
-    return false;
-}
-
 }  // namespace
 
 void WsConnection::start(UpgradedStream stream, HttpRequest request, std::string account_id,
                          std::string session_id, Context context, std::shared_ptr<void> slot) {
     // The moved-from alternative left in `stream` is safe to destroy: a socket, or a
     // TlsStream whose only member is the (now null) pointer to its OpenSSL stream.
-    // Beast's engine only where it is needed: TLS, or a client that offers permessage-deflate
-    // to a server that allows it (docs/websocket-engine.md). Every other socket, the usual
-    // case even with compression allowed, costs what Parley's own engine costs.
-    const bool deflate = context.settings.permessage_deflate && offers_permessage_deflate(request);
-    if (auto* socket = std::get_if<tcp::socket>(&stream); socket && !deflate) {
+    // Beast's engine only for TLS (docs/websocket-engine.md); every plain socket, compressed
+    // or not, is Parley's own.
+    if (auto* socket = std::get_if<tcp::socket>(&stream)) {
         auto conn = std::make_shared<LeanWsConnection>(std::move(*socket), std::move(account_id),
                                                        std::move(session_id), context);
-        conn->hold(std::move(slot));
-        conn->start(std::move(request));
-    } else if (socket) {
-        auto conn = std::make_shared<BasicWsConnection<beast::tcp_stream>>(
-            std::move(*socket), std::move(account_id), std::move(session_id), context);
         conn->hold(std::move(slot));
         conn->start(std::move(request));
     } else {
@@ -242,7 +224,6 @@ awaitable<void> BasicWsConnection<NextLayer>::run(std::shared_ptr<BasicWsConnect
     closed(self, ec.message());
 }
 
-template class BasicWsConnection<beast::tcp_stream>;
 template class BasicWsConnection<TlsStream>;
 
 }  // namespace parley

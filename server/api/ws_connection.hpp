@@ -1,5 +1,6 @@
-// WsConnection: one client WebSocket (RFC 6455 over Beast), authenticated at the upgrade, over
-// a plain socket or TLS.
+// WsConnection: one client WebSocket, authenticated at the upgrade. start() serves a plain
+// socket with Parley's own engine (LeanWsConnection, permessage-deflate included) and a TLS
+// stream with Beast's (BasicWsConnection, below, RFC 6455 over Beast).
 //
 // Runs on the strand of its TCP connection: one coroutine reads frames and hands each JSON
 // object to the feature that claims its `type` (one at a time, in order); a second coroutine
@@ -7,10 +8,9 @@
 // over websocket.send_queue_limit) is closed with 1013 — never silently skipped. Binary or
 // non-JSON frames close with 1003, oversized ones with 1009; frames beyond the rate limit get a
 // `rate_limited` error and a client far over it is closed with 1008. Beast's timeout option
-// pings an idle peer and closes a silent one. The connection is one class template over the
-// next layer (BasicWsConnection<beast::tcp_stream> or <TlsStream>, instantiated in
-// ws_connection.cpp); WsConnection::start/reject pick the instantiation for an UpgradedStream,
-// and features see either only as a Client. send() and close() are thread-safe.
+// pings an idle peer and closes a silent one. The connection is a class template over the next
+// layer, instantiated for <TlsStream> only (in ws_connection.cpp); features see either engine
+// only as a Client. send() and close() are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -42,14 +42,10 @@ class WsConnection {
                        std::shared_ptr<void> slot = {});
 };
 
-// What a BasicWsConnection<NextLayer> is built from: the socket for a plain connection (a
-// tcp_stream is never moved, see HttpServer), the whole stream for TLS (its session state).
+// What a BasicWsConnection<NextLayer> is built from: the whole stream for TLS (its session
+// state).
 template <class NextLayer>
 struct WsTransport;
-template <>
-struct WsTransport<beast::tcp_stream> {
-    using type = tcp::socket;
-};
 template <>
 struct WsTransport<TlsStream> {
     using type = TlsStream;
@@ -86,7 +82,6 @@ class BasicWsConnection final : public WsSession,
     net::steady_timer close_timer_;
 };
 
-extern template class BasicWsConnection<beast::tcp_stream>;
 extern template class BasicWsConnection<TlsStream>;
 
 }  // namespace parley

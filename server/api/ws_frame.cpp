@@ -17,8 +17,9 @@ std::string accept_key(std::string_view client_key) {
     return base64_encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
-std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n) {
-    out[0] = static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(op));
+std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n, bool compressed) {
+    out[0] =
+        static_cast<std::uint8_t>(0x80 | (compressed ? 0x40 : 0) | static_cast<std::uint8_t>(op));
     if (n < 126) {
         out[1] = static_cast<std::uint8_t>(n);
         return 2;
@@ -35,7 +36,7 @@ std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n) {
     return 10;
 }
 
-Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload) {
+Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload, bool deflate) {
     Parsed p;
     auto fail = [&p](std::uint16_t code, const char* why) {
         p.status = Parsed::error;
@@ -46,10 +47,13 @@ Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payloa
     if (size < 2) return p;
     auto b0 = static_cast<std::uint8_t>(data[0]);
     auto b1 = static_cast<std::uint8_t>(data[1]);
-    if (b0 & 0x70) return fail(1002, "reserved bits set without an extension");
+    if (b0 & (deflate ? 0x30 : 0x70)) return fail(1002, "reserved bits set without an extension");
     std::uint8_t op = b0 & 0x0F;
     if (op != 0x0 && op != 0x1 && op != 0x2 && op != 0x8 && op != 0x9 && op != 0xA)
         return fail(1002, "unknown opcode");
+    p.compressed = (b0 & 0x40) != 0;
+    if (p.compressed && op != 0x1 && op != 0x2)
+        return fail(1002, "RSV1 on a control frame or a continuation");
     p.op = static_cast<Opcode>(op);
     p.fin = (b0 & 0x80) != 0;
     if (!(b1 & 0x80)) return fail(1002, "client frames must be masked");

@@ -25,14 +25,15 @@ inline constexpr std::size_t kMaxHeader = 10;
 std::string accept_key(std::string_view client_key);
 
 // Writes the header of a final, unmasked server frame with an `n`-byte payload into `out`;
-// returns its length (2 to 10 bytes).
-std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n);
+// returns its length (2 to 10 bytes). `compressed` sets RSV1 (permessage-deflate).
+std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n, bool compressed = false);
 
 struct Parsed {
     enum Status { frame, need_more, error } status = need_more;
     std::size_t consumed = 0;  // bytes of the buffer this frame took (status == frame)
     Opcode op = Opcode::text;
     bool fin = true;
+    bool compressed = false;  // RSV1: a permessage-deflate message's first frame
     char* payload = nullptr;  // unmasked, inside the caller's buffer
     std::size_t length = 0;
     std::uint16_t close_code = 0;  // status == error: 1002 (protocol) or 1009 (too big)
@@ -40,8 +41,11 @@ struct Parsed {
 };
 
 // Parses the client frame at the start of `data`. A payload above `max_payload` is an error
-// (1009) as soon as its header is read, before any of it is buffered.
-Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload);
+// (1009) as soon as its header is read, before any of it is buffered. RSV1 is allowed only
+// when permessage-deflate was negotiated (`deflate`), and then only on a text or binary frame
+// (a message's first); any other reserved bit is an error (1002).
+Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload,
+                          bool deflate = false);
 
 // The code the server closes with in answer to the client's close frame `payload`
 // (RFC 6455 5.5.1, 7.4): the client's code when it may be sent on the wire, 1000 for an empty

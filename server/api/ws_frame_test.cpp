@@ -89,6 +89,34 @@ TEST_CASE("protocol errors name their close code", "[ws]") {
     CHECK(error_of(huge) == 1002);
 }
 
+TEST_CASE("RSV1 marks a compressed message only where permessage-deflate allows it", "[ws]") {
+    auto parse = [](std::string f, bool deflate) {
+        return parse_client_frame(f.data(), f.size(), 1000, deflate);
+    };
+    auto text = parse(client_frame(0xC1, "x"), true);  // RSV1 on a text frame
+    REQUIRE(text.status == Parsed::frame);
+    CHECK(text.compressed);
+    CHECK_FALSE(parse(client_frame(0x81, "x"), true).compressed);
+    CHECK(parse(client_frame(0x41, "x"), true).compressed);    // a message's first fragment
+    for (std::uint8_t bad : {0xC9, 0xC8, 0xCA, 0xC0, 0x40}) {  // control frames, continuations
+        auto p = parse(client_frame(bad, "x"), true);
+        REQUIRE(p.status == Parsed::error);
+        CHECK(p.close_code == 1002);
+    }
+    for (std::uint8_t rsv23 : {0xA1, 0x91, 0xE1}) {  // RSV2 and RSV3 stay reserved
+        CHECK(parse(client_frame(rsv23, "x"), true).status == Parsed::error);
+    }
+    CHECK(parse(client_frame(0xC1, "x"), false).status == Parsed::error);
+}
+
+TEST_CASE("a compressed server frame sets RSV1", "[ws]") {
+    std::uint8_t h[kMaxHeader];
+    REQUIRE(encode_header(h, Opcode::text, 5, true) == 2);
+    CHECK(h[0] == 0xC1);
+    REQUIRE(encode_header(h, Opcode::text, 5) == 2);
+    CHECK(h[0] == 0x81);
+}
+
 TEST_CASE("a client's close frame is answered with a valid code", "[ws]") {
     auto code = [](std::uint16_t c, std::string reason = "") {
         std::string p;

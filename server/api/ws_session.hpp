@@ -1,6 +1,6 @@
 // WsSession: what every WebSocket connection does the same way, whichever engine frames its
-// bytes (Beast's stream for TLS and permessage-deflate, BasicWsConnection; Parley's own for
-// plain sockets, LeanWsConnection): the identity features see as a Client, registration with
+// bytes (Beast's stream for TLS, BasicWsConnection; Parley's own for plain sockets,
+// LeanWsConnection): the identity features see as a Client, registration with
 // the per-account cap, the rate limit, JSON parsing and dispatch of each text message to its
 // feature, and the bookkeeping when the socket closes. An engine calls opened() once the
 // handshake is done, handle_text() for each complete text message (one at a time, on its

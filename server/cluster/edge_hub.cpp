@@ -8,6 +8,7 @@
 
 #include "common/crypto.hpp"
 #include "common/logging.hpp"
+#include "server/features/shared_frame.hpp"
 
 namespace parley {
 
@@ -372,7 +373,7 @@ awaitable<void> EdgeHub::handle(const Entry& e) {
     };
     const std::string kind = field("kind");
     const std::int64_t seq = parse_seq(field("seq"));
-    auto frame = std::make_shared<const std::string>(field("frame"));
+    auto frame = make_shared_frame(field("frame"));
     std::int64_t gap_from = -1;
     {
         std::lock_guard lock(mutex_);
@@ -502,7 +503,7 @@ awaitable<void> EdgeHub::handle_doc_patch(const std::string& room_id, std::int64
         if (!f.is_string()) continue;
         const std::int64_t v = frame_version(f.get_ref<const std::string&>());
         if (v > room.doc_version) {
-            release_doc(room, v, std::make_shared<const std::string>(f.get<std::string>()));
+            release_doc(room, v, make_shared_frame(f.get<std::string>()));
         }
     }
     ++stats_.doc_gap_fills;
@@ -587,7 +588,7 @@ void EdgeHub::deliver_published(const nlohmann::json& published) {
             it->second.presence_version = version;
         }
         nlohmann::json frame{{"type", "presence"}, {"room_id", room_id}, {"online", *online}};
-        deliver(room_id, RoomTopic::presence, std::make_shared<const std::string>(frame.dump()));
+        deliver(room_id, RoomTopic::presence, make_shared_frame(frame.dump()));
     }
 }
 
@@ -626,8 +627,7 @@ awaitable<void> EdgeHub::fill_gap(const std::string& room_id, std::int64_t last,
         for (const auto& f : frames) {
             const auto seq = f.value("seq", std::int64_t{0});
             if (seq > upto) break;
-            release_message(room_id, seq,
-                            std::make_shared<const std::string>(f.value("frame", std::string())));
+            release_message(room_id, seq, make_shared_frame(f.value("frame", std::string())));
             last = seq;
         }
     }

@@ -6,6 +6,7 @@
 
 #include "common/crypto.hpp"
 #include "common/json_text.hpp"
+#include "server/features/shared_frame.hpp"
 
 namespace parley {
 
@@ -26,8 +27,7 @@ const char* topic_field(RoomTopic t) {
 }
 
 std::shared_ptr<const std::string> serialize(const nlohmann::json& frame) {
-    return std::make_shared<const std::string>(
-        frame.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return make_shared_frame(frame.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 // Document versions start at the load time in milliseconds, so a version held from before a
@@ -104,7 +104,7 @@ std::shared_ptr<const std::string> message_frame(const Message& m) {
     append_json_field(out, "text", m.text);
     append_json_field(out, "type", "message");
     out += '}';
-    return std::make_shared<const std::string>(std::move(out));
+    return make_shared_frame(std::move(out));
 }
 
 RoomHub::RoomHub(net::any_io_executor executor, const ChatSettings& settings, RoomStore& rooms,

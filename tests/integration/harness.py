@@ -242,10 +242,10 @@ class WebSocket:
             data = self._read_exact(n)
         return opcode, data
 
-    def recv(self, timeout=10):
-        """Returns the next text message parsed as JSON; answers pings; raises Closed on close."""
+    def recv_data_frame(self, timeout=10):
+        """Returns the next data frame as (opcode, payload), its flags in last_fin and last_rsv1;
+        answers pings; raises Closed on close."""
         self.sock.settimeout(timeout)
-        text = b""
         while True:
             opcode, data = self.recv_frame()
             if opcode == 0x9:
@@ -256,6 +256,13 @@ class WebSocket:
             if opcode == 0x8:
                 self.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
                 raise Closed(self.close_code, data[2:].decode(errors="replace"))
+            return opcode, data
+
+    def recv(self, timeout=10):
+        """Returns the next text message parsed as JSON; answers pings; raises Closed on close."""
+        text = b""
+        while True:
+            opcode, data = self.recv_data_frame(timeout)
             text += data
             if opcode in (0x1, 0x0) and self.last_fin:
                 return json.loads(text)

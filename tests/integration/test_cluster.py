@@ -708,8 +708,20 @@ class ClusterEdgeTest(ParleyTestCase):
 
         # Resume on the other edge: a new socket on edge B holding the version gets exactly the
         # patch it missed, not the whole document; one up to date gets nothing.
-        self.send(wa, rid, "missed", "a1")
-        wa.recv_until(lambda m: m.get("type") == "patch" and m["version"] == version + 1)
+        # The patch comes over the bus and the send's ok as the primary's answer: either may be
+        # first.
+        wa.send_json({"type": "send", "id": "a1", "room_id": rid, "text": "missed", "client_msg_id": "a1"})
+        seen = set()
+
+        def ok_and_patch(m):
+            if m.get("id") == "a1":
+                self.assertEqual(m["type"], "ok", m)
+                seen.add("ok")
+            if m.get("type") == "patch" and m["version"] == version + 1:
+                seen.add("patch")
+            return seen == {"ok", "patch"}
+
+        self.frames_until(wa, ok_and_patch)
         moved = self.edge_socket(edge_b, alice)
         patches, _ = self.doc_subscribe(moved, rid, version=version)
         self.assertEqual([p["version"] for p in patches], [version + 1])

@@ -1,6 +1,7 @@
 """The WebSocket protocol of api.md against the real server: framing, request ids, error frames,
 close codes 1001/1003/1008/1009/1013, the rate limit, the per-account cap, a slow consumer,
-permessage-deflate, and the connection metrics."""
+permessage-deflate (negotiation, compressed frames both ways, shared compressed broadcasts,
+the inflate bound), and the connection metrics."""
 
 import json
 import re
@@ -235,47 +236,6 @@ class WebSocketTest(ParleyTestCase):
         self.assertIn("closing with 1013", self.server.log())
         self.assertGreaterEqual(metric(self.server.port, "parley_ws_slow_consumers_total"), 1)
 
-    def test_permessage_deflate_when_enabled(self):
-        self.server.close()
-        self.server = self.start("server", config=FAST_AUTH + "[websocket]\npermessage_deflate = true\n")
-        self.api = Api(self.server.port)
-        s = self.api.user("fay")
-        ws = WebSocket(self.server.port, "/api/v1/ws", headers={
-            "Authorization": f"Bearer {s['access_token']}",
-            "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"})
-        self.assertIn("permessage-deflate", ws.response_head.lower())
-        # Compressed frames both ways (RFC 7692 7.2: raw DEFLATE, the final empty stored block's
-        # 00 00 ff ff left off, RSV1 set on the message's first frame).
-        inflate = zlib.decompressobj(-zlib.MAX_WBITS)
-        for i in range(3):
-            deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-            text = json.dumps({"type": "ping", "id": f"compressed {i} " + "x" * 200}).encode()
-            body = deflate.compress(text) + deflate.flush(zlib.Z_SYNC_FLUSH)
-            self.assertEqual(body[-4:], b"\x00\x00\xff\xff")
-            ws.send_frame(0x1, body[:-4], rsv1=True)
-            opcode, data = ws.recv_frame()
-            self.assertEqual(opcode, 0x1)
-            self.assertTrue(ws.last_rsv1, "the server's answer is compressed")
-            pong = json.loads(inflate.decompress(data + b"\x00\x00\xff\xff"))
-            self.assertEqual((pong["type"], pong["id"]), ("pong", f"compressed {i} " + "x" * 200))
-        # A client that does not offer compression is served by Parley's own engine (it writes
-        # "Connection: Upgrade"; Beast's stream writes "upgrade") and works as usual.
-        plain = WebSocket(self.server.port, "/api/v1/ws", headers={
-            "Authorization": f"Bearer {s['access_token']}"})
-        self.assertNotIn("permessage-deflate", plain.response_head.lower())
-        self.assertIn("Connection: Upgrade", plain.response_head)
-        self.assertIn("connection: upgrade", ws.response_head.lower())
-        self.assertNotIn("Connection: Upgrade", ws.response_head)
-        plain.send_json({"type": "ping", "id": "plain"})
-        self.assertEqual(plain.recv()["id"], "plain")
-        off = self.start("server", config=FAST_AUTH)
-        api2 = Api(off.port)
-        s2 = api2.user("gus")
-        ws2 = WebSocket(off.port, "/api/v1/ws", headers={
-            "Authorization": f"Bearer {s2['access_token']}",
-            "Sec-WebSocket-Extensions": "permessage-deflate"})
-        self.assertNotIn("permessage-deflate", ws2.response_head.lower())
-
     def test_metrics(self):
         s = self.api.user("hal")
         self.assertEqual(metric(self.server.port, "parley_ws_connections"), 0)
@@ -311,6 +271,231 @@ class WebSocketTest(ParleyTestCase):
         self.server.send_signal(signal.SIGTERM)
         self.assertEqual(ws.expect_close(), 1001)
         self.assertEqual(self.server.proc.wait(10), 0)
+
+
+
+def deflate(data, wbits=zlib.MAX_WBITS, compressor=None):
+    """One message compressed as RFC 7692 7.2.1 says: raw DEFLATE, sync-flushed, its final
+    00 00 ff ff left off. `compressor`: a client that keeps its context across messages."""
+    c = compressor or zlib.compressobj(wbits=-wbits)
+    body = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert body[-4:] == b"\x00\x00\xff\xff"
+    return body[:-4]
+
+
+def recv_message(ws, timeout=10):
+    """The next data message as (compressed?, wire bytes, JSON). A compressed one is inflated
+    with a fresh context: the server never carries its context from one message to the next."""
+    _, data = ws.recv_data_frame(timeout)
+    compressed = ws.last_rsv1
+    assert ws.last_fin, "the server sends every message in one frame"
+    text = data
+    if compressed:
+        text = zlib.decompressobj(-zlib.MAX_WBITS).decompress(data + b"\x00\x00\xff\xff")
+    return compressed, data, json.loads(text)
+
+
+class PermessageDeflateTest(ParleyTestCase):
+    """permessage-deflate (RFC 7692) in Parley's own engine, against Python's zlib."""
+
+    config = FAST_AUTH + "[websocket]\npermessage_deflate = true\nmax_frame_bytes = 8192\n"
+
+    def setUp(self):
+        super().setUp()
+        self.server = self.start("server", config=self.config)
+        self.api = Api(self.server.port)
+
+    def socket(self, session, offer=None):
+        headers = {"Authorization": f"Bearer {session['access_token']}"}
+        if offer is not None:
+            headers["Sec-WebSocket-Extensions"] = offer
+        ws = WebSocket(self.server.port, "/api/v1/ws", headers=headers)
+        self.addCleanup(ws.sock.close)
+        return ws
+
+    @staticmethod
+    def extensions(ws):
+        for line in ws.response_head.split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "sec-websocket-extensions":
+                return value.strip()
+        return None
+
+    def ping(self, ws, ident, frame_bytes, compressor=None, rsv1=True):
+        text = json.dumps({"type": "ping", "id": ident}).encode()
+        ws.send_frame(0x1, deflate(text, compressor=compressor) if rsv1 else text, rsv1=rsv1)
+        compressed, _, pong = recv_message(ws)
+        self.assertEqual((pong["type"], pong["id"]), ("pong", ident))
+        return compressed
+
+    def test_compressed_frames_both_ways_in_the_own_engine(self):
+        s = self.api.user("fay")
+        ws = self.socket(s, "permessage-deflate; client_max_window_bits")
+        self.assertEqual(self.extensions(ws), "permessage-deflate; server_no_context_takeover")
+        # Parley's own engine writes "Connection: Upgrade" (Beast's stream: "upgrade").
+        self.assertIn("Connection: Upgrade", ws.response_head)
+        # The client keeps its context across messages (no client_no_context_takeover), so the
+        # later messages refer back into the earlier ones: the server's inflater must keep it.
+        keeper = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        for i in range(4):
+            big = f"compressed {i} " + "x" * 300
+            self.assertTrue(self.ping(ws, big, None, compressor=keeper), "a long pong is compressed")
+        # Uncompressed messages stay valid on a compressing socket; a short answer (under 64
+        # bytes) goes uncompressed.
+        self.assertFalse(self.ping(ws, "short", None, rsv1=False))
+        self.assertTrue(self.ping(ws, "y" * 500, None, rsv1=False))
+        # A fragmented compressed message: RSV1 on its first frame only.
+        body = deflate(json.dumps({"type": "ping", "id": "z" * 400}).encode())
+        ws.send_frame(0x1, body[:5], fin=False, rsv1=True)
+        ws.send_frame(0x0, body[5:10], fin=False)
+        ws.send_frame(0x9, b"between")  # control frames may come between fragments
+        ws.send_frame(0x0, body[10:])
+        compressed, _, pong = recv_message(ws)
+        self.assertEqual((compressed, pong["id"]), (True, "z" * 400))
+        # A client that offers nothing is served as before, uncompressed, by the same engine.
+        plain = self.socket(s)
+        self.assertIsNone(self.extensions(plain))
+        self.assertIn("Connection: Upgrade", plain.response_head)
+        self.assertFalse(self.ping(plain, "p" * 300, None, rsv1=False))
+        # With compression off (the default), an offer is not answered.
+        off = self.start("server", config=FAST_AUTH)
+        s2 = Api(off.port).user("gus")
+        ws2 = WebSocket(off.port, "/api/v1/ws", headers={
+            "Authorization": f"Bearer {s2['access_token']}", "Sec-WebSocket-Extensions": "permessage-deflate"})
+        self.addCleanup(ws2.sock.close)
+        self.assertIsNone(self.extensions(ws2))
+        ws2.send_frame(0x1, deflate(b'{"type":"ping"}'), rsv1=True)
+        self.assertEqual(ws2.expect_close(), 1002)
+
+    def test_negotiation_takes_the_first_acceptable_offer(self):
+        s = self.api.user("ned")
+        cases = [
+            # A 256-byte server window is declined (zlib cannot write one): the next offer wins.
+            ("permessage-deflate; server_max_window_bits=8, permessage-deflate; client_no_context_takeover",
+             "permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+            ("permessage-deflate; server_max_window_bits=10; client_max_window_bits=12",
+             "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12"),
+            ('permessage-deflate; server_max_window_bits="11"',
+             "permessage-deflate; server_no_context_takeover; server_max_window_bits=11"),
+            ("x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover",
+             "permessage-deflate; server_no_context_takeover"),
+            # Nothing acceptable: unknown or repeated parameters, malformed values.
+            ("permessage-deflate; level=9", None),
+            ("permessage-deflate; client_no_context_takeover; client_no_context_takeover", None),
+            ("permessage-deflate; server_max_window_bits", None),
+            ("permessage-deflate; client_max_window_bits=16", None),
+            ("permessage-deflate; server_max_window_bits=010", None),
+        ]
+        for offer, answer in cases:
+            with self.subTest(offer=offer):
+                ws = self.socket(s, offer)
+                self.assertEqual(self.extensions(ws), answer)
+                if answer is None:
+                    # An uncompressed socket: RSV1 is a protocol error there.
+                    ws.send_frame(0x1, deflate(b'{"type":"ping"}'), rsv1=True)
+                    self.assertEqual(ws.expect_close(), 1002)
+                ws.close()
+        # server_max_window_bits=10 is honoured: a long, repetitive answer inflates with a
+        # 1 KiB window (a longer reference would fail here).
+        ws = self.socket(s, "permessage-deflate; server_max_window_bits=10")
+        ident = "".join(f"{i:04d}" for i in range(600))
+        ident = ident + ident  # repeats at a distance of 2400 bytes: beyond the window
+        ws.send_json({"type": "ping", "id": ident})
+        opcode, data = ws.recv_frame()
+        self.assertTrue(ws.last_rsv1)
+        pong = json.loads(zlib.decompressobj(-10).decompress(data + b"\x00\x00\xff\xff"))
+        self.assertEqual(pong["id"], ident)
+
+    def test_client_no_context_takeover(self):
+        s = self.api.user("cal")
+        ws = self.socket(s, "permessage-deflate; client_no_context_takeover; client_max_window_bits=9")
+        self.assertEqual(
+            self.extensions(ws),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=9")
+        for i in range(3):
+            self.assertTrue(self.ping(ws, f"fresh {i} " + "q" * 200, None))
+        # The client promised to reset its context: a message that refers back into the one
+        # before cannot be inflated, and closes the socket (1007).
+        keeper = zlib.compressobj(wbits=-9)
+        self.ping(ws, "r" * 200, None, compressor=keeper)
+        ws.send_frame(0x1, deflate(json.dumps({"type": "ping", "id": "r" * 200}).encode(), compressor=keeper),
+                      rsv1=True)
+        self.assertEqual(ws.expect_close(), 1007)
+
+    def test_broadcast_is_compressed_for_deflate_sockets_only(self):
+        a, b, c = (self.api.user(n) for n in ("amy", "ben", "cid"))
+        sockets = {"a": self.socket(a, "permessage-deflate"),
+                   "b": self.socket(b, "permessage-deflate; client_max_window_bits"),
+                   "c": self.socket(c)}
+        for ws in sockets.values():  # registered before the REST calls need a live socket
+            ws.send_json({"type": "ping", "id": "up"})
+            recv_message(ws)
+        status, _, room = self.api.call("POST", "/api/v1/rooms", {
+            "title": "t", "kind": "group", "members": [b["account_id"], c["account_id"]]}, token=a["access_token"])
+        self.assertEqual(status, 201, room)
+        rid = room["room_id"]
+        for ws in sockets.values():
+            ws.send_json({"type": "subscribe", "topic": f"room:{rid}:chat", "id": "sub"})
+            while recv_message(ws)[2].get("id") != "sub":
+                pass
+        text = "the same message for everyone in the room " * 5
+        status, _, sent = self.api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                        {"text": text, "client_msg_id": "m1"}, token=a["access_token"])
+        self.assertEqual(status, 200, sent)
+        got = {}
+        for name, ws in sockets.items():
+            while True:
+                compressed, wire, msg = recv_message(ws)
+                if msg.get("type") == "message":
+                    break
+            self.assertEqual((msg["text"], msg["seq"]), (text, sent["seq"]))
+            got[name] = (compressed, wire, msg)
+        self.assertTrue(got["a"][0] and got["b"][0], "deflate sockets get the frame compressed")
+        self.assertFalse(got["c"][0], "a plain socket gets it uncompressed")
+        self.assertEqual(got["a"][1], got["b"][1], "one compression, the same bytes for both")
+        self.assertLess(len(got["a"][1]), len(got["c"][1]))
+        self.assertEqual(got["a"][2], got["c"][2])
+
+    def test_a_zip_bomb_closes_with_1009(self):
+        s = self.api.user("zed")
+        ws = self.socket(s, "permessage-deflate")
+        # Within the limit once inflated: fine.
+        self.assertTrue(self.ping(ws, "k" * 7000, None))
+        # 1 MiB of JSON in about a kilobyte on the wire, against max_frame_bytes = 8192.
+        bomb = deflate(b'{"type":"ping","id":"' + b"a" * (1 << 20) + b'"}')
+        self.assertLess(len(bomb), 8192)
+        ws.send_frame(0x1, bomb, rsv1=True)
+        self.assertEqual(ws.expect_close(), 1009)
+        self.assertIn("inflates past 8192 bytes", self.server.log())
+        # The same bomb in fragments, and from a client that resets its context.
+        ws = self.socket(s, "permessage-deflate; client_no_context_takeover")
+        ws.send_frame(0x1, bomb[:100], fin=False, rsv1=True)
+        ws.send_frame(0x0, bomb[100:])
+        self.assertEqual(ws.expect_close(), 1009)
+        # The server is still serving.
+        ws = self.socket(s, "permessage-deflate")
+        self.assertTrue(self.ping(ws, "after " * 30, None))
+
+    def test_rsv1_where_it_is_not_allowed_closes_with_1002(self):
+        s = self.api.user("rex")
+        # On a control frame.
+        ws = self.socket(s, "permessage-deflate")
+        ws.send_frame(0x9, b"x", rsv1=True)
+        self.assertEqual(ws.expect_close(), 1002)
+        # On a continuation.
+        ws = self.socket(s, "permessage-deflate")
+        body = deflate(b'{"type":"ping","id":"' + b"c" * 200 + b'"}')
+        ws.send_frame(0x1, body[:10], fin=False, rsv1=True)
+        ws.send_frame(0x0, body[10:], rsv1=True)
+        self.assertEqual(ws.expect_close(), 1002)
+        # Without negotiation, on a server that allows compression.
+        ws = self.socket(s)
+        ws.send_frame(0x1, deflate(b'{"type":"ping"}'), rsv1=True)
+        self.assertEqual(ws.expect_close(), 1002)
+        # Data that is not DEFLATE.
+        ws = self.socket(s, "permessage-deflate")
+        ws.send_frame(0x1, b"\xff\xff\xff\xff\xff", rsv1=True)
+        self.assertEqual(ws.expect_close(), 1007)
 
 
 if __name__ == "__main__":
