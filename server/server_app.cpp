@@ -439,6 +439,7 @@ int run_edge(const ServerConfig& config) {
                     std::chrono::milliseconds(config.cluster.forward_timeout_ms),
                     std::max<std::uint64_t>(64ull << 20, 2 * static_cast<std::uint64_t>(
                                                                  config.media.max_upload_bytes)));
+    proxy.set_bus_up([&hub] { return hub.redis_connected(); });
     metrics.add_collector([&proxy, node] { return proxy.render_metrics(node); });
     const std::string spool_dir = config.data_dir + "/edge-spool";
     if (!make_private_dir(spool_dir)) return 1;

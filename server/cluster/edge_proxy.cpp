@@ -70,6 +70,11 @@ awaitable<HttpResponse> EdgeProxy::forward(const RequestContext& ctx) {
         co_return error_response(http::status::not_found, "not_found",
                                  "this WebSocket path is not served by an edge; use /api/v1/ws");
     }
+    if (bus_up_ && !safe_to_repeat(in.method()) && target.starts_with("/api/v1/rooms") &&
+        !bus_up_()) {
+        bus_down_.fetch_add(1);
+        co_return unavailable("the message bus (Redis) cannot be reached; retry shortly");
+    }
     auto set_headers = [&](auto& out) {
         out.method(in.method());
         out.target(target);
@@ -175,6 +180,7 @@ std::string EdgeProxy::render_metrics(const std::string& node) const {
         "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"answered\"}} {1}\n"
         "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"unreachable\"}} {2}\n"
         "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"no_answer\"}} {3}\n"
+        "parley_cluster_forwarded_total{{node=\"{0}\",outcome=\"bus_down\"}} {7}\n"
         "# HELP parley_cluster_forward_connections_total Connections opened to the primary for "
         "forwarded requests (kept alive between requests).\n"
         "# TYPE parley_cluster_forward_connections_total counter\n"
@@ -187,7 +193,7 @@ std::string EdgeProxy::render_metrics(const std::string& node) const {
         "# TYPE parley_cluster_forward_retries_total counter\n"
         "parley_cluster_forward_retries_total{{node=\"{0}\"}} {6}\n",
         node, answered_.load(), unreachable_.load(), timed_out_.load(), pool_.connections(),
-        reused_.load(), retried_.load());
+        reused_.load(), retried_.load(), bus_down_.load());
 }
 
 std::string forwarded_client_address(const HttpRequest& req, const std::string& peer,

@@ -15,13 +15,17 @@
 // new connection only for GET, HEAD and OPTIONS: a write is never sent twice. When the primary
 // cannot be reached: 503 `unavailable` with Retry-After: 1; when it was reached but did not
 // answer in time, the same 503 and a message saying the request may have been applied.
-// /internal/ paths are never forwarded (404).
+// /internal/ paths are never forwarded (404). While the edge's message bus (Redis) is down, a
+// write to a room (any method but GET, HEAD and OPTIONS under /api/v1/rooms) is refused with the
+// same 503 `unavailable` and Retry-After as a socket's `send`: the primary could commit it but
+// not deliver it to the other edges in order.
 // Owned by the edge app; handlers run on the network threads; the pool under its mutex.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "server/api/http_types.hpp"
@@ -37,6 +41,9 @@ class EdgeProxy {
               std::uint64_t response_limit);
 
     awaitable<HttpResponse> forward(const RequestContext& ctx);
+    // Whether the edge's message bus is up (set once, before serving); without it, room
+    // writes are never refused.
+    void set_bus_up(std::function<bool()> up) { bus_up_ = std::move(up); }
 
     // Prometheus text: forwarded requests by outcome, labelled with the node id.
     std::string render_metrics(const std::string& node) const;
@@ -56,6 +63,8 @@ class EdgeProxy {
     std::atomic<std::uint64_t> timed_out_{0};
     std::atomic<std::uint64_t> reused_{0};
     std::atomic<std::uint64_t> retried_{0};
+    std::atomic<std::uint64_t> bus_down_{0};
+    std::function<bool()> bus_up_;
 };
 
 // The client address of a request forwarded by an edge: the X-Parley-Client header when

@@ -615,6 +615,16 @@ class ClusterEdgeTest(ParleyTestCase):
                 self.redis.kill()
                 wait_until(lambda: Api(edge_a.port).call("GET", "/api/v1/health")[2]["cluster"]["redis"] == "down",
                            10, what="edge A to see Redis down")
+                # The same send over REST through the edge is refused the same way; reads go on.
+                status, headers, body = Api(edge_a.port).call(
+                    "POST", f"/api/v1/rooms/{rid}/messages", {"text": "by rest", "client_msg_id": "rest1"},
+                    token=alice["access_token"])
+                self.assertEqual((status, body["error"]), (503, "unavailable"), body)
+                self.assertIn("Redis", body["message"])
+                self.assertEqual(headers.get("retry-after"), "1")
+                status, _, page = Api(edge_a.port).call("GET", f"/api/v1/rooms/{rid}/messages?after_seq=0",
+                                                        token=alice["access_token"])
+                self.assertEqual((status, len(page["messages"])), (200, 20))
             if len(refusals) == 5 and self.redis.proc.poll() is not None:
                 self.redis.start()  # no persistence: the streams come back empty
             reply = self.send(wa, rid, f"load {i}", f"l{i}", expect_ok=False)
