@@ -30,6 +30,14 @@ Session read_session(const Statement& st) {
     return s;
 }
 
+constexpr const char* kAccountColumns =
+    "id, username, password_hash, role, created_at, disabled_at";
+
+Account read_account(const Statement& st) {
+    return Account{st.column_text(0), st.column_text(1),  st.column_text(2),
+                   st.column_text(3), st.column_int64(4), st.column_int64(5)};
+}
+
 constexpr const char* kSessionColumns =
     "id, account_id, access_hash, refresh_hash, previous_refresh_hash, created_at, "
     "access_expires_at, refresh_expires_at, revoked_at";
@@ -41,14 +49,12 @@ AccountStore::AccountStore(DbWriter& writer) : writer_(writer) {}
 AccountStore::RoleChange AccountStore::change_role(SqliteDb& db, const std::string& username,
                                                    const std::string& role) {
     Transaction transaction(db, Transaction::Kind::immediate);
-    auto find = db.prepare(
-        "SELECT id, username, password_hash, role, created_at, disabled_at FROM accounts "
-        "WHERE username = ? COLLATE NOCASE");
+    auto find = db.prepare(std::string("SELECT ") + kAccountColumns +
+                           " FROM accounts WHERE username = ? COLLATE NOCASE");
     find.bind(1, username);
     RoleChange change;
     if (find.step() != StepResult::row) return change;
-    change.account = Account{find.column_text(0), find.column_text(1),  find.column_text(2),
-                             find.column_text(3), find.column_int64(4), find.column_int64(5)};
+    change.account = read_account(find);
     if (change.account.role == "bot") {
         change.status = RoleChange::Status::refused_bot;
         return change;
@@ -63,11 +69,9 @@ AccountStore::RoleChange AccountStore::change_role(SqliteDb& db, const std::stri
 
 void AccountStore::load(SqliteDb& db) {
     std::unique_lock lock(mutex_);
-    auto accounts = db.prepare(
-        "SELECT id, username, password_hash, role, created_at, disabled_at FROM accounts");
+    auto accounts = db.prepare(std::string("SELECT ") + kAccountColumns + " FROM accounts");
     while (accounts.step() == StepResult::row) {
-        Account a{accounts.column_text(0), accounts.column_text(1),  accounts.column_text(2),
-                  accounts.column_text(3), accounts.column_int64(4), accounts.column_int64(5)};
+        Account a = read_account(accounts);
         by_username_[ascii_lower(a.username)] = a.id;
         accounts_[a.id] = std::move(a);
     }
