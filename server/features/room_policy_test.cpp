@@ -7,17 +7,14 @@
 
 #include "common/test_support.hpp"
 #include "server/db/migrations.hpp"
+#include "server/settings/server_config_test_support.hpp"
 
 namespace parley {
 
 namespace {
 
 RoomSettings load(const std::string& text) {
-    ServerConfig c;
-    ConfigSchema schema;
-    c.describe(schema);
-    schema.load_string(text, "test.toml");
-    return c.rooms;
+    return test::load_server_config(text).rooms;
 }
 
 }  // namespace
