@@ -10,9 +10,8 @@
 // code points; it may be empty when the message carries an image), the image (`media`: the
 // content id of one of the sender's ready images, checked by media_check), the client_msg_id,
 // and the signature: in a room created with require_signatures (by default when the server's
-// RoomPolicy says so) every message carries an
-// Ed25519 signature, made with the key the sender registered at join, over
-// canonical_message_bytes() (common/message_format.hpp).
+// RoomPolicy says so) every message carries an Ed25519 signature, made with the key the sender
+// registered at join, over canonical_message_bytes() (common/message_format.hpp).
 // A message that fails any check is stored nowhere and broadcast to no one. The answer comes
 // only after the commit; a resend with the same client_msg_id gets the stored seq back.
 // Request bodies are the JSON objects of api.md (the same for REST and the socket), read here
