@@ -49,6 +49,7 @@
 #include "server/features/maintenance_feature.hpp"
 #include "server/features/media_service.hpp"
 #include "server/features/room_janitor.hpp"
+#include "server/features/room_policy.hpp"
 #include "server/features/room_service.hpp"
 #include "server/manager_link/manager_client.hpp"
 #include "server/media/imageproc_client.hpp"
@@ -482,7 +483,8 @@ struct DataLayer {
     RoomStore rooms;
     MediaStore media{writer};
     NotificationStore notifications;
-    AuditLog audit;  // history.db's audit log
+    AuditLog audit;          // history.db's audit log
+    RoomPolicy room_policy;  // [rooms] resolved against the install's own default
 
     DataLayer(const ServerConfig& config, std::string db_dir, SqliteOptions opts, SqliteDb current,
               std::vector<LocalBot> local)
@@ -533,8 +535,15 @@ std::unique_ptr<DataLayer> open_data(const ServerConfig& config) {
         SqliteDb history_db(db_dir + "/history.db", options);
         apply_migrations(history_db, history_migrations(), "history");
     }
-    return std::make_unique<DataLayer>(config, db_dir, options, std::move(current_db),
-                                       std::move(local_bots));
+    std::optional<bool> install_signs = install_signatures_default(current_db);
+    auto data = std::make_unique<DataLayer>(config, db_dir, options, std::move(current_db),
+                                            std::move(local_bots));
+    data->room_policy = resolve_room_policy(config.rooms, install_signs);
+    spdlog::info("rooms: new rooms {} signed messages ({}); opting out {}",
+                 data->room_policy.require_signatures ? "require" : "do not require",
+                 data->room_policy.reason,
+                 data->room_policy.allow_unsigned_rooms ? "allowed" : "refused");
+    return data;
 }
 
 void add_db_metrics(MetricsRegistry& metrics, DbWriter& writer) {
@@ -779,7 +788,7 @@ struct ChatSide {
         : hub(executor, config.chat, data.rooms, data.accounts, clients),
           notifier(clients),
           notifications(data.notifications, notifier, clients, executor),
-          rooms(config.chat, data.rooms, data.accounts, hub, notifications),
+          rooms(config.chat, data.room_policy, data.rooms, data.accounts, hub, notifications),
           janitor(executor, config.chat, data.rooms, hub, clients),
           context{data.rooms, hub, rooms, notifier, notifications} {
         // A socket that subscribes hears what it missed.

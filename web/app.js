@@ -75,6 +75,7 @@ async function enterApp() {
   renderMe();
   $("auth-view").hidden = true;
   $("app-view").hidden = false;
+  await applyRoomPolicy();
   await refreshRooms();
   const wanted = location.hash.slice(1);
   if (wanted && view.roomList.some((r) => r.room_id === wanted)) await openRoom(wanted);
@@ -472,6 +473,20 @@ $("notifications-more").addEventListener("click", () => loadNotifications(notifi
 $("notifications-read-all").addEventListener("click", () =>
   notifications.markAllRead().catch((err) => ($("sidebar-error").textContent = describe(err, "mark them read"))),
 );
+
+// The create-room form starts with the server's rule for new rooms: signed messages unless the
+// server says otherwise; unticking is offered only when the server allows unsigned rooms.
+async function applyRoomPolicy() {
+  const box = $("create-room").signed;
+  try {
+    const policy = await rooms.policy();
+    box.checked = box.defaultChecked = policy.require_signatures;
+    box.disabled = !policy.allow_unsigned_rooms;
+    box.title = box.disabled ? "This server requires signed messages in every room" : "";
+  } catch {
+    // An older server without the route: keep the form as it is (signed ticked).
+  }
+}
 
 $("create-room").addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -22,6 +22,14 @@ awaitable<HttpResponse> create_room(RoomService& rooms, const Caller& caller, Re
     co_return json_response(http::status::created, {{"room_id", room->id}});
 }
 
+// What a new room gets without require_signatures, and whether `false` may be asked for.
+awaitable<HttpResponse> room_policy(RoomService& rooms, const Caller&, RequestContext&) {
+    const RoomPolicy& p = rooms.policy();
+    co_return json_response(http::status::ok, {{"require_signatures", p.require_signatures},
+                                               {"allow_unsigned_rooms",
+                                                p.allow_unsigned_rooms || !p.require_signatures}});
+}
+
 awaitable<HttpResponse> list_rooms(RoomService& rooms, const Caller& caller, RequestContext&) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [r, m] : rooms.rooms_of(caller.account.id)) {
@@ -176,6 +184,7 @@ void add_room_routes(Router& router, ApiContext& api, RoomService& rooms) {
     using http::verb;
     router.add(verb::post, "/api/v1/rooms", with_caller_body(api, rooms, create_room));
     router.add(verb::get, "/api/v1/rooms", with_caller(api, rooms, list_rooms));
+    router.add(verb::get, "/api/v1/room-policy", with_caller(api, rooms, room_policy));
     router.add(verb::get, "/api/v1/rooms/{id}", with_caller(api, rooms, room_document));
     router.add(verb::post, "/api/v1/rooms/{id}/join", with_caller_body(api, rooms, join_room));
     router.add(verb::post, "/api/v1/rooms/{id}/leave", with_caller(api, rooms, leave_room));

@@ -244,6 +244,22 @@ CREATE VIEW all_messages AS
     FROM message_log;
 )sql";
 
+// Facts about this installation, one row each. `signatures_by_default`: whether rooms created
+// without `require_signatures` require signed messages when [rooms] require_signatures is unset
+// ('1' or '0'). A database that holds no account and no room when it reaches this version is a
+// new install and signs by default; one that has data was made by an older Parley, whose rooms
+// were unsigned unless asked, and keeps that default so its clients go on working.
+constexpr std::string_view current_v12 = R"sql(
+CREATE TABLE server_facts (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO server_facts(name, value)
+    SELECT 'signatures_by_default',
+           CASE WHEN EXISTS (SELECT 1 FROM accounts) OR EXISTS (SELECT 1 FROM rooms)
+                THEN '0' ELSE '1' END;
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -280,6 +296,7 @@ constexpr std::array current_list{
     Migration{9, "the message log", current_v9},
     Migration{10, "stored notifications", current_v10},
     Migration{11, "the message log without a foreign key", current_v11, true},
+    Migration{12, "facts about the installation: signatures by default", current_v12},
 };
 
 constexpr std::array history_list{

@@ -29,7 +29,7 @@ struct Notified {
     Notifier notifier{clients};
     NotificationStore store;
     NotificationService service{store, notifier, clients, ioc.get_executor()};
-    RoomService chat{settings, rooms, accounts, hub, service};
+    RoomService chat{settings, RoomPolicy{false, false, "test"}, rooms, accounts, hub, service};
     std::string room;
 
     explicit Notified(int keep = 500) : store(writer, readers, keep) {

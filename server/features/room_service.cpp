@@ -10,9 +10,10 @@
 
 namespace parley {
 
-RoomService::RoomService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
-                         RoomHub& hub, NotificationService& notifications)
+RoomService::RoomService(const ChatSettings& settings, RoomPolicy policy, RoomStore& rooms,
+                         AccountStore& accounts, RoomHub& hub, NotificationService& notifications)
     : settings_(settings),
+      policy_(std::move(policy)),
       rooms_(rooms),
       accounts_(accounts),
       hub_(hub),
@@ -74,8 +75,19 @@ awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohma
     if (utf8_code_points(title) > 200) {
         co_return refuse(ErrorCode::bad_request, "title is longer than 200 characters");
     }
-    bool signatures = j.contains("require_signatures") && j["require_signatures"].is_boolean() &&
-                      j["require_signatures"].get<bool>();
+    bool signatures = policy_.require_signatures;
+    if (auto it = j.find("require_signatures"); it != j.end() && !it->is_null()) {
+        if (!it->is_boolean()) {
+            co_return refuse(ErrorCode::bad_request, "require_signatures must be true or false");
+        }
+        signatures = it->get<bool>();
+        // Only an opt-out needs the server's leave; asking for signatures is always allowed.
+        if (!signatures && policy_.require_signatures && !policy_.allow_unsigned_rooms) {
+            co_return refuse(ErrorCode::forbidden,
+                             "this server requires signed messages in every room "
+                             "([rooms] allow_unsigned_rooms is false)");
+        }
+    }
     std::string policy = string_field(j, "join_policy").value_or("invite");
     if (!is_join_policy(policy)) {
         co_return refuse(ErrorCode::bad_request, "join_policy must be \"invite\" or \"open\"");
@@ -125,8 +137,8 @@ awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohma
     };
     auto created = co_await rooms_.create_room(room, members, std::move(also));
     if (!created) co_return store_refusal(created.error());
-    spdlog::info("room {} ({}) created by {} with {} members", room.id, kind, room.created_by,
-                 members.size());
+    spdlog::info("room {} ({}) created by {} with {} members, signatures {}", room.id, kind,
+                 room.created_by, members.size(), signatures ? "required" : "optional");
     notifications_.deliver(*invitations);
     co_return room;
 }

@@ -9,9 +9,9 @@
 // Sending checks membership and role (a viewer cannot send), the text (1 to chat.message_max_chars
 // code points; it may be empty when the message carries an image), the image (`media`: the
 // content id of one of the sender's ready images, checked by media_check), the client_msg_id,
-// and the signature: in a room created with require_signatures every message carries an
-// Ed25519 signature, made with the key the sender registered at join, over
-// canonical_message_bytes() (common/message_format.hpp).
+// and the signature: in a room created with require_signatures (by default when the server's
+// RoomPolicy says so) every message carries an Ed25519 signature, made with the key the sender
+// registered at join, over canonical_message_bytes() (common/message_format.hpp).
 // A message that fails any check is stored nowhere and broadcast to no one. The answer comes
 // only after the commit; a resend with the same client_msg_id gets the stored seq back.
 // Request bodies are the JSON objects of api.md (the same for REST and the socket), read here
@@ -29,6 +29,7 @@
 #include "server/features/notification_service.hpp"
 #include "server/features/outcome.hpp"
 #include "server/features/room_hub.hpp"
+#include "server/features/room_policy.hpp"
 
 namespace parley {
 
@@ -53,12 +54,15 @@ struct HistoryQuery {
 
 class RoomService {
   public:
-    RoomService(const ChatSettings& settings, RoomStore& rooms, AccountStore& accounts,
-                RoomHub& hub, NotificationService& notifications);
+    RoomService(const ChatSettings& settings, RoomPolicy policy, RoomStore& rooms,
+                AccountStore& accounts, RoomHub& hub, NotificationService& notifications);
 
     // POST /rooms: {kind, title, require_signatures, join_policy, members}; the invited
-    // members hear an invitation.
+    // members hear an invitation. Without require_signatures the room gets the policy's
+    // default; `false` where the policy requires signatures and allows no opt-out is forbidden.
     awaitable<Outcome<Room>> create(const Account& caller, const nlohmann::json& body);
+    // What a room created without require_signatures gets (GET /api/v1/room-policy).
+    const RoomPolicy& policy() const { return policy_; }
     // The caller's rooms (unordered).
     std::vector<RoomListing> rooms_of(const std::string& account_id) const;
     // The room document and its version, for a member.
@@ -116,6 +120,7 @@ class RoomService {
                           std::string_view action) const;
 
     const ChatSettings& settings_;
+    const RoomPolicy policy_;
     RoomStore& rooms_;
     AccountStore& accounts_;
     RoomHub& hub_;

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/crypto.hpp"
 #include "server/features/service_test_support.hpp"
 
 namespace parley {
@@ -26,7 +27,15 @@ ChatSettings small_limits() {
     return s;
 }
 
+// The policy of a server upgraded from before signatures by default: most cases here send
+// unsigned messages; the signature cases pass their own.
+RoomPolicy unsigned_by_default() {
+    return RoomPolicy{false, false, "test"};
+}
+
 struct Rooms {
+    explicit Rooms(RoomPolicy p = unsigned_by_default()) : policy(std::move(p)) { add_accounts(); }
+
     test::TempCurrentDb db{"room-service"};
     net::io_context ioc;
     ChatSettings settings = small_limits();
@@ -39,9 +48,10 @@ struct Rooms {
     Notifier notifier{clients};
     NotificationStore stored{writer, readers, 500};
     NotificationService notifications{stored, notifier, clients, ioc.get_executor()};
-    RoomService service{settings, store, accounts, hub, notifications};
+    RoomPolicy policy;
+    RoomService service{settings, policy, store, accounts, hub, notifications};
 
-    Rooms() {
+    void add_accounts() {
         for (const char* name : {"olga", "mia", "ben", "zoe"}) {
             Account a{name, name, "x", "user", 1};
             REQUIRE(run(ioc, accounts.create_account(a)));
@@ -110,6 +120,65 @@ TEST_CASE("creating a room checks its fields and limits and invites its members"
     REQUIRE(listed.size() == 1);
     CHECK(listed[0].room.title == "plans");
     CHECK(listed[0].me.role == "member");
+}
+
+TEST_CASE("new rooms take the server's signature rule; an opt-out needs the server's leave",
+          "[server][rooms]") {
+    auto signed_room = [](Rooms& t, const std::string& id) {
+        return t.store.room(id)->require_signatures;
+    };
+    SECTION("required, no opt-out") {
+        Rooms t(RoomPolicy{true, false, "test"});
+        CHECK(signed_room(t, t.create({})));
+        CHECK(signed_room(t, t.create({{"kind", "ephemeral"}, {"require_signatures", true}})));
+        for (const char* kind : {"group", "direct", "ephemeral"}) {
+            nlohmann::json body{{"kind", kind}, {"require_signatures", false}};
+            if (std::string(kind) == "direct") body["members"] = {"mia"};
+            CHECK(t.refused(run(t.ioc, t.service.create(t.account("mia"), body))) ==
+                  ErrorCode::forbidden);
+        }
+        CHECK(t.refused(
+                  run(t.ioc, t.service.create(t.account("mia"), {{"require_signatures", "no"}}))) ==
+              ErrorCode::bad_request);
+        // A refused opt-out stored nothing: mia may still create her two rooms.
+        CHECK(signed_room(t, t.create({{"kind", "direct"}, {"members", {"ben"}}}, "mia")));
+        CHECK(signed_room(t, t.create({{"require_signatures", nullptr}}, "mia")));
+    }
+    SECTION("required, opt-out allowed") {
+        Rooms t(RoomPolicy{true, true, "test"});
+        CHECK(signed_room(t, t.create({})));
+        CHECK_FALSE(signed_room(t, t.create({{"require_signatures", false}})));
+    }
+    SECTION("not required: unsigned unless asked") {
+        Rooms t(RoomPolicy{false, false, "test"});
+        CHECK_FALSE(signed_room(t, t.create({})));
+        CHECK(signed_room(t, t.create({{"require_signatures", true}})));
+    }
+}
+
+TEST_CASE("in a room signed by default an unsigned message is refused and a signed one stored",
+          "[server][rooms]") {
+    Rooms t(RoomPolicy{true, false, "test"});
+    std::string id = t.create({{"members", {"mia"}}});
+    auto keys = generate_ed25519();
+    REQUIRE(run(t.ioc, t.service.join(t.account("mia"), id,
+                                      {{"public_key", base64_encode(keys.public_key)}})));
+    CHECK(t.refused(
+              run(t.ioc, t.service.send("mia", id, {{"text", "hi"}, {"client_msg_id", "u1"}}))) ==
+          ErrorCode::invalid_signature);
+    std::string sig = base64_encode(
+        ed25519_sign(keys.private_key, canonical_message_bytes(id, "mia", "s1", "hi", "")));
+    auto sent = run(
+        t.ioc,
+        t.service.send("mia", id, {{"text", "hi"}, {"client_msg_id", "s1"}, {"signature", sig}}));
+    REQUIRE(sent);
+    CHECK(sent->message.seq == 1);
+    // The signature covers the client_msg_id: reused on another message it does not match.
+    CHECK(
+        t.refused(run(t.ioc, t.service.send(
+                                 "mia", id,
+                                 {{"text", "hi"}, {"client_msg_id", "s2"}, {"signature", sig}}))) ==
+        ErrorCode::invalid_signature);
 }
 
 TEST_CASE("joining follows the room's policy and size and patches the document",

@@ -1,5 +1,6 @@
 #include "server/settings/server_config.hpp"
 
+#include <toml++/toml.h>
 #include <boost/asio/ip/address.hpp>
 
 #include "common/daily_time.hpp"
@@ -103,6 +104,31 @@ void describe_chat(ConfigSchema& schema, ChatSettings& chat) {
                 30 * 86400);
     schema.bind("janitor_interval_ms", chat.janitor_interval_ms,
                 "How often expiry and history pruning run.", 10, 3'600'000);
+}
+
+void describe_rooms(ConfigSchema& schema, RoomSettings& rooms) {
+    schema.section("rooms", "What rooms require of their messages.");
+    schema.bind("allow_unsigned_rooms", rooms.allow_unsigned_rooms,
+                "Whether a room's creator may ask for unsigned messages (\"require_signatures\": "
+                "false in POST /api/v1/rooms) when require_signatures is true; refused with 403 "
+                "forbidden when not.");
+    schema.bind_custom(
+        "require_signatures",
+        "Whether new rooms require an Ed25519 signature on every message (rooms keep the rule "
+        "they were created with). Unset: true on a new install, false on a data directory "
+        "created by a Parley older than this setting (its clients may not sign); the log says "
+        "at start which applies.",
+        [&rooms](const toml::node& n) -> std::string {
+            if (!n.is_boolean()) return "expected true or false";
+            rooms.require_signatures = n.as_boolean()->get();
+            return {};
+        },
+        [&rooms] {
+            if (rooms.require_signatures)
+                return std::string("require_signatures = ") +
+                       (*rooms.require_signatures ? "true" : "false") + "\n";
+            return std::string("# require_signatures = true\n");
+        });
 }
 
 void describe_db(ConfigSchema& schema, DbSettings& db) {
@@ -231,6 +257,7 @@ void ServerConfig::describe(ConfigSchema& schema) {
     describe_websocket(schema, websocket);
     describe_auth(schema, auth);
     describe_chat(schema, chat);
+    describe_rooms(schema, rooms);
     describe_db(schema, db);
     describe_maintenance(schema, maintenance);
     describe_notifications(schema, notifications);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/config_schema.hpp"
@@ -81,6 +82,15 @@ struct ChatSettings {
     int janitor_interval_ms = 10'000;  // expiry and pruning pass
 };
 
+// [rooms]: what a room requires of its messages. Resolved once at start-up against the install
+// (RoomPolicy, server/features/room_policy.hpp).
+struct RoomSettings {
+    // Unset: decided by the install (current.db's server_facts: true for a new install, false
+    // for one upgraded from a Parley that had no such setting).
+    std::optional<bool> require_signatures;
+    bool allow_unsigned_rooms = false;  // may a creator opt out with "require_signatures": false
+};
+
 struct MediaSettings {
     std::int64_t max_upload_bytes = 20 * 1024 * 1024;  // 413 too_large beyond it
     std::int64_t quota_bytes = 200 * 1024 * 1024;      // per account
@@ -111,6 +121,7 @@ struct ServerConfig {
     WebSocketSettings websocket;
     AuthSettings auth;
     ChatSettings chat;
+    RoomSettings rooms;
     DbSettings db;
     MaintenanceSettings maintenance;
     NotificationSettings notifications;

@@ -51,7 +51,7 @@ class ParleyProcess:
     """One running `parley <mode>` with its own data directory and log file."""
 
     def __init__(self, mode="server", config="", data_dir=None, env=None, args=None, port=None,
-                 stdin=subprocess.DEVNULL, wrapper=None):
+                 stdin=subprocess.DEVNULL, wrapper=None, real_room_defaults=False):
         self.mode = mode
         self.tmp = tempfile.TemporaryDirectory(prefix=f"parley-{mode}-")
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
@@ -59,6 +59,10 @@ class ParleyProcess:
         self.config_path = os.path.join(self.tmp.name, f"{mode}.toml")
         if mode == "server" and "[server]" not in config:
             config = f"[server]\nport = {self.port}\nthreads = 2\n" + config
+        # Most tests send unsigned messages in rooms they create without asking: they run with
+        # signatures off by default unless they test the real default (or set [rooms] themselves).
+        if mode == "server" and not real_room_defaults and "[rooms]" not in config:
+            config += "\n[rooms]\nrequire_signatures = false\n"
         with open(self.config_path, "w") as f:
             f.write(config)
         self.log_path = os.path.join(self.tmp.name, f"{mode}.log")

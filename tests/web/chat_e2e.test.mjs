@@ -151,6 +151,9 @@ test("two browsers chat through a real server", async (t) => {
     await signUp(alice, "alice");
     await signUp(bob, "bob");
     await alice.fill("#create-room [name=title]", "Launch plans");
+    // The form starts with the server's default, signed; this server allows unsigned rooms.
+    assert.equal(await alice.isChecked("#create-room [name=signed]"), true);
+    await alice.uncheck("#create-room [name=signed]");
     await alice.check("#create-room [name=open]");  // bob joins by id, uninvited
     await alice.click("#create-room button[type=submit]");
     await alice.waitForSelector("#chat-room:not([hidden])");

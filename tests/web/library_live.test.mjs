@@ -59,7 +59,7 @@ function until(predicate, what, timeoutMs = 5000) {
 test("two clients chat; a document resumes from its version after a reconnect", async () => {
   const alice = await user("alice");
   const bob = await user("bob");
-  const roomId = await new Rooms(alice).create({ title: "Live", joinPolicy: "open" });
+  const roomId = await new Rooms(alice).create({ title: "Live", joinPolicy: "open", requireSignatures: false });
   await new Rooms(bob).join(roomId, { displayName: "Bob" });
 
   const bobChat = new Chat(bob);
@@ -106,7 +106,10 @@ test("refresh keeps the session and its socket usable; rooms list, create, leave
   assert.notEqual(carol.session.refresh_token, before);
   const rooms = new Rooms(carol);
   assert.deepEqual(await rooms.list(), []);
+  // Without requireSignatures a room gets the server's default: signed, on a new install.
+  assert.deepEqual(await rooms.policy(), { require_signatures: true, allow_unsigned_rooms: true });
   const roomId = await rooms.create({ title: "Brief" });
+  assert.equal((await rooms.get(roomId)).document.require_signatures, true);
   assert.deepEqual((await rooms.list()).map((r) => [r.room_id, r.title, r.role]), [[roomId, "Brief", "owner"]]);
   assert.deepEqual(await rooms.leave(roomId), { room_id: roomId, left: true });
   assert.deepEqual(await rooms.list(), []);

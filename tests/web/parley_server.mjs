@@ -36,6 +36,8 @@ export class ParleyServer {
       `[server]\nport = ${port}\nthreads = 2\n` +
         "[auth]\nargon2_t_cost = 1\nargon2_m_cost_kib = 1024\n" +
         "[websocket]\nrate_per_second = 1000\nrate_burst = 1000\n" +
+        // Signed messages by default, as on a new install; the tests' unsigned rooms opt out.
+        "[rooms]\nallow_unsigned_rooms = true\n" +
         config,
     );
     this.proc = null;

@@ -174,6 +174,7 @@ export class Rooms {
   list(): Promise<RoomSummary[]>;
   /** joinPolicy: "invite" (default: members and invited accounts only) or "open" (anyone with the id). */
   create(options?: { title?: string; kind?: "group" | "direct" | "ephemeral"; members?: string[]; requireSignatures?: boolean; joinPolicy?: "invite" | "open" }): Promise<string>;
+  policy(): Promise<{ require_signatures: boolean; allow_unsigned_rooms: boolean }>;
   join(roomId: string, options?: { displayName?: string; publicKey?: string }): Promise<{ room_id: string; account_id: string; role: string; display_name: string }>;
   leave(roomId: string): Promise<{ room_id: string; left: boolean }>;
   get(roomId: string): Promise<{ version: number; document: RoomDocumentValue }>;

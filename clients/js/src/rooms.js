@@ -11,11 +11,20 @@ export class Rooms {
 
   // kind: "group" | "direct" | "ephemeral"; members: account ids to invite. joinPolicy:
   // "invite" (the server's default: only members and invited accounts may join) or "open"
-  // (anyone with the id).
-  async create({ title, kind = "group", members = [], requireSignatures = false, joinPolicy } = {}) {
-    const body = { title, kind, members, require_signatures: requireSignatures };
+  // (anyone with the id). requireSignatures: left out, the server's default applies (see
+  // policy()); false is refused (forbidden) by a server that requires signed messages and
+  // allows no unsigned rooms.
+  async create({ title, kind = "group", members = [], requireSignatures, joinPolicy } = {}) {
+    const body = { title, kind, members };
+    if (requireSignatures !== undefined) body.require_signatures = requireSignatures;
     if (joinPolicy !== undefined) body.join_policy = joinPolicy;
     return (await this.client.api("POST", "/api/v1/rooms", body)).room_id;
+  }
+
+  // {require_signatures, allow_unsigned_rooms}: what a new room gets without
+  // requireSignatures, and whether it may be created unsigned.
+  policy() {
+    return this.client.api("GET", "/api/v1/room-policy");
   }
 
   // Joins (or, as a member, updates the display name and key). publicKey: base64 Ed25519.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
 import { afterEach, test } from "node:test";
 
-import { Account, canonicalMessage, Chat, Maintenance, Media, Presence, Signer, Typing, verifyMessage } from "../src/index.js";
+import { Account, canonicalMessage, Chat, Maintenance, Media, Presence, Rooms, Signer, Typing, verifyMessage } from "../src/index.js";
 import { connectedClient, FakeWebSocket, fakeFetch, tick, until } from "./fakes.js";
 
 globalThis.crypto ??= webcrypto;
@@ -31,6 +31,21 @@ test("Chat.send: one send frame with a client_msg_id; resent with the same id af
   assert.equal(again.client_msg_id, first.client_msg_id);
   FakeWebSocket.last.receive({ type: "ok", id: again.id, room_id: "r1", seq: 4, sent_at: 1, duplicate: true });
   assert.deepEqual(await sending, { room_id: "r1", seq: 4, sent_at: 1, duplicate: true });
+});
+
+test("Rooms.create leaves require_signatures to the server unless asked; policy() reads the rule", async () => {
+  const fetch = fakeFetch({
+    "POST /api/v1/rooms": () => [201, { room_id: "r9" }],
+    "GET /api/v1/room-policy": () => [200, { require_signatures: true, allow_unsigned_rooms: false }],
+  });
+  client = await connectedClient({ fetch });
+  const rooms = new Rooms(client);
+  assert.equal(await rooms.create({ title: "t" }), "r9");
+  assert.equal(await rooms.create({ title: "u", requireSignatures: false }), "r9");
+  const bodies = fetch.calls.filter((c) => c.key === "POST /api/v1/rooms").map((c) => c.body);
+  assert.equal("require_signatures" in bodies[0], false);
+  assert.equal(bodies[1].require_signatures, false);
+  assert.deepEqual(await rooms.policy(), { require_signatures: true, allow_unsigned_rooms: false });
 });
 
 test("Chat.send signs in a room that requires signatures, verifiable with the public key", async () => {
