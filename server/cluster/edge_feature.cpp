@@ -193,8 +193,7 @@ awaitable<bool> EdgeFeature::subscribe_room(std::shared_ptr<Client> client, nloh
 
 awaitable<void> EdgeFeature::relay(std::shared_ptr<Client> client, ClientMessage msg) {
     if (msg.type == "typing" && !hub_.redis_connected()) {
-        reply_retryable(*client, msg.id,
-                        "the message bus (Redis) cannot be reached; retry shortly");
+        reply_retryable(*client, msg.id, std::string(kEdgeBusDownMessage));
         co_return;
     }
     nlohmann::json request{{"account_id", client->account_id()},
@@ -224,8 +223,7 @@ awaitable<void> EdgeFeature::send(std::shared_ptr<Client> client, ClientMessage 
     // Without Redis the primary could commit the message but not deliver it to the other
     // edges in order: refused, and the client retries once the bus is back.
     if (!hub_.redis_connected()) {
-        reply_retryable(*client, msg.id,
-                        "the message bus (Redis) cannot be reached; retry shortly");
+        reply_retryable(*client, msg.id, std::string(kEdgeBusDownMessage));
         co_return;
     }
     nlohmann::json request{

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,11 @@
 #include "server/cluster/primary_connections.hpp"
 
 namespace parley {
+
+// What an edge answers, on a socket (`unavailable`, retryable) or over REST (503 with
+// Retry-After), to a write it refuses while its message bus (Redis) is down.
+inline constexpr std::string_view kEdgeBusDownMessage =
+    "the message bus (Redis) cannot be reached; retry shortly";
 
 // "http://host:port" (validated by ClusterSettings) -> host, port (80 when absent).
 std::pair<std::string, std::string> primary_host_port(const std::string& primary);

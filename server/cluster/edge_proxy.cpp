@@ -73,7 +73,7 @@ awaitable<HttpResponse> EdgeProxy::forward(const RequestContext& ctx) {
     if (bus_up_ && !safe_to_repeat(in.method()) && target.starts_with("/api/v1/rooms") &&
         !bus_up_()) {
         bus_down_.fetch_add(1);
-        co_return unavailable("the message bus (Redis) cannot be reached; retry shortly");
+        co_return unavailable(std::string(kEdgeBusDownMessage));
     }
     auto set_headers = [&](auto& out) {
         out.method(in.method());
