@@ -371,23 +371,31 @@ void RoomHub::message_committed(const Message& message) {
         l->next_release = (room ? room->last_seq : 0) + 1;
     }
     if (message.seq < l->next_release) return;  // already part of the released prefix
+    if (message.seq == l->next_release && l->pending.empty()) {
+        // In order, as almost every message is: released without a copy into `pending`.
+        release(*l, message);
+        return;
+    }
     l->pending.emplace(message.seq, message);
     while (!l->pending.empty() && l->pending.begin()->first == l->next_release) {
-        Message m = std::move(l->pending.begin()->second);
-        l->pending.erase(l->pending.begin());
-        ++l->next_release;
-        rooms_.remember(m);
-        auto frame = message_frame(m);
-        send_to(*l, RoomTopic::chat, frame);
-        publish({RoomEventKind::message, m.room_id, m.seq, {}, frame});
-        if (!l->has_doc) continue;
-        if (document_read(*l)) {
-            apply_message(m.room_id, *l, m);
-        } else if (l->deferred.size() < static_cast<std::size_t>(settings_.doc_history)) {
-            l->deferred.push_back(std::move(m));
-        } else {
-            drop_document(*l);
-        }
+        auto node = l->pending.extract(l->pending.begin());
+        release(*l, node.mapped());
+    }
+}
+
+void RoomHub::release(Live& l, const Message& m) {
+    ++l.next_release;
+    rooms_.remember(m);
+    auto frame = message_frame(m);
+    send_to(l, RoomTopic::chat, frame);
+    publish({RoomEventKind::message, m.room_id, m.seq, {}, frame});
+    if (!l.has_doc) return;
+    if (document_read(l)) {
+        apply_message(m.room_id, l, m);
+    } else if (l.deferred.size() < static_cast<std::size_t>(settings_.doc_history)) {
+        l.deferred.push_back(m);
+    } else {
+        drop_document(l);
     }
 }
 

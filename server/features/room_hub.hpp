@@ -181,6 +181,9 @@ class RoomHub {
     void ensure_tracked(const std::string& room_id, Live& l);
     void ensure_document(const std::string& room_id, Live& l);
     void apply_message(const std::string& room_id, Live& l, const Message& m);
+    // The next message in sequence order goes out: remembered, framed, sent to the room's chat
+    // subscribers and the bus, and applied to (or deferred for) the document. Under l.mutex.
+    void release(Live& l, const Message& m);
     void apply_deferred(const std::string& room_id, Live& l);
     void drop_document(Live& l);
     nlohmann::json build_document(const std::string& room_id);
