@@ -38,6 +38,13 @@ constexpr const char* kMovedColumns =
 // The two halves of the message log, by the number message_log_moved names them with.
 constexpr std::array<const char*, 2> kLogTables = {"message_log", "message_log_b"};
 
+// One statement per half of the log: in `sql`, {0} is the half's table and {1} the number
+// message_log_moved names it by; {2} is the message columns and {3} the moved ones.
+std::array<std::string, 2> for_each_half(std::string_view sql) {
+    return {fmt::format(fmt::runtime(sql), kLogTables[0], 0, kMessageColumns, kMovedColumns),
+            fmt::format(fmt::runtime(sql), kLogTables[1], 1, kMessageColumns, kMovedColumns)};
+}
+
 // The writer's in-memory key of a message in the log, within its room.
 std::string log_key(const std::string& sender, const std::string& id) {
     std::string key;
@@ -636,10 +643,10 @@ void RoomStore::load_log_keys(SqliteDb& db) {
     auto moving = db.cached("SELECT half FROM message_log_moved LIMIT 1");
     if (moving->step() == StepResult::row) moving_ = moving->column_int64(0) == 0 ? 0 : 1;
     for (int half : {0, 1}) {
-        auto st = db.cached(fmt::format(
-            "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {} WHERE room_id NOT IN "
-            "(SELECT room_id FROM message_log_moved WHERE half = {}) ORDER BY room_id, seq",
-            kLogTables[half], half));
+        static const auto sql = for_each_half(
+            "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {0} WHERE room_id NOT IN "
+            "(SELECT room_id FROM message_log_moved WHERE half = {1}) ORDER BY room_id, seq");
+        auto st = db.cached(sql[half]);
         while (st->step() == StepResult::row) {
             std::string room = st->column_text(0);
             LogRoom& in_log = log_[half].rooms[room];
@@ -680,11 +687,8 @@ std::int64_t RoomStore::last_seq_for_append(SqliteDb& db, const std::string& roo
 
 std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
                                                 const std::string& key) {
-    static const std::array<std::string, 2> in_log_sql = {
-        fmt::format("SELECT {} FROM {} WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?",
-                    kMessageColumns, kLogTables[0]),
-        fmt::format("SELECT {} FROM {} WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?",
-                    kMessageColumns, kLogTables[1])};
+    static const auto in_log_sql = for_each_half(
+        "SELECT {2} FROM {0} WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?");
     static const std::string indexed_sql =
         std::string("SELECT ") + kMessageColumns +
         " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
@@ -797,9 +801,7 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         rooms.push_back(room);
         moving += size;
     }
-    static const std::array<std::string, 2> insert_sql = {
-        fmt::format("INSERT INTO messages({0}) SELECT {0} FROM {1}", kMovedColumns, kLogTables[0]),
-        fmt::format("INSERT INTO messages({0}) SELECT {0} FROM {1}", kMovedColumns, kLogTables[1])};
+    static const auto insert_sql = for_each_half("INSERT INTO messages({3}) SELECT {3} FROM {0}");
     std::int64_t moved = 0;
     if (rooms.size() == half.rooms.size()) {
         // The rest of the half: no rowids to look up, and the half is emptied in one step
@@ -810,7 +812,8 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         insert->bind(1, moving_);
         insert->run();
         moved = db.changes();
-        db.cached(fmt::format("DELETE FROM {}", kLogTables[moving_]))->run();
+        static const auto empty = for_each_half("DELETE FROM {0}");
+        db.cached(empty[moving_])->run();
         db.cached("DELETE FROM message_log_moved")->run();
         half = LogHalf{};
         moving_ = -1;
@@ -875,11 +878,8 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
         const std::int64_t last = last_seq_for_append(db, message.room_id);
         out.message = std::move(message);
         out.message.seq = last + 1;
-        static const std::array<std::string, 2> insert_sql = {
-            fmt::format("INSERT INTO {}({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", kLogTables[0],
-                        kMessageColumns),
-            fmt::format("INSERT INTO {}({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", kLogTables[1],
-                        kMessageColumns)};
+        static const auto insert_sql =
+            for_each_half("INSERT INTO {0}({2}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         const Message& m = out.message;
         {
             // Borrowed binds: out.message outlives `ins`, and copying five strings into
@@ -957,17 +957,14 @@ awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::in
     auto job = [room_id, seq](SqliteDb& db) {
         // A moving half's rows of a room that has moved are copies of rows in `messages`: the
         // log's updates skip them as readers do.
+        static const auto in_log = for_each_half(
+            "UPDATE {0} SET deleted = 1, text = '', signature = NULL, media = NULL WHERE room_id = "
+            "?1 AND seq = ?2 AND deleted = 0 AND ?1 NOT IN (SELECT room_id FROM message_log_moved "
+            "WHERE half = {1})");
         static const std::array<std::string, 3> sql = {
             "UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL WHERE "
             "room_id = ? AND seq = ? AND deleted = 0",
-            fmt::format("UPDATE {} SET deleted = 1, text = '', signature = NULL, media = NULL "
-                        "WHERE room_id = ?1 AND seq = ?2 AND deleted = 0 AND ?1 NOT IN (SELECT "
-                        "room_id FROM message_log_moved WHERE half = 0)",
-                        kLogTables[0]),
-            fmt::format("UPDATE {} SET deleted = 1, text = '', signature = NULL, media = NULL "
-                        "WHERE room_id = ?1 AND seq = ?2 AND deleted = 0 AND ?1 NOT IN (SELECT "
-                        "room_id FROM message_log_moved WHERE half = 1)",
-                        kLogTables[1])};
+            in_log[0], in_log[1]};
         for (const std::string& update : sql) {
             auto st = db.cached(update);
             st->bind(1, room_id).bind(2, seq);
@@ -1048,17 +1045,13 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
         keep_last->run();
         // A moving half's rows of a room that has moved are copies of rows in `messages`: they
         // are left for the half's emptying, and not counted twice.
+        static const auto in_log = for_each_half(
+            "DELETE FROM {0} WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms WHERE id = "
+            "?1) - ?2 AND ?1 NOT IN (SELECT room_id FROM message_log_moved WHERE half = {1})");
         static const std::array<std::string, 3> sql = {
             "DELETE FROM messages WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms "
             "WHERE id = ?1) - ?2",
-            fmt::format("DELETE FROM {} WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms "
-                        "WHERE id = ?1) - ?2 AND ?1 NOT IN (SELECT room_id FROM "
-                        "message_log_moved WHERE half = 0)",
-                        kLogTables[0]),
-            fmt::format("DELETE FROM {} WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms "
-                        "WHERE id = ?1) - ?2 AND ?1 NOT IN (SELECT room_id FROM "
-                        "message_log_moved WHERE half = 1)",
-                        kLogTables[1])};
+            in_log[0], in_log[1]};
         std::int64_t pruned = 0;
         for (const std::string& remove : sql) {
             auto st = db.cached(remove);
