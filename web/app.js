@@ -61,6 +61,7 @@ function showAuth(message = "") {
   notifications.stop();
   showNotifications(false);
   view.me = null;
+  chat.signer = null; // the next account uses its own key
   Object.assign(gallery, { items: [], next: null, usage: 0, quota: 0 });
   $("app-view").hidden = true;
   $("auth-view").hidden = false;
@@ -481,7 +482,8 @@ async function applyRoomPolicy() {
   try {
     const policy = await rooms.policy();
     box.checked = box.defaultChecked = policy.require_signatures;
-    box.disabled = !policy.allow_unsigned_rooms;
+    // Asking for signatures is always allowed; only opting out needs the server's leave.
+    box.disabled = policy.require_signatures && !policy.allow_unsigned_rooms;
     box.title = box.disabled ? "This server requires signed messages in every room" : "";
   } catch {
     // An older server without the route: keep the form as it is (signed ticked).
@@ -567,9 +569,11 @@ async function openRoom(roomId) {
     renderOnline();
     renderTyping();
     renderRoomList();
-    // In a room that requires signatures, sending waits until this browser's key is registered.
+    // This browser's key is registered with every room it opens, so that its messages are
+    // signed everywhere; in a room that requires signatures, sending waits for it.
     setComposerEnabled(false);
-    const canSend = doc.value.require_signatures ? await ensureSigningKey(roomId, doc.value) : true;
+    const signing = ensureSigningKey(roomId, doc.value);
+    const canSend = doc.value.require_signatures ? await signing : true;
     if (view.current !== cur) return;
     setComposerEnabled(canSend);
     if (canSend) $("message-input").focus();
@@ -594,7 +598,7 @@ function renderRoom() {
   const cur = view.current;
   if (!cur?.doc?.value) return;
   const doc = cur.doc.value;
-  chat.noteRoom(cur.roomId, doc.require_signatures);
+  chat.noteDocument(cur.roomId, doc);
   $("room-title").textContent = (doc.require_signatures ? "🔒 " : "") + (doc.title || "Untitled");
   $("room-id").textContent = cur.roomId;
   // Messages seen so far stay on screen when the document's window of recent ones moves on.
@@ -842,30 +846,35 @@ async function storeKeyPair(accountId, keyPair) {
   });
 }
 
-async function signerForMe() {
-  if (chat.signer) return chat.signer;
-  const accountId = client.accountId;
-  let keyPair = await storedKeyPair(accountId).catch(() => null);
-  if (keyPair) {
-    chat.signer = await Signer.fromKeyPair(keyPair);
-  } else {
-    chat.signer = await Signer.generate();
-    await storeKeyPair(accountId, chat.signer.keyPair).catch(() => {});
-  }
-  return chat.signer;
+// One lookup at a time: two rooms opened in quick succession must not make two keys.
+let signerLookup = null;
+function signerForMe() {
+  if (chat.signer) return Promise.resolve(chat.signer);
+  signerLookup ??= (async () => {
+    const accountId = client.accountId;
+    const keyPair = await storedKeyPair(accountId).catch(() => null);
+    const signer = keyPair ? await Signer.fromKeyPair(keyPair) : await Signer.generate();
+    if (!keyPair) await storeKeyPair(accountId, signer.keyPair).catch(() => {});
+    chat.signer = signer;
+    return signer;
+  })().finally(() => {
+    signerLookup = null;
+  });
+  return signerLookup;
 }
 
-// A room that requires signatures needs this browser's public key registered with the room;
-// resolves with whether it is.
+// Registers this browser's public key with the room unless the document already shows it;
+// resolves with whether it is registered. Where the room does not require signatures a failure
+// (a browser without Ed25519 in WebCrypto) only means its messages go unsigned.
 async function ensureSigningKey(roomId, doc) {
   try {
     const signer = await signerForMe();
-    if (doc.members?.[client.accountId]?.public_key !== signer.publicKey) {
-      await rooms.join(roomId, { publicKey: signer.publicKey });
-    }
+    if (doc.members?.[client.accountId]?.public_key !== signer.publicKey) await chat.registerKey(roomId);
     return true;
   } catch (err) {
-    $("chat-error").textContent = `Messages here must be signed, and this browser cannot: ${err?.message ?? err}`;
+    if (doc.require_signatures) {
+      $("chat-error").textContent = `Messages here must be signed, and this browser cannot: ${err?.message ?? err}`;
+    }
     return false;
   }
 }

@@ -3,12 +3,13 @@
 // the other joins it by id; each sees the other online, typing and chatting; one page's
 // socket is cut while the other sends, and on reconnect it resumes its document from the held
 // version and shows what it missed; then the server itself restarts and both pages reconnect
-// and chat on. In a room that requires signatures their messages are signed with WebCrypto
-// Ed25519 and each verifies the other's; a profile gets a name and an uploaded avatar, and an
+// and chat on. Every message is signed with WebCrypto Ed25519, in the room that requires it
+// and in the one that does not, and each page verifies the other's; a profile gets a name and an uploaded avatar, and an
 // image is deleted from the gallery; an image is sent into the room; a maintenance notice from the (stand-in) manager shows on both pages;
 // a mention made while one of them is logged out shows on the notification bell when they log back in. Screenshots of the chat
 // view (desktop and phone sizes) and of the phone's room list and log-in view are kept in
-// $PARLEY_ARTIFACTS (build/test-artifacts).
+// $PARLEY_ARTIFACTS (build/test-artifacts). A second server, left at a new install's
+// defaults, shows the create-room form's signed box ticked and locked.
 //
 // With PARLEY_E2E_CLUSTER=1 the same steps run against an edge of a cluster (Redis, a primary
 // and an edge; the restart step restarts the edge).
@@ -187,6 +188,14 @@ test("two browsers chat through a real server", async (t) => {
     await alice.waitForFunction(() => document.getElementById("typing").textContent === "");
     assert.deepEqual(await shownTexts(alice), await shownTexts(bob));
     assert.equal(await alice.$$eval("#messages li.mine", (els) => els.length), 1);
+    // The room was created unsigned, yet each page registered its key when it opened the room
+    // and signs by default: both messages carry a signature the other page verifies.
+    for (const page of [alice, bob]) {
+      await page.waitForFunction(() => {
+        const marks = [...document.querySelectorAll("#messages li.message[data-seq] .signed")].map((e) => e.textContent);
+        return marks.length === 2 && marks.every((m) => m === "✓ signed");
+      });
+    }
   });
 
   await t.test("bob's socket is cut: alice sees him leave, he resumes and gets what he missed", async () => {
@@ -436,4 +445,47 @@ test("two browsers chat through a real server", async (t) => {
     const unexpected = problems.filter((p) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/.test(p));
     assert.deepEqual(unexpected, []);
   });
+});
+
+// A server left at a new install's defaults: every room requires signed messages and none may
+// opt out. The create-room form shows the rule and does not offer the opt-out; the room it
+// creates takes signed messages from the page.
+test("a server that requires signed messages everywhere", { skip: process.env.PARLEY_E2E_CLUSTER === "1" && "the cluster run covers the rest" }, async () => {
+  const strict = await ParleyServer.start({ unsignedRooms: false });
+  const carol = await openPage("carol");
+  try {
+    await carol.goto(`${strict.baseUrl}/`);
+    await carol.fill("#auth-form [name=username]", "carol");
+    await carol.fill("#auth-form [name=password]", PASSWORD);
+    await carol.click("#auth-form button[value=signup]");
+    await carol.waitForSelector("#app-view:not([hidden])");
+    await carol.waitForSelector("#create-room [name=signed]:disabled");
+    assert.equal(await carol.isChecked("#create-room [name=signed]"), true);
+    assert.match(await carol.getAttribute("#create-room [name=signed]", "title"), /requires signed messages/);
+    await carol.fill("#create-room [name=title]", "Only signed");
+    await carol.click("#create-room button[type=submit]");
+    await carol.waitForFunction(() => document.getElementById("room-title").textContent === "🔒 Only signed");
+    await carol.waitForSelector("#message-input:enabled");
+    await send(carol, "Signed by default.");
+    await waitForText(carol, "Signed by default.");
+    await carol.waitForSelector("#messages li.message[data-seq] .signed");
+    assert.equal(await carol.textContent("#messages li.message[data-seq] .signed"), "✓ signed");
+    // The server itself refuses the opt-out the form hides.
+    const status = await carol.evaluate(async () => {
+      const s = JSON.parse(sessionStorage.getItem("parley.session"));
+      const res = await fetch("/api/v1/rooms", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${s.access_token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ title: "no", require_signatures: false }),
+      });
+      return res.status;
+    });
+    assert.equal(status, 403);
+    await expectProblem("carol", /status of 403/);
+    const unexpected = problems.filter((p) => p.startsWith("carol: "));
+    assert.deepEqual(unexpected, []);
+  } finally {
+    await carol.context().close();
+    await strict.close();
+  }
 });

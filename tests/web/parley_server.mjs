@@ -25,7 +25,9 @@ export function freePort() {
 }
 
 export class ParleyServer {
-  constructor({ port, dir, config = "" }) {
+  // unsignedRooms: false leaves [rooms] at a new install's defaults (every room signed, no
+  // opt-out).
+  constructor({ port, dir, config = "", unsignedRooms = true }) {
     this.port = port;
     this.dir = dir;
     this.dataDir = path.join(dir, "data");
@@ -37,16 +39,16 @@ export class ParleyServer {
         "[auth]\nargon2_t_cost = 1\nargon2_m_cost_kib = 1024\n" +
         "[websocket]\nrate_per_second = 1000\nrate_burst = 1000\n" +
         // Signed messages by default, as on a new install; the tests' unsigned rooms opt out.
-        "[rooms]\nallow_unsigned_rooms = true\n" +
+        (unsignedRooms ? "[rooms]\nallow_unsigned_rooms = true\n" : "") +
         config,
     );
     this.proc = null;
   }
 
   // `config(dir)`: more configuration, given the server's temporary directory.
-  static async start({ config = () => "" } = {}) {
+  static async start({ config = () => "", unsignedRooms = true } = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-web-"));
-    const server = new ParleyServer({ port: await freePort(), dir, config: await config(dir) });
+    const server = new ParleyServer({ port: await freePort(), dir, config: await config(dir), unsignedRooms });
     await server.run();
     return server;
   }

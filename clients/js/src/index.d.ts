@@ -129,12 +129,15 @@ export interface SendResult {
 export function newClientMsgId(): string;
 
 export class Chat extends Emitter {
-  constructor(client: ParleyClient, options?: { signer?: Signer | null; sendAttempts?: number });
+  constructor(client: ParleyClient, options?: { signer?: Signer | null; sendAttempts?: number; signByDefault?: boolean });
   signer: Signer | null;
+  signByDefault: boolean;
   watch(roomId: string): Promise<void>;
   unwatch(roomId: string): void;
-  noteRoom(roomId: string, requireSignatures: boolean): void;
+  noteRoom(roomId: string, requireSignatures: boolean, publicKey?: string | null): void;
+  noteDocument(roomId: string, document: RoomDocumentValue): void;
   requiresSignatures(roomId: string): Promise<boolean>;
+  registerKey(roomId: string): Promise<void>;
   send(roomId: string, text: string, options?: { clientMsgId?: string; media?: string }): Promise<SendResult>;
   history(roomId: string, options?: { afterSeq?: number; limit?: number }): Promise<Message[]>;
   on(event: "message", handler: (message: Message) => void): Unsubscribe;

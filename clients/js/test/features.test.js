@@ -82,6 +82,67 @@ test("Chat.send signs in a room that requires signatures, verifiable with the pu
   assert.equal((await withImage).seq, 2);
 });
 
+test("Chat signs every message where its key is registered, and only there; a refused optional signature is sent again unsigned", async () => {
+  const signer = await Signer.generate();
+  const doc = (id, key) => () => [200, { version: 1, document: { id, require_signatures: false, members: { "acc-me": { public_key: key } } } }];
+  const fetch = fakeFetch({
+    "GET /api/v1/rooms/keyed": doc("keyed", signer.publicKey),
+    "GET /api/v1/rooms/bare": doc("bare", null),
+    "POST /api/v1/rooms/bare/join": () => [200, { room_id: "bare", account_id: "acc-me", role: "member" }],
+  });
+  client = await connectedClient({ fetch });
+  const chat = new Chat(client, { signer });
+  const answer = async (n, seq) => {
+    await until(() => FakeWebSocket.last.sentOfType("send").length === n);
+    const frame = FakeWebSocket.last.sentOfType("send")[n - 1];
+    FakeWebSocket.last.receive({ type: "ok", id: frame.id, room_id: frame.room_id, seq, sent_at: 1, duplicate: false });
+    return frame;
+  };
+  // The room's document shows this signer's key: signed, though the room does not require it.
+  let sending = chat.send("keyed", "hi", { clientMsgId: "k1" });
+  const keyed = await answer(1, 1);
+  await sending;
+  assert.ok(await verifyMessage({ room_id: "keyed", sender_id: "acc-me", client_msg_id: "k1", text: "hi", signature: keyed.signature }, signer.publicKey));
+  // No key registered: unsigned, until registerKey().
+  sending = chat.send("bare", "plain");
+  assert.equal((await answer(2, 1)).signature, undefined);
+  await sending;
+  await chat.registerKey("bare");
+  assert.deepEqual(fetch.calls.find((c) => c.key === "POST /api/v1/rooms/bare/join").body, { public_key: signer.publicKey });
+  sending = chat.send("bare", "now signed");
+  assert.equal(typeof (await answer(3, 2)).signature, "string");
+  await sending;
+  // signByDefault: false signs only where the room requires it.
+  const quiet = new Chat(client, { signer, signByDefault: false });
+  sending = quiet.send("keyed", "unsigned");
+  assert.equal((await answer(4, 2)).signature, undefined);
+  await sending;
+  // The key was changed from another device: the refused signature is dropped, the message is
+  // sent again with the same id, and the room's key is looked up again before the next send.
+  sending = chat.send("keyed", "retry me", { clientMsgId: "k2" });
+  await until(() => FakeWebSocket.last.sentOfType("send").length === 5);
+  const refused = FakeWebSocket.last.sentOfType("send")[4];
+  assert.equal(typeof refused.signature, "string");
+  FakeWebSocket.last.receive({ type: "error", id: refused.id, error: "invalid_signature", message: "the signature does not match the message" });
+  const resent = await answer(6, 3);
+  assert.equal(resent.client_msg_id, "k2");
+  assert.equal(resent.signature, undefined);
+  assert.equal((await sending).seq, 3);
+  const lookups = () => fetch.calls.filter((c) => c.key === "GET /api/v1/rooms/keyed").length;
+  const before = lookups();
+  sending = chat.send("keyed", "again");
+  await answer(7, 4);
+  await sending;
+  assert.equal(lookups(), before + 1);
+  // In a room that requires signatures a refusal stays a refusal.
+  chat.noteRoom("strict", true, "another-key");
+  sending = chat.send("strict", "x");
+  await until(() => FakeWebSocket.last.sentOfType("send").length === 8);
+  const strict = FakeWebSocket.last.sentOfType("send")[7];
+  FakeWebSocket.last.receive({ type: "error", id: strict.id, error: "invalid_signature", message: "no" });
+  await assert.rejects(sending, { code: "invalid_signature" });
+});
+
 test("Chat.watch subscribes room:{id}:chat and emits messages; errors keep their code", async () => {
   client = await connectedClient({ fetch: fakeFetch({ "GET /api/v1/rooms/r1": roomRoute(false) }) });
   const chat = new Chat(client);
