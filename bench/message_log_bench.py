@@ -21,6 +21,10 @@ is not counted; checkpoints run outside the measured parts).
 
   python3 bench/message_log_bench.py --messages 60000 --history 0
   python3 bench/message_log_bench.py --messages 60000 --history 2000   # long-lived rooms
+
+`--reads` instead times a history read (RoomStore::messages_after's query on `all_messages`)
+with the server's own schema, taken from server/db/migrations.cpp: the one log of schema 12
+against the two halves of schema 13, full, with and without moved rooms named.
 """
 
 import argparse
@@ -238,6 +242,53 @@ class Layout:
         assert n == total, (self.name, n, total)
 
 
+def current_schema(upto):
+    """The SQL of current.db migrations 1..upto, as server/db/migrations.cpp holds it."""
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "server", "db", "migrations.cpp")) as f:
+        src = f.read()
+    blocks = dict(re.findall(r'constexpr std::string_view (current_v\d+) = R"sql\((.*?)\)sql";',
+                             src, re.S))
+    return [blocks[f"current_v{i}"] for i in range(1, upto + 1)]
+
+
+def bench_reads(args):
+    history = ("SELECT room_id, seq, sender_id, client_msg_id, text, signature, sent_at, media "
+               "FROM all_messages WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq "
+               "LIMIT 50")
+    cases = [("schema 12: one log", 12, 1, 0), ("schema 13: one half full", 13, 1, 0),
+             ("schema 13: both halves full", 13, 2, 0),
+             ("schema 13: both full, half the rooms moved", 13, 2, args.rooms // 2)]
+    print(f"SQLite {sqlite3.sqlite_version}; {args.log_rows} rows per log table, {args.rooms} "
+          f"rooms; a history read of 50 messages")
+    for label, upto, halves, moved in cases:
+        rng = random.Random(7)
+        rooms = [rid(rng) for _ in range(args.rooms)]
+        with tempfile.TemporaryDirectory() as d:
+            db = sqlite3.connect(os.path.join(d, "reads.db"), isolation_level=None)
+            for sql in current_schema(upto):
+                db.executescript(sql)
+            seq = 0
+            for table in ["message_log", "message_log_b"][:halves]:
+                rows = []
+                for _ in range(args.log_rows):
+                    seq += 1
+                    rows.append((rooms[rng.randrange(len(rooms))], seq, rid(rng), f"{seq:028d}",
+                                 "x" * 64, seq))
+                db.executemany(f"INSERT INTO {table}(room_id, seq, sender_id, client_msg_id, "
+                               "text, sent_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            if moved:
+                db.executemany("INSERT INTO message_log_moved(half, room_id) VALUES (0, ?)",
+                               [(r,) for r in rooms[:moved]])
+            runs = 500
+            c0 = time.process_time()
+            for i in range(runs):
+                db.execute(history, (rooms[(i * 7) % len(rooms)], 0)).fetchall()
+            print(f"{label:45} {1e3 * (time.process_time() - c0) / runs:.3f} ms")
+            db.close()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,7 +299,11 @@ def main():
     p.add_argument("--batch", type=int, default=50, help="messages per commit")
     p.add_argument("--log-rows", type=int, default=2048)
     p.add_argument("--layouts", default="current,hash,halves,both")
+    p.add_argument("--reads", action="store_true", help="time history reads instead")
     args = p.parse_args()
+    if args.reads:
+        bench_reads(args)
+        return
 
     print(f"SQLite {sqlite3.sqlite_version}; {args.messages} messages, {args.rooms} rooms, "
           f"history {args.history} per room, {args.batch} per commit, log {args.log_rows} rows")

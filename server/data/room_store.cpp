@@ -139,10 +139,10 @@ void RoomStore::load(SqliteDb& db) {
     // The log's messages are newer than every indexed one of their room: one pass appends them.
     // A moving half's rooms that have moved are in `messages` already.
     auto logged = db.prepare(fmt::format(
-        "SELECT {0} FROM message_log WHERE deleted = 0 AND room_id NOT IN (SELECT room_id FROM "
-        "message_log_moved WHERE half = 0) UNION ALL SELECT {0} FROM message_log_b WHERE "
-        "deleted = 0 AND room_id NOT IN (SELECT room_id FROM message_log_moved WHERE half = 1) "
-        "ORDER BY room_id, seq",
+        "SELECT {0} FROM message_log l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM "
+        "message_log_moved WHERE half = 0 AND room_id = l.room_id) UNION ALL SELECT {0} FROM "
+        "message_log_b l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved "
+        "WHERE half = 1 AND room_id = l.room_id) ORDER BY room_id, seq",
         kMessageColumns));
     while (logged.step() == StepResult::row) {
         Message m = read_message(logged);
