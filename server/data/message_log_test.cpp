@@ -27,6 +27,11 @@ std::int64_t rows(const std::string& path, const std::string& table) {
     return db.query_int64("SELECT count(*) FROM " + table);
 }
 
+// Messages in the log that readers see (a moving half's moved rooms are in `messages` already).
+std::int64_t logged(const std::string& path) {
+    return rows(path, "all_messages") - rows(path, "messages");
+}
+
 }  // namespace
 
 TEST_CASE("the message log moves into the history table and every message is found once",
@@ -34,7 +39,7 @@ TEST_CASE("the message log moves into the history table and every message is fou
     test::TempCurrentDb t("message-log");
     t.add_accounts({{"o", "olga"}});
     net::io_context ioc;
-    const int log_rows = 5;
+    const int log_rows = 5;  // a half moves once it holds 5 messages, a room at a time
     {
         DbWriter writer(SqliteDb(t.path), DbSettings{});
         DbReaderPool readers(t.path, DbSettings{});
@@ -44,39 +49,47 @@ TEST_CASE("the message log moves into the history table and every message is fou
             REQUIRE(
                 run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
         }
-        // Four messages stay in the log; the fifth fills it and the room with the most messages
-        // in it (r1: m1, m3, m5) moves (run() waits for the move, which the append submitted).
+        // Four messages stay in the log; the fifth fills the written half, which starts moving:
+        // the room with the most messages in it (r1: m1, m3, m5) moves first (run() waits for
+        // the move, which the append submitted). Its rows stay in the half, left out by readers.
         for (int i = 1; i <= 4; ++i) {
             auto stored =
                 run(ioc, rooms.append(message(i % 2 ? "r1" : "r2", "m" + std::to_string(i))));
             REQUIRE(stored);
         }
-        CHECK(rows(t.path, "message_log") == 4);
+        CHECK(logged(t.path) == 4);
         CHECK(rows(t.path, "messages") == 0);
         REQUIRE(run(ioc, rooms.append(message("r1", "m5"))));
-        CHECK(rows(t.path, "message_log") == 2);
         CHECK(rows(t.path, "messages") == 3);
+        CHECK(logged(t.path) == 2);
+        CHECK(rows(t.path, "message_log") == 5);
+        CHECK(rows(t.path, "all_messages") == 5);
         {
             SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
-            CHECK(db.query_int64("SELECT count(*) FROM message_log WHERE room_id = 'r2'") == 2);
+            CHECK(db.query_text("SELECT room_id FROM message_log_moved WHERE half = 0") == "r1");
         }
 
-        // Two more in the log: r1 now has messages in both tables.
+        // The next message goes to the other half, and the next move ends the moving one: r2
+        // moves, and the half is emptied whole with the names of its moved rooms.
         auto m6 = run(ioc, rooms.append(message("r1", "m6")));
         REQUIRE(m6);
         CHECK(m6->message.seq == 4);  // r1: m1, m3, m5, m6
+        CHECK(rows(t.path, "message_log") == 0);
+        CHECK(rows(t.path, "message_log_moved") == 0);
+        CHECK(rows(t.path, "message_log_b") == 1);
+        CHECK(rows(t.path, "messages") == 5);
         REQUIRE(run(ioc, rooms.append(message("r2", "m7"))));
-        CHECK(rows(t.path, "message_log") == 4);
+        CHECK(logged(t.path) == 2);
 
         // Resends, from either table, return the stored message and take no number.
         auto settled = run(ioc, rooms.append(message("r1", "m3")));
         REQUIRE(settled);
         CHECK((settled->duplicate && settled->message.seq == 2 &&
                settled->message.text == "text of m3"));
-        auto logged = run(ioc, rooms.append(message("r1", "m6")));
-        REQUIRE(logged);
-        CHECK((logged->duplicate && logged->message.seq == 4));
-        CHECK(rows(t.path, "message_log") == 4);
+        auto in_log = run(ioc, rooms.append(message("r1", "m6")));
+        REQUIRE(in_log);
+        CHECK((in_log->duplicate && in_log->message.seq == 4));
+        CHECK(logged(t.path) == 2);
 
         // History reads both, in order.
         auto history = run(ioc, rooms.messages_after("r1", 0, 100));
@@ -94,11 +107,27 @@ TEST_CASE("the message log moves into the history table and every message is fou
         auto after_removal = run(ioc, rooms.messages_after("r1", 0, 100));
         REQUIRE(after_removal);
         CHECK(after_removal->size() == 2);
+
+        // The second half fills (r2: m7, m8, m9; r1: m6, m10) and starts moving: r2 moves.
+        for (const char* cmid : {"m8", "m9"})
+            REQUIRE(run(ioc, rooms.append(message("r2", cmid))));
+        REQUIRE(run(ioc, rooms.append(message("r1", "m10"))));
+        CHECK(rows(t.path, "message_log_b") == 5);
+        CHECK(logged(t.path) == 2);
+        CHECK(rows(t.path, "messages") == 8);
+        CHECK(rows(t.path, "all_messages") == 10);
+        // A moved message's copy left in the half is not a second message to remove.
+        auto removed = run(ioc, rooms.remove_message("r2", 4));
+        REQUIRE(removed);
+        CHECK(*removed);
+        auto again = run(ioc, rooms.remove_message("r2", 4));
+        REQUIRE(again);
+        CHECK_FALSE(*again);
         writer.stop();
     }
 
-    // A restart with messages still in the log: they are recent, their numbers go on, and a
-    // resend of one is still a resend.
+    // A restart with a half still moving: its rooms that moved stay moved, the others are
+    // recent and still resends, and the numbers go on.
     DbWriter writer(SqliteDb(t.path), DbSettings{});
     DbReaderPool readers(t.path, DbSettings{});
     RoomStore rooms(writer, readers, 50, log_rows);
@@ -106,32 +135,42 @@ TEST_CASE("the message log moves into the history table and every message is fou
         SqliteDb db(t.path);
         rooms.load(db);
     }
-    CHECK(rooms.room("r2")->last_seq == 3);
+    CHECK(rooms.room("r2")->last_seq == 5);
+    CHECK(rooms.room("r1")->last_seq == 5);
     bool complete = false;
     auto recent = rooms.recent_after("r2", 0, complete);
-    REQUIRE(recent.size() == 3);
-    CHECK(recent.back().client_msg_id == "m7");
-    auto resent = run(ioc, rooms.append(message("r2", "m7")));
-    REQUIRE(resent);
-    CHECK((resent->duplicate && resent->message.seq == 3));
-    auto next = run(ioc, rooms.append(message("r2", "m8")));  // fills the log: r2 moves
-    REQUIRE(next);
-    CHECK((!next->duplicate && next->message.seq == 4));
-    CHECK(rows(t.path, "message_log") == 1);
+    REQUIRE(recent.size() == 4);  // m2, m4, m7, m9: each once, m8 removed
+    CHECK(recent.back().client_msg_id == "m9");
+    auto recent_r1 = rooms.recent_after("r1", 0, complete);
+    REQUIRE(recent_r1.size() == 3);  // m3, m5, m10
+    CHECK(recent_r1.back().client_msg_id == "m10");
+    auto resent_moved = run(ioc, rooms.append(message("r2", "m9")));
+    REQUIRE(resent_moved);
+    CHECK((resent_moved->duplicate && resent_moved->message.seq == 5));
+    auto resent_logged = run(ioc, rooms.append(message("r1", "m10")));
+    REQUIRE(resent_logged);
+    CHECK((resent_logged->duplicate && resent_logged->message.seq == 5));
 
-    // A prune reaches into the log, and the pruned keys are no longer resends.
+    // A prune while the half moves counts each message once (m2, m4, m7, m8 are in `messages`,
+    // m7 and m8 have copies in the half too), and the pruned keys are no longer resends.
     auto pruned = run(ioc, rooms.prune("r2", 1));
     REQUIRE(pruned);
-    CHECK(*pruned == 3);
+    CHECK(*pruned == 4);
+    CHECK(rows(t.path, "all_messages") == 6);
+    // A new message goes to the written half, and the move after it ends the moving one.
     auto fresh = run(ioc, rooms.append(message("r2", "m7")));
     REQUIRE(fresh);
-    CHECK((!fresh->duplicate && fresh->message.seq == 5));
+    CHECK((!fresh->duplicate && fresh->message.seq == 6));
+    CHECK(rows(t.path, "message_log_b") == 0);
+    CHECK(rows(t.path, "message_log") == 1);
+    CHECK(rows(t.path, "all_messages") == 7);
 
     // An explicit settle moves whatever is left; the totals do not change.
     const auto total = rows(t.path, "all_messages");
     auto moved = run(ioc, rooms.settle());
     REQUIRE(moved);
-    CHECK(*moved > 0);
+    CHECK(*moved == 1);
+    CHECK(logged(t.path) == 0);
     CHECK(rows(t.path, "message_log") == 0);
     CHECK(rows(t.path, "all_messages") == total);
     writer.stop();
@@ -225,6 +264,58 @@ TEST_CASE("a deleted room's messages leave the log with it, and the log goes on"
     auto history = run(ioc, rooms.messages_after("kept", 0, 100));
     REQUIRE(history);
     CHECK(history->size() == 7);
+    writer.stop();
+}
+
+TEST_CASE("a log written before it had two halves is moved from the first half after an upgrade",
+          "[server][store]") {
+    // A version 12 database, as an older Parley left it, with messages in its one log.
+    test::TempDir dir("log-upgrade");
+    const std::string path = dir.file("current.db");
+    {
+        SqliteDb db(path);
+        REQUIRE(apply_migrations(db, current_migrations().first(12), "current") == 12);
+        db.exec(
+            "INSERT INTO accounts(id, username, password_hash, role, created_at) VALUES ('o', "
+            "'olga', 'x', 'user', 0);"
+            "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r', 'group', "
+            "'t', 'o', 1);"
+            "INSERT INTO members(room_id, account_id, role, display_name, joined_at) VALUES "
+            "('r', 'o', 'owner', 'olga', 1);"
+            "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+            "('r', 1, 'o', 'a', 'text of a', 1);"
+            "INSERT INTO message_log(room_id, seq, sender_id, client_msg_id, text, sent_at) "
+            "VALUES ('r', 2, 'o', 'b', 'text of b', 1), ('r', 3, 'o', 'c', 'text of c', 1);");
+        REQUIRE(apply_migrations(db, current_migrations(), "current") == 13);
+    }
+    net::io_context ioc;
+    DbWriter writer(SqliteDb(path), DbSettings{});
+    DbReaderPool readers(path, DbSettings{});
+    RoomStore rooms(writer, readers, 50, 3);
+    {
+        SqliteDb db(path);
+        rooms.load(db);
+    }
+    CHECK(rooms.room("r")->last_seq == 3);
+    auto resent = run(ioc, rooms.append(message("r", "b")));
+    REQUIRE(resent);
+    CHECK((resent->duplicate && resent->message.seq == 2));
+    // The fourth message in the first half fills it: it moves, and new ones go to the second.
+    auto d = run(ioc, rooms.append(message("r", "d")));
+    REQUIRE(d);
+    CHECK((!d->duplicate && d->message.seq == 4));
+    CHECK(rows(path, "message_log") == 0);
+    auto e = run(ioc, rooms.append(message("r", "e")));
+    REQUIRE(e);
+    CHECK(e->message.seq == 5);
+    CHECK(rows(path, "message_log_b") == 1);
+    CHECK(rows(path, "messages") == 4);
+    auto history = run(ioc, rooms.messages_after("r", 0, 100));
+    REQUIRE(history);
+    std::vector<std::string> ids;
+    for (const auto& m : *history)
+        ids.push_back(m.client_msg_id);
+    CHECK(ids == std::vector<std::string>{"a", "b", "c", "d", "e"});
     writer.stop();
 }
 

@@ -35,6 +35,16 @@ constexpr const char* kMessageColumns =
 constexpr const char* kMovedColumns =
     "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media";
 
+// The two halves of the message log, by the number message_log_moved names them with.
+constexpr std::array<const char*, 2> kLogTables = {"message_log", "message_log_b"};
+
+// One statement per half of the log: in `sql`, {0} is the half's table and {1} the number
+// message_log_moved names it by; {2} is the message columns and {3} the moved ones.
+std::array<std::string, 2> for_each_half(std::string_view sql) {
+    return {fmt::format(fmt::runtime(sql), kLogTables[0], 0, kMessageColumns, kMovedColumns),
+            fmt::format(fmt::runtime(sql), kLogTables[1], 1, kMessageColumns, kMovedColumns)};
+}
+
 // The writer's in-memory key of a message in the log, within its room.
 std::string log_key(const std::string& sender, const std::string& id) {
     std::string key;
@@ -95,7 +105,8 @@ void RoomStore::load(SqliteDb& db) {
         "SELECT id, kind, title, require_signatures, created_by, created_at, "
         "max(last_seq, coalesce((SELECT max(seq) FROM messages m WHERE m.room_id = rooms.id), 0), "
         "coalesce(l.top, 0)), join_policy FROM rooms "
-        "LEFT JOIN (SELECT room_id, max(seq) AS top FROM message_log GROUP BY room_id) l "
+        "LEFT JOIN (SELECT room_id, max(seq) AS top FROM (SELECT room_id, seq FROM message_log "
+        "UNION ALL SELECT room_id, seq FROM message_log_b) GROUP BY room_id) l "
         "ON l.room_id = rooms.id");
     while (rooms.step() == StepResult::row) {
         State s;
@@ -126,8 +137,13 @@ void RoomStore::load(SqliteDb& db) {
             s.recent.push_front(read_message(recent));
     }
     // The log's messages are newer than every indexed one of their room: one pass appends them.
-    auto logged = db.prepare(std::string("SELECT ") + kMessageColumns +
-                             " FROM message_log WHERE deleted = 0 ORDER BY room_id, seq");
+    // A moving half's rooms that have moved are in `messages` already.
+    auto logged = db.prepare(fmt::format(
+        "SELECT {0} FROM message_log l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM "
+        "message_log_moved WHERE half = 0 AND room_id = l.room_id) UNION ALL SELECT {0} FROM "
+        "message_log_b l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved "
+        "WHERE half = 1 AND room_id = l.room_id) ORDER BY room_id, seq",
+        kMessageColumns));
     while (logged.step() == StepResult::row) {
         Message m = read_message(logged);
         auto it = rooms_.find(m.room_id);
@@ -609,7 +625,8 @@ std::int64_t RoomStore::stored_last_seq(SqliteDb& db, const std::string& room_id
     auto st = db.cached(
         with_log
             ? "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = ?1), "
-              "0), coalesce((SELECT max(seq) FROM message_log WHERE room_id = ?1), 0)) "
+              "0), coalesce((SELECT max(seq) FROM message_log WHERE room_id = ?1), 0), "
+              "coalesce((SELECT max(seq) FROM message_log_b WHERE room_id = ?1), 0)) "
               "FROM rooms WHERE id = ?1"
             : "SELECT max(last_seq, coalesce((SELECT max(seq) FROM messages WHERE room_id = "
               "?1), 0)) FROM rooms WHERE id = ?1");
@@ -619,20 +636,44 @@ std::int64_t RoomStore::stored_last_seq(SqliteDb& db, const std::string& room_id
 }
 
 void RoomStore::load_log_keys(SqliteDb& db) {
-    log_.clear();
-    log_rows_ = 0;
-    auto st = db.cached(
-        "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM message_log ORDER BY room_id, "
-        "seq");
-    while (st->step() == StepResult::row) {
-        std::string room = st->column_text(0);
-        LogRoom& in_log = log_[room];
-        in_log.keys.insert(log_key(st->column_text(1), st->column_text(2)));
-        in_log.rowids.push_back(st->column_int64(4));
-        ++log_rows_;
-        // A room's log messages are its newest: the largest is its last number.
-        auto& last = writer_seqs_[room];
-        last = std::max(last, st->column_int64(3));
+    log_ = {};
+    // The half being moved is the one message_log_moved names (a move that empties its half
+    // clears the names in the same transaction).
+    moving_ = -1;
+    auto moving = db.cached("SELECT half FROM message_log_moved LIMIT 1");
+    if (moving->step() == StepResult::row) moving_ = moving->column_int64(0) == 0 ? 0 : 1;
+    for (int half : {0, 1}) {
+        static const auto sql = for_each_half(
+            "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {0} WHERE room_id NOT IN "
+            "(SELECT room_id FROM message_log_moved WHERE half = {1}) ORDER BY room_id, seq");
+        auto st = db.cached(sql[half]);
+        while (st->step() == StepResult::row) {
+            std::string room = st->column_text(0);
+            LogRoom& in_log = log_[half].rooms[room];
+            in_log.keys.insert(log_key(st->column_text(1), st->column_text(2)));
+            in_log.rowids.push_back(st->column_int64(4));
+            ++log_[half].rows;
+            // A room's log messages are its newest: the largest is its last number.
+            auto& last = writer_seqs_[room];
+            last = std::max(last, st->column_int64(3));
+        }
+    }
+    if (moving_ < 0 && log_[0].rows > 0 && log_[1].rows > 0) {
+        // Not a state the server leaves (a move names the rooms it moved, or empties its
+        // half), but a database can be edited: the half with the oldest message moves first,
+        // so that a room's messages still move in order.
+        moving_ = db.query_int64(
+                      "SELECT (SELECT min(sent_at) FROM message_log) > "
+                      "(SELECT min(sent_at) FROM message_log_b)") != 0
+                      ? 1
+                      : 0;
+    }
+    if (moving_ >= 0) {
+        written_ = 1 - moving_;
+        next_settle_rows_ = log_[written_].rows + std::max<std::size_t>(settle_at_ / 8, 1);
+    } else {
+        written_ = log_[1].rows > 0 ? 1 : 0;
+        next_settle_rows_ = settle_at_;
     }
     log_loaded_ = true;
 }
@@ -646,9 +687,8 @@ std::int64_t RoomStore::last_seq_for_append(SqliteDb& db, const std::string& roo
 
 std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
                                                 const std::string& key) {
-    static const std::string in_log_sql =
-        std::string("SELECT ") + kMessageColumns +
-        " FROM message_log WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
+    static const auto in_log_sql = for_each_half(
+        "SELECT {2} FROM {0} WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?");
     static const std::string indexed_sql =
         std::string("SELECT ") + kMessageColumns +
         " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
@@ -662,9 +702,11 @@ std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
     // The log is scanned only when its key is there; the indexed table is one index lookup,
     // skipped when the id sorts after every id this sender has stored in the room (the usual
     // case for ids that sort by time).
-    auto in_log = log_.find(m.room_id);
-    if (in_log != log_.end() && in_log->second.keys.contains(key)) {
-        if (auto found = find(in_log_sql)) return found;
+    for (int half : {0, 1}) {
+        auto in_log = log_[half].rooms.find(m.room_id);
+        if (in_log != log_[half].rooms.end() && in_log->second.keys.contains(key)) {
+            if (auto found = find(in_log_sql[half])) return found;
+        }
     }
     if (m.client_msg_id > newest_client_msg_id(db, m.room_id, m.sender_id)) return std::nullopt;
     return find(indexed_sql);
@@ -687,8 +729,10 @@ const std::string& RoomStore::newest_client_msg_id(SqliteDb& db, const std::stri
     st->bind_borrowed(1, room_id).bind_borrowed(2, sender_id);
     std::string newest;
     if (st->step() == StepResult::row && !st->column_is_null(0)) newest = st->column_text(0);
-    if (auto in_log = log_.find(room_id); in_log != log_.end()) {
-        const std::string prefix = log_key(sender_id, "");
+    const std::string prefix = log_key(sender_id, "");
+    for (const LogHalf& half : log_) {
+        auto in_log = half.rooms.find(room_id);
+        if (in_log == half.rooms.end()) continue;
         for (const auto& key : in_log->second.keys) {
             if (key.compare(0, prefix.size(), prefix) != 0) continue;
             newest = std::max(newest, key.substr(prefix.size()));
@@ -713,14 +757,40 @@ std::int64_t RoomStore::settle_log(SqliteDb& db, std::size_t at_least) {
 std::int64_t RoomStore::move_log(SqliteDb& db, std::size_t at_least) {
     settle_pending_ = false;
     if (!log_loaded_) load_log_keys(db);
-    // If the move fails, the next try waits for another log's worth of messages.
-    next_settle_rows_ = log_rows_ + settle_at_;
-    // The rooms with the most messages in the log go first: each room's table and index pages
+    // If the move fails, the next try waits for another half's worth of messages.
+    next_settle_rows_ = log_[written_].rows + settle_at_;
+    const bool everything = at_least == std::numeric_limits<std::size_t>::max();
+    std::int64_t moved = 0;
+    try {
+        while (static_cast<std::size_t>(moved) < at_least) {
+            if (moving_ < 0) {
+                // The written half moves once it is full; what is written goes to the other.
+                const std::size_t rows = log_[written_].rows;
+                if (rows == 0 || (rows < settle_at_ && !everything)) break;
+                moving_ = written_;
+                written_ = 1 - written_;
+            }
+            moved += move_rooms(db, at_least - static_cast<std::size_t>(moved));
+            if (moving_ >= 0) break;  // enough moved, and the half still has rooms
+        }
+    } catch (...) {
+        // The job's statements roll back: what the writer knows of the log is reloaded.
+        log_loaded_ = false;
+        throw;
+    }
+    next_settle_rows_ =
+        moving_ >= 0 ? log_[written_].rows + std::max<std::size_t>(settle_at_ / 8, 1) : settle_at_;
+    return moved;
+}
+
+std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
+    LogHalf& half = log_[moving_];
+    // The rooms with the most messages in the half go first: each room's table and index pages
     // are then written once for many of its messages. A move is bounded (at_least rows, plus
-    // the rest of the last room) so that it holds the writer for milliseconds, not the whole log.
+    // the rest of the last room) so that it holds the writer for milliseconds, not a half.
     std::vector<std::pair<std::size_t, const std::string*>> by_size;
-    by_size.reserve(log_.size());
-    for (const auto& [room, in_log] : log_)
+    by_size.reserve(half.rooms.size());
+    for (const auto& [room, in_log] : half.rooms)
         by_size.emplace_back(in_log.rowids.size(), &room);
     std::sort(by_size.begin(), by_size.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -731,41 +801,50 @@ std::int64_t RoomStore::move_log(SqliteDb& db, std::size_t at_least) {
         rooms.push_back(room);
         moving += size;
     }
-    if (rooms.empty()) return 0;
-    const std::string insert_sql = std::string("INSERT INTO messages(") + kMovedColumns +
-                                   ") SELECT " + kMovedColumns + " FROM message_log";
+    static const auto insert_sql = for_each_half("INSERT INTO messages({3}) SELECT {3} FROM {0}");
     std::int64_t moved = 0;
-    if (rooms.size() == log_.size()) {
-        // The whole log: no rowids to look up, and the delete empties the table in one step.
-        db.cached(insert_sql + " ORDER BY room_id, seq")->run();
-        moved = db.changes();
-        db.cached("DELETE FROM message_log")->run();
-        log_.clear();
-        log_rows_ = 0;
-    } else {
-        std::string rowids = "[";
-        for (const std::string* room : rooms) {
-            for (std::int64_t rowid : log_.at(*room).rowids) {
-                if (rowids.size() > 1) rowids += ',';
-                rowids += std::to_string(rowid);
-            }
-        }
-        rowids += ']';
-        auto insert = db.cached(insert_sql +
-                                " WHERE rowid IN (SELECT value FROM json_each(?)) "
-                                "ORDER BY room_id, seq");
-        insert->bind_borrowed(1, rowids);
+    if (rooms.size() == half.rooms.size()) {
+        // The rest of the half: no rowids to look up, and the half is emptied in one step
+        // (SQLite frees its pages whole), its moved rooms' names with it.
+        auto insert = db.cached(insert_sql[moving_] +
+                                " WHERE room_id NOT IN (SELECT room_id FROM message_log_moved "
+                                "WHERE half = ?) ORDER BY room_id, seq");
+        insert->bind(1, moving_);
         insert->run();
         moved = db.changes();
-        auto remove =
-            db.cached("DELETE FROM message_log WHERE rowid IN (SELECT value FROM json_each(?))");
-        remove->bind_borrowed(1, rowids);
-        remove->run();
-        for (const std::string* room : rooms)
-            log_.erase(*room);
+        static const auto empty = for_each_half("DELETE FROM {0}");
+        db.cached(empty[moving_])->run();
+        db.cached("DELETE FROM message_log_moved")->run();
+        half = LogHalf{};
+        moving_ = -1;
+        return moved;
     }
-    log_rows_ -= std::min(log_rows_, static_cast<std::size_t>(moved));
-    next_settle_rows_ = settle_at_;
+    std::string rowids = "[";
+    for (const std::string* room : rooms) {
+        for (std::int64_t rowid : half.rooms.at(*room).rowids) {
+            if (rowids.size() > 1) rowids += ',';
+            rowids += std::to_string(rowid);
+        }
+    }
+    rowids += ']';
+    auto insert = db.cached(insert_sql[moving_] +
+                            " WHERE rowid IN (SELECT value FROM json_each(?)) "
+                            "ORDER BY room_id, seq");
+    insert->bind_borrowed(1, rowids);
+    insert->run();
+    moved = db.changes();
+    // The moved rows stay in the half, which readers and the writer now skip for these rooms.
+    auto name = db.cached("INSERT INTO message_log_moved(half, room_id) VALUES (?, ?)");
+    for (const std::string* room : rooms) {
+        name->reset();
+        name->bind(1, moving_).bind_borrowed(2, *room);
+        name->run();
+    }
+    for (const std::string* room : rooms) {
+        auto it = half.rooms.find(*room);
+        half.rows -= std::min(half.rows, it->second.rowids.size());
+        half.rooms.erase(it);
+    }
     return moved;
 }
 
@@ -799,13 +878,13 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
         const std::int64_t last = last_seq_for_append(db, message.room_id);
         out.message = std::move(message);
         out.message.seq = last + 1;
-        static const std::string insert_sql = std::string("INSERT INTO message_log(") +
-                                              kMessageColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+        static const auto insert_sql =
+            for_each_half("INSERT INTO {0}({2}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         const Message& m = out.message;
         {
             // Borrowed binds: out.message outlives `ins`, and copying five strings into
             // SQLite per message showed in the profile.
-            auto ins = db.cached(insert_sql);
+            auto ins = db.cached(insert_sql[written_]);
             ins->bind_borrowed(1, m.room_id).bind(2, m.seq).bind_borrowed(3, m.sender_id);
             ins->bind_borrowed(4, m.client_msg_id).bind_borrowed(5, m.text);
             if (m.signature.empty()) {
@@ -828,7 +907,8 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
             }
         }
         writer_seqs_[out.message.room_id] = out.message.seq;
-        LogRoom& in_log = log_[out.message.room_id];
+        LogHalf& half = log_[written_];
+        LogRoom& in_log = half.rooms[out.message.room_id];
         in_log.keys.insert(std::move(key));
         // Only ever raised, so that it stays at least the largest stored id (a rolled-back
         // insert leaves it too high, which costs a lookup, never a missed resend).
@@ -838,7 +918,7 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
             }
         }
         in_log.rowids.push_back(db.last_insert_rowid());
-        if (++log_rows_ >= next_settle_rows_ && !settle_pending_) {
+        if (++half.rows >= next_settle_rows_ && !settle_pending_) {
             settle_pending_ = true;
             settle_wanted_ = true;
         }
@@ -875,11 +955,18 @@ awaitable<DbResult<std::int64_t>> RoomStore::settle() {
 
 awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::int64_t seq) {
     auto job = [room_id, seq](SqliteDb& db) {
-        for (const char* table : {"messages", "message_log"}) {
-            auto st = db.cached(
-                fmt::format("UPDATE {} SET deleted = 1, text = '', signature = NULL, media = NULL "
-                            "WHERE room_id = ? AND seq = ? AND deleted = 0",
-                            table));
+        // A moving half's rows of a room that has moved are copies of rows in `messages`: the
+        // log's updates skip them as readers do.
+        static const auto in_log = for_each_half(
+            "UPDATE {0} SET deleted = 1, text = '', signature = NULL, media = NULL WHERE room_id = "
+            "?1 AND seq = ?2 AND deleted = 0 AND ?1 NOT IN (SELECT room_id FROM message_log_moved "
+            "WHERE half = {1})");
+        static const std::array<std::string, 3> sql = {
+            "UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL WHERE "
+            "room_id = ? AND seq = ? AND deleted = 0",
+            in_log[0], in_log[1]};
+        for (const std::string& update : sql) {
+            auto st = db.cached(update);
             st->bind(1, room_id).bind(2, seq);
             st->run();
             if (db.changes() > 0) return true;
@@ -905,9 +992,11 @@ awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
         writer_seqs_.erase(room_id);
         log_loaded_ = false;  // the room's messages in the log go with it
         // The log has no foreign key (migration 11): its rows go here, in the same transaction.
-        auto log = db.cached("DELETE FROM message_log WHERE room_id = ?");
-        log->bind(1, room_id);
-        log->run();
+        for (const char* table : kLogTables) {
+            auto log = db.cached(fmt::format("DELETE FROM {} WHERE room_id = ?", table));
+            log->bind(1, room_id);
+            log->run();
+        }
         auto st = db.cached("DELETE FROM rooms WHERE id = ?");
         st->bind(1, room_id);
         st->run();
@@ -954,13 +1043,19 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
         auto keep_last = db.cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2");
         keep_last->bind(1, last).bind(2, room_id);
         keep_last->run();
+        // A moving half's rows of a room that has moved are copies of rows in `messages`: they
+        // are left for the half's emptying, and not counted twice.
+        static const auto in_log = for_each_half(
+            "DELETE FROM {0} WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms WHERE id = "
+            "?1) - ?2 AND ?1 NOT IN (SELECT room_id FROM message_log_moved WHERE half = {1})");
+        static const std::array<std::string, 3> sql = {
+            "DELETE FROM messages WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms "
+            "WHERE id = ?1) - ?2",
+            in_log[0], in_log[1]};
         std::int64_t pruned = 0;
-        for (const char* table : {"messages", "message_log"}) {
-            auto st =
-                db.cached(fmt::format("DELETE FROM {} WHERE room_id = ? AND seq <= "
-                                      "(SELECT last_seq FROM rooms WHERE id = ?) - ?",
-                                      table));
-            st->bind(1, room_id).bind(2, room_id).bind(3, keep);
+        for (const std::string& remove : sql) {
+            auto st = db.cached(remove);
+            st->bind(1, room_id).bind(2, keep);
             st->run();
             pruned += db.changes();
         }

@@ -8,17 +8,20 @@
 // brought up to date when history is pruned). Numbers are gap-free: a failed insert consumes
 // none, and a rolled-back batch makes the writer reload every counter from the database.
 //
-// Where a message goes: append() inserts it into the message log (message_log, arrival order,
-// no secondary index), so the messages of one commit share pages; once the log holds
-// message_log_rows messages, the rooms with the most messages in it are moved into `messages`
-// (indexed by room), an eighth of the log at a time, so each room's pages are written once for
-// many of its messages rather than once per message (docs/storage.md). A resend with the same
+// Where a message goes: append() inserts it into the message log (arrival order, no secondary
+// index), so the messages of one commit share pages. The log has two halves (message_log and
+// message_log_b): once the written half holds message_log_rows messages, it is moved into
+// `messages` (indexed by room), whole rooms at a time, fullest first, an eighth of a half per
+// move, while the other half is written; a half whose rooms have all moved is emptied in one
+// step, so no move deletes rows one by one. Each room's pages are written once for many of its
+// messages rather than once per message (docs/storage.md). A resend with the same
 // (sender, client_msg_id) returns the stored message and assigns nothing: the writer keeps the keys
 // of the log's messages in memory and looks the indexed table up by its unique key. Older history
 // is read from both tables (the all_messages view). Owned by the server app; thread-safe (one
 // shared mutex).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -166,11 +169,14 @@ class RoomStore {
     // Writer thread: newest_ids_' entry for (room, sender), loaded if needed.
     const std::string& newest_client_msg_id(SqliteDb& db, const std::string& room_id,
                                             const std::string& sender_id);
-    // Writer thread: the settle job's body: moves whole rooms, fullest first, until at least
-    // `at_least` messages have moved (or the log is empty). Rows are found by rowid, so a
-    // move reads only what it moves.
+    // Writer thread: the settle job's body: moves whole rooms of the moving half, fullest
+    // first, until at least `at_least` messages have moved or the half is empty; the written
+    // half becomes the moving one when none is (only once it is full, unless `at_least` is
+    // everything). Rows are found by rowid, so a move reads only what it moves.
     std::int64_t settle_log(SqliteDb& db, std::size_t at_least);
     std::int64_t move_log(SqliteDb& db, std::size_t at_least);  // settle_log() without the log line
+    // Writer thread: one move_log() step within the moving half.
+    std::int64_t move_rooms(SqliteDb& db, std::size_t at_least);
     void cache_member_locked(const Member& m);
     void uncache_member_locked(const std::string& room_id, const std::string& account_id);
 
@@ -182,25 +188,33 @@ class RoomStore {
     std::unordered_map<std::string, std::unordered_set<std::string>> by_account_;
     // The last number append() gave in each room: the writer thread's alone (no lock).
     std::unordered_map<std::string, std::int64_t> writer_seqs_;
-    // The message log as the writer thread knows it (no lock): per room, the (room, sender,
-    // client_msg_id) keys of its messages and their rowids in seq order, and how many rows
-    // there are; reloaded when a batch rolls back or rows left the log some other way (prune,
-    // a deleted room).
+    // The message log as the writer thread knows it (no lock): per half and room, the (room,
+    // sender, client_msg_id) keys of its messages and their rowids in seq order, and how many
+    // rows the half has; the moving half lists only the rooms that have not moved yet. Reloaded
+    // when a batch or a move rolls back or rows left the log some other way (prune, a deleted
+    // room).
     struct LogRoom {
         std::unordered_set<std::string> keys;
         std::vector<std::int64_t> rowids;
     };
-    std::unordered_map<std::string, LogRoom> log_;  // by room
+    struct LogHalf {
+        std::unordered_map<std::string, LogRoom> rooms;
+        std::size_t rows = 0;
+    };
+    std::array<LogHalf, 2> log_;
+    int written_ = 0;  // the half append() writes into
+    int moving_ = -1;  // the half being moved into `messages`, or -1
     // Per room and sender, at least the largest client_msg_id stored (writer thread): an id
     // above it cannot be a resend. Loaded on first use, never lowered, cleared past the limit.
     std::unordered_map<std::string, std::unordered_map<std::string, std::string>> newest_ids_;
     std::size_t newest_ids_count_ = 0;
     static constexpr std::size_t kNewestIdsLimit = 100000;
-    std::size_t log_rows_ = 0;
     bool log_loaded_ = false;
-    std::size_t settle_at_;         // log rows that ask for a settle ([db] message_log_rows)
-    std::size_t next_settle_rows_;  // settle_at_, or more after a failed settle
-    bool settle_pending_ = false;   // asked for and not run yet
+    std::size_t settle_at_;  // rows of the written half that make it the moving one
+    // Rows of the written half that ask for the next move: settle_at_ with no half moving, an
+    // eighth of it further on while one moves, a whole half further after a failed move.
+    std::size_t next_settle_rows_;
+    bool settle_pending_ = false;  // asked for and not run yet
     // Set by the writer thread when the log is full; the append that sees it submits settle().
     std::atomic<bool> settle_wanted_{false};
 };

@@ -140,4 +140,47 @@ TEST_CASE("a database newer than the binary is refused untouched", "[db]") {
     CHECK_FALSE(has_table(db, "accounts"));
 }
 
+TEST_CASE("a version 12 current.db keeps its messages when the log gains its second half", "[db]") {
+    TempDir dir;
+    SqliteDb db(dir.file("current.db"));
+    const auto all = current_migrations();
+    REQUIRE(all.size() >= 13);
+    REQUIRE(all[12].version == 13);
+    CHECK(apply_migrations(db, all.first(12), "current") == 12);
+    db.exec(
+        "INSERT INTO accounts(id, username, password_hash, created_at) VALUES ('a1', 'Alice', "
+        "'h', 1);"
+        "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'room', 't', "
+        "'a1', 1);"
+        "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+        "('r1', 1, 'a1', 'c1', 'old', 1);"
+        "INSERT INTO message_log(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+        "('r1', 2, 'a1', 'c2', 'logged', 2);");
+    CHECK(apply_migrations(db, all, "current") == 13);
+    CHECK(has_table(db, "message_log_b"));
+    CHECK(has_table(db, "message_log_moved"));
+    // The log's rows stay where they were, in the first half, and readers see each once.
+    CHECK(db.query_int64("SELECT count(*) FROM message_log") == 1);
+    CHECK(db.query_int64("SELECT count(*) FROM message_log_b") == 0);
+    CHECK(db.query_text("SELECT group_concat(text, ',') FROM (SELECT text FROM all_messages "
+                        "ORDER BY seq)") == "old,logged");
+    // A moving half's room named in message_log_moved is left out of the view (its rows are in
+    // `messages` too); the same room in the other half is not.
+    db.exec(
+        "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) SELECT "
+        "room_id, seq, sender_id, client_msg_id, text, sent_at FROM message_log;"
+        "INSERT INTO message_log_moved(half, room_id) VALUES (0, 'r1');"
+        "INSERT INTO message_log_b(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+        "('r1', 3, 'a1', 'c3', 'new', 3);");
+    CHECK(db.query_text("SELECT group_concat(text, ',') FROM (SELECT text FROM all_messages "
+                        "ORDER BY seq)") == "old,logged,new");
+    // A history read still searches `messages` by its key and scans only the halves.
+    std::string plan;
+    auto explain = db.prepare(
+        "EXPLAIN QUERY PLAN SELECT * FROM all_messages WHERE room_id = 'r1' AND seq > 1");
+    while (explain.step() == StepResult::row)
+        plan += explain.column_text(3) + "\n";
+    CHECK_THAT(plan, Catch::Contains("SEARCH messages USING PRIMARY KEY"));
+}
+
 }  // namespace parley

@@ -32,14 +32,21 @@ TEST_CASE("a usable snapshot reports its schema and row counts", "[db]") {
             "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'group', "
             "'t', 'a1', 1);"
             "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
-            "('r1', 1, 'a1', 'c1', 'hi', 1), ('r1', 2, 'a1', 'c2', 'ho', 2)");
+            "('r1', 1, 'a1', 'c1', 'hi', 1), ('r1', 2, 'a1', 'c2', 'ho', 2);"
+            // Both halves of the message log: the first is being moved, and r1 has moved (its
+            // row there is a copy of seq 2); the second holds a newer message.
+            "INSERT INTO message_log(room_id, seq, sender_id, client_msg_id, text, sent_at) "
+            "VALUES ('r1', 2, 'a1', 'c2', 'ho', 2);"
+            "INSERT INTO message_log_moved(half, room_id) VALUES (0, 'r1');"
+            "INSERT INTO message_log_b(room_id, seq, sender_id, client_msg_id, text, sent_at) "
+            "VALUES ('r1', 3, 'a1', 'c3', 'hu', 3)");
     }
     SnapshotVerdict verdict = verify_server_snapshot("current", current);
     CHECK(verdict.problem.empty());
     CHECK(verdict.facts["schema"] == static_cast<int>(current_migrations().size()));
     CHECK(verdict.facts["accounts"] == 1);
     CHECK(verdict.facts["rooms"] == 1);
-    CHECK(verdict.facts["messages"] == 2);
+    CHECK(verdict.facts["messages"] == 3);
     CHECK(verdict.facts["media"] == 0);
 
     SnapshotVerdict history = verify_server_snapshot("history", migrated(dir, "history"));
@@ -60,6 +67,15 @@ TEST_CASE("a snapshot the server could not use is named with the reason", "[db]"
                 "VALUES ('gone', 1, 'a1', 'c1', 'hi', 1)");
         }
         CHECK(verify_server_snapshot("current", current).problem == "1 messages without a room");
+    }
+    SECTION("messages without a room in the second half of the log") {
+        {
+            SqliteDb db(current);
+            db.exec(
+                "INSERT INTO message_log_b(room_id, seq, sender_id, client_msg_id, text, sent_at) "
+                "VALUES ('gone', 1, 'a1', 'c1', 'hi', 1), ('gone', 2, 'a1', 'c2', 'ho', 2)");
+        }
+        CHECK(verify_server_snapshot("current", current).problem == "2 messages without a room");
     }
     SECTION("a schema newer than this build") {
         {

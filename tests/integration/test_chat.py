@@ -501,11 +501,17 @@ class HistoryLimitTest(ParleyTestCase):
 
 class DurabilityTest(ParleyTestCase):
     def test_kill_9_loses_no_acknowledged_message(self):
-        p = self.start("server", config=FAST_AUTH + "[websocket]\nrate_per_second = 100000\nrate_burst = 100000\n")
+        # A short message log and three rooms, so that the kill lands among moves out of the
+        # log, some with a half part-moved (rows of moved rooms still in it).
+        p = self.start("server", config=FAST_AUTH + "[websocket]\nrate_per_second = 100000\nrate_burst = 100000\n"
+                       "[db]\nmessage_log_rows = 16\n")
         api = Api(p.port)
         a, wa = api.connected("sam")
-        status, _, r = api.call("POST", "/api/v1/rooms", {"title": "d"}, token=a["access_token"])
-        rid = r["room_id"]
+        rids = []
+        for title in ("d1", "d2", "d3"):
+            status, _, r = api.call("POST", "/api/v1/rooms", {"title": title}, token=a["access_token"])
+            self.assertEqual(status, 201, r)
+            rids.append(r["room_id"])
         acked = []
         stop = threading.Event()
 
@@ -513,10 +519,12 @@ class DurabilityTest(ParleyTestCase):
             n = 0
             try:
                 while not stop.is_set():
+                    # Uneven: the rooms hold different numbers of messages in each half.
+                    rid = rids[0] if n % 4 < 2 else rids[n % 4 - 1]
                     wa.send_json({"type": "send", "id": n, "room_id": rid, "text": f"t{n}", "client_msg_id": f"c{n}"})
                     m = wa.recv_until(lambda m: m.get("id") == n, timeout=5)
                     if m["type"] == "ok":
-                        acked.append((m["seq"], f"t{n}"))
+                        acked.append((rid, m["seq"], f"t{n}"))
                     n += 1
             except (OSError, Closed, ConnectionError, AssertionError):
                 pass
@@ -528,24 +536,38 @@ class DurabilityTest(ParleyTestCase):
         stop.set()
         t.join()
         self.assertGreater(len(acked), 20)
-        q = self.start("server", config=FAST_AUTH, data_dir=p.data_dir)
+        q = self.start("server", config=FAST_AUTH + "[db]\nmessage_log_rows = 16\n", data_dir=p.data_dir)
         api = Api(q.port)
         a2 = api.login("sam")
         ws = api.socket(a2["access_token"])
         ws.send_json({"type": "ping"})
         ws.recv()
-        stored = {}
-        after = 0
-        while True:
-            _, _, hist = api.call("GET", f"/api/v1/rooms/{rid}/messages?after_seq={after}&limit=1000", token=a2["access_token"])
-            if not hist["messages"]:
-                break
-            for m in hist["messages"]:
-                stored[m["seq"]] = m["text"]
-            after = hist["messages"][-1]["seq"]
-        for seq, text in acked:
-            self.assertEqual(stored.get(seq), text, f"acknowledged message {seq} lost")
-        self.assertEqual(sorted(stored), list(range(1, len(stored) + 1)), "no gap after the crash")
+        for rid in rids:
+            stored = {}
+            seqs = []
+            after = 0
+            while True:
+                _, _, hist = api.call("GET", f"/api/v1/rooms/{rid}/messages?after_seq={after}&limit=1000", token=a2["access_token"])
+                if not hist["messages"]:
+                    break
+                for m in hist["messages"]:
+                    stored[m["seq"]] = m["text"]
+                    seqs.append(m["seq"])
+                after = hist["messages"][-1]["seq"]
+            for room, seq, text in acked:
+                if room == rid:
+                    self.assertEqual(stored.get(seq), text, f"acknowledged message {seq} lost")
+            self.assertEqual(seqs, list(range(1, len(stored) + 1)), "each message once, no gap after the crash")
+        # Sending goes on after the restart, through further moves, numbers continuing.
+        for i in range(40):
+            rid = rids[i % 3]
+            status, _, sent = api.call("POST", f"/api/v1/rooms/{rid}/messages",
+                                       {"text": f"after{i}", "client_msg_id": f"after{i}"}, token=a2["access_token"])
+            self.assertEqual(status, 200, sent)
+        for rid in rids:
+            _, _, hist = api.call("GET", f"/api/v1/rooms/{rid}/messages?after_seq=0&limit=1000", token=a2["access_token"])
+            seqs = [m["seq"] for m in hist["messages"]]
+            self.assertEqual(seqs, list(range(1, len(seqs) + 1)), "each message once after more moves")
 
 
 if __name__ == "__main__":

@@ -77,13 +77,20 @@ class RoomSignaturesTest(ParleyTestCase):
         a = self.user(api, "old")
         self.create(api, a)
         s.stop()
-        # The data directory as the schema before the setting left it: an account and a room,
-        # no server_facts table, user_version one lower. The next start migrates it.
+        # The data directory as schema 11, before the setting, left it: an account and a room,
+        # no server_facts table, and the message log in one half (its second half came with
+        # schema 13). The next start migrates it.
         db = sqlite3.connect(os.path.join(data, "db", "current.db"))
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        db.execute("DROP TABLE server_facts")
-        db.execute(f"PRAGMA user_version = {version - 1}")
-        db.commit()
+        columns = "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media"
+        db.executescript(f"""
+            DROP TABLE server_facts;
+            DROP VIEW all_messages;
+            DROP TABLE message_log_b;
+            DROP TABLE message_log_moved;
+            CREATE VIEW all_messages AS
+                SELECT {columns} FROM messages UNION ALL SELECT {columns} FROM message_log;
+            PRAGMA user_version = 11;
+        """)
         db.close()
 
         s, api = self.server(data_dir=data)
