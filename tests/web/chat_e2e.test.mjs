@@ -18,12 +18,12 @@
 // Chromium is not installed; playwright-core comes from tests/web/package-lock.json (npm ci
 // on first use).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
 import { FakeManager } from "./fake_manager.mjs";
+import { ensureModules } from "./node_modules.mjs";
 import { ParleyServer } from "./parley_server.mjs";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -39,10 +39,7 @@ if (process.env.PARLEY_E2E_CLUSTER === "1" && !fs.existsSync(REDIS)) {
   console.log(`SKIP: no redis-server at ${REDIS}; scripts/setup installs Debian's redis-server package`);
   process.exit(77);
 }
-if (!fs.existsSync(path.join(here, "node_modules", "playwright-core"))) {
-  const npm = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: here, stdio: "inherit" });
-  assert.equal(npm.status, 0, "npm ci in tests/web failed");
-}
+ensureModules(["playwright-core"]);
 const { chromium } = await import("playwright-core");
 
 const PASSWORD = "correct horse battery";

@@ -5,21 +5,15 @@
 // their WebSocket (ctest: web.js_live passes it); a Node without one (Debian bookworm's Node 18)
 // uses the `ws` package instead, from tests/web/package-lock.json (npm ci on first use).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import fs from "node:fs";
-import path from "node:path";
 import { webcrypto } from "node:crypto";
 import { after, before, test } from "node:test";
 
 import { Account, Chat, Documents, ParleyClient, Presence, Rooms, Signer } from "../../clients/js/src/index.js";
+import { ensureModules } from "./node_modules.mjs";
 import { ParleyServer } from "./parley_server.mjs";
 
 if (typeof WebSocket === "undefined") {
-  const here = path.dirname(new URL(import.meta.url).pathname);
-  if (!fs.existsSync(path.join(here, "node_modules", "ws"))) {
-    const npm = spawnSync("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: here, stdio: "inherit" });
-    assert.equal(npm.status, 0, "npm ci in tests/web failed");
-  }
+  ensureModules(["ws"]);
   globalThis.WebSocket = (await import("ws")).WebSocket;
   console.log(`this Node (${process.version}) has no WebSocket: using the ws package`);
 }
