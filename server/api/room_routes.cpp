@@ -173,8 +173,8 @@ awaitable<HttpResponse> send_message(RoomService& rooms, const Caller& caller, R
                                      nlohmann::json& body) {
     auto sent = co_await rooms.send(caller.account.id, ctx.params["id"], std::move(body));
     if (!sent) co_return refusal_response(sent.refusal());
-    co_return json_response(http::status::ok, {{"seq", sent->message.seq},
-                                               {"sent_at", sent->message.sent_at},
+    co_return json_response(http::status::ok, {{"seq", sent->message->seq},
+                                               {"sent_at", sent->message->sent_at},
                                                {"duplicate", sent->duplicate}});
 }
 

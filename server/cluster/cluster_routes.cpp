@@ -134,8 +134,8 @@ awaitable<HttpResponse> send_message(ChatContext& chat, nlohmann::json& body) {
                                                    {"error", out.refusal().message}});
     }
     co_return json_response(http::status::ok, {{"ok", true},
-                                               {"seq", out->message.seq},
-                                               {"sent_at", out->message.sent_at},
+                                               {"seq", out->message->seq},
+                                               {"sent_at", out->message->sent_at},
                                                {"duplicate", out->duplicate}});
 }
 

@@ -73,7 +73,7 @@ TEST_CASE("the message log moves into the history table and every message is fou
         // moves, and the half is emptied whole with the names of its moved rooms.
         auto m6 = run(ioc, rooms.append(message("r1", "m6")));
         REQUIRE(m6);
-        CHECK(m6->message.seq == 4);  // r1: m1, m3, m5, m6
+        CHECK(m6->message->seq == 4);  // r1: m1, m3, m5, m6
         CHECK(rows(t.path, "message_log") == 0);
         CHECK(rows(t.path, "message_log_moved") == 0);
         CHECK(rows(t.path, "message_log_b") == 1);
@@ -84,11 +84,11 @@ TEST_CASE("the message log moves into the history table and every message is fou
         // Resends, from either table, return the stored message and take no number.
         auto settled = run(ioc, rooms.append(message("r1", "m3")));
         REQUIRE(settled);
-        CHECK((settled->duplicate && settled->message.seq == 2 &&
-               settled->message.text == "text of m3"));
+        CHECK((settled->duplicate && settled->message->seq == 2 &&
+               settled->message->text == "text of m3"));
         auto in_log = run(ioc, rooms.append(message("r1", "m6")));
         REQUIRE(in_log);
-        CHECK((in_log->duplicate && in_log->message.seq == 4));
+        CHECK((in_log->duplicate && in_log->message->seq == 4));
         CHECK(logged(t.path) == 2);
 
         // History reads both, in order.
@@ -146,10 +146,10 @@ TEST_CASE("the message log moves into the history table and every message is fou
     CHECK(recent_r1.back().client_msg_id == "m10");
     auto resent_moved = run(ioc, rooms.append(message("r2", "m9")));
     REQUIRE(resent_moved);
-    CHECK((resent_moved->duplicate && resent_moved->message.seq == 5));
+    CHECK((resent_moved->duplicate && resent_moved->message->seq == 5));
     auto resent_logged = run(ioc, rooms.append(message("r1", "m10")));
     REQUIRE(resent_logged);
-    CHECK((resent_logged->duplicate && resent_logged->message.seq == 5));
+    CHECK((resent_logged->duplicate && resent_logged->message->seq == 5));
 
     // A prune while the half moves counts each message once (m2, m4, m7, m8 are in `messages`,
     // m7 and m8 have copies in the half too), and the pruned keys are no longer resends.
@@ -160,7 +160,7 @@ TEST_CASE("the message log moves into the history table and every message is fou
     // A new message goes to the written half, and the move after it ends the moving one.
     auto fresh = run(ioc, rooms.append(message("r2", "m7")));
     REQUIRE(fresh);
-    CHECK((!fresh->duplicate && fresh->message.seq == 6));
+    CHECK((!fresh->duplicate && fresh->message->seq == 6));
     CHECK(rows(t.path, "message_log_b") == 0);
     CHECK(rows(t.path, "message_log") == 1);
     CHECK(rows(t.path, "all_messages") == 7);
@@ -189,7 +189,7 @@ TEST_CASE("a resend is found when its id is the newest its sender stored, across
         auto stored = run(ioc, rooms.append(message("r", cmid)));
         REQUIRE(stored);
         CHECK(stored->duplicate == resend);
-        CHECK(stored->message.seq == seq);
+        CHECK(stored->message->seq == seq);
     };
     {
         DbWriter writer(SqliteDb(t.path), DbSettings{});
@@ -299,15 +299,15 @@ TEST_CASE("a log written before it had two halves is moved from the first half a
     CHECK(rooms.room("r")->last_seq == 3);
     auto resent = run(ioc, rooms.append(message("r", "b")));
     REQUIRE(resent);
-    CHECK((resent->duplicate && resent->message.seq == 2));
+    CHECK((resent->duplicate && resent->message->seq == 2));
     // The fourth message in the first half fills it: it moves, and new ones go to the second.
     auto d = run(ioc, rooms.append(message("r", "d")));
     REQUIRE(d);
-    CHECK((!d->duplicate && d->message.seq == 4));
+    CHECK((!d->duplicate && d->message->seq == 4));
     CHECK(rows(path, "message_log") == 0);
     auto e = run(ioc, rooms.append(message("r", "e")));
     REQUIRE(e);
-    CHECK(e->message.seq == 5);
+    CHECK(e->message->seq == 5);
     CHECK(rows(path, "message_log_b") == 1);
     CHECK(rows(path, "messages") == 4);
     auto history = run(ioc, rooms.messages_after("r", 0, 100));

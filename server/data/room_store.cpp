@@ -859,28 +859,30 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
     // moved from queue to queue several times on its way to the writer, and a Message is six
     // strings.
     struct Held {
-        Message message;
+        std::unique_ptr<Message> message;
         std::function<void(SqliteDb&, const Message&)> also;
     };
     const bool alone = !also;
-    auto job = [this, held = std::make_unique<Held>(Held{std::move(message), std::move(also)})](
-                   SqliteDb& db) mutable {
-        Message& message = held->message;
+    auto job = [this,
+                held = std::make_unique<Held>(Held{std::make_unique<Message>(std::move(message)),
+                                                   std::move(also)})](SqliteDb& db) mutable {
+        const Message& message = *held->message;
         const auto& also = held->also;
         AppendResult out;
         if (!log_loaded_) load_log_keys(db);
         std::string key = log_key(message.sender_id, message.client_msg_id);
         if (auto stored = stored_resend(db, message, key)) {
-            out.message = std::move(*stored);
+            out.message = std::make_unique<Message>(std::move(*stored));
             out.duplicate = true;
             return out;
         }
         const std::int64_t last = last_seq_for_append(db, message.room_id);
-        out.message = std::move(message);
-        out.message.seq = last + 1;
+        // The job runs once: its message becomes the result without a copy.
+        out.message = std::move(held->message);
+        out.message->seq = last + 1;
         static const auto insert_sql =
             for_each_half("INSERT INTO {0}({2}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-        const Message& m = out.message;
+        const Message& m = *out.message;
         {
             // Borrowed binds: out.message outlives `ins`, and copying five strings into
             // SQLite per message showed in the profile.
@@ -902,13 +904,13 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
                 ins->run();
                 if (also) also(db, m);
             } catch (...) {
-                writer_seqs_.erase(out.message.room_id);  // reloaded from the database next time
+                writer_seqs_.erase(m.room_id);  // reloaded from the database next time
                 throw;
             }
         }
-        writer_seqs_[out.message.room_id] = out.message.seq;
+        writer_seqs_[m.room_id] = m.seq;
         LogHalf& half = log_[written_];
-        LogRoom& in_log = half.rooms[out.message.room_id];
+        LogRoom& in_log = half.rooms[m.room_id];
         in_log.keys.insert(std::move(key));
         // Only ever raised, so that it stays at least the largest stored id (a rolled-back
         // insert leaves it too high, which costs a lookup, never a missed resend).

@@ -26,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -60,7 +61,9 @@ struct RoomBan {
 };
 
 struct AppendResult {
-    Message message;
+    // Behind a pointer: the result is moved through the writer's completion and the awaiting
+    // coroutines several times on its way to the sender, and a Message is six strings.
+    std::unique_ptr<Message> message;
     bool duplicate = false;  // a resend: nothing new was stored
 };
 

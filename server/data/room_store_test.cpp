@@ -135,20 +135,20 @@ TEST_CASE("sequence numbers survive resends, a full prune and a restart", "[serv
         for (int i = 1; i <= 3; ++i) {
             auto stored = run(ioc, rooms.append(message("m" + std::to_string(i))));
             REQUIRE(stored);
-            CHECK((stored->message.seq == i && !stored->duplicate));
+            CHECK((stored->message->seq == i && !stored->duplicate));
         }
         auto again = run(ioc, rooms.append(message("m2")));
         REQUIRE(again);
-        CHECK((again->duplicate && again->message.seq == 2));
+        CHECK((again->duplicate && again->message->seq == 2));
         auto next = run(ioc, rooms.append(message("m4")));
         REQUIRE(next);
-        CHECK(next->message.seq == 4);  // the resend consumed no number
+        CHECK(next->message->seq == 4);  // the resend consumed no number
         auto pruned = run(ioc, rooms.prune("r1", 0));
         REQUIRE(pruned);
         CHECK(*pruned == 4);
         auto after_prune = run(ioc, rooms.append(message("m5")));
         REQUIRE(after_prune);
-        CHECK(after_prune->message.seq == 5);
+        CHECK(after_prune->message->seq == 5);
         REQUIRE(run(ioc, rooms.prune("r1", 0)));
         auto nope = run(ioc, rooms.append(Message{"gone", 0, "o", "x", "hi", "", "", 1}));
         CHECK_FALSE(nope);  // no such room: nothing stored, no number given
@@ -165,7 +165,7 @@ TEST_CASE("sequence numbers survive resends, a full prune and a restart", "[serv
     CHECK(rooms.room("r1")->last_seq == 5);
     auto restarted = run(ioc, rooms.append(message("m6")));
     REQUIRE(restarted);
-    CHECK(restarted->message.seq == 6);
+    CHECK(restarted->message->seq == 6);
     writer.stop();
 }
 

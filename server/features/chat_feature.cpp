@@ -35,8 +35,8 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
             client->reply_error(msg.id, std::string(error_code_name(out.refusal().code)),
                                 out.refusal().message);
         } else {
-            client->reply_sent(msg.id, out->message.room_id, out->message.seq, out->message.sent_at,
-                               out->duplicate);
+            client->reply_sent(msg.id, out->message->room_id, out->message->seq,
+                               out->message->sent_at, out->duplicate);
         }
         co_return;
     }

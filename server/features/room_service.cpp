@@ -500,7 +500,7 @@ awaitable<Outcome<SentMessage>> RoomService::send(std::string account_id, std::s
     }
     SentMessage out{std::move(stored->message), stored->duplicate};
     if (!out.duplicate) {
-        hub_.message_committed(out.message);
+        hub_.message_committed(*out.message);
         if (mentioned) notifications_.deliver(*mentioned);
     }
     co_return out;

@@ -35,7 +35,7 @@ namespace parley {
 
 // A stored message; `duplicate` when a resend found it stored already.
 struct SentMessage {
-    Message message;
+    std::unique_ptr<Message> message;  // never null; a pointer for the reason AppendResult gives
     bool duplicate = false;
 };
 

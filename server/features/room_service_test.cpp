@@ -172,7 +172,7 @@ TEST_CASE("in a room signed by default an unsigned message is refused and a sign
         t.ioc,
         t.service.send("mia", id, {{"text", "hi"}, {"client_msg_id", "s1"}, {"signature", sig}}));
     REQUIRE(sent);
-    CHECK(sent->message.seq == 1);
+    CHECK(sent->message->seq == 1);
     // The signature covers the client_msg_id: reused on another message it does not match.
     CHECK(
         t.refused(run(t.ioc, t.service.send(
@@ -283,13 +283,13 @@ TEST_CASE("sending, reading, history and moderation", "[server][rooms]") {
     auto first =
         run(t.ioc, t.service.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
     REQUIRE(first);
-    CHECK(first->message.seq == 1);
+    CHECK(first->message->seq == 1);
     CHECK_FALSE(first->duplicate);
     auto again =
         run(t.ioc, t.service.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
     REQUIRE(again);
     CHECK(again->duplicate);
-    CHECK(again->message.seq == 1);
+    CHECK(again->message->seq == 1);
     REQUIRE(run(t.ioc, t.service.send("olga", id, {{"text", "hello"}, {"client_msg_id", "o1"}})));
     CHECK(watcher->of_type("message").size() == 2);  // the resend is not delivered again
 
