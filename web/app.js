@@ -482,8 +482,8 @@ async function applyRoomPolicy() {
   try {
     const policy = await rooms.policy();
     box.checked = box.defaultChecked = policy.require_signatures;
-    // Asking for signatures is always allowed; only opting out needs the server's leave.
-    box.disabled = policy.require_signatures && !policy.allow_unsigned_rooms;
+    // The server's allow_unsigned_rooms already says whether unticking would be accepted.
+    box.disabled = !policy.allow_unsigned_rooms;
     box.title = box.disabled ? "This server requires signed messages in every room" : "";
   } catch {
     // An older server without the route: keep the form as it is (signed ticked).

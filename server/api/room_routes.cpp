@@ -26,8 +26,7 @@ awaitable<HttpResponse> create_room(RoomService& rooms, const Caller& caller, Re
 awaitable<HttpResponse> room_policy(RoomService& rooms, const Caller&, RequestContext&) {
     const RoomPolicy& p = rooms.policy();
     co_return json_response(http::status::ok, {{"require_signatures", p.require_signatures},
-                                               {"allow_unsigned_rooms",
-                                                p.allow_unsigned_rooms || !p.require_signatures}});
+                                               {"allow_unsigned_rooms", p.allows_opt_out()}});
 }
 
 awaitable<HttpResponse> list_rooms(RoomService& rooms, const Caller& caller, RequestContext&) {

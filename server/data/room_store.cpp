@@ -138,12 +138,10 @@ void RoomStore::load(SqliteDb& db) {
     }
     // The log's messages are newer than every indexed one of their room: one pass appends them.
     // A moving half's rooms that have moved are in `messages` already.
-    auto logged = db.prepare(fmt::format(
-        "SELECT {0} FROM message_log l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM "
-        "message_log_moved WHERE half = 0 AND room_id = l.room_id) UNION ALL SELECT {0} FROM "
-        "message_log_b l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved "
-        "WHERE half = 1 AND room_id = l.room_id) ORDER BY room_id, seq",
-        kMessageColumns));
+    const auto unmoved = for_each_half(
+        "SELECT {2} FROM {0} l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved "
+        "WHERE half = {1} AND room_id = l.room_id)");
+    auto logged = db.prepare(unmoved[0] + " UNION ALL " + unmoved[1] + " ORDER BY room_id, seq");
     while (logged.step() == StepResult::row) {
         Message m = read_message(logged);
         auto it = rooms_.find(m.room_id);
@@ -994,8 +992,9 @@ awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
         writer_seqs_.erase(room_id);
         log_loaded_ = false;  // the room's messages in the log go with it
         // The log has no foreign key (migration 11): its rows go here, in the same transaction.
-        for (const char* table : kLogTables) {
-            auto log = db.cached(fmt::format("DELETE FROM {} WHERE room_id = ?", table));
+        static const auto in_log = for_each_half("DELETE FROM {0} WHERE room_id = ?");
+        for (const std::string& sql : in_log) {
+            auto log = db.cached(sql);
             log->bind(1, room_id);
             log->run();
         }

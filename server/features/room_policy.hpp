@@ -17,6 +17,10 @@ struct RoomPolicy {
     bool require_signatures = true;     // a room created without the field requires them
     bool allow_unsigned_rooms = false;  // a creator may ask for "require_signatures": false
     std::string reason;                 // why require_signatures is what it is, for the log
+
+    // Whether a creator may ask for "require_signatures": false: always where signatures are
+    // not required, else only where the server allows unsigned rooms.
+    bool allows_opt_out() const { return !require_signatures || allow_unsigned_rooms; }
 };
 
 // The install's default from server_facts; nullopt when the row is missing (a database not

@@ -82,7 +82,7 @@ awaitable<Outcome<Room>> RoomService::create(const Account& caller, const nlohma
         }
         signatures = it->get<bool>();
         // Only an opt-out needs the server's leave; asking for signatures is always allowed.
-        if (!signatures && policy_.require_signatures && !policy_.allow_unsigned_rooms) {
+        if (!signatures && !policy_.allows_opt_out()) {
             co_return refuse(ErrorCode::forbidden,
                              "this server requires signed messages in every room "
                              "([rooms] allow_unsigned_rooms is false)");
