@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 
 #include "common/utf8.hpp"
 
@@ -100,22 +101,22 @@ class FlatReader {
     }
 
     // An integer of at most 18 digits (no overflow possible), or true/false/null, or a string.
-    bool value(nlohmann::json& out) {
+    bool value(FlatValue& out) {
         const char c = peek();
         if (c == '"') {
             ++at_;
-            std::string s;
-            if (!string(s)) return false;
-            out = std::move(s);
-            return true;
+            out.kind = FlatValue::Kind::string;
+            return string(out.text);
         }
         if (c == '-' || (c >= '0' && c <= '9')) return integer(out);
-        for (auto [word, v] : {std::pair<std::string_view, nlohmann::json>{"true", true},
-                               {"false", false},
-                               {"null", nullptr}}) {
+        for (auto [word, kind, truth] :
+             {std::tuple{std::string_view("true"), FlatValue::Kind::boolean, true},
+              std::tuple{std::string_view("false"), FlatValue::Kind::boolean, false},
+              std::tuple{std::string_view("null"), FlatValue::Kind::null, false}}) {
             if (text_.substr(at_, word.size()) == word) {
                 at_ += word.size();
-                out = std::move(v);
+                out.kind = kind;
+                out.truth = truth;
                 return true;
             }
         }
@@ -123,7 +124,7 @@ class FlatReader {
     }
 
   private:
-    bool integer(nlohmann::json& out) {
+    bool integer(FlatValue& out) {
         const bool negative = take('-');
         const std::size_t first = at_;
         std::uint64_t n = 0;
@@ -136,11 +137,9 @@ class FlatReader {
         if (digits > 1 && text_[first] == '0') return false;  // a leading zero: invalid JSON
         const char next = peek();
         if (next == '.' || next == 'e' || next == 'E') return false;  // a float: nlohmann's
-        if (negative) {
-            out = -static_cast<std::int64_t>(n);
-        } else {
-            out = n;
-        }
+        out.kind = FlatValue::Kind::integer;
+        out.negative = negative;
+        out.number = negative ? -static_cast<std::int64_t>(n) : static_cast<std::int64_t>(n);
         return true;
     }
 
@@ -150,24 +149,63 @@ class FlatReader {
 
 }  // namespace
 
-std::optional<nlohmann::json> parse_flat_json_object(std::string_view text) {
+nlohmann::json FlatValue::to_json() const& {
+    switch (kind) {
+        case Kind::string:
+            return text;
+        case Kind::integer:
+            if (negative) return number;
+            return static_cast<std::uint64_t>(number);
+        case Kind::boolean:
+            return truth;
+        case Kind::null:
+            break;
+    }
+    return nullptr;
+}
+
+nlohmann::json FlatValue::to_json() && {
+    if (kind == Kind::string) return std::move(text);
+    return to_json();
+}
+
+FlatValue* FlatObject::find(std::string_view key) {
+    for (auto it = fields.rbegin(); it != fields.rend(); ++it) {
+        if (it->key == key) return &it->value;
+    }
+    return nullptr;
+}
+
+const FlatValue* FlatObject::find(std::string_view key) const {
+    return const_cast<FlatObject*>(this)->find(key);
+}
+
+nlohmann::json FlatObject::to_json() && {
+    nlohmann::json object = nlohmann::json::object();
+    // operator[], as nlohmann's own parser does: the last of duplicate keys wins.
+    for (auto& f : fields)
+        object[std::move(f.key)] = std::move(f.value).to_json();
+    fields.clear();
+    return object;
+}
+
+std::optional<FlatObject> read_flat_json_object(std::string_view text) {
     FlatReader r(text);
     r.skip_space();
     if (!r.take('{')) return std::nullopt;
-    nlohmann::json object = nlohmann::json::object();
+    FlatObject object;
+    // A chat frame has four to six fields: one allocation.
+    object.fields.reserve(6);
     r.skip_space();
     if (!r.take('}')) {
         for (;;) {
             r.skip_space();
-            std::string key;
-            if (!r.take('"') || !r.string(key)) return std::nullopt;
+            auto& field = object.fields.emplace_back();
+            if (!r.take('"') || !r.string(field.key)) return std::nullopt;
             r.skip_space();
             if (!r.take(':')) return std::nullopt;
             r.skip_space();
-            nlohmann::json v;
-            if (!r.value(v)) return std::nullopt;
-            // operator[], as nlohmann's own parser does: the last of duplicate keys wins.
-            object[std::move(key)] = std::move(v);
+            if (!r.value(field.value)) return std::nullopt;
             r.skip_space();
             if (r.take(',')) continue;
             if (r.take('}')) break;
@@ -177,6 +215,12 @@ std::optional<nlohmann::json> parse_flat_json_object(std::string_view text) {
     r.skip_space();
     if (!r.at_end()) return std::nullopt;
     return object;
+}
+
+std::optional<nlohmann::json> parse_flat_json_object(std::string_view text) {
+    auto flat = read_flat_json_object(text);
+    if (!flat) return std::nullopt;
+    return std::move(*flat).to_json();
 }
 
 }  // namespace parley

@@ -46,6 +46,28 @@ TEST_CASE("the flat JSON fast path reads chat frames as nlohmann does", "[json_f
     CHECK(parse_flat_json_object(R"({"n":-5})")->at("n").is_number_integer());
 }
 
+TEST_CASE("a flat object keeps its fields as read and finds the last of a repeated key",
+          "[json_flat]") {
+    auto flat = read_flat_json_object(
+        R"({"type":"send","text":"a\nb","n":-3,"u":4,"t":true,"z":null,"text":"last"})");
+    REQUIRE(flat);
+    REQUIRE(flat->fields.size() == 7);
+    CHECK(flat->fields[1].value.text == "a\nb");
+    const FlatValue* text = flat->find("text");
+    REQUIRE(text);
+    CHECK(text->is_string());
+    CHECK(text->text == "last");
+    CHECK(flat->find("n")->kind == FlatValue::Kind::integer);
+    CHECK(flat->find("n")->number == -3);
+    CHECK(flat->find("n")->to_json().is_number_integer());
+    CHECK(flat->find("u")->to_json().is_number_unsigned());
+    CHECK(flat->find("t")->to_json() == true);
+    CHECK(flat->find("z")->is_null());
+    CHECK_FALSE(flat->find("missing"));
+    CHECK(std::move(*flat).to_json() ==
+          nlohmann::json::parse(R"({"type":"send","text":"last","n":-3,"u":4,"t":true,"z":null})"));
+}
+
 TEST_CASE("the flat JSON fast path leaves everything else to nlohmann", "[json_flat]") {
     for (const std::string text : {R"({"a":{"b":1}})",
                                    R"({"a":[1]})",

@@ -170,7 +170,8 @@ awaitable<HttpResponse> remove_message(RoomService& rooms, const Caller& caller,
 
 awaitable<HttpResponse> send_message(RoomService& rooms, const Caller& caller, RequestContext& ctx,
                                      nlohmann::json& body) {
-    auto sent = co_await rooms.send(caller.account.id, ctx.params["id"], std::move(body));
+    auto sent =
+        co_await rooms.send(caller.account.id, ctx.params["id"], SendFields::from_json(body));
     if (!sent) co_return refusal_response(sent.refusal());
     co_return json_response(http::status::ok, {{"seq", sent->message->seq},
                                                {"sent_at", sent->message->sent_at},

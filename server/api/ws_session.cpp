@@ -118,20 +118,27 @@ bool WsSession::take_token() {
 
 awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string_view text) {
     ctx_.metrics.received.inc();
-    // Depth first: a deeply nested value overflows the stack once it is copied or dumped.
-    bool too_deep = false;
-    // Most frames are flat objects: read without nlohmann's lexer when they are.
-    auto flat = parse_flat_json_object(text);
-    nlohmann::json msg = flat ? std::move(*flat) : parse_json_bounded(text, &too_deep);
-    if (msg.is_discarded() || !msg.is_object()) {
-        close_with(close_code::unsupported_data,
-                   too_deep ? "JSON nested too deeply" : "every frame must be a JSON object");
-        co_return;
+    // Most frames are flat objects: read without nlohmann's lexer, and without a JSON tree
+    // until a feature asks for one (a `send` never does), when they are.
+    auto flat = read_flat_json_object(text);
+    nlohmann::json msg;
+    if (!flat) {
+        // Depth first: a deeply nested value overflows the stack once it is copied or dumped.
+        bool too_deep = false;
+        msg = parse_json_bounded(text, &too_deep);
+        if (msg.is_discarded() || !msg.is_object()) {
+            close_with(close_code::unsupported_data,
+                       too_deep ? "JSON nested too deeply" : "every frame must be a JSON object");
+            co_return;
+        }
     }
-    // Only a scalar id is echoed: the reply then never copies a client's structure.
+    // Only a scalar id is echoed: the reply then never copies a client's structure. A flat
+    // frame's values are all scalars.
     nlohmann::json id;
     bool bad_id = false;
-    if (auto it = msg.find("id"); it != msg.end()) {
+    if (flat) {
+        if (const FlatValue* v = flat->find("id")) id = v->to_json();
+    } else if (auto it = msg.find("id"); it != msg.end()) {
         if (is_scalar_json(*it)) {
             id = *it;
         } else {
@@ -158,12 +165,17 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
         reply_error(nullptr, "bad_request", "id must be a string, a number or a boolean");
         co_return;
     }
-    auto type_it = msg.find("type");
-    if (type_it == msg.end() || !type_it->is_string()) {
+    std::optional<std::string> found_type;
+    if (flat) {
+        if (const FlatValue* v = flat->find("type"); v && v->is_string()) found_type = v->text;
+    } else if (auto it = msg.find("type"); it != msg.end() && it->is_string()) {
+        found_type = it->get<std::string>();
+    }
+    if (!found_type) {
         reply_error(id, "bad_request", "a frame needs a string field \"type\"");
         co_return;
     }
-    std::string type = type_it->get<std::string>();
+    std::string type = std::move(*found_type);
     if (type == "ping") {
         // The server's clock (Unix ms): a client estimates its offset from it and the round trip.
         nlohmann::json pong{{"type", "pong"}, {"time", now_ms()}};
@@ -183,7 +195,8 @@ awaitable<void> WsSession::handle_text(std::shared_ptr<Client> self, std::string
                                 type, feature->name()));
         co_return;
     }
-    ClientMessage message{std::move(type), id, std::move(msg)};
+    ClientMessage message = flat ? ClientMessage(std::move(type), id, std::move(*flat))
+                                 : ClientMessage(std::move(type), id, std::move(msg));
     try {
         co_await feature->on_message(self, std::move(message));
     } catch (const std::exception& e) {

@@ -127,7 +127,7 @@ awaitable<HttpResponse> send_message(ChatContext& chat, nlohmann::json& body) {
         co_return error_response(http::status::bad_request, "bad_request",
                                  "account_id and room_id are required strings, body an object");
     }
-    auto out = co_await chat.chat.send(*account, *room_id, std::move(*message));
+    auto out = co_await chat.chat.send(*account, *room_id, SendFields::from_json(*message));
     if (!out) {
         co_return json_response(http::status::ok, {{"ok", false},
                                                    {"code", error_code_name(out.refusal().code)},

@@ -77,8 +77,8 @@ awaitable<void> EdgeFeature::on_message(std::shared_ptr<Client> client, ClientMe
 }
 
 awaitable<void> EdgeFeature::subscribe(std::shared_ptr<Client> client, ClientMessage msg) {
-    auto t = msg.body.find("topic");
-    if (t == msg.body.end() || !t->is_string()) {
+    auto t = msg.body().find("topic");
+    if (t == msg.body().end() || !t->is_string()) {
         client->reply_error(msg.id, "bad_request", "topic is a required string");
         co_return;
     }
@@ -131,7 +131,7 @@ awaitable<void> EdgeFeature::subscribe(std::shared_ptr<Client> client, ClientMes
         last_seq = r.body.value("last_seq", std::int64_t{0});
     }
     std::optional<std::int64_t> version;
-    if (auto v = msg.body.find("version"); v != msg.body.end() && v->is_number_integer()) {
+    if (auto v = msg.body().find("version"); v != msg.body().end() && v->is_number_integer()) {
         version = v->get<std::int64_t>();
     }
     if (co_await subscribe_room(client, msg.id, room_id, kind, last_seq, version, position))
@@ -199,7 +199,7 @@ awaitable<void> EdgeFeature::relay(std::shared_ptr<Client> client, ClientMessage
     nlohmann::json request{{"account_id", client->account_id()},
                            {"session_id", client->session_id()},
                            {"origin", hub_.origin(*client)},
-                           {"frame", std::move(msg.body)}};
+                           {"frame", std::move(msg.body())}};
     HttpResult r = co_await link_.call("frame", std::move(request));
     if (!r.ok()) {
         reply_link_error(*client, msg.id, r);
@@ -214,8 +214,8 @@ awaitable<void> EdgeFeature::relay(std::shared_ptr<Client> client, ClientMessage
 }
 
 awaitable<void> EdgeFeature::send(std::shared_ptr<Client> client, ClientMessage msg) {
-    auto room = msg.body.find("room_id");
-    if (room == msg.body.end() || !room->is_string() || room->get<std::string>().empty()) {
+    auto room = msg.body().find("room_id");
+    if (room == msg.body().end() || !room->is_string() || room->get<std::string>().empty()) {
         client->reply_error(msg.id, "bad_request", "room_id is a required string");
         co_return;
     }
@@ -227,7 +227,7 @@ awaitable<void> EdgeFeature::send(std::shared_ptr<Client> client, ClientMessage 
         co_return;
     }
     nlohmann::json request{
-        {"account_id", client->account_id()}, {"room_id", room_id}, {"body", msg.body}};
+        {"account_id", client->account_id()}, {"room_id", room_id}, {"body", msg.body()}};
     HttpResult r = co_await link_.call("send", std::move(request));
     if (!r.ok()) {
         reply_link_error(*client, msg.id, r);

@@ -169,6 +169,17 @@ std::optional<Member> RoomStore::member(const std::string& room_id,
     return m->second;
 }
 
+std::optional<RoomStore::Sender> RoomStore::sender(const std::string& room_id,
+                                                   const std::string& account_id) const {
+    std::shared_lock lock(mutex_);
+    auto it = rooms_.find(room_id);
+    if (it == rooms_.end()) return std::nullopt;
+    auto m = it->second.members.find(account_id);
+    if (m == it->second.members.end()) return std::nullopt;
+    return Sender{it->second.room.require_signatures, m->second.role == "viewer",
+                  m->second.public_key};
+}
+
 std::vector<Member> RoomStore::members(const std::string& room_id) const {
     std::shared_lock lock(mutex_);
     std::vector<Member> out;

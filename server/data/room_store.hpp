@@ -76,6 +76,14 @@ class RoomStore {
 
     std::optional<Room> room(const std::string& room_id) const;
     std::optional<Member> member(const std::string& room_id, const std::string& account_id) const;
+    // What sending a message needs of the room and of its sender, when both exist: on every
+    // message, so without copying the whole room and member (ten strings).
+    struct Sender {
+        bool require_signatures = false;
+        bool viewer = false;     // a viewer cannot send
+        std::string public_key;  // the key the sender registered in this room, or empty
+    };
+    std::optional<Sender> sender(const std::string& room_id, const std::string& account_id) const;
     std::vector<Member> members(const std::string& room_id) const;
     std::size_t member_count(const std::string& room_id) const;
     std::vector<std::string> rooms_of(const std::string& account_id) const;

@@ -10,7 +10,12 @@ std::vector<std::string> ChatFeature::message_types() const {
 }
 
 namespace {
-std::string room_field(const nlohmann::json& body) {
+std::string room_field(ClientMessage& msg) {
+    if (const FlatObject* flat = msg.flat()) {
+        const FlatValue* v = flat->find("room_id");
+        return v && v->is_string() ? v->text : std::string();
+    }
+    const auto& body = msg.body();
     auto it = body.find("room_id");
     return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
@@ -21,16 +26,18 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
         on_subscription(client, msg);
         co_return;
     }
-    std::string room_id = room_field(msg.body);
+    std::string room_id = room_field(msg);
     if (room_id.empty()) {
         client->reply_error(msg.id, "bad_request", "room_id is a required string");
         co_return;
     }
     if (msg.type == "send") {
         // Handled here rather than in a coroutine of its own: the message path pays for no
-        // second coroutine frame. The frame's body is not read again: moved, not copied.
-        auto out =
-            co_await chat_.send(client->account_id(), std::move(room_id), std::move(msg.body));
+        // second coroutine frame. The frame's fields are not read again: moved, not copied, and
+        // a flat frame's (almost every one) without building its JSON tree.
+        FlatObject* flat = msg.flat();
+        SendFields fields = flat ? SendFields::from_flat(*flat) : SendFields::from_json(msg.body());
+        auto out = co_await chat_.send(client->account_id(), std::move(room_id), std::move(fields));
         if (!out) {
             client->reply_error(msg.id, std::string(error_code_name(out.refusal().code)),
                                 out.refusal().message);
@@ -53,7 +60,7 @@ awaitable<void> ChatFeature::on_message(std::shared_ptr<Client> client, ClientMe
 }
 
 void ChatFeature::on_subscription(const std::shared_ptr<Client>& client, const ClientMessage& msg) {
-    const auto& body = msg.body;
+    const auto& body = msg.body();
     auto t = body.find("topic");
     if (t == body.end() || !t->is_string()) {
         client->reply_error(msg.id, "bad_request", "topic is a required string");
@@ -94,7 +101,7 @@ void ChatFeature::on_subscription(const std::shared_ptr<Client>& client, const C
 
 void ChatFeature::on_room_signal(Client& client, const ClientMessage& msg,
                                  const std::string& room_id, const Member& member) {
-    const auto& body = msg.body;
+    const auto& body = msg.body();
     if (msg.type == "typing") {
         if (member.role == "viewer") {
             client.reply_error(msg.id, "forbidden", "viewers cannot type");
@@ -129,8 +136,8 @@ void ChatFeature::on_room_signal(Client& client, const ClientMessage& msg,
 
 awaitable<void> ChatFeature::on_ack(std::shared_ptr<Client> client, ClientMessage msg,
                                     std::string room_id) {
-    auto seq = msg.body.find("seq");
-    if (seq == msg.body.end() || !seq->is_number_integer()) {
+    auto seq = msg.body().find("seq");
+    if (seq == msg.body().end() || !seq->is_number_integer()) {
         client->reply_error(msg.id, "bad_request", "seq is a required integer");
         co_return;
     }

@@ -11,12 +11,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_flat.hpp"
 #include "common/net.hpp"
 
 namespace parley {
@@ -51,11 +53,35 @@ class Client {
                      const std::string& message);
 };
 
-// One client frame, already parsed.
-struct ClientMessage {
+// One client frame, already parsed. A flat frame (every field a string, an integer, a boolean or
+// null: almost every frame) keeps its fields as read, and its JSON tree is built only when a
+// feature asks for body(): the message path reads a `send` frame's fields without one.
+class ClientMessage {
+  public:
+    ClientMessage(std::string type, nlohmann::json id, nlohmann::json body)
+        : type(std::move(type)), id(std::move(id)), body_(std::move(body)) {}
+    ClientMessage(std::string type, nlohmann::json id, FlatObject fields)
+        : type(std::move(type)), id(std::move(id)), flat_(std::move(fields)) {}
+
     std::string type;
     nlohmann::json id;  // null when the client sent none
-    nlohmann::json body;
+
+    // The whole frame as JSON. For a flat frame it is built on the first call, from the fields,
+    // which are gone afterwards (flat() is then nullptr).
+    nlohmann::json& body() {
+        if (flat_) {
+            body_ = std::move(*flat_).to_json();
+            flat_.reset();
+        }
+        return body_;
+    }
+    const nlohmann::json& body() const { return const_cast<ClientMessage*>(this)->body(); }
+    // The fields of a flat frame as read, until body() is first called; else nullptr.
+    FlatObject* flat() { return flat_ ? &*flat_ : nullptr; }
+
+  private:
+    nlohmann::json body_;
+    std::optional<FlatObject> flat_;
 };
 
 class Feature {

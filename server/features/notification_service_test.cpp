@@ -54,8 +54,9 @@ struct Notified {
     void say(const std::string& who, const std::string& text) {
         static int n = 0;
         auto sent = run(
-            ioc,
-            chat.send(who, room, {{"text", text}, {"client_msg_id", "c" + std::to_string(++n)}}));
+            ioc, chat.send(who, room,
+                           SendFields::from_json(
+                               {{"text", text}, {"client_msg_id", "c" + std::to_string(++n)}})));
         INFO((sent ? std::string() : sent.refusal().message));
         REQUIRE(sent);
     }
@@ -121,7 +122,9 @@ TEST_CASE("a mention is stored only with its message", "[server][notifications]"
     // A refused message (too long) leaves no notification.
     std::string long_text = "@mia " + std::string(2000, 'x');
     auto refused =
-        run(t.ioc, t.chat.send("olga", t.room, {{"text", long_text}, {"client_msg_id", "long"}}));
+        run(t.ioc,
+            t.chat.send("olga", t.room,
+                        SendFields::from_json({{"text", long_text}, {"client_msg_id", "long"}})));
     CHECK_FALSE(refused);
     CHECK(t.rows("kind = 'mention'") == 0);
     // A notification that cannot be stored fails its message too: nothing of either is kept
@@ -139,10 +142,12 @@ TEST_CASE("a mention is stored only with its message", "[server][notifications]"
     REQUIRE(page.items.size() == 2);
     CHECK(page.items[0].seq == 1);
     // A resend is not a second mention.
-    REQUIRE(
-        run(t.ioc, t.chat.send("olga", t.room, {{"text", "@mia again"}, {"client_msg_id", "r"}})));
-    REQUIRE(
-        run(t.ioc, t.chat.send("olga", t.room, {{"text", "@mia again"}, {"client_msg_id", "r"}})));
+    REQUIRE(run(t.ioc, t.chat.send("olga", t.room,
+                                   SendFields::from_json(
+                                       {{"text", "@mia again"}, {"client_msg_id", "r"}}))));
+    REQUIRE(run(t.ioc, t.chat.send("olga", t.room,
+                                   SendFields::from_json(
+                                       {{"text", "@mia again"}, {"client_msg_id", "r"}}))));
     CHECK(t.rows("kind = 'mention'") == 2);
 }
 

@@ -392,45 +392,89 @@ awaitable<Outcome<Done>> RoomService::remove_message(const std::string& account_
     co_return Done{};
 }
 
-awaitable<Outcome<SentMessage>> RoomService::send(std::string account_id, std::string room_id,
-                                                  nlohmann::json body) {
-    auto room = rooms_.room(room_id);
-    auto member = rooms_.member(room_id, account_id);
-    if (!room || !member) co_return refuse(ErrorCode::not_found, "no such room");
-    if (member->role == "viewer")
-        co_return refuse(ErrorCode::forbidden, "viewers cannot send messages");
+namespace {
 
-    auto text_it = body.find("text");
-    auto cmid_it = body.find("client_msg_id");
-    auto media_it = body.find("media");
-    std::string media;
-    if (media_it != body.end() && !media_it->is_null()) {
-        if (!media_it->is_string() || media_it->get_ref<const std::string&>().empty() ||
-            media_it->get_ref<const std::string&>().size() > 64) {
+SendFields::Field take_field(nlohmann::json& body, const char* key) {
+    SendFields::Field f;
+    auto it = body.find(key);
+    if (it == body.end()) return f;
+    if (it->is_null()) {
+        f.kind = SendFields::Field::Kind::null;
+    } else if (it->is_string()) {
+        f.kind = SendFields::Field::Kind::string;
+        f.value = std::move(it->get_ref<std::string&>());
+    } else {
+        f.kind = SendFields::Field::Kind::other;
+    }
+    return f;
+}
+
+SendFields::Field take_field(FlatObject& fields, std::string_view key) {
+    SendFields::Field f;
+    FlatValue* v = fields.find(key);
+    if (!v) return f;
+    if (v->is_null()) {
+        f.kind = SendFields::Field::Kind::null;
+    } else if (v->is_string()) {
+        f.kind = SendFields::Field::Kind::string;
+        f.value = std::move(v->text);
+    } else {
+        f.kind = SendFields::Field::Kind::other;
+    }
+    return f;
+}
+
+}  // namespace
+
+SendFields SendFields::from_json(nlohmann::json& body) {
+    SendFields out;
+    if (!body.is_object()) return out;
+    out.text = take_field(body, "text");
+    out.client_msg_id = take_field(body, "client_msg_id");
+    out.media = take_field(body, "media");
+    out.signature = take_field(body, "signature");
+    return out;
+}
+
+SendFields SendFields::from_flat(FlatObject& fields) {
+    SendFields out;
+    out.text = take_field(fields, "text");
+    out.client_msg_id = take_field(fields, "client_msg_id");
+    out.media = take_field(fields, "media");
+    out.signature = take_field(fields, "signature");
+    return out;
+}
+
+awaitable<Outcome<SentMessage>> RoomService::send(std::string account_id, std::string room_id,
+                                                  SendFields fields) {
+    auto sender = rooms_.sender(room_id, account_id);
+    if (!sender) co_return refuse(ErrorCode::not_found, "no such room");
+    if (sender->viewer) co_return refuse(ErrorCode::forbidden, "viewers cannot send messages");
+
+    const auto& media = fields.media;
+    if (media.given()) {
+        if (!media.is_string() || media.value.empty() || media.value.size() > 64) {
             co_return refuse(ErrorCode::bad_request,
                              "media is the content id of one of your images");
         }
-        media = media_it->get<std::string>();
-        std::string problem = media_check ? media_check(account_id, media) : "images are off";
+        std::string problem = media_check ? media_check(account_id, media.value) : "images are off";
         if (!problem.empty()) co_return refuse(ErrorCode::bad_request, problem);
     }
-    if (text_it == body.end() && !media.empty()) {
+    const bool has_media = media.given();
+    if (fields.text.absent() && has_media) {
         // An image alone: its text is empty.
-    } else if (text_it == body.end() || !text_it->is_string()) {
+    } else if (!fields.text.is_string()) {
         co_return refuse(ErrorCode::bad_request, "text is a required string");
     }
-    if (cmid_it == body.end() || !cmid_it->is_string() ||
-        cmid_it->get_ref<const std::string&>().empty() ||
-        cmid_it->get_ref<const std::string&>().size() > 64) {
+    const auto& cmid = fields.client_msg_id;
+    if (!cmid.is_string() || cmid.value.empty() || cmid.value.size() > 64) {
         co_return refuse(ErrorCode::bad_request,
                          "client_msg_id is a required string of 1 to 64 bytes");
     }
-    static const std::string no_text;
-    const std::string& text =
-        text_it == body.end() ? no_text : text_it->get_ref<const std::string&>();
+    const std::string& text = fields.text.value;
     long chars = utf8_code_points(text);
     if (chars < 0) co_return refuse(ErrorCode::bad_request, "text is not valid UTF-8");
-    if (chars == 0 && media.empty()) co_return refuse(ErrorCode::bad_request, "text is empty");
+    if (chars == 0 && !has_media) co_return refuse(ErrorCode::bad_request, "text is empty");
     if (chars > settings_.message_max_chars) {
         co_return refuse(
             ErrorCode::too_large,
@@ -440,28 +484,27 @@ awaitable<Outcome<SentMessage>> RoomService::send(std::string account_id, std::s
     Message m;
     m.room_id = room_id;
     m.sender_id = account_id;
-    m.client_msg_id = std::move(cmid_it->get_ref<std::string&>());
-    if (text_it != body.end()) m.text = std::move(text_it->get_ref<std::string&>());
-    m.media = std::move(media);
+    m.client_msg_id = std::move(fields.client_msg_id.value);
+    m.text = std::move(fields.text.value);
+    m.media = std::move(fields.media.value);
     m.sent_at = now_ms();
 
-    auto sig_it = body.find("signature");
-    bool has_sig = sig_it != body.end() && !sig_it->is_null();
-    if (room->require_signatures || has_sig) {
-        if (!has_sig || !sig_it->is_string()) {
+    const auto& signature = fields.signature;
+    if (sender->require_signatures || signature.given()) {
+        if (!signature.is_string()) {
             co_return refuse(ErrorCode::invalid_signature,
                              "this room requires a signature on every message");
         }
-        auto sig = base64_decode(sig_it->get<std::string>());
+        auto sig = base64_decode(signature.value);
         if (!sig || sig->size() != kEd25519SignatureSize) {
             co_return refuse(ErrorCode::invalid_signature, "signature must be 64 bytes in base64");
         }
-        if (member->public_key.empty()) {
+        if (sender->public_key.empty()) {
             co_return refuse(ErrorCode::invalid_signature,
                              "no public key registered for you in this room");
         }
         if (!ed25519_verify(
-                member->public_key,
+                sender->public_key,
                 canonical_message_bytes(room_id, account_id, m.client_msg_id, m.text, m.media),
                 *sig)) {
             spdlog::info("room {}: message from {} refused: invalid signature", room_id,

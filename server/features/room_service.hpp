@@ -14,15 +14,17 @@
 // registered at join, over canonical_message_bytes() (common/message_format.hpp).
 // A message that fails any check is stored nowhere and broadcast to no one. The answer comes
 // only after the commit; a resend with the same client_msg_id gets the stored seq back.
-// Request bodies are the JSON objects of api.md (the same for REST and the socket), read here
-// so that the order of the checks, and so the answer to a request with several faults, is the
-// same whichever way it came. Thread-safe; owned by the server app.
+// Request bodies are the JSON objects of api.md (the same for REST and the socket); a send's
+// fields come as SendFields and are checked here, so that the order of the checks, and so the
+// answer to a request with several faults, is the same whichever way it came. Thread-safe; owned by
+// the server app.
 #pragma once
 
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "common/json_flat.hpp"
 #include "common/message_format.hpp"
 #include "server/data/account_store.hpp"
 #include "server/data/room_store.hpp"
@@ -37,6 +39,34 @@ namespace parley {
 struct SentMessage {
     std::unique_ptr<Message> message;  // never null; a pointer for the reason AppendResult gives
     bool duplicate = false;
+};
+
+// The fields of a send request as the client gave them, before any check: a socket's `send`
+// frame, the body of POST /api/v1/rooms/{id}/messages or a cluster edge's forward. Each field
+// is absent, null, a string or something else, which is all RoomService::send's checks (and
+// their messages) tell apart. Read from a flat frame's fields directly, so that the message
+// path builds no JSON tree; either way the strings are moved out, not copied.
+struct SendFields {
+    struct Field {
+        enum class Kind : std::uint8_t { absent, null, string, other };
+        Kind kind = Kind::absent;
+        std::string value;  // Kind::string
+
+        bool absent() const { return kind == Kind::absent; }
+        // Present and not null.
+        bool given() const { return kind != Kind::absent && kind != Kind::null; }
+        bool is_string() const { return kind == Kind::string; }
+    };
+
+    Field text;
+    Field client_msg_id;
+    Field media;
+    Field signature;
+
+    // From a JSON object (anything else has no fields).
+    static SendFields from_json(nlohmann::json& body);
+    static SendFields from_json(nlohmann::json&& body) { return from_json(body); }
+    static SendFields from_flat(FlatObject& fields);
 };
 
 // A room as its member sees it in GET /api/v1/rooms.
@@ -102,7 +132,7 @@ class RoomService {
                                             std::optional<std::int64_t> seq);
 
     awaitable<Outcome<SentMessage>> send(std::string account_id, std::string room_id,
-                                         nlohmann::json body);
+                                         SendFields fields);
 
     // Whether `account_id` may attach the image `content_id` to a message: empty when yes, else
     // why not. Set by the server app (it sees the media component); images are refused without.

@@ -71,6 +71,11 @@ struct Rooms {
         REQUIRE(room);
         return room->id;
     }
+    // A send whose fields come as a JSON body, as REST's and an edge's do.
+    awaitable<Outcome<SentMessage>> send(const std::string& account, const std::string& room,
+                                         nlohmann::json body) {
+        return service.send(account, room, SendFields::from_json(body));
+    }
     template <class T>
     ErrorCode refused(Outcome<T> out) {
         REQUIRE_FALSE(out);
@@ -163,22 +168,19 @@ TEST_CASE("in a room signed by default an unsigned message is refused and a sign
     auto keys = generate_ed25519();
     REQUIRE(run(t.ioc, t.service.join(t.account("mia"), id,
                                       {{"public_key", base64_encode(keys.public_key)}})));
-    CHECK(t.refused(
-              run(t.ioc, t.service.send("mia", id, {{"text", "hi"}, {"client_msg_id", "u1"}}))) ==
+    CHECK(t.refused(run(t.ioc, t.send("mia", id, {{"text", "hi"}, {"client_msg_id", "u1"}}))) ==
           ErrorCode::invalid_signature);
     std::string sig = base64_encode(
         ed25519_sign(keys.private_key, canonical_message_bytes(id, "mia", "s1", "hi", "")));
     auto sent = run(
-        t.ioc,
-        t.service.send("mia", id, {{"text", "hi"}, {"client_msg_id", "s1"}, {"signature", sig}}));
+        t.ioc, t.send("mia", id, {{"text", "hi"}, {"client_msg_id", "s1"}, {"signature", sig}}));
     REQUIRE(sent);
     CHECK(sent->message->seq == 1);
     // The signature covers the client_msg_id: reused on another message it does not match.
-    CHECK(
-        t.refused(run(t.ioc, t.service.send(
-                                 "mia", id,
-                                 {{"text", "hi"}, {"client_msg_id", "s2"}, {"signature", sig}}))) ==
-        ErrorCode::invalid_signature);
+    CHECK(t.refused(run(
+              t.ioc,
+              t.send("mia", id, {{"text", "hi"}, {"client_msg_id", "s2"}, {"signature", sig}}))) ==
+          ErrorCode::invalid_signature);
 }
 
 TEST_CASE("joining follows the room's policy and size and patches the document",
@@ -268,29 +270,24 @@ TEST_CASE("sending, reading, history and moderation", "[server][rooms]") {
     auto watcher = t.socket(3, "mia");
     t.hub.subscribe(watcher, id, RoomTopic::chat, std::nullopt);
 
-    CHECK(t.refused(
-              run(t.ioc, t.service.send("ben", id, {{"text", "hi"}, {"client_msg_id", "b1"}}))) ==
+    CHECK(t.refused(run(t.ioc, t.send("ben", id, {{"text", "hi"}, {"client_msg_id", "b1"}}))) ==
           ErrorCode::forbidden);
-    CHECK(t.refused(run(t.ioc, t.service.send("mia", id,
-                                              {{"text", "far too long"},
-                                               {"client_msg_id", "m0"}}))) == ErrorCode::too_large);
-    CHECK(t.refused(run(t.ioc, t.service.send("mia", id, {{"text", "hi"}}))) ==
-          ErrorCode::bad_request);
     CHECK(t.refused(
-              run(t.ioc, t.service.send("mia", id, {{"media", "img"}, {"client_msg_id", "m9"}}))) ==
+              run(t.ioc, t.send("mia", id, {{"text", "far too long"}, {"client_msg_id", "m0"}}))) ==
+          ErrorCode::too_large);
+    CHECK(t.refused(run(t.ioc, t.send("mia", id, {{"text", "hi"}}))) == ErrorCode::bad_request);
+    CHECK(t.refused(run(t.ioc, t.send("mia", id, {{"media", "img"}, {"client_msg_id", "m9"}}))) ==
           ErrorCode::bad_request);  // no media_check: images are off
 
-    auto first =
-        run(t.ioc, t.service.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
+    auto first = run(t.ioc, t.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
     REQUIRE(first);
     CHECK(first->message->seq == 1);
     CHECK_FALSE(first->duplicate);
-    auto again =
-        run(t.ioc, t.service.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
+    auto again = run(t.ioc, t.send("mia", id, {{"text", "hi @olga"}, {"client_msg_id", "m1"}}));
     REQUIRE(again);
     CHECK(again->duplicate);
     CHECK(again->message->seq == 1);
-    REQUIRE(run(t.ioc, t.service.send("olga", id, {{"text", "hello"}, {"client_msg_id", "o1"}})));
+    REQUIRE(run(t.ioc, t.send("olga", id, {{"text", "hello"}, {"client_msg_id", "o1"}})));
     CHECK(watcher->of_type("message").size() == 2);  // the resend is not delivered again
 
     auto read = run(t.ioc, t.service.mark_read("mia", id, {{"seq", 2}}));
@@ -352,6 +349,55 @@ struct RecordingSink : RoomEventSink {
 };
 }  // namespace
 
+TEST_CASE("a send's fields read from a flat frame are checked as the same JSON body is",
+          "[server][rooms]") {
+    Rooms t;
+    std::string id = t.create({{"members", {"mia"}}});
+    auto answer = [&](Outcome<SentMessage> out) -> std::string {
+        if (!out)
+            return std::string(error_code_name(out.refusal().code)) + ": " + out.refusal().message;
+        return "stored " + out->message->text + "|" + out->message->client_msg_id + "|" +
+               out->message->media;
+    };
+    int n = 0;
+    for (std::string fields :
+         {R"("text":"hi","client_msg_id":"C")", R"("client_msg_id":"C")",
+          R"("text":null,"client_msg_id":"C")", R"("text":5,"client_msg_id":"C")",
+          R"("text":"hi","client_msg_id":"")", R"("text":"hi","client_msg_id":7)", R"("text":"hi")",
+          R"("text":"","client_msg_id":"C")", R"("text":"far too long","client_msg_id":"C")",
+          R"("text":"hi","client_msg_id":"C","media":null)",
+          R"("text":"hi","client_msg_id":"C","media":"")",
+          R"("text":"hi","client_msg_id":"C","media":true)", R"("client_msg_id":"C","media":"img")",
+          R"("text":"hi","client_msg_id":"C","signature":null)",
+          R"("text":"hi","client_msg_id":"C","signature":"AAAA")",
+          R"("text":"hi","client_msg_id":"C","signature":1)",
+          R"("text":"a","text":"b","client_msg_id":"C")"}) {
+        // A client id of its own per case and path, so that no answer is a resend's.
+        const std::string cmid = "c" + std::to_string(++n);
+        std::string frame = "{" + fields + "}";
+        for (std::size_t at; (at = frame.find("\"C\"")) != std::string::npos;)
+            frame.replace(at, 3, "\"" + cmid + "\"");
+        INFO(frame);
+        auto flat = read_flat_json_object(frame);
+        REQUIRE(flat);
+        const std::string from_flat =
+            answer(run(t.ioc, t.service.send("mia", id, SendFields::from_flat(*flat))));
+        std::string again = frame;
+        for (std::size_t at; (at = again.find(cmid + "\"")) != std::string::npos;)
+            again.replace(at, cmid.size(), cmid + "j");
+        auto body = nlohmann::json::parse(again);
+        std::string from_json =
+            answer(run(t.ioc, t.service.send("mia", id, SendFields::from_json(body))));
+        if (auto at = from_json.find(cmid + "j"); at != std::string::npos)
+            from_json.erase(at + cmid.size(), 1);
+        CHECK(from_flat == from_json);
+        if (n == 1) CHECK(from_flat == "stored hi|c1|");
+        if (n == 2) CHECK(from_flat == "bad_request: text is a required string");
+        // The last of two texts, as nlohmann keeps it.
+        if (n == 17) CHECK(from_flat == "stored b|c17|");
+    }
+}
+
 TEST_CASE("a primary keeps the documents edges read and counts the accounts they report online",
           "[server][rooms][cluster]") {
     Rooms t;
@@ -359,7 +405,7 @@ TEST_CASE("a primary keeps the documents edges read and counts the accounts they
     t.hub.set_event_sink(&sink);
     std::string id = t.create({{"members", {"mia", "ben"}}});
     auto send = [&](const char* cmid) {
-        REQUIRE(run(t.ioc, t.service.send("mia", id, {{"text", "hi"}, {"client_msg_id", cmid}})));
+        REQUIRE(run(t.ioc, t.send("mia", id, {{"text", "hi"}, {"client_msg_id", cmid}})));
     };
 
     // No local reader: an edge's request keeps the document, and every patch is published
@@ -388,7 +434,7 @@ TEST_CASE("a primary keeps the documents edges read and counts the accounts they
     REQUIRE(
         t.hub.document_frames(other, std::nullopt, std::chrono::milliseconds(0)).frames.size() ==
         1);
-    REQUIRE(run(t.ioc, t.service.send("mia", other, {{"text", "x"}, {"client_msg_id", "o1"}})));
+    REQUIRE(run(t.ioc, t.send("mia", other, {{"text", "x"}, {"client_msg_id", "o1"}})));
     CHECK(quiet.of(RoomEventKind::doc_patch).empty());
     // A renewal of a dropped or never-built document publishes it whole.
     t.hub.keep_documents({id}, std::chrono::seconds(30));
