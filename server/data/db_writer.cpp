@@ -309,10 +309,23 @@ void DbWriter::run() {
     pthread_setname_np(pthread_self(), "parley-dbwrite");
     std::vector<std::unique_ptr<detail::DbJob>> batch;
     batch.reserve(static_cast<std::size_t>(std::max(1, settings_.max_batch)));
+    const auto max_batch = static_cast<std::size_t>(std::max(1, settings_.max_batch));
+    const auto interval = std::chrono::microseconds(std::max(0, settings_.commit_interval_us));
     // After close(), pop() keeps returning queued jobs until none are left: that is the drain.
-    while (queue_.pop(batch, static_cast<std::size_t>(std::max(1, settings_.max_batch)))) {
+    while (queue_.pop(batch, max_batch)) {
+        const auto started = std::chrono::steady_clock::now();
+        const bool full = batch.size() >= max_batch;
         run_batch(batch);
         batch.clear();
+        // Writes arrived while this one committed: others are writing at the same time, and
+        // waiting out the interval lets the next commit take more of them at one commit's
+        // cost. A queue that is empty now (one client waiting for its answer, or no one) is
+        // not waited for, and neither is a full batch's backlog.
+        if (interval.count() > 0 && !full) {
+            const std::size_t waiting = queue_.size();
+            if (waiting > 0 && waiting < max_batch)
+                std::this_thread::sleep_until(started + interval);
+        }
     }
 }
 

@@ -8,8 +8,14 @@
 namespace parley {
 
 struct DbSettings {
-    int reader_threads = 2;              // read-only connections, one thread each
-    int max_batch = 256;                 // jobs committed together in one transaction, at most
+    int reader_threads = 2;  // read-only connections, one thread each
+    int max_batch = 256;     // jobs committed together in one transaction, at most
+    // The shortest time from one commit's start to the next while writes keep arriving during
+    // commits (other clients' writes, not one client's next write: that waits for its answer
+    // and finds the writer idle). 0: commit as soon as the last commit ends. Each commit has
+    // a fixed cost (the writer's wake-up and switch, the WAL frames' writes, the completions'
+    // post), which many small concurrent commits pay per message.
+    int commit_interval_us = 1000;
     int queue_limit = 10000;             // queued jobs (writer, and readers) before `unavailable`
     int busy_timeout_ms = 5000;          // waiting for a lock held by another connection/process
     std::string synchronous = "NORMAL";  // NORMAL: crash-safe; FULL: power-loss-safe

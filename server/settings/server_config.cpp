@@ -135,6 +135,12 @@ void describe_db(ConfigSchema& schema, DbSettings& db) {
     schema.section("db", "SQLite (data/db/current.db and history.db).");
     schema.bind("reader_threads", db.reader_threads, "Threads with read-only connections.", 1, 64);
     schema.bind("max_batch", db.max_batch, "Most writes committed in one transaction.", 1, 100'000);
+    schema.bind("commit_interval_us", db.commit_interval_us,
+                "While writes arrive during commits (many clients at once), the writer starts a "
+                "commit at most this often (microseconds), so that more writes share one. A "
+                "lone client's next write never waits for it. 0: commit whenever the last "
+                "commit has ended.",
+                0, 100'000);
     schema.bind("queue_limit", db.queue_limit,
                 "Writes waiting beyond this are refused with 503 unavailable.", 1, 10'000'000);
     schema.bind("busy_timeout_ms", db.busy_timeout_ms, "SQLite busy timeout.", 0, 600'000);
