@@ -314,16 +314,16 @@ void DbWriter::run() {
     // After close(), pop() keeps returning queued jobs until none are left: that is the drain.
     while (queue_.pop(batch, max_batch)) {
         const auto started = std::chrono::steady_clock::now();
-        const bool full = batch.size() >= max_batch;
+        const std::size_t taken = batch.size();
         run_batch(batch);
         batch.clear();
-        // Writes arrived while this one committed: others are writing at the same time, and
-        // waiting out the interval lets the next commit take more of them at one commit's
-        // cost. A queue that is empty now (one client waiting for its answer, or no one) is
-        // not waited for, and neither is a full batch's backlog.
-        if (interval.count() > 0 && !full) {
+        // Several writers at once (this commit took more than one write, or more arrived while
+        // it ran): waiting out the interval lets the next commit take more of them at one
+        // commit's cost. One client writing alone (one write per commit, and its next one
+        // only after the answer) never waits, and neither does a full batch's backlog.
+        if (interval.count() > 0 && taken < max_batch) {
             const std::size_t waiting = queue_.size();
-            if (waiting > 0 && waiting < max_batch)
+            if ((taken > 1 || waiting > 0) && waiting < max_batch)
                 std::this_thread::sleep_until(started + interval);
         }
     }
