@@ -322,7 +322,7 @@ void DbWriter::run() {
         // commit's cost. One client writing alone (one write per commit, and its next one
         // only after the answer) never waits, and neither does a full batch's backlog.
         if (interval.count() > 0 && taken < max_batch) {
-            const std::size_t waiting = queue_.size();
+            const std::size_t waiting = waiting_at_commit_;
             if ((taken > 1 || waiting > 0) && waiting < max_batch)
                 std::this_thread::sleep_until(started + interval);
         }
@@ -375,6 +375,7 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
             for (auto& hook : rollback_hooks_)
                 hook();
         }
+        waiting_at_commit_ = queue_.size();
         complete_batch(batch);
     };
 
@@ -430,6 +431,9 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     record_commit(seconds, batch.size() - failed_jobs, failed_jobs);
+    // Counted before the callers hear of it: a client's next write, sent on this answer, did
+    // not arrive during the commit.
+    waiting_at_commit_ = queue_.size();
     // Only now is every successful job committed: complete the callers.
     complete_batch(batch);
 }

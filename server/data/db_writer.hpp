@@ -360,6 +360,9 @@ class DbWriter {
     void kick();
     void run();
     void run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch);
+    // Jobs queued when the last batch had committed, before its callers were answered
+    // (writer thread only): the commit interval's sign of several clients writing at once.
+    std::size_t waiting_at_commit_ = 0;
     void record_commit(double seconds, std::size_t jobs_ok, std::size_t jobs_failed);
     // Completes every job of `batch` (from the writer thread), grouped by io_context.
     void complete_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch);
