@@ -159,25 +159,35 @@ std::optional<Room> RoomStore::room(const std::string& room_id) const {
     return it->second.room;
 }
 
+namespace {
+
+// The room's state and the member's entry in it, or nulls; the caller holds the store's lock.
+template <class Rooms>
+auto find_member(const Rooms& rooms, const std::string& room_id, const std::string& account_id)
+    -> std::pair<const typename Rooms::mapped_type*, const Member*> {
+    auto it = rooms.find(room_id);
+    if (it == rooms.end()) return {nullptr, nullptr};
+    auto m = it->second.members.find(account_id);
+    if (m == it->second.members.end()) return {nullptr, nullptr};
+    return {&it->second, &m->second};
+}
+
+}  // namespace
+
 std::optional<Member> RoomStore::member(const std::string& room_id,
                                         const std::string& account_id) const {
     std::shared_lock lock(mutex_);
-    auto it = rooms_.find(room_id);
-    if (it == rooms_.end()) return std::nullopt;
-    auto m = it->second.members.find(account_id);
-    if (m == it->second.members.end()) return std::nullopt;
-    return m->second;
+    auto [state, member] = find_member(rooms_, room_id, account_id);
+    if (!member) return std::nullopt;
+    return *member;
 }
 
 std::optional<RoomStore::Sender> RoomStore::sender(const std::string& room_id,
                                                    const std::string& account_id) const {
     std::shared_lock lock(mutex_);
-    auto it = rooms_.find(room_id);
-    if (it == rooms_.end()) return std::nullopt;
-    auto m = it->second.members.find(account_id);
-    if (m == it->second.members.end()) return std::nullopt;
-    return Sender{it->second.room.require_signatures, m->second.role == "viewer",
-                  m->second.public_key};
+    auto [state, member] = find_member(rooms_, room_id, account_id);
+    if (!member) return std::nullopt;
+    return Sender{state->room.require_signatures, member->role == "viewer", member->public_key};
 }
 
 std::vector<Member> RoomStore::members(const std::string& room_id) const {
