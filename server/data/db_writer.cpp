@@ -307,9 +307,9 @@ CommitStats DbWriter::commit_stats() const {
 
 void DbWriter::run() {
     pthread_setname_np(pthread_self(), "parley-dbwrite");
-    std::vector<std::unique_ptr<detail::DbJob>> batch;
-    batch.reserve(static_cast<std::size_t>(std::max(1, settings_.max_batch)));
     const auto max_batch = static_cast<std::size_t>(std::max(1, settings_.max_batch));
+    std::vector<std::unique_ptr<detail::DbJob>> batch;
+    batch.reserve(max_batch);
     const auto interval = std::chrono::microseconds(std::max(0, settings_.commit_interval_us));
     // After close(), pop() keeps returning queued jobs until none are left: that is the drain.
     while (queue_.pop(batch, max_batch)) {

@@ -208,33 +208,44 @@ TEST_CASE("DbWriter commits everything queued as one batch, up to max_batch", "[
     CHECK(committed_rows(path) == jobs);
 }
 
+namespace {
+
+// Holds `writer` in a commit, queues two writes behind it, lets it go, and gives the time from
+// before the hold until both were answered.
+std::chrono::steady_clock::duration two_writes_behind_a_commit(DbWriter& writer, Blocker& blocker,
+                                                               Completions& completions,
+                                                               int first_id) {
+    const auto before = std::chrono::steady_clock::now();
+    completions.expected = 2;
+    blocker.hold(writer);
+    writer.async_write(insert_item(first_id), completions.handler(first_id));
+    writer.async_write(insert_item(first_id + 1), completions.handler(first_id + 1));
+    REQUIRE(wait_for_queue(writer, 2));
+    blocker.release.set();
+    REQUIRE(completions.all.wait());
+    return std::chrono::steady_clock::now() - before;
+}
+
+}  // namespace
+
 TEST_CASE("DbWriter waits out commit_interval_us only while several write at once", "[db]") {
     TempDir dir;
     const std::string path = dir.file("w.db");
-    using Clock = std::chrono::steady_clock;
     DbSettings settings;
     settings.commit_interval_us = 400'000;  // far longer than any commit here
     Blocker blocker;
     Completions completions;
-    completions.expected = 2;
     DbWriter writer(make_db(path), settings);
 
     // One client alone: each write commits alone and finds the queue empty, so nothing waits.
-    const auto lone = Clock::now();
+    const auto lone = std::chrono::steady_clock::now();
     for (int i = 0; i < 5; ++i)
         REQUIRE(writer.write_sync(insert_item(i)).ok());
-    CHECK(Clock::now() - lone < 1s);  // 5 × 0.4 s if each had waited
+    CHECK(std::chrono::steady_clock::now() - lone < 1s);  // 5 × 0.4 s if each had waited
 
     // Writes queued while another commits: the next commit starts no sooner than the interval
     // after that commit's start.
-    const auto before = Clock::now();
-    blocker.hold(writer);
-    writer.async_write(insert_item(10), completions.handler(10));
-    writer.async_write(insert_item(11), completions.handler(11));
-    REQUIRE(wait_for_queue(writer, 2));
-    blocker.release.set();
-    REQUIRE(completions.all.wait());
-    CHECK(Clock::now() - before >= 400ms);
+    CHECK(two_writes_behind_a_commit(writer, blocker, completions, 10) >= 400ms);
     // Five lone commits, the blocker's, then one for both queued writes.
     CHECK(writer.commit_stats().commits == 5 + 1 + 1);
     CHECK(committed_rows(path) == 7);
@@ -243,21 +254,12 @@ TEST_CASE("DbWriter waits out commit_interval_us only while several write at onc
 TEST_CASE("with commit_interval_us = 0 queued writes commit as soon as the last commit ends",
           "[db]") {
     TempDir dir;
-    using Clock = std::chrono::steady_clock;
     DbSettings settings;
     settings.commit_interval_us = 0;
     Blocker blocker;
     Completions completions;
-    completions.expected = 2;
     DbWriter writer(make_db(dir.file("w.db")), settings);
-    const auto before = Clock::now();
-    blocker.hold(writer);
-    writer.async_write(insert_item(1), completions.handler(1));
-    writer.async_write(insert_item(2), completions.handler(2));
-    REQUIRE(wait_for_queue(writer, 2));
-    blocker.release.set();
-    REQUIRE(completions.all.wait());
-    CHECK(Clock::now() - before < 400ms);
+    CHECK(two_writes_behind_a_commit(writer, blocker, completions, 1) < 400ms);
 }
 
 TEST_CASE("a failing job rolls back only itself; the rest of its batch commits", "[db]") {
