@@ -24,7 +24,8 @@ is not counted; checkpoints run outside the measured parts).
 
 `--reads` instead times a history read (RoomStore::messages_after's query on `all_messages`)
 with the server's own schema, taken from server/db/migrations.cpp: the one log of schema 12
-against the two halves of schema 13, full, with and without moved rooms named.
+against the two halves of schema 13, full, with and without moved rooms named; then a read back
+through a long history, by the view against `messages` first (as messages_after does now).
 """
 
 import argparse
@@ -287,6 +288,38 @@ def bench_reads(args):
                 db.execute(history, (rooms[(i * 7) % len(rooms)], 0)).fetchall()
             print(f"{label:45} {1e3 * (time.process_time() - c0) / runs:.3f} ms")
             db.close()
+    # Scrolling back in rooms with a long history, both halves of the log full: the view, which
+    # scans the halves whatever it reads, against `messages` alone by its key, which
+    # messages_after asks first (a room's messages in the log are all newer than its messages in
+    # `messages`).
+    indexed = history.replace("FROM all_messages", "FROM messages")
+    with tempfile.TemporaryDirectory() as d:
+        rng = random.Random(7)
+        rooms = [rid(rng) for _ in range(20)]
+        db = sqlite3.connect(os.path.join(d, "scroll.db"), isolation_level=None)
+        for sql in current_schema(14):
+            db.executescript(sql)
+        db.execute("BEGIN")
+        for room in rooms:
+            db.executemany("INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, "
+                           "sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(room, seq, "s", f"{seq:028d}", "x" * 64, seq)
+                            for seq in range(1, args.history_rows + 1)])
+        others = [rid(rng) for _ in range(args.rooms)]
+        for table in ("message_log", "message_log_b"):
+            db.executemany(f"INSERT INTO {table}(room_id, seq, sender_id, client_msg_id, text, "
+                           "sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                           [(others[i % len(others)], i, "s", f"{i:028d}", "x" * 64, i)
+                            for i in range(args.log_rows)])
+        db.execute("COMMIT")
+        for label, sql in (("scroll back, the view", history), ("scroll back, `messages` first", indexed)):
+            runs = 200
+            c0 = time.process_time()
+            for i in range(runs):
+                db.execute(sql, (rooms[i % len(rooms)], (i * 37) % (args.history_rows // 2))).fetchall()
+            print(f"{label + f' ({args.history_rows} in the room)':45} "
+                  f"{1e3 * (time.process_time() - c0) / runs:.3f} ms")
+        db.close()
 
 
 def main():
@@ -297,7 +330,9 @@ def main():
     p.add_argument("--members", type=int, default=5)
     p.add_argument("--history", type=int, default=0, help="messages per room already stored")
     p.add_argument("--batch", type=int, default=50, help="messages per commit")
-    p.add_argument("--log-rows", type=int, default=2048)
+    p.add_argument("--log-rows", type=int, default=8192)
+    p.add_argument("--history-rows", type=int, default=20000,
+                   help="--reads: messages per room in the scroll-back case")
     p.add_argument("--layouts", default="current,hash,halves,both")
     p.add_argument("--reads", action="store_true", help="time history reads instead")
     args = p.parse_args()

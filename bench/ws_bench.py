@@ -78,6 +78,19 @@ rooms_per_account = 1000
 """
 
 
+def with_settings(config, settings):
+    """`config` with each "section.key=value" of `settings` (TOML values) set in it."""
+    for setting in settings or []:
+        name, _, value = setting.partition("=")
+        section, _, key = name.strip().rpartition(".")
+        if not section or not key or not value:
+            raise SystemExit(f"--set wants section.key=value, not {setting!r}")
+        line = f"{key} = {value.strip()}\n"
+        header = f"[{section}]\n"
+        config = config.replace(header, header + line) if header in config else config + header + line
+    return config
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -324,7 +337,7 @@ def callgrind_run(args):
     Parley on a busy machine; it leaves out the kernel (the socket calls are the same for both)."""
     out = tempfile.mkdtemp(prefix="parley-callgrind-")
     port = free_port()
-    config = SERVER_CONFIG.format(port=port, threads=1)
+    config = with_settings(SERVER_CONFIG.format(port=port, threads=1), args.set)
     wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.out"]
     with ParleyProcess("server", config=config, port=port, wrapper=wrapper) as server:
         server.wait_ready(timeout=120)
@@ -565,6 +578,8 @@ def main():
     ap.add_argument("--shape", choices=["1 room", "200 rooms"], help="only this fan-out shape")
     ap.add_argument("--deflate", action="store_true",
                     help="permessage-deflate on Parley's fan-out sockets (server allows it, client offers it)")
+    ap.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                    help="a setting for the Parley server, as TOML (e.g. db.message_log_rows=16384); repeatable")
     ap.add_argument("--profile", action="store_true", help="perf record the server during the Parley runs")
     ap.add_argument("--server-binary", help="another parley binary to serve (an older build, to compare); "
                     "the load client stays the one of --build")
@@ -598,6 +613,7 @@ def main():
         config = config.replace("[websocket]\n", "[websocket]\npermessage_deflate = true\n")
     if args.server_log:
         config = config.replace('level = "warn"', 'level = "debug"')
+    config = with_settings(config, args.set)
     env = {"LD_PRELOAD": args.server_preload} if args.server_preload else None
     with ParleyProcess("server", config=config, port=port, env=env) as server:
         server.wait_ready()

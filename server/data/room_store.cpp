@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -1042,13 +1043,25 @@ awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
 awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string room_id,
                                                                     std::int64_t after, int limit) {
     auto job = [room_id, after, limit](SqliteDb& db) {
+        // Every message of a room in the log is newer than all of that room's messages in
+        // `messages`: when `messages` alone holds `limit` of them after `after`, they are the
+        // answer, found by its key without scanning the log. Otherwise the whole view answers
+        // (one statement, one snapshot, whatever moved in between).
+        static const std::string indexed_sql =
+            std::string("SELECT ") + kMessageColumns +
+            " FROM messages WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq LIMIT ?";
+        static const std::string all_sql =
+            std::string("SELECT ") + kMessageColumns +
+            " FROM all_messages WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq LIMIT ?";
         std::vector<Message> out;
-        auto st = db.cached(std::string("SELECT ") + kMessageColumns +
-                            " FROM all_messages WHERE room_id = ? AND seq > ? AND deleted = 0 "
-                            "ORDER BY seq LIMIT ?");
-        st->bind(1, room_id).bind(2, after).bind(3, limit);
-        while (st->step() == StepResult::row)
-            out.push_back(read_message(*st));
+        for (const std::string* sql : {&indexed_sql, &all_sql}) {
+            out.clear();
+            auto st = db.cached(*sql);
+            st->bind(1, room_id).bind(2, after).bind(3, limit);
+            while (st->step() == StepResult::row)
+                out.push_back(read_message(*st));
+            if (std::cmp_greater_equal(out.size(), limit)) break;
+        }
         return out;
     };
     co_return co_await readers_.read(std::move(job));

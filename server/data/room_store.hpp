@@ -17,7 +17,8 @@
 // messages rather than once per message (docs/storage.md). A resend with the same
 // (sender, client_msg_id) returns the stored message and assigns nothing: the writer keeps the keys
 // of the log's messages in memory and looks the indexed table up by its unique key. Older history
-// is read from both tables (the all_messages view). Owned by the server app; thread-safe (one
+// is read from the indexed table alone when it holds the whole answer, else from both (the
+// all_messages view). Owned by the server app; thread-safe (one
 // shared mutex).
 #pragma once
 
@@ -70,7 +71,7 @@ struct AppendResult {
 class RoomStore {
   public:
     RoomStore(DbWriter& writer, DbReaderPool& readers, int recent_limit,
-              int message_log_rows = 2048);
+              int message_log_rows = 8192);
 
     void load(SqliteDb& db);
 

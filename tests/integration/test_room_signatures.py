@@ -79,11 +79,12 @@ class RoomSignaturesTest(ParleyTestCase):
         s.stop()
         # The data directory as schema 11, before the setting, left it: an account and a room,
         # no server_facts table, and the message log in one half (its second half came with
-        # schema 13). The next start migrates it.
+        # schema 13, its media indexes with 14). The next start migrates it.
         db = sqlite3.connect(os.path.join(data, "db", "current.db"))
         columns = "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media"
         db.executescript(f"""
             DROP TABLE server_facts;
+            DROP INDEX message_log_media;
             DROP VIEW all_messages;
             DROP TABLE message_log_b;
             DROP TABLE message_log_moved;
