@@ -461,7 +461,10 @@ void Savepoint::rollback() noexcept {
 }
 
 bool configure_sqlite_process() {
-    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, -1) == SQLITE_OK;
+    // No memory statistics: with them every sqlite3_malloc and sqlite3_free takes a process-wide
+    // mutex (about eleven of each per chat message, docs/benchmarks.md), and Parley reads none.
+    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, -1) == SQLITE_OK &&
+           sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
 }
 
 }  // namespace parley

@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <cstring>
+
 #include "common/crypto.hpp"
 #include "common/utf8.hpp"
 
@@ -35,6 +37,28 @@ std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n, bool co
         out[2 + i] = static_cast<std::uint8_t>(n >> (56 - 8 * i));
     return 10;
 }
+
+namespace {
+
+// XORs `payload` with the frame's 4-byte `mask`, repeated, eight bytes at a time (a byte at a
+// time cost ten instructions a byte, most of a small frame's parse). The mask bytes repeat every
+// four, so one 8-byte word of them fits every aligned-to-the-payload 8-byte step.
+void unmask(char* payload, std::size_t length, const char* mask) {
+    std::uint32_t m4;
+    std::memcpy(&m4, mask, 4);
+    const std::uint64_t m8 = (std::uint64_t{m4} << 32) | m4;
+    std::size_t i = 0;
+    for (; i + 8 <= length; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, payload + i, 8);
+        word ^= m8;
+        std::memcpy(payload + i, &word, 8);
+    }
+    for (; i < length; ++i)
+        payload[i] = static_cast<char>(payload[i] ^ mask[i & 3]);
+}
+
+}  // namespace
 
 Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload, bool deflate) {
     Parsed p;
@@ -78,8 +102,7 @@ Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payloa
     if (size - pos < 4 || size - pos - 4 < length) return p;
     const char* mask = data + pos;
     char* payload = data + pos + 4;
-    for (std::uint64_t i = 0; i < length; ++i)
-        payload[i] = static_cast<char>(payload[i] ^ mask[i & 3]);
+    unmask(payload, static_cast<std::size_t>(length), mask);
     p.status = Parsed::frame;
     p.payload = payload;
     p.length = static_cast<std::size_t>(length);

@@ -50,7 +50,9 @@ TEST_CASE("server headers use the shortest length form", "[ws]") {
 }
 
 TEST_CASE("client frames are parsed and unmasked in place, in pieces", "[ws]") {
-    for (std::size_t n : {0u, 5u, 125u, 126u, 65535u, 65536u, 100000u}) {
+    // Lengths around the unmasking's 8-byte steps, and each length form.
+    for (std::size_t n :
+         {0u, 1u, 5u, 7u, 8u, 9u, 15u, 16u, 17u, 125u, 126u, 65535u, 65536u, 100000u}) {
         std::string payload(n, 'a');
         for (std::size_t i = 0; i < n; ++i)
             payload[i] = static_cast<char>('a' + i % 26);
@@ -67,6 +69,7 @@ TEST_CASE("client frames are parsed and unmasked in place, in pieces", "[ws]") {
         CHECK(p.fin);
         CHECK(std::string(p.payload, p.length) == payload);
         CHECK(p.consumed == f.size() - 4);
+        CHECK(f.substr(f.size() - 4) == "tail");  // the bytes after the frame are untouched
     }
 }
 
