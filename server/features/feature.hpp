@@ -67,21 +67,29 @@ class ClientMessage {
     nlohmann::json id;  // null when the client sent none
 
     // The whole frame as JSON. For a flat frame it is built on the first call, from the fields,
-    // which are gone afterwards (flat() is then nullptr).
+    // which are gone afterwards (flat() is then nullptr). Building it changes how the frame is
+    // held, not what it says, so a const message builds it too (the members are mutable).
     nlohmann::json& body() {
-        if (flat_) {
-            body_ = std::move(*flat_).to_json();
-            flat_.reset();
-        }
+        build_body();
         return body_;
     }
-    const nlohmann::json& body() const { return const_cast<ClientMessage*>(this)->body(); }
+    const nlohmann::json& body() const {
+        build_body();
+        return body_;
+    }
     // The fields of a flat frame as read, until body() is first called; else nullptr.
     FlatObject* flat() { return flat_ ? &*flat_ : nullptr; }
 
   private:
-    nlohmann::json body_;
-    std::optional<FlatObject> flat_;
+    void build_body() const {
+        if (flat_) {
+            body_ = std::move(*flat_).to_json();
+            flat_.reset();
+        }
+    }
+
+    mutable nlohmann::json body_;
+    mutable std::optional<FlatObject> flat_;
 };
 
 class Feature {
