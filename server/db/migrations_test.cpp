@@ -34,6 +34,21 @@ int constraint_code(SqliteDb& db, const std::string& sql) {
     return SQLITE_OK;
 }
 
+// Applies current.db's migrations up to `version` (which the next one builds on).
+void migrate_to(SqliteDb& db, int version) {
+    const auto all = current_migrations();
+    REQUIRE(all.size() > static_cast<std::size_t>(version));
+    REQUIRE(all[static_cast<std::size_t>(version)].version == version + 1);
+    CHECK(apply_migrations(db, all.first(static_cast<std::size_t>(version)), "current") == version);
+}
+
+// An account (a1) and a room it made (r1), at any schema version since the first.
+constexpr const char* kAliceAndRoom =
+    "INSERT INTO accounts(id, username, password_hash, created_at) VALUES ('a1', 'Alice', 'h', "
+    "1);"
+    "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'room', 't', 'a1', "
+    "1);";
+
 }  // namespace
 
 TEST_CASE("current.db migrations create the schema once and are idempotent on reopen", "[db]") {
@@ -144,18 +159,12 @@ TEST_CASE("a version 12 current.db keeps its messages when the log gains its sec
     TempDir dir;
     SqliteDb db(dir.file("current.db"));
     const auto all = current_migrations();
-    REQUIRE(all.size() >= 13);
-    REQUIRE(all[12].version == 13);
-    CHECK(apply_migrations(db, all.first(12), "current") == 12);
-    db.exec(
-        "INSERT INTO accounts(id, username, password_hash, created_at) VALUES ('a1', 'Alice', "
-        "'h', 1);"
-        "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'room', 't', "
-        "'a1', 1);"
-        "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
-        "('r1', 1, 'a1', 'c1', 'old', 1);"
-        "INSERT INTO message_log(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
-        "('r1', 2, 'a1', 'c2', 'logged', 2);");
+    migrate_to(db, 12);
+    db.exec(std::string(kAliceAndRoom) +
+            "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+            "('r1', 1, 'a1', 'c1', 'old', 1);"
+            "INSERT INTO message_log(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+            "('r1', 2, 'a1', 'c2', 'logged', 2);");
     CHECK(apply_migrations(db, all.first(13), "current") == 13);
     CHECK(has_table(db, "message_log_b"));
     CHECK(has_table(db, "message_log_moved"));
@@ -188,14 +197,9 @@ TEST_CASE("an image's visibility check finds it in the message log by index, not
     TempDir dir;
     SqliteDb db(dir.file("current.db"));
     const auto all = current_migrations();
-    REQUIRE(all.size() >= 14);
-    REQUIRE(all[13].version == 14);
-    CHECK(apply_migrations(db, all.first(13), "current") == 13);
+    migrate_to(db, 13);
     db.exec(
-        "INSERT INTO accounts(id, username, password_hash, created_at) VALUES ('a1', 'Alice', "
-        "'h', 1);"
-        "INSERT INTO rooms(id, kind, title, created_by, created_at) VALUES ('r1', 'room', 't', "
-        "'a1', 1);"
+        std::string(kAliceAndRoom) +
         "INSERT INTO members(room_id, account_id, role, joined_at) VALUES ('r1', 'a1', 'owner', 1);"
         "INSERT INTO message_log(room_id, seq, sender_id, client_msg_id, text, sent_at, media) "
         "VALUES ('r1', 1, 'a1', 'c1', '', 1, 'img1');"
