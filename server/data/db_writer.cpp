@@ -261,6 +261,9 @@ void DbWriter::on_rollback(std::function<void()> hook) {
 }
 
 void DbWriter::complete_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
+    // Counted before the callers hear of the batch (committed or rolled back): a client's next
+    // write, sent on this answer, did not arrive during the commit.
+    waiting_at_commit_ = queue_.size();
     // One post per execution context for the whole batch: each handler posted from this thread
     // is a lock of that context's queue and, when its thread sleeps, a wake-up.
     struct Group {
@@ -375,7 +378,6 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
             for (auto& hook : rollback_hooks_)
                 hook();
         }
-        waiting_at_commit_ = queue_.size();
         complete_batch(batch);
     };
 
@@ -431,9 +433,6 @@ void DbWriter::run_batch(std::vector<std::unique_ptr<detail::DbJob>>& batch) {
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     record_commit(seconds, batch.size() - failed_jobs, failed_jobs);
-    // Counted before the callers hear of it: a client's next write, sent on this answer, did
-    // not arrive during the commit.
-    waiting_at_commit_ = queue_.size();
     // Only now is every successful job committed: complete the callers.
     complete_batch(batch);
 }

@@ -1,6 +1,7 @@
 #include "server/data/room_store.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <limits>
 #include <memory>
@@ -1047,16 +1048,18 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
         // `messages`: when `messages` alone holds `limit` of them after `after`, they are the
         // answer, found by its key without scanning the log. Otherwise the whole view answers
         // (one statement, one snapshot, whatever moved in between).
-        static const std::string indexed_sql =
-            std::string("SELECT ") + kMessageColumns +
-            " FROM messages WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq LIMIT ?";
-        static const std::string all_sql =
-            std::string("SELECT ") + kMessageColumns +
-            " FROM all_messages WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq LIMIT ?";
+        // The same query of either source, so that the first answer is the second's.
+        static const std::array<std::string, 2> sources = [] {
+            auto history = [](std::string_view from) {
+                return std::string("SELECT ") + kMessageColumns + " FROM " + std::string(from) +
+                       " WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq LIMIT ?";
+            };
+            return std::array<std::string, 2>{history("messages"), history("all_messages")};
+        }();
         std::vector<Message> out;
-        for (const std::string* sql : {&indexed_sql, &all_sql}) {
+        for (const std::string& sql : sources) {
             out.clear();
-            auto st = db.cached(*sql);
+            auto st = db.cached(sql);
             st->bind(1, room_id).bind(2, after).bind(3, limit);
             while (st->step() == StepResult::row)
                 out.push_back(read_message(*st));
