@@ -39,6 +39,7 @@ client never takes it from them.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,7 +88,15 @@ def with_settings(config, settings):
             raise SystemExit(f"--set wants section.key=value, not {setting!r}")
         line = f"{key} = {value.strip()}\n"
         header = f"[{section}]\n"
-        config = config.replace(header, header + line) if header in config else config + header + line
+        if header not in config:
+            config += header + line
+            continue
+        # A key the section already has is replaced (TOML refuses a key set twice).
+        start = config.index(header) + len(header)
+        end = config.find("\n[", start - 1)
+        end = len(config) if end < 0 else end + 1
+        body = re.sub(rf"^{re.escape(key)}\s*=.*\n", "", config[start:end], flags=re.M)
+        config = config[:start] + line + body + config[end:]
     return config
 
 

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/executor_as.hpp"
 #include "common/utf8.hpp"
 #include "common/version.hpp"
 #include "server/features/shared_frame.hpp"
@@ -14,6 +15,7 @@ namespace parley {
 namespace {
 
 constexpr std::size_t kReadChunk = 4096;
+
 constexpr std::size_t kMaxGather = 16;  // frames per writev
 
 std::shared_ptr<const std::string> close_payload(std::uint16_t code, std::string_view reason) {
@@ -125,12 +127,12 @@ void LeanWsConnection::start(HttpRequest request) {
 
 bool LeanWsConnection::on_own_thread() {
     const auto& executor = socket_.get_executor();
-    if (const auto* strand = executor.target<net::strand<net::io_context::executor_type>>()) {
+    if (const auto* strand = executor_as<net::strand<net::io_context::executor_type>>(executor)) {
         return strand->running_in_this_thread();
     }
     // The context's own executor is used only when one thread runs the context
     // (HttpServer::serve_on_one_thread).
-    if (const auto* plain = executor.target<net::io_context::executor_type>()) {
+    if (const auto* plain = executor_as<net::io_context::executor_type>(executor)) {
         return plain->running_in_this_thread();
     }
     return false;
@@ -206,33 +208,96 @@ void LeanWsConnection::shut() {
     socket_.close(ignored);
 }
 
+// The sockets of one event-loop thread that queued frames during the current turn, written by
+// one handler after it: a fan-out to N sockets posts one handler, not N. Owned by that handler
+// (the thread only keeps a weak reference), so a context destroyed before it runs releases the
+// sockets with it.
+struct LeanWsConnection::PendingWrites {
+    std::vector<std::shared_ptr<LeanWsConnection>> connections;
+};
+
+namespace {
+
+std::weak_ptr<LeanWsConnection::PendingWrites>& this_turns_writes() {
+    thread_local std::weak_ptr<LeanWsConnection::PendingWrites> pending;
+    return pending;
+}
+
+}  // namespace
+
 void LeanWsConnection::enqueue(Out out) {
     queue_.push(std::move(out));
-    if (!writing_) {
-        writing_ = true;
-        // Not in place: what else this turn of the event loop queues goes into the same writev.
-        net::post(socket_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+    if (writing_) return;
+    writing_ = true;
+    // Not in place: what else this turn of the event loop queues goes into the same writev.
+    const auto& executor = socket_.get_executor();
+    const auto* plain = executor_as<net::io_context::executor_type>(executor);
+    if (plain == nullptr || !plain->running_in_this_thread()) {
+        // A strand (several threads run the context): this socket's own handler.
+        net::post(executor, [self = shared_from_this()] { self->write_next(); });
+        return;
     }
+    std::shared_ptr<PendingWrites> pending = this_turns_writes().lock();
+    if (!pending) {
+        pending = std::make_shared<PendingWrites>();
+        this_turns_writes() = pending;
+        net::post(*plain, [pending] {
+            // Sockets queued from here on belong to the next turn.
+            this_turns_writes().reset();
+            for (const auto& connection : pending->connections)
+                connection->write_next();
+            pending->connections.clear();
+        });
+    }
+    pending->connections.push_back(shared_from_this());
 }
 
 void LeanWsConnection::write_next() {
-    if (queue_.empty() || close_written_) {
-        writing_ = false;
-        return;
+    // Each batch is first written in place: the socket is non-blocking, and a send buffer with
+    // room takes a whole batch in one sendmsg, with no operation allocated and no completion
+    // posted back to this loop. Only what the kernel does not take at once waits for the socket
+    // to become writable (write_some()).
+    while (!queue_.empty() && !close_written_) {
+        batch_ = take_batch();
+        WriteBatch& b = *batch_;
+        while (b.frames < kMaxGather && !queue_.empty() && !b.has_close) {
+            Out out = queue_.pop();
+            std::uint8_t* h = b.headers.data() + b.frames * wsframe::kMaxHeader;
+            std::size_t n = wsframe::encode_header(h, out.op, out.payload->size(), out.compressed);
+            b.buffers[b.buffer_count++] = net::const_buffer(h, n);
+            if (!out.payload->empty()) b.buffers[b.buffer_count++] = net::buffer(*out.payload);
+            if (out.op == wsframe::Opcode::text) ++b.data_frames;
+            b.has_close = out.op == wsframe::Opcode::close;
+            b.held[b.frames++] = std::move(out.payload);
+        }
+        boost::system::error_code ec;
+        std::size_t n = socket_.write_some(
+            std::span<const net::const_buffer>(b.buffers.data(), b.buffer_count), ec);
+        if (ec == net::error::would_block || ec == net::error::try_again) {
+            ec = {};
+            n = 0;
+        }
+        if (!ec && !consume_written(n)) {
+            write_some();
+            return;
+        }
+        if (!batch_written(ec)) return;
     }
-    batch_ = take_batch();
+    writing_ = false;
+}
+
+bool LeanWsConnection::consume_written(std::size_t n) {
     WriteBatch& b = *batch_;
-    while (b.frames < kMaxGather && !queue_.empty() && !b.has_close) {
-        Out out = queue_.pop();
-        std::uint8_t* h = b.headers.data() + b.frames * wsframe::kMaxHeader;
-        std::size_t n = wsframe::encode_header(h, out.op, out.payload->size(), out.compressed);
-        b.buffers[b.buffer_count++] = net::const_buffer(h, n);
-        if (!out.payload->empty()) b.buffers[b.buffer_count++] = net::buffer(*out.payload);
-        if (out.op == wsframe::Opcode::text) ++b.data_frames;
-        b.has_close = out.op == wsframe::Opcode::close;
-        b.held[b.frames++] = std::move(out.payload);
+    while (n > 0) {
+        net::const_buffer& front = b.buffers[b.first];
+        if (n < front.size()) {
+            front += n;
+            return false;
+        }
+        n -= front.size();
+        ++b.first;
     }
-    write_some();
+    return b.first == b.buffer_count;
 }
 
 void LeanWsConnection::write_some() {
@@ -242,35 +307,22 @@ void LeanWsConnection::write_some() {
     socket_.async_write_some(
         std::span<const net::const_buffer>(b.buffers.data() + b.first, b.buffer_count - b.first),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-            WriteBatch& written = *self->batch_;
-            while (!ec && n > 0) {
-                net::const_buffer& front = written.buffers[written.first];
-                if (n < front.size()) {
-                    front += n;
-                    break;
-                }
-                n -= front.size();
-                ++written.first;
-            }
-            if (!ec && written.first < written.buffer_count) {
+            if (!ec && !self->consume_written(n)) {
                 self->write_some();
                 return;
             }
-            self->on_written(ec);
+            if (self->batch_written(ec)) self->write_next();
         });
 }
 
-void LeanWsConnection::on_written(const boost::system::error_code& ec) {
+bool LeanWsConnection::batch_written(const boost::system::error_code& ec) {
     std::size_t data_frames = batch_->data_frames;
     bool had_close = batch_->has_close;
     give_back(std::move(batch_));
     if (!ec) {
         ctx_.metrics.sent.inc(static_cast<double>(data_frames));
         if (had_close) close_written_ = true;
-        if (!close_written_ && !queue_.empty()) {
-            write_next();
-            return;
-        }
+        if (!close_written_ && !queue_.empty()) return true;
     }
     writing_ = false;
     if (ec) {
@@ -282,6 +334,7 @@ void LeanWsConnection::on_written(const boost::system::error_code& ec) {
         // Both close frames exchanged: the server closes the TCP connection (RFC 6455 7.1.1).
         if (peer_closed_) shut();
     }
+    return false;
 }
 
 void LeanWsConnection::arm_idle_timer() {
@@ -400,6 +453,13 @@ awaitable<bool> LeanWsConnection::on_frame(std::shared_ptr<Client> self, wsframe
 awaitable<void> LeanWsConnection::handshake(std::shared_ptr<LeanWsConnection> self,
                                             HttpRequest request) {
     boost::system::error_code ec;
+    // write_next() writes in place and must never block the loop.
+    socket_.non_blocking(true, ec);
+    if (ec) {
+        spdlog::warn("ws {}: cannot make the socket non-blocking: {}", id(), ec.message());
+        shut();
+        co_return;
+    }
     auto deflate = deflate_agreement(request, ctx_.settings);
     std::string answer = handshake_response(request, deflate);
     if (answer.empty()) {
@@ -440,17 +500,26 @@ awaitable<void> LeanWsConnection::read_ready(std::shared_ptr<LeanWsConnection> s
     std::shared_ptr<Client> client = self;
     boost::system::error_code ec;
     for (;;) {
+        // Read in place: the socket is non-blocking, and this runs when it was readable (or
+        // after handling what it read), so no operation is queued and no completion posted.
         std::size_t held = buffer_.size();
         buffer_.resize(held + kReadChunk);
-        std::size_t n = co_await socket_.async_read_some(
-            net::buffer(buffer_.data() + held, kReadChunk), net::redirect_error(use_awaitable, ec));
+        std::size_t n = socket_.read_some(net::buffer(buffer_.data() + held, kReadChunk), ec);
         buffer_.resize(held + n);
+        if (ec == net::error::would_block || ec == net::error::try_again) {
+            // Nothing more for now: wait again, keeping only a partial frame.
+            if (buffer_.empty()) std::string().swap(buffer_);
+            wait_readable();
+            co_return;
+        }
         if (ec) break;
         last_read_ = std::chrono::steady_clock::now();
         ping_sent_ = false;
         if (broken_) {
-            buffer_.clear();
-            continue;
+            // The rest of the stream is ignored; read it as it comes, a turn of the loop each.
+            std::string().swap(buffer_);
+            wait_readable();
+            co_return;
         }
         std::size_t offset = 0;
         bool keep_reading = true;

@@ -50,6 +50,8 @@ class LeanWsConnection final : public WsSession,
 
     // The gathered buffers of one write (defined in the .cpp; public for its free list).
     struct WriteBatch;
+    // The sockets that queued frames in the current turn of an event-loop thread (.cpp).
+    struct PendingWrites;
 
   private:
     static std::unique_ptr<WriteBatch> take_batch();
@@ -74,9 +76,14 @@ class LeanWsConnection final : public WsSession,
     // one thread): state may then be touched in place.
     bool on_own_thread();
     void deliver(std::shared_ptr<const std::string> frame);
+    // Writes the queued frames, a batch at a time, in place while the socket takes them.
     void write_next();
+    // Waits until the socket takes the rest of the batch.
     void write_some();
-    void on_written(const boost::system::error_code& ec);
+    // Takes `n` written bytes off the batch; true when all of it is written.
+    bool consume_written(std::size_t n);
+    // The batch is written (or failed): gives it back; true when the next batch may start.
+    bool batch_written(const boost::system::error_code& ec);
     // Handles one parsed frame; false when reading should stop.
     awaitable<bool> on_frame(std::shared_ptr<Client> self, wsframe::Parsed frame);
     void close_with(std::uint16_t code, std::string_view reason) override;

@@ -51,14 +51,14 @@ class ParleyProcess:
     """One running `parley <mode>` with its own data directory and log file."""
 
     def __init__(self, mode="server", config="", data_dir=None, env=None, args=None, port=None,
-                 stdin=subprocess.DEVNULL, wrapper=None, real_room_defaults=False):
+                 stdin=subprocess.DEVNULL, wrapper=None, real_room_defaults=False, threads=2):
         self.mode = mode
         self.tmp = tempfile.TemporaryDirectory(prefix=f"parley-{mode}-")
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
         self.port = port if port is not None else free_port()
         self.config_path = os.path.join(self.tmp.name, f"{mode}.toml")
         if mode == "server" and "[server]" not in config:
-            config = f"[server]\nport = {self.port}\nthreads = 2\n" + config
+            config = f"[server]\nport = {self.port}\nthreads = {threads}\n" + config
         # Most tests send unsigned messages in rooms they create without asking: they run with
         # signatures off by default unless they test the real default (or set [rooms] themselves).
         if mode == "server" and not real_room_defaults and "[rooms]" not in config:
@@ -347,6 +347,10 @@ class NotifySocket:
 class ParleyTestCase(unittest.TestCase):
     """Base class: tracks processes and closes them after each test."""
 
+    # Network threads of the servers a test starts (the harness's default, 2, when None). One
+    # thread is a mode of its own: sockets then share the context's executor, with no strand.
+    server_threads = None
+
     def setUp(self):
         self._processes = []
 
@@ -374,6 +378,8 @@ class ParleyTestCase(unittest.TestCase):
             p.close()
 
     def start(self, mode="server", config="", wait=True, **kwargs):
+        if mode == "server" and self.server_threads is not None:
+            kwargs.setdefault("threads", self.server_threads)
         p = ParleyProcess(mode, config, **kwargs)
         self._processes.append(p)
         if wait and mode == "server":

@@ -570,5 +570,12 @@ class DurabilityTest(ParleyTestCase):
             self.assertEqual(seqs, list(range(1, len(seqs) + 1)), "each message once after more moves")
 
 
+class OneThreadChatTest(ChatTest):
+    """The chat tests again with one network thread, as the benchmarks run the server: the
+    sockets then share the context's executor (no strand), a fan-out queues each socket's frames
+    in place, and one handler per turn of the loop writes every socket that has frames."""
+    server_threads = 1
+
+
 if __name__ == "__main__":
     unittest.main()

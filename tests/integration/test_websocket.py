@@ -498,5 +498,16 @@ class PermessageDeflateTest(ParleyTestCase):
         self.assertEqual(ws.expect_close(), 1007)
 
 
+class OneThreadWebSocketTest(WebSocketTest):
+    """The WebSocket tests again with one network thread (see test_chat.OneThreadChatTest):
+    slow consumers, idle pings, close handshakes and limits when no strand orders a socket."""
+    server_threads = 1
+
+
+class OneThreadPermessageDeflateTest(PermessageDeflateTest):
+    """permessage-deflate with one network thread."""
+    server_threads = 1
+
+
 if __name__ == "__main__":
     unittest.main()
