@@ -11,7 +11,7 @@
 // Where a message goes: append() inserts it into the message log (arrival order, no secondary
 // index), so the messages of one commit share pages. The log has two halves (message_log and
 // message_log_b): once the written half holds message_log_rows messages, it is moved into
-// `messages` (indexed by room), whole rooms at a time, fullest first, an eighth of a half per
+// `messages` (indexed by room), whole rooms at a time, fullest first, a 32nd of a half per
 // move, while the other half is written; a half whose rooms have all moved is emptied in one
 // step, so no move deletes rows one by one. Each room's pages are written once for many of its
 // messages rather than once per message (docs/storage.md). A resend with the same
@@ -223,8 +223,8 @@ class RoomStore {
     static constexpr std::size_t kNewestIdsLimit = 100000;
     bool log_loaded_ = false;
     std::size_t settle_at_;  // rows of the written half that make it the moving one
-    // Rows of the written half that ask for the next move: settle_at_ with no half moving, an
-    // eighth of it further on while one moves, a whole half further after a failed move.
+    // Rows of the written half that ask for the next move: settle_at_ with no half moving, a
+    // 32nd of it further on while one moves, a whole half further after a failed move.
     std::size_t next_settle_rows_;
     bool settle_pending_ = false;  // asked for and not run yet
     // Set by the writer thread when the log is full; the append that sees it submits settle().
