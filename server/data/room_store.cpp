@@ -811,8 +811,7 @@ std::int64_t RoomStore::move_log(SqliteDb& db, std::size_t at_least) {
         log_loaded_ = false;
         throw;
     }
-    next_settle_rows_ =
-        moving_ >= 0 ? log_[written_].rows + move_step(settle_at_) : settle_at_;
+    next_settle_rows_ = moving_ >= 0 ? log_[written_].rows + move_step(settle_at_) : settle_at_;
     return moved;
 }
 
@@ -968,17 +967,15 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
     if (settle_wanted_.exchange(false)) {
         // Not awaited: the sender's answer does not wait for the move.
         auto executor = co_await net::this_coro::executor;
-        writer_.async_write(
-            [this](SqliteDb& db) {
-                return settle_log(db, move_step(settle_at_));
-            },
-            net::bind_executor(executor, [](DbResult<std::int64_t> moved) {
-                if (!moved) {
-                    spdlog::error("message log: moving it into the history table failed: {}",
-                                  moved.error().message);
-                    return;
-                }
-            }));
+        writer_.async_write([this](SqliteDb& db) { return settle_log(db, move_step(settle_at_)); },
+                            net::bind_executor(executor, [](DbResult<std::int64_t> moved) {
+                                if (!moved) {
+                                    spdlog::error(
+                                        "message log: moving it into the history table failed: {}",
+                                        moved.error().message);
+                                    return;
+                                }
+                            }));
     }
     co_return result;
 }
