@@ -15,7 +15,6 @@ namespace parley {
 namespace {
 
 constexpr std::size_t kReadChunk = 4096;
-
 constexpr std::size_t kMaxGather = 16;  // frames per writev
 
 std::shared_ptr<const std::string> close_payload(std::uint16_t code, std::string_view reason) {
@@ -233,7 +232,7 @@ void LeanWsConnection::enqueue(Out out) {
     const auto& executor = socket_.get_executor();
     const auto* plain = executor_as<net::io_context::executor_type>(executor);
     if (plain == nullptr || !plain->running_in_this_thread()) {
-        // A strand (several threads run the context): this socket's own handler.
+        // A strand (several threads run the context): a handler of this socket's own.
         net::post(executor, [self = shared_from_this()] { self->write_next(); });
         return;
     }
