@@ -40,8 +40,12 @@ class FlatReader {
         bool escaped = false;
         bool ascii = true;
         for (;;) {
-            while (at_ + 8 <= text_.size() && plain_json_chunk(text_.data() + at_))
-                at_ += 8;
+            // Eight bytes at a time up to the next byte that needs a look.
+            while (at_ + 8 <= text_.size()) {
+                const std::size_t plain = plain_json_prefix(text_.data() + at_);
+                at_ += plain;
+                if (plain < 8) break;
+            }
             if (at_ >= text_.size()) return false;
             const auto c = static_cast<unsigned char>(text_[at_]);
             if (c == '"') break;

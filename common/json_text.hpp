@@ -6,6 +6,8 @@
 // rare case goes through nlohmann itself). Pure functions; any thread.
 #pragma once
 
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -13,11 +15,12 @@
 
 namespace parley {
 
-// True when none of the eight bytes at `p` is special inside a JSON string literal: no control
-// character, no '"', no '\\' and no byte of a multi-byte sequence (callers check those one by
-// one). Word-at-a-time tests: a byte of x is zero exactly when (x - 0x01…) & ~x has its high
-// bit set somewhere, so the test is exact for "none".
-inline bool plain_json_chunk(const char* p) {
+// How many of the eight bytes at `p` come before the first byte that is special inside a JSON
+// string literal: a control character, '"', '\\' or a byte of a multi-byte sequence (callers
+// look at that byte themselves); 8 when there is none. Word-at-a-time tests: a byte of x is
+// zero exactly when (x - 0x01…) & ~x has its high bit set, and a borrow only ever marks bytes
+// above a marked one, so the lowest mark of each test, and of their union, is exact.
+inline std::size_t plain_json_prefix(const char* p) {
     constexpr std::uint64_t ones = 0x0101010101010101ULL;
     constexpr std::uint64_t highs = 0x8080808080808080ULL;
     std::uint64_t v;
@@ -26,7 +29,13 @@ inline bool plain_json_chunk(const char* p) {
     const std::uint64_t below_space = (v - ones * 0x20) & ~v & highs;
     const std::uint64_t quote = has_zero(v ^ (ones * '"'));
     const std::uint64_t backslash = has_zero(v ^ (ones * '\\'));
-    return ((v & highs) | below_space | quote | backslash) == 0;
+    const std::uint64_t marks = (v & highs) | below_space | quote | backslash;
+    if (marks == 0) return 8;
+    if constexpr (std::endian::native == std::endian::little) {
+        return static_cast<std::size_t>(std::countr_zero(marks)) / 8;
+    } else {
+        return static_cast<std::size_t>(std::countl_zero(marks)) / 8;
+    }
 }
 
 // Appends `s` as a JSON string literal (quotes included).

@@ -77,6 +77,42 @@ TEST_CASE("append_json_string matches nlohmann on random bytes", "[json_text]") 
     }
 }
 
+TEST_CASE("plain_json_prefix finds the first byte a JSON string must look at", "[json_text]") {
+    // Byte by byte, as the callers would without it.
+    auto expected = [](const char* p) {
+        for (std::size_t i = 0; i < 8; ++i) {
+            auto c = static_cast<unsigned char>(p[i]);
+            if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return i;
+        }
+        return std::size_t{8};
+    };
+    CHECK(plain_json_prefix("abcdefgh") == 8);
+    CHECK(plain_json_prefix(" !#~[]/A") == 8);
+    // Each special byte at each position, alone and with another special byte after it (a
+    // borrow from the first may mark the bytes above it, never below).
+    for (char special : {'\0', '\x01', '\x1f', '"', '\\', '\x80', '\xbf', '\xc2', '\xff'}) {
+        for (std::size_t at = 0; at < 8; ++at) {
+            std::string chunk(8, 'a');
+            chunk[at] = special;
+            INFO("byte " << static_cast<int>(static_cast<unsigned char>(special)) << " at " << at);
+            CHECK(plain_json_prefix(chunk.data()) == at);
+            for (std::size_t after = at + 1; after < 8; ++after) {
+                std::string two = chunk;
+                two[after] = '\0';
+                CHECK(plain_json_prefix(two.data()) == at);
+            }
+        }
+    }
+    std::mt19937 random(11);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (int round = 0; round < 100000; ++round) {
+        char chunk[8];
+        for (char& c : chunk)
+            c = static_cast<char>(byte(random) < 200 ? 'a' + byte(random) % 26 : byte(random));
+        REQUIRE(plain_json_prefix(chunk) == expected(chunk));
+    }
+}
+
 TEST_CASE("append_json_int writes decimal integers", "[json_text]") {
     std::string out;
     append_json_int(out, 0);
