@@ -199,6 +199,11 @@ class WebSocket:
         self.close_code = None
 
     def send_frame(self, opcode, payload, fin=True, mask=True, rsv1=False):
+        self.sock.sendall(self.frame_bytes(opcode, payload, fin, mask, rsv1))
+
+    @staticmethod
+    def frame_bytes(opcode, payload, fin=True, mask=True, rsv1=False):
+        """One client frame as it goes on the wire."""
         header = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
         n = len(payload)
         mbit = 0x80 if mask else 0
@@ -212,7 +217,7 @@ class WebSocket:
             key = os.urandom(4)
             payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
             header += key
-        self.sock.sendall(header + payload)
+        return header + payload
 
     def send_text(self, text):
         self.send_frame(0x1, text.encode())

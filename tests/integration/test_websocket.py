@@ -7,6 +7,7 @@ import json
 import re
 import struct
 import signal
+import socket
 import time
 import unittest
 import zlib
@@ -127,6 +128,28 @@ class WebSocketTest(ParleyTestCase):
         ok = self.api.socket(s["access_token"])
         ok.send_json({"type": "ping", "id": 1})
         self.assertEqual(ok.recv()["type"], "pong", "the server still serves others")
+
+    def test_frames_trickling_in_pieces(self):
+        """Frames that arrive a few bytes at a time, and one larger than a read, are put
+        together across reads: the server reads what is there, keeps the partial frame and
+        waits again."""
+        s = self.api.user("tom")
+        ws = self.api.socket(s["access_token"])
+        ws.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        big_id = "b" * 6000  # more than one 4 KiB read, within max_frame_bytes (8 KiB)
+        wire = b"".join(ws.frame_bytes(0x1, json.dumps({"type": "ping", "id": i}).encode())
+                        for i in ("one", "two", big_id))
+        small, rest = wire[:60], wire[60:]
+        for at in range(0, len(small), 3):
+            ws.sock.sendall(small[at:at + 3])
+            time.sleep(0.005)
+        for at in range(0, len(rest), 1500):
+            ws.sock.sendall(rest[at:at + 1500])
+            time.sleep(0.005)
+        ids = [ws.recv()["id"] for _ in range(3)]
+        self.assertEqual(ids, ["one", "two", big_id])
+        ws.send_json({"type": "ping", "id": "after"})
+        self.assertEqual(ws.recv()["id"], "after", "and the socket goes on as usual")
 
     def test_idle_socket_is_pinged_then_closed(self):
         self.server.close()
