@@ -40,12 +40,7 @@ class FlatReader {
         bool escaped = false;
         bool ascii = true;
         for (;;) {
-            // Eight bytes at a time up to the next byte that needs a look.
-            while (at_ + 8 <= text_.size()) {
-                const std::size_t plain = plain_json_prefix(text_.data() + at_);
-                at_ += plain;
-                if (plain < 8) break;
-            }
+            at_ = skip_plain_json(text_, at_);
             if (at_ >= text_.size()) return false;
             const auto c = static_cast<unsigned char>(text_[at_]);
             if (c == '"') break;

@@ -44,12 +44,7 @@ void append_json_string(std::string& out, std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
         // A run of characters written as they are, appended at once.
-        std::size_t run = i;
-        while (run + 8 <= s.size()) {
-            const std::size_t plain = plain_json_prefix(s.data() + run);
-            run += plain;
-            if (plain < 8) break;
-        }
+        std::size_t run = skip_plain_json(s, i);
         while (run < s.size()) {
             auto r = static_cast<unsigned char>(s[run]);
             if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;

@@ -38,6 +38,18 @@ inline std::size_t plain_json_prefix(const char* p) {
     }
 }
 
+// From `at`, past the bytes of `s` that are plain inside a JSON string literal, eight at a
+// time: stops at the first special byte of a word, or where fewer than eight bytes remain
+// (callers look at those one by one).
+inline std::size_t skip_plain_json(std::string_view s, std::size_t at) {
+    while (at + 8 <= s.size()) {
+        const std::size_t plain = plain_json_prefix(s.data() + at);
+        at += plain;
+        if (plain < 8) break;
+    }
+    return at;
+}
+
 // Appends `s` as a JSON string literal (quotes included).
 void append_json_string(std::string& out, std::string_view s);
 
