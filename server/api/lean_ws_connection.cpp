@@ -233,7 +233,9 @@ void LeanWsConnection::enqueue(Out out) {
     const auto* plain = executor_as<net::io_context::executor_type>(executor);
     if (plain == nullptr || !plain->running_in_this_thread()) {
         // A strand (several threads run the context): a handler of this socket's own.
-        net::post(executor, [self = shared_from_this()] { self->write_next(); });
+        net::post(executor, [self = shared_from_this()] {
+            self->start_write(std::chrono::steady_clock::now());
+        });
         return;
     }
     std::shared_ptr<PendingWrites> pending = this_turns_writes().lock();
@@ -243,12 +245,66 @@ void LeanWsConnection::enqueue(Out out) {
         net::post(*plain, [pending] {
             // Sockets queued from here on belong to the next turn.
             this_turns_writes().reset();
+            const auto now = std::chrono::steady_clock::now();
             for (const auto& connection : pending->connections)
-                connection->write_next();
+                connection->start_write(now);
             pending->connections.clear();
         });
     }
     pending->connections.push_back(shared_from_this());
+}
+
+// The sockets of one thread whose writes wait out websocket.write_pace_us, written together
+// when its timer fires. Like PendingWrites, owned by the timer's handler while it waits, so a
+// context destroyed first releases the sockets with it; made again for the next round.
+struct LeanWsConnection::PacedWrites {
+    explicit PacedWrites(const net::any_io_executor& executor) : timer(executor) {}
+    net::steady_timer timer;
+    std::vector<std::shared_ptr<LeanWsConnection>> connections;
+};
+
+namespace {
+
+std::weak_ptr<LeanWsConnection::PacedWrites>& this_threads_paced_writes() {
+    thread_local std::weak_ptr<LeanWsConnection::PacedWrites> paced;
+    return paced;
+}
+
+}  // namespace
+
+void LeanWsConnection::start_write(std::chrono::steady_clock::time_point now) {
+    const std::chrono::microseconds pace(ctx_.settings.write_pace_us);
+    if (now - last_write_ >= pace || closing_) {
+        last_write_ = now;
+        write_next();
+        return;
+    }
+    // Written less than a pace ago: what arrives meanwhile joins this write. One timer per
+    // thread serves every socket waiting; it fires a pace after the first of them waited, so no
+    // frame waits longer than one pace.
+    std::shared_ptr<PacedWrites> paced = this_threads_paced_writes().lock();
+    if (!paced) {
+        paced = std::make_shared<PacedWrites>(socket_.get_executor());
+        this_threads_paced_writes() = paced;
+        paced->timer.expires_at(now + pace);
+        paced->timer.async_wait([paced](const boost::system::error_code&) {
+            if (this_threads_paced_writes().lock() == paced) this_threads_paced_writes().reset();
+            const auto at = std::chrono::steady_clock::now();
+            for (const auto& connection : paced->connections) {
+                if (connection->on_own_thread()) {
+                    connection->last_write_ = at;
+                    connection->write_next();
+                } else {
+                    net::post(connection->socket_.get_executor(), [connection] {
+                        connection->last_write_ = std::chrono::steady_clock::now();
+                        connection->write_next();
+                    });
+                }
+            }
+            paced->connections.clear();
+        });
+    }
+    paced->connections.push_back(shared_from_this());
 }
 
 void LeanWsConnection::write_next() {

@@ -52,6 +52,8 @@ class LeanWsConnection final : public WsSession,
     struct WriteBatch;
     // The sockets that queued frames in the current turn of an event-loop thread (.cpp).
     struct PendingWrites;
+    // The sockets of a thread whose next write waits out websocket.write_pace_us (.cpp).
+    struct PacedWrites;
 
   private:
     static std::unique_ptr<WriteBatch> take_batch();
@@ -76,6 +78,9 @@ class LeanWsConnection final : public WsSession,
     // one thread): state may then be touched in place.
     bool on_own_thread();
     void deliver(std::shared_ptr<const std::string> frame);
+    // Writes the queued frames now, or, when this socket was written less than
+    // websocket.write_pace_us before `now`, once that has passed (with what queued meanwhile).
+    void start_write(std::chrono::steady_clock::time_point now);
     // Writes the queued frames, a batch at a time, in place while the socket takes them.
     void write_next();
     // Waits until the socket takes the rest of the batch.
@@ -118,6 +123,7 @@ class LeanWsConnection final : public WsSession,
     bool broken_ = false;       // a protocol error: the rest of the stream is ignored
     bool ping_sent_ = false;
     std::chrono::steady_clock::time_point last_read_;
+    std::chrono::steady_clock::time_point last_write_;  // when the last write started
     net::steady_timer timer_;  // idle pings and timeout, then the close deadline
 };
 

@@ -52,6 +52,11 @@ void describe_websocket(ConfigSchema& schema, WebSocketSettings& websocket) {
                 100, 600'000);
     schema.bind("permessage_deflate", websocket.permessage_deflate,
                 "Offer permessage-deflate compression (RFC 7692).");
+    schema.bind("write_pace_us", websocket.write_pace_us,
+                "Least time between two writes to one socket: frames for a socket written more "
+                "recently than this wait and go out in one write (a busy room's members get "
+                "several messages per system call). 0 writes every turn of the event loop.",
+                0, 1'000'000);
 }
 
 void describe_auth(ConfigSchema& schema, AuthSettings& auth) {

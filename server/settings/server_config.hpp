@@ -40,6 +40,9 @@ struct WebSocketSettings {
     int idle_timeout_ms = 30'000;  // a ping goes out at half of it; silence beyond it closes
     int close_timeout_ms = 5'000;  // a peer that does not read its close frame is cut off
     bool permessage_deflate = false;
+    // Least time between two writes to one socket: frames for a socket written more recently
+    // wait and go out together (docs/websocket-engine.md, "Write pacing"). 0: at once.
+    int write_pace_us = 4'000;
 };
 
 struct AuthSettings {

@@ -259,6 +259,48 @@ class WebSocketTest(ParleyTestCase):
         self.assertIn("closing with 1013", self.server.log())
         self.assertGreaterEqual(metric(self.server.port, "parley_ws_slow_consumers_total"), 1)
 
+    def test_writes_to_a_busy_socket_are_paced(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[websocket]\nwrite_pace_us = 400000\n")
+        self.api = Api(self.server.port)
+        ws = self.api.socket(self.api.user("pace")["access_token"])
+
+        def pong(expected_id):
+            reply = ws.recv(timeout=5)
+            self.assertEqual((reply["type"], reply.get("id")), ("pong", expected_id))
+            return time.monotonic()
+
+        # Not written for a while: answered at once.
+        sent = time.monotonic()
+        ws.send_json({"type": "ping", "id": "first"})
+        first = pong("first")
+        self.assertLess(first - sent, 0.3)
+        # Written just now: the next answers wait out the pace, and go out together, in order.
+        for i in range(3):
+            ws.send_json({"type": "ping", "id": f"paced-{i}"})
+        arrivals = [pong(f"paced-{i}") for i in range(3)]
+        self.assertGreaterEqual(arrivals[0] - first, 0.35)
+        self.assertLess(arrivals[-1] - arrivals[0], 0.05)
+        # Quiet for longer than the pace: at once again.
+        time.sleep(0.5)
+        sent = time.monotonic()
+        ws.send_json({"type": "ping", "id": "after"})
+        self.assertLess(pong("after") - sent, 0.3)
+        ws.close()
+
+    def test_unpaced_writes_go_out_every_turn(self):
+        self.server.close()
+        self.server = self.start("server", config=FAST_AUTH + "[websocket]\nwrite_pace_us = 0\n")
+        self.api = Api(self.server.port)
+        ws = self.api.socket(self.api.user("nopace")["access_token"])
+        for i in range(5):
+            sent = time.monotonic()
+            ws.send_json({"type": "ping", "id": str(i)})
+            reply = ws.recv(timeout=5)
+            self.assertEqual(reply.get("id"), str(i))
+            self.assertLess(time.monotonic() - sent, 0.3)
+        ws.close()
+
     def test_metrics(self):
         s = self.api.user("hal")
         self.assertEqual(metric(self.server.port, "parley_ws_connections"), 0)
