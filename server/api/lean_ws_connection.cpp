@@ -1,6 +1,7 @@
 #include "server/api/lean_ws_connection.hpp"
 
 #include <array>
+#include <mutex>
 #include <span>
 
 #include <spdlog/spdlog.h>
@@ -256,10 +257,14 @@ void LeanWsConnection::enqueue(Out out) {
 
 // The sockets of one thread whose writes wait out websocket.write_pace_us, written together
 // when its timer fires. Like PendingWrites, owned by the timer's handler while it waits, so a
-// context destroyed first releases the sockets with it; made again for the next round.
+// context destroyed first releases the sockets with it; made again for the next round. With
+// several threads the handler may run on another thread than the one that keeps the round, so
+// joining and firing are under a lock, and a round that has fired takes no one.
 struct LeanWsConnection::PacedWrites {
     explicit PacedWrites(const net::any_io_executor& executor) : timer(executor) {}
     net::steady_timer timer;
+    std::mutex mutex;
+    bool fired = false;
     std::vector<std::shared_ptr<LeanWsConnection>> connections;
 };
 
@@ -282,29 +287,44 @@ void LeanWsConnection::start_write(std::chrono::steady_clock::time_point now) {
     // Written less than a pace ago: what arrives meanwhile joins this write. One timer per
     // thread serves every socket waiting; it fires a pace after the first of them waited, so no
     // frame waits longer than one pace.
-    std::shared_ptr<PacedWrites> paced = this_threads_paced_writes().lock();
-    if (!paced) {
-        paced = std::make_shared<PacedWrites>(socket_.get_executor());
-        this_threads_paced_writes() = paced;
-        paced->timer.expires_at(now + pace);
-        paced->timer.async_wait([paced](const boost::system::error_code&) {
-            if (this_threads_paced_writes().lock() == paced) this_threads_paced_writes().reset();
-            const auto at = std::chrono::steady_clock::now();
-            for (const auto& connection : paced->connections) {
-                if (connection->on_own_thread()) {
-                    connection->last_write_ = at;
-                    connection->write_next();
-                } else {
-                    net::post(connection->socket_.get_executor(), [connection] {
-                        connection->last_write_ = std::chrono::steady_clock::now();
-                        connection->write_next();
-                    });
-                }
-            }
-            paced->connections.clear();
+    for (;;) {
+        std::shared_ptr<PacedWrites> paced = this_threads_paced_writes().lock();
+        if (!paced) {
+            paced = std::make_shared<PacedWrites>(socket_.get_executor());
+            this_threads_paced_writes() = paced;
+            paced->timer.expires_at(now + pace);
+            paced->timer.async_wait(
+                [paced](const boost::system::error_code&) { write_paced(*paced); });
+        }
+        std::lock_guard lock(paced->mutex);
+        if (!paced->fired) {
+            paced->connections.push_back(shared_from_this());
+            return;
+        }
+        this_threads_paced_writes().reset();
+    }
+}
+
+void LeanWsConnection::write_paced(PacedWrites& paced) {
+    std::vector<std::shared_ptr<LeanWsConnection>> connections;
+    {
+        std::lock_guard lock(paced.mutex);
+        paced.fired = true;
+        connections.swap(paced.connections);
+    }
+    const auto at = std::chrono::steady_clock::now();
+    for (auto& connection : connections) {
+        if (connection->on_own_thread()) {
+            connection->last_write_ = at;
+            connection->write_next();
+            continue;
+        }
+        auto executor = connection->socket_.get_executor();
+        net::post(executor, [connection = std::move(connection)] {
+            connection->last_write_ = std::chrono::steady_clock::now();
+            connection->write_next();
         });
     }
-    paced->connections.push_back(shared_from_this());
 }
 
 void LeanWsConnection::write_next() {

@@ -81,6 +81,8 @@ class LeanWsConnection final : public WsSession,
     // Writes the queued frames now, or, when this socket was written less than
     // websocket.write_pace_us before `now`, once that has passed (with what queued meanwhile).
     void start_write(std::chrono::steady_clock::time_point now);
+    // The timer of a round of paced sockets fired: writes each, on its own executor.
+    static void write_paced(PacedWrites& paced);
     // Writes the queued frames, a batch at a time, in place while the socket takes them.
     void write_next();
     // Waits until the socket takes the rest of the batch.

@@ -83,9 +83,19 @@ class ChatTest(ParleyTestCase):
         # (the reply above is an error frame with the topic's id)
 
     def test_concurrent_senders_same_gap_free_order(self):
-        users = [self.api.connected(f"user{i}") for i in range(4)]
+        self.concurrent_senders(4)
+
+    def test_paced_fan_out_keeps_every_message_in_order(self):
+        # Every member's socket is busy: most writes wait out the pace, on both threads, in
+        # rounds that several sockets join; none may be left behind or reordered.
+        self.server.close()
+        self.server = self.start("server", config=self.config + "write_pace_us = 20000\n")
+        self.api = Api(self.server.port)
+        self.concurrent_senders(6)
+
+    def concurrent_senders(self, count):
+        users = [self.api.connected(f"user{i}") for i in range(count)]
         rid = self.room(users[0][0], [u[0]["account_id"] for u in users[1:]])
-        readers = []
         for s, ws in users:
             self.subscribe(ws, f"room:{rid}:chat")
         per_sender = 50
@@ -99,12 +109,12 @@ class ChatTest(ParleyTestCase):
             assert all(a["type"] == "ok" for a in acks), acks
             ws.close()
 
-        threads = [threading.Thread(target=sender, args=(i,)) for i in range(4)]
+        threads = [threading.Thread(target=sender, args=(i,)) for i in range(count)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        total = 4 * per_sender
+        total = count * per_sender
         orders = []
         for s, ws in users:
             seen = [ws.recv_until(lambda m: m["type"] == "message", timeout=20) for _ in range(total)]
@@ -113,7 +123,7 @@ class ChatTest(ParleyTestCase):
         for other in orders[1:]:
             self.assertEqual(other, orders[0], "every member sees the same order")
         # Each sender's own messages keep their order.
-        for idx in range(4):
+        for idx in range(count):
             mine = [int(t.split("-")[1]) for _, t in orders[0] if t.startswith(f"{idx}-")]
             self.assertEqual(mine, list(range(per_sender)))
 
