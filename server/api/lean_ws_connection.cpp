@@ -218,9 +218,16 @@ struct LeanWsConnection::PendingWrites {
 
 namespace {
 
+// This thread's current round of T (PendingWrites, PacedWrites), kept weakly: the handler that
+// will write the round owns it.
+template <typename T>
+std::weak_ptr<T>& this_threads_round() {
+    thread_local std::weak_ptr<T> round;
+    return round;
+}
+
 std::weak_ptr<LeanWsConnection::PendingWrites>& this_turns_writes() {
-    thread_local std::weak_ptr<LeanWsConnection::PendingWrites> pending;
-    return pending;
+    return this_threads_round<LeanWsConnection::PendingWrites>();
 }
 
 }  // namespace
@@ -268,15 +275,6 @@ struct LeanWsConnection::PacedWrites {
     std::vector<std::shared_ptr<LeanWsConnection>> connections;
 };
 
-namespace {
-
-std::weak_ptr<LeanWsConnection::PacedWrites>& this_threads_paced_writes() {
-    thread_local std::weak_ptr<LeanWsConnection::PacedWrites> paced;
-    return paced;
-}
-
-}  // namespace
-
 void LeanWsConnection::start_write(std::chrono::steady_clock::time_point now) {
     const std::chrono::microseconds pace(ctx_.settings.write_pace_us);
     if (now - last_write_ >= pace || closing_) {
@@ -288,10 +286,10 @@ void LeanWsConnection::start_write(std::chrono::steady_clock::time_point now) {
     // thread serves every socket waiting; it fires a pace after the first of them waited, so no
     // frame waits longer than one pace.
     for (;;) {
-        std::shared_ptr<PacedWrites> paced = this_threads_paced_writes().lock();
+        std::shared_ptr<PacedWrites> paced = this_threads_round<PacedWrites>().lock();
         if (!paced) {
             paced = std::make_shared<PacedWrites>(socket_.get_executor());
-            this_threads_paced_writes() = paced;
+            this_threads_round<PacedWrites>() = paced;
             paced->timer.expires_at(now + pace);
             paced->timer.async_wait(
                 [paced](const boost::system::error_code&) { write_paced(*paced); });
@@ -301,7 +299,7 @@ void LeanWsConnection::start_write(std::chrono::steady_clock::time_point now) {
             paced->connections.push_back(shared_from_this());
             return;
         }
-        this_threads_paced_writes().reset();
+        this_threads_round<PacedWrites>().reset();
     }
 }
 
