@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -620,9 +621,8 @@ def main():
     config = SERVER_CONFIG.format(port=port, threads=args.threads)
     if args.deflate:
         config = config.replace("[websocket]\n", "[websocket]\npermessage_deflate = true\n")
-    if args.server_log:
-        config = config.replace('level = "warn"', 'level = "debug"')
-    config = with_settings(config, args.set)
+    # The log at debug level is one more setting; an explicit --set log.level wins.
+    config = with_settings(config, (['log.level="debug"'] if args.server_log else []) + (args.set or []))
     env = {"LD_PRELOAD": args.server_preload} if args.server_preload else None
     with ParleyProcess("server", config=config, port=port, env=env) as server:
         server.wait_ready()
@@ -645,7 +645,9 @@ def main():
           f"reproduce: bench/ws_bench.py --seconds {args.seconds:g} --window {args.window} "
           f"--senders-big {args.senders_big} --idle {args.idle} --threads {args.threads} "
           f"--server-cpus {args.server_cpus} --client-cpus {args.client_cpus}"
-          + (f" --rate {args.rate:g}" if args.rate else "") + (" --deflate" if args.deflate else ""))
+          + (f" --rate {args.rate:g}" if args.rate else "") + (" --deflate" if args.deflate else "")
+          + (f" --only {args.only}" if args.only else "") + (f" --shape {shlex.quote(args.shape)}" if args.shape else "")
+          + "".join(f" --set {shlex.quote(setting)}" for setting in args.set or []))
 
 
 if __name__ == "__main__":
