@@ -189,6 +189,136 @@ TEST_CASE("the message log moves into the history table and every message is fou
     writer.stop();
 }
 
+TEST_CASE("a room larger than a few move steps moves in parts, and every message is found once",
+          "[server][store]") {
+    test::TempCurrentDb t("message-log-parts");
+    t.add_accounts({{"o", "olga"}});
+    net::io_context ioc;
+    // A step is 64 / 32 = 2 rows; a room with more than 4 steps' worth moves 2 rows at a time.
+    const int log_rows = 64;
+    std::vector<std::string> big_ids, small_ids;
+    auto id = [](const char* prefix, int i) { return prefix + std::to_string(i); };
+    auto moved_up_to = [&](int half) {
+        SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+        return db.query_int64(
+            "SELECT coalesce(max(up_to_seq), 0) FROM message_log_moved WHERE room_id = 'big' "
+            "AND half = " +
+            std::to_string(half));
+    };
+    {
+        DbWriter writer(SqliteDb(t.path), DbSettings{});
+        DbReaderPool readers(t.path, DbSettings{});
+        RoomStore rooms(writer, readers, 5, log_rows);
+        for (const char* room_id : {"big", "small"}) {
+            Room room{room_id, "group", "t", false, "o", 1, 0};
+            REQUIRE(run(
+                ioc, rooms.create_room(room, {Member{room_id, "o", "owner", "olga", "", 1, 0}})));
+        }
+        auto check_all_once = [&] {
+            CHECK(rows(t.path, "all_messages") ==
+                  static_cast<std::int64_t>(big_ids.size() + small_ids.size()));
+            CHECK(history_ids(ioc, rooms, "big", 0, 1000) == big_ids);
+            CHECK(history_ids(ioc, rooms, "small", 0, 1000) == small_ids);
+        };
+        // The first half: 60 messages of one room, 4 of another. The 64th fills it, and the
+        // first step moves the big room's two oldest messages, not the whole room.
+        for (int i = 1; i <= 60; ++i) {
+            big_ids.push_back(id("b", i));
+            REQUIRE(run(ioc, rooms.append(message("big", big_ids.back()))));
+        }
+        for (int i = 1; i <= 4; ++i) {
+            small_ids.push_back(id("s", i));
+            REQUIRE(run(ioc, rooms.append(message("small", small_ids.back()))));
+        }
+        CHECK(rows(t.path, "messages") == 2);
+        CHECK(moved_up_to(0) == 2);
+        check_all_once();
+        // Every two messages in the other half move two more of the big room's.
+        for (int i = 5; i <= 8; ++i) {
+            small_ids.push_back(id("s", i));
+            REQUIRE(run(ioc, rooms.append(message("small", small_ids.back()))));
+            check_all_once();
+        }
+        CHECK(rows(t.path, "messages") == 6);
+        CHECK(moved_up_to(0) == 6);
+        // Resends of a moved message and of one still in the moving half: the stored ones.
+        auto moved_resend = run(ioc, rooms.append(message("big", "b1")));
+        REQUIRE(moved_resend);
+        CHECK((moved_resend->duplicate && moved_resend->message->seq == 1));
+        auto logged_resend = run(ioc, rooms.append(message("big", "b30")));
+        REQUIRE(logged_resend);
+        CHECK((logged_resend->duplicate && logged_resend->message->seq == 30));
+        // Removals find a moved message once (its copy in the half is not a second one) and
+        // one that has not moved.
+        for (std::int64_t seq : {2, 30}) {
+            auto removed = run(ioc, rooms.remove_message("big", seq));
+            REQUIRE(removed);
+            CHECK(*removed);
+            auto again = run(ioc, rooms.remove_message("big", seq));
+            REQUIRE(again);
+            CHECK_FALSE(*again);
+        }
+        big_ids.erase(big_ids.begin() + 29);
+        big_ids.erase(big_ids.begin() + 1);
+        CHECK(history_ids(ioc, rooms, "big", 0, 1000) == big_ids);
+        // A resend of the removed, moved message is answered from `messages` (removed), not
+        // from its older copy left in the half.
+        auto removed_resend = run(ioc, rooms.append(message("big", "b2")));
+        REQUIRE(removed_resend);
+        CHECK((removed_resend->duplicate && removed_resend->message->seq == 2));
+        CHECK(removed_resend->message->text.empty());
+        writer.stop();
+    }
+
+    // A restart in the middle of the big room's move: what moved stays moved, the rest is read
+    // from the log, and the moves go on from where they were.
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 5, log_rows);
+    {
+        SqliteDb db(t.path);
+        rooms.load(db);
+    }
+    CHECK(rooms.room("big")->last_seq == 60);
+    bool complete = false;
+    auto recent = rooms.recent_after("big", 0, complete);
+    REQUIRE(recent.size() == 5);
+    CHECK(recent.back().client_msg_id == "b60");
+    auto resent = run(ioc, rooms.append(message("big", "b7")));
+    REQUIRE(resent);
+    CHECK((resent->duplicate && resent->message->seq == 7));
+    // A prune whose cut falls in the big room's unmoved rows counts each message once.
+    auto pruned = run(ioc, rooms.prune("big", 50));
+    REQUIRE(pruned);
+    CHECK(*pruned == 10);  // seq 1-6 from `messages`, 7-10 from the half; none twice
+    {
+        auto history = run(ioc, rooms.messages_after("big", 0, 1000));
+        REQUIRE(history);
+        REQUIRE(!history->empty());
+        CHECK(history->front().seq == 11);
+        CHECK(history->size() == 49);  // 11-60 without seq 30
+    }
+    // The rest of the half moves as the other one fills: in parts while the big room holds
+    // many steps' worth, then whole rooms, then the half is emptied.
+    std::int64_t last_mark = moved_up_to(0);
+    for (int i = 9; rows(t.path, "message_log") > 0; ++i) {
+        REQUIRE(i < 200);
+        REQUIRE(run(ioc, rooms.append(message("small", id("s", i)))));
+        const std::int64_t mark = moved_up_to(0);
+        if (rows(t.path, "message_log") > 0) CHECK(mark >= last_mark);
+        last_mark = mark;
+    }
+    CHECK(rows(t.path, "message_log_moved") == 0);
+    {
+        auto history = run(ioc, rooms.messages_after("big", 0, 1000));
+        REQUIRE(history);
+        CHECK(history->size() == 49);
+        SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+        CHECK(db.query_int64("SELECT count(*) FROM messages WHERE room_id = 'big'") == 50);
+    }
+    writer.stop();
+}
+
 TEST_CASE("a resend is found when its id is the newest its sender stored, across a restart",
           "[server][store]") {
     // The writer skips the indexed lookup for an id above every id the sender has stored in

@@ -54,6 +54,20 @@ std::array<std::string, 2> for_each_half(std::string_view sql) {
 // once, so the pages written per moved message stay the same.
 constexpr std::size_t kMoveSteps = 32;
 
+// A room holding more than this many steps' worth of the moving half moves in parts of a
+// step, its oldest rows first (RoomStore::move_part); smaller rooms move whole, which writes
+// each room's pages once for all its rows. A request for more than kMaxPartialMove rows (the
+// settle of everything) moves whole rooms.
+constexpr std::size_t kPartsAbove = 4;
+constexpr std::size_t kMaxPartialMove = std::size_t{1} << 40;
+// message_log_moved.up_to_seq of a room that has moved whole.
+constexpr std::int64_t kAllOfRoom = std::numeric_limits<std::int64_t>::max();
+// Names a room's moved rows in the moving half (half, room, up to which number); a room that
+// moved in part already moves its mark on.
+constexpr const char* kNameMoved =
+    "INSERT INTO message_log_moved(half, room_id, up_to_seq) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT(half, room_id) DO UPDATE SET up_to_seq = excluded.up_to_seq";
+
 // The rows one move step takes (and the growth of the written half that asks for the next).
 std::size_t move_step(std::size_t half_rows) {
     return std::max<std::size_t>(half_rows / kMoveSteps, 1);
@@ -154,7 +168,7 @@ void RoomStore::load(SqliteDb& db) {
     // A moving half's rooms that have moved are in `messages` already.
     const auto unmoved = for_each_half(
         "SELECT {2} FROM {0} l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved "
-        "WHERE half = {1} AND room_id = l.room_id)");
+        "m WHERE m.half = {1} AND m.room_id = l.room_id AND l.seq <= m.up_to_seq)");
     auto logged = db.prepare(unmoved[0] + " UNION ALL " + unmoved[1] + " ORDER BY room_id, seq");
     while (logged.step() == StepResult::row) {
         Message m = read_message(logged);
@@ -677,8 +691,9 @@ void RoomStore::load_log_keys(SqliteDb& db) {
     if (moving->step() == StepResult::row) moving_ = moving->column_int64(0) == 0 ? 0 : 1;
     for (int half : {0, 1}) {
         static const auto sql = for_each_half(
-            "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {0} WHERE room_id NOT IN "
-            "(SELECT room_id FROM message_log_moved WHERE half = {1}) ORDER BY room_id, seq");
+            "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {0} l WHERE NOT EXISTS "
+            "(SELECT 1 FROM message_log_moved m WHERE m.half = {1} AND m.room_id = l.room_id AND "
+            "l.seq <= m.up_to_seq) ORDER BY room_id, seq");
         auto st = db.cached(sql[half]);
         while (st->step() == StepResult::row) {
             std::string room = st->column_text(0);
@@ -720,8 +735,12 @@ std::int64_t RoomStore::last_seq_for_append(SqliteDb& db, const std::string& roo
 
 std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
                                                 const std::string& key) {
+    // A row of a room's moved part is a copy of one in `messages` (which a removal updates):
+    // the log answers only for rows that have not moved.
     static const auto in_log_sql = for_each_half(
-        "SELECT {2} FROM {0} WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?");
+        "SELECT {2} FROM {0} l WHERE room_id = ? AND sender_id = ? AND client_msg_id = ? AND "
+        "NOT EXISTS (SELECT 1 FROM message_log_moved m WHERE m.half = {1} AND m.room_id = "
+        "l.room_id AND l.seq <= m.up_to_seq)");
     static const std::string indexed_sql =
         std::string("SELECT ") + kMessageColumns +
         " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
@@ -826,6 +845,13 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         by_size.emplace_back(in_log.rowids.size(), &room);
     std::sort(by_size.begin(), by_size.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
+    static const auto insert_sql = for_each_half("INSERT INTO messages({3}) SELECT {3} FROM {0}");
+    if (!by_size.empty() && at_least <= kMaxPartialMove &&
+        by_size.front().first > kPartsAbove * at_least) {
+        // One room holds many steps' worth (a busy room, or all of a half): its oldest rows
+        // move on their own, so that no step holds the writer for the whole room.
+        return move_part(db, *by_size.front().second, at_least);
+    }
     std::vector<const std::string*> rooms;
     std::size_t moving = 0;
     for (const auto& [size, room] : by_size) {
@@ -833,16 +859,15 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         rooms.push_back(room);
         moving += size;
     }
-    static const auto insert_sql = for_each_half("INSERT INTO messages({3}) SELECT {3} FROM {0}");
     std::int64_t moved = 0;
     if (rooms.size() == half.rooms.size()) {
         // The rest of the half: no rowids to look up, and the half is emptied in one step
         // (SQLite frees its pages whole), its moved rooms' names with it.
-        auto insert = db.cached(insert_sql[moving_] +
-                                " WHERE room_id NOT IN (SELECT room_id FROM message_log_moved "
-                                "WHERE half = ?) ORDER BY room_id, seq");
-        insert->bind(1, moving_);
-        insert->run();
+        static const auto rest_sql = for_each_half(
+            "INSERT INTO messages({3}) SELECT {3} FROM {0} l WHERE NOT EXISTS (SELECT 1 FROM "
+            "message_log_moved m WHERE m.half = {1} AND m.room_id = l.room_id AND l.seq <= "
+            "m.up_to_seq) ORDER BY room_id, seq");
+        db.cached(rest_sql[moving_])->run();
         moved = db.changes();
         static const auto empty = for_each_half("DELETE FROM {0}");
         db.cached(empty[moving_])->run();
@@ -866,10 +891,10 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
     insert->run();
     moved = db.changes();
     // The moved rows stay in the half, which readers and the writer now skip for these rooms.
-    auto name = db.cached("INSERT INTO message_log_moved(half, room_id) VALUES (?, ?)");
+    auto name = db.cached(kNameMoved);
     for (const std::string* room : rooms) {
         name->reset();
-        name->bind(1, moving_).bind_borrowed(2, *room);
+        name->bind(1, moving_).bind_borrowed(2, *room).bind(3, kAllOfRoom);
         name->run();
     }
     for (const std::string* room : rooms) {
@@ -877,6 +902,42 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         half.rows -= std::min(half.rows, it->second.rowids.size());
         half.rooms.erase(it);
     }
+    return moved;
+}
+
+std::int64_t RoomStore::move_part(SqliteDb& db, const std::string& room, std::size_t count) {
+    LogHalf& half = log_[moving_];
+    LogRoom& in_log = half.rooms.at(room);
+    count = std::min(count, in_log.rowids.size());
+    // A room's rowids are in the order of its numbers (it is written in that order): the first
+    // `count` are its oldest messages in the half.
+    std::string rowids = "[";
+    for (std::size_t i = 0; i < count; ++i) {
+        if (i > 0) rowids += ',';
+        rowids += std::to_string(in_log.rowids[i]);
+    }
+    rowids += ']';
+    static const auto insert_sql = for_each_half(
+        "INSERT INTO messages({3}) SELECT {3} FROM {0} WHERE rowid IN (SELECT value FROM "
+        "json_each(?)) ORDER BY seq");
+    auto insert = db.cached(insert_sql[moving_]);
+    insert->bind_borrowed(1, rowids);
+    insert->run();
+    const std::int64_t moved = db.changes();
+    static const auto last_sql =
+        for_each_half("SELECT max(seq) FROM {0} WHERE rowid IN (SELECT value FROM json_each(?))");
+    auto last = db.cached(last_sql[moving_]);
+    last->bind_borrowed(1, rowids);
+    if (last->step() != StepResult::row) throw DbError(1, "message log: a moved part has no rows");
+    const std::int64_t up_to = last->column_int64(0);
+    last->reset();
+    // Readers and the writer skip the room's rows up to `up_to` in this half from here on.
+    auto name = db.cached(kNameMoved);
+    name->bind(1, moving_).bind_borrowed(2, room).bind(3, up_to);
+    name->run();
+    in_log.rowids.erase(in_log.rowids.begin(),
+                        in_log.rowids.begin() + static_cast<std::ptrdiff_t>(count));
+    half.rows -= std::min(half.rows, count);
     return moved;
 }
 
@@ -991,8 +1052,8 @@ awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::in
         // log's updates skip them as readers do.
         static const auto in_log = for_each_half(
             "UPDATE {0} SET deleted = 1, text = '', signature = NULL, media = NULL WHERE room_id = "
-            "?1 AND seq = ?2 AND deleted = 0 AND ?1 NOT IN (SELECT room_id FROM message_log_moved "
-            "WHERE half = {1})");
+            "?1 AND seq = ?2 AND deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved m "
+            "WHERE m.half = {1} AND m.room_id = ?1 AND ?2 <= m.up_to_seq)");
         static const std::array<std::string, 3> sql = {
             "UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL WHERE "
             "room_id = ? AND seq = ? AND deleted = 0",
@@ -1094,7 +1155,8 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
         // are left for the half's emptying, and not counted twice.
         static const auto in_log = for_each_half(
             "DELETE FROM {0} WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms WHERE id = "
-            "?1) - ?2 AND ?1 NOT IN (SELECT room_id FROM message_log_moved WHERE half = {1})");
+            "?1) - ?2 AND NOT EXISTS (SELECT 1 FROM message_log_moved m WHERE m.half = {1} AND "
+            "m.room_id = ?1 AND {0}.seq <= m.up_to_seq)");
         static const std::array<std::string, 3> sql = {
             "DELETE FROM messages WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms "
             "WHERE id = ?1) - ?2",

@@ -182,13 +182,17 @@ class RoomStore {
     const std::string& newest_client_msg_id(SqliteDb& db, const std::string& room_id,
                                             const std::string& sender_id);
     // Writer thread: the settle job's body: moves whole rooms of the moving half, fullest
-    // first, until at least `at_least` messages have moved or the half is empty; the written
-    // half becomes the moving one when none is (only once it is full, unless `at_least` is
-    // everything). Rows are found by rowid, so a move reads only what it moves.
+    // first (a room of many steps' worth in parts), until at least `at_least` messages have moved
+    // or the half is empty; the written half becomes the moving one when none is (only once it is
+    // full, unless `at_least` is everything). Rows are found by rowid, so a move reads only what it
+    // moves.
     std::int64_t settle_log(SqliteDb& db, std::size_t at_least);
     std::int64_t move_log(SqliteDb& db, std::size_t at_least);  // settle_log() without the log line
     // Writer thread: one move_log() step within the moving half.
     std::int64_t move_rooms(SqliteDb& db, std::size_t at_least);
+    // Writer thread: moves the oldest `count` rows of `room` in the moving half (a room too
+    // large to move in one step) and marks them moved.
+    std::int64_t move_part(SqliteDb& db, const std::string& room, std::size_t count);
     void cache_member_locked(const Member& m);
     void uncache_member_locked(const std::string& room_id, const std::string& account_id);
 

@@ -309,6 +309,27 @@ CREATE INDEX message_log_media ON message_log(media) WHERE media IS NOT NULL;
 CREATE INDEX message_log_b_media ON message_log_b(media) WHERE media IS NOT NULL;
 )sql";
 
+// A room's move out of the moving half in parts: a busy room can hold a whole half, and moving
+// it at once held every commit behind it for tens of milliseconds. message_log_moved says up to
+// which number a room's rows have moved (all of them, for a name written before this).
+constexpr std::string_view current_v15 = R"sql(
+DROP VIEW all_messages;
+ALTER TABLE message_log_moved ADD COLUMN up_to_seq INTEGER NOT NULL DEFAULT 9223372036854775807;
+CREATE VIEW all_messages AS
+    SELECT room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media
+    FROM messages
+    UNION ALL
+    SELECT room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media
+    FROM message_log l
+    WHERE NOT EXISTS (SELECT 1 FROM message_log_moved m
+                      WHERE m.half = 0 AND m.room_id = l.room_id AND l.seq <= m.up_to_seq)
+    UNION ALL
+    SELECT room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media
+    FROM message_log_b l
+    WHERE NOT EXISTS (SELECT 1 FROM message_log_moved m
+                      WHERE m.half = 1 AND m.room_id = l.room_id AND l.seq <= m.up_to_seq);
+)sql";
+
 constexpr std::string_view history_v1 = R"sql(
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
@@ -348,6 +369,7 @@ constexpr std::array current_list{
     Migration{12, "facts about the installation: signatures by default", current_v12},
     Migration{13, "the message log in two halves", current_v13},
     Migration{14, "the images posted in the message log, by content id", current_v14},
+    Migration{15, "a room moves out of the message log in parts", current_v15},
 };
 
 constexpr std::array history_list{
