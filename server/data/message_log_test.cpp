@@ -42,6 +42,21 @@ std::vector<std::string> history_ids(net::io_context& ioc, RoomStore& rooms,
     return ids;
 }
 
+// A RoomStore on the database at `path` with its writer and readers, loaded as a server start
+// loads it.
+struct ReopenedStore {
+    ReopenedStore(const std::string& path, std::size_t recent, std::size_t log_rows)
+        : writer(SqliteDb(path), DbSettings{}),
+          readers(path, DbSettings{}),
+          rooms(writer, readers, recent, log_rows) {
+        SqliteDb db(path);
+        rooms.load(db);
+    }
+    DbWriter writer;
+    DbReaderPool readers;
+    RoomStore rooms;
+};
+
 }  // namespace
 
 TEST_CASE("the message log moves into the history table and every message is found once",
@@ -141,13 +156,8 @@ TEST_CASE("the message log moves into the history table and every message is fou
 
     // A restart with a half still moving: its rooms that moved stay moved, the others are
     // recent and still resends, and the numbers go on.
-    DbWriter writer(SqliteDb(t.path), DbSettings{});
-    DbReaderPool readers(t.path, DbSettings{});
-    RoomStore rooms(writer, readers, 50, log_rows);
-    {
-        SqliteDb db(t.path);
-        rooms.load(db);
-    }
+    ReopenedStore store(t.path, 50, log_rows);
+    RoomStore& rooms = store.rooms;
     CHECK(rooms.room("r2")->last_seq == 5);
     CHECK(rooms.room("r1")->last_seq == 5);
     bool complete = false;
@@ -186,7 +196,7 @@ TEST_CASE("the message log moves into the history table and every message is fou
     CHECK(logged(t.path) == 0);
     CHECK(rows(t.path, "message_log") == 0);
     CHECK(rows(t.path, "all_messages") == total);
-    writer.stop();
+    store.writer.stop();
 }
 
 TEST_CASE("a room larger than a few move steps moves in parts, and every message is found once",
@@ -272,13 +282,8 @@ TEST_CASE("a room larger than a few move steps moves in parts, and every message
 
     // A restart in the middle of the big room's move: what moved stays moved, the rest is read
     // from the log, and the moves go on from where they were.
-    DbWriter writer(SqliteDb(t.path), DbSettings{});
-    DbReaderPool readers(t.path, DbSettings{});
-    RoomStore rooms(writer, readers, 5, log_rows);
-    {
-        SqliteDb db(t.path);
-        rooms.load(db);
-    }
+    ReopenedStore store(t.path, 5, log_rows);
+    RoomStore& rooms = store.rooms;
     CHECK(rooms.room("big")->last_seq == 60);
     bool complete = false;
     auto recent = rooms.recent_after("big", 0, complete);
@@ -316,7 +321,7 @@ TEST_CASE("a room larger than a few move steps moves in parts, and every message
         SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
         CHECK(db.query_int64("SELECT count(*) FROM messages WHERE room_id = 'big'") == 50);
     }
-    writer.stop();
+    store.writer.stop();
 }
 
 TEST_CASE("a resend is found when its id is the newest its sender stored, across a restart",
