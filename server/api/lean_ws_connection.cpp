@@ -226,10 +226,6 @@ std::weak_ptr<T>& this_threads_round() {
     return round;
 }
 
-std::weak_ptr<LeanWsConnection::PendingWrites>& this_turns_writes() {
-    return this_threads_round<LeanWsConnection::PendingWrites>();
-}
-
 }  // namespace
 
 void LeanWsConnection::enqueue(Out out) {
@@ -246,13 +242,13 @@ void LeanWsConnection::enqueue(Out out) {
         });
         return;
     }
-    std::shared_ptr<PendingWrites> pending = this_turns_writes().lock();
+    std::shared_ptr<PendingWrites> pending = this_threads_round<PendingWrites>().lock();
     if (!pending) {
         pending = std::make_shared<PendingWrites>();
-        this_turns_writes() = pending;
+        this_threads_round<PendingWrites>() = pending;
         net::post(*plain, [pending] {
             // Sockets queued from here on belong to the next turn.
-            this_turns_writes().reset();
+            this_threads_round<PendingWrites>().reset();
             const auto now = std::chrono::steady_clock::now();
             for (const auto& connection : pending->connections)
                 connection->start_write(now);

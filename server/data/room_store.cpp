@@ -40,11 +40,23 @@ constexpr const char* kMovedColumns =
 // The two halves of the message log, by the number message_log_moved names them with.
 constexpr std::array<const char*, 2> kLogTables = {"message_log", "message_log_b"};
 
+// The condition that a row of the half numbered `half`, read as `l`, has not moved into
+// `messages`: its room is not named in message_log_moved, or only up to a lower number.
+std::string unmoved_in(int half) {
+    return fmt::format(
+        "NOT EXISTS (SELECT 1 FROM message_log_moved m WHERE m.half = {} AND m.room_id = "
+        "l.room_id AND l.seq <= m.up_to_seq)",
+        half);
+}
+
 // One statement per half of the log: in `sql`, {0} is the half's table and {1} the number
-// message_log_moved names it by; {2} is the message columns and {3} the moved ones.
+// message_log_moved names it by; {2} is the message columns and {3} the moved ones; {4} is
+// the condition that a row of the half, read as `l`, has not moved.
 std::array<std::string, 2> for_each_half(std::string_view sql) {
-    return {fmt::format(fmt::runtime(sql), kLogTables[0], 0, kMessageColumns, kMovedColumns),
-            fmt::format(fmt::runtime(sql), kLogTables[1], 1, kMessageColumns, kMovedColumns)};
+    return {fmt::format(fmt::runtime(sql), kLogTables[0], 0, kMessageColumns, kMovedColumns,
+                        unmoved_in(0)),
+            fmt::format(fmt::runtime(sql), kLogTables[1], 1, kMessageColumns, kMovedColumns,
+                        unmoved_in(1))};
 }
 
 // A full half moves in this many steps, one each time the written half has grown by as many
@@ -166,9 +178,7 @@ void RoomStore::load(SqliteDb& db) {
     }
     // The log's messages are newer than every indexed one of their room: one pass appends them.
     // A moving half's rooms that have moved are in `messages` already.
-    const auto unmoved = for_each_half(
-        "SELECT {2} FROM {0} l WHERE deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved "
-        "m WHERE m.half = {1} AND m.room_id = l.room_id AND l.seq <= m.up_to_seq)");
+    const auto unmoved = for_each_half("SELECT {2} FROM {0} l WHERE deleted = 0 AND {4}");
     auto logged = db.prepare(unmoved[0] + " UNION ALL " + unmoved[1] + " ORDER BY room_id, seq");
     while (logged.step() == StepResult::row) {
         Message m = read_message(logged);
@@ -691,9 +701,8 @@ void RoomStore::load_log_keys(SqliteDb& db) {
     if (moving->step() == StepResult::row) moving_ = moving->column_int64(0) == 0 ? 0 : 1;
     for (int half : {0, 1}) {
         static const auto sql = for_each_half(
-            "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {0} l WHERE NOT EXISTS "
-            "(SELECT 1 FROM message_log_moved m WHERE m.half = {1} AND m.room_id = l.room_id AND "
-            "l.seq <= m.up_to_seq) ORDER BY room_id, seq");
+            "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {0} l WHERE {4} ORDER BY "
+            "room_id, seq");
         auto st = db.cached(sql[half]);
         while (st->step() == StepResult::row) {
             std::string room = st->column_text(0);
@@ -739,8 +748,7 @@ std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
     // the log answers only for rows that have not moved.
     static const auto in_log_sql = for_each_half(
         "SELECT {2} FROM {0} l WHERE room_id = ? AND sender_id = ? AND client_msg_id = ? AND "
-        "NOT EXISTS (SELECT 1 FROM message_log_moved m WHERE m.half = {1} AND m.room_id = "
-        "l.room_id AND l.seq <= m.up_to_seq)");
+        "{4}");
     static const std::string indexed_sql =
         std::string("SELECT ") + kMessageColumns +
         " FROM messages WHERE room_id = ? AND sender_id = ? AND client_msg_id = ?";
@@ -864,9 +872,7 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         // The rest of the half: no rowids to look up, and the half is emptied in one step
         // (SQLite frees its pages whole), its moved rooms' names with it.
         static const auto rest_sql = for_each_half(
-            "INSERT INTO messages({3}) SELECT {3} FROM {0} l WHERE NOT EXISTS (SELECT 1 FROM "
-            "message_log_moved m WHERE m.half = {1} AND m.room_id = l.room_id AND l.seq <= "
-            "m.up_to_seq) ORDER BY room_id, seq");
+            "INSERT INTO messages({3}) SELECT {3} FROM {0} l WHERE {4} ORDER BY room_id, seq");
         db.cached(rest_sql[moving_])->run();
         moved = db.changes();
         static const auto empty = for_each_half("DELETE FROM {0}");
@@ -1051,9 +1057,8 @@ awaitable<DbResult<bool>> RoomStore::remove_message(std::string room_id, std::in
         // A moving half's rows of a room that has moved are copies of rows in `messages`: the
         // log's updates skip them as readers do.
         static const auto in_log = for_each_half(
-            "UPDATE {0} SET deleted = 1, text = '', signature = NULL, media = NULL WHERE room_id = "
-            "?1 AND seq = ?2 AND deleted = 0 AND NOT EXISTS (SELECT 1 FROM message_log_moved m "
-            "WHERE m.half = {1} AND m.room_id = ?1 AND ?2 <= m.up_to_seq)");
+            "UPDATE {0} AS l SET deleted = 1, text = '', signature = NULL, media = NULL WHERE "
+            "room_id = ?1 AND seq = ?2 AND deleted = 0 AND {4}");
         static const std::array<std::string, 3> sql = {
             "UPDATE messages SET deleted = 1, text = '', signature = NULL, media = NULL WHERE "
             "room_id = ? AND seq = ? AND deleted = 0",
@@ -1154,9 +1159,8 @@ awaitable<DbResult<std::int64_t>> RoomStore::prune(std::string room_id, std::int
         // A moving half's rows of a room that has moved are copies of rows in `messages`: they
         // are left for the half's emptying, and not counted twice.
         static const auto in_log = for_each_half(
-            "DELETE FROM {0} WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms WHERE id = "
-            "?1) - ?2 AND NOT EXISTS (SELECT 1 FROM message_log_moved m WHERE m.half = {1} AND "
-            "m.room_id = ?1 AND {0}.seq <= m.up_to_seq)");
+            "DELETE FROM {0} AS l WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms WHERE "
+            "id = ?1) - ?2 AND {4}");
         static const std::array<std::string, 3> sql = {
             "DELETE FROM messages WHERE room_id = ?1 AND seq <= (SELECT last_seq FROM rooms "
             "WHERE id = ?1) - ?2",
