@@ -867,21 +867,6 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         rooms.push_back(room);
         moving += size;
     }
-    std::int64_t moved = 0;
-    if (rooms.size() == half.rooms.size()) {
-        // The rest of the half: no rowids to look up, and the half is emptied in one step
-        // (SQLite frees its pages whole), its moved rooms' names with it.
-        static const auto rest_sql = for_each_half(
-            "INSERT INTO messages({3}) SELECT {3} FROM {0} l WHERE {4} ORDER BY room_id, seq");
-        db.cached(rest_sql[moving_])->run();
-        moved = db.changes();
-        static const auto empty = for_each_half("DELETE FROM {0}");
-        db.cached(empty[moving_])->run();
-        db.cached("DELETE FROM message_log_moved")->run();
-        half = LogHalf{};
-        moving_ = -1;
-        return moved;
-    }
     std::string rowids = "[";
     for (const std::string* room : rooms) {
         for (std::int64_t rowid : half.rooms.at(*room).rowids) {
@@ -890,12 +875,25 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         }
     }
     rowids += ']';
+    // By rowid, the rest of the half too: a scan of the half would test every row, moved or
+    // not, against message_log_moved, and the last step of each half took 10-21 ms instead of
+    // 2-4 (docs/benchmarks.md, "thirteenth step").
     auto insert = db.cached(insert_sql[moving_] +
                             " WHERE rowid IN (SELECT value FROM json_each(?)) "
                             "ORDER BY room_id, seq");
     insert->bind_borrowed(1, rowids);
     insert->run();
-    moved = db.changes();
+    const std::int64_t moved = db.changes();
+    if (rooms.size() == half.rooms.size()) {
+        // The half's last rooms: it is emptied in one step (SQLite frees its pages whole), its
+        // moved rooms' names with it.
+        static const auto empty = for_each_half("DELETE FROM {0}");
+        db.cached(empty[moving_])->run();
+        db.cached("DELETE FROM message_log_moved")->run();
+        half = LogHalf{};
+        moving_ = -1;
+        return moved;
+    }
     // The moved rows stay in the half, which readers and the writer now skip for these rooms.
     auto name = db.cached(kNameMoved);
     for (const std::string* room : rooms) {
