@@ -715,6 +715,19 @@ void RoomStore::load_log_keys(SqliteDb& db) {
             last = std::max(last, st->column_int64(3));
         }
     }
+    {
+        // Merged, not replaced: a reader's older snapshot may still need rows moved since.
+        std::lock_guard lock(reader_log_mutex_);
+        for (int half : {0, 1}) {
+            for (const auto& [room, in_log] : log_[half].rooms) {
+                auto& known = reader_log_[half].current[room];
+                known.insert(known.end(), in_log.rowids.begin(), in_log.rowids.end());
+                std::sort(known.begin(), known.end());
+                known.erase(std::unique(known.begin(), known.end()), known.end());
+            }
+        }
+        reader_log_ready_ = true;
+    }
     if (moving_ < 0 && log_[0].rows > 0 && log_[1].rows > 0) {
         // Not a state the server leaves (a move names the rooms it moved, or empties its
         // half), but a database can be edited: the half with the oldest message moves first,
@@ -890,6 +903,14 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
         static const auto empty = for_each_half("DELETE FROM {0}");
         db.cached(empty[moving_])->run();
         db.cached("DELETE FROM message_log_moved")->run();
+        {
+            // Readers whose snapshot is older than this commit still find the half's rows.
+            std::lock_guard lock(reader_log_mutex_);
+            ReaderLog& readers = reader_log_[moving_];
+            readers.previous = std::move(readers.current);
+            readers.current.clear();
+            ++readers.emptied;
+        }
         half = LogHalf{};
         moving_ = -1;
         return moved;
@@ -1016,7 +1037,12 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
                 if (m.client_msg_id > it->second) it->second = m.client_msg_id;
             }
         }
-        in_log.rowids.push_back(db.last_insert_rowid());
+        const std::int64_t rowid = db.last_insert_rowid();
+        in_log.rowids.push_back(rowid);
+        {
+            std::lock_guard lock(reader_log_mutex_);
+            reader_log_[written_].current[m.room_id].push_back(rowid);
+        }
         if (++half.rows >= next_settle_rows_ && !settle_pending_) {
             settle_pending_ = true;
             settle_wanted_ = true;
@@ -1114,29 +1140,82 @@ awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
     co_return *result;
 }
 
+std::array<std::uint64_t, 2> RoomStore::reader_log_emptied() {
+    std::lock_guard lock(reader_log_mutex_);
+    return {reader_log_[0].emptied, reader_log_[1].emptied};
+}
+
+std::optional<std::array<std::string, 2>> RoomStore::reader_rowids(
+    const std::string& room, const std::array<std::uint64_t, 2>& emptied_before) {
+    std::array<std::string, 2> lists;
+    std::lock_guard lock(reader_log_mutex_);
+    if (!reader_log_ready_) return std::nullopt;
+    for (int half : {0, 1}) {
+        const ReaderLog& log = reader_log_[half];
+        // `previous` covers one emptying since the snapshot began, not two.
+        if (log.emptied > emptied_before[half] + 1) return std::nullopt;
+        std::string& list = lists[half];
+        list = "[";
+        for (const auto* rows : {&log.previous, &log.current}) {
+            auto it = rows->find(room);
+            if (it == rows->end()) continue;
+            for (std::int64_t rowid : it->second) {
+                if (list.size() > 1) list += ',';
+                list += std::to_string(rowid);
+            }
+        }
+        list += ']';
+    }
+    return lists;
+}
+
 awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string room_id,
                                                                     std::int64_t after, int limit) {
-    auto job = [room_id, after, limit](SqliteDb& db) {
+    auto job = [this, room_id, after, limit](SqliteDb& db) {
         // Every message of a room in the log is newer than all of that room's messages in
         // `messages`: when `messages` alone holds `limit` of them after `after`, they are the
-        // answer, found by its key without scanning the log. Otherwise the whole view answers
-        // (one statement, one snapshot, whatever moved in between).
-        // The same query of either source, so that the first answer is the second's.
-        static const std::array<std::string, 2> sources = [] {
-            auto history = [](std::string_view from) {
-                return std::string("SELECT ") + kMessageColumns + " FROM " + std::string(from) +
-                       " WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq LIMIT ?";
+        // answer, found by its key without reading the log. Otherwise the log adds the room's
+        // rows, found by the rowids the writer published (reader_rowids), or, before it has,
+        // by the view, which scans both halves. The job's read transaction holds one snapshot
+        // for all of it, begun by the first statement, before the rowids are taken: every row
+        // it holds is in their lists.
+        static const std::string in_messages =
+            std::string("SELECT ") + kMessageColumns +
+            " FROM messages WHERE room_id = ?1 AND seq > ?2 AND deleted = 0 ORDER BY seq LIMIT ?3";
+        static const std::string in_view =
+            std::string("SELECT ") + kMessageColumns +
+            " FROM all_messages WHERE room_id = ?1 AND seq > ?2 AND deleted = 0 ORDER BY seq "
+            "LIMIT ?3";
+        static const std::string by_rowid = [] {
+            // The halves' rowid lists are ?4 and ?5.
+            const auto halves = for_each_half(
+                "SELECT {2} FROM {0} l WHERE rowid IN (SELECT value FROM json_each(?{1})) AND "
+                "room_id = ?1 AND seq > ?2 AND deleted = 0 AND {4}");
+            auto numbered = [](std::string sql, int half) {
+                const std::string from = fmt::format("?{})", half);
+                return sql.replace(sql.find(from), from.size(), fmt::format("?{})", half + 4));
             };
-            return std::array<std::string, 2>{history("messages"), history("all_messages")};
+            return fmt::format(
+                "SELECT {0} FROM messages WHERE room_id = ?1 AND seq > ?2 AND "
+                "deleted = 0 UNION ALL {1} UNION ALL {2} ORDER BY seq LIMIT ?3",
+                kMessageColumns, numbered(halves[0], 0), numbered(halves[1], 1));
         }();
+        const auto emptied_before = reader_log_emptied();
         std::vector<Message> out;
-        for (const std::string& sql : sources) {
+        auto read = [&](const std::string& sql, const std::array<std::string, 2>* rowids) {
             out.clear();
             auto st = db.cached(sql);
             st->bind(1, room_id).bind(2, after).bind(3, limit);
+            if (rowids) st->bind_borrowed(4, (*rowids)[0]).bind_borrowed(5, (*rowids)[1]);
             while (st->step() == StepResult::row)
                 out.push_back(read_message(*st));
-            if (std::cmp_greater_equal(out.size(), limit)) break;
+        };
+        read(in_messages, nullptr);
+        if (std::cmp_greater_equal(out.size(), limit)) return out;
+        if (auto rowids = reader_rowids(room_id, emptied_before)) {
+            read(by_rowid, &*rowids);
+        } else {
+            read(in_view, nullptr);
         }
         return out;
     };

@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -226,6 +227,24 @@ class RoomStore {
     std::size_t newest_ids_count_ = 0;
     static constexpr std::size_t kNewestIdsLimit = 100000;
     bool log_loaded_ = false;
+    // The log's rowids of each room, per half, for history reads (messages_after), which would
+    // otherwise scan both halves. A superset of the room's unmoved rows in any snapshot a
+    // reader can hold: the writer adds a row as it appends it (before its commit; a reader
+    // begins its snapshot before it takes the list) and never removes one, except that a
+    // half's list becomes `previous` when the half is emptied; a reload merges. Readers still
+    // test every row (room, number, not moved), so a stale rowid costs one lookup.
+    struct ReaderLog {
+        std::unordered_map<std::string, std::vector<std::int64_t>> current, previous;
+        std::uint64_t emptied = 0;  // times the half was emptied
+    };
+    std::mutex reader_log_mutex_;
+    std::array<ReaderLog, 2> reader_log_;  // under reader_log_mutex_
+    bool reader_log_ready_ = false;        // under reader_log_mutex_: loaded once
+    // Reader threads: the JSON lists of `room`'s rowids in each half, or nothing when the list
+    // cannot be trusted (not loaded yet, or a half emptied twice since `emptied_before`).
+    std::optional<std::array<std::string, 2>> reader_rowids(
+        const std::string& room, const std::array<std::uint64_t, 2>& emptied_before);
+    std::array<std::uint64_t, 2> reader_log_emptied();
     std::size_t settle_at_;  // rows of the written half that make it the moving one
     // Rows of the written half that ask for the next move: settle_at_ with no half moving, a
     // 32nd of it further on while one moves, a whole half further after a failed move.
