@@ -8,8 +8,9 @@ shape: WITHOUT ROWID, keyed by (room_id, seq), with the resend key as a unique c
 foreign key to rooms. Before the measured halves, --history halves fill `messages`.
 
 Printed per variant: wall µs per moved message (the commit's WAL writes included), the same
-without the COMMIT, and WAL frames per step. Variants: the server's schema; the resend key ordered
-(room_id, client_msg_id, sender_id); no resend key; no foreign key.
+without the COMMIT, and WAL frames per step. Variants: the server's schema (the resend key
+(room_id, client_msg_id, sender_id), migration 16); the key as it was before, (room_id, sender_id,
+client_msg_id); no resend key; no foreign key.
 
   python3 bench/move_cost_model.py                 # one sender per room, as the benchmark
   python3 bench/move_cost_model.py --senders 5     # five senders taking turns in each room
@@ -26,7 +27,7 @@ import time
 COLS = "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media"
 
 
-def run(args, name, key="(room_id, sender_id, client_msg_id)", fk=True):
+def run(args, name, key="(room_id, client_msg_id, sender_id)", fk=True):
     d = tempfile.mkdtemp(prefix="parley-move-model-")
     path = os.path.join(d, "m.db")
     db = sqlite3.connect(path, isolation_level=None)
@@ -117,7 +118,7 @@ def main():
           f"{args.log_rows} rows a half")
     print(f"{'variant':40} {'us/row':>7} {'no COMMIT':>7} {'frames/step':>8} {'rows/step':>6}")
     run(args, "the server's schema")
-    run(args, "resend key (room, client id, sender)", key="(room_id, client_msg_id, sender_id)")
+    run(args, "resend key (room, sender, client id)", key="(room_id, sender_id, client_msg_id)")
     run(args, "no resend key", key=None)
     run(args, "no foreign key", fk=False)
     print(f"reproduce: bench/move_cost_model.py --senders {args.senders} --log-rows {args.log_rows}")

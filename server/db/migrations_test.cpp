@@ -192,6 +192,47 @@ TEST_CASE("a version 12 current.db keeps its messages when the log gains its sec
     CHECK_THAT(plan, Catch::Contains("SEARCH messages USING PRIMARY KEY"));
 }
 
+TEST_CASE("a version 15 current.db keeps its messages when the resend key is reordered", "[db]") {
+    TempDir dir;
+    SqliteDb db(dir.file("current.db"));
+    const auto all = current_migrations();
+    migrate_to(db, 15);
+    db.exec(std::string(kAliceAndRoom) +
+            "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at, deleted, "
+            "media) VALUES ('r1', 1, 'a1', 'c1', 'one', 1, 0, NULL), "
+            "('r1', 2, 'a1', 'c2', '', 2, 1, NULL), ('r1', 3, 'a2', 'c1', 'three', 3, 0, 'img');"
+            "INSERT INTO message_log(room_id, seq, sender_id, client_msg_id, text, sent_at) VALUES "
+            "('r1', 4, 'a1', 'c4', 'logged', 4);");
+    CHECK(apply_migrations(db, all.first(16), "current") == 16);
+    // Every row and column survives the rebuild, and the view reads all of them once.
+    CHECK(db.query_text("SELECT group_concat(seq || ':' || sender_id || ':' || client_msg_id || "
+                        "':' || text || ':' || deleted || ':' || coalesce(media, '-'), ',') FROM "
+                        "(SELECT * FROM messages ORDER BY seq)") ==
+          "1:a1:c1:one:0:-,2:a1:c2::1:-,3:a2:c1:three:0:img");
+    CHECK(db.query_text("SELECT group_concat(seq, ',') FROM (SELECT seq FROM all_messages ORDER "
+                        "BY seq)") == "1,2,3,4");
+    // The resend key, client id before sender, is still unique and still answers the lookup.
+    CHECK(db.query_text("SELECT group_concat(name, ',') FROM (SELECT name FROM pragma_index_info("
+                        "(SELECT name FROM pragma_index_list('messages') WHERE origin = 'u')) "
+                        "ORDER BY seqno)") == "room_id,client_msg_id,sender_id");
+    CHECK(constraint_code(db,
+                          "INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, "
+                          "sent_at) VALUES ('r1', 9, 'a2', 'c1', 'again', 9)") ==
+          SQLITE_CONSTRAINT_UNIQUE);
+    std::string plan;
+    auto explain = db.prepare(
+        "EXPLAIN QUERY PLAN SELECT seq FROM messages WHERE room_id = 'r1' AND sender_id = 'a2' "
+        "AND client_msg_id = 'c1'");
+    while (explain.step() == StepResult::row)
+        plan += explain.column_text(3) + "\n";
+    CHECK_THAT(plan, Catch::Contains("(room_id=? AND client_msg_id=? AND sender_id=?)"));
+    CHECK(db.query_int64("SELECT count(*) FROM pragma_index_list('messages') WHERE name = "
+                         "'messages_media'") == 1);
+    // The foreign key to rooms came with it: a room's deletion still takes its messages.
+    db.exec("PRAGMA foreign_keys = ON; DELETE FROM rooms WHERE id = 'r1'");
+    CHECK(db.query_int64("SELECT count(*) FROM messages") == 0);
+}
+
 TEST_CASE("an image's visibility check finds it in the message log by index, not by a scan",
           "[db]") {
     TempDir dir;
