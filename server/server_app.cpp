@@ -501,6 +501,7 @@ struct DataLayer {
         spdlog::info("loaded {} accounts from {}", accounts.account_count(), dir);
         bots.load(loader);
         rooms.load(loader);
+        rooms.load_log_soon();
         spdlog::info("loaded {} rooms", rooms.all_rooms().size());
         media.load(loader);
     }

@@ -1140,6 +1140,23 @@ awaitable<DbResult<bool>> RoomStore::delete_room(std::string room_id) {
     co_return *result;
 }
 
+void RoomStore::load_log_soon() {
+    writer_.async_write(
+        [this](SqliteDb& db) {
+            if (!log_loaded_) load_log_keys(db);
+            return true;
+        },
+        [](DbResult<bool> loaded) {
+            // Not fatal: the first send loads it again, and reads scan the log until then.
+            if (!loaded) spdlog::warn("message log: loading it failed: {}", loaded.error().message);
+        });
+}
+
+bool RoomStore::log_rowids_ready() {
+    std::lock_guard lock(reader_log_mutex_);
+    return reader_log_ready_;
+}
+
 std::array<std::uint64_t, 2> RoomStore::reader_log_emptied() {
     std::lock_guard lock(reader_log_mutex_);
     return {reader_log_[0].emptied, reader_log_[1].emptied};
