@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.hpp"
 #include "server/data/sql_bytes.hpp"
 #include "server/model/account.hpp"
 
@@ -57,6 +58,16 @@ std::array<std::string, 2> for_each_half(std::string_view sql) {
                         unmoved_in(0)),
             fmt::format(fmt::runtime(sql), kLogTables[1], 1, kMessageColumns, kMovedColumns,
                         unmoved_in(1))};
+}
+
+// Appends rowids to a JSON array for json_each(?), written from its "[" on; the "]" is the
+// caller's.
+template <class It>
+void append_rowids(std::string& list, It first, It last) {
+    for (; first != last; ++first) {
+        if (list.size() > 1) list += ',';
+        append_json_int(list, *first);
+    }
 }
 
 // A full half moves in this many steps, one each time the written half has grown by as many
@@ -882,10 +893,8 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
     }
     std::string rowids = "[";
     for (const std::string* room : rooms) {
-        for (std::int64_t rowid : half.rooms.at(*room).rowids) {
-            if (rowids.size() > 1) rowids += ',';
-            rowids += std::to_string(rowid);
-        }
+        const auto& in_half = half.rooms.at(*room).rowids;
+        append_rowids(rowids, in_half.begin(), in_half.end());
     }
     rowids += ']';
     // By rowid, the rest of the half too: a scan of the half would test every row, moved or
@@ -937,10 +946,8 @@ std::int64_t RoomStore::move_part(SqliteDb& db, const std::string& room, std::si
     // A room's rowids are in the order of its numbers (it is written in that order): the first
     // `count` are its oldest messages in the half.
     std::string rowids = "[";
-    for (std::size_t i = 0; i < count; ++i) {
-        if (i > 0) rowids += ',';
-        rowids += std::to_string(in_log.rowids[i]);
-    }
+    append_rowids(rowids, in_log.rowids.begin(),
+                  in_log.rowids.begin() + static_cast<std::ptrdiff_t>(count));
     rowids += ']';
     static const auto insert_sql = for_each_half(
         "INSERT INTO messages({3}) SELECT {3} FROM {0} WHERE rowid IN (SELECT value FROM "
@@ -1175,11 +1182,7 @@ std::optional<std::array<std::string, 2>> RoomStore::reader_rowids(
         list = "[";
         for (const auto* rows : {&log.previous, &log.current}) {
             auto it = rows->find(room);
-            if (it == rows->end()) continue;
-            for (std::int64_t rowid : it->second) {
-                if (list.size() > 1) list += ',';
-                list += std::to_string(rowid);
-            }
+            if (it != rows->end()) append_rowids(list, it->second.begin(), it->second.end());
         }
         list += ']';
     }
@@ -1204,18 +1207,17 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
             " FROM all_messages WHERE room_id = ?1 AND seq > ?2 AND deleted = 0 ORDER BY seq "
             "LIMIT ?3";
         static const std::string by_rowid = [] {
-            // The halves' rowid lists are ?4 and ?5.
-            const auto halves = for_each_half(
-                "SELECT {2} FROM {0} l WHERE rowid IN (SELECT value FROM json_each(?{1})) AND "
-                "room_id = ?1 AND seq > ?2 AND deleted = 0 AND {4}");
-            auto numbered = [](std::string sql, int half) {
-                const std::string from = fmt::format("?{})", half);
-                return sql.replace(sql.find(from), from.size(), fmt::format("?{})", half + 4));
-            };
-            return fmt::format(
-                "SELECT {0} FROM messages WHERE room_id = ?1 AND seq > ?2 AND "
-                "deleted = 0 UNION ALL {1} UNION ALL {2} ORDER BY seq LIMIT ?3",
-                kMessageColumns, numbered(halves[0], 0), numbered(halves[1], 1));
+            std::string sql = fmt::format(
+                "SELECT {} FROM messages WHERE room_id = ?1 AND seq > ?2 AND deleted = 0",
+                kMessageColumns);
+            // Each half's rowid list is a parameter of its own: ?4 and ?5.
+            for (int half : {0, 1}) {
+                sql += fmt::format(
+                    " UNION ALL SELECT {} FROM {} l WHERE rowid IN (SELECT value FROM "
+                    "json_each(?{})) AND room_id = ?1 AND seq > ?2 AND deleted = 0 AND {}",
+                    kMessageColumns, kLogTables[half], half + 4, unmoved_in(half));
+            }
+            return sql + " ORDER BY seq LIMIT ?3";
         }();
         const auto emptied_before = reader_log_emptied();
         std::vector<Message> out;
