@@ -75,8 +75,8 @@ TEST_CASE("the message log moves into the history table and every message is fou
                 run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
         }
         // Four messages stay in the log; the fifth fills the written half, which starts moving:
-        // the room with the most messages in it (r1: m1, m3, m5) moves first (run() waits for
-        // the move, which the append submitted). Its rows stay in the half, left out by readers.
+        // whole rooms in key order, so r1 (m1, m3, m5) moves first (run() waits for the move,
+        // which the append submitted). Its rows stay in the half, left out by readers.
         for (int i = 1; i <= 4; ++i) {
             auto stored =
                 run(ioc, rooms.append(message(i % 2 ? "r1" : "r2", "m" + std::to_string(i))));
@@ -136,19 +136,24 @@ TEST_CASE("the message log moves into the history table and every message is fou
         CHECK(history_ids(ioc, rooms, "r1", 0, 1) == std::vector<std::string>{"m3"});
         CHECK(history_ids(ioc, rooms, "r1", 2, 5) == std::vector<std::string>{"m5"});
 
-        // The second half fills (r2: m7, m8, m9; r1: m6, m10) and starts moving: r2 moves.
-        for (const char* cmid : {"m8", "m9"})
-            REQUIRE(run(ioc, rooms.append(message("r2", cmid))));
-        REQUIRE(run(ioc, rooms.append(message("r1", "m10"))));
+        // The second half fills (r1: m6, m9, m10; r2: m7, m8) and starts moving: r1, the first
+        // room in key order, moves.
+        REQUIRE(run(ioc, rooms.append(message("r2", "m8"))));
+        for (const char* cmid : {"m9", "m10"})
+            REQUIRE(run(ioc, rooms.append(message("r1", cmid))));
         CHECK(rows(t.path, "message_log_b") == 5);
         CHECK(logged(t.path) == 2);
         CHECK(rows(t.path, "messages") == 8);
         CHECK(rows(t.path, "all_messages") == 10);
+        {
+            SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+            CHECK(db.query_text("SELECT room_id FROM message_log_moved WHERE half = 1") == "r1");
+        }
         // A moved message's copy left in the half is not a second message to remove.
-        auto removed = run(ioc, rooms.remove_message("r2", 4));
+        auto removed = run(ioc, rooms.remove_message("r1", 5));
         REQUIRE(removed);
         CHECK(*removed);
-        auto again = run(ioc, rooms.remove_message("r2", 4));
+        auto again = run(ioc, rooms.remove_message("r1", 5));
         REQUIRE(again);
         CHECK_FALSE(*again);
         writer.stop();
@@ -158,35 +163,36 @@ TEST_CASE("the message log moves into the history table and every message is fou
     // recent and still resends, and the numbers go on.
     ReopenedStore store(t.path, 50, log_rows);
     RoomStore& rooms = store.rooms;
-    CHECK(rooms.room("r2")->last_seq == 5);
-    CHECK(rooms.room("r1")->last_seq == 5);
+    CHECK(rooms.room("r2")->last_seq == 4);
+    CHECK(rooms.room("r1")->last_seq == 6);
     bool complete = false;
-    auto recent = rooms.recent_after("r2", 0, complete);
-    REQUIRE(recent.size() == 4);  // m2, m4, m7, m9: each once, m8 removed
-    CHECK(recent.back().client_msg_id == "m9");
-    auto recent_r1 = rooms.recent_after("r1", 0, complete);
-    REQUIRE(recent_r1.size() == 3);  // m3, m5, m10
-    CHECK(recent_r1.back().client_msg_id == "m10");
-    auto resent_moved = run(ioc, rooms.append(message("r2", "m9")));
+    auto recent = rooms.recent_after("r1", 0, complete);
+    REQUIRE(recent.size() == 3);  // m3, m5, m10: each once, m1, m6 and m9 removed
+    CHECK(recent.back().client_msg_id == "m10");
+    auto recent_r2 = rooms.recent_after("r2", 0, complete);
+    REQUIRE(recent_r2.size() == 4);  // m2, m4, m7, m8
+    CHECK(recent_r2.back().client_msg_id == "m8");
+    auto resent_moved = run(ioc, rooms.append(message("r1", "m10")));
     REQUIRE(resent_moved);
-    CHECK((resent_moved->duplicate && resent_moved->message->seq == 5));
-    auto resent_logged = run(ioc, rooms.append(message("r1", "m10")));
+    CHECK((resent_moved->duplicate && resent_moved->message->seq == 6));
+    auto resent_logged = run(ioc, rooms.append(message("r2", "m8")));
     REQUIRE(resent_logged);
-    CHECK((resent_logged->duplicate && resent_logged->message->seq == 5));
+    CHECK((resent_logged->duplicate && resent_logged->message->seq == 4));
 
-    // A prune while the half moves counts each message once (m2, m4, m7, m8 are in `messages`,
-    // m7 and m8 have copies in the half too), and the pruned keys are no longer resends.
-    auto pruned = run(ioc, rooms.prune("r2", 1));
+    // A prune while the half moves counts each message once (m1, m3, m5, m6, m9 are in
+    // `messages`, m6 and m9 have copies in the half too), and the pruned keys are no longer
+    // resends.
+    auto pruned = run(ioc, rooms.prune("r1", 1));
     REQUIRE(pruned);
-    CHECK(*pruned == 4);
-    CHECK(rows(t.path, "all_messages") == 6);
+    CHECK(*pruned == 5);
+    CHECK(rows(t.path, "all_messages") == 5);
     // A new message goes to the written half, and the move after it ends the moving one.
-    auto fresh = run(ioc, rooms.append(message("r2", "m7")));
+    auto fresh = run(ioc, rooms.append(message("r1", "m9")));
     REQUIRE(fresh);
-    CHECK((!fresh->duplicate && fresh->message->seq == 6));
+    CHECK((!fresh->duplicate && fresh->message->seq == 7));
     CHECK(rows(t.path, "message_log_b") == 0);
     CHECK(rows(t.path, "message_log") == 1);
-    CHECK(rows(t.path, "all_messages") == 7);
+    CHECK(rows(t.path, "all_messages") == 6);
 
     // An explicit settle moves whatever is left; the totals do not change.
     const auto total = rows(t.path, "all_messages");

@@ -91,6 +91,17 @@ constexpr const char* kNameMoved =
     "INSERT INTO message_log_moved(half, room_id, up_to_seq) VALUES (?1, ?2, ?3) "
     "ON CONFLICT(half, room_id) DO UPDATE SET up_to_seq = excluded.up_to_seq";
 
+// Moves the log rows a JSON list of rowids names into `messages`, in the list's order: the
+// list drives the loop (CROSS JOIN keeps it outside), so SQLite neither builds a temporary
+// index of the rowids nor sorts the rows, as `rowid IN (...) ORDER BY` did (about a fifth of a
+// move's time, docs/benchmarks.md, "fourteenth step").
+const std::array<std::string, 2>& move_by_list_sql() {
+    static const auto sql = for_each_half(
+        "INSERT INTO messages({3}) SELECT {3} FROM json_each(?) AS j CROSS JOIN {0} AS l "
+        "ON l.rowid = j.value");
+    return sql;
+}
+
 // The rows one move step takes (and the growth of the written half that asks for the next).
 std::size_t move_step(std::size_t half_rows) {
     return std::max<std::size_t>(half_rows / kMoveSteps, 1);
@@ -868,29 +879,41 @@ std::int64_t RoomStore::move_log(SqliteDb& db, std::size_t at_least) {
 
 std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
     LogHalf& half = log_[moving_];
-    // The rooms with the most messages in the half go first: each room's table and index pages
-    // are then written once for many of its messages. A move is bounded (at_least rows, plus
-    // the rest of the last room) so that it holds the writer for milliseconds, not a half.
-    std::vector<std::pair<std::size_t, const std::string*>> by_size;
-    by_size.reserve(half.rooms.size());
-    for (const auto& [room, in_log] : half.rooms)
-        by_size.emplace_back(in_log.rowids.size(), &room);
-    std::sort(by_size.begin(), by_size.end(),
-              [](const auto& a, const auto& b) { return a.first > b.first; });
-    static const auto insert_sql = for_each_half("INSERT INTO messages({3}) SELECT {3} FROM {0}");
-    if (!by_size.empty() && at_least <= kMaxPartialMove &&
-        by_size.front().first > kPartsAbove * at_least) {
+    // The biggest room decides whether this step moves one room in part.
+    const std::string* biggest = nullptr;
+    std::size_t biggest_size = 0;
+    for (const auto& [room, in_log] : half.rooms) {
+        if (in_log.rowids.size() > biggest_size) {
+            biggest_size = in_log.rowids.size();
+            biggest = &room;
+        }
+    }
+    if (biggest != nullptr && at_least <= kMaxPartialMove &&
+        biggest_size > kPartsAbove * at_least) {
         // One room holds many steps' worth (a busy room, or all of a half): its oldest rows
         // move on their own, so that no step holds the writer for the whole room.
-        return move_part(db, *by_size.front().second, at_least);
+        return move_part(db, *biggest, at_least);
     }
+    // Otherwise whole rooms, the next ones in key order: a step's rooms are then neighbours in
+    // `messages` and its resend key, and share the parent pages (and some of the leaves) that
+    // a step writes. A step bounded by at_least rows (plus the rest of its last room) holds
+    // the writer for milliseconds, not a half.
+    std::vector<const std::string*> in_order;
+    in_order.reserve(half.rooms.size());
+    for (const auto& entry : half.rooms)
+        in_order.push_back(&entry.first);
+    std::sort(in_order.begin(), in_order.end(),
+              [](const std::string* a, const std::string* b) { return *a < *b; });
     std::vector<const std::string*> rooms;
     std::size_t moving = 0;
-    for (const auto& [size, room] : by_size) {
+    for (const std::string* room : in_order) {
         if (moving >= at_least) break;
         rooms.push_back(room);
-        moving += size;
+        moving += half.rooms.at(*room).rowids.size();
     }
+    // The rows in the list's order, rooms in key order and each room's in its numbers' order
+    // (the order they were written in): `messages` takes them in its key order without a sort.
+    // Each rowid is in one room's list once, so no row is read twice.
     std::string rowids = "[";
     for (const std::string* room : rooms) {
         const auto& in_half = half.rooms.at(*room).rowids;
@@ -900,9 +923,7 @@ std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
     // By rowid, the rest of the half too: a scan of the half would test every row, moved or
     // not, against message_log_moved, and the last step of each half took 10-21 ms instead of
     // 2-4 (docs/benchmarks.md, "thirteenth step").
-    auto insert = db.cached(insert_sql[moving_] +
-                            " WHERE rowid IN (SELECT value FROM json_each(?)) "
-                            "ORDER BY room_id, seq");
+    auto insert = db.cached(move_by_list_sql()[moving_]);
     insert->bind_borrowed(1, rowids);
     insert->run();
     const std::int64_t moved = db.changes();
@@ -949,10 +970,7 @@ std::int64_t RoomStore::move_part(SqliteDb& db, const std::string& room, std::si
     append_rowids(rowids, in_log.rowids.begin(),
                   in_log.rowids.begin() + static_cast<std::ptrdiff_t>(count));
     rowids += ']';
-    static const auto insert_sql = for_each_half(
-        "INSERT INTO messages({3}) SELECT {3} FROM {0} WHERE rowid IN (SELECT value FROM "
-        "json_each(?)) ORDER BY seq");
-    auto insert = db.cached(insert_sql[moving_]);
+    auto insert = db.cached(move_by_list_sql()[moving_]);
     insert->bind_borrowed(1, rowids);
     insert->run();
     const std::int64_t moved = db.changes();
