@@ -3,14 +3,17 @@
 
 A model of RoomStore::move_rooms (docs/storage.md): 200 rooms write into a log table; each half's
 worth (--log-rows) then moves into `messages` in steps of whole rooms (about a 32nd of the half
-each), one transaction a step, by rowid, sorted by room and number. `messages` has the server's
+each, the rooms in key order), one transaction a step, reading the rows in the order of a list
+of their rowids (rooms in key order, each room's in number order). `messages` has the server's
 shape: WITHOUT ROWID, keyed by (room_id, seq), with the resend key as a unique constraint and a
 foreign key to rooms. Before the measured halves, --history halves fill `messages`.
 
 Printed per variant: wall µs per moved message (the commit's WAL writes included), the same
-without the COMMIT, and WAL frames per step. Variants: the server's schema (the resend key
-(room_id, client_msg_id, sender_id), migration 16); the key as it was before, (room_id, sender_id,
-client_msg_id); no resend key; no foreign key.
+without the COMMIT, and WAL frames per step. Variants: the server's schema and statement (the
+resend key (room_id, client_msg_id, sender_id), migration 16); the statement before the fourteenth
+step (`rowid IN (SELECT value FROM json_each(?)) ORDER BY room_id, seq`, the rooms of a step in no
+particular order, as by size when rooms are alike); the key as it was before, (room_id,
+sender_id, client_msg_id); no resend key; no foreign key.
 
   python3 bench/move_cost_model.py                 # one sender per room, as the benchmark
   python3 bench/move_cost_model.py --senders 5     # five senders taking turns in each room
@@ -27,7 +30,7 @@ import time
 COLS = "room_id, seq, sender_id, client_msg_id, text, signature, sent_at, deleted, media"
 
 
-def run(args, name, key="(room_id, client_msg_id, sender_id)", fk=True):
+def run(args, name, key="(room_id, client_msg_id, sender_id)", fk=True, by_list=True):
     d = tempfile.mkdtemp(prefix="parley-move-model-")
     path = os.path.join(d, "m.db")
     db = sqlite3.connect(path, isolation_level=None)
@@ -68,12 +71,16 @@ def run(args, name, key="(room_id, client_msg_id, sender_id)", fk=True):
         db.execute("COMMIT")
         return rowids
 
-    sql = (f"INSERT INTO messages({COLS}) SELECT {COLS} FROM log WHERE rowid IN "
-           "(SELECT value FROM json_each(?)) ORDER BY room_id, seq")
+    if by_list:
+        sql = (f"INSERT INTO messages({COLS}) SELECT {COLS} FROM json_each(?) AS j "
+               "CROSS JOIN log AS l ON l.rowid = j.value")
+    else:
+        sql = (f"INSERT INTO messages({COLS}) SELECT {COLS} FROM log WHERE rowid IN "
+               "(SELECT value FROM json_each(?)) ORDER BY room_id, seq")
     per_step = max(1, round(args.log_rows / 32 / (args.log_rows / len(rooms))))
 
     def move(rowids, stats):
-        names = list(rowids)
+        names = sorted(rowids) if by_list else list(rowids)
         for i in range(0, len(names), per_step):
             ids = [x for r in names[i:i + per_step] for x in rowids[r]]
             wal0 = os.path.getsize(path + "-wal")
@@ -118,6 +125,7 @@ def main():
           f"{args.log_rows} rows a half")
     print(f"{'variant':40} {'us/row':>7} {'no COMMIT':>7} {'frames/step':>8} {'rows/step':>6}")
     run(args, "the server's schema")
+    run(args, "before: rowid IN (...) ORDER BY", by_list=False)
     run(args, "resend key (room, sender, client id)", key="(room_id, sender_id, client_msg_id)")
     run(args, "no resend key", key=None)
     run(args, "no foreign key", fk=False)
