@@ -379,6 +379,81 @@ TEST_CASE("a resend is found when its id is the newest its sender stored, across
     writer.stop();
 }
 
+TEST_CASE("a sender's first message in a room with a long history is not a scan of it",
+          "[server][store]") {
+    // The bound of a sender's stored ids is loaded on the sender's first message in a room
+    // after a start. It used to be the sender's own largest id in `messages`, which the resend
+    // key (room_id, client_msg_id, sender_id) has no range for: a sender who had never written
+    // in the room made SQLite walk the room's whole history, on the writer thread.
+    test::TempCurrentDb t("newest-ids-long-room");
+    t.add_accounts({{"o", "olga"}, {"p", "pia"}, {"q", "quinn"}, {"s", "sam"}});
+    net::io_context ioc;
+    const std::int64_t history = 1000000;
+    {
+        DbWriter writer(SqliteDb(t.path), DbSettings{});
+        DbReaderPool readers(t.path, DbSettings{});
+        RoomStore rooms(writer, readers, 50, 100);
+        Room room{"r", "group", "t", false, "o", 1, 0};
+        std::vector<Member> members;
+        for (const char* id : {"o", "p", "q", "s"})
+            members.push_back(Member{"r", id, id[0] == 'o' ? "owner" : "member", id, "", 1, 0});
+        REQUIRE(run(ioc, rooms.create_room(room, members)));
+        writer.stop();
+    }
+    {
+        // o's long history, written straight into `messages`; ids with a time-like prefix.
+        SqliteDb db(t.path);
+        db.exec("BEGIN");
+        db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                std::to_string(history) +
+                ") INSERT INTO messages(room_id, seq, sender_id, client_msg_id, text, sent_at) "
+                "SELECT 'r', i, 'o', printf('1%011d', i), 'x', i FROM n");
+        db.exec("COMMIT");
+    }
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 50, 100);
+    {
+        SqliteDb db(t.path);
+        rooms.load(db);
+    }
+    auto from = [](const char* sender, const std::string& cmid) {
+        Message m = message("r", cmid);
+        m.sender_id = sender;
+        return m;
+    };
+    // Three members who have not written in the room send their first message (after a first
+    // send that loads the log). Each used to take a walk over a million index entries (about a
+    // tenth of a second); a lookup takes well under a millisecond. The fastest of the three is
+    // compared, so that one stall of a busy machine does not decide.
+    REQUIRE(run(ioc, rooms.append(from("o", "2000000000001"))));
+    auto fastest = std::chrono::steady_clock::duration::max();
+    std::int64_t seq = history + 1;
+    for (const char* sender : {"p", "q", "s"}) {
+        const auto started = std::chrono::steady_clock::now();
+        auto stored = run(ioc, rooms.append(from(sender, "2000000000002")));
+        fastest = std::min(fastest, std::chrono::steady_clock::now() - started);
+        REQUIRE(stored);
+        CHECK_FALSE(stored->duplicate);
+        CHECK(stored->message->seq == ++seq);
+    }
+    CHECK(fastest < std::chrono::milliseconds(25));
+    // The bound is the room's, so an id below another sender's is looked up, and its resend
+    // is still found; an id the sender has not used is still new.
+    auto old_id = run(ioc, rooms.append(from("p", "1000000000005")));
+    REQUIRE(old_id);
+    CHECK_FALSE(old_id->duplicate);
+    CHECK(old_id->message->seq == ++seq);
+    REQUIRE(run(ioc, rooms.settle()));
+    auto resent = run(ioc, rooms.append(from("p", "1000000000005")));
+    REQUIRE(resent);
+    CHECK((resent->duplicate && resent->message->seq == seq));
+    auto o_resent = run(ioc, rooms.append(from("o", "100000000007")));
+    REQUIRE(o_resent);
+    CHECK((o_resent->duplicate && o_resent->message->seq == 7));
+    writer.stop();
+}
+
 TEST_CASE("a history read finds a room's log rows by the rowids the writer published",
           "[server][store]") {
     // messages_after reads the log by the rowids the writer keeps per room, and by the view
