@@ -205,6 +205,47 @@ TEST_CASE("the message log moves into the history table and every message is fou
     store.writer.stop();
 }
 
+TEST_CASE("whole rooms move in key order, whatever their size", "[server][store]") {
+    // A step's rooms are neighbours in `messages` when they are taken in key order, so they
+    // share the pages the step writes; the larger room here sorts last, so taking rooms
+    // largest first would move it first.
+    test::TempCurrentDb t("message-log-key-order");
+    t.add_accounts({{"o", "olga"}});
+    net::io_context ioc;
+    const int log_rows = 6;  // a step is one row: one whole room (none is four steps' worth)
+    DbWriter writer(SqliteDb(t.path), DbSettings{});
+    DbReaderPool readers(t.path, DbSettings{});
+    RoomStore rooms(writer, readers, 50, log_rows);
+    for (const char* id : {"ra", "rb", "rc"}) {
+        Room room{id, "group", "t", false, "o", 1, 0};
+        REQUIRE(run(ioc, rooms.create_room(room, {Member{id, "o", "owner", "olga", "", 1, 0}})));
+    }
+    // rc: 3 messages, rb: 2, ra: 1; the sixth fills the half and the first step moves ra.
+    int n = 0;
+    for (const char* room : {"rc", "rb", "rc", "ra", "rb", "rc"})
+        REQUIRE(run(ioc, rooms.append(message(room, "m" + std::to_string(++n)))));
+    auto moved = [&t] {
+        SqliteDb db(t.path, SqliteOptions{OpenMode::read_only});
+        std::vector<std::string> names;
+        auto st =
+            db.prepare("SELECT room_id FROM message_log_moved WHERE half = 0 ORDER BY room_id");
+        while (st.step() == StepResult::row)
+            names.push_back(st.column_text(0));
+        return names;
+    };
+    CHECK(moved() == std::vector<std::string>{"ra"});
+    CHECK(rows(t.path, "messages") == 1);
+    // The next message asks for the next step: rb, then rc with the half's emptying.
+    REQUIRE(run(ioc, rooms.append(message("ra", "m7"))));
+    CHECK(moved() == std::vector<std::string>{"ra", "rb"});
+    CHECK(rows(t.path, "messages") == 3);
+    REQUIRE(run(ioc, rooms.append(message("ra", "m8"))));
+    CHECK(moved().empty());
+    CHECK(rows(t.path, "messages") == 6);
+    CHECK(rows(t.path, "all_messages") == 8);
+    writer.stop();
+}
+
 TEST_CASE("a room larger than a few move steps moves in parts, and every message is found once",
           "[server][store]") {
     test::TempCurrentDb t("message-log-parts");
