@@ -24,8 +24,11 @@ is not counted; checkpoints run outside the measured parts).
 
 `--reads` instead times a history read (RoomStore::messages_after's query on `all_messages`)
 with the server's own schema, taken from server/db/migrations.cpp: the one log of schema 12
-against the two halves of schema 13, full, with and without moved rooms named; then a read back
-through a long history, by the view against `messages` first (as messages_after does now).
+against the two halves of schema 13, full, with and without moved rooms named; the read by the
+rowids the writer publishes; a catch-up read of the last 50 messages of one busy room that fills
+the log, with all of its rowids against only those numbered after the read's start (as
+messages_after does now); then a read back through a long history, by the view against
+`messages` first (as messages_after does now).
 """
 
 import argparse
@@ -325,6 +328,37 @@ def bench_reads(args):
             db.execute(by_rowid, (room, 0, lists[0], lists[1])).fetchall()
         print(f"{'schema 15: both halves full, by rowid (now)':45} "
               f"{1e3 * (time.process_time() - c0) / runs:.3f} ms")
+        db.close()
+    # One busy room fills both halves, and a client catches up on its last 50 messages: the
+    # rowid lists of all its rows in the log (before the fourteenth step), against only the
+    # rows numbered after the read's start, which the writer's lists now carry numbers for.
+    with tempfile.TemporaryDirectory() as d:
+        db = sqlite3.connect(os.path.join(d, "busy.db"), isolation_level=None)
+        for sql in current_schema(15):
+            db.executescript(sql)
+        rng = random.Random(7)
+        room = rid(rng)
+        seq = 0
+        rows = [[], []]  # (rowid, seq) per half
+        db.execute("BEGIN")
+        for half, table in enumerate(["message_log", "message_log_b"]):
+            for _ in range(args.log_rows):
+                seq += 1
+                cur = db.execute(f"INSERT INTO {table}(room_id, seq, sender_id, client_msg_id, "
+                                 "text, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                                 (room, seq, rid(rng), f"{seq:028d}", "x" * 64, seq))
+                rows[half].append((cur.lastrowid, seq))
+        db.execute("COMMIT")
+        after = seq - 50
+        for label, start in (("busy room, last 50: all its rowids (before)", 0),
+                             ("busy room, last 50: rowids after (now)", after)):
+            runs = 50
+            c0 = time.process_time()
+            for _ in range(runs):
+                lists = [json.dumps([r for r, s in rows[h] if s > start]) for h in (0, 1)]
+                got = db.execute(by_rowid, (room, after, lists[0], lists[1])).fetchall()
+                assert len(got) == 50 and got[0][1] == after + 1
+            print(f"{label:45} {1e3 * (time.process_time() - c0) / runs:.3f} ms")
         db.close()
     # Scrolling back in rooms with a long history, both halves of the log full: the view, which
     # scans the halves whatever it reads, against `messages` alone by its key, which

@@ -60,14 +60,17 @@ std::array<std::string, 2> for_each_half(std::string_view sql) {
                         unmoved_in(1))};
 }
 
-// Appends rowids to a JSON array for json_each(?), written from its "[" on; the "]" is the
+// Appends a rowid to a JSON array for json_each(?), written from its "[" on; the "]" is the
 // caller's.
+void append_rowid(std::string& list, std::int64_t rowid) {
+    if (list.size() > 1) list += ',';
+    append_json_int(list, rowid);
+}
+
 template <class It>
 void append_rowids(std::string& list, It first, It last) {
-    for (; first != last; ++first) {
-        if (list.size() > 1) list += ',';
-        append_json_int(list, *first);
-    }
+    for (; first != last; ++first)
+        append_rowid(list, *first);
 }
 
 // A full half moves in this many steps, one each time the written half has grown by as many
@@ -721,6 +724,7 @@ void RoomStore::load_log_keys(SqliteDb& db) {
     moving_ = -1;
     auto moving = db.cached("SELECT half FROM message_log_moved LIMIT 1");
     if (moving->step() == StepResult::row) moving_ = moving->column_int64(0) == 0 ? 0 : 1;
+    std::array<std::unordered_map<std::string, std::vector<ReaderRow>>, 2> loaded;
     for (int half : {0, 1}) {
         static const auto sql = for_each_half(
             "SELECT room_id, sender_id, client_msg_id, seq, rowid FROM {0} l WHERE {4} ORDER BY "
@@ -728,22 +732,27 @@ void RoomStore::load_log_keys(SqliteDb& db) {
         auto st = db.cached(sql[half]);
         while (st->step() == StepResult::row) {
             std::string room = st->column_text(0);
+            const std::int64_t seq = st->column_int64(3);
+            const std::int64_t rowid = st->column_int64(4);
             LogRoom& in_log = log_[half].rooms[room];
             in_log.keys.insert(log_key(st->column_text(1), st->column_text(2)));
-            in_log.rowids.push_back(st->column_int64(4));
+            in_log.rowids.push_back(rowid);
+            loaded[half][room].push_back(ReaderRow{rowid, seq});
             ++log_[half].rows;
             // A room's log messages are its newest: the largest is its last number.
             auto& last = writer_seqs_[room];
-            last = std::max(last, st->column_int64(3));
+            last = std::max(last, seq);
         }
     }
     {
-        // Merged, not replaced: a reader's older snapshot may still need rows moved since.
+        // Merged, not replaced: a reader's older snapshot may still need rows moved since. A
+        // rowid a rolled-back row had may be listed twice, with two numbers; a reader's IN
+        // reads it once, and its filter on the number keeps the entry that is right.
         std::lock_guard lock(reader_log_mutex_);
         for (int half : {0, 1}) {
-            for (const auto& [room, in_log] : log_[half].rooms) {
+            for (auto& [room, rows] : loaded[half]) {
                 auto& known = reader_log_[half].current[room];
-                known.insert(known.end(), in_log.rowids.begin(), in_log.rowids.end());
+                known.insert(known.end(), rows.begin(), rows.end());
                 std::sort(known.begin(), known.end());
                 known.erase(std::unique(known.begin(), known.end()), known.end());
             }
@@ -1071,7 +1080,7 @@ awaitable<DbResult<AppendResult>> RoomStore::append(
         in_log.rowids.push_back(rowid);
         {
             std::lock_guard lock(reader_log_mutex_);
-            reader_log_[written_].current[m.room_id].push_back(rowid);
+            reader_log_[written_].current[m.room_id].push_back(ReaderRow{rowid, m.seq});
         }
         if (++half.rows >= next_settle_rows_ && !settle_pending_) {
             settle_pending_ = true;
@@ -1193,7 +1202,8 @@ std::array<std::uint64_t, 2> RoomStore::reader_log_emptied() {
 }
 
 std::optional<std::array<std::string, 2>> RoomStore::reader_rowids(
-    const std::string& room, const std::array<std::uint64_t, 2>& emptied_before) {
+    const std::string& room, std::int64_t after,
+    const std::array<std::uint64_t, 2>& emptied_before) {
     std::array<std::string, 2> lists;
     std::lock_guard lock(reader_log_mutex_);
     if (!reader_log_ready_) return std::nullopt;
@@ -1205,7 +1215,10 @@ std::optional<std::array<std::string, 2>> RoomStore::reader_rowids(
         list = "[";
         for (const auto* rows : {&log.previous, &log.current}) {
             auto it = rows->find(room);
-            if (it != rows->end()) append_rowids(list, it->second.begin(), it->second.end());
+            if (it == rows->end()) continue;
+            for (const ReaderRow& row : it->second) {
+                if (row.seq > after) append_rowid(list, row.rowid);
+            }
         }
         list += ']';
     }
@@ -1254,7 +1267,7 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
         };
         read(in_messages, nullptr);
         if (std::cmp_greater_equal(out.size(), limit)) return out;
-        if (auto rowids = reader_rowids(room_id, emptied_before)) {
+        if (auto rowids = reader_rowids(room_id, after, emptied_before)) {
             read(by_rowid, &*rowids);
         } else {
             read(in_view, nullptr);

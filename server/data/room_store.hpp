@@ -237,18 +237,28 @@ class RoomStore {
     // reader can hold: the writer adds a row as it appends it (before its commit; a reader
     // begins its snapshot before it takes the list) and never removes one, except that a
     // half's list becomes `previous` when the half is emptied; a reload merges. Readers still
-    // test every row (room, number, not moved), so a stale rowid costs one lookup.
+    // test every row (room, number, not moved), so a stale rowid costs one lookup. Each row
+    // carries its number, so that a read after a number takes only the rows after it (a
+    // catch-up read in a busy room wants its last few of thousands); a row's number never
+    // changes, and a stale entry's is filtered away with it.
+    struct ReaderRow {
+        std::int64_t rowid;
+        std::int64_t seq;
+        auto operator<=>(const ReaderRow&) const = default;
+    };
     struct ReaderLog {
-        std::unordered_map<std::string, std::vector<std::int64_t>> current, previous;
+        std::unordered_map<std::string, std::vector<ReaderRow>> current, previous;
         std::uint64_t emptied = 0;  // times the half was emptied
     };
     std::mutex reader_log_mutex_;
     std::array<ReaderLog, 2> reader_log_;  // under reader_log_mutex_
     bool reader_log_ready_ = false;        // under reader_log_mutex_: loaded once
-    // Reader threads: the JSON lists of `room`'s rowids in each half, or nothing when the list
-    // cannot be trusted (not loaded yet, or a half emptied twice since `emptied_before`).
+    // Reader threads: the JSON lists of the rowids of `room`'s rows numbered after `after` in
+    // each half, or nothing when the list cannot be trusted (not loaded yet, or a half emptied
+    // twice since `emptied_before`).
     std::optional<std::array<std::string, 2>> reader_rowids(
-        const std::string& room, const std::array<std::uint64_t, 2>& emptied_before);
+        const std::string& room, std::int64_t after,
+        const std::array<std::uint64_t, 2>& emptied_before);
     std::array<std::uint64_t, 2> reader_log_emptied();
     std::size_t settle_at_;  // rows of the written half that make it the moving one
     // Rows of the written half that ask for the next move: settle_at_ with no half moving, a
