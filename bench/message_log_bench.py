@@ -257,6 +257,25 @@ def current_schema(upto):
     return [blocks[f"current_v{i}"] for i in range(1, upto + 1)]
 
 
+def fill_halves(db, rows_per_half, room_of):
+    """Fills both halves of a schema-15 log, one transaction; room_of() names each row's room.
+    Returns each half's rows as (room, rowid, seq), in the order written."""
+    rng = random.Random(7)
+    seq = 0
+    halves = [[], []]
+    db.execute("BEGIN")
+    for half, table in enumerate(["message_log", "message_log_b"]):
+        for _ in range(rows_per_half):
+            seq += 1
+            room = room_of()
+            cur = db.execute(f"INSERT INTO {table}(room_id, seq, sender_id, client_msg_id, "
+                             "text, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             (room, seq, rid(rng), f"{seq:028d}", "x" * 64, seq))
+            halves[half].append((room, cur.lastrowid, seq))
+    db.execute("COMMIT")
+    return halves
+
+
 def bench_reads(args):
     history = ("SELECT room_id, seq, sender_id, client_msg_id, text, signature, sent_at, media "
                "FROM all_messages WHERE room_id = ? AND seq > ? AND deleted = 0 ORDER BY seq "
@@ -308,18 +327,11 @@ def bench_reads(args):
         db = sqlite3.connect(os.path.join(d, "rowids.db"), isolation_level=None)
         for sql in current_schema(15):
             db.executescript(sql)
-        seq = 0
         rowids = [{}, {}]
-        db.execute("BEGIN")
-        for half, table in enumerate(["message_log", "message_log_b"]):
-            for _ in range(args.log_rows):
-                seq += 1
-                room = rooms[rng.randrange(len(rooms))]
-                cur = db.execute(f"INSERT INTO {table}(room_id, seq, sender_id, client_msg_id, "
-                                 "text, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
-                                 (room, seq, rid(rng), f"{seq:028d}", "x" * 64, seq))
-                rowids[half].setdefault(room, []).append(cur.lastrowid)
-        db.execute("COMMIT")
+        for half, rows in enumerate(fill_halves(db, args.log_rows,
+                                                lambda: rooms[rng.randrange(len(rooms))])):
+            for room, rowid, _ in rows:
+                rowids[half].setdefault(room, []).append(rowid)
         runs = 500
         c0 = time.process_time()
         for i in range(runs):
@@ -336,20 +348,10 @@ def bench_reads(args):
         db = sqlite3.connect(os.path.join(d, "busy.db"), isolation_level=None)
         for sql in current_schema(15):
             db.executescript(sql)
-        rng = random.Random(7)
-        room = rid(rng)
-        seq = 0
-        rows = [[], []]  # (rowid, seq) per half
-        db.execute("BEGIN")
-        for half, table in enumerate(["message_log", "message_log_b"]):
-            for _ in range(args.log_rows):
-                seq += 1
-                cur = db.execute(f"INSERT INTO {table}(room_id, seq, sender_id, client_msg_id, "
-                                 "text, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
-                                 (room, seq, rid(rng), f"{seq:028d}", "x" * 64, seq))
-                rows[half].append((cur.lastrowid, seq))
-        db.execute("COMMIT")
-        after = seq - 50
+        room = rid(random.Random(7))
+        rows = [[(rowid, seq) for _, rowid, seq in half]
+                for half in fill_halves(db, args.log_rows, lambda: room)]
+        after = rows[1][-1][1] - 50
         for label, start in (("busy room, last 50: all its rowids (before)", 0),
                              ("busy room, last 50: rowids after (now)", after)):
             runs = 50

@@ -893,45 +893,40 @@ std::int64_t RoomStore::move_log(SqliteDb& db, std::size_t at_least) {
 
 std::int64_t RoomStore::move_rooms(SqliteDb& db, std::size_t at_least) {
     LogHalf& half = log_[moving_];
-    // The biggest room decides whether this step moves one room in part.
-    const std::string* biggest = nullptr;
-    std::size_t biggest_size = 0;
-    for (const auto& [room, in_log] : half.rooms) {
-        if (in_log.rowids.size() > biggest_size) {
-            biggest_size = in_log.rowids.size();
-            biggest = &room;
-        }
+    // The half's rooms in key order, and the biggest of them, which decides whether this step
+    // moves one room in part.
+    using Entry = std::pair<const std::string, LogRoom>;
+    std::vector<const Entry*> in_order;
+    in_order.reserve(half.rooms.size());
+    const Entry* biggest = nullptr;
+    for (const Entry& entry : half.rooms) {
+        in_order.push_back(&entry);
+        if (!biggest || entry.second.rowids.size() > biggest->second.rowids.size())
+            biggest = &entry;
     }
     if (biggest != nullptr && at_least <= kMaxPartialMove &&
-        biggest_size > kPartsAbove * at_least) {
+        biggest->second.rowids.size() > kPartsAbove * at_least) {
         // One room holds many steps' worth (a busy room, or all of a half): its oldest rows
         // move on their own, so that no step holds the writer for the whole room.
-        return move_part(db, *biggest, at_least);
+        return move_part(db, biggest->first, at_least);
     }
     // Otherwise whole rooms, the next ones in key order: a step's rooms are then neighbours in
     // `messages` and its resend key, and share the parent pages (and some of the leaves) that
     // a step writes. A step bounded by at_least rows (plus the rest of its last room) holds
     // the writer for milliseconds, not a half.
-    std::vector<const std::string*> in_order;
-    in_order.reserve(half.rooms.size());
-    for (const auto& entry : half.rooms)
-        in_order.push_back(&entry.first);
     std::sort(in_order.begin(), in_order.end(),
-              [](const std::string* a, const std::string* b) { return *a < *b; });
-    std::vector<const std::string*> rooms;
-    std::size_t moving = 0;
-    for (const std::string* room : in_order) {
-        if (moving >= at_least) break;
-        rooms.push_back(room);
-        moving += half.rooms.at(*room).rowids.size();
-    }
+              [](const Entry* a, const Entry* b) { return a->first < b->first; });
     // The rows in the list's order, rooms in key order and each room's in its numbers' order
     // (the order they were written in): `messages` takes them in its key order without a sort.
     // Each rowid is in one room's list once, so no row is read twice.
+    std::vector<const std::string*> rooms;
+    std::size_t moving = 0;
     std::string rowids = "[";
-    for (const std::string* room : rooms) {
-        const auto& in_half = half.rooms.at(*room).rowids;
-        append_rowids(rowids, in_half.begin(), in_half.end());
+    for (const Entry* entry : in_order) {
+        if (moving >= at_least) break;
+        rooms.push_back(&entry->first);
+        moving += entry->second.rowids.size();
+        append_rowids(rowids, entry->second.rowids.begin(), entry->second.rowids.end());
     }
     rowids += ']';
     // By rowid, the rest of the half too: a scan of the half would test every row, moved or
@@ -1235,25 +1230,23 @@ awaitable<DbResult<std::vector<Message>>> RoomStore::messages_after(std::string 
         // by the view, which scans both halves. The job's read transaction holds one snapshot
         // for all of it, begun by the first statement, before the rowids are taken: every row
         // it holds is in their lists.
-        static const std::string in_messages =
-            std::string("SELECT ") + kMessageColumns +
-            " FROM messages WHERE room_id = ?1 AND seq > ?2 AND deleted = 0 ORDER BY seq LIMIT ?3";
-        static const std::string in_view =
-            std::string("SELECT ") + kMessageColumns +
-            " FROM all_messages WHERE room_id = ?1 AND seq > ?2 AND deleted = 0 ORDER BY seq "
-            "LIMIT ?3";
+        // One query of the room's rows after ?2 from each source, so that the answers agree.
+        static const auto rows_of = [](std::string_view from) {
+            return fmt::format("SELECT {} FROM {} WHERE room_id = ?1 AND seq > ?2 AND deleted = 0",
+                               kMessageColumns, from);
+        };
+        static const std::string first_limit = " ORDER BY seq LIMIT ?3";
+        static const std::string in_messages = rows_of("messages") + first_limit;
+        static const std::string in_view = rows_of("all_messages") + first_limit;
         static const std::string by_rowid = [] {
-            std::string sql = fmt::format(
-                "SELECT {} FROM messages WHERE room_id = ?1 AND seq > ?2 AND deleted = 0",
-                kMessageColumns);
+            std::string sql = rows_of("messages");
             // Each half's rowid list is a parameter of its own: ?4 and ?5.
             for (int half : {0, 1}) {
                 sql += fmt::format(
-                    " UNION ALL SELECT {} FROM {} l WHERE rowid IN (SELECT value FROM "
-                    "json_each(?{})) AND room_id = ?1 AND seq > ?2 AND deleted = 0 AND {}",
-                    kMessageColumns, kLogTables[half], half + 4, unmoved_in(half));
+                    " UNION ALL {} AND rowid IN (SELECT value FROM json_each(?{})) AND {}",
+                    rows_of(fmt::format("{} l", kLogTables[half])), half + 4, unmoved_in(half));
             }
-            return sql + " ORDER BY seq LIMIT ?3";
+            return sql + first_limit;
         }();
         const auto emptied_before = reader_log_emptied();
         std::vector<Message> out;
