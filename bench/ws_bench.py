@@ -153,6 +153,11 @@ def measured(build, plan, pid, cpus):
     # sockets and file writes, which the reference pays for its sockets too.
     report["user_us_per_delivery"] = (user1 - user0) * 1e6 / max(total, 1)
     report["sys_us_per_delivery"] = (sys1 - sys0) * 1e6 / max(total, 1)
+    # The load client's own CPU per delivery over the measured window (its one thread): near
+    # 1e6 / deliveries_per_s it is the limit, not the server.
+    if "client_user_s" in report:
+        window = report["deliveries_per_s"] * report["seconds"]
+        report["client_us_per_delivery"] = (report["client_user_s"] + report["client_sys_s"]) * 1e6 / max(window, 1)
     return report
 
 
@@ -313,13 +318,13 @@ def bench_fanout(args, server, setup, ref):
         rr["syscalls"] = stop_r() if stop_r else {}
         rows.append((name, senders * rooms, rp, rr, members))
     print(f"{'fan-out':<15} {'target':<10} {'senders':>7} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>6} {'CPU us/deliv':>12} {'user us/msg':>11} {'sys us/msg':>10}")
+          f"{'errors':>6} {'CPU us/deliv':>12} {'user us/msg':>11} {'sys us/msg':>10} {'client us/deliv':>15}")
     for name, senders, rp, rr, members in rows:
         for target, r in (("parley", rp), ("node-ws", rr)):
             print(f"{name:<15} {target:<10} {senders:>7} {r['deliveries_per_s']:>13.0f} "
                   f"{fmt_ms(r['latency_us']['p50']):>8} {fmt_ms(r['latency_us']['p99']):>8} {r['errors']:>6} "
                   f"{r['cpu_us_per_delivery']:>12.2f} {r['user_us_per_delivery'] * members:>11.1f} "
-                  f"{r['sys_us_per_delivery'] * members:>10.1f}")
+                  f"{r['sys_us_per_delivery'] * members:>10.1f} {r.get('client_us_per_delivery', 0):>15.2f}")
             if r.get("first_error"):
                 print(f"    first error: {r['first_error']}")
     for name, _, rp, rr, members in rows:
@@ -403,7 +408,8 @@ def ladder(args, plan, pid, members, start):
         r["rate_per_s"] = rate
         steps.append(r)
         print(f"  step {rate:>7} msg/s: p99 {fmt_ms(r['latency_us']['p99'])} ms, delivered "
-              f"{r['window_delivered']}/{r['window_sent'] * members}, errors {r['errors']}, lost {r.get('lost', 0)}",
+              f"{r['window_delivered']}/{r['window_sent'] * members}, errors {r['errors']}, lost {r.get('lost', 0)}, "
+              f"CPU us/deliv {r['cpu_us_per_delivery']:.2f}, client's {r.get('client_us_per_delivery', 0):.2f}",
               flush=True)
         if rate_passes(r, members):
             best, fails = r, 0

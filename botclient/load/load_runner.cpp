@@ -4,7 +4,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -16,10 +15,12 @@
 
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "botclient/load/latency_histogram.hpp"
+#include "botclient/load/load_socket.hpp"
 #include "botclient/net/ws_url.hpp"
 #include "common/net.hpp"
 
@@ -81,7 +82,10 @@ struct Worker {
 class Conn : public std::enable_shared_from_this<Conn> {
   public:
     Conn(Worker& worker, RunState& run, std::size_t index)
-        : worker_(worker), run_(run), index_(index), ws_(worker.ioc) {}
+        : worker_(worker),
+          run_(run),
+          index_(index),
+          socket_(make_load_socket(worker.ioc, run.plan.deflate)) {}
 
     void make_sender(std::size_t sender_id, std::string room_id) {
         sender_id_ = static_cast<std::int64_t>(sender_id);
@@ -89,7 +93,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
     }
     bool is_sender() const { return sender_id_ >= 0; }
     bool open() const { return open_; }
-    net::any_io_executor executor() { return ws_.get_executor(); }
+    net::any_io_executor executor() { return worker_.ioc.get_executor(); }
 
     // Connects, upgrades, subscribes (or pings) and waits for every answer. True when ready.
     awaitable<bool> setup();
@@ -103,15 +107,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
     void send(std::string text);
     void send_next();
     void on_frame(std::string_view frame);
-    static awaitable<void> write_loop(std::shared_ptr<Conn> self);
 
     Worker& worker_;
     RunState& run_;
     std::size_t index_;
-    websocket::stream<beast::tcp_stream> ws_;
-    beast::flat_buffer buffer_;
-    std::deque<std::string> out_;
-    bool writing_ = false;
+    std::shared_ptr<LoadSocket> socket_;
     bool open_ = false;
     std::int64_t sender_id_ = -1;
     std::string room_id_;
@@ -123,22 +123,8 @@ awaitable<bool> Conn::setup() {
     const LoadConnection& spec = run_.plan.connections[index_];
     auto url = parse_ws_url(spec.url);
     try {
-        tcp::resolver resolver(worker_.ioc);
-        auto endpoints = co_await resolver.async_resolve(url->host, url->port, use_awaitable);
-        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
-        co_await beast::get_lowest_layer(ws_).async_connect(endpoints, use_awaitable);
-        beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
-        beast::get_lowest_layer(ws_).expires_never();
-        ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(30),
-                                                       websocket::stream_base::none(), false});
-        if (run_.plan.deflate) {
-            websocket::permessage_deflate pmd;
-            pmd.client_enable = true;
-            ws_.set_option(pmd);
-        }
-        std::string host = url->host + ":" + url->port;
-        co_await ws_.async_handshake(host, url->target, use_awaitable);
-        ws_.text(true);
+        if (!url) throw std::invalid_argument("not a ws:// URL: " + spec.url);
+        co_await socket_->open(*url, std::chrono::seconds(30));
         // One request per topic (or a ping when there is none); ready once all are answered,
         // which also proves the server accepted the token.
         std::size_t pending = std::max<std::size_t>(spec.subscribe.size(), 1);
@@ -151,9 +137,7 @@ awaitable<bool> Conn::setup() {
             }
         }
         while (pending > 0) {
-            co_await ws_.async_read(buffer_, use_awaitable);
-            auto data = buffer_.cdata();
-            std::string_view frame(static_cast<const char*>(data.data()), data.size());
+            std::string_view frame = co_await socket_->read();
             if (frame.find(R"("id":"setup")") != std::string_view::npos) {
                 if (frame.find(R"("type":"error")") != std::string_view::npos) {
                     spdlog::warn("connection {}: setup refused: {}", index_, frame);
@@ -161,7 +145,6 @@ awaitable<bool> Conn::setup() {
                 }
                 --pending;
             }
-            buffer_.consume(buffer_.size());
         }
         open_ = true;
         co_return true;
@@ -174,12 +157,8 @@ awaitable<bool> Conn::setup() {
 awaitable<void> Conn::read_loop() {
     auto self = shared_from_this();
     try {
-        for (;;) {
-            co_await ws_.async_read(buffer_, use_awaitable);
-            auto data = buffer_.cdata();
-            on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
-            buffer_.consume(buffer_.size());
-        }
+        for (;;)
+            on_frame(co_await socket_->read());
     } catch (const std::exception&) {
         if (open_) run_.lost.fetch_add(1);
         open_ = false;
@@ -276,22 +255,7 @@ void Conn::send_one() {
 }
 
 void Conn::send(std::string text) {
-    out_.push_back(std::move(text));
-    if (writing_) return;
-    writing_ = true;
-    net::co_spawn(worker_.ioc, write_loop(shared_from_this()), net::detached);
-}
-
-awaitable<void> Conn::write_loop(std::shared_ptr<Conn> self) {
-    try {
-        while (!self->out_.empty()) {
-            co_await self->ws_.async_write(net::buffer(self->out_.front()), use_awaitable);
-            self->out_.pop_front();
-        }
-    } catch (const std::exception&) {
-        self->out_.clear();
-    }
-    self->writing_ = false;
+    socket_->send(std::move(text));
 }
 
 // Opens this worker's connections, `slots` at a time.
@@ -329,6 +293,16 @@ IntervalStats take_interval(std::vector<std::unique_ptr<Worker>>& workers) {
 
 std::string ms(std::int64_t micros) {
     return fmt::format("{:.2f} ms", static_cast<double>(micros) / 1000.0);
+}
+
+// CPU seconds (user, system) this process has used so far, all its threads together.
+std::pair<double, double> own_cpu_seconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
 }
 
 bool stdin_closed() {
@@ -430,7 +404,14 @@ int run_load(const LoadPlan& plan) {
                           << std::endl;
             }
         } else {
-            std::this_thread::sleep_for(std::chrono::nanoseconds(warm + len));
+            // The client's own CPU time over the measured window: when it nears one core per
+            // thread, the client rather than the server sets the pace.
+            std::this_thread::sleep_for(std::chrono::nanoseconds(warm));
+            auto [user0, sys0] = own_cpu_seconds();
+            std::this_thread::sleep_for(std::chrono::nanoseconds(len));
+            auto [user1, sys1] = own_cpu_seconds();
+            report["client_user_s"] = user1 - user0;
+            report["client_sys_s"] = sys1 - sys0;
         }
         run.sending = false;
         // Let in-flight ones land.

@@ -1,6 +1,6 @@
 // LeanWsConnection: Parley's own WebSocket engine for every plain (non-TLS) socket — the
 // common case behind a TLS-terminating proxy, and the one that holds tens of thousands of
-// sockets. RFC 6455 framing (server/api/ws_frame.hpp) directly on the TCP socket:
+// sockets. RFC 6455 framing (common/ws_frame.hpp) directly on the TCP socket:
 // - an idle socket holds no read buffer, no coroutine frame and no pending read operation:
 //   a plain completion handler waits for readiness, then a coroutine reads what is there,
 //   handles every complete frame in it and ends, leaving the wait again;
@@ -29,7 +29,7 @@
 
 #include "server/api/http_types.hpp"
 #include "server/api/ws_deflate.hpp"
-#include "server/api/ws_frame.hpp"
+#include "common/ws_frame.hpp"
 #include "server/api/ws_session.hpp"
 
 namespace parley {

@@ -1,4 +1,4 @@
-#include "server/api/ws_frame.hpp"
+#include "common/ws_frame.hpp"
 
 #include <openssl/sha.h>
 
@@ -38,12 +38,18 @@ std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n, bool co
     return 10;
 }
 
-namespace {
+std::size_t encode_client_header(std::uint8_t* out, Opcode op, std::uint64_t n,
+                                 const std::uint8_t (&mask)[4]) {
+    std::size_t at = encode_header(out, op, n);
+    out[1] |= 0x80;
+    std::memcpy(out + at, mask, 4);
+    return at + 4;
+}
 
-// XORs `payload` with the frame's 4-byte `mask`, repeated, eight bytes at a time (a byte at a
-// time cost ten instructions a byte, most of a small frame's parse). The mask bytes repeat every
-// four, so one 8-byte word of them fits every aligned-to-the-payload 8-byte step.
-void unmask(char* payload, std::size_t length, const char* mask) {
+// Eight bytes at a time (a byte at a time cost ten instructions a byte, most of a small frame's
+// parse). The mask bytes repeat every four, so one 8-byte word of them fits every
+// aligned-to-the-payload 8-byte step.
+void apply_mask(char* payload, std::size_t length, const std::uint8_t* mask) {
     std::uint32_t m4;
     std::memcpy(&m4, mask, 4);
     const std::uint64_t m8 = (std::uint64_t{m4} << 32) | m4;
@@ -58,9 +64,12 @@ void unmask(char* payload, std::size_t length, const char* mask) {
         payload[i] = static_cast<char>(payload[i] ^ mask[i & 3]);
 }
 
-}  // namespace
+namespace {
 
-Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload, bool deflate) {
+// Either side's frame: a client's (`from_client`) must be masked and is unmasked in place, a
+// server's must not be.
+Parsed parse_frame(char* data, std::size_t size, std::uint64_t max_payload, bool deflate,
+                   bool from_client) {
     Parsed p;
     auto fail = [&p](std::uint16_t code, const char* why) {
         p.status = Parsed::error;
@@ -80,7 +89,9 @@ Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payloa
         return fail(1002, "RSV1 on a control frame or a continuation");
     p.op = static_cast<Opcode>(op);
     p.fin = (b0 & 0x80) != 0;
-    if (!(b1 & 0x80)) return fail(1002, "client frames must be masked");
+    if (from_client && !(b1 & 0x80)) return fail(1002, "client frames must be masked");
+    if (!from_client && (b1 & 0x80)) return fail(1002, "server frames must not be masked");
+    const std::size_t mask_size = from_client ? 4 : 0;
     std::uint64_t length = b1 & 0x7F;
     std::size_t pos = 2;
     if (length == 126) {
@@ -99,15 +110,27 @@ Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payloa
     if (op >= 0x8 && (!p.fin || length > 125))
         return fail(1002, "control frames must be final and at most 125 bytes");
     if (length > max_payload) return fail(1009, "message too big");
-    if (size - pos < 4 || size - pos - 4 < length) return p;
-    const char* mask = data + pos;
-    char* payload = data + pos + 4;
-    unmask(payload, static_cast<std::size_t>(length), mask);
+    if (size - pos < mask_size || size - pos - mask_size < length) return p;
+    char* payload = data + pos + mask_size;
+    if (from_client) {
+        apply_mask(payload, static_cast<std::size_t>(length),
+                   reinterpret_cast<const std::uint8_t*>(data + pos));
+    }
     p.status = Parsed::frame;
     p.payload = payload;
     p.length = static_cast<std::size_t>(length);
-    p.consumed = pos + 4 + p.length;
+    p.consumed = pos + mask_size + p.length;
     return p;
+}
+
+}  // namespace
+
+Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload, bool deflate) {
+    return parse_frame(data, size, max_payload, deflate, true);
+}
+
+Parsed parse_server_frame(char* data, std::size_t size, std::uint64_t max_payload, bool deflate) {
+    return parse_frame(data, size, max_payload, deflate, false);
 }
 
 std::uint16_t close_reply_code(std::string_view payload) {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "server/api/ws_frame.hpp"
+#include "common/ws_frame.hpp"
 
 using namespace parley::wsframe;
 
@@ -136,4 +136,54 @@ TEST_CASE("a client's close frame is answered with a valid code", "[ws]") {
     CHECK(code(1000, "\xC3\xA9t\xC3\xA9") == 1000);  // UTF-8 reason
     CHECK(code(1000, "\xFF\xFE") == 1007);
     CHECK(code(1000, "\xC3") == 1007);  // truncated sequence
+}
+
+TEST_CASE("a client frame made by the load client's encoder parses back on the server", "[ws]") {
+    const std::uint8_t key[4] = {0xA5, 0x01, 0xFE, 0x7C};
+    for (std::size_t n : {0u, 3u, 8u, 13u, 125u, 126u, 65535u, 65536u}) {
+        std::string payload(n, 'x');
+        for (std::size_t i = 0; i < n; ++i)
+            payload[i] = static_cast<char>('A' + i % 50);
+        std::uint8_t h[kMaxClientHeader];
+        std::size_t hn = encode_client_header(h, Opcode::text, n, key);
+        CHECK(hn == (n < 126 ? 6u : n <= 0xFFFF ? 8u : 14u));
+        CHECK((h[1] & 0x80) == 0x80);
+        std::string body = payload;
+        apply_mask(body.data(), body.size(), key);
+        if (n > 0) CHECK(body != payload);
+        std::string f = std::string(reinterpret_cast<const char*>(h), hn) + body;
+        Parsed p = parse_client_frame(f.data(), f.size(), 1 << 20);
+        REQUIRE(p.status == Parsed::frame);
+        CHECK(p.consumed == f.size());
+        CHECK(std::string(p.payload, p.length) == payload);
+    }
+}
+
+TEST_CASE("server frames are parsed where they lie, in pieces; a masked one is an error", "[ws]") {
+    for (std::size_t n : {0u, 9u, 125u, 126u, 70000u}) {
+        std::string payload(n, 'q');
+        std::uint8_t h[kMaxHeader];
+        std::size_t hn = encode_header(h, Opcode::text, n);
+        std::string f = std::string(reinterpret_cast<const char*>(h), hn) + payload + "\x81";
+        for (std::size_t cut = 0; cut < hn + n; cut += (n > 200 ? 997 : 1))
+            CHECK(parse_server_frame(f.data(), cut, 1 << 20).status == Parsed::need_more);
+        Parsed p = parse_server_frame(f.data(), f.size(), 1 << 20);
+        REQUIRE(p.status == Parsed::frame);
+        CHECK(p.consumed == hn + n);
+        CHECK(p.payload == f.data() + hn);
+        CHECK(p.length == n);
+        CHECK(p.op == Opcode::text);
+        CHECK(p.fin);
+    }
+    std::string masked = client_frame(0x81, "hello");
+    Parsed bad = parse_server_frame(masked.data(), masked.size(), 1 << 20);
+    CHECK(bad.status == Parsed::error);
+    CHECK(bad.close_code == 1002);
+    // And the server still refuses an unmasked client frame.
+    std::string unmasked = client_frame(0x81, "hello", false);
+    CHECK(parse_client_frame(unmasked.data(), unmasked.size(), 1 << 20).status == Parsed::error);
+    std::string big = client_frame(0x81, std::string(2000, 'z'), false);
+    Parsed too_big = parse_server_frame(big.data(), 4, 1000);
+    CHECK(too_big.status == Parsed::error);
+    CHECK(too_big.close_code == 1009);
 }

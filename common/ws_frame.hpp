@@ -1,6 +1,8 @@
-// RFC 6455 framing for the server side of Parley's own WebSocket engine (lean_ws_connection):
-// the handshake's accept key, server frame headers (never masked) and an incremental parser of
-// client frames (always masked; the payload is unmasked in place). Pure functions, no I/O.
+// RFC 6455 framing for both ends of Parley's own WebSocket code: the server's engine
+// (server/api/lean_ws_connection) and the load client's framed sockets (botclient/load). The
+// handshake's accept key, frame headers (a server's never masked, a client's always) and an
+// incremental parser of either side's frames (a client frame's payload is unmasked in place).
+// Pure functions, no I/O.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +30,16 @@ std::string accept_key(std::string_view client_key);
 // returns its length (2 to 10 bytes). `compressed` sets RSV1 (permessage-deflate).
 std::size_t encode_header(std::uint8_t* out, Opcode op, std::uint64_t n, bool compressed = false);
 
+// Writes the header of a final client frame with an `n`-byte payload, masked with `mask` (its
+// four bytes follow the length), into `out`; returns its length (6 to 14 bytes). The payload
+// must be masked with the same key (apply_mask) before it is sent.
+inline constexpr std::size_t kMaxClientHeader = kMaxHeader + 4;
+std::size_t encode_client_header(std::uint8_t* out, Opcode op, std::uint64_t n,
+                                 const std::uint8_t (&mask)[4]);
+
+// XORs `payload` with the 4-byte `mask`, repeated: masks a client payload, and unmasks it again.
+void apply_mask(char* payload, std::size_t length, const std::uint8_t* mask);
+
 struct Parsed {
     enum Status { frame, need_more, error } status = need_more;
     std::size_t consumed = 0;  // bytes of the buffer this frame took (status == frame)
@@ -45,6 +57,11 @@ struct Parsed {
 // when permessage-deflate was negotiated (`deflate`), and then only on a text or binary frame
 // (a message's first); any other reserved bit is an error (1002).
 Parsed parse_client_frame(char* data, std::size_t size, std::uint64_t max_payload,
+                          bool deflate = false);
+
+// Parses the server frame at the start of `data` (a client's view: a masked frame is an error,
+// 1002). Otherwise as parse_client_frame; the payload is left where it is.
+Parsed parse_server_frame(char* data, std::size_t size, std::uint64_t max_payload,
                           bool deflate = false);
 
 // The code the server closes with in answer to the client's close frame `payload`
