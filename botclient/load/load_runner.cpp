@@ -1,5 +1,6 @@
 #include "botclient/load/load_runner.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -98,12 +99,13 @@ class Conn : public std::enable_shared_from_this<Conn> {
     // Connects, upgrades, subscribes (or pings) and waits for every answer. True when ready.
     awaitable<bool> setup();
     awaitable<void> read_loop();
+    // Fills the window (the fanout scenario; the rate scenario is paced by pace()).
     void start_sending();
+    std::int64_t sender_id() const { return sender_id_; }
+    // One message now, when this is an open sender and the run is sending.
+    void send_one();
 
   private:
-    static awaitable<void> pace(std::shared_ptr<Conn> self, std::chrono::nanoseconds period,
-                                std::chrono::nanoseconds offset);
-    void send_one();
     void send(std::string text);
     void send_next();
     void on_frame(std::string_view frame);
@@ -195,31 +197,36 @@ void Conn::on_frame(std::string_view frame) {
 }
 
 void Conn::start_sending() {
-    if (run_.plan.scenario == "rate") {
-        // Every sender sends at the same pace; the senders together make rate_per_s.
-        double period_s = static_cast<double>(run_.plan.senders.size()) / run_.plan.rate_per_s;
-        auto period = std::chrono::nanoseconds(static_cast<std::int64_t>(period_s * 1e9));
-        auto offset = std::chrono::nanoseconds(
-            static_cast<std::int64_t>(period_s * 1e9 * static_cast<double>(sender_id_) /
-                                      static_cast<double>(run_.plan.senders.size())));
-        net::co_spawn(worker_.ioc, pace(shared_from_this(), period, offset), net::detached);
-        return;
-    }
     for (int i = 0; i < run_.plan.window; ++i)
         send_next();
 }
 
-awaitable<void> Conn::pace(std::shared_ptr<Conn> self, std::chrono::nanoseconds period,
-                           std::chrono::nanoseconds offset) {
-    net::steady_timer timer(self->worker_.ioc);
-    auto next = Clock::now() + offset;
+// The rate scenario: every sender sends at the same pace, sender i at offset i * period / n
+// into each period, so that the n senders together make rate_per_s, evenly spread. One timer
+// paces all of a worker's senders; a timer for each cost the client a timer-queue update, and
+// often a timerfd_settime, per message. Behind schedule, it sends without waiting.
+awaitable<void> pace(Worker& worker, RunState& run, std::vector<std::shared_ptr<Conn>> senders) {
+    if (senders.empty()) co_return;
+    std::sort(senders.begin(), senders.end(),
+              [](const auto& a, const auto& b) { return a->sender_id() < b->sender_id(); });
+    const auto n = static_cast<double>(run.plan.senders.size());
+    const double period_ns = n / run.plan.rate_per_s * 1e9;
+    net::steady_timer timer(worker.ioc);
+    const auto start = Clock::now();
     boost::system::error_code ec;
-    while (self->open_ && self->run_.sending.load(std::memory_order_relaxed)) {
-        timer.expires_at(next);
-        co_await timer.async_wait(net::redirect_error(use_awaitable, ec));
-        if (ec) co_return;
-        self->send_one();
-        next += period;
+    for (std::int64_t cycle = 0; run.sending.load(std::memory_order_relaxed); ++cycle) {
+        for (const auto& sender : senders) {
+            double offset = period_ns * (static_cast<double>(cycle) +
+                                         static_cast<double>(sender->sender_id()) / n);
+            auto at = start + std::chrono::nanoseconds(static_cast<std::int64_t>(offset));
+            if (at > Clock::now()) {
+                timer.expires_at(at);
+                co_await timer.async_wait(net::redirect_error(use_awaitable, ec));
+                if (ec) co_return;
+            }
+            if (!run.sending.load(std::memory_order_relaxed)) co_return;
+            sender->send_one();
+        }
     }
 }
 
@@ -378,9 +385,17 @@ int run_load(const LoadPlan& plan) {
         run.measure_from_ns = start + warm;
         run.measure_to_ns = start + warm + len;
         run.sending = true;
-        for (const auto& conn : all) {
-            if (!conn->is_sender()) continue;
-            net::post(conn->executor(), [conn] { conn->start_sending(); });
+        for (std::size_t i = 0; i < workers.size(); ++i) {
+            std::vector<std::shared_ptr<Conn>> senders;
+            for (const auto& conn : per_worker[i])
+                if (conn->is_sender()) senders.push_back(conn);
+            if (plan.scenario == "rate") {
+                net::co_spawn(workers[i]->ioc, pace(*workers[i], run, std::move(senders)),
+                              net::detached);
+                continue;
+            }
+            for (const auto& conn : senders)
+                net::post(conn->executor(), [conn] { conn->start_sending(); });
         }
         if (plan.report_each_second) {
             // One line a second: what was sent and delivered in that second, and its latency.

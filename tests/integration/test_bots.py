@@ -535,6 +535,10 @@ class LoadModeTest(BotTestCase):
         seconds = re.findall(r"^\s+(\d+) s\s+sent\s+([\d.]+)/s\s+delivered\s+([\d.]+)/s\s+p50 .* p90 .* p99 .*$",
                              out.stdout, re.M)
         self.assertEqual([s[0] for s in seconds], ["1", "2", "3"], out.stdout)
+        # The senders together keep to the asked rate, second by second.
+        for _, sent_per_s, _ in seconds:
+            self.assertLessEqual(float(sent_per_s), 36, out.stdout)
+            self.assertGreaterEqual(float(sent_per_s), 24, out.stdout)
         summary = re.search(r"summary: 6 connections \(6 ready\).*sent (\d+) .*delivered (\d+) .*p50 .*p90 .*p99",
                             out.stdout)
         self.assertIsNotNone(summary, out.stdout)
