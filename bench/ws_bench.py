@@ -398,6 +398,16 @@ def rate_passes(report, members):
             and report["errors"] == 0 and report.get("lost", 0) == 0 and report["window_sent"] > 0)
 
 
+def client_busy(report, threads):
+    """The share of its cores the load client used over the measured window."""
+    window = report["deliveries_per_s"] * report["seconds"]
+    return report.get("client_us_per_delivery", 0) * window / 1e6 / report["seconds"] / max(threads, 1)
+
+
+# A failing step with the load client this busy may be the client's limit, not the server's.
+CLIENT_BOUND = 0.85
+
+
 def ladder(args, plan, pid, members, start):
     """Offered rates from `start` up by x1.3 until two steps fail, then two bisection steps
     between the best pass and the first failure. Returns (best passing report or None, steps)."""
@@ -409,7 +419,8 @@ def ladder(args, plan, pid, members, start):
         steps.append(r)
         print(f"  step {rate:>7} msg/s: p99 {fmt_ms(r['latency_us']['p99'])} ms, delivered "
               f"{r['window_delivered']}/{r['window_sent'] * members}, errors {r['errors']}, lost {r.get('lost', 0)}, "
-              f"CPU us/deliv {r['cpu_us_per_delivery']:.2f}, client's {r.get('client_us_per_delivery', 0):.2f}",
+              f"CPU us/deliv {r['cpu_us_per_delivery']:.2f}, client's {r.get('client_us_per_delivery', 0):.2f} "
+              f"(client busy {client_busy(r, args.client_threads):.0%})",
               flush=True)
         if rate_passes(r, members):
             best, fails = r, 0
@@ -433,6 +444,10 @@ def ladder(args, plan, pid, members, start):
     return best, steps
 
 
+def best_rate(report):
+    return report["rate_per_s"] if report else 0
+
+
 def bench_ladder(args, server, setup, ref):
     """The shape of the product goal: the highest offered message rate each server sustains with
     p99 < 50 ms and every message delivered, and p99 at 1,000 messages/s."""
@@ -441,7 +456,7 @@ def bench_ladder(args, server, setup, ref):
         shapes = [s for s in shapes if s[0].startswith(args.shape)]
     print(f"{'ladder':<15} {'target':<8} {'best msg/s':>10} {'deliveries/s':>13} {'p99 ms':>7} "
           f"{'CPU us/deliv':>12} {'p99 ms at 1000 msg/s':>21}")
-    results = {}
+    results, steps_of = {}, {}
     for name, rooms, members, senders, start in shapes:
         plan_p, plan_r = fanout_plans(setup, ref.port, rooms, members, senders, args.window, args.seconds,
                                       args.client_threads, deflate=args.deflate)
@@ -450,8 +465,9 @@ def bench_ladder(args, server, setup, ref):
         for target, plan, pid in (("parley", plan_p, server.proc.pid), ("node-ws", plan_r, ref.proc.pid)):
             plan = dict(plan, scenario="rate", warmup_s=1)
             at_1000 = measured(args.build, dict(plan, rate_per_s=1000), pid, CLIENT_CPUS)
-            best, _ = ladder(args, plan, pid, members, start)
+            best, steps = ladder(args, plan, pid, members, start)
             results[(name, target)] = best
+            steps_of[(name, target)] = steps
             if best:
                 print(f"{name:<15} {target:<8} {best['rate_per_s']:>10} {best['deliveries_per_s']:>13.0f} "
                       f"{fmt_ms(best['latency_us']['p99']):>7} {best['cpu_us_per_delivery']:>12.2f} "
@@ -459,11 +475,20 @@ def bench_ladder(args, server, setup, ref):
             else:
                 print(f"{name:<15} {target:<8} {'none':>10} (no step passed; p99 at 1000 msg/s "
                       f"{fmt_ms(at_1000['latency_us']['p99'])} ms)")
-    for name, *_ in shapes:
+    for name, _, members, *_ in shapes:
         p, r = results.get((name, "parley")), results.get((name, "node-ws"))
         if p and r:
             print(f"ratio parley / node-ws, {name}: {p['rate_per_s'] / r['rate_per_s']:.2f}x sustained messages/s "
-                  f"(p99 < 50 ms, all delivered)")
+                  f"(p99 < 50 ms, all delivered); CPU per delivery at the best steps, node-ws / parley: "
+                  f"{r['cpu_us_per_delivery'] / max(p['cpu_us_per_delivery'], 1e-9):.2f}x")
+        for target in ("parley", "node-ws"):
+            above = [s for s in steps_of.get((name, target), [])
+                     if s["rate_per_s"] > best_rate(results.get((name, target))) and not rate_passes(s, members)]
+            failed = min(above, key=lambda s: s["rate_per_s"], default=None)
+            if failed and client_busy(failed, args.client_threads) >= CLIENT_BOUND:
+                print(f"  note: {target}'s first failing step ({failed['rate_per_s']} msg/s) had the load client "
+                      f"{client_busy(failed, args.client_threads):.0%} busy: that bound may be the client's, "
+                      f"not the server's (compare CPU per delivery; give the client more cores)")
 
 
 def idle_plan(url_for, n):
