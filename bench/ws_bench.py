@@ -408,6 +408,13 @@ def client_busy(report, threads):
 CLIENT_BOUND = 0.85
 
 
+def print_step(r, members, client_threads, kind="step"):
+    print(f"  {kind} {r['rate_per_s']:>7} msg/s: p99 {fmt_ms(r['latency_us']['p99'])} ms, delivered "
+          f"{r['window_delivered']}/{r['window_sent'] * members}, errors {r['errors']}, lost {r.get('lost', 0)}, "
+          f"CPU us/deliv {r['cpu_us_per_delivery']:.2f}, client's {r.get('client_us_per_delivery', 0):.2f} "
+          f"(client busy {client_busy(r, client_threads):.0%})", flush=True)
+
+
 def ladder(args, plan, pid, members, start):
     """Offered rates from `start` up by x1.3 until two steps fail, then two bisection steps
     between the best pass and the first failure. Returns (best passing report or None, steps)."""
@@ -417,11 +424,7 @@ def ladder(args, plan, pid, members, start):
         r = measured(args.build, dict(plan, rate_per_s=rate), pid, CLIENT_CPUS)
         r["rate_per_s"] = rate
         steps.append(r)
-        print(f"  step {rate:>7} msg/s: p99 {fmt_ms(r['latency_us']['p99'])} ms, delivered "
-              f"{r['window_delivered']}/{r['window_sent'] * members}, errors {r['errors']}, lost {r.get('lost', 0)}, "
-              f"CPU us/deliv {r['cpu_us_per_delivery']:.2f}, client's {r.get('client_us_per_delivery', 0):.2f} "
-              f"(client busy {client_busy(r, args.client_threads):.0%})",
-              flush=True)
+        print_step(r, members, args.client_threads)
         if rate_passes(r, members):
             best, fails = r, 0
         else:
@@ -437,6 +440,7 @@ def ladder(args, plan, pid, members, start):
         r = measured(args.build, dict(plan, rate_per_s=mid), pid, CLIENT_CPUS)
         r["rate_per_s"] = mid
         steps.append(r)
+        print_step(r, members, args.client_threads, "bisect")
         if rate_passes(r, members):
             best, lo = r, mid
         else:
