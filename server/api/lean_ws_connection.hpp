@@ -27,9 +27,9 @@
 #include <memory>
 #include <string>
 
+#include "common/ws_frame.hpp"
 #include "server/api/http_types.hpp"
 #include "server/api/ws_deflate.hpp"
-#include "common/ws_frame.hpp"
 #include "server/api/ws_session.hpp"
 
 namespace parley {
