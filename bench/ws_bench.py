@@ -400,8 +400,8 @@ def rate_passes(report, members):
 
 def client_busy(report, threads):
     """The share of its cores the load client used over the measured window."""
-    window = report["deliveries_per_s"] * report["seconds"]
-    return report.get("client_us_per_delivery", 0) * window / 1e6 / report["seconds"] / max(threads, 1)
+    cpu = report.get("client_user_s", 0) + report.get("client_sys_s", 0)
+    return cpu / report["seconds"] / max(threads, 1)
 
 
 # A failing step with the load client this busy may be the client's limit, not the server's.
