@@ -1,4 +1,4 @@
-// The concrete executor behind an any_io_executor, checked. Boost 1.81's any_executor::target<T>()
+// The concrete executor behind an any_io_executor, checked. Boost 1.74's any_executor::target<T>()
 // casts whatever executor it holds to T without comparing the type, so asking a plain
 // io_context executor for a strand (or a strand for a plain executor) "succeeds" with the wrong
 // object. Parley asks through executor_as<T>(), which compares target_type() first.
