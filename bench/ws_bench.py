@@ -136,6 +136,24 @@ def cpu_times(pid):
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def context_switches(pid):
+    """{thread name: [voluntary, involuntary]} context switches of `pid`'s threads so far
+    (threads of the same name added up)."""
+    counts = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        entry = counts.setdefault(name, [0, 0])
+        entry[0] += int(status["voluntary_ctxt_switches"])
+        entry[1] += int(status["nonvoluntary_ctxt_switches"])
+    return counts
+
+
 def cpu_seconds(pid):
     """User + system CPU time `pid` has used so far."""
     return sum(cpu_times(pid))
@@ -145,8 +163,14 @@ def measured(build, plan, pid, cpus):
     """Runs `plan` and adds the server's CPU time per delivery (microseconds) to the report:
     unlike deliveries/s it hardly moves when other work shares the machine."""
     user0, sys0 = cpu_times(pid)
+    switches0 = context_switches(pid)
     report = run_load(build, plan, cpus=cpus)
     user1, sys1 = cpu_times(pid)
+    switches1 = context_switches(pid)
+    # Per thread name: (voluntary, involuntary) switches over the run, warm-up included.
+    report["context_switches"] = {
+        name: tuple(after - before for after, before in zip(counts, switches0.get(name, [0, 0])))
+        for name, counts in switches1.items()}
     total = report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
     report["cpu_us_per_delivery"] = (user1 - user0 + sys1 - sys0) * 1e6 / max(total, 1)
     # The split: user space is the server's own code (and its libraries'); system is the kernel's
@@ -335,6 +359,13 @@ def bench_fanout(args, server, setup, ref):
             calls = ", ".join(f"{k} {v / max(messages, 1):.2f}" for k, v in
                               sorted(r["syscalls"].items(), key=lambda kv: -kv[1]) if v)
             print(f"system calls per message, {name}, {target}: {calls}")
+    for name, _, rp, rr, members in rows:
+        for target, r in (("parley", rp), ("node-ws", rr)):
+            messages = r["deliveries_per_s"] * (r["seconds"] + r.get("warmup_s", 0)) / members
+            threads = ", ".join(f"{thread} {v / max(messages, 1):.3f}/{i / max(messages, 1):.3f}"
+                                for thread, (v, i) in sorted(r["context_switches"].items(),
+                                                             key=lambda kv: -sum(kv[1])) if v + i)
+            print(f"context switches per message (voluntary/involuntary), {name}, {target}: {threads}")
     for name, _, rp, rr, _ in rows:
         ratio = rp["deliveries_per_s"] / max(rr["deliveries_per_s"], 1)
         lower = rp["latency_us"]["p99"] < rr["latency_us"]["p99"]
