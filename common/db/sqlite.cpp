@@ -322,7 +322,7 @@ Statement SqliteDb::prepare(std::string_view sql) {
 }
 
 CachedStatement SqliteDb::cached(std::string_view sql) {
-    auto it = cache_.find(std::string(sql));
+    auto it = cache_.find(sql);
     if (it == cache_.end()) {
         auto entry = std::make_unique<CacheEntry>();
         entry->statement = prepare(sql);

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -184,8 +185,15 @@ class SqliteDb {
     sqlite3* db_ = nullptr;
     std::string path_;
     bool read_only_ = false;
+    // Looked up by the SQL's view: a use of a cached statement copies no text.
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view sql) const noexcept {
+            return std::hash<std::string_view>{}(sql);
+        }
+    };
     // unique_ptr keeps entries at a stable address while the map rehashes.
-    std::unordered_map<std::string, std::unique_ptr<CacheEntry>> cache_;
+    std::unordered_map<std::string, std::unique_ptr<CacheEntry>, SqlHash, std::equal_to<>> cache_;
 };
 
 // BEGIN … COMMIT (RAII): rolls back on destruction unless commit() succeeded.
