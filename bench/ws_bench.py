@@ -159,6 +159,12 @@ def cpu_seconds(pid):
     return sum(cpu_times(pid))
 
 
+def run_deliveries(report):
+    """Deliveries over the whole run, warm-up included: what the server's CPU time measured
+    around the run was spent on."""
+    return report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
+
+
 def measured(build, plan, pid, cpus):
     """Runs `plan` and adds the server's CPU time per delivery (microseconds) to the report:
     unlike deliveries/s it hardly moves when other work shares the machine."""
@@ -171,7 +177,7 @@ def measured(build, plan, pid, cpus):
     report["context_switches"] = {
         name: tuple(after - before for after, before in zip(counts, switches0.get(name, [0, 0])))
         for name, counts in switches1.items()}
-    total = report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
+    total = run_deliveries(report)
     report["cpu_us_per_delivery"] = (user1 - user0 + sys1 - sys0) * 1e6 / max(total, 1)
     # The split: user space is the server's own code (and its libraries'); system is the kernel's
     # sockets and file writes, which the reference pays for its sockets too.
@@ -355,13 +361,13 @@ def bench_fanout(args, server, setup, ref):
         for target, r in (("parley", rp), ("node-ws", rr)):
             if not r["syscalls"]:
                 continue
-            messages = r["deliveries_per_s"] * (r["seconds"] + r.get("warmup_s", 0)) / members
+            messages = run_deliveries(r) / members
             calls = ", ".join(f"{k} {v / max(messages, 1):.2f}" for k, v in
                               sorted(r["syscalls"].items(), key=lambda kv: -kv[1]) if v)
             print(f"system calls per message, {name}, {target}: {calls}")
     for name, _, rp, rr, members in rows:
         for target, r in (("parley", rp), ("node-ws", rr)):
-            messages = r["deliveries_per_s"] * (r["seconds"] + r.get("warmup_s", 0)) / members
+            messages = run_deliveries(r) / members
             threads = ", ".join(f"{thread} {v / max(messages, 1):.3f}/{i / max(messages, 1):.3f}"
                                 for thread, (v, i) in sorted(r["context_switches"].items(),
                                                              key=lambda kv: -sum(kv[1])) if v + i)
@@ -614,7 +620,7 @@ def bench_cluster(args):
             e0, p0 = cpu_seconds(edge.proc.pid), cpu_seconds(primary.proc.pid)
             report = run_load(args.build, plan, cpus=CLIENT_CPUS)
             e1, p1 = cpu_seconds(edge.proc.pid), cpu_seconds(primary.proc.pid)
-            total = report["deliveries_per_s"] * (report["seconds"] + report.get("warmup_s", 0))
+            total = run_deliveries(report)
             on_edge = total * (members - senders) / members
             report["cpu_us_per_delivery"] = (e1 - e0) * 1e6 / max(on_edge, 1)
             report["primary_cpu_us_per_message"] = (p1 - p0) * 1e6 / max(total / members, 1)
