@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -158,6 +159,33 @@ TEST_CASE("cached statements are reused and reset when returned", "[db]") {
     CHECK(again->handle() == first);
     // Unbound parameter is NULL: no row compares >= NULL.
     CHECK(again->step() == StepResult::done);
+}
+
+TEST_CASE("cached statements of the same length that differ in one byte stay apart", "[db]") {
+    // The cache's hash reads only a few words of the SQL: statements that differ elsewhere share
+    // a hash, and only the full comparison may tell them apart.
+    TempDir dir;
+    SqliteDb db(dir.file("a.db"));
+    db.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3), (4), (5), (6), (7), (8);");
+    // Byte 8, the digit, lies outside the words the hash reads (0-7, and from a quarter of the
+    // length on) for a statement of this length.
+    const std::string base = "SELECT  0 + count(*) FROM t WHERE x >= 1 AND x <= 8 AND x != 0";
+    REQUIRE(base.size() == 62);
+    std::vector<std::string> variants;
+    std::vector<std::int64_t> counts;
+    for (char digit = '1'; digit <= '7'; ++digit) {
+        std::string sql = base;
+        sql[8] = digit;
+        variants.push_back(sql);
+        counts.push_back(8 + (digit - '0'));
+    }
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < variants.size(); ++i) {
+            auto st = db.cached(variants[i]);
+            REQUIRE(st->step() == StepResult::row);
+            CHECK(st->column_int64(0) == counts[i]);
+        }
+    }
 }
 
 TEST_CASE("Transaction commits or rolls back on destruction", "[db]") {

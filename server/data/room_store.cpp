@@ -803,16 +803,16 @@ std::optional<Message> RoomStore::stored_resend(SqliteDb& db, const Message& m,
         if (st->step() == StepResult::row) return read_message(*st);
         return std::nullopt;
     };
-    // The log is scanned only when its key is there; the indexed table is one index lookup,
-    // skipped when the id sorts after every id this sender has stored in the room (the usual
-    // case for ids that sort by time).
+    // An id that sorts after every id this sender has stored in the room, log included (the
+    // usual case for ids that sort by time), is no resend: nothing to look up. Otherwise the log
+    // is scanned only when its key is there, and the indexed table is one index lookup.
+    if (m.client_msg_id > newest_client_msg_id(db, m.room_id, m.sender_id)) return std::nullopt;
     for (int half : {0, 1}) {
         auto in_log = log_[half].rooms.find(m.room_id);
         if (in_log != log_[half].rooms.end() && in_log->second.keys.contains(key)) {
             if (auto found = find(in_log_sql[half])) return found;
         }
     }
-    if (m.client_msg_id > newest_client_msg_id(db, m.room_id, m.sender_id)) return std::nullopt;
     return find(indexed_sql);
 }
 
